@@ -1,0 +1,88 @@
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from "jose";
+import type { AuthConfig } from "../config/shared-config";
+import { EdgeError } from "../errors/edge-error";
+import { type Identity, isRole } from "./identity";
+
+const HMAC_ALGORITHMS = ["HS256"];
+const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"];
+const CITY_PATTERN = /^[a-z0-9-]{1,40}$/;
+const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export interface TokenVerifier {
+  /** Resolves to the caller's identity or rejects with EdgeError `unauthenticated`. */
+  verify(token: string): Promise<Identity>;
+}
+
+export interface TokenVerifierOptions {
+  /** Verified tokens kept (keyed by the token, dropped at exp); 0 disables the cache. */
+  cacheSize?: number;
+  now?: () => number;
+  /** A JWKS document given inline instead of fetched (tests, air-gapped setups). */
+  localJwks?: Parameters<typeof createLocalJWKSet>[0];
+}
+
+/**
+ * Builds the verifier. Verification with jose costs about as much as a whole
+ * small request (PERF-NOTES), so verified tokens are cached until their exp.
+ */
+export function createTokenVerifier(config: AuthConfig, options: TokenVerifierOptions = {}): TokenVerifier {
+  const { cacheSize = 10_000, now = Date.now } = options;
+  const asymmetricKeys: JWTVerifyGetKey | undefined = options.localJwks
+    ? createLocalJWKSet(options.localJwks)
+    : config.jwksUrl
+      ? createRemoteJWKSet(new URL(config.jwksUrl))
+      : undefined;
+  const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined;
+  const cache = new Map<string, Identity>();
+
+  async function verifyUncached(token: string): Promise<Identity> {
+    const verifyOptions = { issuer: config.issuer, audience: config.audience, requiredClaims: ["exp", "sub"] };
+    const { payload } = asymmetricKeys
+      ? await jwtVerify(token, asymmetricKeys, { ...verifyOptions, algorithms: ASYMMETRIC_ALGORITHMS })
+      : await jwtVerify(token, secret as Uint8Array, { ...verifyOptions, algorithms: HMAC_ALGORITHMS });
+    return identityFromClaims(payload);
+  }
+
+  return {
+    async verify(token) {
+      const cached = cache.get(token);
+      if (cached && cached.exp * 1000 > now()) return cached;
+      if (cached) cache.delete(token);
+      let identity: Identity;
+      try {
+        identity = await verifyUncached(token);
+      } catch (error) {
+        throw new EdgeError("unauthenticated", "invalid or expired token", { cause: error });
+      }
+      if (cacheSize > 0) {
+        // Map keeps insertion order: evicting the first key drops the oldest.
+        if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
+        cache.set(token, identity);
+      }
+      return identity;
+    },
+  };
+}
+
+function identityFromClaims(payload: JWTPayload): Identity {
+  const { sub, exp, role, city } = payload;
+  if (typeof sub !== "string" || !ID_PATTERN.test(sub)) throw new Error("bad sub claim");
+  if (!isRole(role)) throw new Error("bad role claim");
+  if (typeof exp !== "number") throw new Error("missing exp");
+  if (role === "rider" && (typeof city !== "string" || !CITY_PATTERN.test(city))) {
+    throw new Error("rider token without a valid city claim");
+  }
+  return Object.freeze({ sub, role, exp, ...(typeof city === "string" ? { city } : {}) });
+}
+
+/** Pulls the bearer token out of an Authorization header value. */
+export function bearerToken(header: string | null | undefined): string | undefined {
+  const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
+  return match?.[1];
+}

@@ -1,0 +1,43 @@
+import { ConfigError, type Env, readHostPorts, readOptionalString, readUrl } from "./env";
+
+/** Where Redis is: a cluster wins over a standalone URL (DESIGN.md). */
+export type RedisConfig =
+  | { readonly mode: "cluster"; readonly nodes: readonly { host: string; port: number }[] }
+  | { readonly mode: "standalone"; readonly url: string };
+
+export function loadRedisConfig(env: Env): RedisConfig {
+  const nodes = readHostPorts(env, "REDIS_CLUSTER_NODES");
+  if (nodes) return Object.freeze({ mode: "cluster", nodes });
+  const url = readUrl(env, "REDIS_URL", ["redis:", "rediss:"]);
+  if (!url) throw new ConfigError("REDIS_URL", "is required when REDIS_CLUSTER_NODES is unset", undefined);
+  return Object.freeze({ mode: "standalone", url });
+}
+
+/** How tokens are verified: an HS256 secret in development, a JWKS in production. */
+export interface AuthConfig {
+  readonly secret?: string;
+  readonly jwksUrl?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
+}
+
+export function loadAuthConfig(env: Env): AuthConfig {
+  const secret = readOptionalString(env, "JWT_SECRET");
+  const jwksUrl = readUrl(env, "JWT_JWKS_URL", ["https:", "http:"]);
+  if (!secret && !jwksUrl) {
+    throw new ConfigError("JWT_SECRET", "is required when JWT_JWKS_URL is unset", undefined);
+  }
+  if (secret && secret.length < 32) {
+    throw new ConfigError("JWT_SECRET", "must be at least 32 characters", "<hidden>");
+  }
+  return Object.freeze({
+    secret,
+    jwksUrl,
+    issuer: readOptionalString(env, "JWT_ISSUER"),
+    audience: readOptionalString(env, "JWT_AUDIENCE"),
+  });
+}
+
+export function loadKafkaBrokers(env: Env): string[] | undefined {
+  return readHostPorts(env, "KAFKA_BROKERS")?.map(({ host, port }) => `${host}:${port}`);
+}

@@ -1,0 +1,36 @@
+import { ConnectError } from "@connectrpc/connect";
+import { ERROR_CODES, type ErrorCode } from "./error-codes";
+
+/**
+ * The one error type of the edge. Each tier translates it once at its edge
+ * (HTTP JSON, ConnectError, WebSocket close); `message` is safe to show a
+ * client, `cause` is for the logs only.
+ */
+export class EdgeError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "EdgeError";
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].http;
+  }
+
+  get closeCode(): number {
+    return ERROR_CODES[this.code].ws;
+  }
+
+  toConnectError(): ConnectError {
+    return new ConnectError(this.message, ERROR_CODES[this.code].connect, undefined, undefined, this);
+  }
+
+  /** Turns anything thrown into an EdgeError; unknown causes become `internal`. */
+  static from(error: unknown): EdgeError {
+    if (error instanceof EdgeError) return error;
+    return new EdgeError("internal", "internal error", { cause: error });
+  }
+}

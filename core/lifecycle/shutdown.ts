@@ -1,0 +1,41 @@
+import type { Logger } from "pino";
+
+export interface ShutdownOptions {
+  /** Exit anyway after this long, so a stuck drain never blocks a deploy. */
+  timeoutMs?: number;
+  exit?: (code: number) => void;
+}
+
+/**
+ * Runs `drain` once on SIGTERM or SIGINT, then exits 0 (1 if the drain
+ * failed or timed out). Returns a function that unregisters the handlers.
+ */
+export function onShutdown(logger: Logger, drain: () => Promise<void>, options: ShutdownOptions = {}) {
+  const { timeoutMs = 15_000, exit = (code: number) => process.exit(code) } = options;
+  let started = false;
+  const handle = async (signal: NodeJS.Signals) => {
+    if (started) return;
+    started = true;
+    logger.info({ signal }, "draining");
+    const timer = setTimeout(() => {
+      logger.error({ timeoutMs }, "drain timed out");
+      exit(1);
+    }, timeoutMs);
+    try {
+      await drain();
+      logger.info("drained");
+      clearTimeout(timer);
+      exit(0);
+    } catch (error) {
+      logger.error({ err: error }, "drain failed");
+      clearTimeout(timer);
+      exit(1);
+    }
+  };
+  process.on("SIGTERM", handle);
+  process.on("SIGINT", handle);
+  return () => {
+    process.off("SIGTERM", handle);
+    process.off("SIGINT", handle);
+  };
+}

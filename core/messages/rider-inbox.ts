@@ -1,0 +1,53 @@
+import type { LatLng } from "../geo";
+
+/**
+ * Messages on a rider's `rider:{r}:inbox` channel, read by whichever ingest
+ * node holds that rider's stream.
+ */
+export type RiderInboxMessage =
+  | {
+      type: "offer";
+      orderId: string;
+      fencingToken: string;
+      restaurantId: string;
+      pickup: LatLng;
+      dropoff: LatLng;
+      expiresAtMs: number;
+    }
+  /** The rider's active orders changed: reload them before the next publish. */
+  | { type: "orders-changed" };
+
+export function encodeRiderInboxMessage(message: RiderInboxMessage): string {
+  return JSON.stringify(message);
+}
+
+/** Parses an inbox payload; undefined for anything malformed (never throws). */
+export function parseRiderInboxMessage(payload: string): RiderInboxMessage | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const message = value as Record<string, unknown>;
+  if (message.type === "orders-changed") return { type: "orders-changed" };
+  if (
+    message.type === "offer" &&
+    typeof message.orderId === "string" &&
+    typeof message.fencingToken === "string" &&
+    typeof message.restaurantId === "string" &&
+    typeof message.expiresAtMs === "number" &&
+    isLatLng(message.pickup) &&
+    isLatLng(message.dropoff)
+  ) {
+    const { orderId, fencingToken, restaurantId, pickup, dropoff, expiresAtMs } = message;
+    return { type: "offer", orderId, fencingToken, restaurantId, pickup, dropoff, expiresAtMs };
+  }
+  return undefined;
+}
+
+function isLatLng(value: unknown): value is LatLng {
+  const point = value as LatLng | null;
+  return typeof point?.lat === "number" && typeof point.lng === "number";
+}

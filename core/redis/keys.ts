@@ -1,0 +1,38 @@
+/**
+ * The one place that builds Redis keys and channel names. Each name carries
+ * a hash tag so that everything a Lua script or a pipeline group touches for
+ * one city, rider or order lives on one Redis Cluster slot: `{city}` for geo,
+ * dispatch and location-log keys, `{rider}` for a rider's own keys, `{order}`
+ * for an order's record and channel. Callers pass ids already checked by
+ * `assertKeyPart`, so no id can smuggle in a brace and move a key's slot.
+ */
+
+const KEY_PART = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function isKeyPart(value: string): boolean {
+  return KEY_PART.test(value);
+}
+
+export const keys = {
+  /** SET of the cities that have (had) riders: what the stale-rider sweep walks. */
+  cities: () => "geo:cities",
+  /** GEO set of the city's riders that have been seen recently. */
+  cityRiders: (city: string) => `geo:{${city}}:riders`,
+  /** ZSET rider → last-seen ms, drives stale-rider pruning and candidate freshness. */
+  cityRidersSeen: (city: string) => `geo:{${city}}:seen`,
+  /** HASH of the rider's last accepted ping (lat, lng, seq, recordedAt, ...). */
+  riderPosition: (rider: string) => `rider:{${rider}}:pos`,
+  /** SET of the rider's active order ids. */
+  riderOrders: (rider: string) => `rider:{${rider}}:orders`,
+  /** Channel: offers and order changes for the ingest node holding the rider's stream. */
+  riderInbox: (rider: string) => `rider:{${rider}}:inbox`,
+  /** HASH: an order's tracking record. */
+  order: (order: string) => `order:{${order}}`,
+  /** Channel: an order's tracking events (JSON frames of tracking.v1.json). */
+  orderTrack: (order: string) => `track:{${order}}`,
+  offerForRider: (city: string, rider: string) => `offer:{${city}}:rider:${rider}`,
+  offerForOrder: (city: string, order: string) => `offer:{${city}}:order:${order}`,
+  fence: (city: string) => `fence:{${city}}`,
+  /** Capped STREAM: the location log when no Kafka is configured. */
+  locationLog: (city: string) => `locations:{${city}}`,
+} as const;

@@ -1,0 +1,54 @@
+import type { LatLng } from "../geo";
+
+/**
+ * The fields of an order's tracking record (`order:{o}` HASH). The gateway
+ * writes it from the order service's answer; the ingest and tracking tier
+ * read it.
+ */
+export const ORDER_FIELDS = [
+  "customerId",
+  "riderId",
+  "city",
+  "restaurantId",
+  "pickupLat",
+  "pickupLng",
+  "dropoffLat",
+  "dropoffLng",
+  "status",
+  "version",
+] as const;
+
+export interface OrderRecord {
+  readonly orderId: string;
+  readonly customerId: string;
+  readonly riderId?: string;
+  readonly city: string;
+  readonly restaurantId: string;
+  readonly pickup: LatLng;
+  readonly dropoff: LatLng;
+  readonly status: string;
+  readonly version: number;
+}
+
+/** Parses the values of HMGET order:{o} ...ORDER_FIELDS; undefined when absent or damaged. */
+export function parseOrderRecord(
+  orderId: string,
+  values: readonly (string | null)[],
+): OrderRecord | undefined {
+  const [customerId, riderId, city, restaurantId, pLat, pLng, dLat, dLng, status, version] = values;
+  if (!customerId || !city || !status || !restaurantId) return undefined;
+  const pickup = { lat: Number(pLat), lng: Number(pLng) };
+  const dropoff = { lat: Number(dLat), lng: Number(dLng) };
+  if (![pickup.lat, pickup.lng, dropoff.lat, dropoff.lng].every(Number.isFinite)) return undefined;
+  return {
+    orderId,
+    customerId,
+    ...(riderId ? { riderId } : {}),
+    city,
+    restaurantId,
+    pickup,
+    dropoff,
+    status,
+    version: Number(version ?? 0),
+  };
+}

@@ -1,0 +1,92 @@
+import { type Env, readInt, readPort } from "../core/config/env";
+import {
+  type AuthConfig,
+  loadAuthConfig,
+  loadKafkaBrokers,
+  loadRedisConfig,
+  type RedisConfig,
+} from "../core/config/shared-config";
+
+export interface PingLimits {
+  /** How far ahead of the server clock a phone's timestamp may be. */
+  readonly maxFutureSkewMs: number;
+  /** Oldest live ping accepted (StreamPings, SendPing). */
+  readonly maxLiveAgeMs: number;
+  /** Oldest backlog ping accepted (UploadPings). */
+  readonly maxBacklogAgeMs: number;
+  /** Implied speed from the previous ping above which a ping is a teleport. */
+  readonly maxSpeedMps: number;
+  /** Accuracy radius above which a fix is too poor to use. */
+  readonly maxAccuracyM: number;
+}
+
+export interface IntervalPolicy {
+  readonly parkedMs: number;
+  readonly movingMs: number;
+  /** After a sharp turn the next fix is wanted almost at once. */
+  readonly turnMs: number;
+  /** While carrying or fetching an order and near its pickup or drop-off. */
+  readonly nearStopMs: number;
+  readonly parkedBelowMps: number;
+  readonly sharpTurnDeg: number;
+  readonly nearStopM: number;
+}
+
+export interface IngestConfig {
+  readonly redis: RedisConfig;
+  readonly auth: AuthConfig;
+  readonly kafkaBrokers?: string[];
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly limits: PingLimits;
+  readonly interval: IntervalPolicy;
+  /** Riders not seen for this long leave the city's geo set. */
+  readonly staleRiderMs: number;
+  readonly sweepEveryMs: number;
+  /** Pings waiting for a flush before new ones are refused (overloaded). */
+  readonly maxQueuedPings: number;
+  /** Most pings in one flush (one pipeline per shard). */
+  readonly maxBatchPings: number;
+  /** Capped length of the Redis-stream location log per city (approximate). */
+  readonly locationStreamMaxLen: number;
+  /** Location records held for Kafka while it is slow or down; more are counted and dropped. */
+  readonly kafkaBufferRecords: number;
+  readonly maxUploadPings: number;
+  readonly drainReconnectMs: number;
+}
+
+/** Reads and checks the ingest's configuration; throws ConfigError naming a bad variable. */
+export function loadIngestConfig(env: Env): IngestConfig {
+  const kafkaBrokers = loadKafkaBrokers(env);
+  return Object.freeze({
+    redis: loadRedisConfig(env),
+    auth: loadAuthConfig(env),
+    ...(kafkaBrokers ? { kafkaBrokers } : {}),
+    grpcPort: readPort(env, "INGEST_PORT", 8081),
+    httpPort: readPort(env, "INGEST_HTTP_PORT", 8082),
+    limits: Object.freeze({
+      maxFutureSkewMs: readInt(env, "PING_MAX_FUTURE_SKEW_MS", 5_000, { min: 0 }),
+      maxLiveAgeMs: readInt(env, "PING_MAX_LIVE_AGE_MS", 120_000, { min: 1_000 }),
+      maxBacklogAgeMs: readInt(env, "PING_MAX_BACKLOG_AGE_MS", 86_400_000, { min: 1_000 }),
+      maxSpeedMps: readInt(env, "PING_MAX_SPEED_MPS", 70, { min: 1 }),
+      maxAccuracyM: readInt(env, "PING_MAX_ACCURACY_M", 150, { min: 1 }),
+    }),
+    interval: Object.freeze({
+      parkedMs: readInt(env, "PING_INTERVAL_PARKED_MS", 30_000, { min: 1_000 }),
+      movingMs: readInt(env, "PING_INTERVAL_MOVING_MS", 4_000, { min: 500 }),
+      turnMs: readInt(env, "PING_INTERVAL_TURN_MS", 1_000, { min: 0 }),
+      nearStopMs: readInt(env, "PING_INTERVAL_NEAR_STOP_MS", 2_000, { min: 500 }),
+      parkedBelowMps: readInt(env, "PING_PARKED_BELOW_MPS", 1, { min: 0 }),
+      sharpTurnDeg: readInt(env, "PING_SHARP_TURN_DEG", 45, { min: 1, max: 180 }),
+      nearStopM: readInt(env, "PING_NEAR_STOP_M", 400, { min: 1 }),
+    }),
+    staleRiderMs: readInt(env, "RIDER_STALE_MS", 300_000, { min: 1_000 }),
+    sweepEveryMs: readInt(env, "RIDER_SWEEP_EVERY_MS", 15_000, { min: 100 }),
+    maxQueuedPings: readInt(env, "INGEST_MAX_QUEUED_PINGS", 50_000, { min: 1 }),
+    maxBatchPings: readInt(env, "INGEST_MAX_BATCH_PINGS", 512, { min: 1 }),
+    locationStreamMaxLen: readInt(env, "LOCATION_STREAM_MAXLEN", 1_000_000, { min: 1 }),
+    kafkaBufferRecords: readInt(env, "KAFKA_BUFFER_RECORDS", 100_000, { min: 1 }),
+    maxUploadPings: readInt(env, "UPLOAD_MAX_PINGS", 20_000, { min: 1 }),
+    drainReconnectMs: readInt(env, "DRAIN_RECONNECT_MS", 1_000, { min: 0 }),
+  });
+}

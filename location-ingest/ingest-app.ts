@@ -1,0 +1,97 @@
+import type { Logger } from "pino";
+import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
+import { createHealthRoutes } from "../core/observability/health";
+import { createMetricsRegistry } from "../core/observability/metrics";
+import { createRedisConnection } from "../core/redis/client";
+import type { IngestConfig } from "./config";
+import { createIngestService } from "./ingest-service";
+import { createKafkaLog } from "./location-log/kafka-log";
+import type { LocationLog } from "./location-log/location-log";
+import { createRedisStreamLog } from "./location-log/redis-stream-log";
+import { createIngestMetrics } from "./metrics";
+import { createIntake } from "./ping-intake";
+import { createPingWriter } from "./ping-writer";
+import { createRiderInbox } from "./rider-inbox";
+import { createRiderStateStore } from "./rider-state";
+import { startGrpcServer, startHttpServer } from "./servers";
+import { startStaleRiderSweeper } from "./stale-rider-sweeper";
+
+const REDIS_STARTUP_WAIT_MS = 5_000;
+
+export interface IngestApp {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly metrics: ReturnType<typeof createIngestMetrics>;
+  readonly registry: ReturnType<typeof createMetricsRegistry>;
+  /** SIGTERM: stop taking streams, tell riders to reconnect, flush, close. */
+  drain(): Promise<void>;
+}
+
+/** Builds and starts one ingest process from its config. */
+export async function startIngest(
+  config: IngestConfig,
+  logger: Logger,
+  options: { verifier?: TokenVerifierOptions } = {},
+): Promise<IngestApp> {
+  const registry = createMetricsRegistry("ingest");
+  const metrics = createIngestMetrics(registry);
+  const connection = createRedisConnection(config.redis, "ingest", logger);
+  // Start serving either way; until Redis answers, /readyz says so and pings report drops.
+  if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS))) {
+    logger.warn("redis not reachable at start; serving anyway");
+  }
+  const locationLog: LocationLog = config.kafkaBrokers
+    ? createKafkaLog({
+        brokers: config.kafkaBrokers,
+        bufferRecords: config.kafkaBufferRecords,
+        logger: logger.child({ component: "kafka-log" }),
+        metrics,
+      })
+    : createRedisStreamLog({ maxLen: config.locationStreamMaxLen, isRedisReady: connection.isReady });
+  const writer = createPingWriter({
+    connection,
+    locationLog,
+    metrics,
+    maxQueued: config.maxQueuedPings,
+    maxBatch: config.maxBatchPings,
+  });
+  const ingest = createIngestService({
+    verifier: createTokenVerifier(config.auth, options.verifier),
+    intake: createIntake({ limits: config.limits, interval: config.interval, writer, metrics }),
+    states: createRiderStateStore(connection),
+    inbox: createRiderInbox(connection, logger),
+    metrics,
+    logger,
+    maxUploadPings: config.maxUploadPings,
+  });
+  const sweeper = startStaleRiderSweeper({
+    connection,
+    staleMs: config.staleRiderMs,
+    everyMs: config.sweepEveryMs,
+    metrics,
+    logger,
+  });
+  const health = createHealthRoutes(async () => {
+    if (!connection.isReady()) return "redis unavailable";
+    return locationLog.unwritableReason();
+  }, registry);
+  const grpc = await startGrpcServer(config.grpcPort, ingest.service);
+  const http = startHttpServer(config.httpPort, ingest.service, health);
+  logger.info({ grpcPort: grpc.port, httpPort: http.port, redis: config.redis.mode }, "ingest listening");
+
+  return {
+    grpcPort: grpc.port,
+    httpPort: http.port,
+    metrics,
+    registry,
+    async drain() {
+      ingest.drain(config.drainReconnectMs);
+      sweeper.stop();
+      // Closing the servers ends every request loop, so nothing is queued after the flush.
+      await Promise.all([grpc.close(), http.close()]);
+      await writer.drain();
+      await locationLog.close();
+      await connection.close();
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { LATENCY_BUCKETS } from "../core/observability/metrics";
+import { DropReason } from "../proto/gen/delivery/tracking/v1/ingest_pb";
+
+export const DROP_REASON_LABELS: Record<DropReason, string> = {
+  [DropReason.UNSPECIFIED]: "unspecified",
+  [DropReason.INVALID_COORDINATES]: "invalid_coordinates",
+  [DropReason.FUTURE_TIMESTAMP]: "future_timestamp",
+  [DropReason.STALE_TIMESTAMP]: "stale_timestamp",
+  [DropReason.OUT_OF_ORDER]: "out_of_order",
+  [DropReason.TELEPORT]: "teleport",
+  [DropReason.POOR_ACCURACY]: "poor_accuracy",
+  [DropReason.UNAVAILABLE]: "unavailable",
+  [DropReason.OVERLOADED]: "overloaded",
+};
+
+/** The ingest's metrics, registered on the process registry. */
+export function createIngestMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    pingsAccepted: new Counter({
+      name: "edge_ingest_pings_accepted_total",
+      help: "Pings that passed the checks and reached Redis",
+      labelNames: ["kind"] as const,
+      registers,
+    }),
+    pingsDropped: new Counter({
+      name: "edge_ingest_pings_dropped_total",
+      help: "Pings not accepted, by reason",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    streams: new Gauge({
+      name: "edge_ingest_streams",
+      help: "Open rider streams",
+      registers,
+    }),
+    writeLatency: new Histogram({
+      name: "edge_ingest_write_latency_seconds",
+      help: "From a ping's receipt to its Redis pipeline completing",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    batchPings: new Histogram({
+      name: "edge_ingest_batch_pings",
+      help: "Pings per flush",
+      buckets: [1, 4, 16, 64, 256, 1024],
+      registers,
+    }),
+    offersDelivered: new Counter({
+      name: "edge_ingest_offers_delivered_total",
+      help: "Ride offers pushed down a rider stream",
+      registers,
+    }),
+    logBuffered: new Gauge({
+      name: "edge_ingest_location_log_buffered",
+      help: "Location records waiting for the location log",
+      registers,
+    }),
+    logSent: new Counter({
+      name: "edge_ingest_location_log_sent_total",
+      help: "Location records acknowledged by the location log",
+      registers,
+    }),
+    logOverflow: new Counter({
+      name: "edge_ingest_location_log_overflow_total",
+      help: "Location records dropped because the log buffer was full",
+      registers,
+    }),
+    logFailures: new Counter({
+      name: "edge_ingest_location_log_failures_total",
+      help: "Failed sends to the location log (retried)",
+      registers,
+    }),
+    ridersPruned: new Counter({
+      name: "edge_ingest_riders_pruned_total",
+      help: "Stale riders removed from geo sets",
+      registers,
+    }),
+  };
+}
+
+export type IngestMetrics = ReturnType<typeof createIngestMetrics>;

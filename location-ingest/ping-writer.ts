@@ -1,0 +1,175 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { encodeTrackingFrame } from "../core/messages/tracking-frame";
+import type { RedisConnection } from "../core/redis/client";
+import { keys } from "../core/redis/keys";
+import { ShardBatch } from "../core/redis/shard-batch";
+import type { GeoPing } from "../proto/gen/delivery/tracking/v1/geo_pb";
+import { LocationRecordSchema } from "../proto/gen/delivery/tracking/v1/location_record_pb";
+import type { LocationLog } from "./location-log/location-log";
+import type { IngestMetrics } from "./metrics";
+
+/** A ping that passed its checks, with what is needed to store and fan it out. */
+export interface AcceptedPing {
+  readonly riderId: string;
+  readonly city: string;
+  readonly ping: GeoPing;
+  readonly speedMps: number;
+  readonly headingDeg: number;
+  readonly receivedAtMs: number;
+  /** Orders whose watchers get this position. */
+  readonly orderIds: readonly string[];
+  /** False for backlog pings too old to be the rider's current position. */
+  readonly current: boolean;
+  readonly backfill: boolean;
+}
+
+export type WriteOutcome = "written" | "unavailable" | "overloaded";
+
+export interface PingWriter {
+  /** Resolves once the ping's batch has reached Redis (or failed to). */
+  write(ping: AcceptedPing): Promise<WriteOutcome>;
+  /** Resolves when everything queued so far has been flushed. */
+  drain(): Promise<void>;
+}
+
+interface Pending {
+  ping: AcceptedPing;
+  resolve: (outcome: WriteOutcome) => void;
+}
+
+const RIDER_POSITION_TTL_S = 86_400;
+
+/**
+ * Micro-batches pings from every stream of the process: while one flush is
+ * in flight the next batch gathers, so load turns into bigger pipelines
+ * (one per Redis shard) rather than more round trips. The queue is bounded:
+ * past it, pings are refused as overloaded instead of growing memory.
+ */
+export function createPingWriter(options: {
+  connection: RedisConnection;
+  locationLog: LocationLog;
+  metrics: IngestMetrics;
+  maxQueued: number;
+  maxBatch: number;
+  now?: () => number;
+}): PingWriter {
+  const { connection, locationLog, metrics, maxQueued, maxBatch, now = Date.now } = options;
+  const publish = connection.publishCommand;
+  let queue: Pending[] = [];
+  let flushing: Promise<void> | undefined;
+  let scheduled = false;
+
+  function schedule(): void {
+    if (scheduled || flushing) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      flushing = flushLoop().finally(() => {
+        flushing = undefined;
+      });
+    });
+  }
+
+  async function flushLoop(): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+      await flush(batch);
+    }
+  }
+
+  async function flush(batch: Pending[]): Promise<void> {
+    metrics.batchPings.observe(batch.length);
+    if (!connection.isReady()) {
+      for (const item of batch) item.resolve("unavailable");
+      return;
+    }
+    const shards = new ShardBatch(connection);
+    const groupsOf = batch.map(({ ping }) => stage(shards, ping));
+    const failed = await shards.exec();
+    const doneAt = now();
+    for (const [index, item] of batch.entries()) {
+      const groups = groupsOf[index] ?? [];
+      const ok = !groups.some((group) => failed.has(group));
+      if (ok) metrics.writeLatency.observe((doneAt - item.ping.receivedAtMs) / 1000);
+      item.resolve(ok ? "written" : "unavailable");
+    }
+  }
+
+  /** Adds one ping's commands to the batch; returns the shard groups it touched. */
+  function stage(shards: ShardBatch, accepted: AcceptedPing): string[] {
+    const { riderId, city, ping, receivedAtMs } = accepted;
+    const groups: string[] = [];
+    const recordedAt = Number(ping.recordedAtMs);
+    if (accepted.current) {
+      const geoKey = keys.cityRiders(city);
+      const cityShard = shards.pipelineFor(geoKey);
+      cityShard.pipeline.geoadd(geoKey, ping.lng, ping.lat, riderId);
+      cityShard.pipeline.zadd(keys.cityRidersSeen(city), receivedAtMs, riderId);
+      groups.push(cityShard.group);
+
+      const posKey = keys.riderPosition(riderId);
+      const riderShard = shards.pipelineFor(posKey);
+      riderShard.pipeline.hset(posKey, {
+        lat: ping.lat,
+        lng: ping.lng,
+        seq: ping.seq.toString(),
+        recordedAt,
+        receivedAt: receivedAtMs,
+        heading: accepted.headingDeg,
+        speed: accepted.speedMps,
+        accuracy: ping.accuracyM,
+        city,
+      });
+      riderShard.pipeline.expire(posKey, RIDER_POSITION_TTL_S);
+      groups.push(riderShard.group);
+
+      for (const orderId of accepted.orderIds) {
+        const channel = keys.orderTrack(orderId);
+        const orderShard = shards.pipelineFor(channel);
+        const frame = encodeTrackingFrame({
+          type: "position",
+          orderId,
+          riderId,
+          lat: ping.lat,
+          lng: ping.lng,
+          heading: accepted.headingDeg,
+          speed: accepted.speedMps,
+          recordedAt,
+          seq: Number(ping.seq),
+          receivedAt: receivedAtMs,
+        });
+        orderShard.pipeline[publish](channel, frame);
+        groups.push(orderShard.group);
+      }
+    }
+    const record = create(LocationRecordSchema, {
+      riderId,
+      city,
+      ping,
+      receivedAtMs: BigInt(receivedAtMs),
+      backfill: accepted.backfill,
+    });
+    const logGroup = locationLog.append(
+      { riderId, city, recordedAtMs: recordedAt, record: toBinary(LocationRecordSchema, record) },
+      shards,
+    );
+    if (logGroup !== undefined) groups.push(logGroup);
+    return groups;
+  }
+
+  return {
+    write(ping) {
+      if (queue.length >= maxQueued) return Promise.resolve("overloaded");
+      return new Promise((resolve) => {
+        queue.push({ ping, resolve });
+        schedule();
+      });
+    },
+    async drain() {
+      while (queue.length > 0 || flushing || scheduled) {
+        await (flushing ?? new Promise((resolve) => setImmediate(resolve)));
+      }
+    },
+  };
+}
