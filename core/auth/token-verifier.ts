@@ -42,7 +42,12 @@ export function createTokenVerifier(config: AuthConfig, options: TokenVerifierOp
   const cache = new Map<string, Identity>();
 
   async function verifyUncached(token: string): Promise<Identity> {
-    const verifyOptions = { issuer: config.issuer, audience: config.audience, requiredClaims: ["exp", "sub"] };
+    const verifyOptions = {
+      issuer: config.issuer,
+      audience: config.audience,
+      requiredClaims: ["exp", "sub"],
+      currentDate: new Date(now()),
+    };
     const { payload } = asymmetricKeys
       ? await jwtVerify(token, asymmetricKeys, { ...verifyOptions, algorithms: ASYMMETRIC_ALGORITHMS })
       : await jwtVerify(token, secret as Uint8Array, { ...verifyOptions, algorithms: HMAC_ALGORITHMS });

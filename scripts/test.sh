@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole suite: static checks, then every bun test file against real
+# servers. Ends with "N passed, N failed" counting both (each check is one).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+passed=0
+failed=0
+check() {
+  local name=$1
+  shift
+  if output=$("$@" 2>&1); then
+    echo "check ok: $name"
+    passed=$((passed + 1))
+  else
+    echo "check FAILED: $name"
+    echo "$output" | tail -40
+    failed=$((failed + 1))
+  fi
+}
+
+check "typescript (tsc --noEmit)" tsc --noEmit -p .
+check "biome" biome ci --reporter=summary .
+check "buf lint" buf lint proto
+check "generated proto code up to date" bash scripts/check-generated.sh
+check "buf breaking against the published baseline" bash scripts/check-breaking.sh
+check "import direction (tiers -> core, no cycles)" depcruise --config .dependency-cruiser.cjs core gateway location-ingest tracking demo bench
+
+report=$(mktemp)
+bun test --reporter=junit --reporter-outfile="$report" "$@"
+bun_status=$?
+if [ -s "$report" ]; then
+  read -r tests failures errors skipped < <(
+    grep -m1 -o '<testsuites[^>]*>' "$report" |
+      sed -E 's/.*tests="([0-9]+)".*failures="([0-9]+)".*/\1 \2/' |
+      { read -r t f; s=$(grep -c '<skipped' "$report"); echo "$t $f 0 $s"; }
+  )
+  passed=$((passed + tests - failures - skipped))
+  failed=$((failed + failures))
+  [ "$bun_status" -ne 0 ] && [ "$failures" -eq 0 ] && failed=$((failed + 1))
+else
+  echo "bun test produced no report"
+  failed=$((failed + 1))
+fi
+rm -f "$report"
+
+echo "$passed passed, $failed failed, ${skipped:-0} skipped"
+[ "$failed" -eq 0 ]
