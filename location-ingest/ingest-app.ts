@@ -47,7 +47,10 @@ export async function startIngest(
         logger: logger.child({ component: "kafka-log" }),
         metrics,
       })
-    : createRedisStreamLog({ maxLen: config.locationStreamMaxLen, isRedisReady: connection.isReady });
+    : createRedisStreamLog({
+        maxLen: config.locationStreamMaxLen,
+        isRedisReady: connection.isReady,
+      });
   const writer = createPingWriter({
     connection,
     locationLog,
@@ -77,7 +80,10 @@ export async function startIngest(
   }, registry);
   const grpc = await startGrpcServer(config.grpcPort, ingest.service);
   const http = startHttpServer(config.httpPort, ingest.service, health);
-  logger.info({ grpcPort: grpc.port, httpPort: http.port, redis: config.redis.mode }, "ingest listening");
+  logger.info(
+    { grpcPort: grpc.port, httpPort: http.port, redis: config.redis.mode },
+    "ingest listening",
+  );
 
   return {
     grpcPort: grpc.port,

@@ -5,7 +5,7 @@ import type { TokenVerifier } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import type { RiderInboxMessage } from "../core/messages/rider-inbox";
 import {
-  LocationIngestService,
+  type LocationIngestService,
   RideOfferSchema,
   type StreamPingsResponse,
   StreamPingsResponseSchema,
@@ -48,11 +48,14 @@ export function createIngestService(
   let drainingAfterMs: number | undefined;
 
   async function authenticate(context: HandlerContext): Promise<RiderIdentity> {
-    if (drainingAfterMs !== undefined) throw toConnectError(new EdgeError("draining", "server is draining"));
+    if (drainingAfterMs !== undefined)
+      throw toConnectError(new EdgeError("draining", "server is draining"));
     return authenticateRider(verifier, context.requestHeader);
   }
 
-  function offerResponse(message: Extract<RiderInboxMessage, { type: "offer" }>): StreamPingsResponse {
+  function offerResponse(
+    message: Extract<RiderInboxMessage, { type: "offer" }>,
+  ): StreamPingsResponse {
     const offer = create(RideOfferSchema, {
       orderId: message.orderId,
       fencingToken: message.fencingToken,
@@ -78,7 +81,8 @@ export function createIngestService(
       metrics.streams.inc();
       const reading = (async () => {
         for await (const request of requests) {
-          if (!request.ping) throw new EdgeError("invalid_message", "StreamPingsRequest without a ping");
+          if (!request.ping)
+            throw new EdgeError("invalid_message", "StreamPingsRequest without a ping");
           const receivedAtMs = now();
           await states.refresh(state);
           const dropped = await intake.acceptLive(state, request.ping, receivedAtMs);
@@ -112,7 +116,10 @@ export function createIngestService(
         for await (const request of requests) {
           received += request.pings.length;
           if (received > maxUploadPings) {
-            throw new EdgeError("payload_too_large", `an upload may carry at most ${maxUploadPings} pings`);
+            throw new EdgeError(
+              "payload_too_large",
+              `an upload may carry at most ${maxUploadPings} pings`,
+            );
           }
           await states.refresh(state);
           const drops = await intake.acceptBacklog(state, request.pings, now());
@@ -131,7 +138,8 @@ export function createIngestService(
 
     async sendPing(request, context) {
       const rider = await authenticate(context);
-      if (!request.ping) throw toConnectError(new EdgeError("invalid_message", "SendPingRequest without a ping"));
+      if (!request.ping)
+        throw toConnectError(new EdgeError("invalid_message", "SendPingRequest without a ping"));
       const receivedAtMs = now();
       const state = await states.forUnary(rider.riderId, rider.city);
       const dropped = await intake.acceptLive(state, request.ping, receivedAtMs);

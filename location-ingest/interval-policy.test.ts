@@ -12,7 +12,11 @@ const policy: IntervalPolicy = {
   nearStopM: 400,
 };
 const here = { lat: 51.5, lng: -0.12 };
-const sample = (speedMps: number, headingDeg: number): MotionSample => ({ position: here, speedMps, headingDeg });
+const sample = (speedMps: number, headingDeg: number): MotionSample => ({
+  position: here,
+  speedMps,
+  headingDeg,
+});
 
 describe("nextIntervalMs", () => {
   test("parked riders ping rarely, moving riders every few seconds", () => {

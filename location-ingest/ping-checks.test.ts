@@ -15,9 +15,24 @@ const limits: PingLimits = {
 };
 const last: LastFix = { seq: 10n, lat: 51.5, lng: -0.12, recordedAtMs: NOW - 4_000 };
 
-function ping(overrides: Partial<{ lat: number; lng: number; accuracyM: number; ageMs: number; seq: bigint }> = {}) {
+function ping(
+  overrides: Partial<{
+    lat: number;
+    lng: number;
+    accuracyM: number;
+    ageMs: number;
+    seq: bigint;
+  }> = {},
+) {
   const { lat = 51.5001, lng = -0.12, accuracyM = 8, ageMs = 0, seq = 11n } = overrides;
-  return create(GeoPingSchema, { lat, lng, accuracyM, recordedAtMs: BigInt(NOW - ageMs), seq, speedMps: 3 });
+  return create(GeoPingSchema, {
+    lat,
+    lng,
+    accuracyM,
+    recordedAtMs: BigInt(NOW - ageMs),
+    seq,
+    speedMps: 3,
+  });
 }
 
 describe("checkPing", () => {
@@ -32,12 +47,16 @@ describe("checkPing", () => {
     ["latitude above 90", { lat: 90.5 }],
     ["longitude below -180", { lng: -180.01 }],
   ])("drops %s as invalid coordinates", (_name, overrides) => {
-    expect(checkPing(ping(overrides), last, limits, "live", NOW)).toBe(DropReason.INVALID_COORDINATES);
+    expect(checkPing(ping(overrides), last, limits, "live", NOW)).toBe(
+      DropReason.INVALID_COORDINATES,
+    );
   });
 
   test("drops timestamps beyond the allowed skew, but allows small skew", () => {
     expect(checkPing(ping({ ageMs: -4_000 }), last, limits, "live", NOW)).toBeUndefined();
-    expect(checkPing(ping({ ageMs: -6_000 }), last, limits, "live", NOW)).toBe(DropReason.FUTURE_TIMESTAMP);
+    expect(checkPing(ping({ ageMs: -6_000 }), last, limits, "live", NOW)).toBe(
+      DropReason.FUTURE_TIMESTAMP,
+    );
   });
 
   test("live pings older than the live bound are stale; backlog ones are allowed longer", () => {
@@ -62,9 +81,15 @@ describe("checkPing", () => {
   });
 
   test("accuracy worse than the bound, negative or NaN is poor", () => {
-    expect(checkPing(ping({ accuracyM: 151 }), last, limits, "live", NOW)).toBe(DropReason.POOR_ACCURACY);
-    expect(checkPing(ping({ accuracyM: -1 }), last, limits, "live", NOW)).toBe(DropReason.POOR_ACCURACY);
-    expect(checkPing(ping({ accuracyM: Number.NaN }), last, limits, "live", NOW)).toBe(DropReason.POOR_ACCURACY);
+    expect(checkPing(ping({ accuracyM: 151 }), last, limits, "live", NOW)).toBe(
+      DropReason.POOR_ACCURACY,
+    );
+    expect(checkPing(ping({ accuracyM: -1 }), last, limits, "live", NOW)).toBe(
+      DropReason.POOR_ACCURACY,
+    );
+    expect(checkPing(ping({ accuracyM: Number.NaN }), last, limits, "live", NOW)).toBe(
+      DropReason.POOR_ACCURACY,
+    );
   });
 });
 

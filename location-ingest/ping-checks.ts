@@ -29,7 +29,11 @@ export function checkPing(
   if (recordedAtMs > nowMs + limits.maxFutureSkewMs) return DropReason.FUTURE_TIMESTAMP;
   const maxAge = kind === "live" ? limits.maxLiveAgeMs : limits.maxBacklogAgeMs;
   if (recordedAtMs < nowMs - maxAge) return DropReason.STALE_TIMESTAMP;
-  if (!Number.isFinite(ping.accuracyM) || ping.accuracyM < 0 || ping.accuracyM > limits.maxAccuracyM) {
+  if (
+    !Number.isFinite(ping.accuracyM) ||
+    ping.accuracyM < 0 ||
+    ping.accuracyM > limits.maxAccuracyM
+  ) {
     return DropReason.POOR_ACCURACY;
   }
   if (last === undefined) return undefined;

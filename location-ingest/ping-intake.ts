@@ -18,9 +18,17 @@ type Fix = LastFix & MotionSample;
 
 export interface Intake {
   /** Checks and stores one live ping; resolves to its drop, if dropped. */
-  acceptLive(state: RiderState, ping: GeoPing, receivedAtMs: number): Promise<DroppedPing | undefined>;
+  acceptLive(
+    state: RiderState,
+    ping: GeoPing,
+    receivedAtMs: number,
+  ): Promise<DroppedPing | undefined>;
   /** Checks a backlog upload in order and stores the pings that pass. */
-  acceptBacklog(state: RiderState, pings: readonly GeoPing[], receivedAtMs: number): Promise<DroppedPing[]>;
+  acceptBacklog(
+    state: RiderState,
+    pings: readonly GeoPing[],
+    receivedAtMs: number,
+  ): Promise<DroppedPing[]>;
   /** The ack for the rider's current state, carrying the given drops. */
   ack(state: RiderState, dropped: DroppedPing[]): PingAck;
 }
@@ -49,7 +57,14 @@ export function createIntake(options: {
   function fixOf(ping: GeoPing): Fix {
     const { speedMps, headingDeg } = sanitizeMotion(ping);
     const position = { lat: ping.lat, lng: ping.lng };
-    return { seq: ping.seq, ...position, recordedAtMs: Number(ping.recordedAtMs), position, speedMps, headingDeg };
+    return {
+      seq: ping.seq,
+      ...position,
+      recordedAtMs: Number(ping.recordedAtMs),
+      position,
+      speedMps,
+      headingDeg,
+    };
   }
 
   async function store(
@@ -109,7 +124,8 @@ export function createIntake(options: {
         const fix = fixOf(ping);
         previous = fix;
         const current =
-          (!state.last || state.last.seq < fix.seq) && fix.recordedAtMs >= nowMs - limits.maxLiveAgeMs;
+          (!state.last || state.last.seq < fix.seq) &&
+          fix.recordedAtMs >= nowMs - limits.maxLiveAgeMs;
         if (current) state.last = fix;
         writes.push(
           store(state, ping, fix, receivedAtMs, current, true).then((failure) => {

@@ -1,4 +1,4 @@
-import { type TokenVerifier, bearerToken } from "../core/auth/token-verifier";
+import { bearerToken, type TokenVerifier } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import { isKeyPart } from "../core/redis/keys";
 import { toConnectError } from "./to-connect-error";

@@ -39,7 +39,9 @@ export function createRiderInbox(connection: RedisConnection, logger: Logger) {
 
   function unsubscribe(channel: string): void {
     const done = sharded ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel);
-    done.catch((error: unknown) => logger.warn({ err: error, channel }, "inbox unsubscribe failed"));
+    done.catch((error: unknown) =>
+      logger.warn({ err: error, channel }, "inbox unsubscribe failed"),
+    );
   }
 
   return {

@@ -70,7 +70,10 @@ export function createRiderStateStore(connection: RedisConnection, now: () => nu
     const orderIds = await connection.client.smembers(keys.riderOrders(state.riderId));
     const records = await Promise.all(
       orderIds.map(async (orderId) =>
-        parseOrderRecord(orderId, await connection.client.hmget(keys.order(orderId), ...ORDER_FIELDS)),
+        parseOrderRecord(
+          orderId,
+          await connection.client.hmget(keys.order(orderId), ...ORDER_FIELDS),
+        ),
       ),
     );
     state.orders = records.flatMap((record) =>
@@ -106,10 +109,10 @@ export function createRiderStateStore(connection: RedisConnection, now: () => nu
       if (!connection.isReady()) return;
       try {
         if (!registeredCities.has(state.city)) {
-        await connection.client.sadd(keys.cities(), state.city);
-        registeredCities.add(state.city);
-      }
-      if (!state.loaded) await readLastFix(state);
+          await connection.client.sadd(keys.cities(), state.city);
+          registeredCities.add(state.city);
+        }
+        if (!state.loaded) await readLastFix(state);
         if (now() - state.ordersLoadedAtMs >= ORDERS_MAX_AGE_MS) await readOrders(state);
       } catch {
         // Redis went away mid-read: the next ping tries again, and its write reports the outage.

@@ -70,7 +70,10 @@ export function startHttpServer(
       if (health) return health;
       const handler = handlers.get(new URL(request.url).pathname);
       if (!handler) {
-        return Response.json({ error: { code: "not_found", message: "no such route" } }, { status: 404 });
+        return Response.json(
+          { error: { code: "not_found", message: "no such route" } },
+          { status: 404 },
+        );
       }
       const universal = universalServerRequestFromFetch(request, {});
       return universalServerResponseToFetch(await handler(universal));

@@ -27,7 +27,12 @@ export function startStaleRiderSweeper(options: {
     let total = 0;
     for (const city of cities) {
       for (;;) {
-        const pruned = await pruneStaleRiders(connection.client, city, now() - staleMs, PRUNE_BATCH);
+        const pruned = await pruneStaleRiders(
+          connection.client,
+          city,
+          now() - staleMs,
+          PRUNE_BATCH,
+        );
         total += pruned;
         if (pruned < PRUNE_BATCH) break;
       }

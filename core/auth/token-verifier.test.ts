@@ -26,13 +26,24 @@ function unsignedToken(payload: object): string {
 describe("createTokenVerifier", () => {
   test("accepts a valid HS256 token and returns the identity from its claims", async () => {
     const token = await mintToken(SECRET, { sub: "r1", role: "rider", city: "london", ...claims });
-    expect(await verifier.verify(token)).toMatchObject({ sub: "r1", role: "rider", city: "london" });
+    expect(await verifier.verify(token)).toMatchObject({
+      sub: "r1",
+      role: "rider",
+      city: "london",
+    });
   });
 
   test("refuses alg:none, a wrong key, expiry, and a wrong issuer or audience", async () => {
     const exp = Math.floor(Date.now() / 1000) + 60;
     const cases = [
-      unsignedToken({ sub: "r1", role: "rider", city: "london", exp, iss: "edge-dev", aud: "edge" }),
+      unsignedToken({
+        sub: "r1",
+        role: "rider",
+        city: "london",
+        exp,
+        iss: "edge-dev",
+        aud: "edge",
+      }),
       await mintToken("k".repeat(40), { sub: "r1", role: "ops", ...claims }),
       await mintToken(SECRET, { sub: "r1", role: "ops", ttlSeconds: -10, ...claims }),
       await mintToken(SECRET, { sub: "r1", role: "ops", issuer: "someone-else", audience: "edge" }),
@@ -64,7 +75,10 @@ describe("createTokenVerifier", () => {
   test("a JWKS verifier accepts ES256 and refuses an HS256 token (no algorithm confusion)", async () => {
     const { publicKey, privateKey } = await generateKeyPair("ES256");
     const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" };
-    const jwksVerifier = createTokenVerifier({ jwksUrl: "https://idp.invalid/jwks" }, { localJwks: { keys: [jwk] } });
+    const jwksVerifier = createTokenVerifier(
+      { jwksUrl: "https://idp.invalid/jwks" },
+      { localJwks: { keys: [jwk] } },
+    );
     const good = await new SignJWT({ role: "customer" })
       .setProtectedHeader({ alg: "ES256", kid: "k1" })
       .setSubject("c1")

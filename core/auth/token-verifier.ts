@@ -31,7 +31,10 @@ export interface TokenVerifierOptions {
  * Builds the verifier. Verification with jose costs about as much as a whole
  * small request (PERF-NOTES), so verified tokens are cached until their exp.
  */
-export function createTokenVerifier(config: AuthConfig, options: TokenVerifierOptions = {}): TokenVerifier {
+export function createTokenVerifier(
+  config: AuthConfig,
+  options: TokenVerifierOptions = {},
+): TokenVerifier {
   const { cacheSize = 10_000, now = Date.now } = options;
   const asymmetricKeys: JWTVerifyGetKey | undefined = options.localJwks
     ? createLocalJWKSet(options.localJwks)
@@ -49,8 +52,14 @@ export function createTokenVerifier(config: AuthConfig, options: TokenVerifierOp
       currentDate: new Date(now()),
     };
     const { payload } = asymmetricKeys
-      ? await jwtVerify(token, asymmetricKeys, { ...verifyOptions, algorithms: ASYMMETRIC_ALGORITHMS })
-      : await jwtVerify(token, secret as Uint8Array, { ...verifyOptions, algorithms: HMAC_ALGORITHMS });
+      ? await jwtVerify(token, asymmetricKeys, {
+          ...verifyOptions,
+          algorithms: ASYMMETRIC_ALGORITHMS,
+        })
+      : await jwtVerify(token, secret as Uint8Array, {
+          ...verifyOptions,
+          algorithms: HMAC_ALGORITHMS,
+        });
     return identityFromClaims(payload);
   }
 

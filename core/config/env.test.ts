@@ -10,8 +10,12 @@ describe("env readers", () => {
   });
 
   test("a bad value fails naming the variable and the rule", () => {
-    expect(() => readInt({ N: "12x" }, "N", 7)).toThrow(new ConfigError("N", "must be an integer", "12x"));
-    expect(() => readPort({ GATEWAY_PORT: "70000" }, "GATEWAY_PORT", 1)).toThrow(/GATEWAY_PORT: must be between 0 and 65535/);
+    expect(() => readInt({ N: "12x" }, "N", 7)).toThrow(
+      new ConfigError("N", "must be an integer", "12x"),
+    );
+    expect(() => readPort({ GATEWAY_PORT: "70000" }, "GATEWAY_PORT", 1)).toThrow(
+      /GATEWAY_PORT: must be between 0 and 65535/,
+    );
     expect(() => readBool({ B: "yes" }, "B", false)).toThrow(/B: must be true, false/);
     expect(() => readUrl({ U: "ftp://x" }, "U", ["redis:"])).toThrow(/U: must use redis:/);
   });
@@ -35,13 +39,18 @@ describe("shared config", () => {
         { host: "b", port: 2 },
       ],
     });
-    expect(loadRedisConfig({ REDIS_URL: "redis://h:1" })).toEqual({ mode: "standalone", url: "redis://h:1" });
+    expect(loadRedisConfig({ REDIS_URL: "redis://h:1" })).toEqual({
+      mode: "standalone",
+      url: "redis://h:1",
+    });
     expect(() => loadRedisConfig({})).toThrow(/REDIS_URL: is required/);
   });
 
   test("auth needs a long enough secret or a JWKS URL", () => {
     expect(() => loadAuthConfig({})).toThrow(/JWT_SECRET: is required/);
     expect(() => loadAuthConfig({ JWT_SECRET: "short" })).toThrow(/at least 32 characters/);
-    expect(loadAuthConfig({ JWT_JWKS_URL: "https://idp.example/jwks" }).jwksUrl).toBe("https://idp.example/jwks");
+    expect(loadAuthConfig({ JWT_JWKS_URL: "https://idp.example/jwks" }).jwksUrl).toBe(
+      "https://idp.example/jwks",
+    );
   });
 });

@@ -9,7 +9,8 @@ export function loadRedisConfig(env: Env): RedisConfig {
   const nodes = readHostPorts(env, "REDIS_CLUSTER_NODES");
   if (nodes) return Object.freeze({ mode: "cluster", nodes });
   const url = readUrl(env, "REDIS_URL", ["redis:", "rediss:"]);
-  if (!url) throw new ConfigError("REDIS_URL", "is required when REDIS_CLUSTER_NODES is unset", undefined);
+  if (!url)
+    throw new ConfigError("REDIS_URL", "is required when REDIS_CLUSTER_NODES is unset", undefined);
   return Object.freeze({ mode: "standalone", url });
 }
 

@@ -25,7 +25,13 @@ export class EdgeError extends Error {
   }
 
   toConnectError(): ConnectError {
-    return new ConnectError(this.message, ERROR_CODES[this.code].connect, undefined, undefined, this);
+    return new ConnectError(
+      this.message,
+      ERROR_CODES[this.code].connect,
+      undefined,
+      undefined,
+      this,
+    );
   }
 
   /** Turns anything thrown into an EdgeError; unknown causes become `internal`. */

@@ -10,7 +10,11 @@ export interface ShutdownOptions {
  * Runs `drain` once on SIGTERM or SIGINT, then exits 0 (1 if the drain
  * failed or timed out). Returns a function that unregisters the handlers.
  */
-export function onShutdown(logger: Logger, drain: () => Promise<void>, options: ShutdownOptions = {}) {
+export function onShutdown(
+  logger: Logger,
+  drain: () => Promise<void>,
+  options: ShutdownOptions = {},
+) {
   const { timeoutMs = 15_000, exit = (code: number) => process.exit(code) } = options;
   let started = false;
   const handle = async (signal: NodeJS.Signals) => {

@@ -7,6 +7,9 @@ export function createLogger(tier: string, level = process.env.LOG_LEVEL ?? "inf
   return pino({
     level,
     base: { tier, pid: process.pid },
-    redact: { paths: ["token", "authorization", "*.authorization", "*.token"], censor: "[redacted]" },
+    redact: {
+      paths: ["token", "authorization", "*.authorization", "*.token"],
+      censor: "[redacted]",
+    },
   });
 }

@@ -16,7 +16,17 @@ export function createRedisStreamLog(options: {
     append(entry: LocationEntry, batch: ShardBatch) {
       const key = keys.locationLog(entry.city);
       const { group, pipeline } = batch.pipelineFor(key);
-      pipeline.xadd(key, "MAXLEN", "~", maxLen, "*", "rider", entry.riderId, "record", Buffer.from(entry.record));
+      pipeline.xadd(
+        key,
+        "MAXLEN",
+        "~",
+        maxLen,
+        "*",
+        "rider",
+        entry.riderId,
+        "record",
+        Buffer.from(entry.record),
+      );
       return group;
     },
     unwritableReason: () => (isRedisReady() ? undefined : "redis unavailable"),

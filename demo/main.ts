@@ -1,0 +1,126 @@
+// `bun run demo`: the whole platform on one machine, with simulated riders.
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { mintToken } from "../core/auth/mint-token";
+import { readInt, readOptionalString, readPort } from "../core/config/env";
+import { createLogger } from "../core/observability/logger";
+import { createSupervisor, freePort, waitForHttp } from "./child-processes";
+import { startSimulatedCity } from "./city/simulated-city";
+
+const logger = createLogger("demo");
+const env = process.env;
+const supervisor = createSupervisor(join(import.meta.dir, "..", ".tmp", "demo-logs"));
+const jwtSecret = readOptionalString(env, "JWT_SECRET") ?? randomBytes(32).toString("hex");
+const ingestPort = readPort(env, "INGEST_PORT", 8081);
+const ingestHttpPort = readPort(env, "INGEST_HTTP_PORT", 8082);
+const riders = readInt(env, "DEMO_RIDERS", 300, { min: 0, max: 20_000 });
+
+let stopping = false;
+let city: { stop(): Promise<void> } | undefined;
+async function stop(code: number): Promise<never> {
+  stopping = true;
+  await city?.stop();
+  await supervisor.stopAll();
+  process.exit(code);
+}
+process.on("SIGINT", () => void stop(0));
+process.on("SIGTERM", () => void stop(0));
+
+let redisUrl = readOptionalString(env, "REDIS_URL");
+if (!redisUrl && !readOptionalString(env, "REDIS_CLUSTER_NODES")) {
+  const port = await freePort();
+  supervisor.spawn(
+    "redis",
+    [
+      "redis-server",
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+    ],
+    {},
+  );
+  redisUrl = `redis://127.0.0.1:${port}`;
+  await waitForRedis(redisUrl);
+}
+
+const tierEnv = {
+  JWT_SECRET: jwtSecret,
+  ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+  INGEST_PORT: String(ingestPort),
+  INGEST_HTTP_PORT: String(ingestHttpPort),
+};
+supervisor.spawn(
+  "ingest",
+  [process.execPath, join(import.meta.dir, "..", "location-ingest", "main.ts")],
+  tierEnv,
+);
+await waitForHttp("ingest", `http://127.0.0.1:${ingestHttpPort}/readyz`).catch((error: unknown) => {
+  logger.error({ err: error, logs: supervisor.logDir }, "demo could not start");
+  return stop(1);
+});
+
+city = await startSimulatedCity({
+  ingestUrl: `http://127.0.0.1:${ingestPort}`,
+  jwtSecret,
+  riders,
+  logger,
+});
+
+const riderToken = await mintToken(jwtSecret, { sub: "rider-try", role: "rider", city: "london" });
+console.log(`
+delivery-edge demo is running (Ctrl-C stops everything)
+  Redis             ${redisUrl ?? env.REDIS_CLUSTER_NODES}
+  ingest (gRPC)     http://127.0.0.1:${ingestPort}   LocationIngestService over h2c
+  ingest (HTTP/1.1) http://127.0.0.1:${ingestHttpPort}  /metrics /readyz, Connect JSON
+  simulated riders  ${riders} in london, paris, berlin
+  logs              ${supervisor.logDir}
+  JWT_SECRET        ${jwtSecret}
+
+Try a ping by hand:
+  curl -s -X POST http://127.0.0.1:${ingestHttpPort}/delivery.tracking.v1.LocationIngestService/SendPing \\
+    -H 'content-type: application/json' -H 'authorization: Bearer ${riderToken}' \\
+    -d '{"ping":{"lat":51.5074,"lng":-0.1278,"accuracyM":5,"recordedAtMs":"'$(date +%s000)'","seq":"'$(date +%s000)'"}}'
+`);
+
+const watchdog = setInterval(() => {
+  const crashed = supervisor.exited();
+  if (crashed.length > 0 && !stopping) {
+    logger.error(
+      { crashed: crashed.map((c) => c.name), logs: supervisor.logDir },
+      "a demo process exited",
+    );
+    void stop(1);
+  }
+}, 1_000);
+watchdog.unref();
+
+async function waitForRedis(url: string): Promise<void> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => 100,
+  });
+  // Refusals are expected until the server is up; the deadline below reports failure.
+  client.on("error", () => undefined);
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    if (
+      await client.ping().then(
+        () => true,
+        () => false,
+      )
+    ) {
+      client.disconnect();
+      return;
+    }
+    await Bun.sleep(50);
+  }
+  client.disconnect();
+  throw new Error(`redis-server did not answer at ${url}`);
+}
