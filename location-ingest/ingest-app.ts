@@ -13,6 +13,7 @@ import { createIntake } from "./ping-intake";
 import { createPingWriter } from "./ping-writer";
 import { createRiderInbox } from "./rider-inbox";
 import { createRiderStateStore } from "./rider-state";
+import { createRiderStreams } from "./rider-streams";
 import { startGrpcServer, startHttpServer } from "./servers";
 import { startStaleRiderSweeper } from "./stale-rider-sweeper";
 
@@ -58,13 +59,25 @@ export async function startIngest(
     maxQueued: config.maxQueuedPings,
     maxBatch: config.maxBatchPings,
   });
-  const ingest = createIngestService({
-    verifier: createTokenVerifier(config.auth, options.verifier),
-    intake: createIntake({ limits: config.limits, interval: config.interval, writer, metrics }),
-    states: createRiderStateStore(connection),
+  const intake = createIntake({
+    limits: config.limits,
+    interval: config.interval,
+    writer,
+    metrics,
+  });
+  const states = createRiderStateStore(connection);
+  const verifier = createTokenVerifier(config.auth, options.verifier);
+  const streams = createRiderStreams({
+    intake,
+    states,
     inbox: createRiderInbox(connection, logger),
     metrics,
-    logger,
+  });
+  const service = createIngestService({
+    verifier,
+    intake,
+    states,
+    streams,
     maxUploadPings: config.maxUploadPings,
   });
   const sweeper = startStaleRiderSweeper({
@@ -78,8 +91,8 @@ export async function startIngest(
     if (!connection.isReady()) return "redis unavailable";
     return locationLog.unwritableReason();
   }, registry);
-  const grpc = await startGrpcServer(config.grpcPort, ingest.service);
-  const http = startHttpServer(config.httpPort, ingest.service, health);
+  const grpc = await startGrpcServer(config.grpcPort, service, { verifier, streams });
+  const http = startHttpServer(config.httpPort, service, health);
   logger.info(
     { grpcPort: grpc.port, httpPort: http.port, redis: config.redis.mode },
     "ingest listening",
@@ -91,7 +104,8 @@ export async function startIngest(
     metrics,
     registry,
     async drain() {
-      ingest.drain(config.drainReconnectMs);
+      const told = streams.drain(config.drainReconnectMs);
+      logger.info({ streams: told }, "rider streams told to reconnect");
       sweeper.stop();
       // Closing the servers ends every request loop, so nothing is queued after the flush.
       await Promise.all([grpc.close(), http.close()]);

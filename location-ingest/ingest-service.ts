@@ -1,115 +1,67 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { Logger } from "pino";
 import type { TokenVerifier } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
-import type { RiderInboxMessage } from "../core/messages/rider-inbox";
 import {
+  type DroppedPing,
   type LocationIngestService,
-  RideOfferSchema,
-  type StreamPingsResponse,
-  StreamPingsResponseSchema,
   UploadPingsResponseSchema,
 } from "../proto/gen/delivery/tracking/v1/ingest_pb";
-import type { IngestMetrics } from "./metrics";
 import type { Intake } from "./ping-intake";
-import { ResponseQueue } from "./response-queue";
 import { authenticateRider, type RiderIdentity } from "./rider-auth";
-import type { RiderInbox } from "./rider-inbox";
 import type { RiderStateStore } from "./rider-state";
+import type { RiderStreams } from "./rider-streams";
 import { toConnectError } from "./to-connect-error";
 
 export interface IngestServiceDeps {
   verifier: TokenVerifier;
   intake: Intake;
   states: RiderStateStore;
-  inbox: RiderInbox;
-  metrics: IngestMetrics;
-  logger: Logger;
+  streams: RiderStreams;
   maxUploadPings: number;
   now?: () => number;
 }
 
-/** Ends open rider streams with a Reconnect notice (SIGTERM drain). */
-export interface StreamDrain {
-  drain(afterMs: number): void;
-  openStreams(): number;
-}
-
 /**
- * The LocationIngestService handlers. Any error thrown inside a handler
- * reaches the client as a Connect/gRPC code and ends only that call.
+ * The LocationIngestService handlers for connect-node (gRPC, gRPC-Web and
+ * Connect). Any error thrown inside a handler reaches the client as a
+ * Connect/gRPC code and ends only that call.
  */
 export function createIngestService(
   deps: IngestServiceDeps,
-): { service: ServiceImpl<typeof LocationIngestService> } & StreamDrain {
-  const { verifier, intake, states, inbox, metrics, logger, maxUploadPings, now = Date.now } = deps;
-  const streams = new Set<ResponseQueue<StreamPingsResponse>>();
-  let drainingAfterMs: number | undefined;
+): ServiceImpl<typeof LocationIngestService> {
+  const { verifier, intake, states, streams, maxUploadPings, now = Date.now } = deps;
 
   async function authenticate(context: HandlerContext): Promise<RiderIdentity> {
-    if (drainingAfterMs !== undefined)
-      throw toConnectError(new EdgeError("draining", "server is draining"));
+    if (streams.isDraining()) throw toConnectError(new EdgeError("draining", "server is draining"));
     return authenticateRider(verifier, context.requestHeader);
   }
 
-  function offerResponse(
-    message: Extract<RiderInboxMessage, { type: "offer" }>,
-  ): StreamPingsResponse {
-    const offer = create(RideOfferSchema, {
-      orderId: message.orderId,
-      fencingToken: message.fencingToken,
-      restaurantId: message.restaurantId,
-      pickup: message.pickup,
-      dropoff: message.dropoff,
-      expiresAtMs: BigInt(message.expiresAtMs),
-    });
-    return create(StreamPingsResponseSchema, { event: { case: "offer", value: offer } });
-  }
-
-  const service: ServiceImpl<typeof LocationIngestService> = {
+  return {
     async *streamPings(requests, context) {
-      const rider = await authenticate(context);
-      const state = await states.open(rider.riderId, rider.city);
-      const responses = new ResponseQueue<StreamPingsResponse>();
-      const stopListening = inbox.listen(rider.riderId, (message) => {
-        if (message.type === "orders-changed") return states.invalidateOrders(state);
-        metrics.offersDelivered.inc();
-        responses.push(offerResponse(message));
-      });
-      streams.add(responses);
-      metrics.streams.inc();
+      const stream = await streams.open(await authenticate(context));
       const reading = (async () => {
         for await (const request of requests) {
           if (!request.ping)
             throw new EdgeError("invalid_message", "StreamPingsRequest without a ping");
-          const receivedAtMs = now();
-          await states.refresh(state);
-          const dropped = await intake.acceptLive(state, request.ping, receivedAtMs);
-          responses.push(
-            create(StreamPingsResponseSchema, {
-              event: { case: "ack", value: intake.ack(state, dropped ? [dropped] : []) },
-            }),
-          );
+          await stream.handlePing(request.ping);
         }
       })();
       reading.then(
-        () => responses.end(),
-        (error: unknown) => responses.fail(toConnectError(error)),
+        () => stream.responses.end(),
+        (error: unknown) => stream.responses.fail(toConnectError(error)),
       );
       try {
-        yield* responses;
+        yield* stream.responses;
       } finally {
-        streams.delete(responses);
-        metrics.streams.dec();
-        stopListening();
+        stream.close();
       }
     },
 
     async uploadPings(requests, context) {
       const rider = await authenticate(context);
       const state = await states.open(rider.riderId, rider.city);
-      const dropped = [];
+      const dropped: DroppedPing[] = [];
       let received = 0;
       let accepted = 0;
       try {
@@ -145,21 +97,5 @@ export function createIngestService(
       const dropped = await intake.acceptLive(state, request.ping, receivedAtMs);
       return { ack: intake.ack(state, dropped ? [dropped] : []) };
     },
-  };
-
-  return {
-    service,
-    drain(afterMs) {
-      drainingAfterMs = afterMs;
-      const reconnect = create(StreamPingsResponseSchema, {
-        event: { case: "reconnect", value: { afterMs, reason: "server draining" } },
-      });
-      for (const responses of streams) {
-        responses.push(reconnect);
-        responses.end();
-      }
-      logger.info({ streams: streams.size }, "rider streams told to reconnect");
-    },
-    openStreams: () => streams.size,
   };
 }

@@ -2,6 +2,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { encodeTrackingFrame } from "../core/messages/tracking-frame";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
+import { encodeRiderPosition, RIDER_POSITION_TTL_S } from "../core/redis/rider-position";
 import { ShardBatch } from "../core/redis/shard-batch";
 import type { GeoPing } from "../proto/gen/delivery/tracking/v1/geo_pb";
 import { LocationRecordSchema } from "../proto/gen/delivery/tracking/v1/location_record_pb";
@@ -36,8 +37,6 @@ interface Pending {
   ping: AcceptedPing;
   resolve: (outcome: WriteOutcome) => void;
 }
-
-const RIDER_POSITION_TTL_S = 86_400;
 
 /**
  * Micro-batches pings from every stream of the process: while one flush is
@@ -110,7 +109,7 @@ export function createPingWriter(options: {
 
       const posKey = keys.riderPosition(riderId);
       const riderShard = shards.pipelineFor(posKey);
-      riderShard.pipeline.hset(posKey, {
+      const position = encodeRiderPosition({
         lat: ping.lat,
         lng: ping.lng,
         seq: ping.seq.toString(),
@@ -121,7 +120,7 @@ export function createPingWriter(options: {
         accuracy: ping.accuracyM,
         city,
       });
-      riderShard.pipeline.expire(posKey, RIDER_POSITION_TTL_S);
+      riderShard.pipeline.set(posKey, position, "EX", RIDER_POSITION_TTL_S);
       groups.push(riderShard.group);
 
       for (const orderId of accepted.orderIds) {

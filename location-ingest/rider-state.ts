@@ -2,6 +2,7 @@ import type { LatLng } from "../core/geo";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { ORDER_FIELDS, parseOrderRecord } from "../core/redis/order-record";
+import { parseRiderPosition } from "../core/redis/rider-position";
 import type { MotionSample } from "./interval-policy";
 import type { LastFix } from "./ping-checks";
 
@@ -39,25 +40,18 @@ export function createRiderStateStore(connection: RedisConnection, now: () => nu
   const registeredCities = new Set<string>();
 
   async function readLastFix(state: RiderState): Promise<void> {
-    const values = await connection.client.hmget(
-      keys.riderPosition(state.riderId),
-      "seq",
-      "lat",
-      "lng",
-      "recordedAt",
-      "speed",
-      "heading",
+    const stored = parseRiderPosition(
+      await connection.client.get(keys.riderPosition(state.riderId)),
     );
-    const [seq, lat, lng, recordedAt, speed, heading] = values;
-    if (seq && lat && lng && recordedAt && /^\d+$/.test(seq)) {
+    if (stored) {
+      const position = { lat: stored.lat, lng: stored.lng };
       const fix = {
-        seq: BigInt(seq),
-        lat: Number(lat),
-        lng: Number(lng),
-        recordedAtMs: Number(recordedAt),
-        position: { lat: Number(lat), lng: Number(lng) },
-        speedMps: Number(speed ?? 0),
-        headingDeg: Number(heading ?? 0),
+        seq: BigInt(stored.seq),
+        ...position,
+        recordedAtMs: stored.recordedAt,
+        position,
+        speedMps: stored.speed,
+        headingDeg: stored.heading,
       };
       // A ping accepted while the read was in flight is newer than Redis's copy.
       if (!state.last || state.last.seq < fix.seq) state.last = fix;

@@ -2,7 +2,7 @@ import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { LocationIngestService } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 
 /** A live ping message is tiny; anything near this is not a ping. */
-const PING_MESSAGE_MAX_BYTES = 4 * 1024;
+export const PING_MESSAGE_MAX_BYTES = 4 * 1024;
 /** One upload message may batch many pings (~40 bytes each). */
 const UPLOAD_MESSAGE_MAX_BYTES = 1024 * 1024;
 

@@ -7,6 +7,7 @@ import {
 } from "@connectrpc/connect/protocol";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { LocationIngestService } from "../proto/gen/delivery/tracking/v1/ingest_pb";
+import { createGrpcStreamFastPath, isGrpcStreamPings } from "./grpc-stream-fast-path";
 import { registerIngestRoutes } from "./routes";
 
 export interface RunningServer {
@@ -21,14 +22,19 @@ export interface RunningServer {
 export async function startGrpcServer(
   port: number,
   service: ServiceImpl<typeof LocationIngestService>,
+  fastPath: Parameters<typeof createGrpcStreamFastPath>[0],
 ): Promise<RunningServer> {
-  const handler = connectNodeAdapter({
+  const connectHandler = connectNodeAdapter({
     grpc: true,
     grpcWeb: true,
     connect: true,
     routes: (router) => registerIngestRoutes(router, service),
   });
-  const server = http2.createServer(handler);
+  const serveStreamPings = createGrpcStreamFastPath(fastPath);
+  const server = http2.createServer((request, response) => {
+    if (isGrpcStreamPings(request)) return void serveStreamPings(request, response);
+    connectHandler(request, response);
+  });
   const sessions = new Set<http2.ServerHttp2Session>();
   server.on("session", (session) => {
     sessions.add(session);

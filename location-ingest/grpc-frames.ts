@@ -1,0 +1,49 @@
+/**
+ * gRPC's length-prefixed message framing: a 1-byte flags field (bit 0 =
+ * compressed), a 4-byte big-endian length, then the message.
+ */
+export function encodeGrpcFrame(message: Uint8Array): Buffer {
+  const frame = Buffer.allocUnsafe(5 + message.length);
+  frame[0] = 0;
+  frame.writeUInt32BE(message.length, 1);
+  frame.set(message, 5);
+  return frame;
+}
+
+export type FrameError = "compressed" | "too_large";
+
+/**
+ * Splits a byte stream into gRPC messages, however TCP chunks them. A frame
+ * over `maxBytes` is reported before its body is buffered.
+ */
+export class GrpcFrameReader {
+  #pending: Buffer = Buffer.alloc(0);
+  readonly #maxBytes: number;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Adds a chunk; returns the complete messages it finished, or the framing error. */
+  push(chunk: Buffer): Uint8Array[] | FrameError {
+    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    const messages: Uint8Array[] = [];
+    let offset = 0;
+    while (this.#pending.length - offset >= 5) {
+      const flags = this.#pending[offset] as number;
+      const length = this.#pending.readUInt32BE(offset + 1);
+      if (flags & 1) return "compressed";
+      if (length > this.#maxBytes) return "too_large";
+      if (this.#pending.length - offset - 5 < length) break;
+      messages.push(this.#pending.subarray(offset + 5, offset + 5 + length));
+      offset += 5 + length;
+    }
+    this.#pending = this.#pending.subarray(offset);
+    return messages;
+  }
+
+  /** True when bytes of an unfinished frame are left over. */
+  hasPartialFrame(): boolean {
+    return this.#pending.length > 0;
+  }
+}
