@@ -7,7 +7,7 @@ import {
   type LocationIngestService,
   UploadPingsResponseSchema,
 } from "../proto/gen/delivery/tracking/v1/ingest_pb";
-import type { Intake } from "./ping-intake";
+import type { Intake, UploadCursor } from "./ping-intake";
 import { authenticateRider, type RiderIdentity } from "./rider-auth";
 import type { RiderStateStore } from "./rider-state";
 import type { RiderStreams } from "./rider-streams";
@@ -62,6 +62,7 @@ export function createIngestService(
       const rider = await authenticate(context);
       const state = await states.open(rider.riderId, rider.city);
       const dropped: DroppedPing[] = [];
+      const cursor: UploadCursor = {};
       let received = 0;
       let accepted = 0;
       try {
@@ -74,7 +75,7 @@ export function createIngestService(
             );
           }
           await states.refresh(state);
-          const drops = await intake.acceptBacklog(state, request.pings, now());
+          const drops = await intake.acceptBacklog(state, cursor, request.pings, now());
           accepted += request.pings.length - drops.length;
           dropped.push(...drops);
         }

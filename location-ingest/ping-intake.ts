@@ -16,6 +16,11 @@ import type { RiderState } from "./rider-state";
 
 type Fix = LastFix & MotionSample;
 
+/** Where an UploadPings call has got to: its last accepted fix. */
+export interface UploadCursor {
+  last?: LastFix;
+}
+
 export interface Intake {
   /** Checks and stores one live ping; resolves to its drop, if dropped. */
   acceptLive(
@@ -23,9 +28,13 @@ export interface Intake {
     ping: GeoPing,
     receivedAtMs: number,
   ): Promise<DroppedPing | undefined>;
-  /** Checks a backlog upload in order and stores the pings that pass. */
+  /**
+   * Checks a backlog upload's pings in order and stores those that pass;
+   * `upload` carries the last accepted backlog fix from one message to the next.
+   */
   acceptBacklog(
     state: RiderState,
+    upload: UploadCursor,
     pings: readonly GeoPing[],
     receivedAtMs: number,
   ): Promise<DroppedPing[]>;
@@ -108,21 +117,20 @@ export function createIntake(options: {
       return failure === undefined ? undefined : drop(ping.seq, failure);
     },
 
-    async acceptBacklog(state, pings, receivedAtMs) {
+    async acceptBacklog(state, upload, pings, receivedAtMs) {
       // Order and teleports are judged within the backlog itself; only pings
       // newer than the live position and still fresh become the current one.
       const dropped: DroppedPing[] = [];
       const writes: Promise<void>[] = [];
-      let previous: LastFix | undefined;
       const nowMs = now();
       for (const ping of pings) {
-        const reason = checkPing(ping, previous, limits, "backlog", nowMs);
+        const reason = checkPing(ping, upload.last, limits, "backlog", nowMs);
         if (reason !== undefined) {
           dropped.push(drop(ping.seq, reason));
           continue;
         }
         const fix = fixOf(ping);
-        previous = fix;
+        upload.last = fix;
         const current =
           (!state.last || state.last.seq < fix.seq) &&
           fix.recordedAtMs >= nowMs - limits.maxLiveAgeMs;

@@ -1,0 +1,295 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { Redis } from "ioredis";
+import { keys } from "../core/redis/keys";
+import { parseRiderPosition } from "../core/redis/rider-position";
+import { GeoPingSchema } from "../proto/gen/delivery/tracking/v1/geo_pb";
+import { DropReason } from "../proto/gen/delivery/tracking/v1/ingest_pb";
+import { LocationRecordSchema } from "../proto/gen/delivery/tracking/v1/location_record_pb";
+import { bearer, pingTrack, startTestIngest, type TestIngest } from "../test/support/ingest";
+import { openPingStream } from "../test/support/ping-stream";
+import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { testToken, uniqueId } from "../test/support/tokens";
+
+let redis: RedisServer;
+let ingest: TestIngest;
+let db: Redis;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  ingest = await startTestIngest({ REDIS_URL: redis.url });
+  db = new Redis(redis.url);
+});
+
+afterAll(async () => {
+  await ingest?.stop();
+  db?.disconnect();
+  await redis?.stop();
+});
+
+async function riderToken(riderId: string, city = "london") {
+  return testToken(riderId, "rider", city);
+}
+
+/** Puts `orderId` among the rider's active orders with a tracking record. */
+async function assignOrder(riderId: string, orderId: string) {
+  await db.hset(keys.order(orderId), {
+    customerId: "c1",
+    riderId,
+    city: "london",
+    restaurantId: "rest-1",
+    pickupLat: 51.5,
+    pickupLng: -0.12,
+    dropoffLat: 51.52,
+    dropoffLng: -0.1,
+    status: "ASSIGNED",
+    version: 2,
+  });
+  await db.sadd(keys.riderOrders(riderId), orderId);
+}
+
+describe("StreamPings", () => {
+  test.each(["grpc", "connect"] as const)(
+    "pings over %s land in GEOSEARCH, the last position and the order's channel",
+    async (protocol) => {
+      const riderId = uniqueId("rider");
+      const orderId = uniqueId("order");
+      await assignOrder(riderId, orderId);
+      const subscriber = new Redis(redis.url);
+      const frames: string[] = [];
+      await subscriber.subscribe(keys.orderTrack(orderId));
+      subscriber.on("message", (_channel, message) => frames.push(message));
+
+      const stream = openPingStream(ingest[protocol], await riderToken(riderId));
+      const track = pingTrack(3, { lat: 51.5074, lng: -0.1278 });
+      for (const ping of track) {
+        stream.send(ping);
+        const response = await stream.next();
+        expect(response.event.case).toBe("ack");
+        if (response.event.case !== "ack") throw new Error("unreachable");
+        expect(response.event.value.dropped).toEqual([]);
+        expect(response.event.value.lastAcceptedSeq).toBe(ping.seq);
+        expect(response.event.value.nextIntervalMs).toBeGreaterThan(0);
+      }
+      await stream.finish();
+
+      const nearby = await db.geosearch(
+        keys.cityRiders("london"),
+        "FROMLONLAT",
+        -0.1278,
+        51.5074,
+        "BYRADIUS",
+        200,
+        "m",
+      );
+      expect(nearby).toContain(riderId);
+      const position = parseRiderPosition(await db.get(keys.riderPosition(riderId)));
+      expect(position?.seq).toBe("3");
+      expect(position?.lat).toBeCloseTo(track[2]?.lat ?? 0, 9);
+      await waitFor(() => frames.length === 3);
+      const parsed = frames.map((frame) => JSON.parse(frame));
+      expect(parsed.map((frame) => frame.seq)).toEqual([1, 2, 3]);
+      expect(parsed[0]).toMatchObject({ type: "position", orderId, riderId });
+      subscriber.disconnect();
+    },
+  );
+
+  test("each bad ping is dropped with its reason and the stream stays open", async () => {
+    const riderId = uniqueId("rider");
+    const stream = openPingStream(ingest.grpc, await riderToken(riderId));
+    const now = Date.now();
+    const good = (seq: number, lat = 51.5) =>
+      create(GeoPingSchema, {
+        lat,
+        lng: -0.12,
+        accuracyM: 5,
+        recordedAtMs: BigInt(now),
+        seq: BigInt(seq),
+      });
+    const cases: [ReturnType<typeof good>, DropReason | undefined][] = [
+      [good(10), undefined],
+      [{ ...good(11), lat: Number.NaN }, DropReason.INVALID_COORDINATES],
+      [{ ...good(12), lng: 200 }, DropReason.INVALID_COORDINATES],
+      [{ ...good(13), recordedAtMs: BigInt(now + 60_000) }, DropReason.FUTURE_TIMESTAMP],
+      [{ ...good(14), recordedAtMs: BigInt(now - 3_600_000) }, DropReason.STALE_TIMESTAMP],
+      [good(10), DropReason.OUT_OF_ORDER],
+      [good(9), DropReason.OUT_OF_ORDER],
+      [good(15, 52.5), DropReason.TELEPORT],
+      [{ ...good(16), accuracyM: 900 }, DropReason.POOR_ACCURACY],
+      [good(17), undefined],
+    ];
+    for (const [ping, reason] of cases) {
+      stream.send(ping);
+      const response = await stream.next();
+      if (response.event.case !== "ack")
+        throw new Error(`expected an ack, got ${response.event.case}`);
+      const dropped = response.event.value.dropped;
+      expect(dropped.map((d) => d.reason)).toEqual(reason === undefined ? [] : [reason]);
+      if (reason !== undefined) expect(dropped[0]?.seq).toBe(ping.seq);
+    }
+    await stream.finish();
+    const metrics = await ingest.app.registry.getSingleMetricAsString(
+      "edge_ingest_pings_dropped_total",
+    );
+    for (const label of [
+      "invalid_coordinates",
+      "future_timestamp",
+      "stale_timestamp",
+      "out_of_order",
+      "teleport",
+      "poor_accuracy",
+    ]) {
+      expect(metrics).toContain(`reason="${label}"`);
+    }
+  });
+
+  test("a rider's ordering check survives a reconnect (seeded from Redis)", async () => {
+    const riderId = uniqueId("rider");
+    const token = await riderToken(riderId);
+    const [first, second] = pingTrack(2, { startSeq: 100n });
+    if (!first || !second) throw new Error("unreachable");
+    const one = openPingStream(ingest.grpc, token);
+    one.send(first);
+    await one.next();
+    await one.finish();
+    const two = openPingStream(ingest.grpc, token);
+    two.send({ ...first, seq: 100n });
+    const replay = await two.next();
+    if (replay.event.case !== "ack") throw new Error("expected an ack");
+    expect(replay.event.value.dropped[0]?.reason).toBe(DropReason.OUT_OF_ORDER);
+    expect(replay.event.value.lastAcceptedSeq).toBe(100n);
+    two.send(second);
+    const next = await two.next();
+    if (next.event.case !== "ack") throw new Error("expected an ack");
+    expect(next.event.value.dropped).toEqual([]);
+    await two.finish();
+  });
+});
+
+describe("authentication", () => {
+  const expectCode = async (call: Promise<unknown>, code: Code) => {
+    const error = await call.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(ConnectError);
+    expect((error as ConnectError).code).toBe(code);
+  };
+
+  test("missing, forged, expired and alg:none tokens are Unauthenticated; other roles PermissionDenied", async () => {
+    const [ping] = pingTrack(1);
+    if (!ping) throw new Error("unreachable");
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const unsigned = `${b64({ alg: "none" })}.${b64({ sub: "r1", role: "rider", city: "london", exp })}.`;
+    const forged = (await riderToken("r1")).slice(0, -4) + "AAAA";
+    const expired = await testToken("r1", "rider", "london", -60);
+    for (const client of [ingest.grpc, ingest.connect, ingest.http1]) {
+      await expectCode(client.sendPing({ ping }), Code.Unauthenticated);
+      for (const token of [unsigned, forged, expired]) {
+        await expectCode(client.sendPing({ ping }, bearer(token)), Code.Unauthenticated);
+      }
+      await expectCode(
+        client.sendPing({ ping }, bearer(await testToken("c1", "customer"))),
+        Code.PermissionDenied,
+      );
+    }
+    for (const client of [ingest.grpc, ingest.connect]) {
+      const stream = openPingStream(client, unsigned);
+      stream.send(ping);
+      await expectCode(stream.next(), Code.Unauthenticated);
+      const customer = openPingStream(client, await testToken("c1", "customer"));
+      customer.send(ping);
+      await expectCode(customer.next(), Code.PermissionDenied);
+    }
+  });
+});
+
+describe("SendPing and UploadPings", () => {
+  test("SendPing as Connect JSON over HTTP/1.1 stores the ping and acks it", async () => {
+    const riderId = uniqueId("rider");
+    const [ping] = pingTrack(1, { startSeq: 7n });
+    const response = await ingest.http1.sendPing({ ping }, bearer(await riderToken(riderId)));
+    expect(response.ack?.lastAcceptedSeq).toBe(7n);
+    expect(parseRiderPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe("7");
+    // The same call by hand, as curl would send it.
+    const raw = await fetch(
+      `${ingest.httpUrl}/delivery.tracking.v1.LocationIngestService/SendPing`,
+      {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${await riderToken(riderId)}`,
+        },
+        body: JSON.stringify({
+          ping: {
+            lat: 51.5075,
+            lng: -0.1278,
+            accuracyM: 5,
+            recordedAtMs: String(Date.now()),
+            seq: "8",
+          },
+        }),
+      },
+    );
+    expect(raw.status).toBe(200);
+    expect((await raw.json()).ack.lastAcceptedSeq).toBe("8");
+  });
+
+  test("an offline backlog is logged in order; only fresh pings become the live position", async () => {
+    const riderId = uniqueId("rider");
+    const orderId = uniqueId("order");
+    await assignOrder(riderId, orderId);
+    const now = Date.now();
+    const backlog = Array.from({ length: 50 }, (_, i) =>
+      create(GeoPingSchema, {
+        lat: 51.5 + i * 0.0001,
+        lng: -0.12,
+        accuracyM: 5,
+        // 49 pings from ten minutes ago, then one from just now.
+        recordedAtMs: BigInt(i < 49 ? now - 600_000 + i * 1_000 : now),
+        seq: BigInt(1_000 + i),
+      }),
+    );
+    const tenth = backlog[10];
+    if (!tenth) throw new Error("unreachable");
+    const duplicate = create(GeoPingSchema, { ...tenth, seq: 1_005n });
+    const subscriber = new Redis(redis.url);
+    const frames: string[] = [];
+    await subscriber.subscribe(keys.orderTrack(orderId));
+    subscriber.on("message", (_c, m) => frames.push(m));
+    async function* upload() {
+      yield { pings: backlog.slice(0, 20) };
+      yield { pings: [duplicate, ...backlog.slice(20)] };
+    }
+    const result = await ingest.grpc.uploadPings(upload(), bearer(await riderToken(riderId)));
+    expect(result.acceptedCount).toBe(50);
+    expect(result.dropped.map((d) => [d.seq, d.reason])).toEqual([
+      [1_005n, DropReason.OUT_OF_ORDER],
+    ]);
+    expect(result.lastAcceptedSeq).toBe(1_049n);
+    expect(parseRiderPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe("1049");
+
+    const entries = await db.xrangeBuffer(keys.locationLog("london"), "-", "+");
+    const mine = entries
+      .map(([, fields]) => fromBinary(LocationRecordSchema, fields[3] as Buffer))
+      .filter((record) => record.riderId === riderId);
+    expect(mine.map((record) => Number(record.ping?.seq))).toEqual(
+      backlog.map((p) => Number(p.seq)),
+    );
+    expect(mine.every((record) => record.backfill)).toBe(true);
+    // Only the fresh ping reached the live map.
+    await waitFor(() => frames.length >= 1);
+    expect(frames.map((f) => JSON.parse(f).seq)).toEqual([1_049]);
+    subscriber.disconnect();
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
+    await Bun.sleep(5);
+  }
+}
