@@ -1,4 +1,4 @@
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { TokenVerifier } from "../core/auth/token-verifier";
@@ -135,7 +135,7 @@ async function writeResponses(response: Http2ServerResponse, stream: RiderStream
   }
   if (response.stream.destroyed || response.stream.closed) return;
   response.addTrailers(statusTrailers(status));
-  response.end();
+  endCall(response);
 }
 
 function statusTrailers(error: ConnectError | undefined): Record<string, string> {
@@ -150,5 +150,16 @@ function statusTrailers(error: ConnectError | undefined): Record<string, string>
 function trailersOnly(response: Http2ServerResponse, error: ConnectError): void {
   if (response.stream.destroyed) return;
   response.writeHead(200, { "content-type": "application/grpc", ...statusTrailers(error) });
-  response.end();
+  endCall(response);
+}
+
+/**
+ * Ends the response; a client still sending (it has not half-closed) gets
+ * RST_STREAM(NO_ERROR) after the trailers, as gRPC servers do, so the
+ * stream does not linger half-open and a drain can close the session.
+ */
+function endCall(response: Http2ServerResponse): void {
+  response.end(() => {
+    if (!response.stream.closed) response.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  });
 }

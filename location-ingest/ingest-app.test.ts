@@ -183,7 +183,7 @@ describe("authentication", () => {
     const exp = Math.floor(Date.now() / 1000) + 60;
     const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
     const unsigned = `${b64({ alg: "none" })}.${b64({ sub: "r1", role: "rider", city: "london", exp })}.`;
-    const forged = (await riderToken("r1")).slice(0, -4) + "AAAA";
+    const forged = `${(await riderToken("r1")).slice(0, -4)}AAAA`;
     const expired = await testToken("r1", "rider", "london", -60);
     for (const client of [ingest.grpc, ingest.connect, ingest.http1]) {
       await expectCode(client.sendPing({ ping }), Code.Unauthenticated);

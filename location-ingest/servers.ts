@@ -10,6 +10,8 @@ import type { LocationIngestService } from "../proto/gen/delivery/tracking/v1/in
 import { createGrpcStreamFastPath, isGrpcStreamPings } from "./grpc-stream-fast-path";
 import { registerIngestRoutes } from "./routes";
 
+const SESSION_CLOSE_GRACE_MS = 2_000;
+
 export interface RunningServer {
   readonly port: number;
   close(): Promise<void>;
@@ -49,8 +51,12 @@ export async function startGrpcServer(
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        // Streams were already told to reconnect; end what is left.
+        // Streams were already told to reconnect: close sessions gracefully,
+        // and cut those a client keeps open past the grace period.
         for (const session of sessions) session.close();
+        setTimeout(() => {
+          for (const session of sessions) session.destroy();
+        }, SESSION_CLOSE_GRACE_MS).unref();
       }),
   };
 }

@@ -44,7 +44,7 @@ export function openPingStream(
   }
 
   const received: StreamPingsResponse[] = [];
-  const waiters: ((value: void) => void)[] = [];
+  const waiters: (() => void)[] = [];
   let error: unknown;
   let done = false;
   const responses = client.streamPings(requests(), {
@@ -55,13 +55,13 @@ export function openPingStream(
     try {
       for await (const response of responses) {
         received.push(response);
-        waiters.splice(0).forEach((wake) => wake());
+        for (const wake of waiters.splice(0)) wake();
       }
     } catch (caught) {
       error = caught;
     } finally {
       done = true;
-      waiters.splice(0).forEach((wake) => wake());
+      for (const wake of waiters.splice(0)) wake();
     }
     return error;
   })();
