@@ -41,7 +41,7 @@ export function createGrpcStreamFastPath(deps: { verifier: TokenVerifier; stream
   ) {
     const encoding = request.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") {
-      return trailersOnly(
+      return refuse(
         response,
         new ConnectError(`grpc-encoding ${encoding} not supported`, Code.Unimplemented),
       );
@@ -52,7 +52,7 @@ export function createGrpcStreamFastPath(deps: { verifier: TokenVerifier; stream
       const headers = new Headers({ authorization: String(request.headers.authorization ?? "") });
       stream = await deps.streams.open(await authenticateRider(deps.verifier, headers));
     } catch (error) {
-      return trailersOnly(response, toConnectError(error));
+      return refuse(response, toConnectError(error));
     }
     response.writeHead(200, { "content-type": "application/grpc" });
     pumpRequests(request, stream);
@@ -146,10 +146,14 @@ function statusTrailers(error: ConnectError | undefined): Record<string, string>
   };
 }
 
-/** A call refused before any message: the status goes in the response headers. */
-function trailersOnly(response: Http2ServerResponse, error: ConnectError): void {
+/**
+ * A call refused before any message. Headers then trailers, rather than a
+ * trailers-only response: every gRPC client reads that form the same way.
+ */
+function refuse(response: Http2ServerResponse, error: ConnectError): void {
   if (response.stream.destroyed) return;
-  response.writeHead(200, { "content-type": "application/grpc", ...statusTrailers(error) });
+  response.writeHead(200, { "content-type": "application/grpc" });
+  response.addTrailers(statusTrailers(error));
   endCall(response);
 }
 
