@@ -53,9 +53,14 @@ async function spawnIngest() {
 
 test("SIGTERM: open streams get Reconnect and end cleanly, the process exits 0", async () => {
   const { child, grpcPort } = await spawnIngest();
-  const client = createClient(LocationIngestService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` }));
+  const client = createClient(
+    LocationIngestService,
+    createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` }),
+  );
   const streams = await Promise.all(
-    [1, 2, 3].map(async () => openPingStream(client, await testToken(uniqueId("rider"), "rider", "london"))),
+    [1, 2, 3].map(async () =>
+      openPingStream(client, await testToken(uniqueId("rider"), "rider", "london")),
+    ),
   );
   const [ping] = pingTrack(1);
   if (!ping) throw new Error("unreachable");

@@ -36,7 +36,12 @@ async function connectToOwner(key: string): Promise<Redis> {
 test("in cluster mode a city's keys share one slot and position events use sharded pub/sub", async () => {
   const slotOf = async (key: string) => Number(await db.call("CLUSTER", "KEYSLOT", key));
   const citySlots = await Promise.all(
-    [keys.cityRiders("london"), keys.cityRidersSeen("london"), keys.locationLog("london"), keys.fence("london")].map(slotOf),
+    [
+      keys.cityRiders("london"),
+      keys.cityRidersSeen("london"),
+      keys.locationLog("london"),
+      keys.fence("london"),
+    ].map(slotOf),
   );
   expect(new Set(citySlots).size).toBe(1);
   // Cities spread over the cluster rather than sharing a slot.
@@ -96,7 +101,11 @@ test("in cluster mode a city's keys share one slot and position events use shard
     expiresAtMs: Date.now() + 30_000,
   };
   const subscribed = Date.now() + 3_000;
-  while (Number((await inbox.call("PUBSUB", "SHARDNUMSUB", keys.riderInbox(riderId)) as unknown[])[1]) < 1) {
+  while (
+    Number(
+      ((await inbox.call("PUBSUB", "SHARDNUMSUB", keys.riderInbox(riderId))) as unknown[])[1],
+    ) < 1
+  ) {
     if (Date.now() > subscribed) throw new Error("inbox never subscribed");
     await Bun.sleep(10);
   }
