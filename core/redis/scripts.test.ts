@@ -61,7 +61,7 @@ describe.each(["standalone", "cluster"] as const)("prune-stale-riders.lua on %s"
     expect(await pruneStaleRiders(client, city, now - 300_000, 15)).toBe(15);
     expect(await pruneStaleRiders(client, city, now - 300_000, 15)).toBe(5);
     expect(await pruneStaleRiders(client, city, now - 300_000, 15)).toBe(0);
-    expect((await client.zrange(keys.cityRiders(city), 0, -1)).sort()).toEqual([
+    expect((await client.zrange(keys.cityRiders(city), "0", "-1")).sort()).toEqual([
       "r20",
       "r21",
       "r22",
