@@ -51,6 +51,8 @@ export interface IngestConfig {
   readonly locationStreamMaxLen: number;
   /** Location records held for Kafka while it is slow or down; more are counted and dropped. */
   readonly kafkaBufferRecords: number;
+  /** Longest wait between retries of a failed Kafka send. */
+  readonly kafkaRetryMaxMs: number;
   readonly maxUploadPings: number;
   readonly drainReconnectMs: number;
 }
@@ -86,6 +88,7 @@ export function loadIngestConfig(env: Env): IngestConfig {
     maxBatchPings: readInt(env, "INGEST_MAX_BATCH_PINGS", 512, { min: 1 }),
     locationStreamMaxLen: readInt(env, "LOCATION_STREAM_MAXLEN", 1_000_000, { min: 1 }),
     kafkaBufferRecords: readInt(env, "KAFKA_BUFFER_RECORDS", 100_000, { min: 1 }),
+    kafkaRetryMaxMs: readInt(env, "KAFKA_RETRY_MAX_MS", 5_000, { min: 10 }),
     maxUploadPings: readInt(env, "UPLOAD_MAX_PINGS", 20_000, { min: 1 }),
     drainReconnectMs: readInt(env, "DRAIN_RECONNECT_MS", 1_000, { min: 0 }),
   });

@@ -45,6 +45,7 @@ export async function startIngest(
     ? createKafkaLog({
         brokers: config.kafkaBrokers,
         bufferRecords: config.kafkaBufferRecords,
+        retryMaxMs: config.kafkaRetryMaxMs,
         logger: logger.child({ component: "kafka-log" }),
         metrics,
       })

@@ -28,7 +28,8 @@ check "buf breaking against the published baseline" bash scripts/check-breaking.
 check "import direction (tiers -> core, no cycles)" depcruise --config .dependency-cruiser.cjs core gateway location-ingest tracking demo bench
 
 report=$(mktemp)
-bun test --reporter=junit --reporter-outfile="$report" "$@"
+# Files start real servers (redis-server, a cluster): allow more than the 5 s default per test.
+bun test --timeout 30000 --reporter=junit --reporter-outfile="$report" "$@"
 bun_status=$?
 if [ -s "$report" ]; then
   read -r tests failures errors skipped < <(

@@ -11,9 +11,8 @@ export interface KafkaLogOptions {
   bufferRecords: number;
   /** Records per produce request. */
   batchRecords?: number;
-  /** First and longest wait before retrying a failed send. */
-  retryMinMs?: number;
-  retryMaxMs?: number;
+  /** Longest wait before retrying a failed send (backoff doubles from 100 ms). */
+  retryMaxMs: number;
   logger: Logger;
   metrics: Pick<IngestMetrics, "logBuffered" | "logSent" | "logOverflow" | "logFailures">;
 }
@@ -26,7 +25,8 @@ export interface KafkaLogOptions {
  * buffer overflows.
  */
 export function createKafkaLog(options: KafkaLogOptions): LocationLog {
-  const { bufferRecords, batchRecords = 2_000, retryMinMs = 100, retryMaxMs = 5_000 } = options;
+  const { bufferRecords, batchRecords = 2_000, retryMaxMs } = options;
+  const retryMinMs = Math.min(100, retryMaxMs);
   const { logger, metrics } = options;
   const kafka = new Kafka({
     clientId: "delivery-edge-ingest",
@@ -115,8 +115,9 @@ export function createKafkaLog(options: KafkaLogOptions): LocationLog {
       return undefined;
     },
     unwritableReason() {
-      if (failures > 0 && buffer.length >= bufferRecords) return `kafka unavailable: ${lastError}`;
-      return undefined;
+      // Only a full buffer loses records; a slow or briefly absent Kafka does not.
+      if (buffer.length < bufferRecords) return undefined;
+      return `kafka unavailable: buffer full${lastError ? ` (${lastError})` : ""}`;
     },
     async close() {
       if (buffer.length > 0 && !closed && failures === 0) {
