@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 
 if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  # Not `npm ci`: it rejects this lock because the registry mirror lacks other
+  # platforms' optional binaries (biome, buf), which npm then records without
+  # entries. Install from the lock without rewriting it instead.
+  npm install --no-save --no-audit --no-fund --loglevel=error >&2
 fi
 
 if ! command -v redis-server >/dev/null 2>&1; then
