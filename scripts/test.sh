@@ -25,7 +25,10 @@ check "biome" biome ci --reporter=summary .
 check "buf lint" buf lint proto
 check "generated proto code up to date" bash scripts/check-generated.sh
 check "buf breaking against the published baseline" bash scripts/check-breaking.sh
-check "import direction (tiers -> core, no cycles)" depcruise --config .dependency-cruiser.cjs core gateway location-ingest tracking demo bench
+# Only the folders that exist yet (git keeps no empty folder).
+folders=$(for f in core gateway location-ingest tracking demo bench; do [ -d "$f" ] && echo "$f"; done)
+# shellcheck disable=SC2086
+check "import direction (tiers -> core, no cycles)" depcruise --config .dependency-cruiser.cjs $folders
 
 report=$(mktemp)
 # Files start real servers (redis-server, a cluster): allow more than the 5 s default per test.
