@@ -286,6 +286,20 @@ describe("SendPing and UploadPings", () => {
   });
 });
 
+describe("health and metrics", () => {
+  test("/healthz, /readyz and /metrics answer; unknown paths get the JSON error shape", async () => {
+    expect((await fetch(`${ingest.httpUrl}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${ingest.httpUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
+    expect(metrics).toContain("edge_ingest_pings_accepted_total");
+    expect(metrics).toContain("edge_ingest_write_latency_seconds_bucket");
+    const missing = await fetch(`${ingest.httpUrl}/nope`);
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).error.code).toBe("not_found");
+  });
+});
+
 async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {

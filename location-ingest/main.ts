@@ -1,8 +1,5 @@
-import { onShutdown } from "../core/lifecycle/shutdown";
-import { createLogger } from "../core/observability/logger";
+import { runMain } from "../core/lifecycle/run-main";
 import { loadIngestConfig } from "./config";
 import { startIngest } from "./ingest-app";
 
-const logger = createLogger("ingest");
-const app = await startIngest(loadIngestConfig(process.env), logger);
-onShutdown(logger, () => app.drain());
+await runMain("ingest", (logger) => startIngest(loadIngestConfig(process.env), logger));

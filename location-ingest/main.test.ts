@@ -79,3 +79,17 @@ test("SIGTERM: open streams get Reconnect and end cleanly, the process exits 0",
   }
   expect(await child.exited).toBe(0);
 });
+
+test("a bad setting stops the process at start with a message naming the variable", () => {
+  const result = Bun.spawnSync([process.execPath, join(import.meta.dir, "main.ts")], {
+    env: {
+      PATH: process.env.PATH,
+      REDIS_URL: redis.url,
+      JWT_SECRET: TEST_JWT_SECRET,
+      INGEST_PORT: "eighty",
+    },
+  });
+  expect(result.exitCode).not.toBe(0);
+  expect(result.exitCode).toBe(2);
+  expect(result.stdout.toString()).toContain("INGEST_PORT: must be an integer");
+});

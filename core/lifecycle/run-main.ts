@@ -1,0 +1,26 @@
+import { ConfigError } from "../config/env";
+import { createLogger, type Logger } from "../observability/logger";
+import { onShutdown } from "./shutdown";
+
+/**
+ * A tier's entry point: starts it, drains it on SIGTERM/SIGINT, and turns a
+ * start-up failure into one fatal log line and a non-zero exit (2 for bad
+ * configuration, 1 otherwise) rather than a stack trace.
+ */
+export async function runMain(
+  tier: string,
+  start: (logger: Logger) => Promise<{ drain(): Promise<void> }>,
+): Promise<void> {
+  const logger = createLogger(tier);
+  try {
+    const app = await start(logger);
+    onShutdown(logger, () => app.drain());
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      logger.fatal({ variable: error.variable }, error.message);
+      process.exit(2);
+    }
+    logger.fatal({ err: error }, "failed to start");
+    process.exit(1);
+  }
+}
