@@ -47,6 +47,8 @@ export interface IngestConfig {
   readonly maxQueuedPings: number;
   /** Most pings in one flush (one pipeline per shard). */
   readonly maxBatchPings: number;
+  /** Flushes outstanding at once. */
+  readonly maxFlushesInFlight: number;
   /** Capped length of the Redis-stream location log per city (approximate). */
   readonly locationStreamMaxLen: number;
   /** Location records held for Kafka while it is slow or down; more are counted and dropped. */
@@ -85,7 +87,8 @@ export function loadIngestConfig(env: Env): IngestConfig {
     staleRiderMs: readInt(env, "RIDER_STALE_MS", 300_000, { min: 1_000 }),
     sweepEveryMs: readInt(env, "RIDER_SWEEP_EVERY_MS", 15_000, { min: 100 }),
     maxQueuedPings: readInt(env, "INGEST_MAX_QUEUED_PINGS", 50_000, { min: 1 }),
-    maxBatchPings: readInt(env, "INGEST_MAX_BATCH_PINGS", 512, { min: 1 }),
+    maxBatchPings: readInt(env, "INGEST_MAX_BATCH_PINGS", 256, { min: 1 }),
+    maxFlushesInFlight: readInt(env, "INGEST_MAX_FLUSHES_IN_FLIGHT", 4, { min: 1, max: 64 }),
     locationStreamMaxLen: readInt(env, "LOCATION_STREAM_MAXLEN", 1_000_000, { min: 1 }),
     kafkaBufferRecords: readInt(env, "KAFKA_BUFFER_RECORDS", 100_000, { min: 1 }),
     kafkaRetryMaxMs: readInt(env, "KAFKA_RETRY_MAX_MS", 5_000, { min: 10 }),

@@ -59,6 +59,7 @@ export async function startIngest(
     metrics,
     maxQueued: config.maxQueuedPings,
     maxBatch: config.maxBatchPings,
+    maxInFlight: config.maxFlushesInFlight,
   });
   const intake = createIntake({
     limits: config.limits,

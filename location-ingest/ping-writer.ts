@@ -24,6 +24,9 @@ export interface AcceptedPing {
   readonly backfill: boolean;
 }
 
+/** A flush Redis has not answered in this long is reported as unavailable. */
+const FLUSH_TIMEOUT_MS = 2_000;
+
 export type WriteOutcome = "written" | "unavailable" | "overloaded";
 
 export interface PingWriter {
@@ -50,31 +53,44 @@ export function createPingWriter(options: {
   metrics: IngestMetrics;
   maxQueued: number;
   maxBatch: number;
+  /** Flushes outstanding at once; ordering holds because each shard's pipelines share one connection. */
+  maxInFlight: number;
   now?: () => number;
 }): PingWriter {
-  const { connection, locationLog, metrics, maxQueued, maxBatch, now = Date.now } = options;
+  const {
+    connection,
+    locationLog,
+    metrics,
+    maxQueued,
+    maxBatch,
+    maxInFlight,
+    now = Date.now,
+  } = options;
   const publish = connection.publishCommand;
   let queue: Pending[] = [];
-  let flushing: Promise<void> | undefined;
+  let inFlight = 0;
   let scheduled = false;
+  const idle: (() => void)[] = [];
 
+  // Gather what arrives within one turn of the event loop, then flush it
+  // while fewer than maxInFlight flushes are outstanding. Under load the
+  // queue grows while flushes are out, so batches grow with it.
   function schedule(): void {
-    if (scheduled || flushing) return;
+    if (scheduled || inFlight >= maxInFlight || queue.length === 0) return;
     scheduled = true;
     setImmediate(() => {
       scheduled = false;
-      flushing = flushLoop().finally(() => {
-        flushing = undefined;
-      });
+      while (inFlight < maxInFlight && queue.length > 0) {
+        const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+        queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+        inFlight += 1;
+        void flush(batch).finally(() => {
+          inFlight -= 1;
+          schedule();
+          if (inFlight === 0 && queue.length === 0) for (const wake of idle.splice(0)) wake();
+        });
+      }
     });
-  }
-
-  async function flushLoop(): Promise<void> {
-    while (queue.length > 0) {
-      const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
-      queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
-      await flush(batch);
-    }
   }
 
   async function flush(batch: Pending[]): Promise<void> {
@@ -85,7 +101,7 @@ export function createPingWriter(options: {
     }
     const shards = new ShardBatch(connection);
     const groupsOf = batch.map(({ ping }) => stage(shards, ping));
-    const failed = await shards.exec();
+    const failed = await shards.exec(FLUSH_TIMEOUT_MS);
     const doneAt = now();
     for (const [index, item] of batch.entries()) {
       const groups = groupsOf[index] ?? [];
@@ -165,10 +181,11 @@ export function createPingWriter(options: {
         schedule();
       });
     },
-    async drain() {
-      while (queue.length > 0 || flushing || scheduled) {
-        await (flushing ?? new Promise((resolve) => setImmediate(resolve)));
-      }
+    drain() {
+      if (inFlight === 0 && queue.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        idle.push(resolve);
+      });
     },
   };
 }

@@ -2,6 +2,7 @@ import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisConfig } from "../config/shared-config";
 import { type RedisClient, registerScripts } from "./scripts";
+import { polyfillTracingChannelHasSubscribers } from "./tracing-channel-polyfill";
 
 export interface RedisConnection {
   readonly mode: RedisConfig["mode"];
@@ -19,11 +20,13 @@ export interface RedisConnection {
 }
 
 // Fail fast while disconnected (callers answer 503 or report drops) and keep
-// reconnecting in the background with a capped backoff.
+// reconnecting in the background with a capped backoff. No per-command
+// timeout: it costs a timer per command on the hot path; a connection that
+// hangs is caught by the keep-alive and by callers' own deadlines.
 const COMMON_OPTIONS: RedisOptions = {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
-  commandTimeout: 2_000,
+  keepAlive: 10_000,
   retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
   lazyConnect: false,
 };
@@ -34,6 +37,7 @@ export function createRedisConnection(
   name: string,
   logger: Logger,
 ): RedisConnection {
+  polyfillTracingChannelHasSubscribers();
   const subscribers = new Set<Redis | Cluster>();
   const build = (): Redis | Cluster =>
     config.mode === "cluster"
@@ -44,7 +48,7 @@ export function createRedisConnection(
           shardedSubscribers: true,
           redisOptions: {
             maxRetriesPerRequest: COMMON_OPTIONS.maxRetriesPerRequest,
-            commandTimeout: COMMON_OPTIONS.commandTimeout,
+            keepAlive: COMMON_OPTIONS.keepAlive,
             connectionName: name,
           },
           clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),

@@ -26,10 +26,15 @@ export class ShardBatch {
     return { group, pipeline };
   }
 
-  /** Runs every pipeline at once; resolves to the groups that failed (wholly or partly). */
-  async exec(): Promise<Set<string>> {
+  /**
+   * Runs every pipeline at once; resolves to the groups that failed (wholly
+   * or partly). A shard that has not answered within `timeoutMs` counts as
+   * failed, so one hung connection cannot stall the caller's flushes.
+   */
+  async exec(timeoutMs: number): Promise<Set<string>> {
     const failed = new Set<string>();
-    await Promise.all(
+    const pending = new Set(this.#pipelines.keys());
+    const all = Promise.all(
       [...this.#pipelines].map(async ([group, pipeline]) => {
         try {
           const results = (await pipeline.exec()) ?? [];
@@ -37,8 +42,16 @@ export class ShardBatch {
         } catch {
           failed.add(group);
         }
+        pending.delete(group);
       }),
     );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    await Promise.race([all, deadline]);
+    clearTimeout(timer);
+    for (const group of pending) failed.add(group);
     return failed;
   }
 

@@ -8,6 +8,8 @@ export interface RedisServer {
   readonly host: string;
   readonly port: number;
   readonly url: string;
+  /** The current redis-server process id (changes on restart). */
+  readonly pid: number;
   /** Graceful stop (SIGTERM); removes the data directory. */
   stop(): Promise<void>;
   /** Crash (SIGKILL), keeping the port for restart(). */
@@ -101,6 +103,9 @@ export async function startRedis(): Promise<RedisServer> {
     host: HOST,
     port,
     url: `redis://${HOST}:${port}`,
+    get pid() {
+      return current.pid ?? 0;
+    },
     async stop() {
       await stopProcess(current, "SIGTERM");
       rmSync(dir, { recursive: true, force: true });

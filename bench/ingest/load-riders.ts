@@ -1,0 +1,176 @@
+// A load process of rider apps: N concurrent StreamPings streams over h2c,
+// hand-framed gRPC (a Connect client would use more CPU than the server it
+// measures). Prints one JSON line of results when done.
+//   bun bench/ingest/load-riders.ts --url http://127.0.0.1:8081 --streams 2000 --seconds 10 [--rate 20000]
+import http2 from "node:http2";
+import { parseArgs } from "node:util";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { mintToken } from "../../core/auth/mint-token";
+import {
+  DropReason,
+  StreamPingsRequestSchema,
+  StreamPingsResponseSchema,
+} from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import { Reservoir } from "../support/percentiles";
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: "string", default: "http://127.0.0.1:8081" },
+    streams: { type: "string", default: "2000" },
+    seconds: { type: "string", default: "10" },
+    warmup: { type: "string", default: "3" },
+    /** Total pings/s across all streams; 0 = closed loop (each stream sends when its last ack is back). */
+    rate: { type: "string", default: "0" },
+    secret: { type: "string", default: process.env.JWT_SECRET ?? "" },
+    "streams-per-session": { type: "string", default: "100" },
+  },
+});
+const streamCount = Number(args.streams);
+const rate = Number(args.rate);
+const perSession = Number(args["streams-per-session"]);
+const PATH = "/delivery.tracking.v1.LocationIngestService/StreamPings";
+
+interface RiderStream {
+  request: http2.ClientHttp2Stream;
+  seq: bigint;
+  lat: number;
+  lng: number;
+  sentAt: number[];
+  pending: Buffer;
+}
+
+const latency = new Reservoir();
+const dropped = new Map<string, number>();
+let measuring = false;
+let sent = 0;
+let acked = 0;
+let behind = 0;
+const errors: string[] = [];
+
+function frame(message: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(5 + message.length);
+  out[0] = 0;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+function sendPing(stream: RiderStream): void {
+  stream.seq += 1n;
+  stream.lat += 0.00001; // ~1 m north per ping: never a teleport
+  const ping = { lat: stream.lat, lng: stream.lng, accuracyM: 5, speedMps: 5, headingDeg: 0 };
+  const message = create(StreamPingsRequestSchema, {
+    ping: { ...ping, recordedAtMs: BigInt(Date.now()), seq: stream.seq },
+  });
+  stream.sentAt.push(performance.now());
+  stream.request.write(frame(toBinary(StreamPingsRequestSchema, message)));
+  if (measuring) sent += 1;
+}
+
+function onData(stream: RiderStream, chunk: Buffer): void {
+  stream.pending = stream.pending.length ? Buffer.concat([stream.pending, chunk]) : chunk;
+  while (stream.pending.length >= 5) {
+    const length = stream.pending.readUInt32BE(1);
+    if (stream.pending.length < 5 + length) break;
+    const response = fromBinary(StreamPingsResponseSchema, stream.pending.subarray(5, 5 + length));
+    stream.pending = stream.pending.subarray(5 + length);
+    if (response.event.case !== "ack") continue;
+    const started = stream.sentAt.shift();
+    if (measuring) {
+      acked += 1;
+      if (started !== undefined) latency.add(performance.now() - started);
+      for (const drop of response.event.value.dropped) {
+        const reason = DropReason[drop.reason] ?? String(drop.reason);
+        dropped.set(reason, (dropped.get(reason) ?? 0) + 1);
+      }
+    }
+    if (rate === 0 && running) sendPing(stream);
+  }
+}
+
+let running = true;
+const sessions: http2.ClientHttp2Session[] = [];
+const streams: RiderStream[] = [];
+for (let i = 0; i < streamCount; i++) {
+  if (i % perSession === 0) sessions.push(http2.connect(args.url ?? ""));
+  const session = sessions[sessions.length - 1] as http2.ClientHttp2Session;
+  const city = ["london", "paris", "berlin"][i % 3] as string;
+  const token = await mintToken(args.secret ?? "", {
+    sub: `bench-${process.pid}-${i}`,
+    role: "rider",
+    city,
+  });
+  const request = session.request({
+    ":method": "POST",
+    ":path": PATH,
+    "content-type": "application/grpc",
+    te: "trailers",
+    authorization: `Bearer ${token}`,
+  });
+  const stream: RiderStream = {
+    request,
+    seq: BigInt(Date.now()) * 1000n,
+    lat: 51.5 + (i % 100) * 0.001,
+    lng: -0.12 + Math.floor(i / 100) * 0.001,
+    sentAt: [],
+    pending: Buffer.alloc(0),
+  };
+  request.on("data", (chunk: Buffer) => onData(stream, chunk));
+  request.on("error", (error) => {
+    if (running && errors.length < 5) errors.push(String(error));
+  });
+  streams.push(stream);
+}
+
+let ticker: ReturnType<typeof setInterval> | undefined;
+if (rate === 0) {
+  for (const stream of streams) sendPing(stream);
+} else {
+  // Open loop: every 5 ms send this slice's share, round robin over the streams.
+  const TICK_MS = 5;
+  let next = 0;
+  let carry = 0;
+  ticker = setInterval(() => {
+    carry += (rate * TICK_MS) / 1000;
+    while (carry >= 1) {
+      carry -= 1;
+      const stream = streams[next++ % streams.length] as RiderStream;
+      if (stream.sentAt.length > 8) behind += 1;
+      else sendPing(stream);
+    }
+  }, TICK_MS);
+}
+
+await Bun.sleep(Number(args.warmup) * 1000);
+const cpuStart = process.cpuUsage();
+const startedAt = performance.now();
+measuring = true;
+await Bun.sleep(Number(args.seconds) * 1000);
+measuring = false;
+const elapsed = (performance.now() - startedAt) / 1000;
+const cpu = process.cpuUsage(cpuStart);
+running = false;
+if (ticker) clearInterval(ticker);
+for (const stream of streams) stream.request.close();
+for (const session of sessions) session.destroy();
+
+console.log(
+  JSON.stringify({
+    streams: streamCount,
+    mode: rate === 0 ? "closed-loop" : `open-loop ${rate}/s`,
+    seconds: elapsed,
+    sent,
+    acked,
+    ackedPerSecond: acked / elapsed,
+    behind,
+    dropped: Object.fromEntries(dropped),
+    ackLatencyMs: {
+      p50: latency.percentile(50),
+      p99: latency.percentile(99),
+      p999: latency.percentile(99.9),
+    },
+    cpuCores: (cpu.user + cpu.system) / 1e6 / elapsed,
+    errors,
+  }),
+);
+process.exit(0);

@@ -1,0 +1,32 @@
+import { expect, test } from "bun:test";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeResultsSection } from "../support/results-file";
+import { ingestReport } from "./report";
+import { runIngestBench } from "./run-ingest-bench";
+
+// Only that the bench runs end to end and reports well-formed figures: speed is
+// measured by `bun run bench`, never asserted in tests.
+test("the ingest bench runs end to end at a tiny size and writes its section", async () => {
+  const result = await runIngestBench({ streams: 10, seconds: 1, latencyRate: 100, progress: () => undefined });
+  for (const run of [result.throughput, result.latency]) {
+    expect(run.ackedPerSecond).toBeGreaterThan(0);
+    expect(run.dropped).toEqual({});
+    expect(run.errors).toEqual([]);
+    expect(Number.isFinite(run.ackLatencyMs.p99)).toBe(true);
+    expect(Object.keys(run.cpu).sort()).toEqual(["ingest", "load", "redis"]);
+  }
+  expect(result.raw.pingsPerSecond).toBeGreaterThan(0);
+  expect(result.ratio).toBeGreaterThan(0);
+
+  const out = join(mkdtempSync(join(tmpdir(), "bench-")), "RESULTS.md");
+  writeResultsSection(out, "Other", "kept");
+  writeResultsSection(out, "Ingest", ingestReport(result, "bun run bench", "test machine"));
+  writeResultsSection(out, "Ingest", ingestReport(result, "bun run bench -- again", "test machine"));
+  const text = readFileSync(out, "utf8");
+  expect(text.match(/## Ingest/g)).toHaveLength(1);
+  expect(text).toContain("## Other\n\nkept");
+  expect(text).toContain("bun run bench -- again");
+  expect(text).toMatch(/Ingest \/ raw ceiling: \d+%/);
+}, 60_000);
