@@ -6,9 +6,16 @@ export interface LatLng {
   readonly lng: number;
 }
 
+/** Redis GEO (web-mercator) cannot index latitudes beyond this. */
+export const MAX_GEO_LATITUDE = 85.05112878;
+
+/** Finite and storable in a Redis GEO set (so not within ~550 km of a pole). */
 export function isValidLatLng(lat: number, lng: number): boolean {
   return (
-    Number.isFinite(lat) && Number.isFinite(lng) && Math.abs(lat) <= 90 && Math.abs(lng) <= 180
+    Number.isFinite(lat) &&
+    Number.isFinite(lng) &&
+    Math.abs(lat) <= MAX_GEO_LATITUDE &&
+    Math.abs(lng) <= 180
   );
 }
 

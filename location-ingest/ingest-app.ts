@@ -7,7 +7,6 @@ import type { IngestConfig } from "./config";
 import { createIngestService } from "./ingest-service";
 import { createKafkaLog } from "./location-log/kafka-log";
 import type { LocationLog } from "./location-log/location-log";
-import { createRedisStreamLog } from "./location-log/redis-stream-log";
 import { createIngestMetrics } from "./metrics";
 import { createIntake } from "./ping-intake";
 import { createPingWriter } from "./ping-writer";
@@ -42,17 +41,17 @@ export async function startIngest(
     logger.warn("redis not reachable at start; serving anyway");
   }
   const locationLog: LocationLog = config.kafkaBrokers
-    ? createKafkaLog({
-        brokers: config.kafkaBrokers,
-        bufferRecords: config.kafkaBufferRecords,
-        retryMaxMs: config.kafkaRetryMaxMs,
-        logger: logger.child({ component: "kafka-log" }),
-        metrics,
-      })
-    : createRedisStreamLog({
-        maxLen: config.locationStreamMaxLen,
-        isRedisReady: connection.isReady,
-      });
+    ? {
+        kind: "external",
+        sink: createKafkaLog({
+          brokers: config.kafkaBrokers,
+          bufferRecords: config.kafkaBufferRecords,
+          retryMaxMs: config.kafkaRetryMaxMs,
+          logger: logger.child({ component: "kafka-log" }),
+          metrics,
+        }),
+      }
+    : { kind: "redis-stream", maxLen: config.locationStreamMaxLen };
   const writer = createPingWriter({
     connection,
     locationLog,
@@ -91,7 +90,7 @@ export async function startIngest(
   });
   const health = createHealthRoutes(async () => {
     if (!connection.isReady()) return "redis unavailable";
-    return locationLog.unwritableReason();
+    return locationLog.kind === "external" ? locationLog.sink.unwritableReason() : undefined;
   }, registry);
   const grpc = await startGrpcServer(config.grpcPort, service, { verifier, streams });
   const http = startHttpServer(config.httpPort, service, health);
@@ -112,7 +111,7 @@ export async function startIngest(
       // Closing the servers ends every request loop, so nothing is queued after the flush.
       await Promise.all([grpc.close(), http.close()]);
       await writer.drain();
-      await locationLog.close();
+      if (locationLog.kind === "external") await locationLog.sink.close();
       await connection.close();
     },
   };

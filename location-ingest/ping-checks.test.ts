@@ -45,6 +45,7 @@ describe("checkPing", () => {
     ["NaN latitude", { lat: Number.NaN }],
     ["infinite longitude", { lng: Number.POSITIVE_INFINITY }],
     ["latitude above 90", { lat: 90.5 }],
+    ["latitude Redis GEO cannot index", { lat: 85.1 }],
     ["longitude below -180", { lng: -180.01 }],
   ])("drops %s as invalid coordinates", (_name, overrides) => {
     expect(checkPing(ping(overrides), last, limits, "live", NOW)).toBe(

@@ -3,6 +3,7 @@ import { encodeTrackingFrame } from "../core/messages/tracking-frame";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { encodeRiderPosition, RIDER_POSITION_TTL_S } from "../core/redis/rider-position";
+import { type PositionEntry, queueRecordPositions } from "../core/redis/scripts";
 import { ShardBatch } from "../core/redis/shard-batch";
 import type { GeoPing } from "../proto/gen/delivery/tracking/v1/geo_pb";
 import { LocationRecordSchema } from "../proto/gen/delivery/tracking/v1/location_record_pb";
@@ -100,7 +101,10 @@ export function createPingWriter(options: {
       return;
     }
     const shards = new ShardBatch(connection);
-    const groupsOf = batch.map(({ ping }) => stage(shards, ping));
+    const groupsOf = stage(
+      shards,
+      batch.map(({ ping }) => ping),
+    );
     const failed = await shards.exec(FLUSH_TIMEOUT_MS);
     const doneAt = now();
     for (const [index, item] of batch.entries()) {
@@ -111,17 +115,46 @@ export function createPingWriter(options: {
     }
   }
 
-  /** Adds one ping's commands to the batch; returns the shard groups it touched. */
-  function stage(shards: ShardBatch, accepted: AcceptedPing): string[] {
-    const { riderId, city, ping, receivedAtMs } = accepted;
-    const groups: string[] = [];
-    const recordedAt = Number(ping.recordedAtMs);
-    if (accepted.current) {
-      const geoKey = keys.cityRiders(city);
-      const cityShard = shards.pipelineFor(geoKey);
-      cityShard.pipeline.geoadd(geoKey, ping.lng, ping.lat, riderId);
-      cityShard.pipeline.zadd(keys.cityRidersSeen(city), receivedAtMs, riderId);
-      groups.push(cityShard.group);
+  /**
+   * Adds one flush's commands to the batch: per city one record-positions
+   * script call (geo set, last seen, stream log), per ping its last position
+   * and one event per active order. Returns the shard groups each ping touched.
+   */
+  function stage(shards: ShardBatch, batch: readonly AcceptedPing[]): string[][] {
+    const cities = new Map<string, { entries: PositionEntry[]; pings: number[] }>();
+    const groups = batch.map((accepted, index) => {
+      const { riderId, city, ping, receivedAtMs } = accepted;
+      const record = toBinary(
+        LocationRecordSchema,
+        create(LocationRecordSchema, {
+          riderId,
+          city,
+          ping,
+          receivedAtMs: BigInt(receivedAtMs),
+          backfill: accepted.backfill,
+        }),
+      );
+      const recordedAt = Number(ping.recordedAtMs);
+      if (locationLog.kind === "external")
+        locationLog.sink.append({ riderId, city, recordedAtMs: recordedAt, record });
+      const touched: string[] = [];
+      if (accepted.current || locationLog.kind === "redis-stream") {
+        let cityBatch = cities.get(city);
+        if (!cityBatch) {
+          cityBatch = { entries: [], pings: [] };
+          cities.set(city, cityBatch);
+        }
+        cityBatch.entries.push({
+          riderId,
+          current: accepted.current,
+          lng: ping.lng,
+          lat: ping.lat,
+          seenMs: receivedAtMs,
+          record,
+        });
+        cityBatch.pings.push(index);
+      }
+      if (!accepted.current) return touched;
 
       const posKey = keys.riderPosition(riderId);
       const riderShard = shards.pipelineFor(posKey);
@@ -137,7 +170,7 @@ export function createPingWriter(options: {
         city,
       });
       riderShard.pipeline.set(posKey, position, "EX", RIDER_POSITION_TTL_S);
-      groups.push(riderShard.group);
+      touched.push(riderShard.group);
 
       for (const orderId of accepted.orderIds) {
         const channel = keys.orderTrack(orderId);
@@ -155,21 +188,16 @@ export function createPingWriter(options: {
           receivedAt: receivedAtMs,
         });
         orderShard.pipeline[publish](channel, frame);
-        groups.push(orderShard.group);
+        touched.push(orderShard.group);
       }
-    }
-    const record = create(LocationRecordSchema, {
-      riderId,
-      city,
-      ping,
-      receivedAtMs: BigInt(receivedAtMs),
-      backfill: accepted.backfill,
+      return touched;
     });
-    const logGroup = locationLog.append(
-      { riderId, city, recordedAtMs: recordedAt, record: toBinary(LocationRecordSchema, record) },
-      shards,
-    );
-    if (logGroup !== undefined) groups.push(logGroup);
+    const streamMaxLen = locationLog.kind === "redis-stream" ? locationLog.maxLen : 0;
+    for (const [city, { entries, pings }] of cities) {
+      const cityShard = shards.pipelineFor(keys.cityRiders(city));
+      queueRecordPositions(cityShard.pipeline, city, entries, streamMaxLen);
+      for (const index of pings) groups[index]?.push(cityShard.group);
+    }
     return groups;
   }
 

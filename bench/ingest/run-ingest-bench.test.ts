@@ -9,7 +9,12 @@ import { runIngestBench } from "./run-ingest-bench";
 // Only that the bench runs end to end and reports well-formed figures: speed is
 // measured by `bun run bench`, never asserted in tests.
 test("the ingest bench runs end to end at a tiny size and writes its section", async () => {
-  const result = await runIngestBench({ streams: 10, seconds: 1, latencyRate: 100, progress: () => undefined });
+  const result = await runIngestBench({
+    streams: 10,
+    seconds: 1,
+    latencyRate: 100,
+    progress: () => undefined,
+  });
   for (const run of [result.throughput, result.latency]) {
     expect(run.ackedPerSecond).toBeGreaterThan(0);
     expect(run.dropped).toEqual({});
@@ -23,7 +28,11 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
   const out = join(mkdtempSync(join(tmpdir(), "bench-")), "RESULTS.md");
   writeResultsSection(out, "Other", "kept");
   writeResultsSection(out, "Ingest", ingestReport(result, "bun run bench", "test machine"));
-  writeResultsSection(out, "Ingest", ingestReport(result, "bun run bench -- again", "test machine"));
+  writeResultsSection(
+    out,
+    "Ingest",
+    ingestReport(result, "bun run bench -- again", "test machine"),
+  );
   const text = readFileSync(out, "utf8");
   expect(text.match(/## Ingest/g)).toHaveLength(1);
   expect(text).toContain("## Other\n\nkept");

@@ -10,7 +10,7 @@ import {
 import { uniqueId } from "../../test/support/tokens";
 import { createRedisConnection, type RedisConnection } from "./client";
 import { keys } from "./keys";
-import { pruneStaleRiders } from "./scripts";
+import { type PositionEntry, pruneStaleRiders, queueRecordPositions } from "./scripts";
 
 const logger = pino({ level: "silent" });
 let server: RedisServer;
@@ -83,5 +83,64 @@ describe.each(["standalone", "cluster"] as const)("prune-stale-riders.lua on %s"
         (connection.client as Cluster).nodes("master").map((node) => node.script("FLUSH")),
       );
     expect(await pruneStaleRiders(connection.client, city, 10, 100)).toBe(1);
+  });
+});
+
+describe.each(["standalone", "cluster"] as const)("record-positions.lua on %s", (mode) => {
+  test("records current pings in the geo and seen sets, logs every ping in order, and chunks big batches", async () => {
+    const connection = connections[mode];
+    if (!connection) throw new Error("no connection");
+    const { client } = connection;
+    const city = uniqueId("city").toLowerCase();
+    // 1,000 pings of 900 riders (the last 100 riders ping twice): more values than one unpack() takes.
+    const entries: PositionEntry[] = Array.from({ length: 1_000 }, (_, i) => ({
+      riderId: `r${i % 900}`,
+      current: i % 10 !== 0,
+      lng: -0.12 + (i % 900) * 0.0001,
+      lat: 51.5 + i * 0.00001,
+      seenMs: 1_000 + i,
+      record: new Uint8Array([i % 256, 7]),
+    }));
+    const pipeline = client.pipeline();
+    queueRecordPositions(pipeline, city, entries, 10_000);
+    const [[error, recorded] = []] = (await pipeline.exec()) ?? [];
+    expect(error).toBeNull();
+    expect(recorded).toBe(1_000);
+
+    const current = entries.filter((e) => e.current);
+    expect(await client.zcard(keys.cityRiders(city))).toBe(
+      new Set(current.map((e) => e.riderId)).size,
+    );
+    // A rider pinging twice keeps the later position and last-seen time.
+    const last = current.filter((e) => e.riderId === "r51").at(-1);
+    expect(Number(await client.zscore(keys.cityRidersSeen(city), "r51"))).toBe(last?.seenMs ?? -1);
+    const [position] = await client.geopos(keys.cityRiders(city), "r51");
+    expect(Number(position?.[1])).toBeCloseTo(last?.lat ?? 0, 5);
+    // Backlog-only pings are logged but never placed on the map.
+    expect(await client.zscore(keys.cityRidersSeen(city), "r0")).toBeNull();
+
+    const log = await client.xrangeBuffer(keys.locationLog(city), "-", "+");
+    expect(log).toHaveLength(1_000);
+    expect(log.map(([, fields]) => fields[1]?.toString())).toEqual(entries.map((e) => e.riderId));
+    expect(log[3]?.[1][3]).toEqual(Buffer.from([3, 7]));
+  });
+
+  test("with the log elsewhere (MAXLEN 0) nothing is written to the stream", async () => {
+    const connection = connections[mode];
+    if (!connection) throw new Error("no connection");
+    const city = uniqueId("city").toLowerCase();
+    const pipeline = connection.client.pipeline();
+    const entry = {
+      riderId: "r1",
+      current: true,
+      lng: 2.35,
+      lat: 48.85,
+      seenMs: 5,
+      record: new Uint8Array([1]),
+    };
+    queueRecordPositions(pipeline, city, [entry], 0);
+    await pipeline.exec();
+    expect(await connection.client.exists(keys.locationLog(city))).toBe(0);
+    expect(await connection.client.zscore(keys.cityRidersSeen(city), "r1")).toBe("5");
   });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Cluster, Redis } from "ioredis";
+import type { ChainableCommander, Cluster, Redis } from "ioredis";
 import { keys } from "./keys";
 
 /**
@@ -9,6 +9,7 @@ import { keys } from "./keys";
  */
 const SCRIPTS = {
   pruneStaleRiders: { file: "prune-stale-riders.lua", keys: 2 },
+  recordPositions: { file: "record-positions.lua", keys: 3 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -20,6 +21,11 @@ export type ScriptCommands = {
 };
 
 export type RedisClient = (Redis | Cluster) & ScriptCommands;
+
+/** A pipeline of a client with the scripts registered: they can be queued like any command. */
+export type ScriptPipeline = ChainableCommander & {
+  [name in ScriptName]: (...args: ScriptArg[]) => ScriptPipeline;
+};
 
 let sources: Map<ScriptName, string> | undefined;
 
@@ -54,4 +60,39 @@ export async function pruneStaleRiders(
     batch,
   );
   return Number(pruned);
+}
+
+/** One ping for record-positions.lua. */
+export interface PositionEntry {
+  readonly riderId: string;
+  /** The rider's newest position (geo set and last-seen), or backlog history only. */
+  readonly current: boolean;
+  readonly lng: number;
+  readonly lat: number;
+  readonly seenMs: number;
+  /** LocationRecord bytes for the stream log (ignored when `streamMaxLen` is 0). */
+  readonly record: Uint8Array;
+}
+
+/** Queues one city's pings of a flush on `pipeline` (the city's shard); see the script's header. */
+export function queueRecordPositions(
+  pipeline: ChainableCommander,
+  city: string,
+  entries: readonly PositionEntry[],
+  streamMaxLen: number,
+): void {
+  const args: ScriptArg[] = [
+    keys.cityRiders(city),
+    keys.cityRidersSeen(city),
+    keys.locationLog(city),
+    streamMaxLen,
+  ];
+  for (const entry of entries) {
+    const record =
+      streamMaxLen > 0
+        ? Buffer.from(entry.record.buffer, entry.record.byteOffset, entry.record.byteLength)
+        : "";
+    args.push(entry.riderId, entry.current ? "1" : "0", entry.lng, entry.lat, entry.seenMs, record);
+  }
+  (pipeline as ScriptPipeline).recordPositions(...args);
 }

@@ -1,7 +1,7 @@
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import type { IngestMetrics } from "../metrics";
-import type { LocationEntry, LocationLog } from "./location-log";
+import type { ExternalLocationLog, LocationEntry } from "./location-log";
 
 export const LOCATION_TOPIC = "rider-locations";
 
@@ -24,7 +24,7 @@ export interface KafkaLogOptions {
  * with backoff, so an outage delays records instead of losing them until the
  * buffer overflows.
  */
-export function createKafkaLog(options: KafkaLogOptions): LocationLog {
+export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
   const { bufferRecords, batchRecords = 2_000, retryMaxMs } = options;
   const retryMinMs = Math.min(100, retryMaxMs);
   const { logger, metrics } = options;
@@ -106,13 +106,12 @@ export function createKafkaLog(options: KafkaLogOptions): LocationLog {
     append(entry) {
       if (buffer.length >= bufferRecords) {
         metrics.logOverflow.inc();
-        return undefined;
+        return;
       }
       buffer.push(entry);
       metrics.logBuffered.set(buffer.length);
       // Let records of the same tick gather into one produce request.
       if (buffer.length === 1) queueMicrotask(() => void pump());
-      return undefined;
     },
     unwritableReason() {
       // Only a full buffer loses records; a slow or briefly absent Kafka does not.

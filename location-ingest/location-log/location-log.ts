@@ -1,6 +1,4 @@
-import type { ShardBatch } from "../../core/redis/shard-batch";
-
-/** One accepted ping on its way to the location log. */
+/** One accepted ping on its way to an external location log. */
 export interface LocationEntry {
   readonly riderId: string;
   readonly city: string;
@@ -9,18 +7,20 @@ export interface LocationEntry {
   readonly record: Uint8Array;
 }
 
-/**
- * Where the history of accepted pings goes: Kafka `rider-locations`, or a
- * capped Redis stream without Kafka. `append` never blocks the Redis path.
- */
-export interface LocationLog {
-  /**
-   * Adds one entry. A Redis-backed log stages it into the flush's batch and
-   * returns the shard group it used, so the ping fails with that shard.
-   */
-  append(entry: LocationEntry, batch: ShardBatch): string | undefined;
+/** A location log outside Redis (Kafka): fed without ever blocking the Redis path. */
+export interface ExternalLocationLog {
+  append(entry: LocationEntry): void;
   /** Undefined when writable, else why not (for /readyz). */
   unwritableReason(): string | undefined;
   /** Sends what is buffered (bounded by the drain timeout) and disconnects. */
   close(): Promise<void>;
 }
+
+/**
+ * Where the history of accepted pings goes: Kafka `rider-locations`, or
+ * without Kafka a capped Redis stream per city, written by the same script
+ * call that records the city's positions (no extra round trip).
+ */
+export type LocationLog =
+  | { readonly kind: "redis-stream"; readonly maxLen: number }
+  | { readonly kind: "external"; readonly sink: ExternalLocationLog };
