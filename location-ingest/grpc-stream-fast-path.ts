@@ -9,6 +9,7 @@ import {
   StreamPingsResponseSchema,
 } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import { encodeGrpcFrame, GrpcFrameReader } from "./grpc-frames";
+import { encodeAckResponse } from "./hot-path-encoders";
 import { authenticateRider } from "./rider-auth";
 import type { RiderStream, RiderStreams } from "./rider-streams";
 import { PING_MESSAGE_MAX_BYTES } from "./routes";
@@ -126,7 +127,11 @@ async function writeResponses(response: Http2ServerResponse, stream: RiderStream
   try {
     for await (const message of stream.responses) {
       if (response.stream.destroyed) break;
-      response.write(encodeGrpcFrame(toBinary(StreamPingsResponseSchema, message)));
+      const bytes =
+        message.event.case === "ack"
+          ? encodeAckResponse(message.event.value)
+          : toBinary(StreamPingsResponseSchema, message);
+      response.write(encodeGrpcFrame(bytes));
     }
   } catch (error) {
     status = toConnectError(error);

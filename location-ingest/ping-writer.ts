@@ -1,4 +1,3 @@
-import { create, toBinary } from "@bufbuild/protobuf";
 import { encodeTrackingFrame } from "../core/messages/tracking-frame";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
@@ -6,7 +5,7 @@ import { encodeRiderPosition, RIDER_POSITION_TTL_S } from "../core/redis/rider-p
 import { type PositionEntry, queueRecordPositions } from "../core/redis/scripts";
 import { ShardBatch } from "../core/redis/shard-batch";
 import type { GeoPing } from "../proto/gen/delivery/tracking/v1/geo_pb";
-import { LocationRecordSchema } from "../proto/gen/delivery/tracking/v1/location_record_pb";
+import { encodeLocationRecord } from "./hot-path-encoders";
 import type { LocationLog } from "./location-log/location-log";
 import type { IngestMetrics } from "./metrics";
 
@@ -124,16 +123,13 @@ export function createPingWriter(options: {
     const cities = new Map<string, { entries: PositionEntry[]; pings: number[] }>();
     const groups = batch.map((accepted, index) => {
       const { riderId, city, ping, receivedAtMs } = accepted;
-      const record = toBinary(
-        LocationRecordSchema,
-        create(LocationRecordSchema, {
-          riderId,
-          city,
-          ping,
-          receivedAtMs: BigInt(receivedAtMs),
-          backfill: accepted.backfill,
-        }),
-      );
+      const record = encodeLocationRecord({
+        riderId,
+        city,
+        ping,
+        receivedAtMs,
+        backfill: accepted.backfill,
+      });
       const recordedAt = Number(ping.recordedAtMs);
       if (locationLog.kind === "external")
         locationLog.sink.append({ riderId, city, recordedAtMs: recordedAt, record });
