@@ -18,7 +18,7 @@ const { values: args } = parseArgs({
     url: { type: "string", default: "http://127.0.0.1:8081" },
     streams: { type: "string", default: "2000" },
     seconds: { type: "string", default: "10" },
-    warmup: { type: "string", default: "3" },
+    warmup: { type: "string", default: "5" },
     /** Total pings/s across all streams; 0 = closed loop (each stream sends when its last ack is back). */
     rate: { type: "string", default: "0" },
     secret: { type: "string", default: process.env.JWT_SECRET ?? "" },
@@ -126,14 +126,15 @@ let ticker: ReturnType<typeof setInterval> | undefined;
 if (rate === 0) {
   for (const stream of streams) sendPing(stream);
 } else {
-  // Open loop: every 5 ms send this slice's share, round robin over the streams.
+  // Open loop: every tick, send what is due by the clock (timers fire late
+  // under load, so a fixed share per tick would undershoot), round robin.
   const TICK_MS = 5;
+  const openedAt = performance.now();
   let next = 0;
-  let carry = 0;
+  let issued = 0;
   ticker = setInterval(() => {
-    carry += (rate * TICK_MS) / 1000;
-    while (carry >= 1) {
-      carry -= 1;
+    const due = Math.floor(((performance.now() - openedAt) / 1000) * rate);
+    for (; issued < due; issued++) {
       const stream = streams[next++ % streams.length] as RiderStream;
       if (stream.sentAt.length > 8) behind += 1;
       else sendPing(stream);

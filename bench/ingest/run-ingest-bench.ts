@@ -38,7 +38,7 @@ export interface IngestBenchResult {
 
 const ROOT = join(import.meta.dir, "..", "..");
 // Stream set-up (2,000 token checks and Redis reads) stalls the first seconds; keep it out of the window.
-const WARMUP_S = 3;
+const WARMUP_S = 5;
 
 /**
  * The ingest benchmark: a real ingest process on its own Redis, rider
