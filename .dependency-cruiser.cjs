@@ -1,43 +1,24 @@
 /** Dependencies point inward: tiers import core and proto/gen, never each other; core imports no tier. */
-const TIERS = "^(gateway|location-ingest|tracking)/";
+const TIERS = ["gateway", "location-ingest", "tracking"];
+const NOT_FOR_TIERS = ["demo", "bench", "test"];
+
 module.exports = {
   forbidden: [
-    {
-      name: "no-cycles",
-      severity: "error",
-      from: {},
-      to: { circular: true },
-    },
+    { name: "no-cycles", severity: "error", from: {}, to: { circular: true } },
     {
       name: "core-imports-no-tier",
       severity: "error",
       from: { path: "^core/" },
-      to: { path: "^(gateway|location-ingest|tracking|demo|bench|test)/" },
+      to: { path: `^(${[...TIERS, ...NOT_FOR_TIERS].join("|")})/` },
     },
-    {
-      name: "tier-imports-no-other-tier",
+    ...TIERS.map((tier) => ({
+      name: `${tier}-imports-no-other-tier`,
       severity: "error",
-      from: { path: "^(gateway)/" },
-      to: { path: "^(location-ingest|tracking|demo)/" },
-    },
-    {
-      name: "ingest-imports-no-other-tier",
-      severity: "error",
-      from: { path: "^(location-ingest)/" },
-      to: { path: "^(gateway|tracking|demo)/" },
-    },
-    {
-      name: "tracking-imports-no-other-tier",
-      severity: "error",
-      from: { path: "^(tracking)/" },
-      to: { path: "^(gateway|location-ingest|demo)/" },
-    },
-    {
-      name: "tiers-import-no-demo-or-tests",
-      severity: "error",
-      from: { path: TIERS },
-      to: { path: "^(demo|bench|test)/" },
-    },
+      from: { path: `^${tier}/` },
+      to: {
+        path: `^(${[...TIERS.filter((other) => other !== tier), ...NOT_FOR_TIERS].join("|")})/`,
+      },
+    })),
   ],
   options: {
     doNotFollow: { path: "node_modules" },

@@ -7,25 +7,19 @@ import { parseRiderPosition } from "../core/redis/rider-position";
 import { GeoPingSchema } from "../proto/gen/delivery/tracking/v1/geo_pb";
 import { DropReason } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import { LocationRecordSchema } from "../proto/gen/delivery/tracking/v1/location_record_pb";
-import { bearer, pingTrack, startTestIngest, type TestIngest } from "../test/support/ingest";
+import { bearer, pingTrack, useIngestOnRedis } from "../test/support/ingest";
 import { openPingStream } from "../test/support/ping-stream";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
 import { testToken, uniqueId } from "../test/support/tokens";
 
-let redis: RedisServer;
-let ingest: TestIngest;
+const fixture = useIngestOnRedis();
 let db: Redis;
 
-beforeAll(async () => {
-  redis = await startRedis();
-  ingest = await startTestIngest({ REDIS_URL: redis.url });
-  db = new Redis(redis.url);
+beforeAll(() => {
+  db = new Redis(fixture.redis.url);
 });
 
-afterAll(async () => {
-  await ingest?.stop();
+afterAll(() => {
   db?.disconnect();
-  await redis?.stop();
 });
 
 async function riderToken(riderId: string, city = "london") {
@@ -56,12 +50,12 @@ describe("StreamPings", () => {
       const riderId = uniqueId("rider");
       const orderId = uniqueId("order");
       await assignOrder(riderId, orderId);
-      const subscriber = new Redis(redis.url);
+      const subscriber = new Redis(fixture.redis.url);
       const frames: string[] = [];
       await subscriber.subscribe(keys.orderTrack(orderId));
       subscriber.on("message", (_channel, message) => frames.push(message));
 
-      const stream = openPingStream(ingest[protocol], await riderToken(riderId));
+      const stream = openPingStream(fixture.ingest[protocol], await riderToken(riderId));
       const track = pingTrack(3, { lat: 51.5074, lng: -0.1278 });
       for (const ping of track) {
         stream.send(ping);
@@ -97,7 +91,7 @@ describe("StreamPings", () => {
 
   test("each bad ping is dropped with its reason and the stream stays open", async () => {
     const riderId = uniqueId("rider");
-    const stream = openPingStream(ingest.grpc, await riderToken(riderId));
+    const stream = openPingStream(fixture.ingest.grpc, await riderToken(riderId));
     const now = Date.now();
     const good = (seq: number, lat = 51.5) =>
       create(GeoPingSchema, {
@@ -129,7 +123,7 @@ describe("StreamPings", () => {
       if (reason !== undefined) expect(dropped[0]?.seq).toBe(ping.seq);
     }
     await stream.finish();
-    const metrics = await ingest.app.registry.getSingleMetricAsString(
+    const metrics = await fixture.ingest.app.registry.getSingleMetricAsString(
       "edge_ingest_pings_dropped_total",
     );
     for (const label of [
@@ -149,11 +143,11 @@ describe("StreamPings", () => {
     const token = await riderToken(riderId);
     const [first, second] = pingTrack(2, { startSeq: 100n });
     if (!first || !second) throw new Error("unreachable");
-    const one = openPingStream(ingest.grpc, token);
+    const one = openPingStream(fixture.ingest.grpc, token);
     one.send(first);
     await one.next();
     await one.finish();
-    const two = openPingStream(ingest.grpc, token);
+    const two = openPingStream(fixture.ingest.grpc, token);
     two.send({ ...first, seq: 100n });
     const replay = await two.next();
     if (replay.event.case !== "ack") throw new Error("expected an ack");
@@ -185,7 +179,7 @@ describe("authentication", () => {
     const unsigned = `${b64({ alg: "none" })}.${b64({ sub: "r1", role: "rider", city: "london", exp })}.`;
     const forged = `${(await riderToken("r1")).slice(0, -4)}AAAA`;
     const expired = await testToken("r1", "rider", "london", -60);
-    for (const client of [ingest.grpc, ingest.connect, ingest.http1]) {
+    for (const client of [fixture.ingest.grpc, fixture.ingest.connect, fixture.ingest.http1]) {
       await expectCode(client.sendPing({ ping }), Code.Unauthenticated);
       for (const token of [unsigned, forged, expired]) {
         await expectCode(client.sendPing({ ping }, bearer(token)), Code.Unauthenticated);
@@ -195,7 +189,7 @@ describe("authentication", () => {
         Code.PermissionDenied,
       );
     }
-    for (const client of [ingest.grpc, ingest.connect]) {
+    for (const client of [fixture.ingest.grpc, fixture.ingest.connect]) {
       const stream = openPingStream(client, unsigned);
       stream.send(ping);
       await expectCode(stream.next(), Code.Unauthenticated);
@@ -210,12 +204,15 @@ describe("SendPing and UploadPings", () => {
   test("SendPing as Connect JSON over HTTP/1.1 stores the ping and acks it", async () => {
     const riderId = uniqueId("rider");
     const [ping] = pingTrack(1, { startSeq: 7n });
-    const response = await ingest.http1.sendPing({ ping }, bearer(await riderToken(riderId)));
+    const response = await fixture.ingest.http1.sendPing(
+      { ping },
+      bearer(await riderToken(riderId)),
+    );
     expect(response.ack?.lastAcceptedSeq).toBe(7n);
     expect(parseRiderPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe("7");
     // The same call by hand, as curl would send it.
     const raw = await fetch(
-      `${ingest.httpUrl}/delivery.tracking.v1.LocationIngestService/SendPing`,
+      `${fixture.ingest.httpUrl}/delivery.tracking.v1.LocationIngestService/SendPing`,
       {
         method: "POST",
         headers: {
@@ -255,7 +252,7 @@ describe("SendPing and UploadPings", () => {
     const tenth = backlog[10];
     if (!tenth) throw new Error("unreachable");
     const duplicate = create(GeoPingSchema, { ...tenth, seq: 1_005n });
-    const subscriber = new Redis(redis.url);
+    const subscriber = new Redis(fixture.redis.url);
     const frames: string[] = [];
     await subscriber.subscribe(keys.orderTrack(orderId));
     subscriber.on("message", (_c, m) => frames.push(m));
@@ -263,7 +260,10 @@ describe("SendPing and UploadPings", () => {
       yield { pings: backlog.slice(0, 20) };
       yield { pings: [duplicate, ...backlog.slice(20)] };
     }
-    const result = await ingest.grpc.uploadPings(upload(), bearer(await riderToken(riderId)));
+    const result = await fixture.ingest.grpc.uploadPings(
+      upload(),
+      bearer(await riderToken(riderId)),
+    );
     expect(result.acceptedCount).toBe(50);
     expect(result.dropped.map((d) => [d.seq, d.reason])).toEqual([
       [1_005n, DropReason.OUT_OF_ORDER],
@@ -288,13 +288,13 @@ describe("SendPing and UploadPings", () => {
 
 describe("health and metrics", () => {
   test("/healthz, /readyz and /metrics answer; unknown paths get the JSON error shape", async () => {
-    expect((await fetch(`${ingest.httpUrl}/healthz`)).status).toBe(200);
-    const ready = await fetch(`${ingest.httpUrl}/readyz`);
+    expect((await fetch(`${fixture.ingest.httpUrl}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${fixture.ingest.httpUrl}/readyz`);
     expect(ready.status).toBe(200);
-    const metrics = await (await fetch(`${ingest.httpUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${fixture.ingest.httpUrl}/metrics`)).text();
     expect(metrics).toContain("edge_ingest_pings_accepted_total");
     expect(metrics).toContain("edge_ingest_write_latency_seconds_bucket");
-    const missing = await fetch(`${ingest.httpUrl}/nope`);
+    const missing = await fetch(`${fixture.ingest.httpUrl}/nope`);
     expect(missing.status).toBe(404);
     expect((await missing.json()).error.code).toBe("not_found");
   });

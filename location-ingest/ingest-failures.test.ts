@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
@@ -6,32 +6,21 @@ import { Redis } from "ioredis";
 import { encodeRiderInboxMessage } from "../core/messages/rider-inbox";
 import { keys } from "../core/redis/keys";
 import { DropReason, StreamPingsRequestSchema } from "../proto/gen/delivery/tracking/v1/ingest_pb";
-import { bearer, pingTrack, startTestIngest, type TestIngest } from "../test/support/ingest";
+import { bearer, pingTrack, startTestIngest, useIngestOnRedis } from "../test/support/ingest";
 import { openPingStream } from "../test/support/ping-stream";
 import { grpcFrame, rawGrpcCall } from "../test/support/raw-grpc";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { startRedis } from "../test/support/redis-server";
 import { testToken, uniqueId } from "../test/support/tokens";
 
 const STREAM_PINGS = "/delivery.tracking.v1.LocationIngestService/StreamPings";
-let redis: RedisServer;
-let ingest: TestIngest;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  ingest = await startTestIngest({ REDIS_URL: redis.url });
-});
-
-afterAll(async () => {
-  await ingest?.stop();
-  await redis?.stop();
-});
+const fixture = useIngestOnRedis();
 
 describe("bad bytes end only their own call", () => {
   test("a malformed message is InvalidArgument, an oversized one ResourceExhausted; a neighbour stream carries on", async () => {
     const riderId = uniqueId("rider");
     const token = await testToken(riderId, "rider", "london");
     const neighbour = openPingStream(
-      ingest.grpc,
+      fixture.ingest.grpc,
       await testToken(uniqueId("rider"), "rider", "london"),
     );
     const [first, second] = pingTrack(2);
@@ -39,7 +28,7 @@ describe("bad bytes end only their own call", () => {
     neighbour.send(first);
     expect((await neighbour.next()).event.case).toBe("ack");
 
-    const session = http2.connect(ingest.grpcUrl);
+    const session = http2.connect(fixture.ingest.grpcUrl);
     const good = toBinary(
       StreamPingsRequestSchema,
       create(StreamPingsRequestSchema, { ping: first }),
@@ -69,7 +58,7 @@ describe("bad bytes end only their own call", () => {
     session.close();
 
     // The same inputs through connect-node (Connect protocol) end their call likewise.
-    const huge = openPingStream(ingest.connect, token);
+    const huge = openPingStream(fixture.ingest.connect, token);
     huge.send({ ...first, $unknown: [{ no: 99, wireType: 2, data: new Uint8Array(8 * 1024) }] });
     const error = await huge.next().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(ConnectError);
@@ -83,7 +72,7 @@ describe("bad bytes end only their own call", () => {
 
   test("a request without a ping ends the stream with InvalidArgument", async () => {
     const stream = openPingStream(
-      ingest.grpc,
+      fixture.ingest.grpc,
       await testToken(uniqueId("rider"), "rider", "london"),
     );
     stream.send(undefined as never);
@@ -96,17 +85,17 @@ describe("offers", () => {
   test("an offer published to the rider's inbox goes down that rider's stream only", async () => {
     const riderId = uniqueId("rider");
     const other = openPingStream(
-      ingest.grpc,
+      fixture.ingest.grpc,
       await testToken(uniqueId("rider"), "rider", "london"),
     );
-    const stream = openPingStream(ingest.grpc, await testToken(riderId, "rider", "london"));
+    const stream = openPingStream(fixture.ingest.grpc, await testToken(riderId, "rider", "london"));
     const [ping] = pingTrack(1);
     if (!ping) throw new Error("unreachable");
     stream.send(ping);
     other.send(ping);
     await stream.next();
     await other.next();
-    const publisher = new Redis(redis.url);
+    const publisher = new Redis(fixture.redis.url);
     const channel = keys.riderInbox(riderId);
     // The subscription is made when the stream opens; wait until Redis has it.
     const deadline = Date.now() + 3_000;

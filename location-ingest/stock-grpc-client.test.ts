@@ -1,25 +1,13 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type * as grpc from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import { keys } from "../core/redis/keys";
 import { parseRiderPosition } from "../core/redis/rider-position";
-import { pingTrack, startTestIngest, type TestIngest } from "../test/support/ingest";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { pingTrack, useIngestOnRedis } from "../test/support/ingest";
 import { bearerMetadata, createStockIngestClient } from "../test/support/stock-grpc-client";
 import { testToken, uniqueId } from "../test/support/tokens";
 
-let redis: RedisServer;
-let ingest: TestIngest;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  ingest = await startTestIngest({ REDIS_URL: redis.url });
-});
-
-afterAll(async () => {
-  await ingest?.stop();
-  await redis?.stop();
-});
+const fixture = useIngestOnRedis();
 
 interface StockResponse {
   ack?: {
@@ -31,7 +19,7 @@ interface StockResponse {
 }
 
 test("a stock @grpc/grpc-js client streams pings and gets acks; its pings land in Redis", async () => {
-  const client = createStockIngestClient(`127.0.0.1:${ingest.app.grpcPort}`);
+  const client = createStockIngestClient(`127.0.0.1:${fixture.ingest.app.grpcPort}`);
   const riderId = uniqueId("rider");
   const call = (
     client.StreamPings as (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, StockResponse>
@@ -56,13 +44,13 @@ test("a stock @grpc/grpc-js client streams pings and gets acks; its pings land i
   expect(responses.map((r) => r.event)).toEqual(["ack", "ack", "ack", "ack", "ack"]);
   expect(responses.slice(0, 4).map((r) => r.ack?.lastAcceptedSeq)).toEqual(["1", "2", "3", "4"]);
   expect(responses[4]?.ack?.dropped).toEqual([{ seq: "2", reason: "DROP_REASON_OUT_OF_ORDER" }]);
-  const db = new Redis(redis.url);
+  const db = new Redis(fixture.redis.url);
   expect(parseRiderPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe("4");
   db.disconnect();
 });
 
 test("the stock client sees Unauthenticated for a bad token, as a gRPC status", async () => {
-  const client = createStockIngestClient(`127.0.0.1:${ingest.app.grpcPort}`);
+  const client = createStockIngestClient(`127.0.0.1:${fixture.ingest.app.grpcPort}`);
   const error = await new Promise<grpc.ServiceError>((resolve) => {
     const call = (
       client.StreamPings as (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>

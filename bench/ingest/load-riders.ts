@@ -11,6 +11,7 @@ import {
   StreamPingsRequestSchema,
   StreamPingsResponseSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import { measureWindow } from "../support/measure-window";
 import { Reservoir } from "../support/percentiles";
 
 const { values: args } = parseArgs({
@@ -142,14 +143,13 @@ if (rate === 0) {
   }, TICK_MS);
 }
 
-await Bun.sleep(Number(args.warmup) * 1000);
-const cpuStart = process.cpuUsage();
-const startedAt = performance.now();
-measuring = true;
-await Bun.sleep(Number(args.seconds) * 1000);
-measuring = false;
-const elapsed = (performance.now() - startedAt) / 1000;
-const cpu = process.cpuUsage(cpuStart);
+const { elapsed, cpuCores } = await measureWindow(
+  Number(args.warmup),
+  Number(args.seconds),
+  (open) => {
+    measuring = open;
+  },
+);
 running = false;
 if (ticker) clearInterval(ticker);
 for (const stream of streams) stream.request.close();
@@ -170,7 +170,7 @@ console.log(
       p99: latency.percentile(99),
       p999: latency.percentile(99.9),
     },
-    cpuCores: (cpu.user + cpu.system) / 1e6 / elapsed,
+    cpuCores,
     errors,
   }),
 );

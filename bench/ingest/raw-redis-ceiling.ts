@@ -9,6 +9,7 @@ import { keys } from "../../core/redis/keys";
 import { encodeRiderPosition, RIDER_POSITION_TTL_S } from "../../core/redis/rider-position";
 import { polyfillTracingChannelHasSubscribers } from "../../core/redis/tracing-channel-polyfill";
 import { LocationRecordSchema } from "../../proto/gen/delivery/tracking/v1/location_record_pb";
+import { measureWindow } from "../support/measure-window";
 
 const { values: args } = parseArgs({
   options: {
@@ -81,20 +82,15 @@ async function writer(): Promise<void> {
 }
 
 const writers = Array.from({ length: Number(args["in-flight"]) }, () => writer());
-await Bun.sleep(1_000);
-const cpuStart = process.cpuUsage();
-const startedAt = performance.now();
-measuring = true;
-await Bun.sleep(Number(args.seconds) * 1000);
-measuring = false;
-const elapsed = (performance.now() - startedAt) / 1000;
-const cpu = process.cpuUsage(cpuStart);
+const { elapsed, cpuCores } = await measureWindow(1, Number(args.seconds), (open) => {
+  measuring = open;
+});
 running = false;
 await Promise.all(writers);
 redis.disconnect();
 console.log(
   JSON.stringify({
     pingsPerSecond: written / elapsed,
-    cpuCores: (cpu.user + cpu.system) / 1e6 / elapsed,
+    cpuCores,
   }),
 );

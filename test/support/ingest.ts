@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
@@ -6,6 +7,7 @@ import { loadIngestConfig } from "../../location-ingest/config";
 import { type IngestApp, startIngest } from "../../location-ingest/ingest-app";
 import { type GeoPing, GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import { type RedisServer, startRedis } from "./redis-server";
 import { TEST_JWT_SECRET } from "./tokens";
 
 export interface TestIngest {
@@ -76,4 +78,26 @@ export function pingTrack(
 
 export function bearer(token: string): { headers: Record<string, string> } {
   return { headers: { authorization: `Bearer ${token}` } };
+}
+
+export interface IngestFixture {
+  readonly redis: RedisServer;
+  readonly ingest: TestIngest;
+}
+
+/**
+ * For a test file: a redis-server and an ingest on it, started before the
+ * file's tests and stopped after them. Read the fields inside tests.
+ */
+export function useIngestOnRedis(env: Record<string, string> = {}): IngestFixture {
+  const fixture = {} as { redis: RedisServer; ingest: TestIngest };
+  beforeAll(async () => {
+    fixture.redis = await startRedis();
+    fixture.ingest = await startTestIngest({ REDIS_URL: fixture.redis.url, ...env });
+  });
+  afterAll(async () => {
+    await fixture.ingest?.stop();
+    await fixture.redis?.stop();
+  });
+  return fixture;
 }
