@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import pino from "pino";
+import { createMetricsRegistry } from "../core/observability/metrics";
+import { createRedisConnection, type RedisConnection } from "../core/redis/client";
+import { keys } from "../core/redis/keys";
+import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { uniqueId } from "../test/support/tokens";
+import { createIngestMetrics } from "./metrics";
+import { startStaleRiderSweeper } from "./stale-rider-sweeper";
+
+let redis: RedisServer;
+let connection: RedisConnection;
+const logger = pino({ level: "silent" });
+
+beforeAll(async () => {
+  redis = await startRedis();
+  connection = createRedisConnection(
+    { mode: "standalone", url: redis.url },
+    "sweeper-test",
+    logger,
+  );
+  await connection.waitReady(5_000);
+});
+
+afterAll(async () => {
+  await connection?.close();
+  await redis?.stop();
+});
+
+test("a sweep removes riders not seen for the stale time from every registered city, and counts them", async () => {
+  const now = 10_000_000;
+  const [london, paris] = [uniqueId("london").toLowerCase(), uniqueId("paris").toLowerCase()];
+  const { client } = connection;
+  await client.sadd(keys.cities(), london, paris);
+  for (const [city, rider, seen] of [
+    [london, "gone", now - 400_000],
+    [london, "here", now - 1_000],
+    [paris, "gone-too", now - 300_001],
+  ] as const) {
+    await client.geoadd(keys.cityRiders(city), "2.35", "48.85", rider);
+    await client.zadd(keys.cityRidersSeen(city), seen, rider);
+  }
+  const metrics = createIngestMetrics(createMetricsRegistry("ingest"));
+  const sweeper = startStaleRiderSweeper({
+    connection,
+    staleMs: 300_000,
+    everyMs: 60_000,
+    metrics,
+    logger,
+    now: () => now,
+  });
+  try {
+    expect(await sweeper.sweepOnce()).toBe(2);
+  } finally {
+    sweeper.stop();
+  }
+  expect(await client.zrange(keys.cityRiders(london), "0", "-1")).toEqual(["here"]);
+  expect(await client.zcard(keys.cityRiders(paris))).toBe(0);
+  expect((await metrics.ridersPruned.get()).values[0]?.value).toBe(2);
+});
