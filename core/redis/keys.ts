@@ -33,6 +33,10 @@ export const keys = {
   offerForRider: (city: string, rider: string) => `offer:{${city}}:rider:${rider}`,
   offerForOrder: (city: string, order: string) => `offer:{${city}}:order:${order}`,
   fence: (city: string) => `fence:{${city}}`,
+  /** ZSET tracking node id → last heartbeat ms: the live members of the hash ring. */
+  trackingNodes: () => "tracking:nodes",
+  /** HASH tracking node id → its public WebSocket URL. */
+  trackingNodeUrls: () => "tracking:node-urls",
   /** Capped STREAM: the location log when no Kafka is configured. */
   locationLog: (city: string) => `locations:{${city}}`,
 } as const;

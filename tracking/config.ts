@@ -1,0 +1,40 @@
+import { type Env, readInt, readPort, readString, readUrl } from "../core/config/env";
+import { type AuthConfig, loadAuthConfig, loadRedisConfig, type RedisConfig } from "../core/config/shared-config";
+
+export interface TrackingConfig {
+  readonly redis: RedisConfig;
+  readonly auth: AuthConfig;
+  readonly port: number;
+  readonly nodeId: string;
+  /** Where clients reach this node (sent in `moved` frames and by the gateway). */
+  readonly publicUrl: string;
+  readonly heartbeatMs: number;
+  /** A node silent for this long leaves every ring. */
+  readonly nodeTtlMs: number;
+  /** Send buffer above which a socket gets only the newest position (conflation). */
+  readonly conflateAboveBytes: number;
+  /** Send buffer above which, or congestion longer than which, a socket is closed. */
+  readonly closeAboveBytes: number;
+  readonly closeAfterStuckMs: number;
+  /** An order's Redis subscription lingers this long after its last watcher leaves. */
+  readonly unsubscribeAfterMs: number;
+}
+
+/** Reads and checks a tracking node's configuration; throws ConfigError naming a bad variable. */
+export function loadTrackingConfig(env: Env): TrackingConfig {
+  const port = readPort(env, "TRACKING_PORT", 8090);
+  const nodeId = readString(env, "TRACKING_NODE_ID", "t1");
+  return Object.freeze({
+    redis: loadRedisConfig(env),
+    auth: loadAuthConfig(env),
+    port,
+    nodeId,
+    publicUrl: readUrl(env, "TRACKING_PUBLIC_URL", ["ws:", "wss:"]) ?? `ws://127.0.0.1:${port}`,
+    heartbeatMs: readInt(env, "TRACKING_HEARTBEAT_MS", 1_000, { min: 50 }),
+    nodeTtlMs: readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 }),
+    conflateAboveBytes: readInt(env, "TRACKING_CONFLATE_ABOVE_BYTES", 16 * 1024, { min: 1 }),
+    closeAboveBytes: readInt(env, "TRACKING_CLOSE_ABOVE_BYTES", 1024 * 1024, { min: 1 }),
+    closeAfterStuckMs: readInt(env, "TRACKING_CLOSE_AFTER_STUCK_MS", 30_000, { min: 1 }),
+    unsubscribeAfterMs: readInt(env, "TRACKING_UNSUBSCRIBE_AFTER_MS", 2_000, { min: 0 }),
+  });
+}
