@@ -8,6 +8,7 @@ import { GeoPingSchema } from "../proto/gen/delivery/tracking/v1/geo_pb";
 import { DropReason } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import { LocationRecordSchema } from "../proto/gen/delivery/tracking/v1/location_record_pb";
 import { bearer, pingTrack, useIngestOnRedis } from "../test/support/ingest";
+import { seedOrder } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
 import { testToken, uniqueId } from "../test/support/tokens";
 
@@ -26,30 +27,13 @@ async function riderToken(riderId: string, city = "london") {
   return testToken(riderId, "rider", city);
 }
 
-/** Puts `orderId` among the rider's active orders with a tracking record. */
-async function assignOrder(riderId: string, orderId: string) {
-  await db.hset(keys.order(orderId), {
-    customerId: "c1",
-    riderId,
-    city: "london",
-    restaurantId: "rest-1",
-    pickupLat: 51.5,
-    pickupLng: -0.12,
-    dropoffLat: 51.52,
-    dropoffLng: -0.1,
-    status: "ASSIGNED",
-    version: 2,
-  });
-  await db.sadd(keys.riderOrders(riderId), orderId);
-}
-
 describe("StreamPings", () => {
   test.each(["grpc", "connect"] as const)(
     "pings over %s land in GEOSEARCH, the last position and the order's channel",
     async (protocol) => {
       const riderId = uniqueId("rider");
       const orderId = uniqueId("order");
-      await assignOrder(riderId, orderId);
+      await seedOrder(db, { orderId, customerId: "c1", riderId });
       const subscriber = new Redis(fixture.redis.url);
       const frames: string[] = [];
       await subscriber.subscribe(keys.orderTrack(orderId));
@@ -237,7 +221,7 @@ describe("SendPing and UploadPings", () => {
   test("an offline backlog is logged in order; only fresh pings become the live position", async () => {
     const riderId = uniqueId("rider");
     const orderId = uniqueId("order");
-    await assignOrder(riderId, orderId);
+    await seedOrder(db, { orderId, customerId: "c1", riderId });
     const now = Date.now();
     const backlog = Array.from({ length: 50 }, (_, i) =>
       create(GeoPingSchema, {

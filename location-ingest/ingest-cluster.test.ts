@@ -4,6 +4,7 @@ import { encodeRiderInboxMessage } from "../core/messages/rider-inbox";
 import { keys } from "../core/redis/keys";
 import { parseRiderPosition } from "../core/redis/rider-position";
 import { pingTrack, startTestIngest, type TestIngest } from "../test/support/ingest";
+import { seedOrder } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
 import { type RedisCluster, startRedisCluster } from "../test/support/redis-server";
 import { testToken, uniqueId } from "../test/support/tokens";
@@ -49,19 +50,7 @@ test("in cluster mode a city's keys share one slot and position events use shard
 
   const riderId = uniqueId("rider");
   const orderId = uniqueId("order");
-  await db.hset(keys.order(orderId), {
-    customerId: "c1",
-    riderId,
-    city: "london",
-    restaurantId: "rest-1",
-    pickupLat: 51.5,
-    pickupLng: -0.12,
-    dropoffLat: 51.52,
-    dropoffLng: -0.1,
-    status: "ASSIGNED",
-    version: 2,
-  });
-  await db.sadd(keys.riderOrders(riderId), orderId);
+  await seedOrder(db, { orderId, customerId: "c1", riderId });
 
   const channel = keys.orderTrack(orderId);
   const sharded = await connectToOwner(channel);

@@ -1,5 +1,10 @@
 import { type Env, readInt, readPort, readString, readUrl } from "../core/config/env";
-import { type AuthConfig, loadAuthConfig, loadRedisConfig, type RedisConfig } from "../core/config/shared-config";
+import {
+  type AuthConfig,
+  loadAuthConfig,
+  loadRedisConfig,
+  type RedisConfig,
+} from "../core/config/shared-config";
 
 export interface TrackingConfig {
   readonly redis: RedisConfig;

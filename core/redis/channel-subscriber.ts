@@ -32,7 +32,9 @@ export function createChannelSubscriber(
   function subscribe(list: string[]): void {
     if (list.length === 0) return;
     const done = sharded ? subscriber.ssubscribe(...list) : subscriber.subscribe(...list);
-    done.catch((error: unknown) => logger.warn({ err: error, channels: list.length }, "subscribe failed"));
+    done.catch((error: unknown) =>
+      logger.warn({ err: error, channels: list.length }, "subscribe failed"),
+    );
   }
   subscriber.on("ready", () => subscribe([...channels]));
 

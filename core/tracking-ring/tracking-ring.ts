@@ -48,14 +48,23 @@ export function createTrackingRing(options: {
     if (next === signature) return false;
     signature = next;
     members = live;
-    ring = live.length > 0 ? new HashRing(live.map((node) => node.id), "md5", { compatibility: "ketama" }) : undefined;
+    ring =
+      live.length > 0
+        ? new HashRing(
+            live.map((node) => node.id),
+            "md5",
+            { compatibility: "ketama" },
+          )
+        : undefined;
     logger.info({ nodes: live.map((node) => node.id) }, "tracking ring changed");
     onChange?.(members);
     return true;
   }
 
   const timer = setInterval(() => {
-    refresh().catch((error: unknown) => logger.warn({ err: error }, "tracking ring refresh failed"));
+    refresh().catch((error: unknown) =>
+      logger.warn({ err: error }, "tracking ring refresh failed"),
+    );
   }, refreshMs);
   timer.unref();
 

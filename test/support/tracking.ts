@@ -1,0 +1,139 @@
+import pino from "pino";
+import { loadTrackingConfig } from "../../tracking/config";
+import { startTracking, type TrackingApp } from "../../tracking/tracking-app";
+import { freePort } from "./redis-server";
+import { TEST_JWT_SECRET, uniqueId } from "./tokens";
+
+export interface TestTrackingNode {
+  readonly app: TrackingApp;
+  readonly id: string;
+  readonly url: string;
+  readonly httpUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a tracking node in this process on a free port, registered in the given Redis. */
+export async function startTestTracking(env: Record<string, string>): Promise<TestTrackingNode> {
+  const port = await freePort();
+  const id = uniqueId("t");
+  const url = `ws://127.0.0.1:${port}`;
+  const config = loadTrackingConfig({
+    JWT_SECRET: TEST_JWT_SECRET,
+    TRACKING_PORT: String(port),
+    TRACKING_NODE_ID: id,
+    TRACKING_PUBLIC_URL: url,
+    TRACKING_HEARTBEAT_MS: "100",
+    TRACKING_NODE_TTL_MS: "1000",
+    TRACKING_UNSUBSCRIBE_AFTER_MS: "0",
+    ...env,
+  });
+  const app = await startTracking(config, pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }));
+  let stopped = false;
+  return {
+    app,
+    id,
+    url,
+    httpUrl: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await app.drain();
+    },
+  };
+}
+
+/** A watcher's socket with every frame and the close recorded. */
+export interface TestWatcher {
+  readonly frames: unknown[];
+  readonly protocol: string;
+  /** Resolves with the close code and reason. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+  /** Resolves once `count` frames have arrived (rejects after the deadline). */
+  waitForFrames(count: number, timeoutMs?: number): Promise<unknown[]>;
+  close(): void;
+}
+
+export async function openWatcher(
+  url: string,
+  options: {
+    headers?: Record<string, string>;
+    protocols?: string[];
+    binary?: (data: Uint8Array) => unknown;
+  } = {},
+): Promise<TestWatcher> {
+  const socket = new WebSocket(url, {
+    headers: options.headers,
+    protocols: options.protocols,
+  } as unknown as string[]);
+  socket.binaryType = "arraybuffer";
+  const frames: unknown[] = [];
+  const waiters = new Set<() => void>();
+  socket.addEventListener("message", (event) => {
+    const data = event.data;
+    frames.push(
+      typeof data === "string"
+        ? JSON.parse(data)
+        : options.binary?.(new Uint8Array(data as ArrayBuffer)),
+    );
+    for (const wake of waiters) wake();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    socket.addEventListener("close", (event) => {
+      resolve({ code: event.code, reason: event.reason });
+      for (const wake of waiters) wake();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.addEventListener("open", () => resolve(), { once: true });
+    socket.addEventListener(
+      "close",
+      (event) => reject(new Error(`closed before open (${event.code})`)),
+      { once: true },
+    );
+    socket.addEventListener("error", () => reject(new Error("websocket error")), { once: true });
+  });
+  return {
+    frames,
+    protocol: socket.protocol,
+    closed,
+    waitForFrames(count, timeoutMs = 5_000) {
+      if (frames.length >= count) return Promise.resolve(frames);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(
+            new Error(
+              `expected ${count} frames, got ${frames.length}: ${JSON.stringify(frames.slice(-3))}`,
+            ),
+          );
+        }, timeoutMs);
+        const check = () => {
+          if (frames.length < count) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(frames);
+        };
+        waiters.add(check);
+      });
+    },
+    close: () => socket.close(),
+  };
+}
+
+/** The HTTP status a refused watch request gets (before any upgrade). */
+export async function refusalStatus(
+  httpUrl: string,
+  path: string,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`${httpUrl}${path}`, {
+    headers: {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      ...headers,
+    },
+  });
+  return { status: response.status, body: (await response.json()) as { error: { code: string } } };
+}

@@ -1,0 +1,48 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { LATENCY_BUCKETS } from "../core/observability/metrics";
+
+/** The tracking tier's metrics, registered on the process registry. */
+export function createTrackingMetrics(registry: Registry, subscriptions: () => number) {
+  const registers = [registry];
+  return {
+    sockets: new Gauge({ name: "edge_tracking_sockets", help: "Open watcher sockets", registers }),
+    ordersWatched: new Gauge({
+      name: "edge_tracking_orders_watched",
+      help: "Orders with a watcher here",
+      registers,
+    }),
+    subscriptions: new Gauge({
+      name: "edge_tracking_subscriptions",
+      help: "Redis subscriptions held (one per watched order)",
+      registers,
+      collect() {
+        this.set(subscriptions());
+      },
+    }),
+    framesSent: new Counter({
+      name: "edge_tracking_frames_sent_total",
+      help: "Frames sent to watchers",
+      labelNames: ["type"] as const,
+      registers,
+    }),
+    framesConflated: new Counter({
+      name: "edge_tracking_frames_conflated_total",
+      help: "Positions replaced by a newer one before a slow socket drained",
+      registers,
+    }),
+    socketsClosed: new Counter({
+      name: "edge_tracking_sockets_closed_total",
+      help: "Sockets closed by the server, by reason",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    pingToFrameLag: new Histogram({
+      name: "edge_tracking_ping_to_frame_seconds",
+      help: "From the ingest receiving a ping to its frame leaving this node",
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+  };
+}
+
+export type TrackingMetrics = ReturnType<typeof createTrackingMetrics>;

@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { fromBinary } from "@bufbuild/protobuf";
+import { Redis } from "ioredis";
+import { keys } from "../core/redis/keys";
+import { TrackingEventSchema } from "../proto/gen/delivery/tracking/v1/tracking_event_pb";
+import { pingTrack, useIngestOnRedis } from "../test/support/ingest";
+import { seedOrder } from "../test/support/orders";
+import { openPingStream } from "../test/support/ping-stream";
+import { testToken, uniqueId } from "../test/support/tokens";
+import {
+  openWatcher,
+  refusalStatus,
+  startTestTracking,
+  type TestTrackingNode,
+} from "../test/support/tracking";
+
+const fixture = useIngestOnRedis();
+let db: Redis;
+let nodeA: TestTrackingNode;
+let nodeB: TestTrackingNode;
+
+beforeAll(async () => {
+  db = new Redis(fixture.redis.url);
+  nodeA = await startTestTracking({ REDIS_URL: fixture.redis.url });
+  nodeB = await startTestTracking({ REDIS_URL: fixture.redis.url });
+  // Both rings must see both nodes before ownership means anything.
+  await Promise.all(
+    [nodeA.app, nodeB.app].map((app) =>
+      waitUntil(async () => (await app.ring.refresh(), app.ring.nodes().length === 2)),
+    ),
+  );
+});
+
+afterAll(async () => {
+  await nodeA?.stop();
+  await nodeB?.stop();
+  db?.disconnect();
+});
+
+async function waitUntil(
+  condition: () => Promise<boolean> | boolean,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
+    await Bun.sleep(10);
+  }
+}
+
+/** A fresh order with a rider, and which node owns and which does not. */
+async function newOrder() {
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  const riderId = uniqueId("rider");
+  await seedOrder(db, { orderId, customerId, riderId });
+  const ownerId = nodeA.app.ring.ownerOf(orderId)?.id;
+  const [owner, other] = ownerId === nodeA.id ? [nodeA, nodeB] : [nodeB, nodeA];
+  const path = `/v1/orders/${orderId}/track`;
+  return { orderId, customerId, riderId, owner, other, path };
+}
+
+describe("live tracking end to end", () => {
+  test("pings streamed into the ingest reach the watching customer in seq order, after the snapshot", async () => {
+    const { orderId, customerId, riderId, owner, path } = await newOrder();
+    const rider = openPingStream(fixture.ingest.grpc, await testToken(riderId, "rider", "london"));
+    const track = pingTrack(5);
+    // One ping before anyone watches: it is the snapshot's last position.
+    rider.send(track[0] as never);
+    await rider.next();
+    const watcher = await openWatcher(`${owner.url}${path}`, {
+      headers: { authorization: `Bearer ${await testToken(customerId, "customer")}` },
+    });
+    await watcher.waitForFrames(2);
+    expect(watcher.frames[0]).toMatchObject({
+      type: "status",
+      orderId,
+      status: "ASSIGNED",
+      version: 2,
+      riderId,
+    });
+    expect(watcher.frames[1]).toMatchObject({ type: "position", orderId, riderId, seq: 1 });
+    for (const ping of track.slice(1)) {
+      rider.send(ping);
+      await rider.next();
+    }
+    await watcher.waitForFrames(6);
+    expect(watcher.frames.slice(1).map((f) => (f as { seq: number }).seq)).toEqual([1, 2, 3, 4, 5]);
+    await rider.finish();
+    watcher.close();
+  });
+
+  test("protobuf watchers get TrackingEvent frames; ?afterSeq= skips what the client already has", async () => {
+    const { orderId, customerId, riderId, owner, path } = await newOrder();
+    const rider = openPingStream(fixture.ingest.grpc, await testToken(riderId, "rider", "london"));
+    rider.send(pingTrack(1, { startSeq: 41n })[0] as never);
+    await rider.next();
+    const token = await testToken(customerId, "customer");
+    const proto = await openWatcher(`${owner.url}${path}`, {
+      protocols: ["tracking.v1.proto", `bearer.${token}`],
+      binary: (bytes) => fromBinary(TrackingEventSchema, bytes),
+    });
+    expect(proto.protocol).toBe("tracking.v1.proto");
+    await proto.waitForFrames(2);
+    const [status, position] = proto.frames as ReturnType<
+      typeof fromBinary<typeof TrackingEventSchema>
+    >[];
+    expect(status?.event.case === "status" && status.event.value.status).toBe("ASSIGNED");
+    expect(position?.orderId).toBe(orderId);
+    expect(position?.event.case === "position" && position.event.value.seq).toBe(41n);
+    // A reconnect that already has seq 41 gets the status but not the same position again.
+    const again = await openWatcher(`${owner.url}${path}?afterSeq=41&access_token=${token}`);
+    await again.waitForFrames(1);
+    rider.send(pingTrack(1, { startSeq: 42n })[0] as never);
+    await rider.next();
+    await again.waitForFrames(2);
+    expect(again.frames.map((f) => (f as { type: string; seq?: number }).seq ?? "status")).toEqual([
+      "status",
+      42,
+    ]);
+    await rider.finish();
+    proto.close();
+    again.close();
+  });
+});
+
+describe("who may watch", () => {
+  test("missing or bad token 401, other customers and riders 403, unknown order 404; dispatchers and the rider may", async () => {
+    const { customerId, riderId, owner, path } = await newOrder();
+    const auth = async (sub: string, role: "customer" | "rider" | "dispatcher" | "ops") => ({
+      authorization: `Bearer ${await testToken(sub, role, role === "rider" ? "london" : undefined)}`,
+    });
+    expect((await refusalStatus(owner.httpUrl, path)).status).toBe(401);
+    expect(
+      (await refusalStatus(owner.httpUrl, path, { authorization: "Bearer nope" })).status,
+    ).toBe(401);
+    const foreign = await refusalStatus(
+      owner.httpUrl,
+      path,
+      await auth(uniqueId("cust"), "customer"),
+    );
+    expect(foreign).toMatchObject({ status: 403, body: { error: { code: "forbidden" } } });
+    expect(
+      (await refusalStatus(owner.httpUrl, path, await auth(uniqueId("rider"), "rider"))).status,
+    ).toBe(403);
+    const missing = await refusalStatus(
+      owner.httpUrl,
+      `/v1/orders/${uniqueId("nope")}/track`,
+      await auth(customerId, "customer"),
+    );
+    expect(missing.status).toBe(404);
+    expect(
+      (
+        await refusalStatus(
+          owner.httpUrl,
+          "/v1/orders/bad%7Bid%7D/track",
+          await auth(customerId, "customer"),
+        )
+      ).status,
+    ).toBe(400);
+    for (const [sub, role] of [
+      [riderId, "rider"],
+      ["d1", "dispatcher"],
+      ["o1", "ops"],
+    ] as const) {
+      const watcher = await openWatcher(`${owner.url}${path}`, { headers: await auth(sub, role) });
+      await watcher.waitForFrames(1);
+      watcher.close();
+    }
+  });
+});
+
+describe("consistent hashing", () => {
+  test("a node that does not own the order sends `moved` with the owner's URL and closes 4001", async () => {
+    const { orderId, customerId, owner, other, path } = await newOrder();
+    const watcher = await openWatcher(`${other.url}${path}`, {
+      headers: { authorization: `Bearer ${await testToken(customerId, "customer")}` },
+    });
+    expect(await watcher.closed).toEqual({ code: 4001, reason: "moved" });
+    expect(watcher.frames).toEqual([{ type: "moved", orderId, url: owner.url }]);
+  });
+
+  test("1,000 sockets on one order make exactly one Redis subscription, gone after the last leaves", async () => {
+    const { orderId, customerId, owner, path } = await newOrder();
+    const headers = { authorization: `Bearer ${await testToken(customerId, "customer")}` };
+    const watchers = await Promise.all(
+      Array.from({ length: 1_000 }, () => openWatcher(`${owner.url}${path}`, { headers })),
+    );
+    const subscribers = async () =>
+      Number(((await db.pubsub("NUMSUB", keys.orderTrack(orderId))) as [string, number])[1]);
+    await waitUntil(async () => (await subscribers()) === 1);
+    await db.publish(
+      keys.orderTrack(orderId),
+      JSON.stringify({ type: "status", orderId, status: "READY", version: 3 }),
+    );
+    await Promise.all(watchers.map((watcher) => watcher.waitForFrames(2)));
+    expect(watchers.every((w) => (w.frames.at(-1) as { status?: string }).status === "READY")).toBe(
+      true,
+    );
+    expect(await subscribers()).toBe(1);
+    for (const watcher of watchers) watcher.close();
+    await waitUntil(async () => (await subscribers()) === 0);
+  }, 30_000);
+});

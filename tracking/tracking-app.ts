@@ -1,0 +1,219 @@
+import type { Logger } from "pino";
+import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
+import { EdgeError } from "../core/errors/edge-error";
+import { createHealthRoutes } from "../core/observability/health";
+import { createMetricsRegistry } from "../core/observability/metrics";
+import { createRedisConnection } from "../core/redis/client";
+import { keys } from "../core/redis/keys";
+import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../core/redis/order-record";
+import { parseRiderPosition } from "../core/redis/rider-position";
+import { joinTrackingRegistry } from "../core/tracking-ring/node-registry";
+import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
+import { CLOSE } from "./close-codes";
+import type { TrackingConfig } from "./config";
+import { outgoingFrame, parseTrackingFrame } from "./frames";
+import { createTrackingMetrics } from "./metrics";
+import { createOrderSubscriptions } from "./order-subscriptions";
+import { assertMayWatch, isTrackPath, parseWatchRequest } from "./watch-request";
+import { createWatchers, type WatcherData, type WatcherSocket } from "./watchers";
+
+export interface TrackingApp {
+  readonly port: number;
+  readonly registry: ReturnType<typeof createMetricsRegistry>;
+  /** This node's view of the ring (the gateway builds the same one). */
+  readonly ring: TrackingRing;
+  /** Redis subscriptions held right now (one per watched order). */
+  subscriptionCount(): number;
+  /** SIGTERM: leave the ring, send every watcher `moved` + 1012, stop. */
+  drain(): Promise<void>;
+}
+
+const REDIS_STARTUP_WAIT_MS = 5_000;
+
+/** Builds and starts one tracking node from its config. */
+export async function startTracking(
+  config: TrackingConfig,
+  logger: Logger,
+  options: { verifier?: TokenVerifierOptions } = {},
+): Promise<TrackingApp> {
+  const registry = createMetricsRegistry("tracking");
+  const connection = createRedisConnection(config.redis, "tracking", logger);
+  if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS)))
+    logger.warn("redis not reachable at start; serving anyway");
+  const verifier = createTokenVerifier(config.auth, options.verifier);
+  const self = { id: config.nodeId, url: config.publicUrl };
+  let draining = false;
+
+  const subscriptions = createOrderSubscriptions({
+    connection,
+    logger,
+    unsubscribeAfterMs: config.unsubscribeAfterMs,
+    onEvent(orderId, payload) {
+      const frame = parseTrackingFrame(payload);
+      if (!frame) return logger.warn({ orderId }, "malformed tracking event ignored");
+      const outgoing = outgoingFrame(frame, payload);
+      for (const ws of watchers.forOrder(orderId)) watchers.deliver(ws, outgoing);
+    },
+  });
+  const metrics = createTrackingMetrics(registry, subscriptions.subscriptionCount);
+  const watchers = createWatchers({ metrics, limits: config });
+
+  const ring = createTrackingRing({
+    connection,
+    ttlMs: config.nodeTtlMs,
+    refreshMs: config.heartbeatMs,
+    logger,
+    onChange() {
+      if (!draining) moveLostOrders();
+    },
+  });
+  const membership = await joinTrackingRegistry({
+    connection,
+    node: self,
+    heartbeatMs: config.heartbeatMs,
+    logger,
+  });
+  await ring.refresh();
+
+  /** After a ring change: watchers of orders another node now owns are sent there. */
+  function moveLostOrders(): void {
+    for (const orderId of watchers.orders()) {
+      const owner = ring.ownerOf(orderId);
+      if (!owner || owner.id === self.id) continue;
+      for (const ws of watchers.forOrder(orderId)) watchers.close(ws, CLOSE.moved, owner.url);
+    }
+  }
+
+  async function loadOrder(orderId: string): Promise<OrderRecord> {
+    if (!connection.isReady()) throw new EdgeError("unavailable", "tracking store unavailable");
+    const values = await connection.client.hmget(keys.order(orderId), ...ORDER_FIELDS);
+    const order = parseOrderRecord(orderId, values);
+    if (!order) throw new EdgeError("not_found", "no such order");
+    return order;
+  }
+
+  /** No blank map: the status and the last known position go out at once. */
+  async function sendSnapshot(ws: WatcherSocket): Promise<void> {
+    const { order } = ws.data;
+    const statusFrame = {
+      type: "status" as const,
+      orderId: order.orderId,
+      status: order.status,
+      version: order.version,
+    };
+    watchers.deliver(
+      ws,
+      outgoingFrame(order.riderId ? { ...statusFrame, riderId: order.riderId } : statusFrame),
+    );
+    if (!order.riderId) return;
+    const position = parseRiderPosition(
+      await connection.client.get(keys.riderPosition(order.riderId)),
+    );
+    if (!position) return;
+    watchers.deliver(
+      ws,
+      outgoingFrame({
+        type: "position",
+        orderId: order.orderId,
+        riderId: order.riderId,
+        lat: position.lat,
+        lng: position.lng,
+        heading: position.heading,
+        speed: position.speed,
+        recordedAt: position.recordedAt,
+        seq: Number(position.seq),
+        receivedAt: position.receivedAt,
+      }),
+    );
+  }
+
+  const health = createHealthRoutes(
+    async () => (connection.isReady() ? undefined : "redis unavailable"),
+    registry,
+  );
+  const server = Bun.serve<WatcherData>({
+    port: config.port,
+    hostname: "0.0.0.0",
+    async fetch(request, server) {
+      const healthResponse = await health(request);
+      if (healthResponse) return healthResponse;
+      const url = new URL(request.url);
+      if (!isTrackPath(url.pathname))
+        return errorResponse(new EdgeError("not_found", "no such route"));
+      try {
+        if (draining) throw new EdgeError("draining", "node is draining");
+        const watch = parseWatchRequest(request, url);
+        const identity = await verifier.verify(watch.token);
+        const order = await loadOrder(watch.orderId);
+        assertMayWatch(identity, order);
+        const data: WatcherData = {
+          orderId: watch.orderId,
+          format: watch.format,
+          identity,
+          order,
+          lastSeq: watch.afterSeq,
+          closing: false,
+        };
+        const headers = watch.protocol ? { "Sec-WebSocket-Protocol": watch.protocol } : undefined;
+        if (server.upgrade(request, { data, ...(headers ? { headers } : {}) })) return undefined;
+        throw new EdgeError("bad_request", "expected a WebSocket upgrade");
+      } catch (error) {
+        const edgeError = EdgeError.from(error);
+        if (edgeError.code === "internal") logger.error({ err: error }, "watch request failed");
+        return errorResponse(edgeError);
+      }
+    },
+    websocket: {
+      backpressureLimit: config.closeAboveBytes * 2,
+      closeOnBackpressureLimit: false,
+      open(ws) {
+        const owner = ring.ownerOf(ws.data.orderId);
+        if (owner && owner.id !== self.id) return watchers.close(ws, CLOSE.moved, owner.url);
+        watchers.add(ws);
+        subscriptions.acquire(ws.data.orderId);
+        sendSnapshot(ws).catch((error: unknown) => logger.warn({ err: error }, "snapshot failed"));
+      },
+      message(ws) {
+        watchers.close(ws, CLOSE.unexpectedMessage);
+      },
+      drain(ws) {
+        watchers.drained(ws);
+      },
+      close(ws) {
+        // Each watcher holds one reference on its order's subscription.
+        if (watchers.remove(ws)) subscriptions.release(ws.data.orderId);
+      },
+    },
+  });
+  logger.info({ port: server.port, node: self.id, url: self.url }, "tracking listening");
+
+  return {
+    port: server.port ?? config.port,
+    registry,
+    ring,
+    subscriptionCount: subscriptions.subscriptionCount,
+    async drain() {
+      draining = true;
+      // With Redis gone the heartbeat simply stops and the TTL takes the node out.
+      await membership
+        .leave()
+        .catch((error: unknown) => logger.warn({ err: error }, "could not leave the ring"));
+      await ring.refresh().catch(() => false);
+      ring.stop();
+      for (const ws of watchers.all()) {
+        const owner = ring.ownerOf(ws.data.orderId);
+        watchers.close(ws, CLOSE.draining, owner && owner.id !== self.id ? owner.url : undefined);
+      }
+      subscriptions.close();
+      await server.stop();
+      await connection.close();
+    },
+  };
+}
+
+function errorResponse(error: EdgeError): Response {
+  return Response.json(
+    { error: { code: error.code, message: error.message } },
+    { status: error.httpStatus },
+  );
+}

@@ -1,0 +1,123 @@
+import type { ServerWebSocket } from "bun";
+import type { Identity } from "../core/auth/identity";
+import type { OrderRecord } from "../core/redis/order-record";
+import { CLOSE, type CloseCode } from "./close-codes";
+import { type OutgoingFrame, outgoingFrame } from "./frames";
+import type { TrackingMetrics } from "./metrics";
+
+export interface WatcherData {
+  readonly orderId: string;
+  readonly format: "json" | "proto";
+  readonly identity: Identity;
+  readonly order: OrderRecord;
+  /** Newest position seq sent; older positions (a late snapshot, a replay) are skipped. */
+  lastSeq: number;
+  /** The newest position held back while the socket is congested. */
+  pending?: OutgoingFrame;
+  congestedSince?: number;
+  closing: boolean;
+}
+
+export type WatcherSocket = ServerWebSocket<WatcherData>;
+
+export interface BackpressureLimits {
+  readonly conflateAboveBytes: number;
+  readonly closeAboveBytes: number;
+  readonly closeAfterStuckMs: number;
+}
+
+/**
+ * The sockets watching each order on this node, and how a frame reaches
+ * one: encoded once per event (the caller's OutgoingFrame), sent per socket
+ * so that a slow phone only ever holds back itself. Over the soft bound a
+ * socket gets only the newest position once it drains (statuses always go);
+ * over the hard bound, or congested too long, it is closed.
+ */
+export function createWatchers(options: {
+  metrics: TrackingMetrics;
+  limits: BackpressureLimits;
+  now?: () => number;
+}) {
+  const { metrics, limits, now = Date.now } = options;
+  const byOrder = new Map<string, Set<WatcherSocket>>();
+
+  function close(ws: WatcherSocket, close: CloseCode, movedUrl?: string): void {
+    if (ws.data.closing) return;
+    ws.data.closing = true;
+    if (movedUrl !== undefined)
+      write(ws, outgoingFrame({ type: "moved", orderId: ws.data.orderId, url: movedUrl }));
+    metrics.socketsClosed.inc({ reason: close.reason });
+    ws.close(close.code, close.reason);
+  }
+
+  function write(ws: WatcherSocket, frame: OutgoingFrame): void {
+    const result = ws.send(ws.data.format === "json" ? frame.json : frame.proto());
+    metrics.framesSent.inc({ type: frame.frame.type });
+    if (frame.frame.type === "position") {
+      ws.data.lastSeq = frame.frame.seq;
+      metrics.pingToFrameLag.observe(Math.max(0, now() - frame.frame.receivedAt) / 1000);
+    }
+    if (result === -1) ws.data.congestedSince ??= now();
+  }
+
+  return {
+    add(ws: WatcherSocket): void {
+      let sockets = byOrder.get(ws.data.orderId);
+      if (!sockets) {
+        sockets = new Set();
+        byOrder.set(ws.data.orderId, sockets);
+        metrics.ordersWatched.inc();
+      }
+      sockets.add(ws);
+      metrics.sockets.inc();
+    },
+
+    /** Forgets a socket; false when it was never added (refused at open). */
+    remove(ws: WatcherSocket): boolean {
+      const sockets = byOrder.get(ws.data.orderId);
+      if (!sockets?.delete(ws)) return false;
+      metrics.sockets.dec();
+      if (sockets.size === 0) {
+        byOrder.delete(ws.data.orderId);
+        metrics.ordersWatched.dec();
+      }
+      return true;
+    },
+
+    forOrder: (orderId: string): ReadonlySet<WatcherSocket> => byOrder.get(orderId) ?? new Set(),
+    orders: (): string[] => [...byOrder.keys()],
+    all: (): WatcherSocket[] => [...byOrder.values()].flatMap((sockets) => [...sockets]),
+
+    deliver(ws: WatcherSocket, frame: OutgoingFrame): void {
+      const data = ws.data;
+      if (data.closing) return;
+      if (data.identity.exp * 1000 <= now()) return close(ws, CLOSE.tokenExpired);
+      const position = frame.frame.type === "position" ? frame.frame : undefined;
+      if (position && position.seq <= data.lastSeq) return;
+      const buffered = ws.getBufferedAmount();
+      const stuckFor = data.congestedSince === undefined ? 0 : now() - data.congestedSince;
+      if (buffered > limits.closeAboveBytes || stuckFor > limits.closeAfterStuckMs) {
+        return close(ws, CLOSE.slowConsumer);
+      }
+      if (position && buffered > limits.conflateAboveBytes) {
+        if (data.pending) metrics.framesConflated.inc();
+        data.pending = frame;
+        data.congestedSince ??= now();
+        return;
+      }
+      write(ws, frame);
+    },
+
+    /** The socket's buffer drained: send the newest held-back position. */
+    drained(ws: WatcherSocket): void {
+      if (ws.getBufferedAmount() <= limits.conflateAboveBytes) ws.data.congestedSince = undefined;
+      const pending = ws.data.pending;
+      ws.data.pending = undefined;
+      if (pending && !ws.data.closing) write(ws, pending);
+    },
+
+    close,
+  };
+}
+
+export type Watchers = ReturnType<typeof createWatchers>;
