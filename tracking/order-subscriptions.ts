@@ -49,7 +49,10 @@ export function createOrderSubscriptions(options: {
         return;
       }
       watchers.delete(orderId);
-      if (unsubscribeAfterMs === 0) return unsubscribe(orderId);
+      if (unsubscribeAfterMs === 0) {
+        unsubscribe(orderId);
+        return;
+      }
       const timer = setTimeout(() => unsubscribe(orderId), unsubscribeAfterMs);
       timer.unref();
       pendingRelease.set(orderId, timer);

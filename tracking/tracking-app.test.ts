@@ -26,7 +26,10 @@ beforeAll(async () => {
   // Both rings must see both nodes before ownership means anything.
   await Promise.all(
     [nodeA.app, nodeB.app].map((app) =>
-      waitUntil(async () => (await app.ring.refresh(), app.ring.nodes().length === 2)),
+      waitUntil(async () => {
+        await app.ring.refresh();
+        return app.ring.nodes().length === 2;
+      }),
     ),
   );
 });

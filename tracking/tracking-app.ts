@@ -50,7 +50,10 @@ export async function startTracking(
     unsubscribeAfterMs: config.unsubscribeAfterMs,
     onEvent(orderId, payload) {
       const frame = parseTrackingFrame(payload);
-      if (!frame) return logger.warn({ orderId }, "malformed tracking event ignored");
+      if (!frame) {
+        logger.warn({ orderId }, "malformed tracking event ignored");
+        return;
+      }
       const outgoing = outgoingFrame(frame, payload);
       for (const ws of watchers.forOrder(orderId)) watchers.deliver(ws, outgoing);
     },
@@ -168,7 +171,10 @@ export async function startTracking(
       closeOnBackpressureLimit: false,
       open(ws) {
         const owner = ring.ownerOf(ws.data.orderId);
-        if (owner && owner.id !== self.id) return watchers.close(ws, CLOSE.moved, owner.url);
+        if (owner && owner.id !== self.id) {
+          watchers.close(ws, CLOSE.moved, owner.url);
+          return;
+        }
         watchers.add(ws);
         subscriptions.acquire(ws.data.orderId);
         sendSnapshot(ws).catch((error: unknown) => logger.warn({ err: error }, "snapshot failed"));

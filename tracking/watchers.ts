@@ -91,13 +91,17 @@ export function createWatchers(options: {
     deliver(ws: WatcherSocket, frame: OutgoingFrame): void {
       const data = ws.data;
       if (data.closing) return;
-      if (data.identity.exp * 1000 <= now()) return close(ws, CLOSE.tokenExpired);
+      if (data.identity.exp * 1000 <= now()) {
+        close(ws, CLOSE.tokenExpired);
+        return;
+      }
       const position = frame.frame.type === "position" ? frame.frame : undefined;
       if (position && position.seq <= data.lastSeq) return;
       const buffered = ws.getBufferedAmount();
       const stuckFor = data.congestedSince === undefined ? 0 : now() - data.congestedSince;
       if (buffered > limits.closeAboveBytes || stuckFor > limits.closeAfterStuckMs) {
-        return close(ws, CLOSE.slowConsumer);
+        close(ws, CLOSE.slowConsumer);
+        return;
       }
       if (position && buffered > limits.conflateAboveBytes) {
         if (data.pending) metrics.framesConflated.inc();
