@@ -11,6 +11,7 @@ import { bearer, pingTrack, useIngestOnRedis } from "../test/support/ingest";
 import { seedOrder } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
 import { testToken, uniqueId } from "../test/support/tokens";
+import { waitUntil } from "../test/support/wait";
 
 const fixture = useIngestOnRedis();
 let db: Redis;
@@ -65,7 +66,7 @@ describe("StreamPings", () => {
       const position = parseRiderPosition(await db.get(keys.riderPosition(riderId)));
       expect(position?.seq).toBe("3");
       expect(position?.lat).toBeCloseTo(track[2]?.lat ?? 0, 9);
-      await waitFor(() => frames.length === 3);
+      await waitUntil(() => frames.length === 3);
       const parsed = frames.map((frame) => JSON.parse(frame));
       expect(parsed.map((frame) => frame.seq)).toEqual([1, 2, 3]);
       expect(parsed[0]).toMatchObject({ type: "position", orderId, riderId });
@@ -264,7 +265,7 @@ describe("SendPing and UploadPings", () => {
     );
     expect(mine.every((record) => record.backfill)).toBe(true);
     // Only the fresh ping reached the live map.
-    await waitFor(() => frames.length >= 1);
+    await waitUntil(() => frames.length >= 1);
     expect(frames.map((f) => JSON.parse(f).seq)).toEqual([1_049]);
     subscriber.disconnect();
   });
@@ -283,11 +284,3 @@ describe("health and metrics", () => {
     expect((await missing.json()).error.code).toBe("not_found");
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met before the deadline");
-    await Bun.sleep(5);
-  }
-}

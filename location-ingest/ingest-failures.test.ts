@@ -11,6 +11,7 @@ import { openPingStream } from "../test/support/ping-stream";
 import { grpcFrame, rawGrpcCall } from "../test/support/raw-grpc";
 import { startRedis } from "../test/support/redis-server";
 import { testToken, uniqueId } from "../test/support/tokens";
+import { waitUntil } from "../test/support/wait";
 
 const STREAM_PINGS = "/delivery.tracking.v1.LocationIngestService/StreamPings";
 const fixture = useIngestOnRedis();
@@ -153,7 +154,11 @@ describe("Redis outage", () => {
       expect(duringOutage.dropped.map((d) => d.reason)).toEqual([DropReason.UNAVAILABLE]);
       await ownRedis.restart();
       // The ingest reconnects by itself (capped backoff); readiness tells when.
-      await waitForReady(own.httpUrl);
+      await waitUntil(
+        async () => (await fetch(`${own.httpUrl}/readyz`)).status === 200,
+        10_000,
+        "ingest ready again",
+      );
       const ack = await sendNext();
       expect(ack.dropped).toEqual([]);
       expect(ack.lastAcceptedSeq).toBe(BigInt(index));
@@ -189,11 +194,3 @@ describe("Redis outage", () => {
     }
   });
 });
-
-async function waitForReady(baseUrl: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while ((await fetch(`${baseUrl}/readyz`)).status !== 200) {
-    if (Date.now() > deadline) throw new Error("ingest did not become ready again");
-    await Bun.sleep(25);
-  }
-}

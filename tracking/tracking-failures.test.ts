@@ -1,0 +1,210 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { Cluster, Redis } from "ioredis";
+import { keys } from "../core/redis/keys";
+import { encodeRiderPosition } from "../core/redis/rider-position";
+import { seedOrder } from "../test/support/orders";
+import { openStalledWebSocket } from "../test/support/raw-websocket";
+import {
+  freePort,
+  type RedisServer,
+  startRedis,
+  startRedisCluster,
+} from "../test/support/redis-server";
+import { TEST_JWT_SECRET, testToken, uniqueId } from "../test/support/tokens";
+import { openWatcher, startTestTracking } from "../test/support/tracking";
+import { waitUntil } from "../test/support/wait";
+
+let redis: RedisServer;
+let db: Redis;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  db = new Redis(redis.url);
+});
+
+afterAll(async () => {
+  db?.disconnect();
+  await redis?.stop();
+});
+
+function positionFrame(orderId: string, seq: number, padding = 0) {
+  return JSON.stringify({
+    type: "position",
+    orderId,
+    riderId: "r",
+    lat: 51.5,
+    lng: -0.12,
+    heading: 0,
+    speed: 5,
+    recordedAt: Date.now(),
+    seq,
+    receivedAt: Date.now(),
+    ...(padding > 0 ? { padding: "x".repeat(padding) } : {}),
+  });
+}
+
+test("a socket that never reads is conflated, then closed; the other watcher of the order gets every frame", async () => {
+  const ownRedis = await startRedis();
+  const ownDb = new Redis(ownRedis.url);
+  const node = await startTestTracking({
+    REDIS_URL: ownRedis.url,
+    TRACKING_CONFLATE_ABOVE_BYTES: "65536",
+    TRACKING_CLOSE_ABOVE_BYTES: "268435456",
+    TRACKING_CLOSE_AFTER_STUCK_MS: "300",
+  });
+  try {
+    const orderId = uniqueId("order");
+    const customerId = uniqueId("cust");
+    await seedOrder(ownDb, { orderId, customerId, riderId: uniqueId("rider") });
+    const token = await testToken(customerId, "customer");
+    const path = `/v1/orders/${orderId}/track?access_token=${token}`;
+    const stalled = await openStalledWebSocket(Number(new URL(node.url).port), path);
+    const healthy = await openWatcher(`${node.url}${path}`);
+    await healthy.waitForFrames(1);
+    // 200 frames of 64 KiB: far more than the kernel's socket buffers hold.
+    for (let seq = 1; seq <= 200; seq++)
+      await ownDb.publish(keys.orderTrack(orderId), positionFrame(orderId, seq, 65_536));
+    await healthy.waitForFrames(201, 15_000);
+    expect(healthy.frames.slice(1).map((f) => (f as { seq: number }).seq)).toEqual(
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    );
+    const conflated = await node.app.registry.getSingleMetricAsString(
+      "edge_tracking_frames_conflated_total",
+    );
+    expect(Number(/ (\d+)$/m.exec(conflated)?.[1])).toBeGreaterThan(0);
+    // Stuck past the bound: the next frame closes it.
+    await Bun.sleep(350);
+    await ownDb.publish(keys.orderTrack(orderId), positionFrame(orderId, 201));
+    await healthy.waitForFrames(202);
+    await waitUntil(async () =>
+      (
+        await node.app.registry.getSingleMetricAsString("edge_tracking_sockets_closed_total")
+      ).includes('reason="slow consumer"'),
+    );
+    stalled.destroy();
+    healthy.close();
+  } finally {
+    await node.stop();
+    ownDb.disconnect();
+    await ownRedis.stop();
+  }
+}, 30_000);
+
+describe("node changes", () => {
+  test("drain: watchers get `moved` to the new owner and close 1012; the node leaves the ring first", async () => {
+    const nodeX = await startTestTracking({ REDIS_URL: redis.url });
+    const nodeY = await startTestTracking({ REDIS_URL: redis.url });
+    try {
+      await waitUntil(async () => {
+        await nodeX.app.ring.refresh();
+        return nodeX.app.ring.nodes().length >= 2;
+      });
+      let orderId = uniqueId("order");
+      while (nodeX.app.ring.ownerOf(orderId)?.id !== nodeX.id) orderId = uniqueId("order");
+      const customerId = uniqueId("cust");
+      await seedOrder(db, { orderId, customerId });
+      const watcher = await openWatcher(
+        `${nodeX.url}/v1/orders/${orderId}/track?access_token=${await testToken(customerId, "customer")}`,
+      );
+      await watcher.waitForFrames(1);
+      await nodeX.stop();
+      expect(await watcher.closed).toEqual({ code: 1012, reason: "server restarting" });
+      expect(watcher.frames.at(-1)).toEqual({ type: "moved", orderId, url: nodeY.url });
+      expect(await db.zscore(keys.trackingNodes(), nodeX.id)).toBeNull();
+    } finally {
+      await nodeX.stop();
+      await nodeY.stop();
+    }
+  });
+
+  test("a node that dies: its heartbeat expires, the order moves, and the new owner sends the last position at once", async () => {
+    const nodeY = await startTestTracking({ REDIS_URL: redis.url });
+    const port = await freePort();
+    const deadId = uniqueId("dead");
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {
+      env: {
+        ...process.env,
+        REDIS_URL: redis.url,
+        JWT_SECRET: TEST_JWT_SECRET,
+        TRACKING_PORT: String(port),
+        TRACKING_NODE_ID: deadId,
+        TRACKING_PUBLIC_URL: `ws://127.0.0.1:${port}`,
+        TRACKING_HEARTBEAT_MS: "100",
+        TRACKING_NODE_TTL_MS: "1000",
+        LOG_LEVEL: "silent",
+      },
+      stdout: "ignore",
+      stderr: "inherit",
+    });
+    try {
+      await waitUntil(async () => {
+        await nodeY.app.ring.refresh();
+        return nodeY.app.ring.nodes().some((n) => n.id === deadId);
+      });
+      let orderId = uniqueId("order");
+      while (nodeY.app.ring.ownerOf(orderId)?.id !== deadId) orderId = uniqueId("order");
+      const customerId = uniqueId("cust");
+      const riderId = uniqueId("rider");
+      await seedOrder(db, { orderId, customerId, riderId });
+      const now = Date.now();
+      const last = {
+        lat: 51.51,
+        lng: -0.11,
+        seq: "77",
+        recordedAt: now,
+        receivedAt: now,
+        heading: 90,
+        speed: 4,
+        accuracy: 5,
+        city: "london",
+      };
+      await db.set(keys.riderPosition(riderId), encodeRiderPosition(last));
+      const path = `/v1/orders/${orderId}/track?access_token=${await testToken(customerId, "customer")}`;
+      const first = await openWatcher(`ws://127.0.0.1:${port}${path}`);
+      await first.waitForFrames(2);
+      child.kill("SIGKILL");
+      expect((await first.closed).code).toBe(1006);
+      // The client's reconnect loop: the gateway (or any node) names the owner once the TTL has passed.
+      await waitUntil(async () => {
+        await nodeY.app.ring.refresh();
+        return nodeY.app.ring.ownerOf(orderId)?.id === nodeY.id;
+      });
+      const second = await openWatcher(`${nodeY.url}${path}`);
+      await second.waitForFrames(2);
+      expect(second.frames[1]).toMatchObject({ type: "position", orderId, seq: 77, lat: 51.51 });
+      second.close();
+    } finally {
+      child.kill("SIGKILL");
+      await nodeY.stop();
+    }
+  });
+});
+
+test("in cluster mode the node subscribes with SSUBSCRIBE and gets the shard's SPUBLISH", async () => {
+  const cluster = await startRedisCluster();
+  const clusterDb = new Cluster(cluster.nodes);
+  const node = await startTestTracking({ REDIS_CLUSTER_NODES: cluster.nodesEnv });
+  try {
+    const orderId = uniqueId("order");
+    const customerId = uniqueId("cust");
+    await seedOrder(clusterDb, { orderId, customerId });
+    const watcher = await openWatcher(
+      `${node.url}/v1/orders/${orderId}/track?access_token=${await testToken(customerId, "customer")}`,
+    );
+    await watcher.waitForFrames(1);
+    const channel = keys.orderTrack(orderId);
+    await waitUntil(
+      async () =>
+        Number(((await clusterDb.call("PUBSUB", "SHARDNUMSUB", channel)) as unknown[])[1]) === 1,
+    );
+    await clusterDb.call("SPUBLISH", channel, positionFrame(orderId, 5));
+    await watcher.waitForFrames(2);
+    expect(watcher.frames[1]).toMatchObject({ type: "position", seq: 5 });
+    watcher.close();
+  } finally {
+    await node.stop();
+    clusterDb.disconnect();
+    await cluster.stop();
+  }
+});
