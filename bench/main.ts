@@ -1,7 +1,9 @@
-// `bun run bench [-- --streams 2000 --seconds 10 --rate 20000]`: runs the
-// benchmarks and writes bench/RESULTS.md. Parts: ingest (more as tiers land).
+// `bun run bench [-- --only ingest|fanout --seconds 10 ...]`: runs the
+// benchmarks and writes bench/RESULTS.md, one section per part.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { fanoutReport } from "./fanout/report";
+import { runFanoutBench } from "./fanout/run-fanout-bench";
 import { ingestReport } from "./ingest/report";
 import { runIngestBench } from "./ingest/run-ingest-bench";
 import { machineDescription } from "./support/process-stats";
@@ -9,24 +11,40 @@ import { writeResultsSection } from "./support/results-file";
 
 const { values } = parseArgs({
   options: {
-    streams: { type: "string", default: "2000" },
+    only: { type: "string" },
     seconds: { type: "string", default: "10" },
+    streams: { type: "string", default: "2000" },
     rate: { type: "string", default: "20000" },
+    orders: { type: "string", default: "2500" },
+    "per-order": { type: "string", default: "4" },
+    "fanout-rate": { type: "string", default: "5000" },
     out: { type: "string", default: join(import.meta.dir, "RESULTS.md") },
   },
 });
 const progress = (line: string) => console.error(`[bench] ${line}`);
-const command = `bun run bench -- --streams ${values.streams} --seconds ${values.seconds} --rate ${values.rate}`;
+const out = values.out ?? "";
+const seconds = Number(values.seconds);
+const runs = (part: string) => values.only === undefined || values.only === part;
 
-const ingest = await runIngestBench({
-  streams: Number(values.streams),
-  seconds: Number(values.seconds),
-  latencyRate: Number(values.rate),
-  progress,
-});
-writeResultsSection(
-  values.out ?? "",
-  "Ingest",
-  ingestReport(ingest, command, machineDescription()),
-);
-progress(`wrote ${values.out}`);
+if (runs("ingest")) {
+  const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rate ${values.rate}`;
+  const result = await runIngestBench({
+    streams: Number(values.streams),
+    seconds,
+    latencyRate: Number(values.rate),
+    progress,
+  });
+  writeResultsSection(out, "Ingest", ingestReport(result, command, machineDescription()));
+}
+if (runs("fanout")) {
+  const command = `bun run bench -- --only fanout --orders ${values.orders} --per-order ${values["per-order"]} --seconds ${seconds} --fanout-rate ${values["fanout-rate"]}`;
+  const result = await runFanoutBench({
+    orders: Number(values.orders),
+    perOrder: Number(values["per-order"]),
+    seconds,
+    rate: Number(values["fanout-rate"]),
+    progress,
+  });
+  writeResultsSection(out, "Fan-out", fanoutReport(result, command, machineDescription()));
+}
+progress(`wrote ${out}`);

@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     rate: { type: "string", default: "0" },
     secret: { type: "string", default: process.env.JWT_SECRET ?? "" },
     "streams-per-session": { type: "string", default: "100" },
+    /** Rider ids are `<prefix><i>`; the fan-out bench seeds an order for each. */
+    "rider-prefix": { type: "string", default: `bench-${process.pid}-` },
   },
 });
 const streamCount = Number(args.streams);
@@ -97,7 +99,7 @@ for (let i = 0; i < streamCount; i++) {
   const session = sessions[sessions.length - 1] as http2.ClientHttp2Session;
   const city = ["london", "paris", "berlin"][i % 3] as string;
   const token = await mintToken(args.secret ?? "", {
-    sub: `bench-${process.pid}-${i}`,
+    sub: `${args["rider-prefix"]}${i}`,
     role: "rider",
     city,
   });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { freePort, startRedis } from "../../test/support/redis-server";
+import { waitForOk } from "../support/child";
 import { histogramPercentile, parseHistogram } from "../support/percentiles";
 import { cpuMeter } from "../support/process-stats";
 
@@ -63,7 +64,7 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     stderr: "inherit",
   });
   try {
-    await waitForReady(`http://127.0.0.1:${httpPort}/readyz`);
+    await waitForOk(`http://127.0.0.1:${httpPort}/readyz`);
     const pids = { ingest: ingest.pid, redis: redis.pid };
     const load = (rate: number) =>
       runLoad({
@@ -166,17 +167,4 @@ async function runLoad(options: {
       p99: histogramPercentile(before, after, 99) * 1000,
     },
   };
-}
-
-async function waitForReady(url: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const ok = await fetch(url).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (ok) return;
-    await Bun.sleep(100);
-  }
-  throw new Error(`ingest not ready at ${url}`);
 }

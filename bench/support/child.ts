@@ -1,0 +1,56 @@
+import type { Subprocess } from "bun";
+
+/** Spawns `bun <script> ...args` with its stdout piped, for a bench part's helper process. */
+export function spawnBun(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Subprocess<"ignore", "pipe", "inherit"> {
+  return Bun.spawn([process.execPath, script, ...args], {
+    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+}
+
+/** Reads a child's stdout line by line; `until` resolves with the next line that matches. */
+export function lineReader(child: Subprocess<"ignore", "pipe", "inherit">) {
+  const reader = child.stdout.getReader();
+  const decoder = new TextDecoder();
+  const lines: string[] = [];
+  let partial = "";
+  return {
+    async until(match: (line: string) => boolean): Promise<string> {
+      for (;;) {
+        for (let line = lines.shift(); line !== undefined; line = lines.shift()) {
+          if (match(line)) return line;
+        }
+        const { value, done } = await reader.read();
+        if (done)
+          throw new Error(
+            `process exited before printing the expected line (${partial.slice(-200)})`,
+          );
+        const parts = (partial + decoder.decode(value)).split("\n");
+        partial = parts.pop() ?? "";
+        lines.push(...parts);
+      }
+    },
+  };
+}
+
+/** Waits until `url` answers 200 (a child server starting up). */
+export async function waitForOk(url: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (
+      await fetch(url).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`not ready at ${url}`);
+}
