@@ -6,6 +6,8 @@ import { mintToken } from "../core/auth/mint-token";
 import { readInt, readOptionalString, readPort } from "../core/config/env";
 import { createLogger } from "../core/observability/logger";
 import { createSupervisor, freePort, waitForHttp } from "./child-processes";
+import { DEMO_CITIES } from "./city/cities";
+import { seedDemoOrders } from "./city/demo-orders";
 import { startSimulatedCity } from "./city/simulated-city";
 
 const logger = createLogger("demo");
@@ -14,6 +16,8 @@ const supervisor = createSupervisor(join(import.meta.dir, "..", ".tmp", "demo-lo
 const jwtSecret = readOptionalString(env, "JWT_SECRET") ?? randomBytes(32).toString("hex");
 const ingestPort = readPort(env, "INGEST_PORT", 8081);
 const ingestHttpPort = readPort(env, "INGEST_HTTP_PORT", 8082);
+const trackingPort = readPort(env, "TRACKING_PORT", 8090);
+const TRACKING_NODES = 3;
 const riders = readInt(env, "DEMO_RIDERS", 300, { min: 0, max: 20_000 });
 
 let stopping = false;
@@ -60,10 +64,41 @@ supervisor.spawn(
   [process.execPath, join(import.meta.dir, "..", "location-ingest", "main.ts")],
   tierEnv,
 );
-await waitForHttp("ingest", `http://127.0.0.1:${ingestHttpPort}/readyz`).catch((error: unknown) => {
+for (let n = 0; n < TRACKING_NODES; n++) {
+  const port = trackingPort + n;
+  supervisor.spawn(
+    `tracking-${n + 1}`,
+    [process.execPath, join(import.meta.dir, "..", "tracking", "main.ts")],
+    {
+      ...tierEnv,
+      TRACKING_PORT: String(port),
+      TRACKING_NODE_ID: `t${n + 1}`,
+      TRACKING_PUBLIC_URL: `ws://127.0.0.1:${port}`,
+    },
+  );
+}
+const readiness = [
+  waitForHttp("ingest", `http://127.0.0.1:${ingestHttpPort}/readyz`),
+  ...Array.from({ length: TRACKING_NODES }, (_, n) =>
+    waitForHttp(`tracking-${n + 1}`, `http://127.0.0.1:${trackingPort + n}/readyz`),
+  ),
+];
+await Promise.all(readiness).catch((error: unknown) => {
   logger.error({ err: error, logs: supervisor.logDir }, "demo could not start");
   return stop(1);
 });
+
+// Riders are named rider-<city>-<i>, cities taken in turn: riders 0, 1 and 2 drive in each city.
+const demoOrders = DEMO_CITIES.map((city, i) => ({
+  orderId: `demo-order-${city.id}`,
+  customerId: `demo-customer-${city.id}`,
+  riderId: `rider-${city.id}-${i}`,
+  city: city.id,
+  near: city.center,
+}));
+const db = new Redis(redisUrl ?? "");
+await seedDemoOrders(db, demoOrders);
+db.disconnect();
 
 city = await startSimulatedCity({
   ingestUrl: `http://127.0.0.1:${ingestPort}`,
@@ -73,11 +108,16 @@ city = await startSimulatedCity({
 });
 
 const riderToken = await mintToken(jwtSecret, { sub: "rider-try", role: "rider", city: "london" });
+const [firstOrder] = demoOrders;
+const customerToken = firstOrder
+  ? await mintToken(jwtSecret, { sub: firstOrder.customerId, role: "customer" })
+  : "";
 console.log(`
 delivery-edge demo is running (Ctrl-C stops everything)
   Redis             ${redisUrl ?? env.REDIS_CLUSTER_NODES}
   ingest (gRPC)     http://127.0.0.1:${ingestPort}   LocationIngestService over h2c
   ingest (HTTP/1.1) http://127.0.0.1:${ingestHttpPort}  /metrics /readyz, Connect JSON
+  tracking nodes    ws://127.0.0.1:${trackingPort} .. ${trackingPort + TRACKING_NODES - 1}  (t1..t${TRACKING_NODES}, one hash ring)
   simulated riders  ${riders} in london, paris, berlin
   logs              ${supervisor.logDir}
   JWT_SECRET        ${jwtSecret}
@@ -86,6 +126,9 @@ Try a ping by hand:
   curl -s -X POST http://127.0.0.1:${ingestHttpPort}/delivery.tracking.v1.LocationIngestService/SendPing \\
     -H 'content-type: application/json' -H 'authorization: Bearer ${riderToken}' \\
     -d '{"ping":{"lat":51.5074,"lng":-0.1278,"accuracyM":5,"recordedAtMs":"'$(date +%s000)'","seq":"'$(date +%s000)'"}}'
+
+Watch ${firstOrder?.orderId} move (any node answers; a non-owner sends "moved" with the owner's URL):
+  ws://127.0.0.1:${trackingPort}/v1/orders/${firstOrder?.orderId}/track?access_token=${customerToken}
 `);
 
 const watchdog = setInterval(() => {
