@@ -37,6 +37,8 @@ export const keys = {
   trackingNodes: () => "tracking:nodes",
   /** HASH tracking node id → its public WebSocket URL. */
   trackingNodeUrls: () => "tracking:node-urls",
+  /** STRING counter: one identity's requests in one rate-limit window. */
+  rateLimit: (identity: string, windowStart: number) => `rl:{${identity}}:${windowStart}`,
   /** Capped STREAM: the location log when no Kafka is configured. */
   locationLog: (city: string) => `locations:{${city}}`,
 } as const;

@@ -10,7 +10,12 @@ import {
 import { uniqueId } from "../../test/support/tokens";
 import { createRedisConnection, type RedisConnection } from "./client";
 import { keys } from "./keys";
-import { type PositionEntry, pruneStaleRiders, queueRecordPositions } from "./scripts";
+import {
+  type PositionEntry,
+  pruneStaleRiders,
+  queueRecordPositions,
+  takeRateLimit,
+} from "./scripts";
 
 const logger = pino({ level: "silent" });
 let server: RedisServer;
@@ -142,5 +147,22 @@ describe.each(["standalone", "cluster"] as const)("record-positions.lua on %s", 
     await pipeline.exec();
     expect(await connection.client.exists(keys.locationLog(city))).toBe(0);
     expect(await connection.client.zscore(keys.cityRidersSeen(city), "r1")).toBe("5");
+  });
+});
+
+describe.each(["standalone", "cluster"] as const)("take-rate-limit.lua on %s", (mode) => {
+  test("allows `limit` requests per window under concurrency, then refuses until the next window", async () => {
+    const connection = connections[mode];
+    if (!connection) throw new Error("no connection");
+    const identity = uniqueId("caller");
+    const now = 1_800_000_000_000;
+    const decisions = await Promise.all(
+      Array.from({ length: 50 }, () => takeRateLimit(connection.client, identity, 20, 60_000, now)),
+    );
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(20);
+    expect(Math.min(...decisions.map((d) => d.remaining))).toBe(0);
+    expect(decisions[0]?.resetAtMs).toBe(now - (now % 60_000) + 60_000);
+    const nextWindow = await takeRateLimit(connection.client, identity, 20, 60_000, now + 60_000);
+    expect(nextWindow).toMatchObject({ allowed: true, remaining: 19 });
   });
 });

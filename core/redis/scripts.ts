@@ -10,6 +10,7 @@ import { keys } from "./keys";
 const SCRIPTS = {
   pruneStaleRiders: { file: "prune-stale-riders.lua", keys: 2 },
   recordPositions: { file: "record-positions.lua", keys: 3 },
+  takeRateLimit: { file: "take-rate-limit.lua", keys: 1 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;
@@ -95,4 +96,34 @@ export function queueRecordPositions(
     args.push(entry.riderId, entry.current ? "1" : "0", entry.lng, entry.lat, entry.seenMs, record);
   }
   (pipeline as ScriptPipeline).recordPositions(...args);
+}
+
+export interface RateLimitDecision {
+  readonly allowed: boolean;
+  readonly limit: number;
+  readonly remaining: number;
+  /** When the current window ends (ms since epoch). */
+  readonly resetAtMs: number;
+}
+
+/** Counts one request for `identity` in the fixed window containing `nowMs`. */
+export async function takeRateLimit(
+  client: RedisClient,
+  identity: string,
+  limit: number,
+  windowMs: number,
+  nowMs: number,
+): Promise<RateLimitDecision> {
+  const windowStart = nowMs - (nowMs % windowMs);
+  const [allowed, count] = (await client.takeRateLimit(
+    keys.rateLimit(identity, windowStart),
+    limit,
+    windowMs,
+  )) as [number, number];
+  return {
+    allowed: allowed === 1,
+    limit,
+    remaining: Math.max(0, limit - count),
+    resetAtMs: windowStart + windowMs,
+  };
 }

@@ -1,0 +1,40 @@
+import { type Env, readInt, readPort } from "../core/config/env";
+import {
+  type AuthConfig,
+  loadAuthConfig,
+  loadRedisConfig,
+  type RedisConfig,
+} from "../core/config/shared-config";
+
+export interface GatewayConfig {
+  readonly redis: RedisConfig;
+  readonly auth: AuthConfig;
+  readonly port: number;
+  /** Requests per identity per window before 429. */
+  readonly rateLimit: number;
+  readonly rateLimitWindowMs: number;
+  readonly maxBodyBytes: number;
+  /** Origins allowed by CORS; "*" allows any. */
+  readonly corsOrigins: readonly string[];
+  /** Tracking nodes silent this long are out of the ring (same as the nodes' own setting). */
+  readonly trackingNodeTtlMs: number;
+  readonly trackingRingRefreshMs: number;
+}
+
+/** Reads and checks the gateway's configuration; throws ConfigError naming a bad variable. */
+export function loadGatewayConfig(env: Env): GatewayConfig {
+  return Object.freeze({
+    redis: loadRedisConfig(env),
+    auth: loadAuthConfig(env),
+    port: readPort(env, "GATEWAY_PORT", 8080),
+    rateLimit: readInt(env, "RATE_LIMIT_REQUESTS", 600, { min: 1 }),
+    rateLimitWindowMs: readInt(env, "RATE_LIMIT_WINDOW_MS", 60_000, { min: 100 }),
+    maxBodyBytes: readInt(env, "GATEWAY_MAX_BODY_BYTES", 64 * 1024, { min: 1 }),
+    corsOrigins: (env.CORS_ORIGINS ?? "*")
+      .split(",")
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+    trackingNodeTtlMs: readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 }),
+    trackingRingRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
+  });
+}

@@ -1,0 +1,203 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Redis } from "ioredis";
+import { startTestGateway, type TestGateway } from "../test/support/gateway";
+import { seedOrder } from "../test/support/orders";
+import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { uniqueId } from "../test/support/tokens";
+import { startTestTracking, type TestTrackingNode } from "../test/support/tracking";
+import { waitUntil } from "../test/support/wait";
+
+let redis: RedisServer;
+let db: Redis;
+let gateway: TestGateway;
+let nodes: TestTrackingNode[];
+
+beforeAll(async () => {
+  redis = await startRedis();
+  db = new Redis(redis.url);
+  nodes = [
+    await startTestTracking({ REDIS_URL: redis.url }),
+    await startTestTracking({ REDIS_URL: redis.url }),
+  ];
+  gateway = await startTestGateway({
+    REDIS_URL: redis.url,
+    RATE_LIMIT_REQUESTS: "1000",
+    GATEWAY_MAX_BODY_BYTES: "1024",
+  });
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  for (const node of nodes ?? []) await node.stop();
+  db?.disconnect();
+  await redis?.stop();
+});
+
+async function newOrder() {
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  const riderId = uniqueId("rider");
+  await seedOrder(db, { orderId, customerId, riderId });
+  return { orderId, customerId, riderId };
+}
+
+describe("GET /v1/orders/:id/status", () => {
+  test("the customer, the assigned rider, dispatchers and ops read it; others 403; unknown 404", async () => {
+    const { orderId, customerId, riderId } = await newOrder();
+    for (const as of [
+      { sub: customerId, role: "customer" },
+      { sub: riderId, role: "rider" },
+      { sub: "d1", role: "dispatcher" },
+      { sub: "o1", role: "ops" },
+    ] as const) {
+      const response = await gateway.call(`/v1/orders/${orderId}/status`, { as });
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ orderId, status: "ASSIGNED", version: 2, riderId });
+    }
+    const other = await gateway.call(`/v1/orders/${orderId}/status`, {
+      as: { sub: "someone", role: "customer" },
+    });
+    expect(other.status).toBe(403);
+    const body = (await other.json()) as { error: { code: string; requestId: string } };
+    expect(body.error.code).toBe("forbidden");
+    expect(body.error.requestId).toBe(other.headers.get("x-request-id") ?? "missing");
+    expect(
+      (await gateway.call(`/v1/orders/${orderId}/status`, { as: { sub: "r9", role: "rider" } }))
+        .status,
+    ).toBe(403);
+    expect(
+      (
+        await gateway.call(`/v1/orders/${uniqueId("none")}/status`, {
+          as: { sub: customerId, role: "customer" },
+        })
+      ).status,
+    ).toBe(404);
+    expect(
+      (
+        await gateway.call(`/v1/orders/a%7Bb%7D/status`, {
+          as: { sub: customerId, role: "customer" },
+        })
+      ).status,
+    ).toBe(400);
+  });
+
+  test("no token or a bad one is 401 with the JSON error shape", async () => {
+    const { orderId } = await newOrder();
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: "Bearer nope" },
+      { authorization: "Basic x" },
+    ];
+    for (const headers of attempts) {
+      const response = await gateway.call(`/v1/orders/${orderId}/status`, { headers });
+      expect(response.status).toBe(401);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+        "unauthenticated",
+      );
+    }
+  });
+});
+
+describe("GET /v1/orders/:id/track", () => {
+  test("names the same owner the tracking nodes compute", async () => {
+    // Rings converge within one refresh; wait until the gateway's and both nodes' have both nodes.
+    for (const app of [gateway.app, ...nodes.map((node) => node.app)]) {
+      await waitUntil(async () => {
+        await app.ring.refresh();
+        return app.ring.nodes().length === 2;
+      });
+    }
+    for (let i = 0; i < 10; i++) {
+      const { orderId, customerId } = await newOrder();
+      const response = await gateway.call(`/v1/orders/${orderId}/track`, {
+        as: { sub: customerId, role: "customer" },
+      });
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as { node: string; url: string };
+      const owner = nodes.find((node) => node.app.ring.ownerOf(orderId)?.id === node.id);
+      expect(body).toEqual({
+        orderId,
+        node: owner?.id,
+        url: `${owner?.url}/v1/orders/${orderId}/track`,
+      } as never);
+    }
+  });
+});
+
+describe("middleware", () => {
+  test("rate limit: RateLimit-* headers, then 429 with Retry-After, per identity", async () => {
+    const limited = await startTestGateway({
+      REDIS_URL: redis.url,
+      RATE_LIMIT_REQUESTS: "3",
+      RATE_LIMIT_WINDOW_MS: "60000",
+    });
+    try {
+      const { orderId, customerId } = await newOrder();
+      const as = { sub: customerId, role: "customer" } as const;
+      const statuses: number[] = [];
+      let last: Response | undefined;
+      for (let i = 0; i < 4; i++) {
+        last = await limited.call(`/v1/orders/${orderId}/status`, { as });
+        statuses.push(last.status);
+        if (i === 0) {
+          expect(last.headers.get("ratelimit-limit")).toBe("3");
+          expect(last.headers.get("ratelimit-remaining")).toBe("2");
+        }
+      }
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      expect(Number(last?.headers.get("retry-after"))).toBeGreaterThan(0);
+      const limitedBody = (await last?.json()) as { error: { code: string } } | undefined;
+      expect(limitedBody?.error.code).toBe("rate_limited");
+      // Another identity has its own budget.
+      expect(
+        (
+          await limited.call(`/v1/orders/${orderId}/status`, {
+            as: { sub: "d1", role: "dispatcher" },
+          })
+        ).status,
+      ).toBe(200);
+    } finally {
+      await limited.stop();
+    }
+  });
+
+  test("a body over the limit is 413; CORS preflight answers; unknown routes 404 in the error shape", async () => {
+    const big = await gateway.call("/v1/orders/x/status", {
+      method: "POST",
+      body: "x".repeat(4096),
+      as: { sub: "o1", role: "ops" },
+    });
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { error: { code: string } }).error.code).toBe(
+      "payload_too_large",
+    );
+    const preflight = await fetch(`${gateway.url}/v1/orders/x/status`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example", "access-control-request-method": "GET" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    const missing = await gateway.call("/nope", { as: { sub: "o1", role: "ops" } });
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
+  });
+
+  test("Redis down: 503 quickly, and readiness says why", async () => {
+    const ownRedis = await startRedis();
+    const own = await startTestGateway({ REDIS_URL: ownRedis.url });
+    try {
+      await ownRedis.kill();
+      const started = performance.now();
+      const response = await own.call("/v1/orders/o1/status", { as: { sub: "o1", role: "ops" } });
+      expect(response.status).toBe(503);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+        "unavailable",
+      );
+      expect((await fetch(`${own.url}/readyz`)).status).toBe(503);
+    } finally {
+      await own.stop();
+      await ownRedis.stop();
+    }
+  });
+});

@@ -1,0 +1,99 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { requestId } from "hono/request-id";
+import type { Logger } from "pino";
+import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
+import { EdgeError } from "../core/errors/edge-error";
+import { createHealthRoutes } from "../core/observability/health";
+import { createMetricsRegistry } from "../core/observability/metrics";
+import { createRedisConnection } from "../core/redis/client";
+import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
+import type { GatewayConfig } from "./config";
+import type { GatewayEnv } from "./context";
+import { accessLog } from "./middleware/access-log";
+import { authenticate } from "./middleware/authenticate";
+import { createErrorHandler, errorResponse } from "./middleware/error-handler";
+import { rateLimit } from "./middleware/rate-limit";
+import { orderTrackingRoutes } from "./routes/order-tracking";
+
+export interface GatewayApp {
+  readonly port: number;
+  /** The gateway's view of the tracking ring (the nodes build the same one). */
+  readonly ring: TrackingRing;
+  drain(): Promise<void>;
+}
+
+const REDIS_STARTUP_WAIT_MS = 5_000;
+
+/** Builds and starts one gateway process from its config. */
+export async function startGateway(
+  config: GatewayConfig,
+  logger: Logger,
+  options: { verifier?: TokenVerifierOptions } = {},
+): Promise<GatewayApp> {
+  const registry = createMetricsRegistry("gateway");
+  const connection = createRedisConnection(config.redis, "gateway", logger);
+  if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS)))
+    logger.warn("redis not reachable at start; serving anyway");
+  const verifier = createTokenVerifier(config.auth, options.verifier);
+  const ring = createTrackingRing({
+    connection,
+    ttlMs: config.trackingNodeTtlMs,
+    refreshMs: config.trackingRingRefreshMs,
+    logger,
+  });
+  await ring
+    .refresh()
+    .catch((error: unknown) => logger.warn({ err: error }, "tracking ring not loaded yet"));
+  const health = createHealthRoutes(
+    async () => (connection.isReady() ? undefined : "redis unavailable"),
+    registry,
+  );
+
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(logger));
+  app.notFound((c) => errorResponse(c, new EdgeError("not_found", "no such route")));
+  app.use(requestId());
+  app.use(accessLog(logger));
+  app.use(
+    cors({ origin: config.corsOrigins.includes("*") ? "*" : [...config.corsOrigins], maxAge: 600 }),
+  );
+  app.use(
+    bodyLimit({
+      maxSize: config.maxBodyBytes,
+      onError: (c) =>
+        errorResponse(
+          c,
+          new EdgeError("payload_too_large", `body over ${config.maxBodyBytes} bytes`),
+        ),
+    }),
+  );
+  app.on(
+    "GET",
+    ["/healthz", "/readyz", "/metrics"],
+    async (c) => (await health(c.req.raw)) ?? c.notFound(),
+  );
+  app.use("/v1/*", authenticate(verifier));
+  app.use(
+    "/v1/*",
+    rateLimit({
+      client: connection.client,
+      limit: config.rateLimit,
+      windowMs: config.rateLimitWindowMs,
+    }),
+  );
+  app.route("/", orderTrackingRoutes({ client: connection.client, ring }));
+
+  const server = Bun.serve({ port: config.port, hostname: "0.0.0.0", fetch: app.fetch });
+  logger.info({ port: server.port }, "gateway listening");
+  return {
+    port: server.port ?? config.port,
+    ring,
+    async drain() {
+      ring.stop();
+      await server.stop();
+      await connection.close();
+    },
+  };
+}

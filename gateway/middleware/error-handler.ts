@@ -1,0 +1,39 @@
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Logger } from "pino";
+import { EdgeError } from "../../core/errors/edge-error";
+import type { GatewayEnv } from "../context";
+
+/** The one JSON error shape: `{ error: { code, message, requestId } }`. */
+export function errorResponse(c: Context<GatewayEnv>, error: EdgeError): Response {
+  return c.json(
+    { error: { code: error.code, message: error.message, requestId: c.get("requestId") } },
+    error.httpStatus as ContentfulStatusCode,
+  );
+}
+
+/**
+ * `app.onError`: EdgeErrors keep their code; a Redis connection failure is
+ * 503 `unavailable`; anything else is a logged 500 whose cause is never sent.
+ */
+export function createErrorHandler(logger: Logger) {
+  return function handleError(error: Error, c: Context<GatewayEnv>): Response {
+    const edgeError =
+      error instanceof EdgeError
+        ? error
+        : isRedisUnavailable(error)
+          ? new EdgeError("unavailable", "a backing store is unavailable", { cause: error })
+          : EdgeError.from(error);
+    if (edgeError.code === "internal" || edgeError.code === "unavailable") {
+      (c.get("logger") ?? logger).error({ err: edgeError.cause ?? error }, edgeError.message);
+    }
+    return errorResponse(c, edgeError);
+  };
+}
+
+/** ioredis's errors while disconnected (offline queue off, connection closed, max retries). */
+function isRedisUnavailable(error: Error): boolean {
+  return /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|ECONNREFUSED|ClusterAllFailedError/i.test(
+    `${error.name} ${error.message}`,
+  );
+}

@@ -1,0 +1,44 @@
+import type { MiddlewareHandler } from "hono";
+import { EdgeError } from "../../core/errors/edge-error";
+import type { RedisClient } from "../../core/redis/scripts";
+import { takeRateLimit } from "../../core/redis/scripts";
+import type { GatewayEnv } from "../context";
+
+/**
+ * Per-identity fixed-window rate limit counted in Redis (one Lua call), so
+ * every gateway node shares the budget. Sets `RateLimit-Limit`,
+ * `RateLimit-Remaining`, `RateLimit-Reset` (seconds); over the limit: 429
+ * with `Retry-After`. Runs after `authenticate`.
+ */
+export function rateLimit(options: {
+  client: RedisClient;
+  limit: number;
+  windowMs: number;
+  now?: () => number;
+}): MiddlewareHandler<GatewayEnv> {
+  const { client, limit, windowMs, now = Date.now } = options;
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new Error("rateLimit: limit must be a positive integer");
+  if (!Number.isInteger(windowMs) || windowMs < 1)
+    throw new Error("rateLimit: windowMs must be a positive integer");
+  return async function limitRequests(c, next) {
+    const identity = c.get("identity");
+    const at = now();
+    const decision = await takeRateLimit(
+      client,
+      `${identity.role}:${identity.sub}`,
+      limit,
+      windowMs,
+      at,
+    );
+    const resetSeconds = Math.max(1, Math.ceil((decision.resetAtMs - at) / 1000));
+    c.header("RateLimit-Limit", String(decision.limit));
+    c.header("RateLimit-Remaining", String(decision.remaining));
+    c.header("RateLimit-Reset", String(resetSeconds));
+    if (!decision.allowed) {
+      c.header("Retry-After", String(resetSeconds));
+      throw new EdgeError("rate_limited", "too many requests");
+    }
+    await next();
+  };
+}
