@@ -19,6 +19,8 @@ export interface GatewayConfig {
   /** Tracking nodes silent this long are out of the ring (same as the nodes' own setting). */
   readonly trackingNodeTtlMs: number;
   readonly trackingRingRefreshMs: number;
+  /** Riders whose last ping is older than this are not dispatch candidates. */
+  readonly candidateFreshMs: number;
 }
 
 /** Reads and checks the gateway's configuration; throws ConfigError naming a bad variable. */
@@ -36,5 +38,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       .filter(Boolean),
     trackingNodeTtlMs: readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 }),
     trackingRingRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
+    candidateFreshMs: readInt(env, "DISPATCH_CANDIDATE_FRESH_MS", 60_000, { min: 1_000 }),
   });
 }

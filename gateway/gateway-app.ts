@@ -15,6 +15,7 @@ import { accessLog } from "./middleware/access-log";
 import { authenticate } from "./middleware/authenticate";
 import { createErrorHandler, errorResponse } from "./middleware/error-handler";
 import { rateLimit } from "./middleware/rate-limit";
+import { dispatchRoutes } from "./routes/dispatch";
 import { orderTrackingRoutes } from "./routes/order-tracking";
 
 export interface GatewayApp {
@@ -84,6 +85,7 @@ export async function startGateway(
     }),
   );
   app.route("/", orderTrackingRoutes({ client: connection.client, ring }));
+  app.route("/", dispatchRoutes({ connection, freshForMs: config.candidateFreshMs }));
 
   const server = Bun.serve({ port: config.port, hostname: "0.0.0.0", fetch: app.fetch });
   logger.info({ port: server.port }, "gateway listening");

@@ -9,6 +9,7 @@ import {
 } from "../../test/support/redis-server";
 import { uniqueId } from "../../test/support/tokens";
 import { createRedisConnection, type RedisConnection } from "./client";
+import { assignRider, createOffer, takeOffer } from "./dispatch-scripts";
 import { keys } from "./keys";
 import {
   type PositionEntry,
@@ -164,5 +165,46 @@ describe.each(["standalone", "cluster"] as const)("take-rate-limit.lua on %s", (
     expect(decisions[0]?.resetAtMs).toBe(now - (now % 60_000) + 60_000);
     const nextWindow = await takeRateLimit(connection.client, identity, 20, 60_000, now + 60_000);
     expect(nextWindow).toMatchObject({ allowed: true, remaining: 19 });
+  });
+});
+
+describe.each(["standalone", "cluster"] as const)("dispatch scripts on %s", (mode) => {
+  test("offer, a foreign and a stale token refused, accept once, assignment only from CONFIRMED", async () => {
+    const connection = connections[mode];
+    if (!connection) throw new Error("no connection");
+    const city = uniqueId("city").toLowerCase();
+    const orderId = uniqueId("order");
+    await connection.client.hset(keys.order(orderId), {
+      customerId: "c",
+      city,
+      restaurantId: "r",
+      status: "CONFIRMED",
+      version: 1,
+    });
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        createOffer(connection, { city, riderId: `r${i}`, orderId, ttlMs: 30_000 }),
+      ),
+    );
+    const won = attempts.flatMap((a, i) =>
+      a.status === "fulfilled" ? [{ rider: `r${i}`, token: a.value }] : [],
+    );
+    expect(won).toHaveLength(1);
+    const [{ rider, token } = { rider: "", token: "" }] = won;
+    await expect(
+      takeOffer(connection, { city, riderId: "someone", orderId, token }),
+    ).rejects.toMatchObject({ code: "offer_expired" });
+    await expect(
+      takeOffer(connection, { city, riderId: rider, orderId, token: `${orderId}:0` }),
+    ).rejects.toMatchObject({ code: "offer_expired" });
+    await takeOffer(connection, { city, riderId: rider, orderId, token });
+    await expect(
+      takeOffer(connection, { city, riderId: rider, orderId, token }),
+    ).rejects.toMatchObject({ code: "offer_expired" });
+    expect(await assignRider(connection, { orderId, riderId: rider, token })).toBe(2);
+    await expect(assignRider(connection, { orderId, riderId: "r2", token })).rejects.toMatchObject({
+      code: "illegal_transition",
+    });
+    expect(await connection.client.hget(keys.order(orderId), "riderId")).toBe(rider);
   });
 });

@@ -11,6 +11,9 @@ const SCRIPTS = {
   pruneStaleRiders: { file: "prune-stale-riders.lua", keys: 2 },
   recordPositions: { file: "record-positions.lua", keys: 3 },
   takeRateLimit: { file: "take-rate-limit.lua", keys: 1 },
+  createOffer: { file: "create-offer.lua", keys: 3 },
+  takeOffer: { file: "take-offer.lua", keys: 2 },
+  assignRider: { file: "assign-rider.lua", keys: 1 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

@@ -1,0 +1,69 @@
+import { EdgeError } from "../errors/edge-error";
+import type { ErrorCode } from "../errors/error-codes";
+import type { RedisConnection } from "./client";
+import { keys } from "./keys";
+
+/** Turns a script's status into its result or the matching EdgeError. */
+function expectOk(status: string, messages: Partial<Record<ErrorCode, string>>): void {
+  if (status === "ok") return;
+  const code = status as ErrorCode;
+  const message = messages[code];
+  throw message
+    ? new EdgeError(code, message)
+    : new EdgeError("internal", `unexpected script status ${status}`);
+}
+
+/** create-offer.lua: both locks with one fencing token `{orderId}:{seq}`, or 409 rider_busy / order_offered. */
+export async function createOffer(
+  connection: RedisConnection,
+  offer: { city: string; riderId: string; orderId: string; ttlMs: number },
+): Promise<string> {
+  const { city, riderId, orderId, ttlMs } = offer;
+  const [status, token] = (await connection.client.createOffer(
+    keys.offerForRider(city, riderId),
+    keys.offerForOrder(city, orderId),
+    keys.fence(city),
+    orderId,
+    ttlMs,
+  )) as [string, string];
+  expectOk(status, {
+    rider_busy: "the rider has a pending offer",
+    order_offered: "the order has a pending offer",
+  });
+  return token;
+}
+
+/** take-offer.lua: compare-and-delete of both locks by the rider's own key, or 409 offer_expired. */
+export async function takeOffer(
+  connection: RedisConnection,
+  offer: { city: string; riderId: string; orderId: string; token: string },
+): Promise<void> {
+  const { city, riderId, orderId, token } = offer;
+  const status = (await connection.client.takeOffer(
+    keys.offerForRider(city, riderId),
+    keys.offerForOrder(city, orderId),
+    token,
+  )) as string;
+  expectOk(status, { offer_expired: "the offer expired, was replaced or is not yours" });
+}
+
+/** assign-rider.lua: CONFIRMED → ASSIGNED with the status event; resolves to the new version. */
+export async function assignRider(
+  connection: RedisConnection,
+  assignment: { orderId: string; riderId: string; token: string },
+): Promise<number> {
+  const { orderId, riderId, token } = assignment;
+  const [status, version] = (await connection.client.assignRider(
+    keys.order(orderId),
+    riderId,
+    token,
+    connection.publishCommand,
+    keys.orderTrack(orderId),
+    orderId,
+  )) as [string, number];
+  expectOk(status, {
+    not_found: "no such order",
+    illegal_transition: "the order is no longer waiting for a rider",
+  });
+  return version;
+}

@@ -1,0 +1,26 @@
+-- Assigns the rider of an accepted offer to the order: CONFIRMED -> ASSIGNED,
+-- version + 1, and the status event on the order's channel, atomically on
+-- the order's slot.
+--
+-- KEYS[1]  order:{order}   HASH tracking record
+-- ARGV[1]  rider id
+-- ARGV[2]  fencing token of the accepted offer
+-- ARGV[3]  "publish" or "spublish" (cluster: the channel track:{order} is on this slot)
+-- ARGV[4]  channel name track:{order}
+-- ARGV[5]  order id
+--
+-- Returns: { status, version }
+-- Statuses: "ok", "not_found" (no record), "illegal_transition" (not CONFIRMED).
+
+local status = redis.call("HGET", KEYS[1], "status")
+if not status then
+  return { "not_found", 0 }
+end
+if status ~= "CONFIRMED" then
+  return { "illegal_transition", 0 }
+end
+redis.call("HSET", KEYS[1], "status", "ASSIGNED", "riderId", ARGV[1], "fencingToken", ARGV[2])
+local version = redis.call("HINCRBY", KEYS[1], "version", 1)
+local frame = cjson.encode({ type = "status", orderId = ARGV[5], status = "ASSIGNED", version = version, riderId = ARGV[1] })
+redis.call(ARGV[3], ARGV[4], frame)
+return { "ok", version }

@@ -1,0 +1,66 @@
+import type { Context } from "hono";
+import { EdgeError } from "../core/errors/edge-error";
+
+/** The request's JSON object body; 400 `bad_request` for anything else. */
+export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw new EdgeError("bad_request", "body must be JSON");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new EdgeError("bad_request", "body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+export function stringField(body: Record<string, unknown>, name: string, pattern?: RegExp): string {
+  const value = body[name];
+  if (typeof value !== "string" || value === "" || (pattern && !pattern.test(value))) {
+    throw new EdgeError(
+      "bad_request",
+      `${name} must be a ${pattern ? "valid " : ""}non-empty string`,
+    );
+  }
+  return value;
+}
+
+export function integerField(
+  body: Record<string, unknown>,
+  name: string,
+  bounds: { min: number; max: number },
+  fallback?: number,
+): number {
+  const value = body[name] ?? fallback;
+  if (
+    typeof value !== "number" ||
+    !Number.isInteger(value) ||
+    value < bounds.min ||
+    value > bounds.max
+  ) {
+    throw new EdgeError(
+      "bad_request",
+      `${name} must be an integer from ${bounds.min} to ${bounds.max}`,
+    );
+  }
+  return value;
+}
+
+/** A query parameter as a finite number within bounds; 400 otherwise. */
+export function numberParam(
+  c: Context,
+  name: string,
+  bounds: { min: number; max: number },
+  fallback?: number,
+): number {
+  const raw = c.req.query(name);
+  const value = raw === undefined || raw === "" ? fallback : Number(raw);
+  if (value === undefined || !Number.isFinite(value) || value < bounds.min || value > bounds.max) {
+    throw new EdgeError(
+      "bad_request",
+      `${name} must be a number from ${bounds.min} to ${bounds.max}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,216 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Redis } from "ioredis";
+import { keys } from "../../core/redis/keys";
+import { startTestGateway, type TestGateway } from "../../test/support/gateway";
+import { seedOrder } from "../../test/support/orders";
+import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { uniqueId } from "../../test/support/tokens";
+import { waitUntil } from "../../test/support/wait";
+
+let redis: RedisServer;
+let db: Redis;
+let gateway: TestGateway;
+const dispatcher = { sub: "dispatcher-1", role: "dispatcher" } as const;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  db = new Redis(redis.url);
+  gateway = await startTestGateway({ REDIS_URL: redis.url, RATE_LIMIT_REQUESTS: "100000" });
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  db?.disconnect();
+  await redis?.stop();
+});
+
+const json = (body: unknown): RequestInit => ({
+  body: JSON.stringify(body),
+  headers: { "content-type": "application/json" },
+});
+
+async function offer(orderId: string, riderId: string, ttlMs = 30_000) {
+  return gateway.call("/v1/dispatch/offers", {
+    method: "POST",
+    ...json({ orderId, riderId, city: "london", ttlMs }),
+    as: dispatcher,
+  });
+}
+
+async function answer(orderId: string, riderId: string, action: string, token: string) {
+  return gateway.call(`/v1/rides/${orderId}`, {
+    method: "PATCH",
+    ...json({ action, token }),
+    as: { sub: riderId, role: "rider" },
+  });
+}
+
+async function newOrder() {
+  const orderId = uniqueId("order");
+  await seedOrder(db, { orderId, customerId: uniqueId("cust") });
+  return orderId;
+}
+
+describe("candidates", () => {
+  test("nearest fresh riders first, without stale or busy ones; dispatchers only", async () => {
+    const city = "london";
+    const now = Date.now();
+    const riders = {
+      near: uniqueId("near"),
+      far: uniqueId("far"),
+      stale: uniqueId("stale"),
+      busy: uniqueId("busy"),
+    };
+    const at = { lat: 51.5, lng: -0.12 };
+    await db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0001, riders.near);
+    await db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.01, riders.far);
+    await db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0002, riders.stale);
+    await db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0003, riders.busy);
+    for (const [rider, seen] of [
+      [riders.near, now],
+      [riders.far, now],
+      [riders.stale, now - 600_000],
+      [riders.busy, now],
+    ] as const) {
+      await db.zadd(keys.cityRidersSeen(city), seen, rider);
+    }
+    await db.set(keys.offerForRider(city, riders.busy), "o:1", "PX", 30_000);
+    const response = await gateway.call(
+      `/v1/dispatch/candidates?city=${city}&lat=${at.lat}&lng=${at.lng}&radiusM=5000&limit=50`,
+      {
+        as: dispatcher,
+      },
+    );
+    expect(response.status).toBe(200);
+    const { candidates } = (await response.json()) as {
+      candidates: { riderId: string; distanceM: number }[];
+    };
+    const mine = candidates
+      .map((c) => c.riderId)
+      .filter((id) => Object.values(riders).includes(id));
+    expect(mine).toEqual([riders.near, riders.far]);
+    const customer = await gateway.call(`/v1/dispatch/candidates?city=${city}&lat=51.5&lng=-0.12`, {
+      as: { sub: "c1", role: "customer" },
+    });
+    expect(customer.status).toBe(403);
+    const bad = await gateway.call("/v1/dispatch/candidates?city=london&lat=91&lng=0", {
+      as: dispatcher,
+    });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe("offers and fencing", () => {
+  test("200 concurrent offers of different orders to one rider: exactly one wins, the rest rider_busy", async () => {
+    const riderId = uniqueId("rider");
+    const orders = await Promise.all(Array.from({ length: 200 }, () => newOrder()));
+    const responses = await Promise.all(orders.map((orderId) => offer(orderId, riderId)));
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(199);
+    const losers = await Promise.all(
+      responses.filter((r) => r.status === 409).map((r) => r.json()),
+    );
+    expect(new Set(losers.map((b) => (b as { error: { code: string } }).error.code))).toEqual(
+      new Set(["rider_busy"]),
+    );
+  });
+
+  test("an order offered to two riders at once goes to one; tokens are {orderId}:{seq} and increase", async () => {
+    const orderId = await newOrder();
+    const [a, b] = await Promise.all([
+      offer(orderId, uniqueId("rider")),
+      offer(orderId, uniqueId("rider")),
+    ]);
+    expect([a?.status, b?.status].sort()).toEqual([201, 409]);
+    const won = (await (a?.status === 201 ? a : b)?.json()) as { fencingToken: string };
+    expect(won.fencingToken).toMatch(new RegExp(`^${orderId}:\\d+$`));
+    const next = (await (await offer(await newOrder(), uniqueId("rider"))).json()) as {
+      fencingToken: string;
+    };
+    expect(Number(next.fencingToken.split(":").at(-1))).toBeGreaterThan(
+      Number(won.fencingToken.split(":").at(-1)),
+    );
+  });
+
+  test("200 concurrent accepts with mixed tokens and riders: exactly one assignment", async () => {
+    const orderId = await newOrder();
+    const riderId = uniqueId("rider");
+    const { fencingToken } = (await (await offer(orderId, riderId)).json()) as {
+      fencingToken: string;
+    };
+    const attempts = Array.from({ length: 200 }, (_, i) => {
+      if (i % 4 === 0) return answer(orderId, riderId, "accept", fencingToken);
+      if (i % 4 === 1) return answer(orderId, riderId, "accept", `${orderId}:999999`);
+      if (i % 4 === 2) return answer(orderId, uniqueId("thief"), "accept", fencingToken);
+      return answer(orderId, riderId, "decline", `${orderId}:1`);
+    });
+    const responses = await Promise.all(attempts);
+    expect(responses.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(responses.filter((r) => r.status === 409)).toHaveLength(199);
+    const status = await gateway.call(`/v1/orders/${orderId}/status`, { as: dispatcher });
+    expect(await status.json()).toEqual({ orderId, status: "ASSIGNED", version: 2, riderId });
+    expect(await db.sismember(keys.riderOrders(riderId), orderId)).toBe(1);
+    // The offer is spent: the rider is free for the next one.
+    expect((await offer(await newOrder(), riderId)).status).toBe(201);
+  });
+
+  test("a late accept after the TTL is 409 offer_expired; another rider's token is refused; decline frees both", async () => {
+    const riderId = uniqueId("rider");
+    const lateOrder = await newOrder();
+    const late = (await (await offer(lateOrder, riderId, 1_000)).json()) as {
+      fencingToken: string;
+    };
+    await waitUntil(
+      async () => (await db.exists(keys.offerForOrder("london", lateOrder))) === 0,
+      3_000,
+    );
+    const lateAnswer = await answer(lateOrder, riderId, "accept", late.fencingToken);
+    expect(lateAnswer.status).toBe(409);
+    expect(((await lateAnswer.json()) as { error: { code: string } }).error.code).toBe(
+      "offer_expired",
+    );
+
+    const orderId = await newOrder();
+    const { fencingToken } = (await (await offer(orderId, riderId)).json()) as {
+      fencingToken: string;
+    };
+    expect((await answer(orderId, uniqueId("other"), "accept", fencingToken)).status).toBe(409);
+    expect((await answer(orderId, riderId, "decline", fencingToken)).status).toBe(200);
+    expect(
+      await db.exists(keys.offerForRider("london", riderId), keys.offerForOrder("london", orderId)),
+    ).toBe(0);
+    const status = (await (
+      await gateway.call(`/v1/orders/${orderId}/status`, { as: dispatcher })
+    ).json()) as { status: string };
+    expect(status.status).toBe("CONFIRMED");
+  });
+
+  test("bad bodies are 400: malformed JSON, missing fields, bad action; offers of a non-CONFIRMED order 409", async () => {
+    const orderId = await newOrder();
+    const malformed = await gateway.call("/v1/dispatch/offers", {
+      method: "POST",
+      body: "{nope",
+      as: dispatcher,
+    });
+    expect(malformed.status).toBe(400);
+    expect(
+      (
+        await gateway.call("/v1/dispatch/offers", {
+          method: "POST",
+          ...json({ orderId }),
+          as: dispatcher,
+        })
+      ).status,
+    ).toBe(400);
+    expect((await answer(orderId, "r1", "steal", "t")).status).toBe(400);
+    const assigned = uniqueId("order");
+    await seedOrder(db, { orderId: assigned, customerId: "c", riderId: "r" });
+    const conflict = await offer(assigned, uniqueId("rider"));
+    expect(conflict.status).toBe(409);
+    expect(((await conflict.json()) as { error: { code: string } }).error.code).toBe(
+      "illegal_transition",
+    );
+    expect((await offer(uniqueId("missing"), "r1")).status).toBe(404);
+  });
+});

@@ -1,0 +1,131 @@
+import { Hono } from "hono";
+import { EdgeError } from "../../core/errors/edge-error";
+import { MAX_GEO_LATITUDE } from "../../core/geo";
+import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
+import type { RedisConnection } from "../../core/redis/client";
+import { assignRider, createOffer, takeOffer } from "../../core/redis/dispatch-scripts";
+import { isKeyPart, keys } from "../../core/redis/keys";
+import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
+import type { GatewayEnv } from "../context";
+import { requireRole } from "../middleware/require-role";
+import { integerField, numberParam, readJsonObject, stringField } from "../request-body";
+
+const ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const CITY = /^[a-z0-9-]{1,40}$/;
+
+/**
+ * Dispatch: nearest fresh riders without a pending offer; offers under a
+ * rider lock and an order lock with a fencing token (create-offer.lua),
+ * pushed down the rider's ingest stream; the rider's accept or decline
+ * (take-offer.lua), and on accept the assignment (assign-rider.lua).
+ *
+ * Accepting takes two scripts, not one: the offer locks live on the city's
+ * cluster slot and the order record on the order's, and a script may touch
+ * one slot only. The locks are deleted first, so at most one accept per
+ * offer reaches the assignment, which itself only moves a CONFIRMED order.
+ */
+export function dispatchRoutes(options: {
+  connection: RedisConnection;
+  /** A rider whose last ping is older than this is not a candidate. */
+  freshForMs: number;
+  now?: () => number;
+}) {
+  const { connection, freshForMs, now = Date.now } = options;
+  const { client } = connection;
+
+  async function loadOrder(orderId: string): Promise<OrderRecord> {
+    const order = parseOrderRecord(
+      orderId,
+      await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
+    );
+    if (!order) throw new EdgeError("not_found", "no such order");
+    return order;
+  }
+
+  return new Hono<GatewayEnv>()
+    .get("/v1/dispatch/candidates", requireRole("dispatcher", "ops"), async (c) => {
+      const city = c.req.query("city") ?? "";
+      if (!CITY.test(city)) throw new EdgeError("bad_request", "city must be a city id");
+      const lat = numberParam(c, "lat", { min: -MAX_GEO_LATITUDE, max: MAX_GEO_LATITUDE });
+      const lng = numberParam(c, "lng", { min: -180, max: 180 });
+      const radiusM = numberParam(c, "radiusM", { min: 1, max: 50_000 }, 3_000);
+      const limit = numberParam(c, "limit", { min: 1, max: 100 }, 10);
+      // Over-fetch: some of the nearest will be stale or busy.
+      const nearest = (await client.geosearch(
+        keys.cityRiders(city),
+        "FROMLONLAT",
+        lng,
+        lat,
+        "BYRADIUS",
+        radiusM,
+        "m",
+        "ASC",
+        "COUNT",
+        limit * 3,
+        "WITHDIST",
+      )) as [string, string][];
+      if (nearest.length === 0) return c.json({ candidates: [] });
+      const ids = nearest.map(([riderId]) => riderId);
+      const pipeline = client.pipeline();
+      pipeline.zmscore(keys.cityRidersSeen(city), ...ids);
+      for (const riderId of ids) pipeline.exists(keys.offerForRider(city, riderId));
+      const [seenResult, ...busy] = (await pipeline.exec()) ?? [];
+      const seen = (seenResult?.[1] ?? []) as (string | null)[];
+      const freshAfter = now() - freshForMs;
+      const candidates = nearest
+        .map(([riderId, distance], index) => ({
+          riderId,
+          distanceM: Math.round(Number(distance)),
+          lastSeenMs: Number(seen[index] ?? 0),
+          busy: busy[index]?.[1] === 1,
+        }))
+        .filter((rider) => rider.lastSeenMs >= freshAfter && !rider.busy)
+        .slice(0, limit)
+        .map(({ riderId, distanceM, lastSeenMs }) => ({ riderId, distanceM, lastSeenMs }));
+      return c.json({ candidates });
+    })
+    .post("/v1/dispatch/offers", requireRole("dispatcher", "ops"), async (c) => {
+      const body = await readJsonObject(c);
+      const orderId = stringField(body, "orderId", ID);
+      const riderId = stringField(body, "riderId", ID);
+      const city = stringField(body, "city", CITY);
+      const ttlMs = integerField(body, "ttlMs", { min: 1_000, max: 300_000 }, 30_000);
+      const order = await loadOrder(orderId);
+      if (order.city !== city) throw new EdgeError("bad_request", "the order is in another city");
+      if (order.status !== "CONFIRMED")
+        throw new EdgeError("illegal_transition", "the order is not waiting for a rider");
+      const fencingToken = await createOffer(connection, { city, riderId, orderId, ttlMs });
+      const expiresAtMs = now() + ttlMs;
+      await client[connection.publishCommand](
+        keys.riderInbox(riderId),
+        encodeRiderInboxMessage({
+          type: "offer",
+          orderId,
+          fencingToken,
+          restaurantId: order.restaurantId,
+          pickup: order.pickup,
+          dropoff: order.dropoff,
+          expiresAtMs,
+        }),
+      );
+      return c.json({ orderId, riderId, fencingToken, expiresAtMs }, 201);
+    })
+    .patch("/v1/rides/:orderId", requireRole("rider"), async (c) => {
+      const orderId = c.req.param("orderId");
+      if (!isKeyPart(orderId)) throw new EdgeError("bad_request", "invalid order id");
+      const body = await readJsonObject(c);
+      const action = stringField(body, "action", /^(accept|decline)$/);
+      const token = stringField(body, "token");
+      const rider = c.get("identity");
+      if (!rider.city) throw new EdgeError("forbidden", "rider token without a city");
+      await takeOffer(connection, { city: rider.city, riderId: rider.sub, orderId, token });
+      if (action === "decline") return c.json({ orderId, declined: true });
+      const version = await assignRider(connection, { orderId, riderId: rider.sub, token });
+      await client.sadd(keys.riderOrders(rider.sub), orderId);
+      await client[connection.publishCommand](
+        keys.riderInbox(rider.sub),
+        encodeRiderInboxMessage({ type: "orders-changed" }),
+      );
+      return c.json({ orderId, status: "ASSIGNED", version, riderId: rider.sub });
+    });
+}
