@@ -1,4 +1,4 @@
-import { type Env, readInt, readPort } from "../core/config/env";
+import { type Env, readInt, readPort, readUrl } from "../core/config/env";
 import {
   type AuthConfig,
   loadAuthConfig,
@@ -19,6 +19,8 @@ export interface GatewayConfig {
   /** Tracking nodes silent this long are out of the ring (same as the nodes' own setting). */
   readonly trackingNodeTtlMs: number;
   readonly trackingRingRefreshMs: number;
+  readonly orderServiceUrl: string;
+  readonly upstreamTimeoutMs: number;
   /** Riders whose last ping is older than this are not dispatch candidates. */
   readonly candidateFreshMs: number;
 }
@@ -38,6 +40,9 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       .filter(Boolean),
     trackingNodeTtlMs: readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 }),
     trackingRingRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
+    orderServiceUrl:
+      readUrl(env, "ORDER_SERVICE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8070",
+    upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 3_000, { min: 50 }),
     candidateFreshMs: readInt(env, "DISPATCH_CANDIDATE_FRESH_MS", 60_000, { min: 1_000 }),
   });
 }

@@ -17,6 +17,7 @@ import { createErrorHandler, errorResponse } from "./middleware/error-handler";
 import { rateLimit } from "./middleware/rate-limit";
 import { dispatchRoutes } from "./routes/dispatch";
 import { orderTrackingRoutes } from "./routes/order-tracking";
+import { orderRoutes } from "./routes/orders";
 
 export interface GatewayApp {
   readonly port: number;
@@ -86,6 +87,14 @@ export async function startGateway(
   );
   app.route("/", orderTrackingRoutes({ client: connection.client, ring }));
   app.route("/", dispatchRoutes({ connection, freshForMs: config.candidateFreshMs }));
+  app.route(
+    "/",
+    orderRoutes({
+      client: connection.client,
+      orderServiceUrl: config.orderServiceUrl,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+    }),
+  );
 
   const server = Bun.serve({ port: config.port, hostname: "0.0.0.0", fetch: app.fetch });
   logger.info({ port: server.port }, "gateway listening");

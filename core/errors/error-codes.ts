@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   payload_too_large: { http: 413, connect: Code.ResourceExhausted, ws: 1009 },
   rate_limited: { http: 429, connect: Code.ResourceExhausted, ws: 4429 },
   not_owner: { http: 409, connect: Code.FailedPrecondition, ws: 4001 },
+  order_rejected: { http: 422, connect: Code.InvalidArgument, ws: 4400 },
   upstream_failed: { http: 502, connect: Code.Unavailable, ws: 1011 },
   upstream_timeout: { http: 504, connect: Code.DeadlineExceeded, ws: 1011 },
   unavailable: { http: 503, connect: Code.Unavailable, ws: 1013 },

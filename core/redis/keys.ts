@@ -37,6 +37,8 @@ export const keys = {
   trackingNodes: () => "tracking:nodes",
   /** HASH tracking node id → its public WebSocket URL. */
   trackingNodeUrls: () => "tracking:node-urls",
+  /** HASH: an idempotent request's claim and then its stored response. */
+  idempotency: (customer: string, key: string) => `idem:{${customer}}:${key}`,
   /** STRING counter: one identity's requests in one rate-limit window. */
   rateLimit: (identity: string, windowStart: number) => `rl:{${identity}}:${windowStart}`,
   /** Capped STREAM: the location log when no Kafka is configured. */

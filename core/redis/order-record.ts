@@ -52,3 +52,21 @@ export function parseOrderRecord(
     version: Number(version ?? 0),
   };
 }
+
+/** The HSET fields for a tracking record (the inverse of parseOrderRecord). */
+export function orderRecordFields(
+  order: OrderRecord,
+): Record<(typeof ORDER_FIELDS)[number], string | number> {
+  return {
+    customerId: order.customerId,
+    riderId: order.riderId ?? "",
+    city: order.city,
+    restaurantId: order.restaurantId,
+    pickupLat: order.pickup.lat,
+    pickupLng: order.pickup.lng,
+    dropoffLat: order.dropoff.lat,
+    dropoffLng: order.dropoff.lng,
+    status: order.status,
+    version: order.version,
+  };
+}

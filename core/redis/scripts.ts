@@ -14,6 +14,8 @@ const SCRIPTS = {
   createOffer: { file: "create-offer.lua", keys: 3 },
   takeOffer: { file: "take-offer.lua", keys: 2 },
   assignRider: { file: "assign-rider.lua", keys: 1 },
+  beginIdempotent: { file: "begin-idempotent.lua", keys: 1 },
+  finishIdempotent: { file: "finish-idempotent.lua", keys: 1 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

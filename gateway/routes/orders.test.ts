@@ -1,0 +1,179 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { startTestGateway, type TestGateway } from "../../test/support/gateway";
+import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { uniqueId } from "../../test/support/tokens";
+import { startTestUpstream } from "../../test/support/upstream";
+
+let redis: RedisServer;
+let gateway: TestGateway;
+let upstream: ReturnType<typeof startTestUpstream>;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  upstream = startTestUpstream();
+  gateway = await startTestGateway({
+    REDIS_URL: redis.url,
+    ORDER_SERVICE_URL: upstream.url,
+    UPSTREAM_TIMEOUT_MS: "300",
+    RATE_LIMIT_REQUESTS: "100000",
+  });
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await upstream?.stop();
+  await redis?.stop();
+});
+
+const order = {
+  restaurantId: "ldn-curry",
+  items: [
+    { menuItemId: "ldn-curry-m1", quantity: 2, price: 1 },
+    { menuItemId: "ldn-curry-m3", quantity: 1 },
+  ],
+  dropoff: { lat: 51.51, lng: -0.09 },
+  paymentMethod: "card",
+  total: 1,
+  customerId: "someone-else",
+};
+
+function place(customerId: string, key: string | undefined, body: unknown = order) {
+  return gateway.call("/v1/orders", {
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: key ? { "idempotency-key": key } : {},
+    as: { sub: customerId, role: "customer" },
+  });
+}
+
+const ordersCalls = () => upstream.calls.filter((call) => call.path === "/orders");
+
+describe("POST /v1/orders", () => {
+  test("creates the order as the token's customer, forwards no prices, writes the tracking record, replays", async () => {
+    const customerId = uniqueId("cust");
+    const key = uniqueId("key");
+    const before = ordersCalls().length;
+    const created = await place(customerId, key);
+    expect(created.status).toBe(201);
+    const body = (await created.json()) as {
+      id: string;
+      customerId: string;
+      city: string;
+      status: string;
+      total: number;
+    };
+    expect(body).toMatchObject({
+      customerId,
+      restaurantId: "ldn-curry",
+      city: "london",
+      status: "CONFIRMED",
+      total: 2 * 1250 + 350,
+    });
+    const sent = ordersCalls().at(-1)?.body as Record<string, unknown>;
+    expect(sent.customerId).toBe(customerId);
+    expect(sent.total).toBeUndefined();
+    expect(sent.items).toEqual([
+      { menuItemId: "ldn-curry-m1", quantity: 2 },
+      { menuItemId: "ldn-curry-m3", quantity: 1 },
+    ]);
+    const status = await gateway.call(`/v1/orders/${body.id}/status`, {
+      as: { sub: customerId, role: "customer" },
+    });
+    expect(await status.json()).toEqual({ orderId: body.id, status: "CONFIRMED", version: 1 });
+
+    const replay = await place(customerId, key);
+    expect(replay.status).toBe(201);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(await replay.json()).toEqual(body);
+    expect(ordersCalls().length).toBe(before + 1);
+    // Keys are per customer: another customer's same key is a new order.
+    expect((await place(uniqueId("cust"), key)).status).toBe(201);
+  });
+
+  test("missing key 400, same key with another body 422, bad bodies 400", async () => {
+    const customerId = uniqueId("cust");
+    expect((await place(customerId, undefined)).status).toBe(400);
+    expect((await place(customerId, "short")).status).toBe(400);
+    const key = uniqueId("key");
+    expect((await place(customerId, key)).status).toBe(201);
+    const other = await place(customerId, key, {
+      ...order,
+      items: [{ menuItemId: "ldn-curry-m2", quantity: 1 }],
+    });
+    expect(other.status).toBe(422);
+    expect(((await other.json()) as { error: { code: string } }).error.code).toBe(
+      "idempotency_mismatch",
+    );
+    for (const bad of [
+      { ...order, items: [] },
+      { ...order, dropoff: { lat: 100, lng: 0 } },
+      { ...order, items: [{ menuItemId: "x", quantity: 0 }] },
+    ]) {
+      expect((await place(customerId, uniqueId("key"), bad)).status).toBe(400);
+    }
+    expect(
+      (
+        await gateway.call("/v1/orders", {
+          method: "POST",
+          body: JSON.stringify(order),
+          headers: { "idempotency-key": uniqueId("key") },
+          as: { sub: "d", role: "dispatcher" },
+        })
+      ).status,
+    ).toBe(403);
+  });
+
+  test("50 concurrent requests with one key: one upstream call, the others 409 in flight or a replay", async () => {
+    const customerId = uniqueId("cust");
+    const key = uniqueId("key");
+    const before = ordersCalls().length;
+    upstream.controls.delayMs = 100;
+    try {
+      const responses = await Promise.all(Array.from({ length: 50 }, () => place(customerId, key)));
+      const statuses = responses.map((r) => r.status);
+      expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+      expect(statuses.filter((s) => s === 409)).toHaveLength(49);
+    } finally {
+      upstream.controls.delayMs = 0;
+    }
+    expect(ordersCalls().length).toBe(before + 1);
+  });
+
+  test("an upstream 5xx or timeout is not stored: 502/504 now, the same key works once it recovers", async () => {
+    const customerId = uniqueId("cust");
+    const key = uniqueId("key");
+    upstream.controls.failWith = 503;
+    const failed = await place(customerId, key);
+    upstream.controls.failWith = 0;
+    expect(failed.status).toBe(502);
+    expect(((await failed.json()) as { error: { code: string } }).error.code).toBe(
+      "upstream_failed",
+    );
+    upstream.controls.delayMs = 1_000;
+    const slow = await place(customerId, key);
+    upstream.controls.delayMs = 0;
+    expect(slow.status).toBe(504);
+    const retried = await place(customerId, key);
+    expect(retried.status).toBe(201);
+    expect(retried.headers.get("idempotent-replayed")).toBeNull();
+  });
+
+  test("an order the service refuses (unknown dish) is 422 order_rejected, and replayed as such", async () => {
+    const customerId = uniqueId("cust");
+    const key = uniqueId("key");
+    const refused = await place(customerId, key, {
+      ...order,
+      items: [{ menuItemId: "nope", quantity: 1 }],
+    });
+    expect(refused.status).toBe(422);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe(
+      "order_rejected",
+    );
+    const again = await place(customerId, key, {
+      ...order,
+      items: [{ menuItemId: "nope", quantity: 1 }],
+    });
+    expect(again.status).toBe(422);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+  });
+});

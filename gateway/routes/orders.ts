@@ -1,0 +1,200 @@
+import { createHash } from "node:crypto";
+import { Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { EdgeError } from "../../core/errors/edge-error";
+import { isValidLatLng } from "../../core/geo";
+import { beginIdempotent, finishIdempotent } from "../../core/redis/idempotency-scripts";
+import { isKeyPart, keys } from "../../core/redis/keys";
+import { type OrderRecord, orderRecordFields } from "../../core/redis/order-record";
+import type { RedisClient } from "../../core/redis/scripts";
+import type { GatewayEnv } from "../context";
+import { requireRole } from "../middleware/require-role";
+import { readJsonObject, stringField } from "../request-body";
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{8,128}$/;
+/** A claim outlives the slowest upstream call, so a crashed gateway frees the key. */
+const IN_FLIGHT_MS = 60_000;
+const REPLAY_FOR_MS = 24 * 3_600_000;
+
+interface OrderRequest {
+  restaurantId: string;
+  items: { menuItemId: string; quantity: number }[];
+  dropoff: { lat: number; lng: number };
+  paymentMethod: string;
+}
+
+/** Only what the order service needs; client prices or totals never go upstream. */
+function parseOrderRequest(body: Record<string, unknown>): OrderRequest {
+  const restaurantId = stringField(body, "restaurantId", /^[A-Za-z0-9._:-]{1,64}$/);
+  const paymentMethod = stringField(body, "paymentMethod", /^[A-Za-z0-9._:-]{1,64}$/);
+  const items = body.items;
+  if (!Array.isArray(items) || items.length === 0 || items.length > 50) {
+    throw new EdgeError("bad_request", "items must be a list of 1 to 50 items");
+  }
+  const parsedItems = items.map((item: unknown) => {
+    const { menuItemId, quantity } = (item ?? {}) as Record<string, unknown>;
+    if (typeof menuItemId !== "string" || !/^[A-Za-z0-9._:-]{1,64}$/.test(menuItemId)) {
+      throw new EdgeError("bad_request", "each item needs a menuItemId");
+    }
+    if (
+      typeof quantity !== "number" ||
+      !Number.isInteger(quantity) ||
+      quantity < 1 ||
+      quantity > 99
+    ) {
+      throw new EdgeError("bad_request", "each item needs a quantity from 1 to 99");
+    }
+    return { menuItemId, quantity };
+  });
+  const { lat, lng } = (body.dropoff ?? {}) as Record<string, unknown>;
+  if (typeof lat !== "number" || typeof lng !== "number" || !isValidLatLng(lat, lng)) {
+    throw new EdgeError("bad_request", "dropoff must be {lat, lng}");
+  }
+  return { restaurantId, items: parsedItems, dropoff: { lat, lng }, paymentMethod };
+}
+
+/** The order service's 201 body, checked before it becomes a tracking record. */
+function parseCreatedOrder(value: unknown, customerId: string): OrderRecord {
+  const order = value as Record<string, unknown> & {
+    pickup?: { lat?: unknown; lng?: unknown };
+    dropoff?: { lat?: unknown; lng?: unknown };
+  };
+  const point = (p: { lat?: unknown; lng?: unknown } | undefined) =>
+    typeof p?.lat === "number" && typeof p.lng === "number" && isValidLatLng(p.lat, p.lng)
+      ? { lat: p.lat, lng: p.lng }
+      : undefined;
+  const pickup = point(order?.pickup);
+  const dropoff = point(order?.dropoff);
+  if (
+    typeof order?.id !== "string" ||
+    !isKeyPart(order.id) ||
+    typeof order.city !== "string" ||
+    typeof order.restaurantId !== "string" ||
+    !pickup ||
+    !dropoff
+  ) {
+    throw new EdgeError("upstream_failed", "the order service answered an unexpected body");
+  }
+  return {
+    orderId: order.id,
+    customerId,
+    city: order.city,
+    restaurantId: order.restaurantId,
+    pickup,
+    dropoff,
+    status: "CONFIRMED",
+    version: 1,
+  };
+}
+
+/**
+ * `POST /v1/orders`, idempotent by `Idempotency-Key` per customer: the same
+ * key and body replays the stored answer (`Idempotent-Replayed: true`), the
+ * same key with another body is 422, while the first is in flight 409. An
+ * upstream 5xx, timeout or network failure is not stored, so a retry runs
+ * again. On success the order's tracking record is written.
+ */
+export function orderRoutes(options: {
+  client: RedisClient;
+  orderServiceUrl: string;
+  upstreamTimeoutMs: number;
+}) {
+  const { client, orderServiceUrl, upstreamTimeoutMs } = options;
+
+  async function callOrderService(
+    customerId: string,
+    key: string,
+    request: OrderRequest,
+  ): Promise<Response> {
+    try {
+      return await fetch(`${orderServiceUrl}/orders`, {
+        method: "POST",
+        // The key goes upstream too: after a timeout here the order service may still have
+        // created the order, and only it can then dedupe the retry.
+        headers: { "content-type": "application/json", "idempotency-key": `${customerId}:${key}` },
+        body: JSON.stringify({ customerId, ...request }),
+        signal: AbortSignal.timeout(upstreamTimeoutMs),
+      });
+    } catch (error) {
+      if (error instanceof Error && error.name === "TimeoutError") {
+        throw new EdgeError("upstream_timeout", "the order service did not answer in time", {
+          cause: error,
+        });
+      }
+      throw new EdgeError("upstream_failed", "the order service is unreachable", { cause: error });
+    }
+  }
+
+  return new Hono<GatewayEnv>().post("/v1/orders", requireRole("customer"), async (c) => {
+    const key = c.req.header("idempotency-key");
+    if (!key || !IDEMPOTENCY_KEY.test(key)) {
+      throw new EdgeError(
+        "bad_request",
+        "Idempotency-Key header required (8-128 of A-Z a-z 0-9 _ -)",
+      );
+    }
+    const request = parseOrderRequest(await readJsonObject(c));
+    const customerId = c.get("identity").sub;
+    const requestHash = createHash("sha256").update(JSON.stringify(request)).digest("hex");
+    const claim = { customerId, key, requestHash };
+    const start = await beginIdempotent(client, { ...claim, inFlightMs: IN_FLIGHT_MS });
+    if (start.kind === "mismatch")
+      throw new EdgeError(
+        "idempotency_mismatch",
+        "this Idempotency-Key was used with another body",
+      );
+    if (start.kind === "in_flight")
+      throw new EdgeError(
+        "idempotency_in_flight",
+        "a request with this Idempotency-Key is in flight",
+      );
+    if (start.kind === "replay") {
+      c.header("Idempotent-Replayed", "true");
+      return c.body(start.body, start.status as ContentfulStatusCode, {
+        "content-type": "application/json",
+      });
+    }
+
+    let stored: { status: number; body: string };
+    try {
+      const upstream = await callOrderService(customerId, key, request);
+      if (upstream.status >= 500)
+        throw new EdgeError("upstream_failed", `the order service failed (${upstream.status})`);
+      if (upstream.status === 201) {
+        const created = (await upstream.json()) as { total?: unknown };
+        const order = parseCreatedOrder(created, customerId);
+        await client.hset(keys.order(order.orderId), orderRecordFields(order));
+        const { pickup, dropoff } = order;
+        const total = typeof created.total === "number" ? created.total : undefined;
+        const body = {
+          id: order.orderId,
+          customerId,
+          restaurantId: order.restaurantId,
+          city: order.city,
+          pickup,
+          dropoff,
+          status: "CONFIRMED",
+          total,
+        };
+        stored = { status: 201, body: JSON.stringify(body) };
+      } else {
+        const reason = ((await upstream.json().catch(() => ({}))) as { error?: unknown }).error;
+        const message = typeof reason === "string" ? reason : "the order service refused the order";
+        stored = {
+          status: 422,
+          body: JSON.stringify({
+            error: { code: "order_rejected", message, requestId: c.get("requestId") },
+          }),
+        };
+      }
+    } catch (error) {
+      // Not stored: the same key may be retried.
+      await finishIdempotent(client, claim, { status: 0, body: "", keepMs: 0 });
+      throw error;
+    }
+    await finishIdempotent(client, claim, { ...stored, keepMs: REPLAY_FOR_MS });
+    return c.body(stored.body, stored.status as ContentfulStatusCode, {
+      "content-type": "application/json",
+    });
+  });
+}
