@@ -70,13 +70,6 @@ export async function startTracking(
       if (!draining) moveLostOrders();
     },
   });
-  const membership = await joinTrackingRegistry({
-    connection,
-    node: self,
-    heartbeatMs: config.heartbeatMs,
-    logger,
-  });
-  await ring.refresh();
 
   /** After a ring change: watchers of orders another node now owns are sent there. */
   function moveLostOrders(): void {
@@ -191,6 +184,14 @@ export async function startTracking(
       },
     },
   });
+  // Join the ring only once listening: clients sent here must find the node up.
+  const membership = await joinTrackingRegistry({
+    connection,
+    node: self,
+    heartbeatMs: config.heartbeatMs,
+    logger,
+  });
+  await ring.refresh();
   logger.info({ port: server.port, node: self.id, url: self.url }, "tracking listening");
 
   return {
