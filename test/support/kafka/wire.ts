@@ -1,32 +1,28 @@
-/** Big-endian readers and writers for the Kafka protocol's primitive types. */
+/**
+ * Big-endian readers and writers for the Kafka protocol's primitive types.
+ * Reads past the end throw, so a malformed request never yields garbage.
+ */
 export class KafkaReader {
   offset = 0;
   constructor(readonly buffer: Buffer) {}
 
   int8(): number {
-    const value = this.buffer.readInt8(this.offset);
-    this.offset += 1;
-    return value;
+    return this.#fixed(1, (at) => this.buffer.readInt8(at));
   }
   int16(): number {
-    const value = this.buffer.readInt16BE(this.offset);
-    this.offset += 2;
-    return value;
+    return this.#fixed(2, (at) => this.buffer.readInt16BE(at));
   }
   int32(): number {
-    const value = this.buffer.readInt32BE(this.offset);
-    this.offset += 4;
-    return value;
+    return this.#fixed(4, (at) => this.buffer.readInt32BE(at));
   }
   uint32(): number {
-    const value = this.buffer.readUInt32BE(this.offset);
-    this.offset += 4;
-    return value;
+    return this.#fixed(4, (at) => this.buffer.readUInt32BE(at));
   }
   int64(): bigint {
-    const value = this.buffer.readBigInt64BE(this.offset);
-    this.offset += 8;
-    return value;
+    return this.#fixed(8, (at) => this.buffer.readBigInt64BE(at));
+  }
+  boolean(): boolean {
+    return this.int8() !== 0;
   }
   /** int16-length string; null for length -1. */
   nullableString(): string | null {
@@ -48,34 +44,29 @@ export class KafkaReader {
   array<T>(item: (reader: KafkaReader) => T): T[] | null {
     const count = this.int32();
     if (count < 0) return null;
+    // Each item takes at least a byte: a huge count from a broken frame fails here, not in OOM.
+    if (count > this.remaining()) throw new Error(`array count ${count} exceeds the frame`);
     return Array.from({ length: count }, () => item(this));
   }
-  /** Zigzag varint (records use these for lengths and deltas). */
+  /** Zigzag varint (record lengths, deltas and counts in RecordBatch v2). */
   varint(): number {
     let raw = 0;
-    let shift = 0;
-    for (;;) {
-      const byte = this.buffer[this.offset++];
-      if (byte === undefined) throw new Error("varint runs past the buffer");
+    for (let shift = 0; shift <= 28; shift += 7) {
+      const byte = this.int8() & 0xff;
       raw |= (byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) break;
-      shift += 7;
-      if (shift > 28) throw new Error("varint too long");
+      if ((byte & 0x80) === 0) return (raw >>> 1) ^ -(raw & 1);
     }
-    return (raw >>> 1) ^ -(raw & 1);
+    throw new Error("varint longer than 5 bytes");
   }
+  /** Zigzag varlong (timestamp deltas). */
   varlong(): bigint {
     let raw = 0n;
-    let shift = 0n;
-    for (;;) {
-      const byte = this.buffer[this.offset++];
-      if (byte === undefined) throw new Error("varlong runs past the buffer");
+    for (let shift = 0n; shift <= 63n; shift += 7n) {
+      const byte = this.int8() & 0xff;
       raw |= BigInt(byte & 0x7f) << shift;
-      if ((byte & 0x80) === 0) break;
-      shift += 7n;
-      if (shift > 63n) throw new Error("varlong too long");
+      if ((byte & 0x80) === 0) return (raw >> 1n) ^ -(raw & 1n);
     }
-    return (raw >> 1n) ^ -(raw & 1n);
+    throw new Error("varlong longer than 10 bytes");
   }
   /** Varint-length bytes; null for length -1. */
   varBytes(): Buffer | null {
@@ -83,16 +74,27 @@ export class KafkaReader {
     return length < 0 ? null : this.take(length);
   }
   take(length: number): Buffer {
-    if (this.offset + length > this.buffer.length) throw new Error("field runs past the buffer");
+    if (length > this.remaining()) throw new Error("field runs past the end of the frame");
     const slice = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += length;
     return slice;
   }
+  rest(): Buffer {
+    return this.take(this.remaining());
+  }
   remaining(): number {
     return this.buffer.length - this.offset;
   }
+
+  #fixed<T>(size: number, read: (at: number) => T): T {
+    if (size > this.remaining()) throw new Error("field runs past the end of the frame");
+    const value = read(this.offset);
+    this.offset += size;
+    return value;
+  }
 }
 
+/** Builds a response body; `build()` concatenates once at the end. */
 export class KafkaWriter {
   readonly #parts: Buffer[] = [];
 
@@ -119,6 +121,7 @@ export class KafkaWriter {
   boolean(value: boolean): this {
     return this.int8(value ? 1 : 0);
   }
+  /** int16-length string; null writes length -1. */
   string(value: string | null): this {
     if (value === null) return this.int16(-1);
     const bytes = Buffer.from(value, "utf8");
