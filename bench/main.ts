@@ -1,9 +1,11 @@
-// `bun run bench [-- --only ingest|fanout --seconds 10 ...]`: runs the
+// `bun run bench [-- --only ingest|fanout|gateway --seconds 10 ...]`: runs the
 // benchmarks and writes bench/RESULTS.md, one section per part.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fanoutReport } from "./fanout/report";
 import { runFanoutBench } from "./fanout/run-fanout-bench";
+import { gatewayReport } from "./gateway/report";
+import { runGatewayBench } from "./gateway/run-gateway-bench";
 import { ingestReport } from "./ingest/report";
 import { runIngestBench } from "./ingest/run-ingest-bench";
 import { machineDescription } from "./support/process-stats";
@@ -18,6 +20,8 @@ const { values } = parseArgs({
     orders: { type: "string", default: "2500" },
     "per-order": { type: "string", default: "4" },
     "fanout-rate": { type: "string", default: "5000" },
+    "status-rate": { type: "string", default: "10000" },
+    "offer-rate": { type: "string", default: "1000" },
     out: { type: "string", default: join(import.meta.dir, "RESULTS.md") },
   },
 });
@@ -46,5 +50,15 @@ if (runs("fanout")) {
     progress,
   });
   writeResultsSection(out, "Fan-out", fanoutReport(result, command, machineDescription()));
+}
+if (runs("gateway")) {
+  const command = `bun run bench -- --only gateway --seconds ${seconds} --status-rate ${values["status-rate"]} --offer-rate ${values["offer-rate"]}`;
+  const result = await runGatewayBench({
+    seconds,
+    statusRate: Number(values["status-rate"]),
+    offerRate: Number(values["offer-rate"]),
+    progress,
+  });
+  writeResultsSection(out, "Gateway", gatewayReport(result, command, machineDescription()));
 }
 progress(`wrote ${out}`);

@@ -27,6 +27,8 @@ const COMMON_OPTIONS: RedisOptions = {
   enableOfflineQueue: false,
   maxRetriesPerRequest: 1,
   keepAlive: 10_000,
+  // Concurrent requests' commands share round trips (the gateway's many small reads).
+  enableAutoPipelining: true,
   retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
   lazyConnect: false,
 };
@@ -45,6 +47,7 @@ export function createRedisConnection(
           // The offline queue covers slot-map refreshes; isReady() guards hot paths.
           enableOfflineQueue: true,
           scaleReads: "master",
+          enableAutoPipelining: true,
           shardedSubscribers: true,
           redisOptions: {
             maxRetriesPerRequest: COMMON_OPTIONS.maxRetriesPerRequest,

@@ -1,0 +1,134 @@
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { mintToken } from "../../core/auth/mint-token";
+import { keys } from "../../core/redis/keys";
+import { orderRecordFields } from "../../core/redis/order-record";
+import { freePort, startRedis } from "../../test/support/redis-server";
+import { lineReader, spawnBun, waitForOk } from "../support/child";
+import { cpuMeter } from "../support/process-stats";
+
+export interface GatewayBenchOptions {
+  seconds: number;
+  /** Rate for the status latency run (req/s). */
+  statusRate: number;
+  /** Rate for the offers run (req/s); each offer needs a fresh seeded order. */
+  offerRate: number;
+  progress: (line: string) => void;
+}
+
+export interface HttpRun {
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p99: number };
+  non2xx: number;
+  errors: number;
+  cpu: Record<string, number>;
+}
+
+export interface GatewayBenchResult {
+  options: Omit<GatewayBenchOptions, "progress">;
+  hello: HttpRun;
+  statusMax: HttpRun;
+  statusAtRate: HttpRun;
+  offers: HttpRun;
+  ratio: number;
+}
+
+const ROOT = join(import.meta.dir, "..", "..");
+const OFFER_PREFIX = "bench-offer-";
+
+/**
+ * The gateway benchmark (autocannon in its own process): a bare route on
+ * the same server as the baseline (`/healthz`: no token, no Redis), then
+ * `GET /v1/orders/{id}/status` (JWT + rate limit + Redis read) and
+ * `POST /v1/dispatch/offers` (JWT + rate limit + two Redis round trips, one Lua).
+ */
+export async function runGatewayBench(options: GatewayBenchOptions): Promise<GatewayBenchResult> {
+  const { seconds, statusRate, offerRate, progress } = options;
+  const redis = await startRedis();
+  const secret = randomBytes(32).toString("hex");
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const gateway = spawnBun(join(ROOT, "gateway", "main.ts"), [], {
+    REDIS_URL: redis.url,
+    JWT_SECRET: secret,
+    GATEWAY_PORT: String(port),
+    RATE_LIMIT_REQUESTS: "100000000",
+    LOG_LEVEL: "silent",
+  });
+  try {
+    const offers = offerRate * (seconds + 1);
+    await seedOrders(redis.url, offers);
+    await waitForOk(`${base}/readyz`);
+    const dispatcher = await mintToken(secret, { sub: "bench-dispatcher", role: "dispatcher" });
+    const load = async (label: string, path: string, args: string[]): Promise<HttpRun> => {
+      progress(`gateway: ${label}, ${seconds} s`);
+      const child = spawnBun(join(import.meta.dir, "load-http.ts"), [
+        "--url",
+        `${base}${path}`,
+        "--seconds",
+        String(seconds),
+        ...args,
+      ]);
+      const meter = cpuMeter({ gateway: gateway.pid, redis: redis.pid, load: child.pid });
+      const result = JSON.parse(
+        await lineReader(child).until((line) => line.startsWith("{")),
+      ) as Omit<HttpRun, "cpu">;
+      const run = { ...result, cpu: meter.stop() };
+      progress(
+        `  ${Math.round(run.requestsPerSecond)} req/s, p99 ${run.latencyMs.p99} ms, non-2xx ${run.non2xx}`,
+      );
+      return run;
+    };
+    const statusPath = `/v1/orders/${OFFER_PREFIX}0/status`;
+    const hello = await load("bare route (/healthz)", "/healthz", []);
+    const statusMax = await load("order status, as fast as it goes", statusPath, [
+      "--token",
+      dispatcher,
+    ]);
+    const statusAtRate = await load(`order status at ${statusRate} req/s`, statusPath, [
+      "--token",
+      dispatcher,
+      "--rate",
+      String(statusRate),
+    ]);
+    const offerRun = await load(`dispatch offers at ${offerRate} req/s`, "/v1/dispatch/offers", [
+      ...["--token", dispatcher, "--rate", String(offerRate), "--connections", "20"],
+      ...["--offers", String(offers), "--offer-prefix", OFFER_PREFIX],
+    ]);
+    return {
+      options: { seconds, statusRate, offerRate },
+      hello,
+      statusMax,
+      statusAtRate,
+      offers: offerRun,
+      ratio: statusMax.requestsPerSecond / hello.requestsPerSecond,
+    };
+  } finally {
+    gateway.kill("SIGKILL");
+    await redis.stop();
+  }
+}
+
+async function seedOrders(url: string, count: number): Promise<void> {
+  const db = new Redis(url);
+  const pipeline = db.pipeline();
+  for (let i = 0; i < count; i++) {
+    const orderId = `${OFFER_PREFIX}${i}`;
+    pipeline.hset(
+      keys.order(orderId),
+      orderRecordFields({
+        orderId,
+        customerId: `bench-customer-${i}`,
+        city: "london",
+        restaurantId: "bench-restaurant",
+        pickup: { lat: 51.5, lng: -0.12 },
+        dropoff: { lat: 51.52, lng: -0.1 },
+        status: "CONFIRMED",
+        version: 1,
+      }),
+    );
+  }
+  await pipeline.exec();
+  db.disconnect();
+}
