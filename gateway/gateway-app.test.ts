@@ -98,6 +98,72 @@ describe("GET /v1/orders/:id/status", () => {
   });
 });
 
+describe("POST /v1/orders/:id/status", () => {
+  const step = (
+    orderId: string,
+    to: string,
+    expectedVersion: number,
+    as: { sub: string; role: "rider" | "restaurant" | "dispatcher" | "ops" | "customer" },
+  ) =>
+    gateway.call(`/v1/orders/${orderId}/status`, {
+      method: "POST",
+      body: JSON.stringify({ to, expectedVersion }),
+      as,
+    });
+
+  test("the whole delivery, each step by its actor, each publishing its event; the rider's active orders end with it", async () => {
+    const { orderId, riderId } = await newOrder();
+    const events: string[] = [];
+    const subscriber = new Redis(redis.url);
+    await subscriber.subscribe(`track:{${orderId}}`);
+    subscriber.on("message", (_c, message) => events.push(message));
+    const ready = await step(orderId, "READY", 2, { sub: "rest-1", role: "restaurant" });
+    expect(await ready.json()).toEqual({ orderId, status: "READY", version: 3, riderId });
+    expect((await step(orderId, "PICKED_UP", 3, { sub: riderId, role: "rider" })).status).toBe(200);
+    expect((await step(orderId, "DELIVERED", 4, { sub: riderId, role: "rider" })).status).toBe(200);
+    await waitUntil(() => events.length === 3);
+    expect(events.map((e) => JSON.parse(e))).toEqual([
+      { type: "status", orderId, status: "READY", version: 3, riderId },
+      { type: "status", orderId, status: "PICKED_UP", version: 4, riderId },
+      { type: "status", orderId, status: "DELIVERED", version: 5, riderId },
+    ]);
+    expect(await db.sismember(`rider:{${riderId}}:orders`, orderId)).toBe(0);
+    subscriber.disconnect();
+  });
+
+  test("a stale version or an illegal step is 409, a wrong actor 403, and nothing changes", async () => {
+    const { orderId, riderId } = await newOrder();
+    const stale = await step(orderId, "READY", 1, { sub: "rest-1", role: "restaurant" });
+    expect(stale.status).toBe(409);
+    expect(((await stale.json()) as { error: { code: string } }).error.code).toBe("stale_version");
+    const skip = await step(orderId, "DELIVERED", 2, { sub: riderId, role: "rider" });
+    expect(skip.status).toBe(409);
+    expect(((await skip.json()) as { error: { code: string } }).error.code).toBe(
+      "illegal_transition",
+    );
+    expect((await step(orderId, "READY", 2, { sub: "rest-9", role: "restaurant" })).status).toBe(
+      403,
+    );
+    expect((await step(orderId, "PICKED_UP", 2, { sub: "someone", role: "rider" })).status).toBe(
+      403,
+    );
+    expect((await step(orderId, "CANCELLED", 2, { sub: "c", role: "customer" })).status).toBe(403);
+    expect((await step(orderId, "ASSIGNED", 2, { sub: "o1", role: "ops" })).status).toBe(409);
+    const status = await gateway.call(`/v1/orders/${orderId}/status`, {
+      as: { sub: "o1", role: "ops" },
+    });
+    expect(await status.json()).toEqual({ orderId, status: "ASSIGNED", version: 2, riderId });
+    // Concurrent steps with the same version: exactly one wins.
+    const racers = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        step(orderId, "CANCELLED", 2, { sub: "d1", role: "dispatcher" }),
+      ),
+    );
+    expect(racers.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(racers.filter((r) => r.status === 409)).toHaveLength(19);
+  });
+});
+
 describe("GET /v1/orders/:id/track", () => {
   test("names the same owner the tracking nodes compute", async () => {
     // Rings converge within one refresh; wait until the gateway's and both nodes' have both nodes.
@@ -152,7 +218,7 @@ describe("middleware", () => {
       expect(
         (
           await limited.call(`/v1/orders/${orderId}/status`, {
-            as: { sub: "d1", role: "dispatcher" },
+            as: { sub: uniqueId("dispatcher"), role: "dispatcher" },
           })
         ).status,
       ).toBe(200);

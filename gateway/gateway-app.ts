@@ -85,7 +85,7 @@ export async function startGateway(
       windowMs: config.rateLimitWindowMs,
     }),
   );
-  app.route("/", orderTrackingRoutes({ client: connection.client, ring }));
+  app.route("/", orderTrackingRoutes({ connection, ring }));
   app.route("/", dispatchRoutes({ connection, freshForMs: config.candidateFreshMs }));
   app.route(
     "/",

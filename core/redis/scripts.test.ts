@@ -9,8 +9,8 @@ import {
 } from "../../test/support/redis-server";
 import { uniqueId } from "../../test/support/tokens";
 import { createRedisConnection, type RedisConnection } from "./client";
-import { assignRider, createOffer, takeOffer } from "./dispatch-scripts";
 import { keys } from "./keys";
+import { assignRider, createOffer, takeOffer, transitionOrder } from "./order-scripts";
 import {
   type PositionEntry,
   pruneStaleRiders,
@@ -206,5 +206,57 @@ describe.each(["standalone", "cluster"] as const)("dispatch scripts on %s", (mod
       code: "illegal_transition",
     });
     expect(await connection.client.hget(keys.order(orderId), "riderId")).toBe(rider);
+  });
+});
+
+describe.each(["standalone", "cluster"] as const)("transition-order.lua on %s", (mode) => {
+  test("moves only from a legal status at the expected version, once under concurrency", async () => {
+    const connection = connections[mode];
+    if (!connection) throw new Error("no connection");
+    const orderId = uniqueId("order");
+    await connection.client.hset(keys.order(orderId), {
+      customerId: "c",
+      city: "x",
+      restaurantId: "r",
+      status: "ASSIGNED",
+      version: 2,
+      riderId: "r1",
+    });
+    const racers = await Promise.allSettled(
+      Array.from({ length: 30 }, () =>
+        transitionOrder(connection, {
+          orderId,
+          expectedVersion: 2,
+          to: "READY",
+          legalFrom: ["ASSIGNED"],
+        }),
+      ),
+    );
+    expect(racers.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    expect(
+      racers.filter(
+        (r) => r.status === "rejected" && (r.reason as { code: string }).code === "stale_version",
+      ),
+    ).toHaveLength(29);
+    await expect(
+      transitionOrder(connection, {
+        orderId,
+        expectedVersion: 3,
+        to: "DELIVERED",
+        legalFrom: ["PICKED_UP"],
+      }),
+    ).rejects.toMatchObject({ code: "illegal_transition" });
+    await expect(
+      transitionOrder(connection, {
+        orderId: uniqueId("none"),
+        expectedVersion: 1,
+        to: "READY",
+        legalFrom: ["ASSIGNED"],
+      }),
+    ).rejects.toMatchObject({ code: "not_found" });
+    expect(await connection.client.hmget(keys.order(orderId), "status", "version")).toEqual([
+      "READY",
+      "3",
+    ]);
   });
 });

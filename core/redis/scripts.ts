@@ -16,6 +16,7 @@ const SCRIPTS = {
   assignRider: { file: "assign-rider.lua", keys: 1 },
   beginIdempotent: { file: "begin-idempotent.lua", keys: 1 },
   finishIdempotent: { file: "finish-idempotent.lua", keys: 1 },
+  transitionOrder: { file: "transition-order.lua", keys: 1 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

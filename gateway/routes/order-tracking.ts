@@ -1,11 +1,15 @@
 import { Hono } from "hono";
 import type { Identity } from "../../core/auth/identity";
 import { EdgeError } from "../../core/errors/edge-error";
+import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
+import type { RedisConnection } from "../../core/redis/client";
 import { isKeyPart, keys } from "../../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
-import type { RedisClient } from "../../core/redis/scripts";
+import { transitionOrder } from "../../core/redis/order-scripts";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
 import type { GatewayEnv } from "../context";
+import { endsDelivery, planStep } from "../order-state-machine";
+import { integerField, readJsonObject, stringField } from "../request-body";
 
 /** The order's customer, its assigned rider, dispatchers and ops; others get 403. */
 function assertMaySee(identity: Identity, order: OrderRecord): void {
@@ -19,11 +23,14 @@ function assertMaySee(identity: Identity, order: OrderRecord): void {
 
 /**
  * `GET /v1/orders/:id/status` (the fast path: straight from the tracking
- * record in Redis) and `GET /v1/orders/:id/track` (the URL of the tracking
- * node that owns the order, from the same ring the nodes build).
+ * record in Redis), `POST /v1/orders/:id/status` (a compare-and-set step of
+ * the state machine, with its status event) and `GET /v1/orders/:id/track`
+ * (the URL of the tracking node that owns the order, from the same ring the
+ * nodes build).
  */
-export function orderTrackingRoutes(options: { client: RedisClient; ring: TrackingRing }) {
-  const { client, ring } = options;
+export function orderTrackingRoutes(options: { connection: RedisConnection; ring: TrackingRing }) {
+  const { connection, ring } = options;
+  const { client } = connection;
 
   async function loadVisibleOrder(orderId: string, identity: Identity): Promise<OrderRecord> {
     if (!isKeyPart(orderId)) throw new EdgeError("bad_request", "invalid order id");
@@ -45,6 +52,36 @@ export function orderTrackingRoutes(options: { client: RedisClient; ring: Tracki
         version: order.version,
         ...(order.riderId ? { riderId: order.riderId } : {}),
       });
+    })
+    .post("/v1/orders/:id/status", async (c) => {
+      const orderId = c.req.param("id");
+      if (!isKeyPart(orderId)) throw new EdgeError("bad_request", "invalid order id");
+      const body = await readJsonObject(c);
+      const to = stringField(body, "to");
+      const expectedVersion = integerField(body, "expectedVersion", {
+        min: 1,
+        max: Number.MAX_SAFE_INTEGER,
+      });
+      const order = parseOrderRecord(
+        orderId,
+        await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
+      );
+      if (!order) throw new EdgeError("not_found", "no such order");
+      const { legalFrom } = planStep(to, c.get("identity"), order);
+      const { version, riderId } = await transitionOrder(connection, {
+        orderId,
+        expectedVersion,
+        to,
+        legalFrom,
+      });
+      if (riderId && endsDelivery(to)) {
+        await client.srem(keys.riderOrders(riderId), orderId);
+        await client[connection.publishCommand](
+          keys.riderInbox(riderId),
+          encodeRiderInboxMessage({ type: "orders-changed" }),
+        );
+      }
+      return c.json({ orderId, status: to, version, ...(riderId ? { riderId } : {}) });
     })
     .get("/v1/orders/:id/track", async (c) => {
       const order = await loadVisibleOrder(c.req.param("id"), c.get("identity"));

@@ -67,3 +67,26 @@ export async function assignRider(
   });
   return version;
 }
+
+/** transition-order.lua: version CAS + legal-from check + status event; resolves to the new version. */
+export async function transitionOrder(
+  connection: RedisConnection,
+  change: { orderId: string; expectedVersion: number; to: string; legalFrom: readonly string[] },
+): Promise<{ version: number; riderId?: string }> {
+  const { orderId, expectedVersion, to, legalFrom } = change;
+  const [status, version, riderId] = (await connection.client.transitionOrder(
+    keys.order(orderId),
+    expectedVersion,
+    to,
+    connection.publishCommand,
+    keys.orderTrack(orderId),
+    orderId,
+    ...legalFrom,
+  )) as [string, number, string];
+  expectOk(status, {
+    not_found: "no such order",
+    stale_version: `the order changed (now version ${version})`,
+    illegal_transition: `the order cannot move to ${to} from its current status`,
+  });
+  return riderId ? { version, riderId } : { version };
+}

@@ -1,0 +1,42 @@
+-- Compare-and-set on an order's status: moves it to a new status only if
+-- its version is the one the caller saw and its status is one the move is
+-- legal from; bumps the version and publishes the status event, atomically
+-- on the order's slot.
+--
+-- KEYS[1]  order:{order}   HASH tracking record
+-- ARGV[1]  expected version
+-- ARGV[2]  new status
+-- ARGV[3]  "publish" or "spublish" (cluster: track:{order} is on this slot)
+-- ARGV[4]  channel track:{order}
+-- ARGV[5]  order id
+-- ARGV[6..] statuses the move is legal from
+--
+-- Returns: { status, version, rider id or "" }
+-- Statuses: "ok", "not_found", "stale_version" (version differs),
+--           "illegal_transition" (current status not among ARGV[6..]).
+
+local record = redis.call("HMGET", KEYS[1], "status", "version", "riderId")
+if not record[1] then
+  return { "not_found", 0, "" }
+end
+if record[2] ~= ARGV[1] then
+  return { "stale_version", tonumber(record[2]) or 0, "" }
+end
+local legal = false
+for i = 6, #ARGV do
+  if ARGV[i] == record[1] then
+    legal = true
+  end
+end
+if not legal then
+  return { "illegal_transition", tonumber(record[2]) or 0, "" }
+end
+redis.call("HSET", KEYS[1], "status", ARGV[2])
+local version = redis.call("HINCRBY", KEYS[1], "version", 1)
+local rider = record[3] or ""
+local event = { type = "status", orderId = ARGV[5], status = ARGV[2], version = version }
+if rider ~= "" then
+  event.riderId = rider
+end
+redis.call(ARGV[3], ARGV[4], cjson.encode(event))
+return { "ok", version, rider }
