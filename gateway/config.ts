@@ -20,6 +20,8 @@ export interface GatewayConfig {
   readonly trackingNodeTtlMs: number;
   readonly trackingRingRefreshMs: number;
   readonly orderServiceUrl: string;
+  readonly searchServiceUrl: string;
+  readonly searchCacheSeconds: number;
   readonly upstreamTimeoutMs: number;
   /** Riders whose last ping is older than this are not dispatch candidates. */
   readonly candidateFreshMs: number;
@@ -42,6 +44,9 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     trackingRingRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
     orderServiceUrl:
       readUrl(env, "ORDER_SERVICE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8070",
+    searchServiceUrl:
+      readUrl(env, "SEARCH_SERVICE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8070",
+    searchCacheSeconds: readInt(env, "SEARCH_CACHE_SECONDS", 60, { min: 1 }),
     upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 3_000, { min: 50 }),
     candidateFreshMs: readInt(env, "DISPATCH_CANDIDATE_FRESH_MS", 60_000, { min: 1_000 }),
   });

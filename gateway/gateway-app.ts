@@ -18,6 +18,7 @@ import { rateLimit } from "./middleware/rate-limit";
 import { dispatchRoutes } from "./routes/dispatch";
 import { orderTrackingRoutes } from "./routes/order-tracking";
 import { orderRoutes } from "./routes/orders";
+import { restaurantRoutes } from "./routes/restaurants";
 
 export interface GatewayApp {
   readonly port: number;
@@ -86,6 +87,15 @@ export async function startGateway(
     }),
   );
   app.route("/", orderTrackingRoutes({ connection, ring }));
+  app.route(
+    "/",
+    restaurantRoutes({
+      client: connection.client,
+      searchServiceUrl: config.searchServiceUrl,
+      cacheSeconds: config.searchCacheSeconds,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+    }),
+  );
   app.route("/", dispatchRoutes({ connection, freshForMs: config.candidateFreshMs }));
   app.route(
     "/",

@@ -39,6 +39,8 @@ export const keys = {
   trackingNodeUrls: () => "tracking:node-urls",
   /** HASH: an idempotent request's claim and then its stored response. */
   idempotency: (customer: string, key: string) => `idem:{${customer}}:${key}`,
+  /** STRING: a cached restaurant search for one geohash-5 cell and normalised query. */
+  searchCache: (geohash5: string, queryHash: string) => `search:{${geohash5}}:${queryHash}`,
   /** STRING counter: one identity's requests in one rate-limit window. */
   rateLimit: (identity: string, windowStart: number) => `rl:{${identity}}:${windowStart}`,
   /** Capped STREAM: the location log when no Kafka is configured. */

@@ -10,6 +10,7 @@ import type { RedisClient } from "../../core/redis/scripts";
 import type { GatewayEnv } from "../context";
 import { requireRole } from "../middleware/require-role";
 import { readJsonObject, stringField } from "../request-body";
+import { callUpstream } from "../upstream-call";
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{8,128}$/;
 /** A claim outlives the slowest upstream call, so a crashed gateway frees the key. */
@@ -101,28 +102,23 @@ export function orderRoutes(options: {
 }) {
   const { client, orderServiceUrl, upstreamTimeoutMs } = options;
 
-  async function callOrderService(
+  function callOrderService(
     customerId: string,
     key: string,
     request: OrderRequest,
   ): Promise<Response> {
-    try {
-      return await fetch(`${orderServiceUrl}/orders`, {
+    return callUpstream(
+      `${orderServiceUrl}/orders`,
+      {
         method: "POST",
         // The key goes upstream too: after a timeout here the order service may still have
         // created the order, and only it can then dedupe the retry.
         headers: { "content-type": "application/json", "idempotency-key": `${customerId}:${key}` },
         body: JSON.stringify({ customerId, ...request }),
-        signal: AbortSignal.timeout(upstreamTimeoutMs),
-      });
-    } catch (error) {
-      if (error instanceof Error && error.name === "TimeoutError") {
-        throw new EdgeError("upstream_timeout", "the order service did not answer in time", {
-          cause: error,
-        });
-      }
-      throw new EdgeError("upstream_failed", "the order service is unreachable", { cause: error });
-    }
+      },
+      upstreamTimeoutMs,
+      "order service",
+    );
   }
 
   return new Hono<GatewayEnv>().post("/v1/orders", requireRole("customer"), async (c) => {
