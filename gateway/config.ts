@@ -1,7 +1,9 @@
-import { type Env, readInt, readPort, readUrl } from "../core/config/env";
+import { hostname } from "node:os";
+import { type Env, readInt, readPort, readString, readUrl } from "../core/config/env";
 import {
   type AuthConfig,
   loadAuthConfig,
+  loadKafkaBrokers,
   loadRedisConfig,
   type RedisConfig,
 } from "../core/config/shared-config";
@@ -20,6 +22,11 @@ export interface GatewayConfig {
   readonly trackingNodeTtlMs: number;
   readonly trackingRingRefreshMs: number;
   readonly orderServiceUrl: string;
+  /** Unset: status changes stay in their outbox streams. */
+  readonly kafkaBrokers?: string[];
+  /** This gateway's name for the outbox relay lock. */
+  readonly nodeId: string;
+  readonly outboxRelayEveryMs: number;
   readonly searchServiceUrl: string;
   readonly searchCacheSeconds: number;
   readonly upstreamTimeoutMs: number;
@@ -29,6 +36,7 @@ export interface GatewayConfig {
 
 /** Reads and checks the gateway's configuration; throws ConfigError naming a bad variable. */
 export function loadGatewayConfig(env: Env): GatewayConfig {
+  const kafkaBrokers = loadKafkaBrokers(env);
   return Object.freeze({
     redis: loadRedisConfig(env),
     auth: loadAuthConfig(env),
@@ -42,6 +50,9 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       .filter(Boolean),
     trackingNodeTtlMs: readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 }),
     trackingRingRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
+    ...(kafkaBrokers ? { kafkaBrokers } : {}),
+    nodeId: readString(env, "GATEWAY_NODE_ID", `${hostname()}-${process.pid}`),
+    outboxRelayEveryMs: readInt(env, "OUTBOX_RELAY_EVERY_MS", 200, { min: 10 }),
     orderServiceUrl:
       readUrl(env, "ORDER_SERVICE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8070",
     searchServiceUrl:

@@ -15,6 +15,7 @@ import { accessLog } from "./middleware/access-log";
 import { authenticate } from "./middleware/authenticate";
 import { createErrorHandler, errorResponse } from "./middleware/error-handler";
 import { rateLimit } from "./middleware/rate-limit";
+import { startOutboxRelay } from "./outbox-relay";
 import { dispatchRoutes } from "./routes/dispatch";
 import { orderTrackingRoutes } from "./routes/order-tracking";
 import { orderRoutes } from "./routes/orders";
@@ -106,6 +107,15 @@ export async function startGateway(
     }),
   );
 
+  const relay = config.kafkaBrokers
+    ? startOutboxRelay({
+        connection,
+        brokers: config.kafkaBrokers,
+        nodeId: config.nodeId,
+        everyMs: config.outboxRelayEveryMs,
+        logger: logger.child({ component: "outbox-relay" }),
+      })
+    : undefined;
   const server = Bun.serve({ port: config.port, hostname: "0.0.0.0", fetch: app.fetch });
   logger.info({ port: server.port }, "gateway listening");
   return {
@@ -114,6 +124,7 @@ export async function startGateway(
     async drain() {
       ring.stop();
       await server.stop();
+      await relay?.stop();
       await connection.close();
     },
   };

@@ -28,6 +28,12 @@ export const keys = {
   riderInbox: (rider: string) => `rider:{${rider}}:inbox`,
   /** HASH: an order's tracking record. */
   order: (order: string) => `order:{${order}}`,
+  /** STREAM: the order's status changes waiting for the relay to Kafka `order-events` (on the order's slot). */
+  orderOutbox: (order: string) => `outbox:{${order}}`,
+  /** SCAN pattern matching every order's outbox. */
+  orderOutboxPattern: () => "outbox:*",
+  /** STRING: which gateway node relays outboxes right now (one at a time, with a TTL). */
+  outboxRelayLock: () => "outbox-relay:lock",
   /** Channel: an order's tracking events (JSON frames of tracking.v1.json). */
   orderTrack: (order: string) => `track:{${order}}`,
   offerForRider: (city: string, rider: string) => `offer:{${city}}:rider:${rider}`,

@@ -55,6 +55,7 @@ export async function assignRider(
   const { orderId, riderId, token } = assignment;
   const [status, version] = (await connection.client.assignRider(
     keys.order(orderId),
+    keys.orderOutbox(orderId),
     riderId,
     token,
     connection.publishCommand,
@@ -76,6 +77,7 @@ export async function transitionOrder(
   const { orderId, expectedVersion, to, legalFrom } = change;
   const [status, version, riderId] = (await connection.client.transitionOrder(
     keys.order(orderId),
+    keys.orderOutbox(orderId),
     expectedVersion,
     to,
     connection.publishCommand,
@@ -89,4 +91,13 @@ export async function transitionOrder(
     illegal_transition: `the order cannot move to ${to} from its current status`,
   });
   return riderId ? { version, riderId } : { version };
+}
+
+/** trim-outbox.lua: drop relayed entries (and the stream once empty); resolves to entries left. */
+export async function trimOutbox(
+  connection: RedisConnection,
+  orderOutboxKey: string,
+  ids: readonly string[],
+): Promise<number> {
+  return Number(await connection.client.trimOutbox(orderOutboxKey, ...ids));
 }

@@ -13,10 +13,11 @@ const SCRIPTS = {
   takeRateLimit: { file: "take-rate-limit.lua", keys: 1 },
   createOffer: { file: "create-offer.lua", keys: 3 },
   takeOffer: { file: "take-offer.lua", keys: 2 },
-  assignRider: { file: "assign-rider.lua", keys: 1 },
+  assignRider: { file: "assign-rider.lua", keys: 2 },
   beginIdempotent: { file: "begin-idempotent.lua", keys: 1 },
   finishIdempotent: { file: "finish-idempotent.lua", keys: 1 },
-  transitionOrder: { file: "transition-order.lua", keys: 1 },
+  transitionOrder: { file: "transition-order.lua", keys: 2 },
+  trimOutbox: { file: "trim-outbox.lua", keys: 1 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

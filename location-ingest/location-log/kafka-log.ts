@@ -1,5 +1,5 @@
-import { Kafka, logLevel, type Producer } from "kafkajs";
 import type { Logger } from "pino";
+import { createKafkaProducer } from "../../core/kafka/kafka-producer";
 import type { IngestMetrics } from "../metrics";
 import type { ExternalLocationLog, LocationEntry } from "./location-log";
 
@@ -28,16 +28,7 @@ export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
   const { bufferRecords, batchRecords = 2_000, retryMaxMs } = options;
   const retryMinMs = Math.min(100, retryMaxMs);
   const { logger, metrics } = options;
-  const kafka = new Kafka({
-    clientId: "delivery-edge-ingest",
-    brokers: options.brokers,
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 2_000,
-    requestTimeout: 5_000,
-    // The loop below owns retries; kafkajs only smooths over a blip.
-    retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 },
-  });
-  const producer: Producer = kafka.producer({ allowAutoTopicCreation: true });
+  const producer = createKafkaProducer(options.brokers, "delivery-edge-ingest");
   const buffer: LocationEntry[] = [];
   let connected = false;
   let sending = false;

@@ -1,8 +1,9 @@
 -- Assigns the rider of an accepted offer to the order: CONFIRMED -> ASSIGNED,
--- version + 1, and the status event on the order's channel, atomically on
+-- version + 1, the outbox entry and the status event, atomically on
 -- the order's slot.
 --
 -- KEYS[1]  order:{order}   HASH tracking record
+-- KEYS[2]  outbox:{order}  STREAM the change's outbox entry (relayed to Kafka order-events)
 -- ARGV[1]  rider id
 -- ARGV[2]  fencing token of the accepted offer
 -- ARGV[3]  "publish" or "spublish" (cluster: the channel track:{order} is on this slot)
@@ -21,6 +22,7 @@ if status ~= "CONFIRMED" then
 end
 redis.call("HSET", KEYS[1], "status", "ASSIGNED", "riderId", ARGV[1], "fencingToken", ARGV[2])
 local version = redis.call("HINCRBY", KEYS[1], "version", 1)
-local frame = cjson.encode({ type = "status", orderId = ARGV[5], status = "ASSIGNED", version = version, riderId = ARGV[1] })
-redis.call(ARGV[3], ARGV[4], frame)
+local payload = cjson.encode({ type = "status", orderId = ARGV[5], status = "ASSIGNED", version = version, riderId = ARGV[1] })
+redis.call("XADD", KEYS[2], "*", "event", payload)
+redis.call(ARGV[3], ARGV[4], payload)
 return { "ok", version }

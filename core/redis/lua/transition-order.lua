@@ -1,9 +1,11 @@
 -- Compare-and-set on an order's status: moves it to a new status only if
 -- its version is the one the caller saw and its status is one the move is
--- legal from; bumps the version and publishes the status event, atomically
+-- legal from; bumps the version, appends the outbox entry and publishes the
+-- status event, atomically
 -- on the order's slot.
 --
 -- KEYS[1]  order:{order}   HASH tracking record
+-- KEYS[2]  outbox:{order}  STREAM the change's outbox entry (relayed to Kafka order-events)
 -- ARGV[1]  expected version
 -- ARGV[2]  new status
 -- ARGV[3]  "publish" or "spublish" (cluster: track:{order} is on this slot)
@@ -38,5 +40,7 @@ local event = { type = "status", orderId = ARGV[5], status = ARGV[2], version = 
 if rider ~= "" then
   event.riderId = rider
 end
-redis.call(ARGV[3], ARGV[4], cjson.encode(event))
+local payload = cjson.encode(event)
+redis.call("XADD", KEYS[2], "*", "event", payload)
+redis.call(ARGV[3], ARGV[4], payload)
 return { "ok", version, rider }
