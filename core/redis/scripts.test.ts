@@ -9,8 +9,9 @@ import {
 } from "../../test/support/redis-server";
 import { uniqueId } from "../../test/support/tokens";
 import { createRedisConnection, type RedisConnection } from "./client";
+import { beginIdempotent, finishIdempotent } from "./idempotency-scripts";
 import { keys } from "./keys";
-import { assignRider, createOffer, takeOffer, transitionOrder } from "./order-scripts";
+import { assignRider, createOffer, takeOffer, transitionOrder, trimOutbox } from "./order-scripts";
 import {
   type PositionEntry,
   pruneStaleRiders,
@@ -260,3 +261,68 @@ describe.each(["standalone", "cluster"] as const)("transition-order.lua on %s", 
     ]);
   });
 });
+
+describe.each(["standalone", "cluster"] as const)(
+  "idempotency and outbox scripts on %s",
+  (mode) => {
+    test("one claim per key under concurrency; mismatch, in flight, replay and release", async () => {
+      const connection = connections[mode];
+      if (!connection) throw new Error("no connection");
+      const claim = { customerId: uniqueId("cust"), key: uniqueId("key"), requestHash: "h1" };
+      const starts = await Promise.all(
+        Array.from({ length: 30 }, () =>
+          beginIdempotent(connection.client, { ...claim, inFlightMs: 10_000 }),
+        ),
+      );
+      expect(starts.filter((s) => s.kind === "started")).toHaveLength(1);
+      expect(starts.filter((s) => s.kind === "in_flight")).toHaveLength(29);
+      expect(
+        (
+          await beginIdempotent(connection.client, {
+            ...claim,
+            requestHash: "h2",
+            inFlightMs: 10_000,
+          })
+        ).kind,
+      ).toBe("mismatch");
+      expect(
+        await finishIdempotent(
+          connection.client,
+          { ...claim, requestHash: "h2" },
+          { status: 201, body: "x", keepMs: 10_000 },
+        ),
+      ).toBe(false);
+      expect(
+        await finishIdempotent(connection.client, claim, {
+          status: 201,
+          body: '{"id":1}',
+          keepMs: 10_000,
+        }),
+      ).toBe(true);
+      expect(await beginIdempotent(connection.client, { ...claim, inFlightMs: 10_000 })).toEqual({
+        kind: "replay",
+        status: 201,
+        body: '{"id":1}',
+      });
+      const released = { ...claim, key: uniqueId("key") };
+      await beginIdempotent(connection.client, { ...released, inFlightMs: 10_000 });
+      expect(
+        await finishIdempotent(connection.client, released, { status: 0, body: "", keepMs: 0 }),
+      ).toBe(true);
+      expect(
+        (await beginIdempotent(connection.client, { ...released, inFlightMs: 10_000 })).kind,
+      ).toBe("started");
+    });
+
+    test("trim-outbox removes the given entries and the stream once empty", async () => {
+      const connection = connections[mode];
+      if (!connection) throw new Error("no connection");
+      const key = keys.orderOutbox(uniqueId("order"));
+      const first = (await connection.client.xadd(key, "*", "event", "a")) ?? "";
+      const second = (await connection.client.xadd(key, "*", "event", "b")) ?? "";
+      expect(await trimOutbox(connection, key, [first])).toBe(1);
+      expect(await trimOutbox(connection, key, [second])).toBe(0);
+      expect(await connection.client.exists(key)).toBe(0);
+    });
+  },
+);
