@@ -6,8 +6,7 @@ import { mintToken } from "../core/auth/mint-token";
 import { readInt, readOptionalString, readPort } from "../core/config/env";
 import { createLogger } from "../core/observability/logger";
 import { createSupervisor, freePort, waitForHttp } from "./child-processes";
-import { DEMO_CITIES } from "./city/cities";
-import { seedDemoOrders } from "./city/demo-orders";
+import { startDemoOrders } from "./city/demo-orders";
 import { startSimulatedCity } from "./city/simulated-city";
 
 const logger = createLogger("demo");
@@ -17,13 +16,17 @@ const jwtSecret = readOptionalString(env, "JWT_SECRET") ?? randomBytes(32).toStr
 const ingestPort = readPort(env, "INGEST_PORT", 8081);
 const ingestHttpPort = readPort(env, "INGEST_HTTP_PORT", 8082);
 const trackingPort = readPort(env, "TRACKING_PORT", 8090);
+const gatewayPort = readPort(env, "GATEWAY_PORT", 8080);
+const upstreamPort = readPort(env, "UPSTREAM_PORT", 8070);
 const TRACKING_NODES = 3;
 const riders = readInt(env, "DEMO_RIDERS", 300, { min: 0, max: 20_000 });
 
 let stopping = false;
 let city: { stop(): Promise<void> } | undefined;
+let orders: Awaited<ReturnType<typeof startDemoOrders>> | undefined;
 async function stop(code: number): Promise<never> {
   stopping = true;
+  orders?.stop();
   await city?.stop();
   await supervisor.stopAll();
   process.exit(code);
@@ -58,7 +61,16 @@ const tierEnv = {
   ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
   INGEST_PORT: String(ingestPort),
   INGEST_HTTP_PORT: String(ingestHttpPort),
+  ORDER_SERVICE_URL: `http://127.0.0.1:${upstreamPort}`,
+  SEARCH_SERVICE_URL: `http://127.0.0.1:${upstreamPort}`,
 };
+supervisor.spawn("upstream", [process.execPath, join(import.meta.dir, "upstream", "main.ts")], {
+  UPSTREAM_PORT: String(upstreamPort),
+});
+supervisor.spawn("gateway", [process.execPath, join(import.meta.dir, "..", "gateway", "main.ts")], {
+  ...tierEnv,
+  GATEWAY_PORT: String(gatewayPort),
+});
 supervisor.spawn(
   "ingest",
   [process.execPath, join(import.meta.dir, "..", "location-ingest", "main.ts")],
@@ -79,6 +91,7 @@ for (let n = 0; n < TRACKING_NODES; n++) {
 }
 const readiness = [
   waitForHttp("ingest", `http://127.0.0.1:${ingestHttpPort}/readyz`),
+  waitForHttp("gateway", `http://127.0.0.1:${gatewayPort}/readyz`),
   ...Array.from({ length: TRACKING_NODES }, (_, n) =>
     waitForHttp(`tracking-${n + 1}`, `http://127.0.0.1:${trackingPort + n}/readyz`),
   ),
@@ -88,33 +101,31 @@ await Promise.all(readiness).catch((error: unknown) => {
   return stop(1);
 });
 
-// Riders are named rider-<city>-<i>, cities taken in turn: riders 0, 1 and 2 drive in each city.
-const demoOrders = DEMO_CITIES.map((city, i) => ({
-  orderId: `demo-order-${city.id}`,
-  customerId: `demo-customer-${city.id}`,
-  riderId: `rider-${city.id}-${i}`,
-  city: city.id,
-  near: city.center,
-}));
-const db = new Redis(redisUrl ?? "");
-await seedDemoOrders(db, demoOrders);
-db.disconnect();
-
 city = await startSimulatedCity({
   ingestUrl: `http://127.0.0.1:${ingestPort}`,
   jwtSecret,
   riders,
   logger,
+  onOffer: (riderToken, offer) =>
+    void orders?.acceptOffer(riderToken, offer.orderId, offer.fencingToken, offer.restaurantId),
+});
+// Let every rider send a first ping, so the first order finds candidates.
+await Bun.sleep(1_500);
+orders = await startDemoOrders({
+  gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+  jwtSecret,
+  everyMs: 3_000,
+  logger,
 });
 
 const riderToken = await mintToken(jwtSecret, { sub: "rider-try", role: "rider", city: "london" });
-const [firstOrder] = demoOrders;
-const customerToken = firstOrder
-  ? await mintToken(jwtSecret, { sub: firstOrder.customerId, role: "customer" })
-  : "";
+const firstOrder = orders.firstOrder;
+const customerToken = await mintToken(jwtSecret, { sub: "demo-customer-1", role: "customer" });
 console.log(`
 delivery-edge demo is running (Ctrl-C stops everything)
   Redis             ${redisUrl ?? env.REDIS_CLUSTER_NODES}
+  gateway (HTTP)    http://127.0.0.1:${gatewayPort}   orders, search, dispatch, status
+  upstream stand-in http://127.0.0.1:${upstreamPort}   fixture restaurants
   ingest (gRPC)     http://127.0.0.1:${ingestPort}   LocationIngestService over h2c
   ingest (HTTP/1.1) http://127.0.0.1:${ingestHttpPort}  /metrics /readyz, Connect JSON
   tracking nodes    ws://127.0.0.1:${trackingPort} .. ${trackingPort + TRACKING_NODES - 1}  (t1..t${TRACKING_NODES}, one hash ring)
@@ -127,8 +138,12 @@ Try a ping by hand:
     -H 'content-type: application/json' -H 'authorization: Bearer ${riderToken}' \\
     -d '{"ping":{"lat":51.5074,"lng":-0.1278,"accuracyM":5,"recordedAtMs":"'$(date +%s000)'","seq":"'$(date +%s000)'"}}'
 
-Watch ${firstOrder?.orderId} move (any node answers; a non-owner sends "moved" with the owner's URL):
-  ws://127.0.0.1:${trackingPort}/v1/orders/${firstOrder?.orderId}/track?access_token=${customerToken}
+A customer places an order every 3 s; the dispatcher offers it to the nearest
+free rider, whose app accepts it; the kitchen and rider move it to DELIVERED.
+Follow the first one (${firstOrder?.id}):
+  curl -s -H 'authorization: Bearer ${customerToken}' http://127.0.0.1:${gatewayPort}/v1/orders/${firstOrder?.id}/status
+  curl -s -H 'authorization: Bearer ${customerToken}' http://127.0.0.1:${gatewayPort}/v1/orders/${firstOrder?.id}/track
+  then open the WebSocket URL it names, with ?access_token=<the token above>
 `);
 
 const watchdog = setInterval(() => {

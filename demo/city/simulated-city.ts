@@ -2,7 +2,10 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { mintToken } from "../../core/auth/mint-token";
-import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import {
+  LocationIngestService,
+  type RideOffer,
+} from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { DEMO_CITIES } from "./cities";
 import { SimulatedRider } from "./simulated-rider";
 
@@ -11,6 +14,8 @@ export interface CityOptions {
   jwtSecret: string;
   riders: number;
   logger: Logger;
+  /** What each rider's app does with an offer from its stream. */
+  onOffer?: (riderToken: string, offer: RideOffer) => void;
   /** Seeded so a demo run looks the same each time. */
   seed?: number;
 }
@@ -46,6 +51,7 @@ export async function startSimulatedCity(options: CityOptions): Promise<{ stop()
       token,
       client,
       random,
+      onOffer: (offer) => options.onOffer?.(token, offer),
       onError: (error) => {
         // One line per rider problem is noise at a few hundred riders: log the first few.
         if (errorsLogged++ < 5)
