@@ -1,0 +1,56 @@
+import { expect, test } from "bun:test";
+import { createConnection } from "node:net";
+import { join } from "node:path";
+import { freePort } from "../test/support/redis-server";
+
+function portIsClosed(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", () => resolve(true));
+  });
+}
+
+test("`bun run demo` starts everything from a clean state, serves the API, and Ctrl-C leaves nothing listening", async () => {
+  const ports = {
+    GATEWAY_PORT: await freePort(),
+    UPSTREAM_PORT: await freePort(),
+    INGEST_PORT: await freePort(),
+    INGEST_HTTP_PORT: await freePort(),
+    TRACKING_PORT: await freePort(),
+  };
+  const env = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, String(port)]));
+  const demo = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {
+    env: { ...process.env, ...env, DEMO_RIDERS: "30", LOG_LEVEL: "warn", REDIS_URL: "" },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = demo.stdout.getReader();
+  let printed = "";
+  const deadline = Date.now() + 30_000;
+  while (!printed.includes("Follow the first one")) {
+    if (Date.now() > deadline) throw new Error(`demo did not start:\n${printed}`);
+    const { value, done } = await reader.read();
+    if (done)
+      throw new Error(`demo exited:\n${printed}\n${await new Response(demo.stderr).text()}`);
+    printed += new TextDecoder().decode(value);
+  }
+  const status = /curl -s -H 'authorization: Bearer ([^']+)' (http:\/\/\S+\/status)/.exec(printed);
+  expect(status).not.toBeNull();
+  const response = await fetch(status?.[2] ?? "", {
+    headers: { authorization: `Bearer ${status?.[1]}` },
+  });
+  expect(response.status).toBe(200);
+  expect(((await response.json()) as { status: string }).status).toMatch(
+    /^(CONFIRMED|ASSIGNED|READY|PICKED_UP|DELIVERED)$/,
+  );
+
+  demo.kill("SIGINT");
+  expect(await demo.exited).toBe(0);
+  const trackingPorts = [0, 1, 2].map((n) => ports.TRACKING_PORT + n);
+  for (const port of [...Object.values(ports), ...trackingPorts])
+    expect(await portIsClosed(port)).toBe(true);
+}, 60_000);
