@@ -1,43 +1,36 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import pino from "pino";
-import { createRedisConnection, type RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { transitionOrder } from "../core/redis/order-scripts";
 import { type KafkaBroker, startKafkaBroker } from "../test/support/kafka-broker";
 import { seedOrder } from "../test/support/orders";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { useRedisConnection } from "../test/support/redis-connection";
 import { uniqueId } from "../test/support/tokens";
 import { ORDER_EVENTS_TOPIC, startOutboxRelay } from "./outbox-relay";
 
-let redis: RedisServer;
-let broker: KafkaBroker;
-let connection: RedisConnection;
+const fixture = useRedisConnection("relay-test");
 const logger = pino({ level: "silent" });
+let broker: KafkaBroker;
 
 beforeAll(async () => {
-  redis = await startRedis();
   broker = await startKafkaBroker();
-  connection = createRedisConnection({ mode: "standalone", url: redis.url }, "relay-test", logger);
-  await connection.waitReady(5_000);
 });
 
 afterAll(async () => {
-  await connection?.close();
   await broker?.stop();
-  await redis?.stop();
 });
 
 /** An assigned order taken through READY and PICKED_UP: two outbox entries. */
 async function twoChanges(): Promise<string> {
   const orderId = uniqueId("order");
-  await seedOrder(connection.client, { orderId, customerId: "c", riderId: "r" });
-  await transitionOrder(connection, {
+  await seedOrder(fixture.connection.client, { orderId, customerId: "c", riderId: "r" });
+  await transitionOrder(fixture.connection, {
     orderId,
     expectedVersion: 2,
     to: "READY",
     legalFrom: ["ASSIGNED"],
   });
-  await transitionOrder(connection, {
+  await transitionOrder(fixture.connection, {
     orderId,
     expectedVersion: 3,
     to: "PICKED_UP",
@@ -53,9 +46,9 @@ const eventsOf = (orderId: string) =>
 
 test("status changes reach order-events keyed by order, in order, and their outbox is removed", async () => {
   const orders = [await twoChanges(), await twoChanges()];
-  expect(await connection.client.xlen(keys.orderOutbox(orders[0] ?? ""))).toBe(2);
+  expect(await fixture.connection.client.xlen(keys.orderOutbox(orders[0] ?? ""))).toBe(2);
   const relay = startOutboxRelay({
-    connection,
+    connection: fixture.connection,
     brokers: [broker.brokers],
     nodeId: "g1",
     everyMs: 60_000,
@@ -71,14 +64,14 @@ test("status changes reach order-events keyed by order, in order, and their outb
       ["READY", 3],
       ["PICKED_UP", 4],
     ]);
-    expect(await connection.client.exists(keys.orderOutbox(orderId))).toBe(0);
+    expect(await fixture.connection.client.exists(keys.orderOutbox(orderId))).toBe(0);
   }
 });
 
 test("a relay that fails mid-way (broker gone) loses nothing: the entries wait and go out after", async () => {
   const orderId = await twoChanges();
   const relay = startOutboxRelay({
-    connection,
+    connection: fixture.connection,
     brokers: [broker.brokers],
     nodeId: "g1",
     everyMs: 60_000,
@@ -87,21 +80,21 @@ test("a relay that fails mid-way (broker gone) loses nothing: the entries wait a
   try {
     await broker.stop();
     await expect(relay.relayOnce()).rejects.toThrow();
-    expect(await connection.client.xlen(keys.orderOutbox(orderId))).toBe(2);
+    expect(await fixture.connection.client.xlen(keys.orderOutbox(orderId))).toBe(2);
     await broker.restart();
     await relay.relayOnce();
   } finally {
     await relay.stop();
   }
   expect(eventsOf(orderId).map((e) => e.version)).toEqual([3, 4]);
-  expect(await connection.client.exists(keys.orderOutbox(orderId))).toBe(0);
+  expect(await fixture.connection.client.exists(keys.orderOutbox(orderId))).toBe(0);
 });
 
 test("only the gateway holding the relay lock relays", async () => {
   const orderId = await twoChanges();
-  await connection.client.set(keys.outboxRelayLock(), "another-gateway", "PX", 60_000);
+  await fixture.connection.client.set(keys.outboxRelayLock(), "another-gateway", "PX", 60_000);
   const relay = startOutboxRelay({
-    connection,
+    connection: fixture.connection,
     brokers: [broker.brokers],
     nodeId: "g1",
     everyMs: 60_000,
@@ -109,9 +102,9 @@ test("only the gateway holding the relay lock relays", async () => {
   });
   try {
     expect(await relay.relayOnce()).toBe(0);
-    expect(await connection.client.xlen(keys.orderOutbox(orderId))).toBe(2);
+    expect(await fixture.connection.client.xlen(keys.orderOutbox(orderId))).toBe(2);
   } finally {
     await relay.stop();
-    await connection.client.del(keys.outboxRelayLock());
+    await fixture.connection.client.del(keys.outboxRelayLock());
   }
 });

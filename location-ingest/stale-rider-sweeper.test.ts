@@ -1,36 +1,19 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import pino from "pino";
 import { createMetricsRegistry } from "../core/observability/metrics";
-import { createRedisConnection, type RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { useRedisConnection } from "../test/support/redis-connection";
 import { uniqueId } from "../test/support/tokens";
 import { createIngestMetrics } from "./metrics";
 import { startStaleRiderSweeper } from "./stale-rider-sweeper";
 
-let redis: RedisServer;
-let connection: RedisConnection;
+const fixture = useRedisConnection("sweeper-test");
 const logger = pino({ level: "silent" });
-
-beforeAll(async () => {
-  redis = await startRedis();
-  connection = createRedisConnection(
-    { mode: "standalone", url: redis.url },
-    "sweeper-test",
-    logger,
-  );
-  await connection.waitReady(5_000);
-});
-
-afterAll(async () => {
-  await connection?.close();
-  await redis?.stop();
-});
 
 test("a sweep removes riders not seen for the stale time from every registered city, and counts them", async () => {
   const now = 10_000_000;
   const [london, paris] = [uniqueId("london").toLowerCase(), uniqueId("paris").toLowerCase()];
-  const { client } = connection;
+  const { client } = fixture.connection;
   await client.sadd(keys.cities(), london, paris);
   for (const [city, rider, seen] of [
     [london, "gone", now - 400_000],
@@ -42,7 +25,7 @@ test("a sweep removes riders not seen for the stale time from every registered c
   }
   const metrics = createIngestMetrics(createMetricsRegistry("ingest"));
   const sweeper = startStaleRiderSweeper({
-    connection,
+    connection: fixture.connection,
     staleMs: 300_000,
     everyMs: 60_000,
     metrics,

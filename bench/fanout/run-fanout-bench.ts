@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { mintToken } from "../../core/auth/mint-token";
 import { keys } from "../../core/redis/keys";
+import { orderRecordFields } from "../../core/redis/order-record";
 import { freePort, startRedis } from "../../test/support/redis-server";
 import { lineReader, spawnBun, waitForOk } from "../support/child";
 import { cpuMeter, residentBytes } from "../support/process-stats";
@@ -196,18 +197,20 @@ async function seedOrders(url: string, orders: number): Promise<void> {
   for (let i = 0; i < orders; i++) {
     const orderId = `${ORDER_PREFIX}${i}`;
     const riderId = `${RIDER_PREFIX}${i}`;
-    pipeline.hset(keys.order(orderId), {
-      customerId: `bench-customer-${i}`,
-      riderId,
-      city: "london",
-      restaurantId: "bench-restaurant",
-      pickupLat: 51.5,
-      pickupLng: -0.12,
-      dropoffLat: 51.52,
-      dropoffLng: -0.1,
-      status: "PICKED_UP",
-      version: 4,
-    });
+    pipeline.hset(
+      keys.order(orderId),
+      orderRecordFields({
+        orderId,
+        customerId: `bench-customer-${i}`,
+        riderId,
+        city: "london",
+        restaurantId: "bench-restaurant",
+        pickup: { lat: 51.5, lng: -0.12 },
+        dropoff: { lat: 51.52, lng: -0.1 },
+        status: "PICKED_UP",
+        version: 4,
+      }),
+    );
     pipeline.sadd(keys.riderOrders(riderId), orderId);
   }
   await pipeline.exec();

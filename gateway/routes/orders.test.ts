@@ -1,29 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestGateway, type TestGateway } from "../../test/support/gateway";
-import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { describe, expect, test } from "bun:test";
+import { useGatewayWithUpstream } from "../../test/support/gateway";
 import { uniqueId } from "../../test/support/tokens";
-import { startTestUpstream } from "../../test/support/upstream";
 
-let redis: RedisServer;
-let gateway: TestGateway;
-let upstream: ReturnType<typeof startTestUpstream>;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  upstream = startTestUpstream();
-  gateway = await startTestGateway({
-    REDIS_URL: redis.url,
-    ORDER_SERVICE_URL: upstream.url,
-    UPSTREAM_TIMEOUT_MS: "300",
-    RATE_LIMIT_REQUESTS: "100000",
-  });
-});
-
-afterAll(async () => {
-  await gateway?.stop();
-  await upstream?.stop();
-  await redis?.stop();
-});
+const fixture = useGatewayWithUpstream();
 
 const order = {
   restaurantId: "ldn-curry",
@@ -38,7 +17,7 @@ const order = {
 };
 
 function place(customerId: string, key: string | undefined, body: unknown = order) {
-  return gateway.call("/v1/orders", {
+  return fixture.gateway.call("/v1/orders", {
     method: "POST",
     body: JSON.stringify(body),
     headers: key ? { "idempotency-key": key } : {},
@@ -46,7 +25,7 @@ function place(customerId: string, key: string | undefined, body: unknown = orde
   });
 }
 
-const ordersCalls = () => upstream.calls.filter((call) => call.path === "/orders");
+const ordersCalls = () => fixture.upstream.calls.filter((call) => call.path === "/orders");
 
 describe("POST /v1/orders", () => {
   test("creates the order as the token's customer, forwards no prices, writes the tracking record, replays", async () => {
@@ -76,7 +55,7 @@ describe("POST /v1/orders", () => {
       { menuItemId: "ldn-curry-m1", quantity: 2 },
       { menuItemId: "ldn-curry-m3", quantity: 1 },
     ]);
-    const status = await gateway.call(`/v1/orders/${body.id}/status`, {
+    const status = await fixture.gateway.call(`/v1/orders/${body.id}/status`, {
       as: { sub: customerId, role: "customer" },
     });
     expect(await status.json()).toEqual({ orderId: body.id, status: "CONFIRMED", version: 1 });
@@ -113,7 +92,7 @@ describe("POST /v1/orders", () => {
     }
     expect(
       (
-        await gateway.call("/v1/orders", {
+        await fixture.gateway.call("/v1/orders", {
           method: "POST",
           body: JSON.stringify(order),
           headers: { "idempotency-key": uniqueId("key") },
@@ -127,14 +106,14 @@ describe("POST /v1/orders", () => {
     const customerId = uniqueId("cust");
     const key = uniqueId("key");
     const before = ordersCalls().length;
-    upstream.controls.delayMs = 100;
+    fixture.upstream.controls.delayMs = 100;
     try {
       const responses = await Promise.all(Array.from({ length: 50 }, () => place(customerId, key)));
       const statuses = responses.map((r) => r.status);
       expect(statuses.filter((s) => s === 201)).toHaveLength(1);
       expect(statuses.filter((s) => s === 409)).toHaveLength(49);
     } finally {
-      upstream.controls.delayMs = 0;
+      fixture.upstream.controls.delayMs = 0;
     }
     expect(ordersCalls().length).toBe(before + 1);
   });
@@ -142,16 +121,16 @@ describe("POST /v1/orders", () => {
   test("an upstream 5xx or timeout is not stored: 502/504 now, the same key works once it recovers", async () => {
     const customerId = uniqueId("cust");
     const key = uniqueId("key");
-    upstream.controls.failWith = 503;
+    fixture.upstream.controls.failWith = 503;
     const failed = await place(customerId, key);
-    upstream.controls.failWith = 0;
+    fixture.upstream.controls.failWith = 0;
     expect(failed.status).toBe(502);
     expect(((await failed.json()) as { error: { code: string } }).error.code).toBe(
       "upstream_failed",
     );
-    upstream.controls.delayMs = 1_000;
+    fixture.upstream.controls.delayMs = 1_000;
     const slow = await place(customerId, key);
-    upstream.controls.delayMs = 0;
+    fixture.upstream.controls.delayMs = 0;
     expect(slow.status).toBe(504);
     const retried = await place(customerId, key);
     expect(retried.status).toBe(201);

@@ -1,46 +1,26 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestGateway, type TestGateway } from "../../test/support/gateway";
-import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { describe, expect, test } from "bun:test";
+import { useGatewayWithUpstream } from "../../test/support/gateway";
 import { uniqueId } from "../../test/support/tokens";
-import { startTestUpstream } from "../../test/support/upstream";
 import { normaliseQuery } from "./restaurants";
 
-let redis: RedisServer;
-let gateway: TestGateway;
-let upstream: ReturnType<typeof startTestUpstream>;
+const fixture = useGatewayWithUpstream();
 
-beforeAll(async () => {
-  redis = await startRedis();
-  upstream = startTestUpstream();
-  gateway = await startTestGateway({
-    REDIS_URL: redis.url,
-    SEARCH_SERVICE_URL: upstream.url,
-    UPSTREAM_TIMEOUT_MS: "300",
-    RATE_LIMIT_REQUESTS: "100000",
-  });
-});
-
-afterAll(async () => {
-  await gateway?.stop();
-  await upstream?.stop();
-  await redis?.stop();
-});
-
-const searchCalls = () => upstream.calls.filter((call) => call.path === "/restaurants").length;
+const searchCalls = () =>
+  fixture.upstream.calls.filter((call) => call.path === "/restaurants").length;
 const search = (query: string, lat = 51.5136, lng = -0.1365) =>
-  gateway.call(`/v1/restaurants?lat=${lat}&lng=${lng}&q=${encodeURIComponent(query)}`, {
+  fixture.gateway.call(`/v1/restaurants?lat=${lat}&lng=${lng}&q=${encodeURIComponent(query)}`, {
     as: { sub: uniqueId("cust"), role: "customer" },
   });
 
 describe("GET /v1/restaurants", () => {
   test("100 concurrent misses for one key make one upstream call; then it is a cache hit", async () => {
     const before = searchCalls();
-    upstream.controls.delayMs = 50;
+    fixture.upstream.controls.delayMs = 50;
     let responses: Response[];
     try {
       responses = await Promise.all(Array.from({ length: 100 }, () => search("pizza")));
     } finally {
-      upstream.controls.delayMs = 0;
+      fixture.upstream.controls.delayMs = 0;
     }
     expect(responses.every((r) => r.status === 200)).toBe(true);
     const bodies = await Promise.all(responses.map((r) => r.json()));
@@ -56,33 +36,39 @@ describe("GET /v1/restaurants", () => {
 
   test("upstream failures are 502/504 and not cached; bad coordinates 400", async () => {
     const before = searchCalls();
-    upstream.controls.failWith = 503;
+    fixture.upstream.controls.failWith = 503;
     const failed = await search("fish");
-    upstream.controls.failWith = 0;
+    fixture.upstream.controls.failWith = 0;
     expect(failed.status).toBe(502);
-    upstream.controls.delayMs = 1_000;
+    fixture.upstream.controls.delayMs = 1_000;
     const slow = await search("fish");
-    upstream.controls.delayMs = 0;
+    fixture.upstream.controls.delayMs = 0;
     expect(slow.status).toBe(504);
     const ok = await search("fish");
     expect(ok.status).toBe(200);
     expect(ok.headers.get("x-cache")).toBe("miss");
     expect(searchCalls()).toBe(before + 3);
     expect(
-      (await gateway.call("/v1/restaurants?lat=nope&lng=0", { as: { sub: "c", role: "customer" } }))
-        .status,
+      (
+        await fixture.gateway.call("/v1/restaurants?lat=nope&lng=0", {
+          as: { sub: "c", role: "customer" },
+        })
+      ).status,
     ).toBe(400);
   });
 
   test("the menu is proxied; an unknown restaurant is 404", async () => {
-    const menu = await gateway.call("/v1/restaurants/ldn-fish/menu", {
+    const menu = await fixture.gateway.call("/v1/restaurants/ldn-fish/menu", {
       as: { sub: "c", role: "customer" },
     });
     expect(menu.status).toBe(200);
     expect(((await menu.json()) as { items: unknown[] }).items).toHaveLength(2);
     expect(
-      (await gateway.call("/v1/restaurants/nope/menu", { as: { sub: "c", role: "customer" } }))
-        .status,
+      (
+        await fixture.gateway.call("/v1/restaurants/nope/menu", {
+          as: { sub: "c", role: "customer" },
+        })
+      ).status,
     ).toBe(404);
   });
 

@@ -1,9 +1,11 @@
+import { afterAll, beforeAll } from "bun:test";
 import pino from "pino";
 import type { Role } from "../../core/auth/identity";
 import { loadGatewayConfig } from "../../gateway/config";
 import { type GatewayApp, startGateway } from "../../gateway/gateway-app";
-import { freePort } from "./redis-server";
+import { freePort, type RedisServer, startRedis } from "./redis-server";
 import { TEST_JWT_SECRET, testToken } from "./tokens";
+import { startTestUpstream, type TestUpstream } from "./upstream";
 
 export interface TestGateway {
   readonly app: GatewayApp;
@@ -44,4 +46,33 @@ export async function startTestGateway(env: Record<string, string>): Promise<Tes
       await app.drain();
     },
   };
+}
+
+export interface GatewayFixture {
+  readonly redis: RedisServer;
+  readonly upstream: TestUpstream;
+  readonly gateway: TestGateway;
+}
+
+/** For a test file: Redis, the stand-in upstream and a gateway using both (generous rate limit). */
+export function useGatewayWithUpstream(env: Record<string, string> = {}): GatewayFixture {
+  const fixture = {} as { redis: RedisServer; upstream: TestUpstream; gateway: TestGateway };
+  beforeAll(async () => {
+    fixture.redis = await startRedis();
+    fixture.upstream = startTestUpstream();
+    fixture.gateway = await startTestGateway({
+      REDIS_URL: fixture.redis.url,
+      ORDER_SERVICE_URL: fixture.upstream.url,
+      SEARCH_SERVICE_URL: fixture.upstream.url,
+      UPSTREAM_TIMEOUT_MS: "300",
+      RATE_LIMIT_REQUESTS: "100000",
+      ...env,
+    });
+  });
+  afterAll(async () => {
+    await fixture.gateway?.stop();
+    await fixture.upstream?.stop();
+    await fixture.redis?.stop();
+  });
+  return fixture;
 }

@@ -1,7 +1,8 @@
 import type { Cluster, Redis } from "ioredis";
 import { keys } from "../../core/redis/keys";
+import { orderRecordFields } from "../../core/redis/order-record";
 
-/** Writes an order's tracking record (as the gateway will) and, with a rider, makes it one of the rider's active orders. */
+/** Writes an order's tracking record (as the gateway does) and, with a rider, makes it one of the rider's active orders. */
 export async function seedOrder(
   db: Redis | Cluster,
   order: { orderId: string; customerId: string; riderId?: string; city?: string; status?: string },
@@ -13,17 +14,17 @@ export async function seedOrder(
     city = "london",
     status = riderId ? "ASSIGNED" : "CONFIRMED",
   } = order;
-  await db.hset(keys.order(orderId), {
+  const record = orderRecordFields({
+    orderId,
     customerId,
     ...(riderId ? { riderId } : {}),
     city,
     restaurantId: "rest-1",
-    pickupLat: 51.5,
-    pickupLng: -0.12,
-    dropoffLat: 51.52,
-    dropoffLng: -0.1,
+    pickup: { lat: 51.5, lng: -0.12 },
+    dropoff: { lat: 51.52, lng: -0.1 },
     status,
     version: riderId ? 2 : 1,
   });
+  await db.hset(keys.order(orderId), record);
   if (riderId) await db.sadd(keys.riderOrders(riderId), orderId);
 }

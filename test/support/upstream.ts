@@ -4,6 +4,8 @@ import { createUpstreamFetch } from "../../demo/upstream/upstream-app";
  * The demo's stand-in order and search service, wrapped so tests can count
  * and inspect calls, slow it down, or make it fail.
  */
+export type TestUpstream = ReturnType<typeof startTestUpstream>;
+
 export function startTestUpstream() {
   const calls: { path: string; body: unknown }[] = [];
   const controls = { delayMs: 0, failWith: 0 };
