@@ -20,6 +20,16 @@ afterAll(async () => {
   await broker?.stop();
 });
 
+/** A relay that only runs when a test calls relayOnce(). */
+const startRelay = () =>
+  startOutboxRelay({
+    connection: fixture.connection,
+    brokers: [broker.brokers],
+    nodeId: "g1",
+    everyMs: 60_000,
+    logger,
+  });
+
 /** An assigned order taken through READY and PICKED_UP: two outbox entries. */
 async function twoChanges(): Promise<string> {
   const orderId = uniqueId("order");
@@ -47,13 +57,7 @@ const eventsOf = (orderId: string) =>
 test("status changes reach order-events keyed by order, in order, and their outbox is removed", async () => {
   const orders = [await twoChanges(), await twoChanges()];
   expect(await fixture.connection.client.xlen(keys.orderOutbox(orders[0] ?? ""))).toBe(2);
-  const relay = startOutboxRelay({
-    connection: fixture.connection,
-    brokers: [broker.brokers],
-    nodeId: "g1",
-    everyMs: 60_000,
-    logger,
-  });
+  const relay = startRelay();
   try {
     expect(await relay.relayOnce()).toBeGreaterThanOrEqual(4);
   } finally {
@@ -70,13 +74,7 @@ test("status changes reach order-events keyed by order, in order, and their outb
 
 test("a relay that fails mid-way (broker gone) loses nothing: the entries wait and go out after", async () => {
   const orderId = await twoChanges();
-  const relay = startOutboxRelay({
-    connection: fixture.connection,
-    brokers: [broker.brokers],
-    nodeId: "g1",
-    everyMs: 60_000,
-    logger,
-  });
+  const relay = startRelay();
   try {
     await broker.stop();
     await expect(relay.relayOnce()).rejects.toThrow();
@@ -93,13 +91,7 @@ test("a relay that fails mid-way (broker gone) loses nothing: the entries wait a
 test("only the gateway holding the relay lock relays", async () => {
   const orderId = await twoChanges();
   await fixture.connection.client.set(keys.outboxRelayLock(), "another-gateway", "PX", 60_000);
-  const relay = startOutboxRelay({
-    connection: fixture.connection,
-    brokers: [broker.brokers],
-    nodeId: "g1",
-    everyMs: 60_000,
-    logger,
-  });
+  const relay = startRelay();
   try {
     expect(await relay.relayOnce()).toBe(0);
     expect(await fixture.connection.client.xlen(keys.orderOutbox(orderId))).toBe(2);

@@ -1,12 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { mintToken } from "../../core/auth/mint-token";
-import { keys } from "../../core/redis/keys";
-import { orderRecordFields } from "../../core/redis/order-record";
 import { freePort, startRedis } from "../../test/support/redis-server";
 import { lineReader, spawnBun, waitForOk } from "../support/child";
 import { cpuMeter, residentBytes } from "../support/process-stats";
+import { seedBenchOrders } from "../support/seed-orders";
 
 export interface FanoutBenchOptions {
   orders: number;
@@ -56,7 +54,10 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
   const secret = randomBytes(32).toString("hex");
   const children: { kill(signal?: number | NodeJS.Signals): void }[] = [];
   try {
-    await seedOrders(redis.url, orders);
+    await seedBenchOrders(redis.url, orders, {
+      orderPrefix: ORDER_PREFIX,
+      riderPrefix: RIDER_PREFIX,
+    });
     const [trackingPort, grpcPort, ingestHttpPort] = [
       await freePort(),
       await freePort(),
@@ -188,31 +189,4 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
     for (const child of children) child.kill("SIGKILL");
     await redis.stop();
   }
-}
-
-/** Order `bench-order-i` is assigned to rider `bench-rider-i`, so each rider's pings reach that order's watchers. */
-async function seedOrders(url: string, orders: number): Promise<void> {
-  const db = new Redis(url);
-  const pipeline = db.pipeline();
-  for (let i = 0; i < orders; i++) {
-    const orderId = `${ORDER_PREFIX}${i}`;
-    const riderId = `${RIDER_PREFIX}${i}`;
-    pipeline.hset(
-      keys.order(orderId),
-      orderRecordFields({
-        orderId,
-        customerId: `bench-customer-${i}`,
-        riderId,
-        city: "london",
-        restaurantId: "bench-restaurant",
-        pickup: { lat: 51.5, lng: -0.12 },
-        dropoff: { lat: 51.52, lng: -0.1 },
-        status: "PICKED_UP",
-        version: 4,
-      }),
-    );
-    pipeline.sadd(keys.riderOrders(riderId), orderId);
-  }
-  await pipeline.exec();
-  db.disconnect();
 }

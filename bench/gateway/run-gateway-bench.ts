@@ -1,12 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import { mintToken } from "../../core/auth/mint-token";
-import { keys } from "../../core/redis/keys";
-import { orderRecordFields } from "../../core/redis/order-record";
 import { freePort, startRedis } from "../../test/support/redis-server";
 import { lineReader, spawnBun, waitForOk } from "../support/child";
 import { cpuMeter } from "../support/process-stats";
+import { seedBenchOrders } from "../support/seed-orders";
 
 export interface GatewayBenchOptions {
   seconds: number;
@@ -58,7 +56,7 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
   });
   try {
     const offers = offerRate * (seconds + 1);
-    await seedOrders(redis.url, offers);
+    await seedBenchOrders(redis.url, offers, { orderPrefix: OFFER_PREFIX });
     await waitForOk(`${base}/readyz`);
     const dispatcher = await mintToken(secret, { sub: "bench-dispatcher", role: "dispatcher" });
     const load = async (label: string, path: string, args: string[]): Promise<HttpRun> => {
@@ -108,27 +106,4 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
     gateway.kill("SIGKILL");
     await redis.stop();
   }
-}
-
-async function seedOrders(url: string, count: number): Promise<void> {
-  const db = new Redis(url);
-  const pipeline = db.pipeline();
-  for (let i = 0; i < count; i++) {
-    const orderId = `${OFFER_PREFIX}${i}`;
-    pipeline.hset(
-      keys.order(orderId),
-      orderRecordFields({
-        orderId,
-        customerId: `bench-customer-${i}`,
-        city: "london",
-        restaurantId: "bench-restaurant",
-        pickup: { lat: 51.5, lng: -0.12 },
-        dropoff: { lat: 51.52, lng: -0.1 },
-        status: "CONFIRMED",
-        version: 1,
-      }),
-    );
-  }
-  await pipeline.exec();
-  db.disconnect();
 }
