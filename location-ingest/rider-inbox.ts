@@ -39,8 +39,6 @@ export function createRiderInbox(connection: RedisConnection, logger: Logger) {
         subscriber.remove(channel);
       };
     },
-    /** Channels subscribed right now (for tests and metrics). */
-    channelCount: () => subscriber.channels.size,
   };
 }
 

@@ -94,8 +94,6 @@ export function createRiderStreams(deps: {
       }
       return open.size;
     },
-
-    openCount: () => open.size,
   };
 }
 

@@ -57,8 +57,6 @@ export function createOrderSubscriptions(options: {
       timer.unref();
       pendingRelease.set(orderId, timer);
     },
-    /** Orders with at least one watcher. */
-    watchedOrders: (): string[] => [...watchers.keys()],
     /** Redis subscriptions held right now. */
     subscriptionCount: () => subscriber.channels.size,
     close(): void {
