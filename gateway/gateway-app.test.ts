@@ -1,43 +1,22 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
-import { startTestGateway, type TestGateway } from "../test/support/gateway";
+import { useGatewayAndTrackingNodes } from "../test/support/edge-nodes";
+import { startTestGateway } from "../test/support/gateway";
 import { seedOrder } from "../test/support/orders";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { startRedis } from "../test/support/redis-server";
 import { uniqueId } from "../test/support/tokens";
-import { startTestTracking, type TestTrackingNode } from "../test/support/tracking";
 import { waitUntil } from "../test/support/wait";
 
-let redis: RedisServer;
-let db: Redis;
-let gateway: TestGateway;
-let nodes: TestTrackingNode[];
-
-beforeAll(async () => {
-  redis = await startRedis();
-  db = new Redis(redis.url);
-  nodes = [
-    await startTestTracking({ REDIS_URL: redis.url }),
-    await startTestTracking({ REDIS_URL: redis.url }),
-  ];
-  gateway = await startTestGateway({
-    REDIS_URL: redis.url,
-    RATE_LIMIT_REQUESTS: "1000",
-    GATEWAY_MAX_BODY_BYTES: "1024",
-  });
-});
-
-afterAll(async () => {
-  await gateway?.stop();
-  for (const node of nodes ?? []) await node.stop();
-  db?.disconnect();
-  await redis?.stop();
+const fixture = useGatewayAndTrackingNodes({
+  RATE_LIMIT_REQUESTS: "1000",
+  GATEWAY_MAX_BODY_BYTES: "1024",
 });
 
 async function newOrder() {
   const orderId = uniqueId("order");
   const customerId = uniqueId("cust");
   const riderId = uniqueId("rider");
-  await seedOrder(db, { orderId, customerId, riderId });
+  await seedOrder(fixture.db, { orderId, customerId, riderId });
   return { orderId, customerId, riderId };
 }
 
@@ -50,11 +29,11 @@ describe("GET /v1/orders/:id/status", () => {
       { sub: "d1", role: "dispatcher" },
       { sub: "o1", role: "ops" },
     ] as const) {
-      const response = await gateway.call(`/v1/orders/${orderId}/status`, { as });
+      const response = await fixture.gateway.call(`/v1/orders/${orderId}/status`, { as });
       expect(response.status).toBe(200);
       expect(await response.json()).toEqual({ orderId, status: "ASSIGNED", version: 2, riderId });
     }
-    const other = await gateway.call(`/v1/orders/${orderId}/status`, {
+    const other = await fixture.gateway.call(`/v1/orders/${orderId}/status`, {
       as: { sub: "someone", role: "customer" },
     });
     expect(other.status).toBe(403);
@@ -62,19 +41,22 @@ describe("GET /v1/orders/:id/status", () => {
     expect(body.error.code).toBe("forbidden");
     expect(body.error.requestId).toBe(other.headers.get("x-request-id") ?? "missing");
     expect(
-      (await gateway.call(`/v1/orders/${orderId}/status`, { as: { sub: "r9", role: "rider" } }))
-        .status,
+      (
+        await fixture.gateway.call(`/v1/orders/${orderId}/status`, {
+          as: { sub: "r9", role: "rider" },
+        })
+      ).status,
     ).toBe(403);
     expect(
       (
-        await gateway.call(`/v1/orders/${uniqueId("none")}/status`, {
+        await fixture.gateway.call(`/v1/orders/${uniqueId("none")}/status`, {
           as: { sub: customerId, role: "customer" },
         })
       ).status,
     ).toBe(404);
     expect(
       (
-        await gateway.call(`/v1/orders/a%7Bb%7D/status`, {
+        await fixture.gateway.call(`/v1/orders/a%7Bb%7D/status`, {
           as: { sub: customerId, role: "customer" },
         })
       ).status,
@@ -89,7 +71,7 @@ describe("GET /v1/orders/:id/status", () => {
       { authorization: "Basic x" },
     ];
     for (const headers of attempts) {
-      const response = await gateway.call(`/v1/orders/${orderId}/status`, { headers });
+      const response = await fixture.gateway.call(`/v1/orders/${orderId}/status`, { headers });
       expect(response.status).toBe(401);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
         "unauthenticated",
@@ -105,7 +87,7 @@ describe("POST /v1/orders/:id/status", () => {
     expectedVersion: number,
     as: { sub: string; role: "rider" | "restaurant" | "dispatcher" | "ops" | "customer" },
   ) =>
-    gateway.call(`/v1/orders/${orderId}/status`, {
+    fixture.gateway.call(`/v1/orders/${orderId}/status`, {
       method: "POST",
       body: JSON.stringify({ to, expectedVersion }),
       as,
@@ -114,7 +96,7 @@ describe("POST /v1/orders/:id/status", () => {
   test("the whole delivery, each step by its actor, each publishing its event; the rider's active orders end with it", async () => {
     const { orderId, riderId } = await newOrder();
     const events: string[] = [];
-    const subscriber = new Redis(redis.url);
+    const subscriber = new Redis(fixture.redis.url);
     await subscriber.subscribe(`track:{${orderId}}`);
     subscriber.on("message", (_c, message) => events.push(message));
     const ready = await step(orderId, "READY", 2, { sub: "rest-1", role: "restaurant" });
@@ -127,7 +109,7 @@ describe("POST /v1/orders/:id/status", () => {
       { type: "status", orderId, status: "PICKED_UP", version: 4, riderId },
       { type: "status", orderId, status: "DELIVERED", version: 5, riderId },
     ]);
-    expect(await db.sismember(`rider:{${riderId}}:orders`, orderId)).toBe(0);
+    expect(await fixture.db.sismember(`rider:{${riderId}}:orders`, orderId)).toBe(0);
     subscriber.disconnect();
   });
 
@@ -149,7 +131,7 @@ describe("POST /v1/orders/:id/status", () => {
     );
     expect((await step(orderId, "CANCELLED", 2, { sub: "c", role: "customer" })).status).toBe(403);
     expect((await step(orderId, "ASSIGNED", 2, { sub: "o1", role: "ops" })).status).toBe(409);
-    const status = await gateway.call(`/v1/orders/${orderId}/status`, {
+    const status = await fixture.gateway.call(`/v1/orders/${orderId}/status`, {
       as: { sub: "o1", role: "ops" },
     });
     expect(await status.json()).toEqual({ orderId, status: "ASSIGNED", version: 2, riderId });
@@ -165,22 +147,15 @@ describe("POST /v1/orders/:id/status", () => {
 });
 
 describe("GET /v1/orders/:id/track", () => {
-  test("names the same owner the tracking nodes compute", async () => {
-    // Rings converge within one refresh; wait until the gateway's and both nodes' have both nodes.
-    for (const app of [gateway.app, ...nodes.map((node) => node.app)]) {
-      await waitUntil(async () => {
-        await app.ring.refresh();
-        return app.ring.nodes().length === 2;
-      });
-    }
+  test("names the same owner the tracking fixture.nodes compute", async () => {
     for (let i = 0; i < 10; i++) {
       const { orderId, customerId } = await newOrder();
-      const response = await gateway.call(`/v1/orders/${orderId}/track`, {
+      const response = await fixture.gateway.call(`/v1/orders/${orderId}/track`, {
         as: { sub: customerId, role: "customer" },
       });
       expect(response.status).toBe(200);
       const body = (await response.json()) as { node: string; url: string };
-      const owner = nodes.find((node) => node.app.ring.ownerOf(orderId)?.id === node.id);
+      const owner = fixture.nodes.find((node) => node.app.ring.ownerOf(orderId)?.id === node.id);
       expect(body).toEqual({
         orderId,
         node: owner?.id,
@@ -193,7 +168,7 @@ describe("GET /v1/orders/:id/track", () => {
 describe("middleware", () => {
   test("rate limit: RateLimit-* headers, then 429 with Retry-After, per identity", async () => {
     const limited = await startTestGateway({
-      REDIS_URL: redis.url,
+      REDIS_URL: fixture.redis.url,
       RATE_LIMIT_REQUESTS: "3",
       RATE_LIMIT_WINDOW_MS: "60000",
     });
@@ -228,7 +203,7 @@ describe("middleware", () => {
   });
 
   test("a body over the limit is 413; CORS preflight answers; unknown routes 404 in the error shape", async () => {
-    const big = await gateway.call("/v1/orders/x/status", {
+    const big = await fixture.gateway.call("/v1/orders/x/status", {
       method: "POST",
       body: "x".repeat(4096),
       as: { sub: "o1", role: "ops" },
@@ -237,13 +212,13 @@ describe("middleware", () => {
     expect(((await big.json()) as { error: { code: string } }).error.code).toBe(
       "payload_too_large",
     );
-    const preflight = await fetch(`${gateway.url}/v1/orders/x/status`, {
+    const preflight = await fetch(`${fixture.gateway.url}/v1/orders/x/status`, {
       method: "OPTIONS",
       headers: { origin: "https://app.example", "access-control-request-method": "GET" },
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
-    const missing = await gateway.call("/nope", { as: { sub: "o1", role: "ops" } });
+    const missing = await fixture.gateway.call("/nope", { as: { sub: "o1", role: "ops" } });
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
   });
