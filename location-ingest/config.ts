@@ -1,4 +1,5 @@
-import { type Env, readInt, readPort } from "../core/config/env";
+import { hostname } from "node:os";
+import { type Env, readInt, readPort, readString } from "../core/config/env";
 import {
   type AuthConfig,
   loadAuthConfig,
@@ -36,6 +37,8 @@ export interface IngestConfig {
   readonly redis: RedisConfig;
   readonly auth: AuthConfig;
   readonly kafkaBrokers?: string[];
+  /** Names this process in the live figures (`edge:node-stats`). */
+  readonly nodeId: string;
   readonly grpcPort: number;
   readonly httpPort: number;
   readonly limits: PingLimits;
@@ -66,6 +69,7 @@ export function loadIngestConfig(env: Env): IngestConfig {
     redis: loadRedisConfig(env),
     auth: loadAuthConfig(env),
     ...(kafkaBrokers ? { kafkaBrokers } : {}),
+    nodeId: readString(env, "INGEST_NODE_ID", `${hostname()}-${process.pid}`),
     grpcPort: readPort(env, "INGEST_PORT", 8081),
     httpPort: readPort(env, "INGEST_HTTP_PORT", 8082),
     limits: Object.freeze({

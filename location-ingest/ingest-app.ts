@@ -2,6 +2,11 @@ import type { Logger } from "pino";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
+import {
+  metricTotal,
+  ratePerSecond,
+  startNodeStatsReporter,
+} from "../core/observability/node-stats";
 import { createRedisConnection } from "../core/redis/client";
 import type { IngestConfig } from "./config";
 import { createIngestService } from "./ingest-service";
@@ -94,8 +99,19 @@ export async function startIngest(
   }, registry);
   const grpc = await startGrpcServer(config.grpcPort, service, { verifier, streams });
   const http = startHttpServer(config.httpPort, service, health);
+  const pingsPerSecond = ratePerSecond(() => metricTotal(metrics.pingsAccepted));
+  const stats = startNodeStatsReporter({
+    connection,
+    tier: "ingest",
+    nodeId: config.nodeId,
+    logger,
+    figures: async () => ({
+      pingsPerSecond: await pingsPerSecond(),
+      streams: await metricTotal(metrics.streams),
+    }),
+  });
   logger.info(
-    { grpcPort: grpc.port, httpPort: http.port, redis: config.redis.mode },
+    { grpcPort: grpc.port, httpPort: http.port, redis: config.redis.mode, node: config.nodeId },
     "ingest listening",
   );
 
@@ -108,6 +124,7 @@ export async function startIngest(
       const told = streams.drain(config.drainReconnectMs);
       logger.info({ streams: told }, "rider streams told to reconnect");
       sweeper.stop();
+      await stats.stop();
       // Closing the servers ends every request loop, so nothing is queued after the flush.
       await Promise.all([grpc.close(), http.close()]);
       await writer.drain();

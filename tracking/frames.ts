@@ -6,14 +6,21 @@ import { TrackingEventSchema } from "../proto/gen/delivery/tracking/v1/tracking_
 export interface OutgoingFrame {
   readonly frame: TrackingFrame;
   readonly json: string;
+  /** Read back from Redis on connect, not fanned out live: its age is not fan-out lag. */
+  readonly snapshot: boolean;
   proto(): Uint8Array;
 }
 
-export function outgoingFrame(frame: TrackingFrame, json = JSON.stringify(frame)): OutgoingFrame {
+export function outgoingFrame(
+  frame: TrackingFrame,
+  options: { json?: string; snapshot?: boolean } = {},
+): OutgoingFrame {
+  const { json = JSON.stringify(frame), snapshot = false } = options;
   let binary: Uint8Array | undefined;
   return {
     frame,
     json,
+    snapshot,
     proto: () => {
       binary ??= toBinary(TrackingEventSchema, toTrackingEvent(frame));
       return binary;

@@ -3,6 +3,12 @@ import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/tok
 import { EdgeError } from "../core/errors/edge-error";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
+import {
+  metricTotal,
+  ratePerSecond,
+  startNodeStatsReporter,
+  windowedQuantile,
+} from "../core/observability/node-stats";
 import { createRedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../core/redis/order-record";
@@ -54,7 +60,7 @@ export async function startTracking(
         logger.warn({ orderId }, "malformed tracking event ignored");
         return;
       }
-      const outgoing = outgoingFrame(frame, payload);
+      const outgoing = outgoingFrame(frame, { json: payload });
       for (const ws of watchers.forOrder(orderId)) watchers.deliver(ws, outgoing);
     },
   });
@@ -99,7 +105,9 @@ export async function startTracking(
     };
     watchers.deliver(
       ws,
-      outgoingFrame(order.riderId ? { ...statusFrame, riderId: order.riderId } : statusFrame),
+      outgoingFrame(order.riderId ? { ...statusFrame, riderId: order.riderId } : statusFrame, {
+        snapshot: true,
+      }),
     );
     if (!order.riderId) return;
     const position = parseRiderPosition(
@@ -108,18 +116,21 @@ export async function startTracking(
     if (!position) return;
     watchers.deliver(
       ws,
-      outgoingFrame({
-        type: "position",
-        orderId: order.orderId,
-        riderId: order.riderId,
-        lat: position.lat,
-        lng: position.lng,
-        heading: position.heading,
-        speed: position.speed,
-        recordedAt: position.recordedAt,
-        seq: Number(position.seq),
-        receivedAt: position.receivedAt,
-      }),
+      outgoingFrame(
+        {
+          type: "position",
+          orderId: order.orderId,
+          riderId: order.riderId,
+          lat: position.lat,
+          lng: position.lng,
+          heading: position.heading,
+          speed: position.speed,
+          recordedAt: position.recordedAt,
+          seq: Number(position.seq),
+          receivedAt: position.receivedAt,
+        },
+        { snapshot: true },
+      ),
     );
   }
 
@@ -192,6 +203,22 @@ export async function startTracking(
     logger,
   });
   await ring.refresh();
+  const framesPerSecond = ratePerSecond(() => metricTotal(metrics.framesSent));
+  const fanoutP99 = windowedQuantile(metrics.pingToFrameLag, 0.99);
+  const stats = startNodeStatsReporter({
+    connection,
+    tier: "tracking",
+    nodeId: self.id,
+    logger,
+    figures: async () => {
+      const p99 = await fanoutP99();
+      return {
+        sockets: await metricTotal(metrics.sockets),
+        framesPerSecond: await framesPerSecond(),
+        ...(p99 === undefined ? {} : { fanoutP99Ms: p99 * 1000 }),
+      };
+    },
+  });
   logger.info({ port: server.port, node: self.id, url: self.url }, "tracking listening");
 
   return {
@@ -201,6 +228,7 @@ export async function startTracking(
     subscriptionCount: subscriptions.subscriptionCount,
     async drain() {
       draining = true;
+      await stats.stop();
       // With Redis gone the heartbeat simply stops and the TTL takes the node out.
       await membership
         .leave()

@@ -55,7 +55,8 @@ export function createWatchers(options: {
     metrics.framesSent.inc({ type: frame.frame.type });
     if (frame.frame.type === "position") {
       ws.data.lastSeq = frame.frame.seq;
-      metrics.pingToFrameLag.observe(Math.max(0, now() - frame.frame.receivedAt) / 1000);
+      if (!frame.snapshot)
+        metrics.pingToFrameLag.observe(Math.max(0, now() - frame.frame.receivedAt) / 1000);
     }
     if (result === -1) ws.data.congestedSince ??= now();
   }

@@ -43,6 +43,8 @@ export const keys = {
   trackingNodes: () => "tracking:nodes",
   /** HASH tracking node id → its public WebSocket URL. */
   trackingNodeUrls: () => "tracking:node-urls",
+  /** HASH `<tier>:<node id>` → that node's live figures (JSON with `at`): what the live map totals. */
+  nodeStats: () => "edge:node-stats",
   /** HASH: an idempotent request's claim and then its stored response. */
   idempotency: (customer: string, key: string) => `idem:{${customer}}:${key}`,
   /** STRING: a cached restaurant search for one geohash-5 cell and normalised query. */
