@@ -121,8 +121,12 @@ orders = await startDemoOrders({
 const riderToken = await mintToken(jwtSecret, { sub: "rider-try", role: "rider", city: "london" });
 const firstOrder = orders.firstOrder;
 const customerToken = await mintToken(jwtSecret, { sub: "demo-customer-1", role: "customer" });
+const opsToken = await mintToken(jwtSecret, { sub: "demo-ops", role: "ops" });
 console.log(`
 delivery-edge demo is running (Ctrl-C stops everything)
+
+  Live map: http://127.0.0.1:${gatewayPort}/#token=${opsToken}
+
   Redis             ${redisUrl ?? env.REDIS_CLUSTER_NODES}
   gateway (HTTP)    http://127.0.0.1:${gatewayPort}   orders, search, dispatch, status
   upstream stand-in http://127.0.0.1:${upstreamPort}   fixture restaurants

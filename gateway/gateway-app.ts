@@ -11,6 +11,7 @@ import { createRedisConnection } from "../core/redis/client";
 import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
 import type { GatewayConfig } from "./config";
 import type { GatewayEnv } from "./context";
+import { liveMapRoutes } from "./live-map/live-map-routes";
 import { accessLog } from "./middleware/access-log";
 import { authenticate } from "./middleware/authenticate";
 import { createErrorHandler, errorResponse } from "./middleware/error-handler";
@@ -87,6 +88,7 @@ export async function startGateway(
       windowMs: config.rateLimitWindowMs,
     }),
   );
+  app.route("/", await liveMapRoutes({ connection, ring, freshForMs: config.candidateFreshMs }));
   app.route("/", orderTrackingRoutes({ connection, ring }));
   app.route(
     "/",

@@ -1,6 +1,16 @@
 import type { Context } from "hono";
 import { EdgeError } from "../core/errors/edge-error";
 
+/** A city id as riders' tokens and the order service name it. */
+export const CITY_ID = /^[a-z0-9-]{1,40}$/;
+
+/** The `city` query parameter; 400 unless it is a city id. */
+export function cityParam(c: Context): string {
+  const city = c.req.query("city") ?? "";
+  if (!CITY_ID.test(city)) throw new EdgeError("bad_request", "city must be a city id");
+  return city;
+}
+
 /** The request's JSON object body; 400 `bad_request` for anything else. */
 export async function readJsonObject(c: Context): Promise<Record<string, unknown>> {
   let body: unknown;

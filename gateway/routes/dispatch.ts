@@ -8,10 +8,16 @@ import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/red
 import { assignRider, createOffer, takeOffer } from "../../core/redis/order-scripts";
 import type { GatewayEnv } from "../context";
 import { requireRole } from "../middleware/require-role";
-import { integerField, numberParam, readJsonObject, stringField } from "../request-body";
+import {
+  CITY_ID,
+  cityParam,
+  integerField,
+  numberParam,
+  readJsonObject,
+  stringField,
+} from "../request-body";
 
 const ID = /^[A-Za-z0-9._:-]{1,64}$/;
-const CITY = /^[a-z0-9-]{1,40}$/;
 
 /**
  * Dispatch: nearest fresh riders without a pending offer; offers under a
@@ -44,8 +50,7 @@ export function dispatchRoutes(options: {
 
   return new Hono<GatewayEnv>()
     .get("/v1/dispatch/candidates", requireRole("dispatcher", "ops"), async (c) => {
-      const city = c.req.query("city") ?? "";
-      if (!CITY.test(city)) throw new EdgeError("bad_request", "city must be a city id");
+      const city = cityParam(c);
       const lat = numberParam(c, "lat", { min: -MAX_GEO_LATITUDE, max: MAX_GEO_LATITUDE });
       const lng = numberParam(c, "lng", { min: -180, max: 180 });
       const radiusM = numberParam(c, "radiusM", { min: 1, max: 50_000 }, 3_000);
@@ -88,7 +93,7 @@ export function dispatchRoutes(options: {
       const body = await readJsonObject(c);
       const orderId = stringField(body, "orderId", ID);
       const riderId = stringField(body, "riderId", ID);
-      const city = stringField(body, "city", CITY);
+      const city = stringField(body, "city", CITY_ID);
       const ttlMs = integerField(body, "ttlMs", { min: 1_000, max: 300_000 }, 30_000);
       const order = await loadOrder(orderId);
       if (order.city !== city) throw new EdgeError("bad_request", "the order is in another city");

@@ -1,0 +1,52 @@
+import { Hono } from "hono";
+import type { RedisConnection } from "../../core/redis/client";
+import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
+import type { GatewayEnv } from "../context";
+import { requireRole } from "../middleware/require-role";
+import { cityParam } from "../request-body";
+import { readLiveView } from "./live-view";
+
+const PAGE_HEADERS = {
+  "cache-control": "no-cache",
+  "x-content-type-options": "nosniff",
+  // Everything comes from this origin; sockets go to the tracking nodes (ws/wss).
+  "content-security-policy":
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; base-uri 'none'; frame-ancestors 'none'",
+};
+
+/** The page's three files, read (and its script's types stripped) once at start-up. */
+async function loadPage() {
+  const folder = new URL("./browser/", import.meta.url);
+  const read = (name: string) => Bun.file(new URL(name, folder)).text();
+  const transpiler = new Bun.Transpiler({ loader: "ts", target: "browser" });
+  return {
+    html: await read("index.html"),
+    css: await read("live-map.css"),
+    script: transpiler.transformSync(await read("live-map.ts")),
+  };
+}
+
+/**
+ * The live map: the page at `/` (no token needed to load it; it reads one
+ * from its `#token=` fragment, which never reaches a server log) and the
+ * view it polls, `GET /v1/ops/live?city=` for dispatchers and ops.
+ */
+export async function liveMapRoutes(options: {
+  connection: RedisConnection;
+  ring: TrackingRing;
+  freshForMs: number;
+  now?: () => number;
+}) {
+  const { connection, ring, freshForMs, now = Date.now } = options;
+  const page = await loadPage();
+  const asset = (body: string, type: string) => () =>
+    new Response(body, { headers: { ...PAGE_HEADERS, "content-type": type } });
+
+  return new Hono<GatewayEnv>()
+    .get("/", asset(page.html, "text/html; charset=utf-8"))
+    .get("/live-map.css", asset(page.css, "text/css; charset=utf-8"))
+    .get("/live-map.js", asset(page.script, "text/javascript; charset=utf-8"))
+    .get("/v1/ops/live", requireRole("dispatcher", "ops"), async (c) =>
+      c.json(await readLiveView({ connection, ring, city: cityParam(c), freshForMs, now: now() })),
+    );
+}
