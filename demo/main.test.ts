@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { createConnection } from "node:net";
 import { join } from "node:path";
+import { launchChromium } from "../test/support/browser";
 import { freePort } from "../test/support/redis-server";
 
 function portIsClosed(port: number): Promise<boolean> {
@@ -14,7 +15,35 @@ function portIsClosed(port: number): Promise<boolean> {
   });
 }
 
-test("`bun run demo` starts everything from a clean state, serves the API, and Ctrl-C leaves nothing listening", async () => {
+/** Opens the live map in headless Chromium: riders drawn, an order followed, the picture moving, no errors. */
+async function checkLiveMap(link: string): Promise<void> {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    const errors: string[] = [];
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
+    page.on("pageerror", (error) => errors.push(String(error)));
+    await page.goto(link);
+    // Riders are drawn, and at least one order's frames arrived over its tracking node's socket.
+    await page.waitForFunction(
+      () => Number(document.body.dataset.riders) > 0 && Number(document.body.dataset.frames) > 0,
+      undefined,
+      { timeout: 30_000 },
+    );
+    const first = await page.locator("canvas").screenshot();
+    await Bun.sleep(2_500);
+    const second = await page.locator("canvas").screenshot();
+    expect(Buffer.compare(first, second)).not.toBe(0);
+    expect(await page.locator("#counters").textContent()).toContain("pings/s");
+    expect(errors).toEqual([]);
+  } finally {
+    await browser.close();
+  }
+}
+
+test("`bun run demo` starts everything from a clean state, serves the API and the live map, and Ctrl-C leaves nothing listening", async () => {
   const ports = {
     GATEWAY_PORT: await freePort(),
     UPSTREAM_PORT: await freePort(),
@@ -48,9 +77,15 @@ test("`bun run demo` starts everything from a clean state, serves the API, and C
     /^(CONFIRMED|ASSIGNED|READY|PICKED_UP|DELIVERED)$/,
   );
 
+  const mapLink = /Live map: (http:\/\/\S+)/.exec(printed)?.[1];
+  expect(mapLink).toStartWith(`http://127.0.0.1:${ports.GATEWAY_PORT}/#token=`);
+  await checkLiveMap(mapLink ?? "");
+
   demo.kill("SIGINT");
   expect(await demo.exited).toBe(0);
+  const redisPort = Number(/Redis\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(printed)?.[1]);
+  expect(redisPort).toBeGreaterThan(0);
   const trackingPorts = [0, 1, 2].map((n) => ports.TRACKING_PORT + n);
-  for (const port of [...Object.values(ports), ...trackingPorts])
+  for (const port of [...Object.values(ports), ...trackingPorts, redisPort])
     expect(await portIsClosed(port)).toBe(true);
-}, 60_000);
+}, 120_000);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing: npm packages (bun is one)
-# and Debian's redis-server. Safe to run again; does nothing when all is there.
+# and Debian's redis-server and chromium (the live map's browser test).
+# Safe to run again; does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,10 +13,23 @@ if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.packa
   npm install --no-save --no-audit --no-fund --loglevel=error >&2
 fi
 
+apt_updated=""
+apt_install() {
+  local sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  if [ -z "$apt_updated" ]; then
+    $sudo_cmd apt-get update -qq >&2
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "$@" >&2
+}
+
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "setup: installing redis-server from Debian" >&2
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq redis-server redis-tools >&2
+  apt_install redis-server redis-tools
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "setup: installing chromium from Debian (for the live map's browser test)" >&2
+  apt_install chromium
 fi
