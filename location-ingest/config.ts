@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { type Env, readInt, readPort, readString } from "../core/config/env";
+import { type Env, readBool, readInt, readPort, readString } from "../core/config/env";
 import {
   type AuthConfig,
   loadAuthConfig,
@@ -33,6 +33,15 @@ export interface IntervalPolicy {
   readonly nearStopM: number;
 }
 
+export interface GeofencePolicy {
+  readonly pickupRadiusM: number;
+  readonly dropoffRadiusM: number;
+  /** A rider inside a fence counts as out only this much past its radius (GPS jitter). */
+  readonly exitMarginM: number;
+  /** Leaving the pickup after READY also moves the order to PICKED_UP. */
+  readonly autoStatus: boolean;
+}
+
 export interface IngestConfig {
   readonly redis: RedisConfig;
   readonly auth: AuthConfig;
@@ -43,6 +52,7 @@ export interface IngestConfig {
   readonly httpPort: number;
   readonly limits: PingLimits;
   readonly interval: IntervalPolicy;
+  readonly geofence: GeofencePolicy;
   /** Riders not seen for this long leave the city's geo set. */
   readonly staleRiderMs: number;
   readonly sweepEveryMs: number;
@@ -87,6 +97,12 @@ export function loadIngestConfig(env: Env): IngestConfig {
       parkedBelowMps: readInt(env, "PING_PARKED_BELOW_MPS", 1, { min: 0 }),
       sharpTurnDeg: readInt(env, "PING_SHARP_TURN_DEG", 45, { min: 1, max: 180 }),
       nearStopM: readInt(env, "PING_NEAR_STOP_M", 400, { min: 1 }),
+    }),
+    geofence: Object.freeze({
+      pickupRadiusM: readInt(env, "GEOFENCE_PICKUP_RADIUS_M", 75, { min: 1 }),
+      dropoffRadiusM: readInt(env, "GEOFENCE_DROPOFF_RADIUS_M", 75, { min: 1 }),
+      exitMarginM: readInt(env, "GEOFENCE_EXIT_MARGIN_M", 25, { min: 0 }),
+      autoStatus: readBool(env, "GEOFENCE_AUTO_STATUS", false),
     }),
     staleRiderMs: readInt(env, "RIDER_STALE_MS", 300_000, { min: 1_000 }),
     sweepEveryMs: readInt(env, "RIDER_SWEEP_EVERY_MS", 15_000, { min: 100 }),

@@ -9,6 +9,7 @@ import {
 } from "../core/observability/node-stats";
 import { createRedisConnection } from "../core/redis/client";
 import type { IngestConfig } from "./config";
+import { createGeofences } from "./geofences";
 import { createIngestService } from "./ingest-service";
 import { createKafkaLog } from "./location-log/kafka-log";
 import type { LocationLog } from "./location-log/location-log";
@@ -69,6 +70,12 @@ export async function startIngest(
     limits: config.limits,
     interval: config.interval,
     writer,
+    geofences: createGeofences({
+      connection,
+      policy: config.geofence,
+      metrics,
+      logger: logger.child({ component: "geofences" }),
+    }),
     metrics,
   });
   const states = createRiderStateStore(connection);

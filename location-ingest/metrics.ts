@@ -47,6 +47,12 @@ export function createIngestMetrics(registry: Registry) {
       buckets: [1, 4, 16, 64, 256, 1024],
       registers,
     }),
+    geofenceCrossings: new Counter({
+      name: "edge_ingest_geofence_crossings_total",
+      help: "Geofence crossings seen, by fence and what record-geofence.lua made of them",
+      labelNames: ["fence", "outcome"] as const,
+      registers,
+    }),
     offersDelivered: new Counter({
       name: "edge_ingest_offers_delivered_total",
       help: "Ride offers pushed down a rider stream",

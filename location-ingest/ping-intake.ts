@@ -8,6 +8,7 @@ import {
   PingAckSchema,
 } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import type { IntervalPolicy, PingLimits } from "./config";
+import type { Geofences } from "./geofences";
 import { type MotionSample, nextIntervalMs } from "./interval-policy";
 import { DROP_REASON_LABELS, type IngestMetrics } from "./metrics";
 import { checkPing, type LastFix, sanitizeMotion } from "./ping-checks";
@@ -52,10 +53,11 @@ export function createIntake(options: {
   limits: PingLimits;
   interval: IntervalPolicy;
   writer: PingWriter;
+  geofences: Geofences;
   metrics: IngestMetrics;
   now?: () => number;
 }): Intake {
-  const { limits, interval, writer, metrics, now = Date.now } = options;
+  const { limits, interval, writer, geofences, metrics, now = Date.now } = options;
   const intervals = new WeakMap<RiderState, number>();
 
   function drop(seq: bigint, reason: DropReason): DroppedPing {
@@ -114,7 +116,9 @@ export function createIntake(options: {
       const stops = state.orders.flatMap((order) => [order.pickup, order.dropoff]);
       intervals.set(state, nextIntervalMs(interval, fix, previous, stops));
       const failure = await store(state, ping, fix, receivedAtMs, true, false);
-      return failure === undefined ? undefined : drop(ping.seq, failure);
+      if (failure !== undefined) return drop(ping.seq, failure);
+      geofences.observe(state, fix.position);
+      return undefined;
     },
 
     async acceptBacklog(state, upload, pings, receivedAtMs) {

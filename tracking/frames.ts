@@ -1,6 +1,14 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import type { TrackingFrame } from "../core/messages/tracking-frame";
-import { TrackingEventSchema } from "../proto/gen/delivery/tracking/v1/tracking_event_pb";
+import {
+  GeofenceEvent_Fence,
+  TrackingEventSchema,
+} from "../proto/gen/delivery/tracking/v1/tracking_event_pb";
+
+const PROTO_FENCES = {
+  left_pickup: GeofenceEvent_Fence.LEFT_PICKUP,
+  entered_dropoff: GeofenceEvent_Fence.ENTERED_DROPOFF,
+} as const;
 
 /** One event, ready to send in either format; each encoding is made at most once. */
 export interface OutgoingFrame {
@@ -42,6 +50,12 @@ export function parseTrackingFrame(payload: string): TrackingFrame | undefined {
   }
   if (value.type === "status" && typeof value.status === "string") return value as TrackingFrame;
   if (value.type === "moved" && typeof value.url === "string") return value as TrackingFrame;
+  if (
+    value.type === "geofence" &&
+    typeof value.fence === "string" &&
+    Object.hasOwn(PROTO_FENCES, value.fence)
+  )
+    return value as TrackingFrame;
   return undefined;
 }
 
@@ -80,6 +94,18 @@ function toTrackingEvent(frame: TrackingFrame) {
       return create(TrackingEventSchema, {
         orderId: frame.orderId,
         event: { case: "moved", value: { url: frame.url } },
+      });
+    case "geofence":
+      return create(TrackingEventSchema, {
+        orderId: frame.orderId,
+        event: {
+          case: "geofence",
+          value: {
+            fence: PROTO_FENCES[frame.fence],
+            riderId: frame.riderId,
+            atMs: BigInt(frame.at),
+          },
+        },
       });
   }
 }

@@ -31,7 +31,19 @@ export interface MovedFrame {
   url: string;
 }
 
-export type TrackingFrame = PositionFrame | StatusFrame | MovedFrame;
+export type GeofenceName = "left_pickup" | "entered_dropoff";
+
+/** The rider crossed one of the order's geofences (written by record-geofence.lua). */
+export interface GeofenceFrame {
+  type: "geofence";
+  orderId: string;
+  riderId: string;
+  fence: GeofenceName;
+  /** When the ingest saw the crossing (server clock, ms). */
+  at: number;
+}
+
+export type TrackingFrame = PositionFrame | StatusFrame | MovedFrame | GeofenceFrame;
 
 export function encodeTrackingFrame(frame: TrackingFrame): string {
   return JSON.stringify(frame);

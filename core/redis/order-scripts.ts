@@ -1,5 +1,6 @@
 import { EdgeError } from "../errors/edge-error";
 import type { ErrorCode } from "../errors/error-codes";
+import type { GeofenceName } from "../messages/tracking-frame";
 import type { RedisConnection } from "./client";
 import { keys } from "./keys";
 
@@ -91,6 +92,40 @@ export async function transitionOrder(
     illegal_transition: `the order cannot move to ${to} from its current status`,
   });
   return riderId ? { version, riderId } : { version };
+}
+
+export type GeofenceOutcome =
+  | "recorded"
+  | "status_changed"
+  | "not_found"
+  | "not_assigned"
+  | "not_applicable"
+  | "already_recorded";
+
+/** record-geofence.lua: the crossing's event once per order and fence (and PICKED_UP when `autoStatus`). */
+export async function recordGeofence(
+  connection: RedisConnection,
+  crossing: {
+    orderId: string;
+    riderId: string;
+    fence: GeofenceName;
+    atMs: number;
+    autoStatus: boolean;
+  },
+): Promise<GeofenceOutcome> {
+  const { orderId, riderId, fence, atMs, autoStatus } = crossing;
+  const [outcome] = (await connection.client.recordGeofence(
+    keys.order(orderId),
+    keys.orderOutbox(orderId),
+    orderId,
+    riderId,
+    fence,
+    atMs,
+    autoStatus ? "1" : "0",
+    connection.publishCommand,
+    keys.orderTrack(orderId),
+  )) as [GeofenceOutcome, number];
+  return outcome;
 }
 
 /** trim-outbox.lua: drop relayed entries (and the stream once empty); resolves to entries left. */

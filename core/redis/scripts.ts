@@ -17,6 +17,7 @@ const SCRIPTS = {
   beginIdempotent: { file: "begin-idempotent.lua", keys: 1 },
   finishIdempotent: { file: "finish-idempotent.lua", keys: 1 },
   transitionOrder: { file: "transition-order.lua", keys: 2 },
+  recordGeofence: { file: "record-geofence.lua", keys: 2 },
   trimOutbox: { file: "trim-outbox.lua", keys: 1 },
 } as const;
 

@@ -2,15 +2,15 @@
 // @generated from file delivery/tracking/v1/tracking_event.proto (package delivery.tracking.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file delivery/tracking/v1/tracking_event.proto.
  */
 export const file_delivery_tracking_v1_tracking_event: GenFile = /*@__PURE__*/
-  fileDesc("CilkZWxpdmVyeS90cmFja2luZy92MS90cmFja2luZ19ldmVudC5wcm90bxIUZGVsaXZlcnkudHJhY2tpbmcudjEiywEKDVRyYWNraW5nRXZlbnQSEAoIb3JkZXJfaWQYASABKAkSNwoIcG9zaXRpb24YAiABKAsyIy5kZWxpdmVyeS50cmFja2luZy52MS5Qb3NpdGlvbkV2ZW50SAASMwoGc3RhdHVzGAMgASgLMiEuZGVsaXZlcnkudHJhY2tpbmcudjEuU3RhdHVzRXZlbnRIABIxCgVtb3ZlZBgEIAEoCzIgLmRlbGl2ZXJ5LnRyYWNraW5nLnYxLk1vdmVkRXZlbnRIAEIHCgVldmVudCKgAQoNUG9zaXRpb25FdmVudBIQCghyaWRlcl9pZBgBIAEoCRILCgNsYXQYAiABKAESCwoDbG5nGAMgASgBEhMKC2hlYWRpbmdfZGVnGAQgASgCEhEKCXNwZWVkX21wcxgFIAEoAhIWCg5yZWNvcmRlZF9hdF9tcxgGIAEoAxILCgNzZXEYByABKAQSFgoOcmVjZWl2ZWRfYXRfbXMYCCABKAMiQAoLU3RhdHVzRXZlbnQSDgoGc3RhdHVzGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSEAoIcmlkZXJfaWQYAyABKAkiGQoKTW92ZWRFdmVudBILCgN1cmwYASABKAliBnByb3RvMw");
+  fileDesc("CilkZWxpdmVyeS90cmFja2luZy92MS90cmFja2luZ19ldmVudC5wcm90bxIUZGVsaXZlcnkudHJhY2tpbmcudjEihAIKDVRyYWNraW5nRXZlbnQSEAoIb3JkZXJfaWQYASABKAkSNwoIcG9zaXRpb24YAiABKAsyIy5kZWxpdmVyeS50cmFja2luZy52MS5Qb3NpdGlvbkV2ZW50SAASMwoGc3RhdHVzGAMgASgLMiEuZGVsaXZlcnkudHJhY2tpbmcudjEuU3RhdHVzRXZlbnRIABIxCgVtb3ZlZBgEIAEoCzIgLmRlbGl2ZXJ5LnRyYWNraW5nLnYxLk1vdmVkRXZlbnRIABI3CghnZW9mZW5jZRgFIAEoCzIjLmRlbGl2ZXJ5LnRyYWNraW5nLnYxLkdlb2ZlbmNlRXZlbnRIAEIHCgVldmVudCKgAQoNUG9zaXRpb25FdmVudBIQCghyaWRlcl9pZBgBIAEoCRILCgNsYXQYAiABKAESCwoDbG5nGAMgASgBEhMKC2hlYWRpbmdfZGVnGAQgASgCEhEKCXNwZWVkX21wcxgFIAEoAhIWCg5yZWNvcmRlZF9hdF9tcxgGIAEoAxILCgNzZXEYByABKAQSFgoOcmVjZWl2ZWRfYXRfbXMYCCABKAMiQAoLU3RhdHVzRXZlbnQSDgoGc3RhdHVzGAEgASgJEg8KB3ZlcnNpb24YAiABKAQSEAoIcmlkZXJfaWQYAyABKAkiGQoKTW92ZWRFdmVudBILCgN1cmwYASABKAkivAEKDUdlb2ZlbmNlRXZlbnQSOAoFZmVuY2UYASABKA4yKS5kZWxpdmVyeS50cmFja2luZy52MS5HZW9mZW5jZUV2ZW50LkZlbmNlEhAKCHJpZGVyX2lkGAIgASgJEg0KBWF0X21zGAMgASgDIlAKBUZlbmNlEhUKEUZFTkNFX1VOU1BFQ0lGSUVEEAASFQoRRkVOQ0VfTEVGVF9QSUNLVVAQARIZChVGRU5DRV9FTlRFUkVEX0RST1BPRkYQAmIGcHJvdG8z");
 
 /**
  * What a customer's live map receives for one order (protobuf frames on the
@@ -45,6 +45,12 @@ export type TrackingEvent = Message<"delivery.tracking.v1.TrackingEvent"> & {
      */
     value: MovedEvent;
     case: "moved";
+  } | {
+    /**
+     * @generated from field: delivery.tracking.v1.GeofenceEvent geofence = 5;
+     */
+    value: GeofenceEvent;
+    case: "geofence";
   } | { case: undefined; value?: undefined };
 };
 
@@ -154,4 +160,67 @@ export type MovedEvent = Message<"delivery.tracking.v1.MovedEvent"> & {
  */
 export const MovedEventSchema: GenMessage<MovedEvent> = /*@__PURE__*/
   messageDesc(file_delivery_tracking_v1_tracking_event, 3);
+
+/**
+ * The order's rider crossed one of its geofences (the ingest tells from the
+ * rider's pings). With automatic status changes on, leaving the pickup also
+ * moves the order to PICKED_UP, sent as its own StatusEvent.
+ *
+ * @generated from message delivery.tracking.v1.GeofenceEvent
+ */
+export type GeofenceEvent = Message<"delivery.tracking.v1.GeofenceEvent"> & {
+  /**
+   * @generated from field: delivery.tracking.v1.GeofenceEvent.Fence fence = 1;
+   */
+  fence: GeofenceEvent_Fence;
+
+  /**
+   * @generated from field: string rider_id = 2;
+   */
+  riderId: string;
+
+  /**
+   * When the ingest saw the crossing (server clock).
+   *
+   * @generated from field: int64 at_ms = 3;
+   */
+  atMs: bigint;
+};
+
+/**
+ * Describes the message delivery.tracking.v1.GeofenceEvent.
+ * Use `create(GeofenceEventSchema)` to create a new message.
+ */
+export const GeofenceEventSchema: GenMessage<GeofenceEvent> = /*@__PURE__*/
+  messageDesc(file_delivery_tracking_v1_tracking_event, 4);
+
+/**
+ * @generated from enum delivery.tracking.v1.GeofenceEvent.Fence
+ */
+export enum GeofenceEvent_Fence {
+  /**
+   * @generated from enum value: FENCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Left the restaurant's radius after the order was READY.
+   *
+   * @generated from enum value: FENCE_LEFT_PICKUP = 1;
+   */
+  LEFT_PICKUP = 1,
+
+  /**
+   * Entered the drop-off radius while carrying the order.
+   *
+   * @generated from enum value: FENCE_ENTERED_DROPOFF = 2;
+   */
+  ENTERED_DROPOFF = 2,
+}
+
+/**
+ * Describes the enum delivery.tracking.v1.GeofenceEvent.Fence.
+ */
+export const GeofenceEvent_FenceSchema: GenEnum<GeofenceEvent_Fence> = /*@__PURE__*/
+  enumDesc(file_delivery_tracking_v1_tracking_event, 4, 0);
 

@@ -1,0 +1,158 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { create } from "@bufbuild/protobuf";
+import { Redis } from "ioredis";
+import type { LatLng } from "../core/geo";
+import { keys } from "../core/redis/keys";
+import { type GeoPing, GeoPingSchema } from "../proto/gen/delivery/tracking/v1/geo_pb";
+import { useIngestOnRedis } from "../test/support/ingest";
+import { seedOrder } from "../test/support/orders";
+import { openPingStream } from "../test/support/ping-stream";
+import { testToken, uniqueId } from "../test/support/tokens";
+import { waitUntil } from "../test/support/wait";
+import { createGeofenceTracker } from "./geofences";
+import type { RiderState } from "./rider-state";
+
+const METERS_PER_DEG_LAT = 111_320;
+const PICKUP = { lat: 51.5, lng: -0.12 };
+const DROPOFF = { lat: 51.52, lng: -0.1 };
+const north = (from: LatLng, meters: number) => ({
+  lat: from.lat + meters / METERS_PER_DEG_LAT,
+  lng: from.lng,
+});
+
+describe("the geofence tracker", () => {
+  const policy = { pickupRadiusM: 75, dropoffRadiusM: 75, exitMarginM: 25, autoStatus: false };
+  const riderWith = (orderIds: string[]): RiderState => ({
+    riderId: "r1",
+    city: "london",
+    loaded: true,
+    orders: orderIds.map((orderId) => ({ orderId, pickup: PICKUP, dropoff: DROPOFF })),
+    ordersLoadedAtMs: 0,
+  });
+
+  test("leaving the pickup counts once the rider is past the radius plus the margin", () => {
+    const tracker = createGeofenceTracker(policy);
+    const rider = riderWith(["o1"]);
+    const seen = [0, 60, 90, 70, 95, 110, 200].map((m) => tracker.observe(rider, north(PICKUP, m)));
+    // Inside at 0 m; 90/70/95 m are in the margin band (no flapping); out at 110 m.
+    expect(seen).toEqual([[], [], [], [], [], [{ orderId: "o1", fence: "left_pickup" }], []]);
+  });
+
+  test("a rider first seen outside the pickup never 'leaves' it; arriving at the drop-off counts from the first fix", () => {
+    const tracker = createGeofenceTracker(policy);
+    const rider = riderWith(["o1"]);
+    expect(tracker.observe(rider, north(PICKUP, 300))).toEqual([]);
+    expect(tracker.observe(rider, north(DROPOFF, -200))).toEqual([]);
+    expect(tracker.observe(rider, north(DROPOFF, -50))).toEqual([
+      { orderId: "o1", fence: "entered_dropoff" },
+    ]);
+    expect(tracker.observe(rider, north(DROPOFF, -10))).toEqual([]);
+    const reconnected = riderWith(["o1"]);
+    expect(tracker.observe(reconnected, DROPOFF)).toEqual([
+      { orderId: "o1", fence: "entered_dropoff" },
+    ]);
+  });
+
+  test("an order that is no longer active is forgotten", () => {
+    const tracker = createGeofenceTracker(policy);
+    const rider = riderWith(["o1"]);
+    tracker.observe(rider, PICKUP);
+    rider.orders = [];
+    expect(tracker.observe(rider, north(PICKUP, 500))).toEqual([]);
+  });
+});
+
+describe("geofences in the ingest (automatic status on)", () => {
+  const fixture = useIngestOnRedis({ GEOFENCE_AUTO_STATUS: "true" });
+  let db: Redis;
+  beforeAll(() => {
+    db = new Redis(fixture.redis.url);
+  });
+  afterAll(() => db?.disconnect());
+
+  /** Pings one second apart along `points`, the last one now. */
+  function drive(points: LatLng[], startSeq: bigint): GeoPing[] {
+    const now = Date.now();
+    return points.map((point, i) =>
+      create(GeoPingSchema, {
+        ...point,
+        accuracyM: 5,
+        speedMps: 10,
+        recordedAtMs: BigInt(now - (points.length - 1 - i) * 1_000),
+        seq: startSeq + BigInt(i),
+      }),
+    );
+  }
+
+  async function streamAlong(riderId: string, points: LatLng[]): Promise<void> {
+    const stream = openPingStream(fixture.ingest.grpc, await testToken(riderId, "rider", "london"));
+    for (const ping of drive(points, 1n)) {
+      stream.send(ping);
+      const response = await stream.next();
+      expect(response.event.case).toBe("ack");
+    }
+    await stream.finish();
+  }
+
+  async function watch(orderId: string) {
+    const subscriber = new Redis(fixture.redis.url);
+    const frames: Record<string, unknown>[] = [];
+    await subscriber.subscribe(keys.orderTrack(orderId));
+    subscriber.on("message", (_channel, message) => {
+      const frame = JSON.parse(message) as Record<string, unknown>;
+      if (frame.type !== "position") frames.push(frame);
+    });
+    return { frames, stop: () => subscriber.disconnect() };
+  }
+
+  test("a rider leaving the restaurant with a READY order moves it to PICKED_UP, and watchers hear both", async () => {
+    const riderId = uniqueId("rider");
+    const orderId = uniqueId("order");
+    await seedOrder(db, { orderId, customerId: "c1", riderId, status: "READY" });
+    const watcher = await watch(orderId);
+    await streamAlong(
+      riderId,
+      [0, 10, 40, 80, 120, 160].map((m) => north(PICKUP, m)),
+    );
+    await waitUntil(async () => (await db.hget(keys.order(orderId), "status")) === "PICKED_UP");
+    await waitUntil(async () => watcher.frames.length === 2);
+    watcher.stop();
+    expect(watcher.frames).toEqual([
+      expect.objectContaining({ type: "geofence", orderId, riderId, fence: "left_pickup" }),
+      { type: "status", orderId, status: "PICKED_UP", version: 3, riderId },
+    ]);
+  });
+
+  test("arriving at the drop-off while carrying the order is an event; the status stays the rider's call", async () => {
+    const riderId = uniqueId("rider");
+    const orderId = uniqueId("order");
+    await seedOrder(db, { orderId, customerId: "c1", riderId, status: "PICKED_UP" });
+    const watcher = await watch(orderId);
+    await streamAlong(
+      riderId,
+      [-200, -160, -120, -80, -40, 0].map((m) => north(DROPOFF, m)),
+    );
+    await waitUntil(async () => watcher.frames.length === 1);
+    watcher.stop();
+    expect(watcher.frames[0]).toMatchObject({ type: "geofence", fence: "entered_dropoff" });
+    expect(await db.hget(keys.order(orderId), "status")).toBe("PICKED_UP");
+  });
+
+  test("leaving the restaurant before the food is READY changes nothing", async () => {
+    const riderId = uniqueId("rider");
+    const orderId = uniqueId("order");
+    await seedOrder(db, { orderId, customerId: "c1", riderId, status: "ASSIGNED" });
+    await streamAlong(
+      riderId,
+      [0, 40, 80, 120, 160].map((m) => north(PICKUP, m)),
+    );
+    const crossings = fixture.ingest.app.metrics.geofenceCrossings;
+    await waitUntil(async () =>
+      (await crossings.get()).values.some(
+        (value) => value.labels.outcome === "not_applicable" && value.value >= 1,
+      ),
+    );
+    expect(await db.hmget(keys.order(orderId), "status", "version")).toEqual(["ASSIGNED", "2"]);
+    expect(await db.xlen(keys.orderOutbox(orderId))).toBe(0);
+  });
+});
