@@ -1,11 +1,11 @@
-import { hostname } from "node:os";
-import { type Env, readInt, readPort, readString, readUrl } from "../core/config/env";
+import { type Env, readInt, readPort, readUrl } from "../core/config/env";
 import {
   type AuthConfig,
   loadAuthConfig,
   loadKafkaBrokers,
   loadRedisConfig,
   type RedisConfig,
+  readNodeId,
 } from "../core/config/shared-config";
 
 export interface GatewayConfig {
@@ -51,7 +51,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     trackingNodeTtlMs: readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 }),
     trackingRingRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
     ...(kafkaBrokers ? { kafkaBrokers } : {}),
-    nodeId: readString(env, "GATEWAY_NODE_ID", `${hostname()}-${process.pid}`),
+    nodeId: readNodeId(env, "GATEWAY_NODE_ID"),
     outboxRelayEveryMs: readInt(env, "OUTBOX_RELAY_EVERY_MS", 200, { min: 10 }),
     orderServiceUrl:
       readUrl(env, "ORDER_SERVICE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8070",

@@ -1,11 +1,11 @@
-import { hostname } from "node:os";
-import { type Env, readBool, readInt, readPort, readString } from "../core/config/env";
+import { type Env, readBool, readInt, readPort } from "../core/config/env";
 import {
   type AuthConfig,
   loadAuthConfig,
   loadKafkaBrokers,
   loadRedisConfig,
   type RedisConfig,
+  readNodeId,
 } from "../core/config/shared-config";
 
 export interface PingLimits {
@@ -79,7 +79,7 @@ export function loadIngestConfig(env: Env): IngestConfig {
     redis: loadRedisConfig(env),
     auth: loadAuthConfig(env),
     ...(kafkaBrokers ? { kafkaBrokers } : {}),
-    nodeId: readString(env, "INGEST_NODE_ID", `${hostname()}-${process.pid}`),
+    nodeId: readNodeId(env, "INGEST_NODE_ID"),
     grpcPort: readPort(env, "INGEST_PORT", 8081),
     httpPort: readPort(env, "INGEST_HTTP_PORT", 8082),
     limits: Object.freeze({

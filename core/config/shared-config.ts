@@ -1,4 +1,17 @@
-import { ConfigError, type Env, readHostPorts, readOptionalString, readUrl } from "./env";
+import { hostname } from "node:os";
+import {
+  ConfigError,
+  type Env,
+  readHostPorts,
+  readOptionalString,
+  readString,
+  readUrl,
+} from "./env";
+
+/** A node's name in shared state (locks, live figures): `name` or `<host>-<pid>`. */
+export function readNodeId(env: Env, name: string): string {
+  return readString(env, name, `${hostname()}-${process.pid}`);
+}
 
 /** Where Redis is: a cluster wins over a standalone URL (DESIGN.md). */
 export type RedisConfig =
