@@ -21,11 +21,12 @@ async function newOrder() {
 }
 
 describe("GET /v1/orders/:id/status", () => {
-  test("the customer, the assigned rider, dispatchers and ops read it; others 403; unknown 404", async () => {
+  test("the customer, the assigned rider, the restaurant, dispatchers and ops read it; others 403; unknown 404", async () => {
     const { orderId, customerId, riderId } = await newOrder();
     for (const as of [
       { sub: customerId, role: "customer" },
       { sub: riderId, role: "rider" },
+      { sub: "rest-1", role: "restaurant" },
       { sub: "d1", role: "dispatcher" },
       { sub: "o1", role: "ops" },
     ] as const) {
@@ -40,13 +41,11 @@ describe("GET /v1/orders/:id/status", () => {
     const body = (await other.json()) as { error: { code: string; requestId: string } };
     expect(body.error.code).toBe("forbidden");
     expect(body.error.requestId).toBe(other.headers.get("x-request-id") ?? "missing");
-    expect(
-      (
-        await fixture.gateway.call(`/v1/orders/${orderId}/status`, {
-          as: { sub: "r9", role: "rider" },
-        })
-      ).status,
-    ).toBe(403);
+    for (const as of [
+      { sub: "r9", role: "rider" },
+      { sub: "rest-9", role: "restaurant" },
+    ] as const)
+      expect((await fixture.gateway.call(`/v1/orders/${orderId}/status`, { as })).status).toBe(403);
     expect(
       (
         await fixture.gateway.call(`/v1/orders/${uniqueId("none")}/status`, {

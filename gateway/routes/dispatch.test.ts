@@ -52,7 +52,7 @@ async function newOrder() {
 }
 
 describe("candidates", () => {
-  test("nearest fresh riders first, without stale or busy ones; dispatchers only", async () => {
+  test("nearest fresh riders first, without stale or offered ones, with the orders each carries; dispatchers only", async () => {
     const city = "london";
     const now = Date.now();
     const riders = {
@@ -75,6 +75,7 @@ describe("candidates", () => {
       await db.zadd(keys.cityRidersSeen(city), seen, rider);
     }
     await db.set(keys.offerForRider(city, riders.busy), "o:1", "PX", 30_000);
+    await db.sadd(keys.riderOrders(riders.far), "order-a", "order-b");
     const response = await gateway.call(
       `/v1/dispatch/candidates?city=${city}&lat=${at.lat}&lng=${at.lng}&radiusM=5000&limit=50`,
       {
@@ -83,12 +84,15 @@ describe("candidates", () => {
     );
     expect(response.status).toBe(200);
     const { candidates } = (await response.json()) as {
-      candidates: { riderId: string; distanceM: number }[];
+      candidates: { riderId: string; distanceM: number; activeOrders: number }[];
     };
     const mine = candidates
-      .map((c) => c.riderId)
-      .filter((id) => Object.values(riders).includes(id));
-    expect(mine).toEqual([riders.near, riders.far]);
+      .filter((c) => Object.values(riders).includes(c.riderId))
+      .map((c) => [c.riderId, c.activeOrders]);
+    expect(mine).toEqual([
+      [riders.near, 0],
+      [riders.far, 2],
+    ]);
     const customer = await gateway.call(`/v1/dispatch/candidates?city=${city}&lat=51.5&lng=-0.12`, {
       as: { sub: "c1", role: "customer" },
     });

@@ -77,16 +77,26 @@ export function dispatchRoutes(options: {
       const [seenResult, ...busy] = (await pipeline.exec()) ?? [];
       const seen = (seenResult?.[1] ?? []) as (string | null)[];
       const freshAfter = now() - freshForMs;
-      const candidates = nearest
+      const chosen = nearest
         .map(([riderId, distance], index) => ({
           riderId,
           distanceM: Math.round(Number(distance)),
           lastSeenMs: Number(seen[index] ?? 0),
-          busy: busy[index]?.[1] === 1,
+          offered: busy[index]?.[1] === 1,
         }))
-        .filter((rider) => rider.lastSeenMs >= freshAfter && !rider.busy)
-        .slice(0, limit)
-        .map(({ riderId, distanceM, lastSeenMs }) => ({ riderId, distanceM, lastSeenMs }));
+        .filter((rider) => rider.lastSeenMs >= freshAfter && !rider.offered)
+        .slice(0, limit);
+      // Orders each rider already carries, so a dispatcher can prefer free riders or batch.
+      // One command per rider: their sets live on other cluster slots than the city's.
+      const carrying = await Promise.all(
+        chosen.map(({ riderId }) => client.scard(keys.riderOrders(riderId))),
+      );
+      const candidates = chosen.map(({ riderId, distanceM, lastSeenMs }, index) => ({
+        riderId,
+        distanceM,
+        lastSeenMs,
+        activeOrders: carrying[index] ?? 0,
+      }));
       return c.json({ candidates });
     })
     .post("/v1/dispatch/offers", requireRole("dispatcher", "ops"), async (c) => {

@@ -11,13 +11,14 @@ import type { GatewayEnv } from "../context";
 import { endsDelivery, planStep } from "../order-state-machine";
 import { integerField, readJsonObject, stringField } from "../request-body";
 
-/** The order's customer, its assigned rider, dispatchers and ops; others get 403. */
+/** The order's customer, its assigned rider, its restaurant, dispatchers and ops; others get 403. */
 function assertMaySee(identity: Identity, order: OrderRecord): void {
   const allowed =
     identity.role === "dispatcher" ||
     identity.role === "ops" ||
     (identity.role === "customer" && identity.sub === order.customerId) ||
-    (identity.role === "rider" && identity.sub === order.riderId);
+    (identity.role === "rider" && identity.sub === order.riderId) ||
+    (identity.role === "restaurant" && identity.sub === order.restaurantId);
   if (!allowed) throw new EdgeError("forbidden", "not allowed to see this order");
 }
 
