@@ -74,7 +74,8 @@ supervisor.spawn("gateway", [process.execPath, join(import.meta.dir, "..", "gate
 supervisor.spawn(
   "ingest",
   [process.execPath, join(import.meta.dir, "..", "location-ingest", "main.ts")],
-  tierEnv,
+  // Riders leaving the restaurant with the food make the order PICKED_UP.
+  { ...tierEnv, GEOFENCE_AUTO_STATUS: "true" },
 );
 for (let n = 0; n < TRACKING_NODES; n++) {
   const port = trackingPort + n;
@@ -106,8 +107,12 @@ city = await startSimulatedCity({
   jwtSecret,
   riders,
   logger,
-  onOffer: (riderToken, offer) =>
-    void orders?.acceptOffer(riderToken, offer.orderId, offer.fencingToken, offer.restaurantId),
+  onOffer: (rider, riderToken, offer) =>
+    void orders
+      ?.handleOffer(rider, riderToken, offer)
+      .catch((error: unknown) =>
+        logger.warn({ err: error }, "demo rider could not answer an offer"),
+      ),
 });
 // Let every rider send a first ping, so the first order finds candidates.
 await Bun.sleep(1_500);
@@ -143,7 +148,9 @@ Try a ping by hand:
     -d '{"ping":{"lat":51.5074,"lng":-0.1278,"accuracyM":5,"recordedAtMs":"'$(date +%s000)'","seq":"'$(date +%s000)'"}}'
 
 A customer places an order every 3 s; the dispatcher offers it to the nearest
-free rider, whose app accepts it; the kitchen and rider move it to DELIVERED.
+free rider, whose app accepts it and drives to the restaurant; the kitchen marks
+it READY, leaving the restaurant makes it PICKED_UP (the ingest's geofence), and
+the rider marks it DELIVERED at the door.
 Follow the first one (${firstOrder?.id}):
   curl -s -H 'authorization: Bearer ${customerToken}' http://127.0.0.1:${gatewayPort}/v1/orders/${firstOrder?.id}/status
   curl -s -H 'authorization: Bearer ${customerToken}' http://127.0.0.1:${gatewayPort}/v1/orders/${firstOrder?.id}/track

@@ -1,22 +1,29 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { mintToken } from "../../core/auth/mint-token";
+import type { RideOffer } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { RESTAURANTS } from "../upstream/fixtures";
 import { DEMO_CITIES } from "./cities";
+import type { SimulatedRider } from "./simulated-rider";
 
 interface Placed {
   id: string;
   city: string;
   restaurantId: string;
   pickup: { lat: number; lng: number };
+  placedAt: number;
 }
+
+/** An order nobody took for this long is cancelled by the dispatcher. */
+const GIVE_UP_MS = 120_000;
 
 /**
  * The demo's customers, dispatcher and kitchens, all through the gateway:
  * every `everyMs` a customer orders (with an Idempotency-Key), the
  * dispatcher offers it to the nearest free rider (whose app accepts it from
- * its stream), and the kitchen and rider move it through READY, PICKED_UP
- * and DELIVERED on a timer.
+ * its stream and drives it), the kitchen marks it READY after cooking, the
+ * ingest's geofence makes it PICKED_UP as the rider leaves, and the rider
+ * marks it DELIVERED at the door.
  */
 export async function startDemoOrders(options: {
   gatewayUrl: string;
@@ -27,6 +34,8 @@ export async function startDemoOrders(options: {
   const { gatewayUrl, jwtSecret, everyMs, logger } = options;
   const dispatcher = await mintToken(jwtSecret, { sub: "demo-dispatcher", role: "dispatcher" });
   const timers = new Set<ReturnType<typeof setTimeout>>();
+  // Orders still waiting for a rider (offers expire or are declined).
+  const waiting = new Map<string, Placed>();
   let count = 0;
 
   const call = async (path: string, token: string, init: RequestInit = {}) => {
@@ -48,7 +57,8 @@ export async function startDemoOrders(options: {
     count += 1;
     const city = DEMO_CITIES[count % DEMO_CITIES.length]?.id ?? "london";
     const choices = RESTAURANTS.filter((r) => r.city === city);
-    const restaurant = choices[count % choices.length];
+    // Each city's turn comes every DEMO_CITIES.length orders: walk its restaurants in turn.
+    const restaurant = choices[Math.floor(count / DEMO_CITIES.length) % choices.length];
     if (!restaurant) return undefined;
     const customer = await mintToken(jwtSecret, {
       sub: `demo-customer-${count}`,
@@ -60,7 +70,7 @@ export async function startDemoOrders(options: {
       body: JSON.stringify({
         restaurantId: restaurant.id,
         items: [{ menuItemId: restaurant.menu[0]?.id, quantity: 1 }],
-        dropoff: { lat: restaurant.location.lat + 0.01, lng: restaurant.location.lng + 0.008 },
+        dropoff: dropoffNear(restaurant.location, count),
         paymentMethod: "card",
       }),
     });
@@ -68,29 +78,59 @@ export async function startDemoOrders(options: {
       logger.warn({ status, body }, "demo order refused");
       return undefined;
     }
-    return { id: String(body.id), city, restaurantId: restaurant.id, pickup: restaurant.location };
+    return {
+      id: String(body.id),
+      city,
+      restaurantId: restaurant.id,
+      pickup: restaurant.location,
+      placedAt: Date.now(),
+    };
   }
 
-  async function dispatch(order: Placed): Promise<void> {
+  /** Offers the order to the nearest fresh rider who carries nothing; true once an offer is out. */
+  async function dispatch(order: Placed): Promise<boolean> {
     const { lat, lng } = order.pickup;
     const { body } = await call(
-      `/v1/dispatch/candidates?city=${order.city}&lat=${lat}&lng=${lng}&radiusM=5000&limit=5`,
+      `/v1/dispatch/candidates?city=${order.city}&lat=${lat}&lng=${lng}&radiusM=5000&limit=10`,
       dispatcher,
     );
-    const candidates = (body.candidates ?? []) as { riderId: string }[];
-    for (const { riderId } of candidates) {
+    const candidates = (body.candidates ?? []) as { riderId: string; activeOrders: number }[];
+    for (const { riderId } of candidates.filter((rider) => rider.activeOrders === 0)) {
       const offer = await call("/v1/dispatch/offers", dispatcher, {
         method: "POST",
         body: JSON.stringify({ orderId: order.id, riderId, city: order.city, ttlMs: 15_000 }),
       });
-      if (offer.status === 201) return;
+      if (offer.status === 201) return true;
+      // An offer for this order is still out: wait for its answer or expiry.
+      if ((offer.body.error as { code?: string } | undefined)?.code === "order_offered")
+        return true;
     }
-    logger.info({ orderId: order.id }, "no free rider near the pickup yet");
+    return false;
+  }
+
+  /** Re-offers orders whose offer was declined or expired; cancels those nobody took. */
+  async function redispatch(): Promise<void> {
+    for (const order of waiting.values()) {
+      const { status, body } = await call(`/v1/orders/${order.id}/status`, dispatcher);
+      if (status !== 200 || body.status !== "CONFIRMED") {
+        waiting.delete(order.id);
+      } else if (Date.now() - order.placedAt > GIVE_UP_MS) {
+        waiting.delete(order.id);
+        await call(`/v1/orders/${order.id}/status`, dispatcher, {
+          method: "POST",
+          body: JSON.stringify({ to: "CANCELLED", expectedVersion: body.version }),
+        });
+        logger.info({ orderId: order.id }, "no rider took the order; cancelled");
+      } else await dispatch(order);
+    }
   }
 
   async function tick(): Promise<void> {
+    await redispatch();
     const order = await placeOrder();
-    if (order) await dispatch(order);
+    if (!order) return;
+    waiting.set(order.id, order);
+    await dispatch(order);
   }
 
   const interval = setInterval(
@@ -98,44 +138,92 @@ export async function startDemoOrders(options: {
     everyMs,
   );
   const first = await placeOrder();
-  if (first) await dispatch(first);
+  if (first) {
+    waiting.set(first.id, first);
+    await dispatch(first);
+  }
+
+  /** The order's status and version as its assigned rider sees them. */
+  async function statusOf(orderId: string, token: string) {
+    const { status, body } = await call(`/v1/orders/${orderId}/status`, token);
+    if (status !== 200) throw new Error(`status of ${orderId}: ${status}`);
+    return { status: String(body.status), version: Number(body.version) };
+  }
+
+  async function moveTo(orderId: string, to: string, token: string): Promise<boolean> {
+    const { version } = await statusOf(orderId, token);
+    const moved = await call(`/v1/orders/${orderId}/status`, token, {
+      method: "POST",
+      body: JSON.stringify({ to, expectedVersion: version }),
+    });
+    return moved.status === 200;
+  }
+
+  function after(ms: number, action: () => Promise<unknown>): void {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      action().catch((error: unknown) => logger.warn({ err: error }, "demo step failed"));
+    }, ms);
+    timers.add(timer);
+  }
+
+  /** The rider waits at the restaurant until the kitchen says READY (or the order is gone). */
+  async function waitUntilReady(orderId: string, riderToken: string): Promise<void> {
+    for (;;) {
+      const { status } = await statusOf(orderId, riderToken);
+      if (status !== "ASSIGNED") return;
+      await new Promise<void>((resolve) => after(2_000, async () => resolve()));
+    }
+  }
+
+  /** At the door: confirm the pickup if the geofence did not, then hand over. */
+  async function handOver(orderId: string, riderToken: string): Promise<void> {
+    await Bun.sleep(3_000);
+    if ((await statusOf(orderId, riderToken)).status === "READY")
+      await moveTo(orderId, "PICKED_UP", riderToken);
+    await moveTo(orderId, "DELIVERED", riderToken);
+  }
 
   return {
     firstOrder: first,
-    /** What a rider's app does with an offer: accept it, then deliver on a timer. */
-    async acceptOffer(
-      riderToken: string,
-      orderId: string,
-      fencingToken: string,
-      restaurantId: string,
-    ): Promise<void> {
-      const accepted = await call(`/v1/rides/${orderId}`, riderToken, {
+    /**
+     * What a rider's app does with an offer from its stream: decline while
+     * on a job, otherwise accept and drive it (the kitchen cooks meanwhile;
+     * leaving the restaurant is PICKED_UP through the ingest's geofence).
+     */
+    async handleOffer(rider: SimulatedRider, riderToken: string, offer: RideOffer): Promise<void> {
+      const { orderId, fencingToken, restaurantId, pickup, dropoff } = offer;
+      const action = rider.busy || !pickup || !dropoff ? "decline" : "accept";
+      const answered = await call(`/v1/rides/${orderId}`, riderToken, {
         method: "PATCH",
-        body: JSON.stringify({ action: "accept", token: fencingToken }),
+        body: JSON.stringify({ action, token: fencingToken }),
       });
-      if (accepted.status !== 200) return;
+      if (action === "decline" || answered.status !== 200 || !pickup || !dropoff) return;
       const kitchen = await mintToken(jwtSecret, { sub: restaurantId, role: "restaurant" });
-      const steps: [number, string, string][] = [
-        [5_000, "READY", kitchen],
-        [15_000, "PICKED_UP", riderToken],
-        [45_000, "DELIVERED", riderToken],
-      ];
-      let version = Number(accepted.body.version);
-      for (const [after, to, token] of steps) {
-        const timer = setTimeout(async () => {
-          timers.delete(timer);
-          const moved = await call(`/v1/orders/${orderId}/status`, token, {
-            method: "POST",
-            body: JSON.stringify({ to, expectedVersion: version }),
-          }).catch(() => undefined);
-          if (moved?.status === 200) version = Number(moved.body.version);
-        }, after);
-        timers.add(timer);
-      }
+      after(10_000 + Math.random() * 20_000, () => moveTo(orderId, "READY", kitchen));
+      rider.startJob(
+        {
+          pickup: { lat: pickup.lat, lng: pickup.lng },
+          dropoff: { lat: dropoff.lat, lng: dropoff.lng },
+        },
+        {
+          atPickup: () => waitUntilReady(orderId, riderToken),
+          atDropoff: () => handOver(orderId, riderToken),
+        },
+      );
     },
     stop() {
       clearInterval(interval);
       for (const timer of timers) clearTimeout(timer);
     },
   };
+}
+
+/** A drop-off 0.7-1.5 km from the restaurant, in a direction that varies by order. */
+function dropoffNear(from: { lat: number; lng: number }, n: number) {
+  const angle = n * 2.399; // the golden angle spreads successive orders around
+  const meters = 700 + ((n * 137) % 800);
+  const dLat = (meters * Math.cos(angle)) / 111_320;
+  const dLng = (meters * Math.sin(angle)) / (111_320 * Math.cos((from.lat * Math.PI) / 180));
+  return { lat: from.lat + dLat, lng: from.lng + dLng };
 }

@@ -15,7 +15,7 @@ export interface CityOptions {
   riders: number;
   logger: Logger;
   /** What each rider's app does with an offer from its stream. */
-  onOffer?: (riderToken: string, offer: RideOffer) => void;
+  onOffer?: (rider: SimulatedRider, riderToken: string, offer: RideOffer) => void;
   /** Seeded so a demo run looks the same each time. */
   seed?: number;
 }
@@ -51,7 +51,7 @@ export async function startSimulatedCity(options: CityOptions): Promise<{ stop()
       token,
       client,
       random,
-      onOffer: (offer) => options.onOffer?.(token, offer),
+      onOffer: (rider, offer) => options.onOffer?.(rider, token, offer),
       onError: (error) => {
         // One line per rider problem is noise at a few hundred riders: log the first few.
         if (errorsLogged++ < 5)

@@ -7,7 +7,22 @@ import {
   type StreamPingsRequest,
   StreamPingsRequestSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import { along, type Random, randomCorner, randomRoute } from "./street-grid";
+import { along, type Random, randomCorner, randomRoute, routeTo } from "./street-grid";
+
+/** What the rider app does at each end of a delivery (the calls to the gateway). */
+export interface JobHooks {
+  /** Resolves when the food can be taken (READY); rejects to give the job up. */
+  atPickup(): Promise<void>;
+  /** The hand-over at the door (DELIVERED). */
+  atDropoff(): Promise<void>;
+}
+
+interface Job {
+  readonly pickup: LatLng;
+  readonly dropoff: LatLng;
+  readonly hooks: JobHooks;
+  leg: "to_pickup" | "at_pickup" | "to_dropoff" | "at_dropoff";
+}
 
 export interface RiderOptions {
   riderId: string;
@@ -15,7 +30,7 @@ export interface RiderOptions {
   token: string;
   client: Client<typeof LocationIngestService>;
   random: Random;
-  onOffer?: (offer: RideOffer) => void;
+  onOffer?: (rider: SimulatedRider, offer: RideOffer) => void;
   onError?: (error: unknown) => void;
 }
 
@@ -23,7 +38,8 @@ export interface RiderOptions {
  * A rider app: drives grid routes at scooter speed, parks between trips,
  * holds one StreamPings stream open and pings when the server's
  * `next_interval_ms` says so, reconnecting when told to or when the stream
- * breaks.
+ * breaks. With a job it drives to the pickup, waits for the food, drives to
+ * the drop-off and hands it over, then roams again.
  */
 export class SimulatedRider {
   readonly #options: RiderOptions;
@@ -34,12 +50,26 @@ export class SimulatedRider {
   #speedMps: number;
   #nextIntervalMs = 1_000;
   #wake: (() => void) | undefined;
+  #job: Job | undefined;
 
   constructor(options: RiderOptions) {
     this.#options = options;
     const start = randomCorner(options.center, options.random);
     this.#route = randomRoute(options.center, start, options.random);
     this.#speedMps = 5 + options.random() * 4;
+  }
+
+  get busy(): boolean {
+    return this.#job !== undefined;
+  }
+
+  /** Sets off for the pickup from wherever the rider is now. */
+  startJob(job: { pickup: LatLng; dropoff: LatLng }, hooks: JobHooks): void {
+    const from = this.#positionAt(Date.now());
+    this.#job = { ...job, hooks, leg: "to_pickup" };
+    // On a job the rider hurries (8-12 m/s instead of 5-9).
+    this.#speedMps += 3;
+    this.#setOff(routeTo(from, job.pickup, this.#options.random));
   }
 
   /** Runs until `signal` aborts. */
@@ -74,7 +104,7 @@ export class SimulatedRider {
       for await (const response of stream) {
         const { event } = response;
         if (event.case === "ack") this.#nextIntervalMs = event.value.nextIntervalMs;
-        if (event.case === "offer") this.#options.onOffer?.(event.value);
+        if (event.case === "offer") this.#options.onOffer?.(this, event.value);
         if (event.case === "reconnect") return event.value.afterMs;
       }
       return 0;
@@ -93,12 +123,12 @@ export class SimulatedRider {
 
   #fix() {
     const now = Date.now();
-    const { random, center } = this.#options;
+    const { random } = this.#options;
     let speedMps = 0;
     let position: LatLng;
     let headingDeg = 0;
     if (now < this.#parkedUntil) {
-      // Parked at the start of the next route (set when the last one ended).
+      // Parked at the start of the next route.
       position = this.#route[0] as LatLng;
     } else {
       const meters = ((now - this.#routeStartedAt) / 1000) * this.#speedMps;
@@ -107,11 +137,8 @@ export class SimulatedRider {
       headingDeg = step.headingDeg;
       speedMps = this.#speedMps;
       if (step.done) {
-        // Park for 20-60 s, then set off on a new route from here.
-        this.#parkedUntil = now + 20_000 + random() * 40_000;
-        this.#route = randomRoute(center, step.at, random);
-        this.#routeStartedAt = this.#parkedUntil;
         speedMps = 0;
+        this.#arrived(step.at, now);
       }
     }
     this.#seq += 1n;
@@ -124,6 +151,59 @@ export class SimulatedRider {
       recordedAtMs: BigInt(now),
       seq: this.#seq,
     };
+  }
+
+  /** At a route's end: the next leg of the job, or a rest and a new random route. */
+  #arrived(at: LatLng, now: number): void {
+    const job = this.#job;
+    const { random, center } = this.#options;
+    if (job?.leg === "to_pickup" || job?.leg === "to_dropoff") {
+      const atPickup = job.leg === "to_pickup";
+      job.leg = atPickup ? "at_pickup" : "at_dropoff";
+      this.#park(at, Number.POSITIVE_INFINITY);
+      const done = atPickup ? job.hooks.atPickup() : job.hooks.atDropoff();
+      done.then(
+        () => {
+          if (atPickup) {
+            job.leg = "to_dropoff";
+            this.#setOff(routeTo(at, job.dropoff, random));
+          } else this.#endJob(at);
+        },
+        () => this.#endJob(at),
+      );
+      return;
+    }
+    if (job) return;
+    // Rest for 20-60 s, then set off on a new route from here.
+    this.#park(at, now + 20_000 + random() * 40_000);
+    this.#route = randomRoute(center, at, random);
+    this.#routeStartedAt = this.#parkedUntil;
+  }
+
+  #endJob(at: LatLng): void {
+    this.#job = undefined;
+    this.#speedMps -= 3;
+    this.#park(at, Date.now() + 5_000);
+    this.#route = randomRoute(this.#options.center, at, this.#options.random);
+    this.#routeStartedAt = this.#parkedUntil;
+  }
+
+  #park(at: LatLng, until: number): void {
+    this.#route = [at];
+    this.#parkedUntil = until;
+  }
+
+  /** Follows `route` from now, and pings at once so the server sees the rider move off. */
+  #setOff(route: LatLng[]): void {
+    this.#route = route;
+    this.#routeStartedAt = Date.now();
+    this.#parkedUntil = 0;
+    this.#wake?.();
+  }
+
+  #positionAt(now: number): LatLng {
+    if (now < this.#parkedUntil) return this.#route[0] as LatLng;
+    return along(this.#route, ((now - this.#routeStartedAt) / 1000) * this.#speedMps).at;
   }
 
   #sleep(ms: number, signal: AbortSignal): Promise<void> {

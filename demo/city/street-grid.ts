@@ -3,7 +3,7 @@ import { distanceMeters } from "../../core/geo";
 
 /** Blocks are ~150 m; the grid spans ~3 km each way from the centre. */
 const BLOCK_M = 150;
-const HALF_BLOCKS = 10;
+const HALF_BLOCKS = 20;
 const METERS_PER_DEG_LAT = 111_320;
 
 export type Random = () => number;
@@ -25,7 +25,11 @@ export function randomCorner(center: LatLng, random: Random): LatLng {
 
 /** An L-shaped route along the grid from one corner to a random other one. */
 export function randomRoute(center: LatLng, from: LatLng, random: Random): LatLng[] {
-  const to = randomCorner(center, random);
+  return routeTo(from, randomCorner(center, random), random);
+}
+
+/** An L-shaped route from `from` to `to`: one street east-west, one north-south. */
+export function routeTo(from: LatLng, to: LatLng, random: Random): LatLng[] {
   const turn = random() < 0.5 ? { lat: from.lat, lng: to.lng } : { lat: to.lat, lng: from.lng };
   return [from, turn, to];
 }

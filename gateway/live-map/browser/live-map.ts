@@ -26,6 +26,8 @@ interface TrackedOrder {
   path: Point[];
   frames: number;
   afterSeq: number;
+  /** The last geofence crossing, shown beside the status. */
+  fence?: string;
   /** Set by a `moved` frame: where to reconnect when the node closes. */
   movedTo?: string;
   closed: boolean;
@@ -171,6 +173,9 @@ function connect(entry: TrackedOrder, nodeUrl: string): void {
       renderOrderList();
     } else if (frame.type === "moved") {
       entry.movedTo = frame.url;
+    } else if (frame.type === "geofence") {
+      entry.fence = frame.fence === "left_pickup" ? "left the restaurant" : "at the door";
+      renderOrderList();
     }
   };
   socket.onclose = (event) => {
@@ -231,10 +236,11 @@ function renderCounters(next: LiveView): void {
 
 function renderOrderList(): void {
   orderList.replaceChildren(
-    ...[...tracked.values()].map(({ order }) => {
+    ...[...tracked.values()].map(({ order, fence }) => {
       const item = document.createElement("li");
       item.style.borderColor = colorOf(order.node?.id);
-      item.textContent = `${order.orderId} · ${order.status} · node ${order.node?.id ?? "none"}`;
+      const status = fence ? `${order.status} (${fence})` : order.status;
+      item.textContent = `${order.orderId} · ${status} · node ${order.node?.id ?? "none"}`;
       return item;
     }),
   );
