@@ -33,7 +33,9 @@ describe("the geofence tracker", () => {
   test("leaving the pickup counts once the rider is past the radius plus the margin", () => {
     const tracker = createGeofenceTracker(policy);
     const rider = riderWith(["o1"]);
-    const seen = [0, 60, 90, 70, 95, 110, 200].map((m) => tracker.observe(rider, north(PICKUP, m)));
+    const seen = [0, 60, 90, 70, 95, 110, 200].map((m) =>
+      tracker.observe(rider, north(PICKUP, m), 5),
+    );
     // Inside at 0 m; 90/70/95 m are in the margin band (no flapping); out at 110 m.
     expect(seen).toEqual([[], [], [], [], [], [{ orderId: "o1", fence: "left_pickup" }], []]);
   });
@@ -41,24 +43,36 @@ describe("the geofence tracker", () => {
   test("a rider first seen outside the pickup never 'leaves' it; arriving at the drop-off counts from the first fix", () => {
     const tracker = createGeofenceTracker(policy);
     const rider = riderWith(["o1"]);
-    expect(tracker.observe(rider, north(PICKUP, 300))).toEqual([]);
-    expect(tracker.observe(rider, north(DROPOFF, -200))).toEqual([]);
-    expect(tracker.observe(rider, north(DROPOFF, -50))).toEqual([
+    expect(tracker.observe(rider, north(PICKUP, 300), 5)).toEqual([]);
+    expect(tracker.observe(rider, north(DROPOFF, -200), 5)).toEqual([]);
+    expect(tracker.observe(rider, north(DROPOFF, -50), 5)).toEqual([
       { orderId: "o1", fence: "entered_dropoff" },
     ]);
-    expect(tracker.observe(rider, north(DROPOFF, -10))).toEqual([]);
+    expect(tracker.observe(rider, north(DROPOFF, -10), 5)).toEqual([]);
     const reconnected = riderWith(["o1"]);
-    expect(tracker.observe(reconnected, DROPOFF)).toEqual([
+    expect(tracker.observe(reconnected, DROPOFF, 5)).toEqual([
       { orderId: "o1", fence: "entered_dropoff" },
+    ]);
+  });
+
+  test("a fix less precise than the exit margin is not judged", () => {
+    const tracker = createGeofenceTracker(policy);
+    const rider = riderWith(["o1"]);
+    tracker.observe(rider, PICKUP, 5);
+    // Waiting indoors, one fix drifts 300 m with a 120 m accuracy radius.
+    expect(tracker.observe(rider, north(PICKUP, 300), 120)).toEqual([]);
+    expect(tracker.observe(rider, north(PICKUP, 10), 5)).toEqual([]);
+    expect(tracker.observe(rider, north(PICKUP, 300), 5)).toEqual([
+      { orderId: "o1", fence: "left_pickup" },
     ]);
   });
 
   test("an order that is no longer active is forgotten", () => {
     const tracker = createGeofenceTracker(policy);
     const rider = riderWith(["o1"]);
-    tracker.observe(rider, PICKUP);
+    tracker.observe(rider, PICKUP, 5);
     rider.orders = [];
-    expect(tracker.observe(rider, north(PICKUP, 500))).toEqual([]);
+    expect(tracker.observe(rider, north(PICKUP, 500), 5)).toEqual([]);
   });
 });
 

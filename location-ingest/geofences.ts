@@ -52,8 +52,13 @@ export function createGeofenceTracker(policy: GeofencePolicy) {
   }
 
   return {
-    /** The crossings this fix makes for the rider's active orders. */
-    observe(state: RiderState, at: LatLng): GeofenceCrossing[] {
+    /**
+     * The crossings this fix makes for the rider's active orders. A fix less
+     * precise than the exit margin cannot tell inside from outside: it is
+     * skipped, so one drifting fix indoors never "leaves" the restaurant.
+     */
+    observe(state: RiderState, at: LatLng, accuracyM: number): GeofenceCrossing[] {
+      if (accuracyM > policy.exitMarginM) return [];
       let inside = insideByRider.get(state);
       if (!inside) {
         inside = new Map();
@@ -77,7 +82,7 @@ export type GeofenceTracker = ReturnType<typeof createGeofenceTracker>;
 
 /** What the intake calls with each rider's newest stored position. */
 export interface Geofences {
-  observe(state: RiderState, at: LatLng): void;
+  observe(state: RiderState, at: LatLng, accuracyM: number): void;
 }
 
 /**
@@ -97,8 +102,8 @@ export function createGeofences(options: {
   const { connection, policy, metrics, logger, now = Date.now } = options;
   const tracker = createGeofenceTracker(policy);
   return {
-    observe(state, at) {
-      for (const { orderId, fence } of tracker.observe(state, at)) {
+    observe(state, at, accuracyM) {
+      for (const { orderId, fence } of tracker.observe(state, at, accuracyM)) {
         recordGeofence(connection, {
           orderId,
           riderId: state.riderId,

@@ -117,7 +117,7 @@ export function createIntake(options: {
       intervals.set(state, nextIntervalMs(interval, fix, previous, stops));
       const failure = await store(state, ping, fix, receivedAtMs, true, false);
       if (failure !== undefined) return drop(ping.seq, failure);
-      geofences.observe(state, fix.position);
+      geofences.observe(state, fix.position, ping.accuracyM);
       return undefined;
     },
 

@@ -31,7 +31,15 @@ describe("tracking frames", () => {
   test("unknown kinds and fences are refused, not forwarded", () => {
     for (const payload of [
       "{",
-      JSON.stringify({ type: "geofence", orderId: "o1", fence: "toString" }),
+      JSON.stringify({ type: "geofence", orderId: "o1", riderId: "r1", at: 1, fence: "toString" }),
+      JSON.stringify({ type: "geofence", orderId: "o1", riderId: "r1", fence: "left_pickup" }),
+      JSON.stringify({
+        type: "geofence",
+        orderId: "o1",
+        riderId: "r1",
+        at: 1.5,
+        fence: "left_pickup",
+      }),
       JSON.stringify({ type: "teleport", orderId: "o1" }),
       JSON.stringify({ type: "status", status: "READY" }),
     ])

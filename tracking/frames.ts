@@ -53,7 +53,9 @@ export function parseTrackingFrame(payload: string): TrackingFrame | undefined {
   if (
     value.type === "geofence" &&
     typeof value.fence === "string" &&
-    Object.hasOwn(PROTO_FENCES, value.fence)
+    Object.hasOwn(PROTO_FENCES, value.fence) &&
+    typeof value.riderId === "string" &&
+    Number.isSafeInteger(value.at)
   )
     return value as TrackingFrame;
   return undefined;
