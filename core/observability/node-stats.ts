@@ -51,8 +51,9 @@ export function startNodeStatsReporter(options: {
     const stats: NodeStats = { tier, nodeId, at: now(), figures: await figures() };
     await connection.client.hset(keys.nodeStats(), field, JSON.stringify(stats));
   };
+  let reporting: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
-    report().catch((error: unknown) => {
+    reporting = report().catch((error: unknown) => {
       if (failures++ % 20 === 0) logger.warn({ err: error }, "node stats report failed");
     });
   }, everyMs);
@@ -60,6 +61,8 @@ export function startNodeStatsReporter(options: {
   return {
     async stop() {
       clearInterval(timer);
+      // A report still in flight would put the entry back after the delete.
+      await reporting;
       await connection.client.hdel(keys.nodeStats(), field).catch(() => undefined);
     },
   };

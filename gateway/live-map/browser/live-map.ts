@@ -6,6 +6,7 @@ import type { LiveOrder, LiveView } from "../live-view";
 const POLL_MS = 1_000;
 const MAX_TRACKED = 8;
 const PATH_POINTS = 400;
+const REFUSED_RETRY_MS = 15_000;
 const NODE_COLORS = ["#e4572e", "#17bebb", "#a66cff", "#ffc914", "#76b041", "#ff6f91"];
 
 interface Point {
@@ -30,6 +31,8 @@ interface TrackedOrder {
   fence?: string;
   /** Set by a `moved` frame: where to reconnect when the node closes. */
   movedTo?: string;
+  /** After a refusal (4xxx other than moved) the next try waits until then. */
+  retryAfter: number;
   closed: boolean;
 }
 
@@ -76,7 +79,9 @@ async function poll(): Promise<void> {
     return;
   }
   showNotice("");
-  applyView((await response.json()) as LiveView);
+  const next = (await response.json()) as LiveView;
+  // A poll sent before the city was changed answers for the old city.
+  if (!city || next.city === city) applyView(next);
 }
 
 function applyView(next: LiveView): void {
@@ -145,10 +150,18 @@ function followOrders(orders: readonly LiveOrder[]): void {
     if (entry) {
       // The socket's status frames may be newer than the poll.
       if (order.version >= entry.order.version) entry.order = order;
-      if (!entry.socket && order.node) connect(entry, order.node.url);
+      if (!entry.socket && order.node && performance.now() >= entry.retryAfter)
+        connect(entry, order.node.url);
       continue;
     }
-    const fresh: TrackedOrder = { order, path: [], frames: 0, afterSeq: 0, closed: false };
+    const fresh: TrackedOrder = {
+      order,
+      path: [],
+      frames: 0,
+      afterSeq: 0,
+      closed: false,
+      retryAfter: 0,
+    };
     tracked.set(order.orderId, fresh);
     if (order.node) connect(fresh, order.node.url);
   }
@@ -186,6 +199,7 @@ function connect(entry: TrackedOrder, nodeUrl: string): void {
     const { movedTo } = entry;
     entry.movedTo = undefined;
     if (movedTo && (event.code === 4001 || event.code === 1012)) connect(entry, movedTo);
+    else if (event.code >= 4000) entry.retryAfter = performance.now() + REFUSED_RETRY_MS;
   };
 }
 
