@@ -16,6 +16,8 @@ interface Placed {
 
 /** An order nobody took for this long is cancelled by the dispatcher. */
 const GIVE_UP_MS = 120_000;
+/** A rider waits this long at the restaurant before giving the job up. */
+const MAX_WAIT_AT_PICKUP_MS = 300_000;
 
 /**
  * The demo's customers, dispatcher and kitchens, all through the gateway:
@@ -133,10 +135,17 @@ export async function startDemoOrders(options: {
     await dispatch(order);
   }
 
-  const interval = setInterval(
-    () => void tick().catch((error: unknown) => logger.warn({ err: error }, "demo order failed")),
-    everyMs,
-  );
+  let ticking = false;
+  const interval = setInterval(() => {
+    // A slow tick (many orders waiting) is not overlapped by the next one.
+    if (ticking) return;
+    ticking = true;
+    tick()
+      .catch((error: unknown) => logger.warn({ err: error }, "demo order failed"))
+      .finally(() => {
+        ticking = false;
+      });
+  }, everyMs);
   const first = await placeOrder();
   if (first) {
     waiting.set(first.id, first);
@@ -167,21 +176,39 @@ export async function startDemoOrders(options: {
     timers.add(timer);
   }
 
-  /** The rider waits at the restaurant until the kitchen says READY (or the order is gone). */
+  /** Tries a step a few times (a concurrent step makes the version stale); true once done. */
+  async function moveWithRetries(orderId: string, to: string, token: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await moveTo(orderId, to, token)) return true;
+      await Bun.sleep(1_000);
+    }
+    return false;
+  }
+
+  /** The rider waits at the restaurant until the kitchen says READY, or gives up. */
   async function waitUntilReady(orderId: string, riderToken: string): Promise<void> {
-    for (;;) {
+    const deadline = Date.now() + MAX_WAIT_AT_PICKUP_MS;
+    while (Date.now() < deadline) {
       const { status } = await statusOf(orderId, riderToken);
       if (status !== "ASSIGNED") return;
-      await new Promise<void>((resolve) => after(2_000, async () => resolve()));
+      await Bun.sleep(2_000);
     }
+    throw new Error(`order ${orderId} never became READY`);
   }
 
   /** At the door: confirm the pickup if the geofence did not, then hand over. */
   async function handOver(orderId: string, riderToken: string): Promise<void> {
     await Bun.sleep(3_000);
     if ((await statusOf(orderId, riderToken)).status === "READY")
-      await moveTo(orderId, "PICKED_UP", riderToken);
-    await moveTo(orderId, "DELIVERED", riderToken);
+      await moveWithRetries(orderId, "PICKED_UP", riderToken);
+    if (!(await moveWithRetries(orderId, "DELIVERED", riderToken)))
+      throw new Error(`order ${orderId} could not be marked DELIVERED`);
+  }
+
+  /** A job the rider gave up on: the dispatcher cancels the order (freeing the rider) where it still can. */
+  async function abandon(orderId: string, error: unknown): Promise<void> {
+    logger.warn({ err: error, orderId }, "demo rider gave up a job");
+    await moveTo(orderId, "CANCELLED", dispatcher).catch(() => false);
   }
 
   return {
@@ -193,22 +220,32 @@ export async function startDemoOrders(options: {
      */
     async handleOffer(rider: SimulatedRider, riderToken: string, offer: RideOffer): Promise<void> {
       const { orderId, fencingToken, restaurantId, pickup, dropoff } = offer;
-      const action = rider.busy || !pickup || !dropoff ? "decline" : "accept";
+      // Reserved before any await, so two offers arriving together cannot both be taken.
+      const accepting = pickup !== undefined && dropoff !== undefined && rider.reserve();
       const answered = await call(`/v1/rides/${orderId}`, riderToken, {
         method: "PATCH",
-        body: JSON.stringify({ action, token: fencingToken }),
-      });
-      if (action === "decline" || answered.status !== 200 || !pickup || !dropoff) return;
+        body: JSON.stringify({ action: accepting ? "accept" : "decline", token: fencingToken }),
+      }).catch(() => undefined);
+      if (!accepting) return;
+      if (answered?.status !== 200 || !pickup || !dropoff) {
+        rider.release();
+        return;
+      }
       const kitchen = await mintToken(jwtSecret, { sub: restaurantId, role: "restaurant" });
-      after(10_000 + Math.random() * 20_000, () => moveTo(orderId, "READY", kitchen));
+      after(10_000 + Math.random() * 20_000, () => moveWithRetries(orderId, "READY", kitchen));
       rider.startJob(
         {
           pickup: { lat: pickup.lat, lng: pickup.lng },
           dropoff: { lat: dropoff.lat, lng: dropoff.lng },
         },
         {
-          atPickup: () => waitUntilReady(orderId, riderToken),
-          atDropoff: () => handOver(orderId, riderToken),
+          atPickup: () =>
+            waitUntilReady(orderId, riderToken).catch(async (error: unknown) => {
+              await abandon(orderId, error);
+              throw error;
+            }),
+          atDropoff: () =>
+            handOver(orderId, riderToken).catch((error: unknown) => abandon(orderId, error)),
         },
       );
     },

@@ -51,6 +51,7 @@ export class SimulatedRider {
   #nextIntervalMs = 1_000;
   #wake: (() => void) | undefined;
   #job: Job | undefined;
+  #reserved = false;
 
   constructor(options: RiderOptions) {
     this.#options = options;
@@ -59,12 +60,22 @@ export class SimulatedRider {
     this.#speedMps = 5 + options.random() * 4;
   }
 
-  get busy(): boolean {
-    return this.#job !== undefined;
+  /** Holds the rider for one job while its offer is answered; false when already taken. */
+  reserve(): boolean {
+    if (this.#reserved || this.#job) return false;
+    this.#reserved = true;
+    return true;
   }
 
-  /** Sets off for the pickup from wherever the rider is now. */
+  /** The reserved job fell through (the accept was refused). */
+  release(): void {
+    this.#reserved = false;
+  }
+
+  /** Sets off for the pickup from wherever the rider is now (after `reserve`). */
   startJob(job: { pickup: LatLng; dropoff: LatLng }, hooks: JobHooks): void {
+    if (!this.#reserved || this.#job) throw new Error("startJob without a reservation");
+    this.#reserved = false;
     const from = this.#positionAt(Date.now());
     this.#job = { ...job, hooks, leg: "to_pickup" };
     // On a job the rider hurries (8-12 m/s instead of 5-9).
