@@ -58,6 +58,11 @@ export function createGeofenceTracker(policy: GeofencePolicy) {
      * skipped, so one drifting fix indoors never "leaves" the restaurant.
      */
     observe(state: RiderState, at: LatLng, accuracyM: number): GeofenceCrossing[] {
+      if (state.orders.length === 0) {
+        // The common case on the hot path: nothing to check, nothing to keep.
+        insideByRider.delete(state);
+        return [];
+      }
       if (accuracyM > policy.exitMarginM) return [];
       let inside = insideByRider.get(state);
       if (!inside) {

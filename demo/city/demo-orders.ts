@@ -110,6 +110,14 @@ export async function startDemoOrders(options: {
     return false;
   }
 
+  async function step(orderId: string, to: string, version: number, token: string) {
+    const moved = await call(`/v1/orders/${orderId}/status`, token, {
+      method: "POST",
+      body: JSON.stringify({ to, expectedVersion: version }),
+    });
+    return moved.status === 200;
+  }
+
   /** Re-offers orders whose offer was declined or expired; cancels those nobody took. */
   async function redispatch(): Promise<void> {
     for (const order of waiting.values()) {
@@ -118,10 +126,7 @@ export async function startDemoOrders(options: {
         waiting.delete(order.id);
       } else if (Date.now() - order.placedAt > GIVE_UP_MS) {
         waiting.delete(order.id);
-        await call(`/v1/orders/${order.id}/status`, dispatcher, {
-          method: "POST",
-          body: JSON.stringify({ to: "CANCELLED", expectedVersion: body.version }),
-        });
+        await step(order.id, "CANCELLED", Number(body.version), dispatcher);
         logger.info({ orderId: order.id }, "no rider took the order; cancelled");
       } else await dispatch(order);
     }
@@ -159,13 +164,9 @@ export async function startDemoOrders(options: {
     return { status: String(body.status), version: Number(body.version) };
   }
 
+  /** Moves the order's status; false when refused (e.g. a stale version). */
   async function moveTo(orderId: string, to: string, token: string): Promise<boolean> {
-    const { version } = await statusOf(orderId, token);
-    const moved = await call(`/v1/orders/${orderId}/status`, token, {
-      method: "POST",
-      body: JSON.stringify({ to, expectedVersion: version }),
-    });
-    return moved.status === 200;
+    return step(orderId, to, (await statusOf(orderId, token)).version, token);
   }
 
   function after(ms: number, action: () => Promise<unknown>): void {
