@@ -6,6 +6,8 @@ import {
   universalServerResponseToFetch,
 } from "@connectrpc/connect/protocol";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { EdgeError } from "../core/errors/edge-error";
+import { errorResponse, requestIdOf } from "../core/errors/error-response";
 import type { LocationIngestService } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import { createGrpcStreamFastPath, isGrpcStreamPings } from "./grpc-stream-fast-path";
 import { registerIngestRoutes } from "./routes";
@@ -82,10 +84,7 @@ export function startHttpServer(
       if (health) return health;
       const handler = handlers.get(new URL(request.url).pathname);
       if (!handler) {
-        return Response.json(
-          { error: { code: "not_found", message: "no such route" } },
-          { status: 404 },
-        );
+        return errorResponse(new EdgeError("not_found", "no such route"), requestIdOf(request));
       }
       const universal = universalServerRequestFromFetch(request, {});
       return universalServerResponseToFetch(await handler(universal));

@@ -143,6 +143,7 @@ describe("who may watch", () => {
       await auth(uniqueId("cust"), "customer"),
     );
     expect(foreign).toMatchObject({ status: 403, body: { error: { code: "forbidden" } } });
+    expect(foreign.body.error.requestId).toMatch(/^[\w-]{8,}$/);
     expect(
       (await refusalStatus(owner.httpUrl, path, await auth(uniqueId("rider"), "rider"))).status,
     ).toBe(403);

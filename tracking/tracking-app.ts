@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
+import { errorResponse, requestIdOf } from "../core/errors/error-response";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import {
@@ -9,13 +10,13 @@ import {
   startNodeStatsReporter,
   windowedQuantile,
 } from "../core/observability/node-stats";
+import { CLOSE } from "../core/protocol/tracking-protocol";
 import { createRedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../core/redis/order-record";
 import { parseRiderPosition } from "../core/redis/rider-position";
 import { joinTrackingRegistry } from "../core/tracking-ring/node-registry";
 import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
-import { CLOSE } from "./close-codes";
 import type { TrackingConfig } from "./config";
 import { outgoingFrame, parseTrackingFrame } from "./frames";
 import { createTrackingMetrics } from "./metrics";
@@ -144,9 +145,10 @@ export async function startTracking(
     async fetch(request, server) {
       const healthResponse = await health(request);
       if (healthResponse) return healthResponse;
+      const requestId = requestIdOf(request);
       const url = new URL(request.url);
       if (!isTrackPath(url.pathname))
-        return errorResponse(new EdgeError("not_found", "no such route"));
+        return errorResponse(new EdgeError("not_found", "no such route"), requestId);
       try {
         if (draining) throw new EdgeError("draining", "node is draining");
         const watch = parseWatchRequest(request, url);
@@ -166,8 +168,9 @@ export async function startTracking(
         throw new EdgeError("bad_request", "expected a WebSocket upgrade");
       } catch (error) {
         const edgeError = EdgeError.from(error);
-        if (edgeError.code === "internal") logger.error({ err: error }, "watch request failed");
-        return errorResponse(edgeError);
+        if (edgeError.code === "internal")
+          logger.error({ err: error, requestId }, "watch request failed");
+        return errorResponse(edgeError, requestId);
       }
     },
     websocket: {
@@ -244,11 +247,4 @@ export async function startTracking(
       await connection.close();
     },
   };
-}
-
-function errorResponse(error: EdgeError): Response {
-  return Response.json(
-    { error: { code: error.code, message: error.message } },
-    { status: error.httpStatus },
-  );
 }

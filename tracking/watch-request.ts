@@ -1,11 +1,10 @@
 import type { Identity } from "../core/auth/identity";
 import { bearerToken } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
+import { TRACKING_SUBPROTOCOLS } from "../core/protocol/tracking-protocol";
 import { isKeyPart } from "../core/redis/keys";
 import type { OrderRecord } from "../core/redis/order-record";
 
-export const JSON_PROTOCOL = "tracking.v1.json";
-export const PROTO_PROTOCOL = "tracking.v1.proto";
 const TRACK_PATH = /^\/v1\/orders\/([^/]+)\/track$/;
 
 export interface WatchRequest {
@@ -44,12 +43,12 @@ export function parseWatchRequest(request: Request, url: URL): WatchRequest {
   const afterSeqText = url.searchParams.get("afterSeq") ?? "0";
   if (!/^\d{1,19}$/.test(afterSeqText))
     throw new EdgeError("bad_request", "afterSeq must be a non-negative integer");
-  const format = offered.includes(PROTO_PROTOCOL) ? "proto" : "json";
+  const format = offered.includes(TRACKING_SUBPROTOCOLS.proto) ? "proto" : "json";
   const protocol =
     format === "proto"
-      ? PROTO_PROTOCOL
-      : offered.includes(JSON_PROTOCOL)
-        ? JSON_PROTOCOL
+      ? TRACKING_SUBPROTOCOLS.proto
+      : offered.includes(TRACKING_SUBPROTOCOLS.json)
+        ? TRACKING_SUBPROTOCOLS.json
         : undefined;
   return {
     orderId,

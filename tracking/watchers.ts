@@ -1,7 +1,7 @@
 import type { ServerWebSocket } from "bun";
 import type { Identity } from "../core/auth/identity";
+import { CLOSE, type CloseCode } from "../core/protocol/tracking-protocol";
 import type { OrderRecord } from "../core/redis/order-record";
-import { CLOSE, type CloseCode } from "./close-codes";
 import { type OutgoingFrame, outgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 

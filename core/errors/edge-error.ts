@@ -3,7 +3,7 @@ import { ERROR_CODES, type ErrorCode } from "./error-codes";
 
 /**
  * The one error type of the edge. Each tier translates it once at its edge
- * (HTTP JSON, ConnectError, WebSocket close); `message` is safe to show a
+ * (HTTP JSON, ConnectError); `message` is safe to show a
  * client, `cause` is for the logs only.
  */
 export class EdgeError extends Error {
@@ -18,10 +18,6 @@ export class EdgeError extends Error {
 
   get httpStatus(): number {
     return ERROR_CODES[this.code].http;
-  }
-
-  get closeCode(): number {
-    return ERROR_CODES[this.code].ws;
   }
 
   toConnectError(): ConnectError {

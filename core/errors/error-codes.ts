@@ -2,32 +2,33 @@ import { Code } from "@connectrpc/connect";
 
 /**
  * Every error code the edge can answer with, and how each edge spells it:
- * HTTP status for the gateway, Connect/gRPC code for the ingest, WebSocket
- * close code for the tracking tier (4000-4999 is the application range).
+ * HTTP status (the gateway, the tracking tier before an upgrade, the
+ * ingest's HTTP port) and Connect/gRPC code (the ingest). WebSocket close
+ * codes are the tracking protocol's own: core/protocol/tracking-protocol.ts.
  */
 export const ERROR_CODES = {
-  bad_request: { http: 400, connect: Code.InvalidArgument, ws: 4400 },
-  invalid_message: { http: 400, connect: Code.InvalidArgument, ws: 4400 },
-  unauthenticated: { http: 401, connect: Code.Unauthenticated, ws: 4401 },
-  forbidden: { http: 403, connect: Code.PermissionDenied, ws: 4403 },
-  not_found: { http: 404, connect: Code.NotFound, ws: 4404 },
-  conflict: { http: 409, connect: Code.Aborted, ws: 4409 },
-  rider_busy: { http: 409, connect: Code.FailedPrecondition, ws: 4409 },
-  order_offered: { http: 409, connect: Code.FailedPrecondition, ws: 4409 },
-  offer_expired: { http: 409, connect: Code.FailedPrecondition, ws: 4409 },
-  stale_version: { http: 409, connect: Code.Aborted, ws: 4409 },
-  illegal_transition: { http: 409, connect: Code.FailedPrecondition, ws: 4409 },
-  idempotency_in_flight: { http: 409, connect: Code.Aborted, ws: 4409 },
-  idempotency_mismatch: { http: 422, connect: Code.InvalidArgument, ws: 4400 },
-  payload_too_large: { http: 413, connect: Code.ResourceExhausted, ws: 1009 },
-  rate_limited: { http: 429, connect: Code.ResourceExhausted, ws: 4429 },
-  not_owner: { http: 409, connect: Code.FailedPrecondition, ws: 4001 },
-  order_rejected: { http: 422, connect: Code.InvalidArgument, ws: 4400 },
-  upstream_failed: { http: 502, connect: Code.Unavailable, ws: 1011 },
-  upstream_timeout: { http: 504, connect: Code.DeadlineExceeded, ws: 1011 },
-  unavailable: { http: 503, connect: Code.Unavailable, ws: 1013 },
-  draining: { http: 503, connect: Code.Unavailable, ws: 1012 },
-  internal: { http: 500, connect: Code.Internal, ws: 1011 },
-} as const satisfies Record<string, { http: number; connect: Code; ws: number }>;
+  bad_request: { http: 400, connect: Code.InvalidArgument },
+  invalid_message: { http: 400, connect: Code.InvalidArgument },
+  unauthenticated: { http: 401, connect: Code.Unauthenticated },
+  forbidden: { http: 403, connect: Code.PermissionDenied },
+  not_found: { http: 404, connect: Code.NotFound },
+  conflict: { http: 409, connect: Code.Aborted },
+  rider_busy: { http: 409, connect: Code.FailedPrecondition },
+  order_offered: { http: 409, connect: Code.FailedPrecondition },
+  offer_expired: { http: 409, connect: Code.FailedPrecondition },
+  stale_version: { http: 409, connect: Code.Aborted },
+  illegal_transition: { http: 409, connect: Code.FailedPrecondition },
+  idempotency_in_flight: { http: 409, connect: Code.Aborted },
+  idempotency_mismatch: { http: 422, connect: Code.InvalidArgument },
+  payload_too_large: { http: 413, connect: Code.ResourceExhausted },
+  rate_limited: { http: 429, connect: Code.ResourceExhausted },
+  not_owner: { http: 409, connect: Code.FailedPrecondition },
+  order_rejected: { http: 422, connect: Code.InvalidArgument },
+  upstream_failed: { http: 502, connect: Code.Unavailable },
+  upstream_timeout: { http: 504, connect: Code.DeadlineExceeded },
+  unavailable: { http: 503, connect: Code.Unavailable },
+  draining: { http: 503, connect: Code.Unavailable },
+  internal: { http: 500, connect: Code.Internal },
+} as const satisfies Record<string, { http: number; connect: Code }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

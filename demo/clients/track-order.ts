@@ -2,6 +2,7 @@
 // with nothing but fetch, WebSocket and the generated TrackingEvent type, so
 // it runs unchanged in a browser or React Native.
 import { fromBinary } from "@bufbuild/protobuf";
+import { reconnectRule, TRACKING_SUBPROTOCOLS } from "../../core/protocol/tracking-protocol";
 import {
   type TrackingEvent,
   TrackingEventSchema,
@@ -39,7 +40,10 @@ export async function trackOrder(options: {
 
   function connect(url: string): void {
     if (closed) return;
-    socket = new WebSocket(`${url}?afterSeq=${afterSeq}`, ["tracking.v1.proto", `bearer.${token}`]);
+    socket = new WebSocket(`${url}?afterSeq=${afterSeq}`, [
+      TRACKING_SUBPROTOCOLS.proto,
+      `bearer.${token}`,
+    ]);
     socket.binaryType = "arraybuffer";
     let movedTo: string | undefined;
     socket.onmessage = (message) => {
@@ -49,9 +53,11 @@ export async function trackOrder(options: {
         movedTo = `${event.event.value.url}/v1/orders/${encodeURIComponent(orderId)}/track`;
       onEvent(event);
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       if (closed) return;
-      if (movedTo) return connect(movedTo);
+      const rule = reconnectRule(event.code, movedTo);
+      if (rule === "never") return;
+      if (rule === "follow-moved" && movedTo) return connect(movedTo);
       setTimeout(() => {
         ownerUrl().then(connect, () => connect(url));
       }, reconnectAfterMs);

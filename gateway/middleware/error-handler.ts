@@ -2,14 +2,12 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
+import { errorBody } from "../../core/errors/error-response";
 import type { GatewayEnv } from "../context";
 
 /** The one JSON error shape: `{ error: { code, message, requestId } }`. */
 export function errorResponse(c: Context<GatewayEnv>, error: EdgeError): Response {
-  return c.json(
-    { error: { code: error.code, message: error.message, requestId: c.get("requestId") } },
-    error.httpStatus as ContentfulStatusCode,
-  );
+  return c.json(errorBody(error, c.get("requestId")), error.httpStatus as ContentfulStatusCode);
 }
 
 /**

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { EdgeError } from "../../core/errors/edge-error";
+import { errorBody } from "../../core/errors/error-response";
 import { isValidLatLng } from "../../core/geo";
 import { beginIdempotent, finishIdempotent } from "../../core/redis/idempotency-scripts";
 import { isKeyPart, keys } from "../../core/redis/keys";
@@ -178,9 +179,9 @@ export function orderRoutes(options: {
         const message = typeof reason === "string" ? reason : "the order service refused the order";
         stored = {
           status: 422,
-          body: JSON.stringify({
-            error: { code: "order_rejected", message, requestId: c.get("requestId") },
-          }),
+          body: JSON.stringify(
+            errorBody(new EdgeError("order_rejected", message), c.get("requestId")),
+          ),
         };
       }
     } catch (error) {

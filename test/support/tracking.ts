@@ -135,5 +135,8 @@ export async function refusalStatus(
       ...headers,
     },
   });
-  return { status: response.status, body: (await response.json()) as { error: { code: string } } };
+  return {
+    status: response.status,
+    body: (await response.json()) as { error: { code: string; requestId: string } },
+  };
 }

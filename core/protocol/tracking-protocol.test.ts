@@ -1,0 +1,23 @@
+import { describe, expect, test } from "bun:test";
+import { CLOSE, reconnectRule } from "./tracking-protocol";
+
+describe("close codes and their reconnect rules", () => {
+  test("each code's rule; `moved` and a drain follow the url only when one was sent", () => {
+    expect(reconnectRule(CLOSE.moved.code, "ws://edge/t2")).toBe("follow-moved");
+    expect(reconnectRule(CLOSE.draining.code, "ws://edge/t2")).toBe("follow-moved");
+    expect(reconnectRule(CLOSE.draining.code, undefined)).toBe("backoff");
+    expect(reconnectRule(CLOSE.slowConsumer.code, undefined)).toBe("backoff");
+    expect(reconnectRule(CLOSE.tokenExpired.code, undefined)).toBe("refresh-token");
+    expect(reconnectRule(CLOSE.unexpectedMessage.code, undefined)).toBe("never");
+  });
+
+  test("codes not in the table (a dropped network, a server error) mean backoff", () => {
+    for (const code of [1000, 1006, 1011, 4999])
+      expect(reconnectRule(code, undefined)).toBe("backoff");
+  });
+
+  test("every code is listed once", () => {
+    const codes = Object.values(CLOSE).map((close) => close.code);
+    expect(new Set(codes).size).toBe(codes.length);
+  });
+});

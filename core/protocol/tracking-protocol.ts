@@ -1,0 +1,55 @@
+/**
+ * The tracking WebSocket protocol as clients see it: the subprotocols that
+ * pick a frame format, and every close code with what a client must do next.
+ * The server, the live map and the client libraries all read this one table.
+ * 4000-4999 are ours; 1008/1011/1012 are the RFC's.
+ */
+
+export const TRACKING_SUBPROTOCOLS = {
+  /** JSON text frames (the default when a client offers none of ours). */
+  json: "tracking.v1.json",
+  /** Protobuf `TrackingEvent` binary frames. */
+  proto: "tracking.v1.proto",
+} as const;
+
+/**
+ * What a client does after a close:
+ * - `follow-moved`: reconnect at once to the url of the `moved` frame sent just before;
+ * - `backoff`: reconnect after a backoff with jitter, with `?afterSeq=` of the newest position;
+ * - `refresh-token`: get a fresh token, then reconnect;
+ * - `never`: do not reconnect (a bug in the client, or nothing more to see).
+ */
+export type ReconnectRule = "follow-moved" | "backoff" | "refresh-token" | "never";
+
+export interface CloseCode {
+  readonly code: number;
+  readonly reason: string;
+  readonly reconnect: ReconnectRule;
+}
+
+export const CLOSE = {
+  /** The order is served by another node. */
+  moved: { code: 4001, reason: "moved", reconnect: "follow-moved" },
+  /** The socket could not keep up with its frames. */
+  slowConsumer: { code: 4008, reason: "slow consumer", reconnect: "backoff" },
+  /** The node is draining for a deploy; a `moved` frame names the new owner when there is one. */
+  draining: { code: 1012, reason: "server restarting", reconnect: "follow-moved" },
+  /** The token expired while watching. */
+  tokenExpired: { code: 4401, reason: "token expired", reconnect: "refresh-token" },
+  /** Clients only listen; a frame from one is a protocol error. */
+  unexpectedMessage: { code: 1008, reason: "clients do not send frames", reconnect: "never" },
+} as const satisfies Record<string, CloseCode>;
+
+const BY_CODE = new Map<number, CloseCode>(
+  Object.values(CLOSE).map((close) => [close.code, close]),
+);
+
+/**
+ * The rule for a close code a client received. A `draining` close without a
+ * `moved` frame, and any code not in the table (1006 when the network
+ * dropped, 1011, ...), mean reconnect with backoff.
+ */
+export function reconnectRule(code: number, movedUrl: string | undefined): ReconnectRule {
+  const rule = BY_CODE.get(code)?.reconnect ?? "backoff";
+  return rule === "follow-moved" && movedUrl === undefined ? "backoff" : rule;
+}
