@@ -1,4 +1,4 @@
-// `bun run bench [-- --only ingest|fanout|gateway --seconds 10 ...]`: runs the
+// `bun run bench [-- --only ingest|fanout|gateway|geo --seconds 10 ...]`: runs the
 // benchmarks and writes bench/RESULTS.md, one section per part.
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -6,6 +6,8 @@ import { fanoutReport } from "./fanout/report";
 import { runFanoutBench } from "./fanout/run-fanout-bench";
 import { gatewayReport } from "./gateway/report";
 import { runGatewayBench } from "./gateway/run-gateway-bench";
+import { geoSearchReport } from "./geo/report";
+import { runGeoSearchBench } from "./geo/run-geo-search-bench";
 import { ingestReport } from "./ingest/report";
 import { runIngestBench } from "./ingest/run-ingest-bench";
 import { machineDescription } from "./support/process-stats";
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     "fanout-rate": { type: "string", default: "5000" },
     "status-rate": { type: "string", default: "10000" },
     "offer-rate": { type: "string", default: "1000" },
+    "geo-riders": { type: "string", default: "50000" },
     out: { type: "string", default: join(import.meta.dir, "RESULTS.md") },
   },
 });
@@ -60,5 +63,22 @@ if (runs("gateway")) {
     progress,
   });
   writeResultsSection(out, "Gateway", gatewayReport(result, command, machineDescription()));
+}
+if (runs("geo")) {
+  const command = `bun run bench -- --only geo --geo-riders ${values["geo-riders"]}`;
+  const options = {
+    riders: Number(values["geo-riders"]),
+    spreadM: 15_000,
+    radiiM: [1_000, 2_000, 3_000, 4_000, 5_000, 10_000, 20_000, 50_000],
+    // The gateway's largest limit (DISPATCH_MAX_CANDIDATES, 50) × its over-fetch (3).
+    count: 150,
+    searches: 300,
+  };
+  const rows = await runGeoSearchBench({ ...options, progress });
+  writeResultsSection(
+    out,
+    "Dispatch candidate search",
+    geoSearchReport(rows, options, command, machineDescription()),
+  );
 }
 progress(`wrote ${out}`);

@@ -16,6 +16,10 @@ export interface GatewayConfig {
   readonly rateLimit: number;
   readonly rateLimitWindowMs: number;
   readonly maxBodyBytes: number;
+  /** Request line plus headers; over it 431. */
+  readonly maxHeaderBytes: number;
+  /** The query string alone; over it 431. */
+  readonly maxQueryBytes: number;
   /** Origins allowed by CORS; "*" allows any. */
   readonly corsOrigins: readonly string[];
   /** Tracking nodes silent this long are out of the ring (same as the nodes' own setting). */
@@ -32,6 +36,10 @@ export interface GatewayConfig {
   readonly upstreamTimeoutMs: number;
   /** Riders whose last ping is older than this are not dispatch candidates. */
   readonly candidateFreshMs: number;
+  /** Largest `radiusM` of a candidate search (its Redis cost grows with the riders in the box). */
+  readonly candidateMaxRadiusM: number;
+  /** Largest `limit` of a candidate search. */
+  readonly candidateMaxCount: number;
 }
 
 /** Reads and checks the gateway's configuration; throws ConfigError naming a bad variable. */
@@ -44,6 +52,11 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     rateLimit: readInt(env, "RATE_LIMIT_REQUESTS", 600, { min: 1 }),
     rateLimitWindowMs: readInt(env, "RATE_LIMIT_WINDOW_MS", 60_000, { min: 100 }),
     maxBodyBytes: readInt(env, "GATEWAY_MAX_BODY_BYTES", 64 * 1024, { min: 1 }),
+    maxHeaderBytes: readInt(env, "GATEWAY_MAX_HEADER_BYTES", 16 * 1024, {
+      min: 1024,
+      max: 1024 * 1024,
+    }),
+    maxQueryBytes: readInt(env, "GATEWAY_MAX_QUERY_BYTES", 2048, { min: 64, max: 64 * 1024 }),
     corsOrigins: (env.CORS_ORIGINS ?? "*")
       .split(",")
       .map((origin) => origin.trim())
@@ -60,5 +73,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     searchCacheSeconds: readInt(env, "SEARCH_CACHE_SECONDS", 60, { min: 1 }),
     upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 3_000, { min: 50 }),
     candidateFreshMs: readInt(env, "DISPATCH_CANDIDATE_FRESH_MS", 60_000, { min: 1_000 }),
+    candidateMaxRadiusM: readInt(env, "DISPATCH_MAX_RADIUS_M", 5_000, { min: 100, max: 50_000 }),
+    candidateMaxCount: readInt(env, "DISPATCH_MAX_CANDIDATES", 50, { min: 1, max: 500 }),
   });
 }

@@ -16,6 +16,7 @@ import { accessLog } from "./middleware/access-log";
 import { authenticate } from "./middleware/authenticate";
 import { createErrorHandler, errorResponse } from "./middleware/error-handler";
 import { rateLimit } from "./middleware/rate-limit";
+import { raiseParserHeaderLimit, requestLimits } from "./middleware/request-limits";
 import { startOutboxRelay } from "./outbox-relay";
 import { dispatchRoutes } from "./routes/dispatch";
 import { orderTrackingRoutes } from "./routes/order-tracking";
@@ -30,6 +31,7 @@ export interface GatewayApp {
 }
 
 const REDIS_STARTUP_WAIT_MS = 5_000;
+const PARSER_HEADER_LIMIT_FACTOR = 4;
 
 /** Builds and starts one gateway process from its config. */
 export async function startGateway(
@@ -61,6 +63,9 @@ export async function startGateway(
   app.notFound((c) => errorResponse(c, new EdgeError("not_found", "no such route")));
   app.use(requestId());
   app.use(accessLog(logger));
+  app.use(
+    requestLimits({ maxHeaderBytes: config.maxHeaderBytes, maxQueryBytes: config.maxQueryBytes }),
+  );
   app.use(
     cors({ origin: config.corsOrigins.includes("*") ? "*" : [...config.corsOrigins], maxAge: 600 }),
   );
@@ -99,7 +104,15 @@ export async function startGateway(
       upstreamTimeoutMs: config.upstreamTimeoutMs,
     }),
   );
-  app.route("/", dispatchRoutes({ connection, freshForMs: config.candidateFreshMs }));
+  app.route(
+    "/",
+    dispatchRoutes({
+      connection,
+      freshForMs: config.candidateFreshMs,
+      maxRadiusM: config.candidateMaxRadiusM,
+      maxCount: config.candidateMaxCount,
+    }),
+  );
   app.route(
     "/",
     orderRoutes({
@@ -118,6 +131,8 @@ export async function startGateway(
         logger: logger.child({ component: "outbox-relay" }),
       })
     : undefined;
+  // Past our own limit the middleware answers 431 in the error shape; Bun's bare 431 only far past it.
+  raiseParserHeaderLimit(PARSER_HEADER_LIMIT_FACTOR * config.maxHeaderBytes);
   const server = Bun.serve({ port: config.port, hostname: "0.0.0.0", fetch: app.fetch });
   logger.info({ port: server.port }, "gateway listening");
   return {

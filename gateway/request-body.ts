@@ -57,20 +57,32 @@ export function integerField(
   return value;
 }
 
-/** A query parameter as a finite number within bounds; 400 otherwise. */
+// Plain decimal only: no hex, exponent, sign "+", spaces, "Infinity" or empty
+// string, which Number() would all accept and Redis would then refuse.
+const PLAIN_DECIMAL = /^-?\d{1,12}(\.\d{1,15})?$/;
+const PLAIN_INTEGER = /^\d{1,12}$/;
+
+/**
+ * A query parameter written in plain decimal (`51.5`, `-0.12`) within
+ * bounds; `integer` also refuses a fraction. 400 otherwise; absent or empty
+ * takes `fallback` when there is one.
+ */
 export function numberParam(
   c: Context,
   name: string,
-  bounds: { min: number; max: number },
+  bounds: { min: number; max: number; integer?: boolean },
   fallback?: number,
 ): number {
   const raw = c.req.query(name);
-  const value = raw === undefined || raw === "" ? fallback : Number(raw);
-  if (value === undefined || !Number.isFinite(value) || value < bounds.min || value > bounds.max) {
-    throw new EdgeError(
-      "bad_request",
-      `${name} must be a number from ${bounds.min} to ${bounds.max}`,
-    );
+  const kind = bounds.integer ? "an integer" : "a decimal number";
+  const problem = `${name} must be ${kind} from ${bounds.min} to ${bounds.max}`;
+  if (raw === undefined || raw === "") {
+    if (fallback === undefined) throw new EdgeError("bad_request", problem);
+    return fallback;
   }
+  if (!(bounds.integer ? PLAIN_INTEGER : PLAIN_DECIMAL).test(raw))
+    throw new EdgeError("bad_request", problem);
+  const value = Number(raw);
+  if (value < bounds.min || value > bounds.max) throw new EdgeError("bad_request", problem);
   return value;
 }

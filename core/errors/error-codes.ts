@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   idempotency_in_flight: { http: 409, connect: Code.Aborted },
   idempotency_mismatch: { http: 422, connect: Code.InvalidArgument },
   payload_too_large: { http: 413, connect: Code.ResourceExhausted },
+  headers_too_large: { http: 431, connect: Code.ResourceExhausted },
   rate_limited: { http: 429, connect: Code.ResourceExhausted },
   not_owner: { http: 409, connect: Code.FailedPrecondition },
   order_rejected: { http: 422, connect: Code.InvalidArgument },

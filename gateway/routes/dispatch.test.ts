@@ -102,6 +102,50 @@ describe("candidates", () => {
     });
     expect(bad.status).toBe(400);
   });
+
+  test("numbers only in plain decimal, radius and count within their bounds: 400 in the error shape, never a Redis error", async () => {
+    const base = "/v1/dispatch/candidates?city=london";
+    const refused = [
+      "&lat=0x10&lng=0",
+      "&lat=%20&lng=0",
+      "&lat=1e1&lng=0",
+      "&lat=+51&lng=0",
+      "&lat=51&lng=Infinity",
+      "&lat=51&lng=0&limit=1.5",
+      "&lat=51&lng=0&limit=0",
+      "&lat=51&lng=0&limit=51",
+      "&lat=51&lng=0&radiusM=5001",
+      "&lat=51&lng=0&radiusM=-1",
+      "&lat=51&lng=0&radiusM=1%2C5",
+    ];
+    for (const query of refused) {
+      const response = await gateway.call(`${base}${query}`, { as: dispatcher });
+      const body = (await response.json()) as {
+        error: { code: string; message: string; requestId: string };
+      };
+      expect([query, response.status, body.error.code]).toEqual([query, 400, "bad_request"]);
+      expect(body.error.requestId).toBe(response.headers.get("x-request-id") ?? "missing");
+    }
+    const limit = await gateway.call(`${base}&lat=51&lng=0&limit=1.5`, { as: dispatcher });
+    expect(((await limit.json()) as { error: { message: string } }).error.message).toBe(
+      "limit must be an integer from 1 to 50",
+    );
+    for (const query of ["&lat=51.5&lng=-0.12&radiusM=5000&limit=50", "&lat=-0&lng=000.5"]) {
+      expect((await gateway.call(`${base}${query}`, { as: dispatcher })).status).toBe(200);
+    }
+    const bounded = await startTestGateway({
+      REDIS_URL: redis.url,
+      DISPATCH_MAX_RADIUS_M: "1000",
+      DISPATCH_MAX_CANDIDATES: "5",
+    });
+    try {
+      expect((await bounded.call(`${base}&lat=51&lng=0`, { as: dispatcher })).status).toBe(200);
+      for (const query of ["&lat=51&lng=0&radiusM=1001", "&lat=51&lng=0&limit=6"])
+        expect((await bounded.call(`${base}${query}`, { as: dispatcher })).status).toBe(400);
+    } finally {
+      await bounded.stop();
+    }
+  });
 });
 
 describe("offers and fencing", () => {

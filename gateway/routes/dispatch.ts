@@ -18,6 +18,8 @@ import {
 } from "../request-body";
 
 const ID = /^[A-Za-z0-9._:-]{1,64}$/;
+const DEFAULT_RADIUS_M = 3_000;
+const DEFAULT_LIMIT = 10;
 
 /**
  * Dispatch: nearest fresh riders without a pending offer; offers under a
@@ -34,9 +36,12 @@ export function dispatchRoutes(options: {
   connection: RedisConnection;
   /** A rider whose last ping is older than this is not a candidate. */
   freshForMs: number;
+  /** Largest search radius (m) and `limit` accepted; 400 above (their cost is Redis CPU). */
+  maxRadiusM: number;
+  maxCount: number;
   now?: () => number;
 }) {
-  const { connection, freshForMs, now = Date.now } = options;
+  const { connection, freshForMs, maxRadiusM, maxCount, now = Date.now } = options;
   const { client } = connection;
 
   async function loadOrder(orderId: string): Promise<OrderRecord> {
@@ -53,8 +58,18 @@ export function dispatchRoutes(options: {
       const city = cityParam(c);
       const lat = numberParam(c, "lat", { min: -MAX_GEO_LATITUDE, max: MAX_GEO_LATITUDE });
       const lng = numberParam(c, "lng", { min: -180, max: 180 });
-      const radiusM = numberParam(c, "radiusM", { min: 1, max: 50_000 }, 3_000);
-      const limit = numberParam(c, "limit", { min: 1, max: 100 }, 10);
+      const radiusM = numberParam(
+        c,
+        "radiusM",
+        { min: 1, max: maxRadiusM },
+        Math.min(DEFAULT_RADIUS_M, maxRadiusM),
+      );
+      const limit = numberParam(
+        c,
+        "limit",
+        { min: 1, max: maxCount, integer: true },
+        Math.min(DEFAULT_LIMIT, maxCount),
+      );
       // Over-fetch: some of the nearest will be stale or busy.
       const nearest = (await client.geosearch(
         keys.cityRiders(city),
