@@ -34,6 +34,8 @@ export interface GatewayConfig {
   readonly searchServiceUrl: string;
   readonly searchCacheSeconds: number;
   readonly upstreamTimeoutMs: number;
+  /** An order create's in-flight claim lives the upstream timeout plus this (renewed while it runs). */
+  readonly idempotencyLeaseMarginMs: number;
   /** Riders whose last ping is older than this are not dispatch candidates. */
   readonly candidateFreshMs: number;
   /** Largest `radiusM` of a candidate search (its Redis cost grows with the riders in the box). */
@@ -71,7 +73,11 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     searchServiceUrl:
       readUrl(env, "SEARCH_SERVICE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8070",
     searchCacheSeconds: readInt(env, "SEARCH_CACHE_SECONDS", 60, { min: 1 }),
-    upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 3_000, { min: 50 }),
+    upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 3_000, { min: 50, max: 60_000 }),
+    idempotencyLeaseMarginMs: readInt(env, "IDEMPOTENCY_LEASE_MARGIN_MS", 2_000, {
+      min: 100,
+      max: 60_000,
+    }),
     candidateFreshMs: readInt(env, "DISPATCH_CANDIDATE_FRESH_MS", 60_000, { min: 1_000 }),
     candidateMaxRadiusM: readInt(env, "DISPATCH_MAX_RADIUS_M", 5_000, { min: 100, max: 50_000 }),
     candidateMaxCount: readInt(env, "DISPATCH_MAX_CANDIDATES", 50, { min: 1, max: 500 }),

@@ -119,6 +119,7 @@ export async function startGateway(
       client: connection.client,
       orderServiceUrl: config.orderServiceUrl,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
+      leaseMarginMs: config.idempotencyLeaseMarginMs,
     }),
   );
 

@@ -2,33 +2,59 @@ import { keys } from "./keys";
 import type { RedisClient } from "./scripts";
 
 export type IdempotencyStart =
-  | { readonly kind: "started" | "mismatch" | "in_flight" }
+  | { readonly kind: "started" | "mismatch" }
+  | { readonly kind: "in_flight"; readonly leaseLeftMs: number }
   | { readonly kind: "replay"; readonly status: number; readonly body: string };
 
-/** begin-idempotent.lua: claim the key, or learn what the first request with it did. */
+/** One attempt at an idempotent request: `owner` is unique to the attempt. */
+export interface IdempotencyClaim {
+  readonly customerId: string;
+  readonly key: string;
+  readonly requestHash: string;
+  readonly owner: string;
+}
+
+/** begin-idempotent.lua: claim the key for `leaseMs`, or learn what the first request with it did. */
 export async function beginIdempotent(
   client: RedisClient,
-  claim: { customerId: string; key: string; requestHash: string; inFlightMs: number },
+  claim: IdempotencyClaim,
+  leaseMs: number,
 ): Promise<IdempotencyStart> {
   const [kind, status, body] = (await client.beginIdempotent(
     keys.idempotency(claim.customerId, claim.key),
     claim.requestHash,
-    claim.inFlightMs,
-  )) as [string, string?, string?];
+    claim.owner,
+    leaseMs,
+  )) as [string, (string | number)?, string?];
   if (kind === "replay") return { kind, status: Number(status), body: body ?? "" };
-  if (kind === "started" || kind === "mismatch" || kind === "in_flight") return { kind };
+  if (kind === "in_flight") return { kind, leaseLeftMs: Math.max(0, Number(status)) };
+  if (kind === "started" || kind === "mismatch") return { kind };
   throw new Error(`unexpected begin-idempotent status ${kind}`);
+}
+
+/** renew-idempotent.lua: extend this attempt's lease; false once it is no longer this attempt's. */
+export async function renewIdempotent(
+  client: RedisClient,
+  claim: IdempotencyClaim,
+  leaseMs: number,
+): Promise<boolean> {
+  const result = await client.renewIdempotent(
+    keys.idempotency(claim.customerId, claim.key),
+    claim.owner,
+    leaseMs,
+  );
+  return result === "ok";
 }
 
 /** finish-idempotent.lua: store the response for replay, or release the key (`status` 0). */
 export async function finishIdempotent(
   client: RedisClient,
-  claim: { customerId: string; key: string; requestHash: string },
+  claim: IdempotencyClaim,
   response: { status: number; body: string; keepMs: number },
 ): Promise<boolean> {
   const result = await client.finishIdempotent(
     keys.idempotency(claim.customerId, claim.key),
-    claim.requestHash,
+    claim.owner,
     response.status,
     response.body,
     response.keepMs,

@@ -1,4 +1,6 @@
 import type { LatLng } from "../geo";
+import { keys } from "./keys";
+import type { RedisClient } from "./scripts";
 
 /**
  * The fields of an order's tracking record (`order:{o}` HASH). The gateway
@@ -69,4 +71,13 @@ export function orderRecordFields(
     status: order.status,
     version: order.version,
   };
+}
+
+/**
+ * create-order-record.lua: writes the record unless one exists (a retried
+ * create gets the same order back and must not reset its progress).
+ */
+export async function createOrderRecord(client: RedisClient, order: OrderRecord): Promise<boolean> {
+  const fields = Object.entries(orderRecordFields(order)).flat();
+  return (await client.createOrderRecord(keys.order(order.orderId), ...fields)) === "created";
 }

@@ -1,12 +1,18 @@
 import { createHash } from "node:crypto";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { Logger } from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
 import { errorBody } from "../../core/errors/error-response";
 import { isValidLatLng } from "../../core/geo";
-import { beginIdempotent, finishIdempotent } from "../../core/redis/idempotency-scripts";
-import { isKeyPart, keys } from "../../core/redis/keys";
-import { type OrderRecord, orderRecordFields } from "../../core/redis/order-record";
+import {
+  beginIdempotent,
+  finishIdempotent,
+  type IdempotencyClaim,
+  renewIdempotent,
+} from "../../core/redis/idempotency-scripts";
+import { isKeyPart } from "../../core/redis/keys";
+import { createOrderRecord, type OrderRecord } from "../../core/redis/order-record";
 import type { RedisClient } from "../../core/redis/scripts";
 import type { GatewayEnv } from "../context";
 import { requireRole } from "../middleware/require-role";
@@ -14,9 +20,9 @@ import { readJsonObject, stringField } from "../request-body";
 import { callUpstream } from "../upstream-call";
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{8,128}$/;
-/** A claim outlives the slowest upstream call, so a crashed gateway frees the key. */
-const IN_FLIGHT_MS = 60_000;
 const REPLAY_FOR_MS = 24 * 3_600_000;
+/** Renewals per lease: two may fail (a Redis blip) before the lease runs out. */
+const RENEWALS_PER_LEASE = 3;
 
 interface OrderRequest {
   restaurantId: string;
@@ -92,16 +98,33 @@ function parseCreatedOrder(value: unknown, customerId: string): OrderRecord {
 /**
  * `POST /v1/orders`, idempotent by `Idempotency-Key` per customer: the same
  * key and body replays the stored answer (`Idempotent-Replayed: true`), the
- * same key with another body is 422, while the first is in flight 409. An
- * upstream 5xx, timeout or network failure is not stored, so a retry runs
- * again. On success the order's tracking record is written.
+ * same key with another body is 422, while the first is in flight 409 with
+ * Retry-After. The in-flight claim is a lease of the upstream timeout plus
+ * `leaseMarginMs`, renewed while the call runs, so after a crash the key is
+ * free again within seconds; the retry then reaches the order service with
+ * the same `<customer>:<key>`, and the service replays the order it made.
+ * An upstream 5xx, timeout or network failure is not stored, so a retry
+ * runs again. On success the order's tracking record is written once.
  */
 export function orderRoutes(options: {
   client: RedisClient;
   orderServiceUrl: string;
   upstreamTimeoutMs: number;
+  leaseMarginMs: number;
 }) {
   const { client, orderServiceUrl, upstreamTimeoutMs } = options;
+  const leaseMs = upstreamTimeoutMs + options.leaseMarginMs;
+
+  /** Renews the claim's lease until stopped; losing it only costs a log line (the service dedupes). */
+  function holdLease(claim: IdempotencyClaim, logger: Logger): () => void {
+    const timer = setInterval(() => {
+      renewIdempotent(client, claim, leaseMs).then(
+        (held) => held || logger.warn("idempotency lease lost while the order call ran"),
+        (error: unknown) => logger.warn({ err: error }, "idempotency lease not renewed"),
+      );
+    }, leaseMs / RENEWALS_PER_LEASE);
+    return () => clearInterval(timer);
+  }
 
   function callOrderService(
     customerId: string,
@@ -133,18 +156,20 @@ export function orderRoutes(options: {
     const request = parseOrderRequest(await readJsonObject(c));
     const customerId = c.get("identity").sub;
     const requestHash = createHash("sha256").update(JSON.stringify(request)).digest("hex");
-    const claim = { customerId, key, requestHash };
-    const start = await beginIdempotent(client, { ...claim, inFlightMs: IN_FLIGHT_MS });
+    const claim = { customerId, key, requestHash, owner: crypto.randomUUID() };
+    const start = await beginIdempotent(client, claim, leaseMs);
     if (start.kind === "mismatch")
       throw new EdgeError(
         "idempotency_mismatch",
         "this Idempotency-Key was used with another body",
       );
-    if (start.kind === "in_flight")
+    if (start.kind === "in_flight") {
+      c.header("Retry-After", String(Math.max(1, Math.ceil(start.leaseLeftMs / 1000))));
       throw new EdgeError(
         "idempotency_in_flight",
         "a request with this Idempotency-Key is in flight",
       );
+    }
     if (start.kind === "replay") {
       c.header("Idempotent-Replayed", "true");
       return c.body(start.body, start.status as ContentfulStatusCode, {
@@ -153,6 +178,7 @@ export function orderRoutes(options: {
     }
 
     let stored: { status: number; body: string };
+    const releaseLease = holdLease(claim, c.get("logger"));
     try {
       const upstream = await callOrderService(customerId, key, request);
       if (upstream.status >= 500)
@@ -160,7 +186,7 @@ export function orderRoutes(options: {
       if (upstream.status === 201) {
         const created = (await upstream.json()) as { total?: unknown };
         const order = parseCreatedOrder(created, customerId);
-        await client.hset(keys.order(order.orderId), orderRecordFields(order));
+        await createOrderRecord(client, order);
         const { pickup, dropoff } = order;
         const total = typeof created.total === "number" ? created.total : undefined;
         const body = {
@@ -188,6 +214,8 @@ export function orderRoutes(options: {
       // Not stored: the same key may be retried.
       await finishIdempotent(client, claim, { status: 0, body: "", keepMs: 0 });
       throw error;
+    } finally {
+      releaseLease();
     }
     await finishIdempotent(client, claim, { ...stored, keepMs: REPLAY_FOR_MS });
     return c.body(stored.body, stored.status as ContentfulStatusCode, {
