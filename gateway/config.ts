@@ -34,6 +34,13 @@ export interface GatewayConfig {
   readonly searchServiceUrl: string;
   readonly searchCacheSeconds: number;
   readonly upstreamTimeoutMs: number;
+  /** An upstream answer larger than this is 502. */
+  readonly upstreamMaxBodyBytes: number;
+  /** Consecutive failures of one upstream that open its breaker, and how long it stays open. */
+  readonly upstreamBreakerFailures: number;
+  readonly upstreamBreakerOpenMs: number;
+  /** How long past `searchCacheSeconds` a cached search may stand in when the service fails. */
+  readonly searchStaleIfErrorSeconds: number;
   /** An order create's in-flight claim lives the upstream timeout plus this (renewed while it runs). */
   readonly idempotencyLeaseMarginMs: number;
   /** Riders whose last ping is older than this are not dispatch candidates. */
@@ -74,6 +81,16 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       readUrl(env, "SEARCH_SERVICE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8070",
     searchCacheSeconds: readInt(env, "SEARCH_CACHE_SECONDS", 60, { min: 1 }),
     upstreamTimeoutMs: readInt(env, "UPSTREAM_TIMEOUT_MS", 3_000, { min: 50, max: 60_000 }),
+    upstreamMaxBodyBytes: readInt(env, "UPSTREAM_MAX_BODY_BYTES", 1024 * 1024, { min: 1024 }),
+    upstreamBreakerFailures: readInt(env, "UPSTREAM_BREAKER_FAILURES", 5, { min: 1, max: 1_000 }),
+    upstreamBreakerOpenMs: readInt(env, "UPSTREAM_BREAKER_OPEN_MS", 5_000, {
+      min: 100,
+      max: 600_000,
+    }),
+    searchStaleIfErrorSeconds: readInt(env, "SEARCH_STALE_IF_ERROR_SECONDS", 600, {
+      min: 0,
+      max: 86_400,
+    }),
     idempotencyLeaseMarginMs: readInt(env, "IDEMPOTENCY_LEASE_MARGIN_MS", 2_000, {
       min: 100,
       max: 60_000,

@@ -22,6 +22,7 @@ import { dispatchRoutes } from "./routes/dispatch";
 import { orderTrackingRoutes } from "./routes/order-tracking";
 import { orderRoutes } from "./routes/orders";
 import { restaurantRoutes } from "./routes/restaurants";
+import { createUpstreamService } from "./upstream-service";
 
 export interface GatewayApp {
   readonly port: number;
@@ -57,6 +58,17 @@ export async function startGateway(
     async () => (connection.isReady() ? undefined : "redis unavailable"),
     registry,
   );
+
+  // One breaker per upstream service (search and menu are one service).
+  const upstream = (name: string, baseUrl: string) =>
+    createUpstreamService({
+      name,
+      baseUrl,
+      timeoutMs: config.upstreamTimeoutMs,
+      maxBodyBytes: config.upstreamMaxBodyBytes,
+      breakerFailures: config.upstreamBreakerFailures,
+      breakerOpenMs: config.upstreamBreakerOpenMs,
+    });
 
   const app = new Hono<GatewayEnv>();
   app.onError(createErrorHandler(logger));
@@ -99,9 +111,9 @@ export async function startGateway(
     "/",
     restaurantRoutes({
       client: connection.client,
-      searchServiceUrl: config.searchServiceUrl,
+      search: upstream("search service", config.searchServiceUrl),
       cacheSeconds: config.searchCacheSeconds,
-      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      staleIfErrorSeconds: config.searchStaleIfErrorSeconds,
     }),
   );
   app.route(
@@ -117,7 +129,7 @@ export async function startGateway(
     "/",
     orderRoutes({
       client: connection.client,
-      orderServiceUrl: config.orderServiceUrl,
+      orders: upstream("order service", config.orderServiceUrl),
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       leaseMarginMs: config.idempotencyLeaseMarginMs,
     }),

@@ -7,13 +7,17 @@ import { ERROR_CODES, type ErrorCode } from "./error-codes";
  * client, `cause` is for the logs only.
  */
 export class EdgeError extends Error {
+  /** When set, the answer carries `Retry-After` (seconds): the client may try again then. */
+  readonly retryAfterSeconds?: number;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
     super(message, options);
     this.name = "EdgeError";
+    if (options?.retryAfterSeconds !== undefined)
+      this.retryAfterSeconds = options.retryAfterSeconds;
   }
 
   get httpStatus(): number {

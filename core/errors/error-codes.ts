@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   order_rejected: { http: 422, connect: Code.InvalidArgument },
   upstream_failed: { http: 502, connect: Code.Unavailable },
   upstream_timeout: { http: 504, connect: Code.DeadlineExceeded },
+  upstream_unavailable: { http: 503, connect: Code.Unavailable },
+  auth_unavailable: { http: 503, connect: Code.Unavailable },
   unavailable: { http: 503, connect: Code.Unavailable },
   draining: { http: 503, connect: Code.Unavailable },
   internal: { http: 500, connect: Code.Internal },

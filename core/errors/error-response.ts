@@ -20,10 +20,9 @@ export function errorResponse(
   requestId: string,
   headers: Record<string, string> = {},
 ): Response {
-  return Response.json(errorBody(error, requestId), {
-    status: error.httpStatus,
-    headers: { ...headers, "x-request-id": requestId },
-  });
+  const all: Record<string, string> = { ...headers, "x-request-id": requestId };
+  if (error.retryAfterSeconds !== undefined) all["retry-after"] ??= String(error.retryAfterSeconds);
+  return Response.json(errorBody(error, requestId), { status: error.httpStatus, headers: all });
 }
 
 // The rule hono's requestId middleware applies to an inbound id: short and plain.

@@ -47,7 +47,7 @@ export const keys = {
   nodeStats: () => "edge:node-stats",
   /** HASH: an idempotent request's claim and then its stored response. */
   idempotency: (customer: string, key: string) => `idem:{${customer}}:${key}`,
-  /** STRING: a cached restaurant search for one geohash-5 cell and normalised query. */
+  /** HASH `at` (ms), `body`: a restaurant search for one geohash-5 cell and normalised query (fresh, then stale-if-error). */
   searchCache: (geohash5: string, queryHash: string) => `search:{${geohash5}}:${queryHash}`,
   /** STRING counter: one identity's requests in one rate-limit window. */
   rateLimit: (identity: string, windowStart: number) => `rl:{${identity}}:${windowStart}`,

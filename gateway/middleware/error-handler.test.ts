@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { Writable } from "node:stream";
 import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import pino from "pino";
@@ -33,4 +34,37 @@ test("EdgeErrors keep their code, Redis outages become 503, anything else a 500 
   const bug = await app.request("/bug");
   expect(bug.status).toBe(500);
   expect(await bug.text()).not.toContain("hunter2");
+});
+
+test("every 5xx is logged with its cause; a 503 carries the error's Retry-After", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  });
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(pino(sink)));
+  app.use(requestId());
+  app.get("/upstream", () => {
+    throw new EdgeError("upstream_failed", "the search service failed (500)", {
+      cause: new Error("upstream said: database on fire"),
+    });
+  });
+  app.get("/open", () => {
+    throw new EdgeError("upstream_unavailable", "failing", { retryAfterSeconds: 4 });
+  });
+  app.get("/mine", () => {
+    throw new EdgeError("bad_request", "nope");
+  });
+  expect((await app.request("/upstream")).status).toBe(502);
+  const open = await app.request("/open");
+  expect([open.status, open.headers.get("retry-after")]).toEqual([503, "4"]);
+  await app.request("/mine");
+  expect(lines.map((line) => [line.level, line.code, line.msg])).toEqual([
+    [40, "upstream_failed", "the search service failed (500)"],
+    [40, "upstream_unavailable", "failing"],
+  ]);
+  expect(JSON.stringify(lines[0])).toContain("database on fire");
 });

@@ -7,12 +7,15 @@ import type { GatewayEnv } from "../context";
 
 /** The one JSON error shape: `{ error: { code, message, requestId } }`. */
 export function errorResponse(c: Context<GatewayEnv>, error: EdgeError): Response {
+  if (error.retryAfterSeconds !== undefined)
+    c.header("Retry-After", String(error.retryAfterSeconds));
   return c.json(errorBody(error, c.get("requestId")), error.httpStatus as ContentfulStatusCode);
 }
 
 /**
- * `app.onError`: EdgeErrors keep their code; a Redis connection failure is
- * 503 `unavailable`; anything else is a logged 500 whose cause is never sent.
+ * `app.onError`: EdgeErrors keep their code (and Retry-After when they carry
+ * one); a Redis connection failure is 503 `unavailable`; anything else is a
+ * logged 500 whose cause is never sent.
  */
 export function createErrorHandler(logger: Logger) {
   return function handleError(error: Error, c: Context<GatewayEnv>): Response {
@@ -22,8 +25,12 @@ export function createErrorHandler(logger: Logger) {
         : isRedisUnavailable(error)
           ? new EdgeError("unavailable", "a backing store is unavailable", { cause: error })
           : EdgeError.from(error);
-    if (edgeError.code === "internal" || edgeError.code === "unavailable") {
-      (c.get("logger") ?? logger).error({ err: edgeError.cause ?? error }, edgeError.message);
+    // Every 5xx is logged with its cause (an upstream's status, timeout or bad body); 4xx are the caller's.
+    if (edgeError.httpStatus >= 500) {
+      const log = c.get("logger") ?? logger;
+      const level =
+        edgeError.code === "internal" || edgeError.code === "unavailable" ? "error" : "warn";
+      log[level]({ code: edgeError.code, err: edgeError.cause ?? error }, edgeError.message);
     }
     return errorResponse(c, edgeError);
   };

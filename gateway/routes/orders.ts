@@ -17,12 +17,16 @@ import type { RedisClient } from "../../core/redis/scripts";
 import type { GatewayEnv } from "../context";
 import { requireRole } from "../middleware/require-role";
 import { readJsonObject, stringField } from "../request-body";
-import { callUpstream } from "../upstream-call";
+import type { UpstreamAnswer, UpstreamService } from "../upstream-service";
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{8,128}$/;
 const REPLAY_FOR_MS = 24 * 3_600_000;
 /** Renewals per lease: two may fail (a Redis blip) before the lease runs out. */
 const RENEWALS_PER_LEASE = 3;
+
+type CreateOutcome =
+  | { kind: "created"; order: OrderRecord; total?: number }
+  | { kind: "refused"; message: string };
 
 interface OrderRequest {
   restaurantId: string;
@@ -108,12 +112,12 @@ function parseCreatedOrder(value: unknown, customerId: string): OrderRecord {
  */
 export function orderRoutes(options: {
   client: RedisClient;
-  orderServiceUrl: string;
+  orders: UpstreamService;
   upstreamTimeoutMs: number;
   leaseMarginMs: number;
 }) {
-  const { client, orderServiceUrl, upstreamTimeoutMs } = options;
-  const leaseMs = upstreamTimeoutMs + options.leaseMarginMs;
+  const { client, orders } = options;
+  const leaseMs = options.upstreamTimeoutMs + options.leaseMarginMs;
 
   /** Renews the claim's lease until stopped; losing it only costs a log line (the service dedupes). */
   function holdLease(claim: IdempotencyClaim, logger: Logger): () => void {
@@ -126,23 +130,32 @@ export function orderRoutes(options: {
     return () => clearInterval(timer);
   }
 
-  function callOrderService(
-    customerId: string,
-    key: string,
-    request: OrderRequest,
-  ): Promise<Response> {
-    return callUpstream(
-      `${orderServiceUrl}/orders`,
-      {
-        method: "POST",
-        // The key goes upstream too: after a timeout here the order service may still have
-        // created the order, and only it can then dedupe the retry.
-        headers: { "content-type": "application/json", "idempotency-key": `${customerId}:${key}` },
-        body: JSON.stringify({ customerId, ...request }),
-      },
-      upstreamTimeoutMs,
-      "order service",
-    );
+  /** What the order service said: a new (or replayed) order, or a refusal to store and replay. */
+  function acceptOrderAnswer(customerId: string) {
+    return function accept({ status, body }: UpstreamAnswer): CreateOutcome {
+      if (status === 201) {
+        const total = (body as { total?: unknown } | undefined)?.total;
+        return {
+          kind: "created",
+          order: parseCreatedOrder(body, customerId),
+          ...(typeof total === "number" ? { total } : {}),
+        };
+      }
+      if (status === 409)
+        throw new EdgeError(
+          "idempotency_in_flight",
+          "the order service is still placing an order with this Idempotency-Key",
+          { retryAfterSeconds: 1 },
+        );
+      if (status >= 400 && status < 500) {
+        const reason = (body as { error?: unknown } | undefined)?.error;
+        return {
+          kind: "refused",
+          message: typeof reason === "string" ? reason : "the order service refused the order",
+        };
+      }
+      throw new EdgeError("upstream_failed", `the order service answered ${status}`);
+    };
   }
 
   return new Hono<GatewayEnv>().post("/v1/orders", requireRole("customer"), async (c) => {
@@ -180,33 +193,40 @@ export function orderRoutes(options: {
     let stored: { status: number; body: string };
     const releaseLease = holdLease(claim, c.get("logger"));
     try {
-      const upstream = await callOrderService(customerId, key, request);
-      if (upstream.status >= 500)
-        throw new EdgeError("upstream_failed", `the order service failed (${upstream.status})`);
-      if (upstream.status === 201) {
-        const created = (await upstream.json()) as { total?: unknown };
-        const order = parseCreatedOrder(created, customerId);
+      const outcome = await orders.call(
+        "/orders",
+        {
+          method: "POST",
+          requestId: c.get("requestId"),
+          // The key goes upstream too: after a crash or timeout here the order service may
+          // have made the order, and only it can then hand the same order to the retry.
+          headers: {
+            "content-type": "application/json",
+            "idempotency-key": `${customerId}:${key}`,
+          },
+          body: JSON.stringify({ customerId, ...request }),
+        },
+        acceptOrderAnswer(customerId),
+      );
+      if (outcome.kind === "created") {
+        const { order, total } = outcome;
         await createOrderRecord(client, order);
-        const { pickup, dropoff } = order;
-        const total = typeof created.total === "number" ? created.total : undefined;
         const body = {
           id: order.orderId,
           customerId,
           restaurantId: order.restaurantId,
           city: order.city,
-          pickup,
-          dropoff,
+          pickup: order.pickup,
+          dropoff: order.dropoff,
           status: "CONFIRMED",
           total,
         };
         stored = { status: 201, body: JSON.stringify(body) };
       } else {
-        const reason = ((await upstream.json().catch(() => ({}))) as { error?: unknown }).error;
-        const message = typeof reason === "string" ? reason : "the order service refused the order";
         stored = {
           status: 422,
           body: JSON.stringify(
-            errorBody(new EdgeError("order_rejected", message), c.get("requestId")),
+            errorBody(new EdgeError("order_rejected", outcome.message), c.get("requestId")),
           ),
         };
       }

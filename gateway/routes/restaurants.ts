@@ -3,41 +3,79 @@ import { Hono } from "hono";
 import geohash from "ngeohash";
 import { EdgeError } from "../../core/errors/edge-error";
 import { MAX_GEO_LATITUDE } from "../../core/geo";
-import { keys } from "../../core/redis/keys";
+import { isKeyPart, keys } from "../../core/redis/keys";
 import type { RedisClient } from "../../core/redis/scripts";
 import type { GatewayEnv } from "../context";
 import { numberParam } from "../request-body";
-import { callUpstream } from "../upstream-call";
+import type { UpstreamAnswer, UpstreamService } from "../upstream-service";
 
 /** Case, spacing and word order do not change what a customer is looking for. */
 export function normaliseQuery(q: string): string {
   return q.toLowerCase().split(/\s+/).filter(Boolean).sort().join(" ").slice(0, 100);
 }
 
+/** Failures a stale answer may stand in for: the service's, never the caller's. */
+const STALE_FOR = new Set(["upstream_failed", "upstream_timeout", "upstream_unavailable"]);
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** A 200 `{ restaurants: [{ id, name, ... }] }` as JSON text; anything else 502. */
+function acceptSearch({ status, body }: UpstreamAnswer): string {
+  if (status !== 200)
+    throw new EdgeError("upstream_failed", `the search service refused (${status})`);
+  const restaurants = isObject(body) ? body.restaurants : undefined;
+  if (
+    !Array.isArray(restaurants) ||
+    !restaurants.every((r) => isObject(r) && typeof r.id === "string" && typeof r.name === "string")
+  )
+    throw new EdgeError("upstream_failed", "the search service answered an unexpected body");
+  return JSON.stringify(body);
+}
+
+/** A 200 `{ restaurantId, items: [...] }`, or 404; anything else 502. */
+function acceptMenu({ status, body }: UpstreamAnswer): unknown {
+  if (status === 404) throw new EdgeError("not_found", "no such restaurant");
+  if (status !== 200)
+    throw new EdgeError("upstream_failed", `the menu service refused (${status})`);
+  if (!isObject(body) || typeof body.restaurantId !== "string" || !Array.isArray(body.items))
+    throw new EdgeError("upstream_failed", "the menu service answered an unexpected body");
+  return body;
+}
+
 /**
  * Restaurant search through a Redis cache keyed by the geohash-5 cell
- * (~5 km) and the normalised query, for `cacheSeconds`. Concurrent misses
- * for one key on this node share a single upstream call; the upstream is
- * asked about the cell's centre so every member of the cell gets the same
- * answer. Failures are not cached. The menu is proxied as it is.
+ * (~5 km) and the normalised query: fresh for `cacheSeconds`, then kept
+ * `staleIfErrorSeconds` longer to stand in when the search service fails or
+ * its breaker is open (`X-Cache: stale` with `Age`). Concurrent misses for
+ * one key on this node share a single upstream call; the upstream is asked
+ * about the cell's centre so every member of the cell gets the same answer.
+ * Only well-formed answers are cached. The menu is proxied once checked.
  */
 export function restaurantRoutes(options: {
   client: RedisClient;
-  searchServiceUrl: string;
+  search: UpstreamService;
   cacheSeconds: number;
-  upstreamTimeoutMs: number;
+  staleIfErrorSeconds: number;
+  now?: () => number;
 }) {
-  const { client, searchServiceUrl, cacheSeconds, upstreamTimeoutMs } = options;
+  const { client, search, cacheSeconds, staleIfErrorSeconds, now = Date.now } = options;
   const inFlight = new Map<string, Promise<string>>();
 
-  async function fetchAndCache(key: string, cell: string, query: string): Promise<string> {
+  async function fetchAndCache(
+    key: string,
+    cell: string,
+    query: string,
+    requestId: string,
+  ): Promise<string> {
     const { latitude, longitude } = geohash.decode(cell);
-    const url = `${searchServiceUrl}/restaurants?lat=${latitude}&lng=${longitude}&q=${encodeURIComponent(query)}`;
-    const response = await callUpstream(url, {}, upstreamTimeoutMs, "search service");
-    if (!response.ok)
-      throw new EdgeError("upstream_failed", `the search service refused (${response.status})`);
-    const body = JSON.stringify(await response.json());
-    await client.set(key, body, "EX", cacheSeconds);
+    const path = `/restaurants?lat=${latitude}&lng=${longitude}&q=${encodeURIComponent(query)}`;
+    const body = await search.call(path, { requestId }, acceptSearch);
+    await client
+      .multi()
+      .hset(key, "at", now(), "body", body)
+      .expire(key, cacheSeconds + staleIfErrorSeconds)
+      .exec();
     return body;
   }
 
@@ -51,32 +89,41 @@ export function restaurantRoutes(options: {
         cell,
         createHash("sha1").update(query).digest("hex").slice(0, 16),
       );
-      const cached = await client.get(key);
-      if (cached !== null) {
+      const [at, cached = null] = await client.hmget(key, "at", "body");
+      const ageMs = now() - Number(at);
+      if (cached !== null && ageMs < cacheSeconds * 1000) {
         c.header("X-Cache", "hit");
         return c.body(cached, 200, { "content-type": "application/json" });
       }
       let pending = inFlight.get(key);
       if (!pending) {
-        pending = fetchAndCache(key, cell, query).finally(() => inFlight.delete(key));
+        pending = fetchAndCache(key, cell, query, c.get("requestId")).finally(() =>
+          inFlight.delete(key),
+        );
         inFlight.set(key, pending);
       }
-      c.header("X-Cache", "miss");
-      return c.body(await pending, 200, { "content-type": "application/json" });
+      try {
+        const body = await pending;
+        c.header("X-Cache", "miss");
+        return c.body(body, 200, { "content-type": "application/json" });
+      } catch (error) {
+        const stale = error instanceof EdgeError && STALE_FOR.has(error.code);
+        if (!stale || cached === null || ageMs > (cacheSeconds + staleIfErrorSeconds) * 1000)
+          throw error;
+        c.get("logger").warn({ err: error, ageMs }, "search served stale: the service failed");
+        c.header("X-Cache", "stale");
+        c.header("Age", String(Math.floor(ageMs / 1000)));
+        return c.body(cached, 200, { "content-type": "application/json" });
+      }
     })
     .get("/v1/restaurants/:id/menu", async (c) => {
       const id = c.req.param("id");
-      if (!/^[A-Za-z0-9._:-]{1,64}$/.test(id))
-        throw new EdgeError("bad_request", "invalid restaurant id");
-      const response = await callUpstream(
-        `${searchServiceUrl}/restaurants/${id}/menu`,
-        {},
-        upstreamTimeoutMs,
-        "menu service",
+      if (!isKeyPart(id)) throw new EdgeError("bad_request", "invalid restaurant id");
+      const menu = await search.call(
+        `/restaurants/${id}/menu`,
+        { requestId: c.get("requestId") },
+        acceptMenu,
       );
-      if (response.status === 404) throw new EdgeError("not_found", "no such restaurant");
-      if (!response.ok)
-        throw new EdgeError("upstream_failed", `the menu service refused (${response.status})`);
-      return c.json(await response.json());
+      return c.json(menu);
     });
 }
