@@ -75,10 +75,7 @@ describe("createTokenVerifier", () => {
   test("a JWKS verifier accepts ES256 and refuses an HS256 token (no algorithm confusion)", async () => {
     const { publicKey, privateKey } = await generateKeyPair("ES256");
     const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256" };
-    const jwksVerifier = createTokenVerifier(
-      { jwksUrl: "https://idp.invalid/jwks" },
-      { localJwks: { keys: [jwk] } },
-    );
+    const jwksVerifier = createTokenVerifier({}, { localJwks: { keys: [jwk] } });
     const good = await new SignJWT({ role: "customer" })
       .setProtectedHeader({ alg: "ES256", kid: "k1" })
       .setSubject("c1")

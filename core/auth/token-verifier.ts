@@ -1,13 +1,8 @@
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-  jwtVerify,
-} from "jose";
+import { createLocalJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
 import type { AuthConfig } from "../config/shared-config";
 import { EdgeError } from "../errors/edge-error";
 import { type Identity, isRole } from "./identity";
+import { createJwksKeys } from "./jwks-keys";
 
 const HMAC_ALGORITHMS = ["HS256"];
 const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"];
@@ -38,8 +33,8 @@ export function createTokenVerifier(
   const { cacheSize = 10_000, now = Date.now } = options;
   const asymmetricKeys: JWTVerifyGetKey | undefined = options.localJwks
     ? createLocalJWKSet(options.localJwks)
-    : config.jwksUrl
-      ? createRemoteJWKSet(new URL(config.jwksUrl))
+    : config.jwks
+      ? createJwksKeys({ ...config.jwks, now })
       : undefined;
   const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined;
   const cache = new Map<string, Identity>();
@@ -72,6 +67,8 @@ export function createTokenVerifier(
       try {
         identity = await verifyUncached(token);
       } catch (error) {
+        // auth_unavailable: the keys could not be had; the token may be fine.
+        if (error instanceof EdgeError) throw error;
         throw new EdgeError("unauthenticated", "invalid or expired token", { cause: error });
       }
       if (cacheSize > 0) {

@@ -49,8 +49,14 @@ describe("shared config", () => {
   test("auth needs a long enough secret or a JWKS URL", () => {
     expect(() => loadAuthConfig({})).toThrow(/JWT_SECRET: is required/);
     expect(() => loadAuthConfig({ JWT_SECRET: "short" })).toThrow(/at least 32 characters/);
-    expect(loadAuthConfig({ JWT_JWKS_URL: "https://idp.example/jwks" }).jwksUrl).toBe(
-      "https://idp.example/jwks",
-    );
+    expect(loadAuthConfig({ JWT_JWKS_URL: "https://idp.example/jwks" }).jwks).toEqual({
+      url: "https://idp.example/jwks",
+      timeoutMs: 1_500,
+      refetchMinMs: 10_000,
+      refreshMs: 600_000,
+    });
+    expect(() =>
+      loadAuthConfig({ JWT_JWKS_URL: "https://idp.example/jwks", JWT_JWKS_TIMEOUT_MS: "0" }),
+    ).toThrow(/JWT_JWKS_TIMEOUT_MS/);
   });
 });

@@ -3,6 +3,7 @@ import {
   ConfigError,
   type Env,
   readHostPorts,
+  readInt,
   readOptionalString,
   readString,
   readUrl,
@@ -30,7 +31,13 @@ export function loadRedisConfig(env: Env): RedisConfig {
 /** How tokens are verified: an HS256 secret in development, a JWKS in production. */
 export interface AuthConfig {
   readonly secret?: string;
-  readonly jwksUrl?: string;
+  /** The identity provider's key set and how it is fetched (core/auth/jwks-keys.ts). */
+  readonly jwks?: {
+    readonly url: string;
+    readonly timeoutMs: number;
+    readonly refetchMinMs: number;
+    readonly refreshMs: number;
+  };
   readonly issuer?: string;
   readonly audience?: string;
 }
@@ -46,7 +53,22 @@ export function loadAuthConfig(env: Env): AuthConfig {
   }
   return Object.freeze({
     secret,
-    jwksUrl,
+    ...(jwksUrl
+      ? {
+          jwks: {
+            url: jwksUrl,
+            timeoutMs: readInt(env, "JWT_JWKS_TIMEOUT_MS", 1_500, { min: 50, max: 30_000 }),
+            refetchMinMs: readInt(env, "JWT_JWKS_REFETCH_MIN_MS", 10_000, {
+              min: 100,
+              max: 3_600_000,
+            }),
+            refreshMs: readInt(env, "JWT_JWKS_REFRESH_MS", 600_000, {
+              min: 1_000,
+              max: 86_400_000,
+            }),
+          },
+        }
+      : {}),
     issuer: readOptionalString(env, "JWT_ISSUER"),
     audience: readOptionalString(env, "JWT_AUDIENCE"),
   });

@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { EdgeError } from "../errors/edge-error";
+import { createTokenVerifier } from "./token-verifier";
+
+// A real JWKS endpoint on loopback that can answer, hang or be down.
+type Mode = "ok" | "hang" | "status-500";
+const state = { mode: "ok" as Mode, hits: 0, keys: [] as JWK[] };
+let server: ReturnType<typeof Bun.serve>;
+let url: string;
+const signers = new Map<string, CryptoKey>();
+
+async function addKey(kid: string): Promise<JWK> {
+  const { publicKey, privateKey } = await generateKeyPair("ES256");
+  signers.set(kid, privateKey);
+  return { ...(await exportJWK(publicKey)), kid, alg: "ES256" };
+}
+
+function token(kid: string, sub = "c1"): Promise<string> {
+  const key = signers.get(kid);
+  if (!key) throw new Error(`no key ${kid}`);
+  return new SignJWT({ role: "customer" })
+    .setProtectedHeader({ alg: "ES256", kid })
+    .setSubject(sub)
+    .setExpirationTime("1h")
+    .sign(key);
+}
+
+function startJwks(port = 0) {
+  return Bun.serve({
+    port,
+    hostname: "127.0.0.1",
+    async fetch() {
+      state.hits++;
+      if (state.mode === "hang") await Bun.sleep(10_000);
+      if (state.mode === "status-500") return new Response("down", { status: 500 });
+      return Response.json({ keys: state.keys });
+    },
+  });
+}
+
+beforeAll(async () => {
+  state.keys = [await addKey("k1")];
+  await addKey("k2");
+  server = startJwks();
+  url = `http://127.0.0.1:${server.port}/jwks`;
+});
+
+afterAll(() => server?.stop(true));
+
+async function outcome(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return "ok";
+  } catch (error) {
+    if (error instanceof EdgeError) return error.code;
+    throw error;
+  }
+}
+
+describe("JWKS through the identity provider's outages", () => {
+  test("hanging, failing and down: fetched keys keep verifying, unknown keys are a fast 503, refetch is rate limited", async () => {
+    let now = Date.now();
+    const verifier = createTokenVerifier(
+      { jwks: { url, timeoutMs: 300, refetchMinMs: 5_000, refreshMs: 60_000 } },
+      { cacheSize: 0, now: () => now },
+    );
+    state.mode = "ok";
+    expect(await outcome(verifier.verify(await token("k1")))).toBe("ok");
+    expect(await outcome(verifier.verify(await token("k1", "c2")))).toBe("ok");
+    expect(state.hits).toBe(1);
+
+    // A key id the set does not have, just after a good fetch: 401 and no refetch (rate limited).
+    expect(await outcome(verifier.verify(await token("k2")))).toBe("unauthenticated");
+    expect(state.hits).toBe(1);
+
+    // The endpoint hangs: ten concurrent unknown-key tokens share one fetch, bounded by the timeout.
+    state.mode = "hang";
+    now += 5_001;
+    const started = performance.now();
+    const hung = await Promise.all(
+      Array.from({ length: 10 }, async () => outcome(verifier.verify(await token("k2")))),
+    );
+    expect(new Set(hung)).toEqual(new Set(["auth_unavailable"]));
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(state.hits).toBe(2);
+    // Right after: 503 at once, no new fetch; the key already fetched still verifies.
+    const fast = performance.now();
+    expect(await outcome(verifier.verify(await token("k2")))).toBe("auth_unavailable");
+    expect(performance.now() - fast).toBeLessThan(100);
+    expect(await outcome(verifier.verify(await token("k1", "c3")))).toBe("ok");
+    expect(state.hits).toBe(2);
+
+    // Failing (500), and past the refresh age: the background refresh fails, k1 still verifies.
+    state.mode = "status-500";
+    now += 60_001;
+    expect(await outcome(verifier.verify(await token("k1", "c4")))).toBe("ok");
+    expect(await outcome(verifier.verify(await token("k2")))).toBe("auth_unavailable");
+
+    // Down (nothing listening): the same.
+    server.stop(true);
+    now += 5_001;
+    expect(await outcome(verifier.verify(await token("k2")))).toBe("auth_unavailable");
+    expect(await outcome(verifier.verify(await token("k1", "c5")))).toBe("ok");
+
+    // Back, with the rotated key: once the rate limit allows a fetch, k2 verifies.
+    state.mode = "ok";
+    state.keys = [state.keys[0] as JWK, await addKey("k2")];
+    server = startJwks(Number(new URL(url).port));
+    now += 5_001;
+    expect(await outcome(verifier.verify(await token("k2")))).toBe("ok");
+  });
+
+  test("a verifier that never reached the JWKS answers 503, not 401", async () => {
+    const verifier = createTokenVerifier({
+      jwks: {
+        url: "http://127.0.0.1:9/jwks",
+        timeoutMs: 300,
+        refetchMinMs: 5_000,
+        refreshMs: 60_000,
+      },
+    });
+    expect(await outcome(verifier.verify(await token("k1")))).toBe("auth_unavailable");
+    expect(await outcome(verifier.verify("not.a.jwt"))).toBe("unauthenticated");
+  });
+});

@@ -1,0 +1,78 @@
+import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
+import { EdgeError } from "../errors/edge-error";
+
+export interface JwksKeysOptions {
+  readonly url: string;
+  /** One fetch of the key set, headers and body, within this. */
+  readonly timeoutMs: number;
+  /** At most one fetch per this interval, however many unknown key ids arrive. */
+  readonly refetchMinMs: number;
+  /** Keys older than this are refreshed in the background (rotation), never dropped. */
+  readonly refreshMs: number;
+  readonly now?: () => number;
+}
+
+/**
+ * The identity provider's signing keys for jose, kept through its outages:
+ * keys once fetched keep verifying whatever happens to the JWKS endpoint
+ * (a failed refresh keeps the last good set); a token with a key id not in
+ * the set triggers a fetch, at most one per `refetchMinMs` and shared by
+ * concurrent callers, bounded by `timeoutMs`. When the set could not be
+ * fetched, a token whose key is unknown gets 503 `auth_unavailable` (the
+ * token may be fine) instead of 401, at once while fetches are held back.
+ */
+export function createJwksKeys(options: JwksKeysOptions): JWTVerifyGetKey {
+  const { url, timeoutMs, refetchMinMs, refreshMs, now = Date.now } = options;
+  let keySet: JWTVerifyGetKey | undefined;
+  let kids = new Set<string>();
+  let fetchedAt = 0;
+  let attemptedAt = Number.NEGATIVE_INFINITY;
+  let lastFailure: unknown;
+  let pending: Promise<void> | undefined;
+
+  async function fetchKeySet(): Promise<void> {
+    try {
+      const response = await fetch(url, {
+        headers: { accept: "application/json" },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      if (!response.ok) throw new Error(`JWKS answered ${response.status}`);
+      const jwks = (await response.json()) as JSONWebKeySet;
+      if (!Array.isArray(jwks?.keys)) throw new Error("JWKS without a keys list");
+      keySet = createLocalJWKSet(jwks);
+      kids = new Set(jwks.keys.flatMap((key) => (typeof key.kid === "string" ? [key.kid] : [])));
+      fetchedAt = now();
+      lastFailure = undefined;
+    } catch (error) {
+      lastFailure = error;
+    }
+  }
+
+  /** Starts a fetch unless one runs or ran too recently; resolves when the running one ends. */
+  function refetch(): Promise<void> {
+    if (pending) return pending;
+    if (now() - attemptedAt < refetchMinMs) return Promise.resolve();
+    attemptedAt = now();
+    pending = fetchKeySet().finally(() => {
+      pending = undefined;
+    });
+    return pending;
+  }
+
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    const known = keySet && (header.kid === undefined || kids.has(header.kid));
+    if (known) {
+      if (now() - fetchedAt > refreshMs) void refetch();
+    } else {
+      await refetch();
+      if (!keySet || (header.kid !== undefined && !kids.has(header.kid) && lastFailure)) {
+        throw new EdgeError("auth_unavailable", "the identity provider's keys are unavailable", {
+          cause: lastFailure,
+          retryAfterSeconds: Math.max(1, Math.ceil(refetchMinMs / 1000)),
+        });
+      }
+    }
+    return (keySet as JWTVerifyGetKey)(header, token);
+  };
+  return getKey;
+}
