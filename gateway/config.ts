@@ -1,4 +1,11 @@
-import { type Env, readInt, readPort, readUrl } from "../core/config/env";
+import {
+  ConfigError,
+  type Env,
+  readInt,
+  readOptionalString,
+  readPort,
+  readUrl,
+} from "../core/config/env";
 import {
   type AuthConfig,
   loadAuthConfig,
@@ -15,6 +22,11 @@ export interface GatewayConfig {
   /** Requests per identity per window before 429. */
   readonly rateLimit: number;
   readonly rateLimitWindowMs: number;
+  /** Failed authentications per client address per window before 429. */
+  readonly authFailureLimit: number;
+  readonly authFailureWindowMs: number;
+  /** Opt-in: the header a trusted balancer writes the client address into (rightmost entry). */
+  readonly clientAddressHeader?: string;
   readonly maxBodyBytes: number;
   /** Request line plus headers; over it 431. */
   readonly maxHeaderBytes: number;
@@ -51,6 +63,14 @@ export interface GatewayConfig {
   readonly candidateMaxCount: number;
 }
 
+function readClientAddressHeader(env: Env): { clientAddressHeader?: string } {
+  const name = readOptionalString(env, "GATEWAY_CLIENT_ADDRESS_HEADER");
+  if (name === undefined) return {};
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(name))
+    throw new ConfigError("GATEWAY_CLIENT_ADDRESS_HEADER", "must be a header name", name);
+  return { clientAddressHeader: name.toLowerCase() };
+}
+
 /** Reads and checks the gateway's configuration; throws ConfigError naming a bad variable. */
 export function loadGatewayConfig(env: Env): GatewayConfig {
   const kafkaBrokers = loadKafkaBrokers(env);
@@ -60,6 +80,9 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     port: readPort(env, "GATEWAY_PORT", 8080),
     rateLimit: readInt(env, "RATE_LIMIT_REQUESTS", 600, { min: 1 }),
     rateLimitWindowMs: readInt(env, "RATE_LIMIT_WINDOW_MS", 60_000, { min: 100 }),
+    authFailureLimit: readInt(env, "AUTH_FAILURE_LIMIT", 30, { min: 1 }),
+    authFailureWindowMs: readInt(env, "AUTH_FAILURE_WINDOW_MS", 60_000, { min: 1_000 }),
+    ...readClientAddressHeader(env),
     maxBodyBytes: readInt(env, "GATEWAY_MAX_BODY_BYTES", 64 * 1024, { min: 1 }),
     maxHeaderBytes: readInt(env, "GATEWAY_MAX_HEADER_BYTES", 16 * 1024, {
       min: 1024,

@@ -9,6 +9,7 @@ import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import { createRedisConnection } from "../core/redis/client";
 import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
+import { clientAddressReader, createAuthFailureLimiter } from "./auth-failure-limit";
 import type { GatewayConfig } from "./config";
 import type { GatewayEnv } from "./context";
 import { liveMapRoutes } from "./live-map/live-map-routes";
@@ -96,7 +97,17 @@ export async function startGateway(
     ["/healthz", "/readyz", "/metrics"],
     async (c) => (await health(c.req.raw)) ?? c.notFound(),
   );
-  app.use("/v1/*", authenticate(verifier));
+  app.use(
+    "/v1/*",
+    authenticate(verifier, {
+      limiter: createAuthFailureLimiter({
+        client: connection.client,
+        limit: config.authFailureLimit,
+        windowMs: config.authFailureWindowMs,
+      }),
+      clientAddress: clientAddressReader(config.clientAddressHeader),
+    }),
+  );
   app.use(
     "/v1/*",
     rateLimit({

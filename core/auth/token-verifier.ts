@@ -12,6 +12,8 @@ const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 export interface TokenVerifier {
   /** Resolves to the caller's identity or rejects with EdgeError `unauthenticated`. */
   verify(token: string): Promise<Identity>;
+  /** The identity of a token already verified and not expired, without verifying again. */
+  cached(token: string): Identity | undefined;
 }
 
 export interface TokenVerifierOptions {
@@ -59,6 +61,10 @@ export function createTokenVerifier(
   }
 
   return {
+    cached(token) {
+      const cached = cache.get(token);
+      return cached && cached.exp * 1000 > now() ? cached : undefined;
+    },
     async verify(token) {
       const cached = cache.get(token);
       if (cached && cached.exp * 1000 > now()) return cached;

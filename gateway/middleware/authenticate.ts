@@ -1,14 +1,52 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { bearerToken, type TokenVerifier } from "../../core/auth/token-verifier";
 import { EdgeError } from "../../core/errors/edge-error";
+import type { AuthFailureLimiter } from "../auth-failure-limit";
 import type { GatewayEnv } from "../context";
 
-/** Verifies the bearer token and sets `identity`; 401 without a valid token. Roles: `requireRole`. */
-export function authenticate(verifier: TokenVerifier): MiddlewareHandler<GatewayEnv> {
+/**
+ * Verifies the bearer token and sets `identity`; 401 without a valid token.
+ * With `failures`, failed checks are limited per client address: a blocked
+ * address gets 429 `rate_limited` with Retry-After before any verification,
+ * except for a token this node has already verified (a real user behind the
+ * same NAT as the attacker keeps working). Roles: `requireRole`.
+ */
+export function authenticate(
+  verifier: TokenVerifier,
+  failures?: { limiter: AuthFailureLimiter; clientAddress: (c: Context) => string },
+): MiddlewareHandler<GatewayEnv> {
+  function refuse(retryAfterSeconds: number): EdgeError {
+    return new EdgeError("rate_limited", "too many failed authentications from this address", {
+      retryAfterSeconds,
+    });
+  }
   return async function requireIdentity(c, next) {
     const token = bearerToken(c.req.header("authorization"));
-    if (!token) throw new EdgeError("unauthenticated", "missing bearer token");
-    c.set("identity", await verifier.verify(token));
+    const address = failures?.clientAddress(c);
+    if (failures && address !== undefined) {
+      const blocked = failures.limiter.blockedFor(address);
+      if (blocked > 0) {
+        const identity = token ? verifier.cached(token) : undefined;
+        if (!identity) throw refuse(blocked);
+        c.set("identity", identity);
+        return next();
+      }
+    }
+    try {
+      if (!token) throw new EdgeError("unauthenticated", "missing bearer token");
+      c.set("identity", await verifier.verify(token));
+    } catch (error) {
+      if (
+        failures &&
+        address !== undefined &&
+        error instanceof EdgeError &&
+        error.code === "unauthenticated"
+      ) {
+        const blocked = await failures.limiter.recordFailure(address).catch(() => 0);
+        if (blocked > 0) throw refuse(blocked);
+      }
+      throw error;
+    }
     await next();
   };
 }

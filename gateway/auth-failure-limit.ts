@@ -1,0 +1,74 @@
+import type { Context } from "hono";
+import { getConnInfo } from "hono/bun";
+import type { RedisClient } from "../core/redis/scripts";
+import { takeRateLimit } from "../core/redis/scripts";
+
+/** Addresses remembered as blocked on this node (oldest forgotten first past this many). */
+const MAX_BLOCKED_ADDRESSES = 100_000;
+
+export interface AuthFailureLimiter {
+  /** Seconds this address stays blocked (0: not blocked). No Redis: a Map lookup. */
+  blockedFor(address: string): number;
+  /** Counts one failed authentication; resolves to 0 while within the budget, else the seconds blocked. */
+  recordFailure(address: string): Promise<number>;
+}
+
+/**
+ * Failed token checks per client address, counted across gateway nodes in
+ * Redis (the same fixed-window script as the per-identity limit). Past
+ * `limit` failures in a window the address is blocked until the window
+ * ends, and each node remembers that locally, so a flood of forged tokens
+ * costs one Map lookup per request: no signature check, no Redis call.
+ * Only failures reach Redis; a valid token costs nothing here.
+ */
+export function createAuthFailureLimiter(options: {
+  client: RedisClient;
+  limit: number;
+  windowMs: number;
+  now?: () => number;
+}): AuthFailureLimiter {
+  const { client, limit, windowMs, now = Date.now } = options;
+  const blockedUntil = new Map<string, number>();
+  return {
+    blockedFor(address) {
+      const until = blockedUntil.get(address);
+      if (until === undefined) return 0;
+      const leftMs = until - now();
+      if (leftMs > 0) return Math.ceil(leftMs / 1000);
+      blockedUntil.delete(address);
+      return 0;
+    },
+    async recordFailure(address) {
+      const at = now();
+      const decision = await takeRateLimit(client, `authfail:${address}`, limit, windowMs, at);
+      if (decision.remaining > 0) return 0;
+      // The budget is spent: from the next request on, refuse here without asking Redis.
+      if (blockedUntil.size >= MAX_BLOCKED_ADDRESSES)
+        blockedUntil.delete(blockedUntil.keys().next().value as string);
+      blockedUntil.set(address, decision.resetAtMs);
+      return decision.allowed ? 0 : Math.max(1, Math.ceil((decision.resetAtMs - at) / 1000));
+    },
+  };
+}
+
+/**
+ * The caller's address: the TCP peer, or with `trustedHeader` (opt-in, for
+ * a gateway reachable only through a balancer) the header's rightmost
+ * entry, the one the balancer itself wrote; entries to its left came from
+ * the client and are ignored.
+ */
+export function clientAddressReader(trustedHeader?: string): (c: Context) => string {
+  return function clientAddress(c) {
+    if (trustedHeader) {
+      const value = c.req.header(trustedHeader);
+      const last = value?.split(",").at(-1)?.trim();
+      if (last) return last;
+    }
+    try {
+      return getConnInfo(c).remote.address ?? "unknown";
+    } catch {
+      // Not served by Bun.serve (app.request in a unit test): one shared bucket.
+      return "unknown";
+    }
+  };
+}
