@@ -1,7 +1,7 @@
 // `bun run bench [-- --only ingest|fanout|gateway|geo --seconds 10 ...]`: runs the
 // benchmarks and writes bench/RESULTS.md, one section per part.
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { exitWithUsage, intFlag, parseCommandLine } from "../core/config/command-line";
 import { fanoutReport } from "./fanout/report";
 import { runFanoutBench } from "./fanout/run-fanout-bench";
 import { gatewayReport } from "./gateway/report";
@@ -13,32 +13,54 @@ import { runIngestBench } from "./ingest/run-ingest-bench";
 import { machineDescription } from "./support/process-stats";
 import { writeResultsSection } from "./support/results-file";
 
-const { values } = parseArgs({
-  options: {
-    only: { type: "string" },
-    seconds: { type: "string", default: "10" },
-    streams: { type: "string", default: "2000" },
-    rate: { type: "string", default: "20000" },
-    orders: { type: "string", default: "2500" },
-    "per-order": { type: "string", default: "4" },
-    "fanout-rate": { type: "string", default: "5000" },
-    "status-rate": { type: "string", default: "10000" },
-    "offer-rate": { type: "string", default: "1000" },
-    "geo-riders": { type: "string", default: "50000" },
-    out: { type: "string", default: join(import.meta.dir, "RESULTS.md") },
+const spec = {
+  usage: "./edge bench [-- --only ingest|fanout|gateway|geo --seconds 10 ...]",
+  summary:
+    "Runs the benchmarks on this machine (own redis-server and tier processes on loopback)\nand rewrites their sections of bench/RESULTS.md. One at a time on a shared machine.",
+  flags: {
+    only: { help: "one part: ingest, fanout, gateway or geo (default: all)" },
+    seconds: { default: "10", help: "measured seconds per run" },
+    streams: { default: "2000", help: "ingest: rider streams" },
+    rate: { default: "20000", help: "ingest: pings/s for the latency run" },
+    orders: { default: "2500", help: "fan-out: watched orders" },
+    "per-order": { default: "4", help: "fan-out: watchers per order" },
+    "fanout-rate": { default: "5000", help: "fan-out: published positions/s" },
+    "status-rate": { default: "10000", help: "gateway: status reads/s" },
+    "offer-rate": { default: "1000", help: "gateway: dispatch offers/s" },
+    "geo-riders": { default: "50000", help: "geo: riders in the searched city" },
+    out: { default: join(import.meta.dir, "RESULTS.md"), help: "the results file" },
   },
-});
+};
+const values = parseCommandLine(spec, Bun.argv.slice(2));
+if (values.only !== undefined && !["ingest", "fanout", "gateway", "geo"].includes(values.only))
+  exitWithUsage(
+    spec,
+    `--only must be ingest, fanout, gateway or geo (got ${JSON.stringify(values.only)})`,
+  );
+const count = (name: keyof typeof spec.flags, min = 1) =>
+  intFlag(spec, name, String(values[name]), { min });
+const numbers = {
+  seconds: count("seconds"),
+  streams: count("streams"),
+  rate: count("rate"),
+  orders: count("orders"),
+  perOrder: count("per-order"),
+  fanoutRate: count("fanout-rate"),
+  statusRate: count("status-rate"),
+  offerRate: count("offer-rate"),
+  geoRiders: count("geo-riders"),
+};
 const progress = (line: string) => console.error(`[bench] ${line}`);
-const out = values.out ?? "";
-const seconds = Number(values.seconds);
+const out = values.out;
+const seconds = numbers.seconds;
 const runs = (part: string) => values.only === undefined || values.only === part;
 
 if (runs("ingest")) {
   const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rate ${values.rate}`;
   const result = await runIngestBench({
-    streams: Number(values.streams),
+    streams: numbers.streams,
     seconds,
-    latencyRate: Number(values.rate),
+    latencyRate: numbers.rate,
     progress,
   });
   writeResultsSection(out, "Ingest", ingestReport(result, command, machineDescription()));
@@ -46,10 +68,10 @@ if (runs("ingest")) {
 if (runs("fanout")) {
   const command = `bun run bench -- --only fanout --orders ${values.orders} --per-order ${values["per-order"]} --seconds ${seconds} --fanout-rate ${values["fanout-rate"]}`;
   const result = await runFanoutBench({
-    orders: Number(values.orders),
-    perOrder: Number(values["per-order"]),
+    orders: numbers.orders,
+    perOrder: numbers.perOrder,
     seconds,
-    rate: Number(values["fanout-rate"]),
+    rate: numbers.fanoutRate,
     progress,
   });
   writeResultsSection(out, "Fan-out", fanoutReport(result, command, machineDescription()));
@@ -58,8 +80,8 @@ if (runs("gateway")) {
   const command = `bun run bench -- --only gateway --seconds ${seconds} --status-rate ${values["status-rate"]} --offer-rate ${values["offer-rate"]}`;
   const result = await runGatewayBench({
     seconds,
-    statusRate: Number(values["status-rate"]),
-    offerRate: Number(values["offer-rate"]),
+    statusRate: numbers.statusRate,
+    offerRate: numbers.offerRate,
     progress,
   });
   writeResultsSection(out, "Gateway", gatewayReport(result, command, machineDescription()));
@@ -67,7 +89,7 @@ if (runs("gateway")) {
 if (runs("geo")) {
   const command = `bun run bench -- --only geo --geo-riders ${values["geo-riders"]}`;
   const options = {
-    riders: Number(values["geo-riders"]),
+    riders: numbers.geoRiders,
     spreadM: 15_000,
     radiiM: [1_000, 2_000, 3_000, 4_000, 5_000, 10_000, 20_000, 50_000],
     // The gateway's largest limit (DISPATCH_MAX_CANDIDATES, 50) × its over-fetch (3).

@@ -1,25 +1,59 @@
 // `bun run demo`: the whole platform on one machine, with simulated riders.
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { devSecretFile, ensureDevSecret, shownPath } from "../core/auth/dev-secret";
 import { mintToken } from "../core/auth/mint-token";
-import { readInt, readOptionalString, readPort } from "../core/config/env";
+import { parseCommandLine } from "../core/config/command-line";
+import { ConfigError, readInt, readOptionalString, readPort } from "../core/config/env";
 import { createLogger } from "../core/observability/logger";
 import { createSupervisor, freePort, waitForHttp } from "./child-processes";
 import { startDemoOrders } from "./city/demo-orders";
 import { startSimulatedCity } from "./city/simulated-city";
 
+parseCommandLine(
+  {
+    usage: "./edge demo",
+    summary:
+      "Runs the whole platform on this machine: Redis (unless REDIS_URL is set), the stand-in\nupstream, a gateway, an ingest, three tracking nodes and a simulated city; prints\nthe live map's link, tokens and curl commands. Ctrl-C stops everything.",
+    flags: {},
+    notes: [
+      "environment: DEMO_RIDERS (300), GATEWAY_PORT (8080), INGEST_PORT (8081),",
+      "INGEST_HTTP_PORT (8082), TRACKING_PORT (8090, +1, +2), UPSTREAM_PORT (8070),",
+      "REDIS_URL or REDIS_CLUSTER_NODES, JWT_SECRET (else the demo's own, kept in",
+      "DEV_JWT_SECRET_FILE, default .tmp/dev-jwt-secret, for `./edge token`).",
+    ].join("\n"),
+  },
+  Bun.argv.slice(2),
+);
 const logger = createLogger("demo");
 const env = process.env;
 const supervisor = createSupervisor(join(import.meta.dir, "..", ".tmp", "demo-logs"));
-const jwtSecret = readOptionalString(env, "JWT_SECRET") ?? randomBytes(32).toString("hex");
-const ingestPort = readPort(env, "INGEST_PORT", 8081);
-const ingestHttpPort = readPort(env, "INGEST_HTTP_PORT", 8082);
-const trackingPort = readPort(env, "TRACKING_PORT", 8090);
-const gatewayPort = readPort(env, "GATEWAY_PORT", 8080);
-const upstreamPort = readPort(env, "UPSTREAM_PORT", 8070);
 const TRACKING_NODES = 3;
-const riders = readInt(env, "DEMO_RIDERS", 300, { min: 0, max: 20_000 });
+const settings = readSettings();
+const { secretFile, jwtSecret, ingestPort, ingestHttpPort, trackingPort, gatewayPort } = settings;
+const { upstreamPort, riders } = settings;
+
+/** The demo's settings; a bad value ends it with one line naming the variable (exit 2). */
+function readSettings() {
+  try {
+    // Without JWT_SECRET the demo keeps its own where `./edge token` finds it.
+    const secretFile = devSecretFile(env);
+    return {
+      secretFile,
+      jwtSecret: readOptionalString(env, "JWT_SECRET") ?? ensureDevSecret(secretFile),
+      ingestPort: readPort(env, "INGEST_PORT", 8081),
+      ingestHttpPort: readPort(env, "INGEST_HTTP_PORT", 8082),
+      trackingPort: readPort(env, "TRACKING_PORT", 8090),
+      gatewayPort: readPort(env, "GATEWAY_PORT", 8080),
+      upstreamPort: readPort(env, "UPSTREAM_PORT", 8070),
+      riders: readInt(env, "DEMO_RIDERS", 300, { min: 0, max: 20_000 }),
+    };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`error: ${error.message}`);
+    process.exit(2);
+  }
+}
 
 let stopping = false;
 let city: { stop(): Promise<void> } | undefined;
@@ -140,7 +174,11 @@ delivery-edge demo is running (Ctrl-C stops everything)
   tracking nodes    ws://127.0.0.1:${trackingPort} .. ${trackingPort + TRACKING_NODES - 1}  (t1..t${TRACKING_NODES}, one hash ring)
   simulated riders  ${riders} in london, paris, berlin
   logs              ${supervisor.logDir}
-  JWT_SECRET        ${jwtSecret}
+  JWT_SECRET        ${readOptionalString(env, "JWT_SECRET") ? "from your environment" : `kept in ${shownPath(secretFile)}`}
+
+Mint a token for any role (it signs with the same secret):
+  ./edge token -- --role customer --sub me
+  ./edge token -- --role rider --sub r1 --city london
 
 Try a ping by hand:
   curl -s -X POST http://127.0.0.1:${ingestHttpPort}/delivery.tracking.v1.LocationIngestService/SendPing \\

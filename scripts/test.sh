@@ -3,6 +3,13 @@
 # servers. Ends with "N passed, N failed" counting both (each check is one).
 set -uo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+  echo "usage: ./edge test [-- <test file paths or name filters for bun test>]"
+  echo
+  echo "tsc, biome, buf lint, generated code up to date, buf breaking, the Java generation check,"
+  echo "the import-direction check, then bun test against real servers. Ends with 'N passed, N failed'."
+  exit 0
+fi
 export PATH="$PWD/node_modules/.bin:$PATH"
 
 passed=0

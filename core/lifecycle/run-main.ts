@@ -1,3 +1,4 @@
+import { parseCommandLine } from "../config/command-line";
 import { ConfigError } from "../config/env";
 import { createLogger, type Logger } from "../observability/logger";
 import { onShutdown } from "./shutdown";
@@ -11,6 +12,17 @@ export async function runMain(
   tier: string,
   start: (logger: Logger) => Promise<{ drain(): Promise<void> }>,
 ): Promise<void> {
+  // Tiers take no flags: `--help` says where their settings come from; any flag is refused.
+  parseCommandLine(
+    {
+      usage: `./edge ${tier}`,
+      summary: `Runs one ${tier} process; SIGTERM drains it and exits 0.`,
+      flags: {},
+      notes:
+        "Configured from environment variables only (README: Configuration); a bad value\nstops it with one line naming the variable (exit 2).",
+    },
+    Bun.argv.slice(2),
+  );
   const logger = createLogger(tier);
   try {
     const app = await start(logger);
