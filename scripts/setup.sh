@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the project needs and is missing: npm packages (bun is one)
-# and Debian's redis-server and chromium (the live map's browser test).
+# and Debian's redis-server, chromium (the live map's browser test), protoc
+# with the grpc-java plugin and the Java runtime jars and JDK (the offline
+# Java/Kotlin generation and its compile check).
 # Safe to run again; does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +34,20 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
   echo "setup: installing chromium from Debian (for the live map's browser test)" >&2
   apt_install chromium
+fi
+
+# Java/Kotlin clients, offline: protoc, the grpc-java plugin, the jars the
+# generated code compiles against (grpc-java 1.41 stubs need guava and
+# javax.annotation), and a JDK for the compile check.
+java_packages=()
+command -v protoc >/dev/null 2>&1 || java_packages+=(protobuf-compiler)
+[ -x /usr/bin/grpc_java_plugin ] || java_packages+=(protobuf-compiler-grpc-java-plugin)
+[ -f /usr/share/java/protobuf.jar ] || java_packages+=(libprotobuf-java)
+[ -f /usr/share/java/grpc-stub.jar ] || java_packages+=(libgrpc-java)
+[ -f /usr/share/java/guava.jar ] || java_packages+=(libguava-java)
+[ -f /usr/share/java/geronimo-annotation-1.3-spec.jar ] || java_packages+=(libgeronimo-annotation-1.3-spec-java)
+command -v javac >/dev/null 2>&1 || java_packages+=(default-jdk-headless)
+if [ ${#java_packages[@]} -gt 0 ]; then
+  echo "setup: installing ${java_packages[*]} from Debian (offline Java/Kotlin generation)" >&2
+  apt_install "${java_packages[@]}"
 fi

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file delivery/tracking/v1/location_record.proto.
  */
 export const file_delivery_tracking_v1_location_record: GenFile = /*@__PURE__*/
-  fileDesc("CipkZWxpdmVyeS90cmFja2luZy92MS9sb2NhdGlvbl9yZWNvcmQucHJvdG8SFGRlbGl2ZXJ5LnRyYWNraW5nLnYxIocBCg5Mb2NhdGlvblJlY29yZBIQCghyaWRlcl9pZBgBIAEoCRIMCgRjaXR5GAIgASgJEisKBHBpbmcYAyABKAsyHS5kZWxpdmVyeS50cmFja2luZy52MS5HZW9QaW5nEhYKDnJlY2VpdmVkX2F0X21zGAQgASgDEhAKCGJhY2tmaWxsGAUgASgIYgZwcm90bzM", [file_delivery_tracking_v1_geo]);
+  fileDesc("CipkZWxpdmVyeS90cmFja2luZy92MS9sb2NhdGlvbl9yZWNvcmQucHJvdG8SFGRlbGl2ZXJ5LnRyYWNraW5nLnYxIocBCg5Mb2NhdGlvblJlY29yZBIQCghyaWRlcl9pZBgBIAEoCRIMCgRjaXR5GAIgASgJEisKBHBpbmcYAyABKAsyHS5kZWxpdmVyeS50cmFja2luZy52MS5HZW9QaW5nEhYKDnJlY2VpdmVkX2F0X21zGAQgASgDEhAKCGJhY2tmaWxsGAUgASgIQkEKHGNvbS5kZWxpdmVyeWVkZ2UudHJhY2tpbmcudjFCE0xvY2F0aW9uUmVjb3JkUHJvdG9QAaICA0RFVLoCA0RFVGIGcHJvdG8z", [file_delivery_tracking_v1_geo]);
 
 /**
  * One accepted ping as written to the location log (Kafka topic
