@@ -31,7 +31,7 @@ export function isGrpcStreamPings(request: Http2ServerRequest): boolean {
 
 /**
  * StreamPings over plain gRPC without the generic Connect adapter, which
- * costs 3-4x per message over HTTP/2 itself (PERF-NOTES). Same wire
+ * costs 3-4x per message over HTTP/2 itself (docs/performance-notes.md). Same wire
  * protocol, same generated types, same per-stream logic (RiderStreams) as
  * the Connect handler; gRPC-Web and Connect clients still go through that.
  */

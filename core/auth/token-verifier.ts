@@ -26,7 +26,7 @@ export interface TokenVerifierOptions {
 
 /**
  * Builds the verifier. Verification with jose costs about as much as a whole
- * small request (PERF-NOTES), so verified tokens are cached until their exp.
+ * small request (docs/performance-notes.md), so verified tokens are cached until their exp.
  */
 export function createTokenVerifier(
   config: AuthConfig,

@@ -14,7 +14,7 @@ export function readNodeId(env: Env, name: string): string {
   return readString(env, name, `${hostname()}-${process.pid}`);
 }
 
-/** Where Redis is: a cluster wins over a standalone URL (DESIGN.md). */
+/** Where Redis is: a cluster wins over a standalone URL (docs/contract.md). */
 export type RedisConfig =
   | { readonly mode: "cluster"; readonly nodes: readonly { host: string; port: number }[] }
   | { readonly mode: "standalone"; readonly url: string };

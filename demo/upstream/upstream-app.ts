@@ -13,7 +13,7 @@ interface StoredAnswer {
 
 /**
  * The stand-in for the order and search services behind the gateway: the
- * response shapes of DESIGN.md, fixture restaurants, nothing stored beyond
+ * response shapes of docs/contract.md, fixture restaurants, nothing stored beyond
  * the process. `POST /orders` honours `Idempotency-Key` as an order or
  * payment service does: the same key and body get the first answer again
  * (`Idempotent-Replayed: true`), the same key with another body 422. A demo
