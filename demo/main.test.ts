@@ -1,5 +1,7 @@
 import { expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
 import { createConnection } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launchChromium } from "../test/support/browser";
 import { freePort } from "../test/support/redis-server";
@@ -52,8 +54,18 @@ test("`bun run demo` starts everything from a clean state, serves the API and th
     TRACKING_PORT: await freePort(),
   };
   const env = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, String(port)]));
+  // The demo keeps its secret here; `./edge token` must find it with nothing exported.
+  const secretFile = join(mkdtempSync(join(tmpdir(), "demo-secret-")), "dev-jwt-secret");
   const demo = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {
-    env: { ...process.env, ...env, DEMO_RIDERS: "30", LOG_LEVEL: "warn", REDIS_URL: "" },
+    env: {
+      ...process.env,
+      ...env,
+      DEMO_RIDERS: "30",
+      LOG_LEVEL: "warn",
+      REDIS_URL: "",
+      JWT_SECRET: "",
+      DEV_JWT_SECRET_FILE: secretFile,
+    },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -76,6 +88,25 @@ test("`bun run demo` starts everything from a clean state, serves the API and th
   expect(((await response.json()) as { status: string }).status).toMatch(
     /^(CONFIRMED|ASSIGNED|READY|PICKED_UP|DELIVERED)$/,
   );
+
+  // A newcomer's token, minted after the demo started, works against it.
+  const minted = Bun.spawnSync(
+    [
+      process.execPath,
+      join(import.meta.dir, "..", "core", "auth", "token-cli.ts"),
+      "--role",
+      "ops",
+      "--sub",
+      "newcomer",
+    ],
+    { env: { PATH: process.env.PATH, DEV_JWT_SECRET_FILE: secretFile } },
+  );
+  expect(minted.exitCode).toBe(0);
+  const asNewcomer = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/v1/ops/live?city=london`, {
+    headers: { authorization: `Bearer ${minted.stdout.toString().trim()}` },
+  });
+  expect(asNewcomer.status).toBe(200);
+  expect(printed).toContain("./edge token -- --role");
 
   const mapLink = /Live map: (http:\/\/\S+)/.exec(printed)?.[1];
   expect(mapLink).toStartWith(`http://127.0.0.1:${ports.GATEWAY_PORT}/#token=`);
