@@ -59,7 +59,7 @@ export function integerField(
 
 // Plain decimal only: no hex, exponent, sign "+", spaces, "Infinity" or empty
 // string, which Number() would all accept and Redis would then refuse.
-const PLAIN_DECIMAL = /^-?\d{1,12}(\.\d{1,15})?$/;
+const PLAIN_DECIMAL = /^-?\d{1,12}(\.\d{1,20})?$/;
 const PLAIN_INTEGER = /^\d{1,12}$/;
 
 /**

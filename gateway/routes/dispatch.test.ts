@@ -130,7 +130,12 @@ describe("candidates", () => {
     expect(((await limit.json()) as { error: { message: string } }).error.message).toBe(
       "limit must be an integer from 1 to 50",
     );
-    for (const query of ["&lat=51.5&lng=-0.12&radiusM=5000&limit=50", "&lat=-0&lng=000.5"]) {
+    // What JavaScript's String(number) prints for most coordinates (up to 17 significant digits) passes.
+    for (const query of [
+      "&lat=51.5&lng=-0.12&radiusM=5000&limit=50",
+      "&lat=-0&lng=000.5",
+      `&lat=${0.1 + 0.2}&lng=-0.12345678901234566`,
+    ]) {
       expect((await gateway.call(`${base}${query}`, { as: dispatcher })).status).toBe(200);
     }
     const bounded = await startTestGateway({
