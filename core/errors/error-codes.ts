@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   payload_too_large: { http: 413, connect: Code.ResourceExhausted },
   headers_too_large: { http: 431, connect: Code.ResourceExhausted },
   rate_limited: { http: 429, connect: Code.ResourceExhausted },
+  too_many_connections: { http: 429, connect: Code.ResourceExhausted },
   not_owner: { http: 409, connect: Code.FailedPrecondition },
   order_rejected: { http: 422, connect: Code.InvalidArgument },
   upstream_failed: { http: 502, connect: Code.Unavailable },
