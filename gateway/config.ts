@@ -61,6 +61,8 @@ export interface GatewayConfig {
   readonly candidateMaxRadiusM: number;
   /** Largest `limit` of a candidate search. */
   readonly candidateMaxCount: number;
+  /** An order's tracking record expires this long after it is DELIVERED or CANCELLED. */
+  readonly orderEndedTtlMs: number;
 }
 
 function readClientAddressHeader(env: Env): { clientAddressHeader?: string } {
@@ -121,5 +123,9 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     candidateFreshMs: readInt(env, "DISPATCH_CANDIDATE_FRESH_MS", 60_000, { min: 1_000 }),
     candidateMaxRadiusM: readInt(env, "DISPATCH_MAX_RADIUS_M", 5_000, { min: 100, max: 50_000 }),
     candidateMaxCount: readInt(env, "DISPATCH_MAX_CANDIDATES", 50, { min: 1, max: 500 }),
+    orderEndedTtlMs: readInt(env, "ORDER_ENDED_TTL_MS", 86_400_000, {
+      min: 1_000,
+      max: 90 * 86_400_000,
+    }),
   });
 }

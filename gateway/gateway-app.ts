@@ -117,7 +117,10 @@ export async function startGateway(
     }),
   );
   app.route("/", await liveMapRoutes({ connection, ring, freshForMs: config.candidateFreshMs }));
-  app.route("/", orderTrackingRoutes({ connection, ring }));
+  app.route(
+    "/",
+    orderTrackingRoutes({ connection, ring, orderEndedTtlMs: config.orderEndedTtlMs }),
+  );
   app.route(
     "/",
     restaurantRoutes({

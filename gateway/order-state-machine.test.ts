@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import type { Identity, Role } from "../core/auth/identity";
 import type { EdgeError } from "../core/errors/edge-error";
+import { ORDER_STATUSES } from "../core/order-status";
 import type { OrderRecord } from "../core/redis/order-record";
-import { ORDER_STATUSES, planStep } from "./order-state-machine";
+import { planStep } from "./order-state-machine";
 
 const order: OrderRecord = {
   orderId: "o1",

@@ -1,16 +1,7 @@
 import type { Identity } from "../core/auth/identity";
 import { EdgeError } from "../core/errors/edge-error";
+import { ORDER_STATUSES, type OrderStatus } from "../core/order-status";
 import type { OrderRecord } from "../core/redis/order-record";
-
-export const ORDER_STATUSES = [
-  "CONFIRMED",
-  "ASSIGNED",
-  "READY",
-  "PICKED_UP",
-  "DELIVERED",
-  "CANCELLED",
-] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
 /**
  * CONFIRMED → ASSIGNED → READY → PICKED_UP → DELIVERED, and CONFIRMED or
@@ -52,9 +43,4 @@ export function planStep(
   if (who.role !== "ops" && !step.mayStep(who, order))
     throw new EdgeError("forbidden", `not allowed to set ${to}`);
   return { legalFrom: step.from };
-}
-
-/** Statuses after which the order is no longer the rider's active order. */
-export function endsDelivery(status: string): boolean {
-  return status === "DELIVERED" || status === "CANCELLED";
 }

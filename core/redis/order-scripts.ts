@@ -70,12 +70,22 @@ export async function assignRider(
   return version;
 }
 
-/** transition-order.lua: version CAS + legal-from check + status event; resolves to the new version. */
+/**
+ * transition-order.lua: version CAS + legal-from check + status event, and
+ * with `expireAfterMs` the record's expiry (set when the move ends the
+ * order); resolves to the new version.
+ */
 export async function transitionOrder(
   connection: RedisConnection,
-  change: { orderId: string; expectedVersion: number; to: string; legalFrom: readonly string[] },
+  change: {
+    orderId: string;
+    expectedVersion: number;
+    to: string;
+    legalFrom: readonly string[];
+    expireAfterMs?: number;
+  },
 ): Promise<{ version: number; riderId?: string }> {
-  const { orderId, expectedVersion, to, legalFrom } = change;
+  const { orderId, expectedVersion, to, legalFrom, expireAfterMs = 0 } = change;
   const [status, version, riderId] = (await connection.client.transitionOrder(
     keys.order(orderId),
     keys.orderOutbox(orderId),
@@ -84,6 +94,7 @@ export async function transitionOrder(
     connection.publishCommand,
     keys.orderTrack(orderId),
     orderId,
+    expireAfterMs,
     ...legalFrom,
   )) as [string, number, string];
   expectOk(status, {

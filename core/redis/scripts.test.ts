@@ -261,6 +261,18 @@ describe.each(["standalone", "cluster"] as const)("transition-order.lua on %s", 
       "READY",
       "3",
     ]);
+    // A move without a retention leaves the record alone; one with it starts the expiry.
+    expect(await connection.client.pttl(keys.order(orderId))).toBe(-1);
+    await transitionOrder(connection, {
+      orderId,
+      expectedVersion: 3,
+      to: "CANCELLED",
+      legalFrom: ["READY"],
+      expireAfterMs: 60_000,
+    });
+    const ttl = await connection.client.pttl(keys.order(orderId));
+    expect(ttl).toBeGreaterThan(50_000);
+    expect(ttl).toBeLessThanOrEqual(60_000);
   });
 });
 

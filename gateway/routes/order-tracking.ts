@@ -2,13 +2,14 @@ import { Hono } from "hono";
 import type { Identity } from "../../core/auth/identity";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
+import { orderEnded } from "../../core/order-status";
 import type { RedisConnection } from "../../core/redis/client";
 import { isKeyPart, keys } from "../../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
 import { transitionOrder } from "../../core/redis/order-scripts";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
 import type { GatewayEnv } from "../context";
-import { endsDelivery, planStep } from "../order-state-machine";
+import { planStep } from "../order-state-machine";
 import { integerField, readJsonObject, stringField } from "../request-body";
 
 /** The order's customer, its assigned rider, its restaurant, dispatchers and ops; others get 403. */
@@ -24,13 +25,19 @@ function assertMaySee(identity: Identity, order: OrderRecord): void {
 
 /**
  * `GET /v1/orders/:id/status` (the fast path: straight from the tracking
- * record in Redis), `POST /v1/orders/:id/status` (a compare-and-set step of
- * the state machine, with its status event) and `GET /v1/orders/:id/track`
+ * record in Redis; never the rider's position), `POST /v1/orders/:id/status`
+ * (a compare-and-set step of the state machine, with its status event; a
+ * step that ends the order starts the record's `orderEndedTtlMs` and takes
+ * the order out of the rider's active set) and `GET /v1/orders/:id/track`
  * (the URL of the tracking node that owns the order, from the same ring the
  * nodes build).
  */
-export function orderTrackingRoutes(options: { connection: RedisConnection; ring: TrackingRing }) {
-  const { connection, ring } = options;
+export function orderTrackingRoutes(options: {
+  connection: RedisConnection;
+  ring: TrackingRing;
+  orderEndedTtlMs: number;
+}) {
+  const { connection, ring, orderEndedTtlMs } = options;
   const { client } = connection;
 
   async function loadVisibleOrder(orderId: string, identity: Identity): Promise<OrderRecord> {
@@ -69,13 +76,15 @@ export function orderTrackingRoutes(options: { connection: RedisConnection; ring
       );
       if (!order) throw new EdgeError("not_found", "no such order");
       const { legalFrom } = planStep(to, c.get("identity"), order);
+      const ends = orderEnded(to);
       const { version, riderId } = await transitionOrder(connection, {
         orderId,
         expectedVersion,
         to,
         legalFrom,
+        ...(ends ? { expireAfterMs: orderEndedTtlMs } : {}),
       });
-      if (riderId && endsDelivery(to)) {
+      if (riderId && ends) {
         await client.srem(keys.riderOrders(riderId), orderId);
         await client[connection.publishCommand](
           keys.riderInbox(riderId),

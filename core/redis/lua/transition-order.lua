@@ -11,11 +11,13 @@
 -- ARGV[3]  "publish" or "spublish" (cluster: track:{order} is on this slot)
 -- ARGV[4]  channel track:{order}
 -- ARGV[5]  order id
--- ARGV[6..] statuses the move is legal from
+-- ARGV[6]  ms the record lives after this move ("0": no expiry; the caller
+--          passes its retention when the move ends the order)
+-- ARGV[7..] statuses the move is legal from
 --
 -- Returns: { status, version, rider id or "" }
 -- Statuses: "ok", "not_found", "stale_version" (version differs),
---           "illegal_transition" (current status not among ARGV[6..]).
+--           "illegal_transition" (current status not among ARGV[7..]).
 
 local record = redis.call("HMGET", KEYS[1], "status", "version", "riderId")
 if not record[1] then
@@ -25,7 +27,7 @@ if record[2] ~= ARGV[1] then
   return { "stale_version", tonumber(record[2]) or 0, "" }
 end
 local legal = false
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   if ARGV[i] == record[1] then
     legal = true
   end
@@ -35,6 +37,9 @@ if not legal then
 end
 redis.call("HSET", KEYS[1], "status", ARGV[2])
 local version = redis.call("HINCRBY", KEYS[1], "version", 1)
+if ARGV[6] ~= "0" then
+  redis.call("PEXPIRE", KEYS[1], ARGV[6])
+end
 local rider = record[3] or ""
 local event = { type = "status", orderId = ARGV[5], status = ARGV[2], version = version }
 if rider ~= "" then
