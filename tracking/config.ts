@@ -23,7 +23,20 @@ export interface TrackingConfig {
   readonly closeAfterStuckMs: number;
   /** An order's Redis subscription lingers this long after its last watcher leaves. */
   readonly unsubscribeAfterMs: number;
+  /** Largest frame a client may send (clients send none); the engine refuses bigger ones unbuffered. */
+  readonly maxMessageBytes: number;
+  /** Every socket is pinged this often; one that has not answered the previous ping is dropped. */
+  readonly pingIntervalMs: number;
+  /** Open sockets per customer, rider or restaurant token identity on this node. */
+  readonly maxSocketsPerUser: number;
+  /** Open sockets per dispatcher or ops identity on this node (consoles watch many orders). */
+  readonly maxSocketsPerStaff: number;
+  /** Request line plus headers of a watch request; over it 431 in the error shape. */
+  readonly maxHeaderBytes: number;
 }
+
+/** Bun's own parser limit is raised to this, so requests up to it get the JSON 431. */
+export const PARSER_HEADER_LIMIT_BYTES = 64 * 1024;
 
 /** Reads and checks a tracking node's configuration; throws ConfigError naming a bad variable. */
 export function loadTrackingConfig(env: Env): TrackingConfig {
@@ -41,5 +54,22 @@ export function loadTrackingConfig(env: Env): TrackingConfig {
     closeAboveBytes: readInt(env, "TRACKING_CLOSE_ABOVE_BYTES", 1024 * 1024, { min: 1 }),
     closeAfterStuckMs: readInt(env, "TRACKING_CLOSE_AFTER_STUCK_MS", 30_000, { min: 1 }),
     unsubscribeAfterMs: readInt(env, "TRACKING_UNSUBSCRIBE_AFTER_MS", 2_000, { min: 0 }),
+    maxMessageBytes: readInt(env, "TRACKING_MAX_MESSAGE_BYTES", 1024, { min: 0, max: 65_536 }),
+    pingIntervalMs: readInt(env, "TRACKING_PING_INTERVAL_MS", 25_000, {
+      min: 500,
+      max: 600_000,
+    }),
+    maxSocketsPerUser: readInt(env, "TRACKING_MAX_SOCKETS_PER_USER", 10, {
+      min: 1,
+      max: 100_000,
+    }),
+    maxSocketsPerStaff: readInt(env, "TRACKING_MAX_SOCKETS_PER_STAFF", 1_000, {
+      min: 1,
+      max: 1_000_000,
+    }),
+    maxHeaderBytes: readInt(env, "TRACKING_MAX_HEADER_BYTES", 8 * 1024, {
+      min: 1024,
+      max: PARSER_HEADER_LIMIT_BYTES - 1024,
+    }),
   });
 }

@@ -36,6 +36,12 @@ export function createTrackingMetrics(registry: Registry, subscriptions: () => n
       labelNames: ["reason"] as const,
       registers,
     }),
+    upgradesRefused: new Counter({
+      name: "edge_tracking_upgrades_refused_total",
+      help: "Watch requests answered with an HTTP error instead of an upgrade, by error code",
+      labelNames: ["code"] as const,
+      registers,
+    }),
     pingToFrameLag: new Histogram({
       name: "edge_tracking_ping_to_frame_seconds",
       help: "From the ingest receiving a ping to its frame leaving this node",

@@ -21,8 +21,10 @@ let nodeB: TestTrackingNode;
 
 beforeAll(async () => {
   db = new Redis(fixture.redis.url);
-  nodeA = await startTestTracking({ REDIS_URL: fixture.redis.url });
-  nodeB = await startTestTracking({ REDIS_URL: fixture.redis.url });
+  // One customer holds the 1,000 sockets of the subscription test.
+  const env = { REDIS_URL: fixture.redis.url, TRACKING_MAX_SOCKETS_PER_USER: "1000" };
+  nodeA = await startTestTracking(env);
+  nodeB = await startTestTracking(env);
   // Both rings must see both nodes before ownership means anything.
   await Promise.all(
     [nodeA.app, nodeB.app].map((app) =>

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
-import { errorResponse, requestIdOf } from "../core/errors/error-response";
+import { raiseParserHeaderLimit } from "../core/http/request-head";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import {
@@ -17,11 +17,13 @@ import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../core/redis/
 import { parseRiderPosition } from "../core/redis/rider-position";
 import { joinTrackingRegistry } from "../core/tracking-ring/node-registry";
 import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
-import type { TrackingConfig } from "./config";
+import { PARSER_HEADER_LIMIT_BYTES, type TrackingConfig } from "./config";
 import { outgoingFrame, parseTrackingFrame } from "./frames";
+import { startHeartbeat } from "./heartbeat";
 import { createTrackingMetrics } from "./metrics";
 import { createOrderSubscriptions } from "./order-subscriptions";
-import { assertMayWatch, isTrackPath, parseWatchRequest } from "./watch-request";
+import { createSocketQuota } from "./socket-quota";
+import { createWatchUpgrade } from "./watch-upgrade";
 import { createWatchers, type WatcherData, type WatcherSocket } from "./watchers";
 
 export interface TrackingApp {
@@ -36,6 +38,8 @@ export interface TrackingApp {
 }
 
 const REDIS_STARTUP_WAIT_MS = 5_000;
+// The close reason the engine gives a socket it closed for a frame over maxPayloadLength.
+const ENGINE_TOO_BIG_REASON = "Received too big message";
 
 /** Builds and starts one tracking node from its config. */
 export async function startTracking(
@@ -47,7 +51,6 @@ export async function startTracking(
   const connection = createRedisConnection(config.redis, "tracking", logger);
   if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS)))
     logger.warn("redis not reachable at start; serving anyway");
-  const verifier = createTokenVerifier(config.auth, options.verifier);
   const self = { id: config.nodeId, url: config.publicUrl };
   let draining = false;
 
@@ -67,6 +70,10 @@ export async function startTracking(
   });
   const metrics = createTrackingMetrics(registry, subscriptions.subscriptionCount);
   const watchers = createWatchers({ metrics, limits: config });
+  const quota = createSocketQuota({
+    perUser: config.maxSocketsPerUser,
+    perStaff: config.maxSocketsPerStaff,
+  });
 
   const ring = createTrackingRing({
     connection,
@@ -139,43 +146,31 @@ export async function startTracking(
     async () => (connection.isReady() ? undefined : "redis unavailable"),
     registry,
   );
+  const watchUpgrade = createWatchUpgrade({
+    maxHeaderBytes: config.maxHeaderBytes,
+    verifier: createTokenVerifier(config.auth, options.verifier),
+    loadOrder,
+    quota,
+    metrics,
+    isDraining: () => draining,
+    logger,
+  });
+  // Requests up to the parser's limit reach the handler, which answers 431 in the error shape.
+  raiseParserHeaderLimit(PARSER_HEADER_LIMIT_BYTES);
   const server = Bun.serve<WatcherData>({
     port: config.port,
     hostname: "0.0.0.0",
     async fetch(request, server) {
-      const healthResponse = await health(request);
-      if (healthResponse) return healthResponse;
-      const requestId = requestIdOf(request);
-      const url = new URL(request.url);
-      if (!isTrackPath(url.pathname))
-        return errorResponse(new EdgeError("not_found", "no such route"), requestId);
-      try {
-        if (draining) throw new EdgeError("draining", "node is draining");
-        const watch = parseWatchRequest(request, url);
-        const identity = await verifier.verify(watch.token);
-        const order = await loadOrder(watch.orderId);
-        assertMayWatch(identity, order);
-        const data: WatcherData = {
-          orderId: watch.orderId,
-          format: watch.format,
-          identity,
-          order,
-          lastSeq: watch.afterSeq,
-          closing: false,
-        };
-        const headers = watch.protocol ? { "Sec-WebSocket-Protocol": watch.protocol } : undefined;
-        if (server.upgrade(request, { data, ...(headers ? { headers } : {}) })) return undefined;
-        throw new EdgeError("bad_request", "expected a WebSocket upgrade");
-      } catch (error) {
-        const edgeError = EdgeError.from(error);
-        if (edgeError.code === "internal")
-          logger.error({ err: error, requestId }, "watch request failed");
-        return errorResponse(edgeError, requestId);
-      }
+      return (await health(request)) ?? watchUpgrade(request, server);
     },
     websocket: {
       backpressureLimit: config.closeAboveBytes * 2,
       closeOnBackpressureLimit: false,
+      // Clients send nothing: a bigger frame is refused as its header arrives, never buffered.
+      maxPayloadLength: config.maxMessageBytes,
+      // The heartbeat below does this job (the engine's timer restarts on every send).
+      idleTimeout: 0,
+      sendPings: false,
       open(ws) {
         const owner = ring.ownerOf(ws.data.orderId);
         if (owner && owner.id !== self.id) {
@@ -189,14 +184,27 @@ export async function startTracking(
       message(ws) {
         watchers.close(ws, CLOSE.unexpectedMessage);
       },
+      pong(ws) {
+        ws.data.awaitingPong = false;
+      },
       drain(ws) {
         watchers.drained(ws);
       },
-      close(ws) {
+      close(ws, _code, reason) {
+        quota.release(ws.data.quotaKey);
+        if (!ws.data.closing && reason === ENGINE_TOO_BIG_REASON)
+          metrics.socketsClosed.inc({ reason: CLOSE.messageTooBig.reason });
+        // Nothing more is sent to it (a snapshot may still be on its way).
+        ws.data.closing = true;
         // Each watcher holds one reference on its order's subscription.
         if (watchers.remove(ws)) subscriptions.release(ws.data.orderId);
       },
     },
+  });
+  const heartbeat = startHeartbeat({
+    intervalMs: config.pingIntervalMs,
+    sockets: watchers.all,
+    onSilent: (ws) => watchers.drop(ws, "no pong"),
   });
   // Join the ring only once listening: clients sent here must find the node up.
   const membership = await joinTrackingRegistry({
@@ -231,6 +239,7 @@ export async function startTracking(
     subscriptionCount: subscriptions.subscriptionCount,
     async drain() {
       draining = true;
+      heartbeat.stop();
       await stats.stop();
       // With Redis gone the heartbeat simply stops and the TTL takes the node out.
       await membership

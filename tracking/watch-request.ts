@@ -1,17 +1,23 @@
 import type { Identity } from "../core/auth/identity";
 import { bearerToken } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
-import { TRACKING_SUBPROTOCOLS } from "../core/protocol/tracking-protocol";
+import {
+  BEARER_SUBPROTOCOL_PREFIX,
+  chooseSubprotocol,
+  type FrameFormat,
+} from "../core/protocol/tracking-protocol";
 import { isKeyPart } from "../core/redis/keys";
 import type { OrderRecord } from "../core/redis/order-record";
 
 const TRACK_PATH = /^\/v1\/orders\/([^/]+)\/track$/;
+// Plain decimal only (no sign, exponent, hex or spaces), and exact as a JS number.
+const AFTER_SEQ = /^\d{1,16}$/;
 
 export interface WatchRequest {
   readonly orderId: string;
   readonly token: string;
-  readonly format: "json" | "proto";
-  /** The subprotocol to answer with, when the client offered one of ours. */
+  readonly format: FrameFormat;
+  /** The subprotocol to answer with: the frame subprotocol the client offered, if any. */
   readonly protocol?: string;
   /** The last position seq the client already has (reconnects). */
   readonly afterSeq: number;
@@ -26,45 +32,54 @@ export function isTrackPath(pathname: string): boolean {
  * Reads a watch request: the order from the path; the token from the
  * Authorization header, a `bearer.<jwt>` subprotocol, or `?access_token=`
  * (browsers cannot set headers); the frame format from the subprotocols.
+ * Anything malformed is a 400 `bad_request` (401 without a token).
  */
 export function parseWatchRequest(request: Request, url: URL): WatchRequest {
-  const orderId = decodeURIComponent(TRACK_PATH.exec(url.pathname)?.[1] ?? "");
-  if (!isKeyPart(orderId)) throw new EdgeError("bad_request", "invalid order id");
+  const orderId = decodePathPart(TRACK_PATH.exec(url.pathname)?.[1] ?? "");
+  if (orderId === undefined || !isKeyPart(orderId))
+    throw new EdgeError("bad_request", "invalid order id");
   const offered = (request.headers.get("sec-websocket-protocol") ?? "")
     .split(",")
     .map((protocol) => protocol.trim())
     .filter(Boolean);
   const token =
     bearerToken(request.headers.get("authorization")) ??
-    offered.find((protocol) => protocol.startsWith("bearer."))?.slice("bearer.".length) ??
+    offered
+      .find((protocol) => protocol.startsWith(BEARER_SUBPROTOCOL_PREFIX))
+      ?.slice(BEARER_SUBPROTOCOL_PREFIX.length) ??
     url.searchParams.get("access_token") ??
     undefined;
   if (!token) throw new EdgeError("unauthenticated", "missing token");
   const afterSeqText = url.searchParams.get("afterSeq") ?? "0";
-  if (!/^\d{1,19}$/.test(afterSeqText))
-    throw new EdgeError("bad_request", "afterSeq must be a non-negative integer");
-  const format = offered.includes(TRACKING_SUBPROTOCOLS.proto) ? "proto" : "json";
-  const protocol =
-    format === "proto"
-      ? TRACKING_SUBPROTOCOLS.proto
-      : offered.includes(TRACKING_SUBPROTOCOLS.json)
-        ? TRACKING_SUBPROTOCOLS.json
-        : undefined;
-  return {
-    orderId,
-    token,
-    format,
-    afterSeq: Number(afterSeqText),
-    ...(protocol ? { protocol } : {}),
-  };
+  const afterSeq = Number(afterSeqText);
+  if (!AFTER_SEQ.test(afterSeqText) || !Number.isSafeInteger(afterSeq))
+    throw new EdgeError("bad_request", "afterSeq must be a plain decimal integer below 2^53");
+  const { format, protocol } = chooseSubprotocol(offered);
+  return { orderId, token, format, afterSeq, ...(protocol ? { protocol } : {}) };
 }
 
-/** Only the order's customer, its assigned rider, dispatchers and ops may watch it. */
-export function assertMayWatch(identity: Identity, order: OrderRecord): void {
-  const allowed =
+function decodePathPart(part: string): string | undefined {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Only the order's customer, its assigned rider (now), dispatchers and ops may watch it. */
+export function mayWatch(
+  identity: Identity,
+  order: Pick<OrderRecord, "customerId" | "riderId">,
+): boolean {
+  return (
     identity.role === "dispatcher" ||
     identity.role === "ops" ||
     (identity.role === "customer" && identity.sub === order.customerId) ||
-    (identity.role === "rider" && identity.sub === order.riderId);
-  if (!allowed) throw new EdgeError("forbidden", "not allowed to watch this order");
+    (identity.role === "rider" && identity.sub === order.riderId)
+  );
+}
+
+export function assertMayWatch(identity: Identity, order: OrderRecord): void {
+  if (!mayWatch(identity, order))
+    throw new EdgeError("forbidden", "not allowed to watch this order");
 }

@@ -1,17 +1,21 @@
 import type { ServerWebSocket } from "bun";
 import type { Identity } from "../core/auth/identity";
-import { CLOSE, type CloseCode } from "../core/protocol/tracking-protocol";
+import { CLOSE, type CloseCode, type FrameFormat } from "../core/protocol/tracking-protocol";
 import type { OrderRecord } from "../core/redis/order-record";
 import { type OutgoingFrame, outgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 
 export interface WatcherData {
   readonly orderId: string;
-  readonly format: "json" | "proto";
+  readonly format: FrameFormat;
   readonly identity: Identity;
+  /** The identity's share of sockets this socket holds (released when it closes). */
+  readonly quotaKey: string;
   readonly order: OrderRecord;
   /** Newest position seq sent; older positions (a late snapshot, a replay) are skipped. */
   lastSeq: number;
+  /** A ping went out and no pong has come back yet. */
+  awaitingPong: boolean;
   /** The newest position held back while the socket is congested. */
   pending?: OutgoingFrame;
   congestedSince?: number;
@@ -122,6 +126,14 @@ export function createWatchers(options: {
     },
 
     close,
+
+    /** Drops a socket without a closing handshake (its peer stopped answering). */
+    drop(ws: WatcherSocket, reason: string): void {
+      if (ws.data.closing) return;
+      ws.data.closing = true;
+      metrics.socketsClosed.inc({ reason });
+      ws.terminate();
+    },
   };
 }
 

@@ -69,6 +69,8 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
       TRACKING_PORT: String(trackingPort),
       TRACKING_NODE_ID: "bench-t1",
       TRACKING_PUBLIC_URL: `ws://127.0.0.1:${trackingPort}`,
+      // The load generator watches every order as one dispatcher.
+      TRACKING_MAX_SOCKETS_PER_STAFF: "1000000",
     });
     const ingest = spawnBun(join(ROOT, "location-ingest", "main.ts"), [], {
       ...env,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { CLOSE, reconnectRule } from "./tracking-protocol";
+import { CLOSE, chooseSubprotocol, reconnectRule } from "./tracking-protocol";
 
 describe("close codes and their reconnect rules", () => {
   test("each code's rule; `moved` and a drain follow the url only when one was sent", () => {
@@ -9,6 +9,7 @@ describe("close codes and their reconnect rules", () => {
     expect(reconnectRule(CLOSE.slowConsumer.code, undefined)).toBe("backoff");
     expect(reconnectRule(CLOSE.tokenExpired.code, undefined)).toBe("refresh-token");
     expect(reconnectRule(CLOSE.unexpectedMessage.code, undefined)).toBe("never");
+    expect(reconnectRule(CLOSE.messageTooBig.code, undefined)).toBe("never");
   });
 
   test("codes not in the table (a dropped network, a server error) mean backoff", () => {
@@ -19,5 +20,20 @@ describe("close codes and their reconnect rules", () => {
   test("every code is listed once", () => {
     const codes = Object.values(CLOSE).map((close) => close.code);
     expect(new Set(codes).size).toBe(codes.length);
+  });
+});
+
+describe("subprotocols", () => {
+  test("the first frame subprotocol offered wins; without one, JSON and no answer (never an echo)", () => {
+    expect(chooseSubprotocol(["bearer.t", "tracking.v1.proto", "tracking.v1.json"])).toEqual({
+      format: "proto",
+      protocol: "tracking.v1.proto",
+    });
+    expect(chooseSubprotocol(["tracking.v1.json", "tracking.v1.proto"])).toEqual({
+      format: "json",
+      protocol: "tracking.v1.json",
+    });
+    expect(chooseSubprotocol(["bearer.t"])).toEqual({ format: "json" });
+    expect(chooseSubprotocol([])).toEqual({ format: "json" });
   });
 });

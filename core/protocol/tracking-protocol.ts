@@ -2,7 +2,7 @@
  * The tracking WebSocket protocol as clients see it: the subprotocols that
  * pick a frame format, and every close code with what a client must do next.
  * The server, the live map and the client libraries all read this one table.
- * 4000-4999 are ours; 1008/1011/1012 are the RFC's.
+ * 4000-4999 are ours; 1008/1009/1012 are the RFC's.
  */
 
 export const TRACKING_SUBPROTOCOLS = {
@@ -11,6 +11,33 @@ export const TRACKING_SUBPROTOCOLS = {
   /** Protobuf `TrackingEvent` binary frames. */
   proto: "tracking.v1.proto",
 } as const;
+
+export type FrameFormat = "json" | "proto";
+
+/** The prefix of the subprotocol that carries a token (`bearer.<jwt>`): browsers cannot set headers. */
+export const BEARER_SUBPROTOCOL_PREFIX = "bearer.";
+
+/**
+ * The rule a server answers a handshake's `Sec-WebSocket-Protocol` offers by:
+ * - the first frame subprotocol the client offered (its order is its preference);
+ * - no frame subprotocol offered: JSON frames, and no subprotocol in the answer.
+ *   Never an echo of another offer: a `bearer.<jwt>` echoed back would put the
+ *   token in the 101 response, where proxies and devtools log it.
+ * A client that offers protocols requires one of them back (browsers and
+ * RFC 6455 clients fail the handshake both when the answer names none and
+ * when it names one not offered), so a browser sending its token as a
+ * `bearer.` subprotocol must offer a frame subprotocol beside it.
+ */
+export function chooseSubprotocol(offered: readonly string[]): {
+  readonly format: FrameFormat;
+  readonly protocol?: string;
+} {
+  for (const protocol of offered) {
+    if (protocol === TRACKING_SUBPROTOCOLS.json) return { format: "json", protocol };
+    if (protocol === TRACKING_SUBPROTOCOLS.proto) return { format: "proto", protocol };
+  }
+  return { format: "json" };
+}
 
 /**
  * What a client does after a close:
@@ -38,6 +65,12 @@ export const CLOSE = {
   tokenExpired: { code: 4401, reason: "token expired", reconnect: "refresh-token" },
   /** Clients only listen; a frame from one is a protocol error. */
   unexpectedMessage: { code: 1008, reason: "clients do not send frames", reconnect: "never" },
+  /**
+   * A frame over the node's incoming limit: the engine closes the socket as
+   * soon as the frame's header announces the length, before buffering it
+   * (its reason text reads "Received too big message").
+   */
+  messageTooBig: { code: 1009, reason: "message too big", reconnect: "never" },
 } as const satisfies Record<string, CloseCode>;
 
 const BY_CODE = new Map<number, CloseCode>(

@@ -1,8 +1,10 @@
+import { join } from "node:path";
 import pino from "pino";
 import { loadTrackingConfig } from "../../tracking/config";
 import { startTracking, type TrackingApp } from "../../tracking/tracking-app";
 import { freePort } from "./redis-server";
 import { TEST_JWT_SECRET, uniqueId } from "./tokens";
+import { waitUntil } from "./wait";
 
 export interface TestTrackingNode {
   readonly app: TrackingApp;
@@ -138,5 +140,79 @@ export async function refusalStatus(
   return {
     status: response.status,
     body: (await response.json()) as { error: { code: string; requestId: string } },
+  };
+}
+
+/** A tracking node running as its own process (`tracking/main.ts`), with its log lines kept. */
+export interface TrackingProcess {
+  readonly pid: number;
+  readonly url: string;
+  readonly httpUrl: string;
+  /** Every JSON log line written so far. */
+  readonly logs: { level: number; msg: string }[];
+  /** The process's resident set size, from /proc. */
+  rssBytes(): Promise<number>;
+  /** One metric family's text from the node's /metrics. */
+  metric(name: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function spawnTrackingProcess(env: Record<string, string>): Promise<TrackingProcess> {
+  const port = await freePort();
+  const url = `ws://127.0.0.1:${port}`;
+  const httpUrl = `http://127.0.0.1:${port}`;
+  const child = Bun.spawn(
+    [process.execPath, join(import.meta.dir, "..", "..", "tracking", "main.ts")],
+    {
+      env: {
+        ...process.env,
+        JWT_SECRET: TEST_JWT_SECRET,
+        TRACKING_PORT: String(port),
+        TRACKING_NODE_ID: uniqueId("t"),
+        TRACKING_PUBLIC_URL: url,
+        TRACKING_HEARTBEAT_MS: "100",
+        TRACKING_NODE_TTL_MS: "1000",
+        LOG_LEVEL: "debug",
+        ...env,
+      },
+      stdout: "pipe",
+      stderr: "inherit",
+    },
+  );
+  const logs: { level: number; msg: string }[] = [];
+  (async () => {
+    let pending = "";
+    for await (const chunk of child.stdout) {
+      pending += new TextDecoder().decode(chunk);
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) if (line.trim()) logs.push(JSON.parse(line));
+    }
+  })();
+  await waitUntil(
+    async () => (await fetch(`${httpUrl}/healthz`).catch(() => undefined))?.ok === true,
+    10_000,
+    "tracking process listening",
+  );
+  return {
+    pid: child.pid,
+    url,
+    httpUrl,
+    logs,
+    async rssBytes() {
+      const status = await Bun.file(`/proc/${child.pid}/status`).text();
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
+    },
+    async metric(name) {
+      const text = await (await fetch(`${httpUrl}/metrics`)).text();
+      return text
+        .split("\n")
+        .filter((line) => line.startsWith(name))
+        .join("\n");
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await child.exited;
+    },
   };
 }

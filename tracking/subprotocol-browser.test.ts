@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { Redis } from "ioredis";
+import type { Browser } from "playwright-core";
+import { launchChromium } from "../test/support/browser";
+import { seedOrder } from "../test/support/orders";
+import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { testToken, uniqueId } from "../test/support/tokens";
+import { startTestTracking, type TestTrackingNode } from "../test/support/tracking";
+
+// What a browser app gets for each way of offering subprotocols, in Debian's
+// Chromium: the rule app developers are told (core/protocol/tracking-protocol.ts).
+let redis: RedisServer;
+let db: Redis;
+let node: TestTrackingNode;
+let browser: Browser;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  db = new Redis(redis.url);
+  node = await startTestTracking({ REDIS_URL: redis.url });
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await node?.stop();
+  db?.disconnect();
+  await redis?.stop();
+});
+
+interface Outcome {
+  opened: boolean;
+  protocol: string;
+  firstFrame?: "text" | "binary";
+  closeCode?: number;
+}
+
+test("Chromium: a frame subprotocol beside bearer is selected; bearer alone fails the handshake; no offer gets JSON", async () => {
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  await seedOrder(db, { orderId, customerId, riderId: uniqueId("rider") });
+  const token = await testToken(customerId, "customer");
+  const url = `${node.url}/v1/orders/${orderId}/track`;
+  const page = await browser.newPage();
+  const connect = (target: string, protocols: string[]) =>
+    page.evaluate(
+      ({ target, protocols }) =>
+        new Promise<Outcome>((resolve) => {
+          const socket = new WebSocket(target, protocols);
+          const outcome: Outcome = { opened: false, protocol: "" };
+          socket.onopen = () => {
+            outcome.opened = true;
+            outcome.protocol = socket.protocol;
+          };
+          socket.onmessage = (message) => {
+            outcome.firstFrame = typeof message.data === "string" ? "text" : "binary";
+            socket.close();
+          };
+          socket.onclose = (event) => {
+            outcome.closeCode = event.code;
+            resolve(outcome);
+          };
+        }),
+      { target, protocols },
+    );
+
+  expect(await connect(url, ["tracking.v1.json", `bearer.${token}`])).toEqual({
+    opened: true,
+    protocol: "tracking.v1.json",
+    firstFrame: "text",
+    closeCode: 1005,
+  });
+  expect(await connect(url, [`bearer.${token}`, "tracking.v1.proto"])).toEqual({
+    opened: true,
+    protocol: "tracking.v1.proto",
+    firstFrame: "binary",
+    closeCode: 1005,
+  });
+  expect(await connect(`${url}?access_token=${token}`, [])).toEqual({
+    opened: true,
+    protocol: "",
+    firstFrame: "text",
+    closeCode: 1005,
+  });
+  // The server answers no subprotocol rather than echo the token; the browser
+  // requires one of its offers back, so it fails the handshake (1006).
+  expect(await connect(url, [`bearer.${token}`])).toEqual({
+    opened: false,
+    protocol: "",
+    closeCode: 1006,
+  });
+  await page.close();
+}, 30_000);

@@ -1,0 +1,261 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Redis } from "ioredis";
+import { keys } from "../core/redis/keys";
+import { seedOrder } from "../test/support/orders";
+import { clientFrameHeader, openRawWebSocket } from "../test/support/raw-websocket";
+import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { testToken, uniqueId } from "../test/support/tokens";
+import {
+  openWatcher,
+  refusalStatus,
+  spawnTrackingProcess,
+  type TrackingProcess,
+} from "../test/support/tracking";
+import { waitUntil } from "../test/support/wait";
+
+// One tracking node as its own process (its memory is measured from /proc),
+// with a short ping interval and a small per-user socket share.
+let redis: RedisServer;
+let db: Redis;
+let node: TrackingProcess;
+let port: number;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  db = new Redis(redis.url);
+  node = await spawnTrackingProcess({
+    REDIS_URL: redis.url,
+    TRACKING_PING_INTERVAL_MS: "500",
+    TRACKING_MAX_SOCKETS_PER_USER: "3",
+  });
+  port = Number(new URL(node.url).port);
+});
+
+afterAll(async () => {
+  await node?.stop();
+  db?.disconnect();
+  await redis?.stop();
+});
+
+async function newOrder() {
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  const riderId = uniqueId("rider");
+  await seedOrder(db, { orderId, customerId, riderId });
+  return { orderId, customerId, riderId, path: `/v1/orders/${orderId}/track` };
+}
+
+function position(orderId: string, riderId: string, seq: number): string {
+  const now = Date.now();
+  return JSON.stringify({
+    type: "position",
+    orderId,
+    riderId,
+    lat: 51.5,
+    lng: -0.12,
+    heading: 0,
+    speed: 5,
+    recordedAt: now,
+    seq,
+    receivedAt: now,
+  });
+}
+
+const metricValue = async (name: string, label: string) =>
+  Number(new RegExp(`${label}[^\\n]* (\\d+)`).exec(await node.metric(name))?.[1] ?? 0);
+
+describe("incoming frames", () => {
+  test("a 15 MiB frame is refused (1009) as its header arrives, never buffered: the node's RSS stays flat", async () => {
+    const { path } = await newOrder();
+    const token = await testToken("limits-dispatcher", "dispatcher");
+    const announced = 15 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const before = await node.rssBytes();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const client = await openRawWebSocket(port, `${path}?access_token=${token}`);
+      await client.until(() => client.frames.length > 0);
+      client.socket.write(Buffer.concat([clientFrameHeader(0x2, announced), chunk]));
+      // Refused on the header: the close comes while 15 MiB are still to be sent.
+      await client.until(() => client.closeCode() !== undefined);
+      expect(client.closeCode()).toBe(1009);
+      // The rest anyway, as an attacker would, until the node's side is gone.
+      for (let written = chunk.length; written < announced && !client.socket.destroyed; ) {
+        const flushed = client.socket.write(chunk);
+        written += chunk.length;
+        if (!flushed)
+          await Promise.race([
+            new Promise((resolve) => client.socket.once("drain", resolve)),
+            client.closed,
+          ]);
+      }
+      client.socket.destroy();
+    }
+    const grown = (await node.rssBytes()) - before;
+    // Buffered, 20 such frames would be 300 MiB.
+    expect(grown).toBeLessThan(32 * 1024 * 1024);
+    expect(
+      await metricValue("edge_tracking_sockets_closed_total", 'reason="message too big"'),
+    ).toBe(20);
+  }, 30_000);
+
+  test("a small frame is a protocol error (1008): clients only listen", async () => {
+    const { path } = await newOrder();
+    const token = await testToken("limits-dispatcher", "dispatcher");
+    const client = await openRawWebSocket(port, `${path}?access_token=${token}`);
+    await client.until(() => client.frames.length > 0);
+    const header = clientFrameHeader(0x2, 5);
+    client.socket.write(Buffer.concat([header, Buffer.from([1, 2, 3, 4, 5])]));
+    await client.until(() => client.closeCode() !== undefined);
+    expect(client.closeCode()).toBe(1008);
+    client.socket.destroy();
+  });
+});
+
+describe("heartbeat", () => {
+  test("a socket that stops answering pings is dropped though positions keep flowing to it; one that answers stays", async () => {
+    const { orderId, customerId, riderId, path } = await newOrder();
+    const token = await testToken(customerId, "customer");
+    const silent = await openRawWebSocket(port, `${path}?access_token=${token}`);
+    const answering = await openWatcher(`${node.url}${path}?access_token=${token}`);
+    await answering.waitForFrames(1);
+    // Three seconds of positions, one every 100 ms: six ping intervals.
+    for (let seq = 1; seq <= 30; seq++) {
+      await db.publish(keys.orderTrack(orderId), position(orderId, riderId, seq));
+      await Bun.sleep(100);
+    }
+    await silent.closed;
+    expect(silent.frames.some((frame) => frame.opcode === 0x9)).toBe(true);
+    expect(silent.frames.filter((frame) => frame.opcode === 0x1).length).toBeGreaterThan(1);
+    await answering.waitForFrames(31);
+    expect(answering.frames.at(-1)).toMatchObject({ type: "position", seq: 30 });
+    expect(await metricValue("edge_tracking_sockets_closed_total", 'reason="no pong"')).toBe(1);
+    answering.close();
+  }, 15_000);
+});
+
+describe("sockets per identity", () => {
+  test("a customer's 4th socket is refused 429 before the upgrade; others are not; a closed one frees a share", async () => {
+    const { customerId, path } = await newOrder();
+    const token = await testToken(customerId, "customer");
+    const open = await Promise.all(
+      [1, 2, 3].map(() => openWatcher(`${node.url}${path}?access_token=${token}`)),
+    );
+    const refused = await refusalStatus(node.httpUrl, `${path}?access_token=${token}`);
+    expect(refused.status).toBe(429);
+    expect(refused.body.error).toMatchObject({ code: "too_many_connections" });
+    expect(refused.body.error.requestId).toMatch(/^[\w-]{8,}$/);
+    expect(
+      await metricValue("edge_tracking_upgrades_refused_total", 'code="too_many_connections"'),
+    ).toBe(1);
+    // Another customer, and the same customer's order watched by staff, are not held back.
+    const other = await newOrder();
+    const otherWatcher = await openWatcher(
+      `${node.url}${other.path}?access_token=${await testToken(other.customerId, "customer")}`,
+    );
+    const staff = await testToken("limits-ops", "ops");
+    const staffWatchers = await Promise.all(
+      [1, 2, 3, 4].map(() => openWatcher(`${node.url}${path}?access_token=${staff}`)),
+    );
+    open[0]?.close();
+    await open[0]?.closed;
+    // The node frees the share when its side of the socket closes.
+    await waitUntil(
+      async () => (await metricValue("edge_tracking_sockets{", "")) === 2 + 1 + 4,
+      5_000,
+      "the closed socket gone from the node",
+    );
+    const again = await openWatcher(`${node.url}${path}?access_token=${token}`);
+    await again.waitForFrames(1);
+    for (const watcher of [...open.slice(1), again, otherWatcher, ...staffWatchers])
+      watcher.close();
+  });
+});
+
+describe("subprotocols", () => {
+  test("the answer is the first frame subprotocol offered, or none; never the bearer token", async () => {
+    const { path } = await newOrder();
+    const token = await testToken("limits-dispatcher-2", "dispatcher");
+    const answer = async (offer: string | undefined, query = "") => {
+      const client = await openRawWebSocket(
+        port,
+        `${path}${query}`,
+        offer === undefined ? {} : { "Sec-WebSocket-Protocol": offer },
+      );
+      await client.until(() => client.frames.length > 0);
+      client.socket.destroy();
+      expect(client.head).toStartWith("HTTP/1.1 101");
+      expect(client.head).not.toContain(token);
+      return {
+        protocol: /^sec-websocket-protocol: (.*)$/im.exec(client.head)?.[1],
+        opcode: client.frames[0]?.opcode,
+      };
+    };
+    expect(await answer(`bearer.${token}`)).toEqual({ protocol: undefined, opcode: 0x1 });
+    expect(await answer(`bearer.${token}, tracking.v1.proto`)).toEqual({
+      protocol: "tracking.v1.proto",
+      opcode: 0x2,
+    });
+    expect(await answer(`tracking.v1.json, tracking.v1.proto, bearer.${token}`)).toEqual({
+      protocol: "tracking.v1.json",
+      opcode: 0x1,
+    });
+    expect(await answer(`tracking.v1.proto, tracking.v1.json, bearer.${token}`)).toEqual({
+      protocol: "tracking.v1.proto",
+      opcode: 0x2,
+    });
+    expect(await answer(undefined, `?access_token=${token}`)).toEqual({
+      protocol: undefined,
+      opcode: 0x1,
+    });
+  });
+});
+
+describe("bad requests", () => {
+  test("each is answered with its status and the JSON error shape, never a 500 nor an error log", async () => {
+    const { path } = await newOrder();
+    const token = await testToken("limits-dispatcher", "dispatcher");
+    const cases: [string, Record<string, string>, number, string][] = [
+      ["/v1/orders/%ZZ/track", {}, 400, "bad_request"],
+      ["/v1/orders/%E0%A4%A/track", {}, 400, "bad_request"],
+      ["/v1/orders/a%7Bb%7D/track", {}, 400, "bad_request"],
+      [`/v1/orders/${"x".repeat(65)}/track`, {}, 400, "bad_request"],
+      [`${path}?access_token=${token}&afterSeq=%ZZ`, {}, 400, "bad_request"],
+      [`${path}?afterSeq=1`, {}, 401, "unauthenticated"],
+      [`${path}?access_token=${"q".repeat(20_000)}`, {}, 431, "headers_too_large"],
+      [
+        `${path}?access_token=${token}`,
+        { "x-padding": "p".repeat(20_000) },
+        431,
+        "headers_too_large",
+      ],
+      ["/v1/orders", {}, 404, "not_found"],
+    ];
+    for (const afterSeq of ["0x10", "1e3", "+1", "%201", "1.5", "-1", "", "9007199254740993"])
+      cases.push([`${path}?access_token=${token}&afterSeq=${afterSeq}`, {}, 400, "bad_request"]);
+    for (const [target, headers, status, code] of cases) {
+      const response = await fetch(`${node.httpUrl}${target}`, {
+        headers: {
+          connection: "Upgrade",
+          upgrade: "websocket",
+          "sec-websocket-version": "13",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          ...headers,
+        },
+      });
+      const body = (await response.json()) as { error: { code: string; requestId: string } };
+      expect({
+        target: target.slice(0, 80),
+        status: response.status,
+        code: body.error.code,
+      }).toEqual({ target: target.slice(0, 80), status, code });
+      expect(body.error.requestId).toBe(response.headers.get("x-request-id") ?? "missing");
+    }
+    // Past the parser's own wall (64 KiB) the engine answers a bare 431 before any handler runs.
+    const huge = await fetch(`${node.httpUrl}${path}`, {
+      headers: { "x-padding": "p".repeat(70_000) },
+    });
+    expect(huge.status).toBe(431);
+    expect(node.logs.filter((line) => line.level >= 50)).toEqual([]);
+    expect(node.logs.some((line) => line.msg === "watch request refused")).toBe(true);
+  });
+});

@@ -1,0 +1,82 @@
+import type { Server } from "bun";
+import type { Logger } from "pino";
+import type { TokenVerifier } from "../core/auth/token-verifier";
+import { EdgeError } from "../core/errors/edge-error";
+import { errorResponse, requestIdOf } from "../core/errors/error-response";
+import { percentDecodes, requestHeadBytes } from "../core/http/request-head";
+import type { OrderRecord } from "../core/redis/order-record";
+import type { TrackingMetrics } from "./metrics";
+import type { SocketQuota } from "./socket-quota";
+import { assertMayWatch, isTrackPath, parseWatchRequest } from "./watch-request";
+import type { WatcherData } from "./watchers";
+
+/**
+ * The HTTP side of a watch: every check a request passes before it becomes
+ * a WebSocket, each refusal an HTTP status with the JSON error shape and
+ * the request id, counted by code. In order: the request head's size (431),
+ * the route (404), draining (503), percent-encoding and the request's own
+ * fields (400), the token (401), the order (404) and who may watch it (403),
+ * the identity's share of sockets (429).
+ */
+export function createWatchUpgrade(options: {
+  maxHeaderBytes: number;
+  verifier: TokenVerifier;
+  loadOrder: (orderId: string) => Promise<OrderRecord>;
+  quota: SocketQuota;
+  metrics: TrackingMetrics;
+  isDraining: () => boolean;
+  logger: Logger;
+}) {
+  const { maxHeaderBytes, verifier, loadOrder, quota, metrics, isDraining, logger } = options;
+
+  async function admit(request: Request, server: Server<WatcherData>): Promise<void> {
+    if (requestHeadBytes(request) > maxHeaderBytes)
+      throw new EdgeError("headers_too_large", `request head over ${maxHeaderBytes} bytes`);
+    const url = new URL(request.url);
+    if (!isTrackPath(url.pathname)) throw new EdgeError("not_found", "no such route");
+    if (isDraining()) throw new EdgeError("draining", "node is draining");
+    if (!percentDecodes(request.url))
+      throw new EdgeError("bad_request", "malformed percent-encoding in the URL");
+    const watch = parseWatchRequest(request, url);
+    const identity = await verifier.verify(watch.token);
+    const order = await loadOrder(watch.orderId);
+    assertMayWatch(identity, order);
+    const quotaKey = quota.take(identity);
+    if (quotaKey === undefined)
+      throw new EdgeError("too_many_connections", "too many open tracking sockets for this token");
+    const data: WatcherData = {
+      orderId: watch.orderId,
+      format: watch.format,
+      identity,
+      order,
+      quotaKey,
+      lastSeq: watch.afterSeq,
+      closing: false,
+      awaitingPong: false,
+    };
+    // An empty value stops the engine from echoing the client's first offer
+    // (a `bearer.<jwt>` would otherwise come back in the 101 response).
+    const headers = { "Sec-WebSocket-Protocol": watch.protocol ?? "" };
+    if (server.upgrade(request, { data, headers })) return;
+    quota.release(quotaKey);
+    throw new EdgeError("bad_request", "expected a WebSocket upgrade");
+  }
+
+  return async function watchUpgrade(
+    request: Request,
+    server: Server<WatcherData>,
+  ): Promise<Response | undefined> {
+    try {
+      await admit(request, server);
+      return undefined;
+    } catch (error) {
+      const edgeError = EdgeError.from(error);
+      const requestId = requestIdOf(request);
+      metrics.upgradesRefused.inc({ code: edgeError.code });
+      if (edgeError.code === "internal")
+        logger.error({ err: error, requestId }, "watch request failed");
+      else logger.debug({ code: edgeError.code, requestId }, "watch request refused");
+      return errorResponse(edgeError, requestId);
+    }
+  };
+}
