@@ -42,6 +42,12 @@ export function createTrackingMetrics(registry: Registry, subscriptions: () => n
       labelNames: ["code"] as const,
       registers,
     }),
+    riderFramesWithheld: new Counter({
+      name: "edge_tracking_rider_frames_withheld_total",
+      help: "Positions and geofence events not sent: the order does not show that rider now",
+      labelNames: ["type"] as const,
+      registers,
+    }),
     pingToFrameLag: new Histogram({
       name: "edge_tracking_ping_to_frame_seconds",
       help: "From the ingest receiving a ping to its frame leaving this node",

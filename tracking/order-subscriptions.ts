@@ -13,15 +13,22 @@ export function createOrderSubscriptions(options: {
   logger: Logger;
   unsubscribeAfterMs: number;
   onEvent: (orderId: string, payload: string) => void;
+  /** The subscriber connection came back: these orders' events may have been missed meanwhile. */
+  onResubscribed: (orderIds: readonly string[]) => void;
 }) {
-  const { connection, logger, unsubscribeAfterMs, onEvent } = options;
+  const { connection, logger, unsubscribeAfterMs, onEvent, onResubscribed } = options;
   const orderOfChannel = new Map<string, string>();
   const watchers = new Map<string, number>();
   const pendingRelease = new Map<string, ReturnType<typeof setTimeout>>();
-  const subscriber = createChannelSubscriber(connection, logger, (channel, payload) => {
-    const orderId = orderOfChannel.get(channel);
-    if (orderId !== undefined) onEvent(orderId, payload);
-  });
+  const subscriber = createChannelSubscriber(
+    connection,
+    logger,
+    (channel, payload) => {
+      const orderId = orderOfChannel.get(channel);
+      if (orderId !== undefined) onEvent(orderId, payload);
+    },
+    (channels) => onResubscribed(channels.flatMap((channel) => orderOfChannel.get(channel) ?? [])),
+  );
 
   function unsubscribe(orderId: string): void {
     pendingRelease.delete(orderId);
@@ -57,6 +64,8 @@ export function createOrderSubscriptions(options: {
       timer.unref();
       pendingRelease.set(orderId, timer);
     },
+    /** Resolves once Redis confirmed the order's subscription: every later event will arrive. */
+    subscribed: (orderId: string): Promise<void> => subscriber.subscribed(keys.orderTrack(orderId)),
     /** Redis subscriptions held right now. */
     subscriptionCount: () => subscriber.channels.size,
     close(): void {

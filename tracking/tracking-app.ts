@@ -13,18 +13,18 @@ import {
 import { CLOSE } from "../core/protocol/tracking-protocol";
 import { createRedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
-import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../core/redis/order-record";
-import { parseRiderPosition } from "../core/redis/rider-position";
+import { ORDER_FIELDS, parseOrderRecord } from "../core/redis/order-record";
 import { joinTrackingRegistry } from "../core/tracking-ring/node-registry";
 import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
 import { PARSER_HEADER_LIMIT_BYTES, type TrackingConfig } from "./config";
-import { outgoingFrame, parseTrackingFrame } from "./frames";
 import { startHeartbeat } from "./heartbeat";
 import { createTrackingMetrics } from "./metrics";
 import { createOrderSubscriptions } from "./order-subscriptions";
+import { createOrderViews } from "./order-views";
+import { createOrderWatch } from "./order-watch";
 import { createSocketQuota } from "./socket-quota";
 import { createWatchUpgrade } from "./watch-upgrade";
-import { createWatchers, type WatcherData, type WatcherSocket } from "./watchers";
+import { createWatchers, type WatcherData } from "./watchers";
 
 export interface TrackingApp {
   readonly port: number;
@@ -58,18 +58,20 @@ export async function startTracking(
     connection,
     logger,
     unsubscribeAfterMs: config.unsubscribeAfterMs,
-    onEvent(orderId, payload) {
-      const frame = parseTrackingFrame(payload);
-      if (!frame) {
-        logger.warn({ orderId }, "malformed tracking event ignored");
-        return;
-      }
-      const outgoing = outgoingFrame(frame, { json: payload });
-      for (const ws of watchers.forOrder(orderId)) watchers.deliver(ws, outgoing);
-    },
+    onEvent: (orderId, payload) => orderWatch.onEvent(orderId, payload),
+    onResubscribed: (orderIds) => orderWatch.resync(orderIds),
   });
   const metrics = createTrackingMetrics(registry, subscriptions.subscriptionCount);
   const watchers = createWatchers({ metrics, limits: config });
+  const views = createOrderViews();
+  const orderWatch = createOrderWatch({
+    connection,
+    watchers,
+    views,
+    subscriptions,
+    metrics,
+    logger,
+  });
   const quota = createSocketQuota({
     perUser: config.maxSocketsPerUser,
     perStaff: config.maxSocketsPerStaff,
@@ -94,54 +96,6 @@ export async function startTracking(
     }
   }
 
-  async function loadOrder(orderId: string): Promise<OrderRecord> {
-    if (!connection.isReady()) throw new EdgeError("unavailable", "tracking store unavailable");
-    const values = await connection.client.hmget(keys.order(orderId), ...ORDER_FIELDS);
-    const order = parseOrderRecord(orderId, values);
-    if (!order) throw new EdgeError("not_found", "no such order");
-    return order;
-  }
-
-  /** No blank map: the status and the last known position go out at once. */
-  async function sendSnapshot(ws: WatcherSocket): Promise<void> {
-    const { order } = ws.data;
-    const statusFrame = {
-      type: "status" as const,
-      orderId: order.orderId,
-      status: order.status,
-      version: order.version,
-    };
-    watchers.deliver(
-      ws,
-      outgoingFrame(order.riderId ? { ...statusFrame, riderId: order.riderId } : statusFrame, {
-        snapshot: true,
-      }),
-    );
-    if (!order.riderId) return;
-    const position = parseRiderPosition(
-      await connection.client.get(keys.riderPosition(order.riderId)),
-    );
-    if (!position) return;
-    watchers.deliver(
-      ws,
-      outgoingFrame(
-        {
-          type: "position",
-          orderId: order.orderId,
-          riderId: order.riderId,
-          lat: position.lat,
-          lng: position.lng,
-          heading: position.heading,
-          speed: position.speed,
-          recordedAt: position.recordedAt,
-          seq: Number(position.seq),
-          receivedAt: position.receivedAt,
-        },
-        { snapshot: true },
-      ),
-    );
-  }
-
   const health = createHealthRoutes(
     async () => (connection.isReady() ? undefined : "redis unavailable"),
     registry,
@@ -149,7 +103,13 @@ export async function startTracking(
   const watchUpgrade = createWatchUpgrade({
     maxHeaderBytes: config.maxHeaderBytes,
     verifier: createTokenVerifier(config.auth, options.verifier),
-    loadOrder,
+    async loadOrder(orderId) {
+      if (!connection.isReady()) throw new EdgeError("unavailable", "tracking store unavailable");
+      const values = await connection.client.hmget(keys.order(orderId), ...ORDER_FIELDS);
+      const order = parseOrderRecord(orderId, values);
+      if (!order) throw new EdgeError("not_found", "no such order");
+      return order;
+    },
     quota,
     metrics,
     isDraining: () => draining,
@@ -179,7 +139,7 @@ export async function startTracking(
         }
         watchers.add(ws);
         subscriptions.acquire(ws.data.orderId);
-        sendSnapshot(ws).catch((error: unknown) => logger.warn({ err: error }, "snapshot failed"));
+        orderWatch.open(ws);
       },
       message(ws) {
         watchers.close(ws, CLOSE.unexpectedMessage);
@@ -197,7 +157,9 @@ export async function startTracking(
         // Nothing more is sent to it (a snapshot may still be on its way).
         ws.data.closing = true;
         // Each watcher holds one reference on its order's subscription.
-        if (watchers.remove(ws)) subscriptions.release(ws.data.orderId);
+        if (!watchers.remove(ws)) return;
+        subscriptions.release(ws.data.orderId);
+        if (watchers.forOrder(ws.data.orderId).size === 0) views.forget(ws.data.orderId);
       },
     },
   });

@@ -28,11 +28,12 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-function positionFrame(orderId: string, seq: number, padding = 0) {
+/** A position of the order's rider, as the ingest publishes it. */
+function positionFrame(orderId: string, riderId: string, seq: number, padding = 0) {
   return JSON.stringify({
     type: "position",
     orderId,
-    riderId: "r",
+    riderId,
     lat: 51.5,
     lng: -0.12,
     heading: 0,
@@ -56,7 +57,8 @@ test("a socket that never reads is conflated, then closed; the other watcher of 
   try {
     const orderId = uniqueId("order");
     const customerId = uniqueId("cust");
-    await seedOrder(ownDb, { orderId, customerId, riderId: uniqueId("rider") });
+    const riderId = uniqueId("rider");
+    await seedOrder(ownDb, { orderId, customerId, riderId });
     const token = await testToken(customerId, "customer");
     const path = `/v1/orders/${orderId}/track?access_token=${token}`;
     const stalled = await openStalledWebSocket(Number(new URL(node.url).port), path);
@@ -64,7 +66,7 @@ test("a socket that never reads is conflated, then closed; the other watcher of 
     await healthy.waitForFrames(1);
     // 200 frames of 64 KiB: far more than the kernel's socket buffers hold.
     for (let seq = 1; seq <= 200; seq++)
-      await ownDb.publish(keys.orderTrack(orderId), positionFrame(orderId, seq, 65_536));
+      await ownDb.publish(keys.orderTrack(orderId), positionFrame(orderId, riderId, seq, 65_536));
     await healthy.waitForFrames(201, 15_000);
     expect(healthy.frames.slice(1).map((f) => (f as { seq: number }).seq)).toEqual(
       Array.from({ length: 200 }, (_, i) => i + 1),
@@ -75,7 +77,7 @@ test("a socket that never reads is conflated, then closed; the other watcher of 
     expect(Number(/ (\d+)$/m.exec(conflated)?.[1])).toBeGreaterThan(0);
     // Stuck past the bound: the next frame closes it.
     await Bun.sleep(350);
-    await ownDb.publish(keys.orderTrack(orderId), positionFrame(orderId, 201));
+    await ownDb.publish(keys.orderTrack(orderId), positionFrame(orderId, riderId, 201));
     await healthy.waitForFrames(202);
     await waitUntil(async () =>
       (
@@ -188,7 +190,8 @@ test("in cluster mode the node subscribes with SSUBSCRIBE and gets the shard's S
   try {
     const orderId = uniqueId("order");
     const customerId = uniqueId("cust");
-    await seedOrder(clusterDb, { orderId, customerId });
+    const riderId = uniqueId("rider");
+    await seedOrder(clusterDb, { orderId, customerId, riderId });
     const watcher = await openWatcher(
       `${node.url}/v1/orders/${orderId}/track?access_token=${await testToken(customerId, "customer")}`,
     );
@@ -198,7 +201,7 @@ test("in cluster mode the node subscribes with SSUBSCRIBE and gets the shard's S
       async () =>
         Number(((await clusterDb.call("PUBSUB", "SHARDNUMSUB", channel)) as unknown[])[1]) === 1,
     );
-    await clusterDb.call("SPUBLISH", channel, positionFrame(orderId, 5));
+    await clusterDb.call("SPUBLISH", channel, positionFrame(orderId, riderId, 5));
     await watcher.waitForFrames(2);
     expect(watcher.frames[1]).toMatchObject({ type: "position", seq: 5 });
     watcher.close();

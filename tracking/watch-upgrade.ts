@@ -48,9 +48,9 @@ export function createWatchUpgrade(options: {
       orderId: watch.orderId,
       format: watch.format,
       identity,
-      order,
       quotaKey,
       lastSeq: watch.afterSeq,
+      statusVersion: 0,
       closing: false,
       awaitingPong: false,
     };

@@ -1,7 +1,6 @@
 import type { ServerWebSocket } from "bun";
 import type { Identity } from "../core/auth/identity";
 import { CLOSE, type CloseCode, type FrameFormat } from "../core/protocol/tracking-protocol";
-import type { OrderRecord } from "../core/redis/order-record";
 import { type OutgoingFrame, outgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 
@@ -11,9 +10,12 @@ export interface WatcherData {
   readonly identity: Identity;
   /** The identity's share of sockets this socket holds (released when it closes). */
   readonly quotaKey: string;
-  readonly order: OrderRecord;
   /** Newest position seq sent; older positions (a late snapshot, a replay) are skipped. */
   lastSeq: number;
+  /** Whose seq `lastSeq` is (a rider's pings count their own seq; unknown after `?afterSeq=`). */
+  seqRider?: string;
+  /** Newest status version sent; a snapshot's status older than a live one is skipped. */
+  statusVersion: number;
   /** A ping went out and no pong has come back yet. */
   awaitingPong: boolean;
   /** The newest position held back while the socket is congested. */
@@ -59,8 +61,11 @@ export function createWatchers(options: {
     metrics.framesSent.inc({ type: frame.frame.type });
     if (frame.frame.type === "position") {
       ws.data.lastSeq = frame.frame.seq;
+      ws.data.seqRider = frame.frame.riderId;
       if (!frame.snapshot)
         metrics.pingToFrameLag.observe(Math.max(0, now() - frame.frame.receivedAt) / 1000);
+    } else if (frame.frame.type === "status") {
+      ws.data.statusVersion = frame.frame.version;
     }
     if (result === -1) ws.data.congestedSince ??= now();
   }
@@ -101,7 +106,12 @@ export function createWatchers(options: {
         return;
       }
       const position = frame.frame.type === "position" ? frame.frame : undefined;
-      if (position && position.seq <= data.lastSeq) return;
+      if (position) {
+        // The order's rider changed: the new rider's seq counts from its own start.
+        if (data.seqRider !== undefined && data.seqRider !== position.riderId) data.lastSeq = 0;
+        if (position.seq <= data.lastSeq) return;
+      }
+      if (frame.frame.type === "status" && frame.frame.version <= data.statusVersion) return;
       const buffered = ws.getBufferedAmount();
       const stuckFor = data.congestedSince === undefined ? 0 : now() - data.congestedSince;
       if (buffered > limits.closeAboveBytes || stuckFor > limits.closeAfterStuckMs) {

@@ -10,6 +10,9 @@ describe("close codes and their reconnect rules", () => {
     expect(reconnectRule(CLOSE.tokenExpired.code, undefined)).toBe("refresh-token");
     expect(reconnectRule(CLOSE.unexpectedMessage.code, undefined)).toBe("never");
     expect(reconnectRule(CLOSE.messageTooBig.code, undefined)).toBe("never");
+    expect(reconnectRule(CLOSE.orderEnded.code, undefined)).toBe("never");
+    expect(reconnectRule(CLOSE.notAllowed.code, undefined)).toBe("never");
+    expect(reconnectRule(CLOSE.unavailable.code, undefined)).toBe("backoff");
   });
 
   test("codes not in the table (a dropped network, a server error) mean backoff", () => {

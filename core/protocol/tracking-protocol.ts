@@ -2,7 +2,7 @@
  * The tracking WebSocket protocol as clients see it: the subprotocols that
  * pick a frame format, and every close code with what a client must do next.
  * The server, the live map and the client libraries all read this one table.
- * 4000-4999 are ours; 1008/1009/1012 are the RFC's.
+ * 4000-4999 are ours; 1008/1009/1012/1013 are the RFC's.
  */
 
 export const TRACKING_SUBPROTOCOLS = {
@@ -71,6 +71,15 @@ export const CLOSE = {
    * (its reason text reads "Received too big message").
    */
   messageTooBig: { code: 1009, reason: "message too big", reconnect: "never" },
+  /**
+   * The order is over (DELIVERED or CANCELLED): the final status frame was
+   * the last frame. Reconnecting gets the same status and the same close.
+   */
+  orderEnded: { code: 4410, reason: "order ended", reconnect: "never" },
+  /** The order no longer allows this watcher (a rider watching an order given to another rider). */
+  notAllowed: { code: 4403, reason: "not allowed", reconnect: "never" },
+  /** The node could not give the watcher its snapshot (its Redis is unreachable). */
+  unavailable: { code: 1013, reason: "try again later", reconnect: "backoff" },
 } as const satisfies Record<string, CloseCode>;
 
 const BY_CODE = new Map<number, CloseCode>(

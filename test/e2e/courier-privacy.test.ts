@@ -1,0 +1,356 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { create } from "@bufbuild/protobuf";
+import { Redis } from "ioredis";
+import type { Role } from "../../core/auth/identity";
+import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
+import { keys } from "../../core/redis/keys";
+import { GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
+import { startTestGateway, type TestGateway } from "../support/gateway";
+import { useIngestOnRedis } from "../support/ingest";
+import { seedOrder } from "../support/orders";
+import { openPingStream, type PingStream } from "../support/ping-stream";
+import { testToken, uniqueId } from "../support/tokens";
+import {
+  openWatcher,
+  refusalStatus,
+  startTestTracking,
+  type TestTrackingNode,
+  type TestWatcher,
+} from "../support/tracking";
+import { waitUntil } from "../support/wait";
+
+// Who sees a courier, and for how long, across whole orders: real pings
+// through the ingest, real status steps through the gateway, real watchers.
+const ENDED_TTL_MS = 1_500;
+const fixture = useIngestOnRedis();
+let db: Redis;
+let gateway: TestGateway;
+let node: TestTrackingNode;
+
+beforeAll(async () => {
+  db = new Redis(fixture.redis.url);
+  node = await startTestTracking({ REDIS_URL: fixture.redis.url });
+  gateway = await startTestGateway({
+    REDIS_URL: fixture.redis.url,
+    ORDER_ENDED_TTL_MS: String(ENDED_TTL_MS),
+    RATE_LIMIT_REQUESTS: "10000",
+  });
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  await node?.stop();
+  db?.disconnect();
+});
+
+type Frame = { type: string; status?: string; seq?: number; riderId?: string };
+
+/** A rider app: one StreamPings stream, pings one second apart (in recorded time), offers kept. */
+async function riderApp(riderId: string) {
+  const stream: PingStream = openPingStream(
+    fixture.ingest.grpc,
+    await testToken(riderId, "rider", "london"),
+  );
+  let seq = 0n;
+  let recordedAt = Date.now() - 100_000;
+  const offers: string[] = [];
+  let acked = 0n;
+  // The app's reader: acks and offers come down the one stream in any order.
+  (async () => {
+    for (;;) {
+      const response = await stream.next(60_000).catch(() => undefined);
+      if (!response) return;
+      if (response.event.case === "ack") acked = response.event.value.lastAcceptedSeq;
+      if (response.event.case === "offer") offers.push(response.event.value.fencingToken);
+    }
+  })();
+  async function ping(): Promise<number> {
+    seq += 1n;
+    recordedAt += 1_000;
+    stream.send(
+      create(GeoPingSchema, {
+        lat: 51.5 + Number(seq) * 0.00005,
+        lng: -0.12,
+        accuracyM: 5,
+        speedMps: 5,
+        headingDeg: 0,
+        recordedAtMs: BigInt(recordedAt),
+        seq,
+      }),
+    );
+    const sent = seq;
+    await waitUntil(() => acked >= sent, 5_000, `the ack of ping ${sent}`);
+    return Number(sent);
+  }
+  await ping();
+  await waitUntil(
+    async () =>
+      Number(((await db.pubsub("NUMSUB", keys.riderInbox(riderId))) as [string, number])[1]) === 1,
+    5_000,
+    "the rider's inbox subscription",
+  );
+  return {
+    riderId,
+    ping,
+    /** Dispatcher offers the order, the app gets the offer on its stream and accepts it at the gateway. */
+    async take(orderId: string): Promise<void> {
+      const offered = await gateway.call("/v1/dispatch/offers", {
+        method: "POST",
+        body: JSON.stringify({ orderId, riderId, city: "london", ttlMs: 30_000 }),
+        as: { sub: "dispatcher-1", role: "dispatcher" },
+      });
+      expect(offered.status).toBe(201);
+      const { fencingToken } = (await offered.json()) as { fencingToken: string };
+      await waitUntil(() => offers.includes(fencingToken), 5_000, "the offer on the stream");
+      const accepted = await gateway.call(`/v1/rides/${orderId}`, {
+        method: "PATCH",
+        body: JSON.stringify({ action: "accept", token: fencingToken }),
+        as: { sub: riderId, role: "rider" },
+      });
+      expect(accepted.status).toBe(200);
+    },
+    finish: () => stream.finish(),
+  };
+}
+
+async function step(orderId: string, to: string, as: { sub: string; role: Role }) {
+  const current = (await (
+    await gateway.call(`/v1/orders/${orderId}/status`, { as: { sub: "ops-1", role: "ops" } })
+  ).json()) as { version: number };
+  const response = await gateway.call(`/v1/orders/${orderId}/status`, {
+    method: "POST",
+    body: JSON.stringify({ to, expectedVersion: current.version }),
+    as,
+  });
+  expect(response.status).toBe(200);
+}
+
+async function watch(orderId: string, sub: string, role: Role): Promise<TestWatcher> {
+  const token = await testToken(sub, role, role === "rider" ? "london" : undefined);
+  return openWatcher(`${node.url}/v1/orders/${orderId}/track?access_token=${token}`);
+}
+
+async function withheldPositions(): Promise<number> {
+  const text = await node.app.registry.getSingleMetricAsString(
+    "edge_tracking_rider_frames_withheld_total",
+  );
+  return Number(/type="position"[^\n]* (\d+)/.exec(text)?.[1] ?? 0);
+}
+
+const framesOf = (watcher: TestWatcher) => watcher.frames as Frame[];
+
+/** Waits for the watcher to get the position `seq` of `riderId`. */
+async function positionArrives(watcher: TestWatcher, riderId: string, seq: number): Promise<void> {
+  await waitUntil(
+    () =>
+      framesOf(watcher).some(
+        (frame) => frame.type === "position" && frame.riderId === riderId && frame.seq === seq,
+      ),
+    5_000,
+    `position ${seq} of ${riderId}`,
+  );
+}
+
+/** A reconnect to an ended order: the final status, then close 4410, and nothing else. */
+async function expectEndedOnConnect(orderId: string, sub: string, role: Role, status: string) {
+  const late = await watch(orderId, sub, role);
+  expect(await late.closed).toEqual({ code: 4410, reason: "order ended" });
+  expect(framesOf(late)).toEqual([expect.objectContaining({ type: "status", status })]);
+}
+
+describe("who sees the courier", () => {
+  test("delivered: seen from ASSIGNED until DELIVERED, by every role, never after; the rider moves on unseen; the record expires", async () => {
+    const orderA = uniqueId("order");
+    const customerA = uniqueId("cust");
+    await seedOrder(db, { orderId: orderA, customerId: customerA });
+    const rider = await riderApp(uniqueId("rider"));
+
+    // CONFIRMED: the rider is nobody's courier yet, even if something publishes its position.
+    const customer = await watch(orderA, customerA, "customer");
+    await customer.waitForFrames(1);
+    await db.publish(
+      keys.orderTrack(orderA),
+      JSON.stringify({
+        type: "position",
+        orderId: orderA,
+        riderId: rider.riderId,
+        lat: 51.5,
+        lng: -0.12,
+        heading: 0,
+        speed: 0,
+        recordedAt: Date.now(),
+        seq: 999,
+        receivedAt: Date.now(),
+      }),
+    );
+    await rider.take(orderA);
+    const moving = await rider.ping();
+    await positionArrives(customer, rider.riderId, moving);
+    expect(framesOf(customer).map((frame) => frame.status ?? frame.seq)).toEqual([
+      "CONFIRMED",
+      "ASSIGNED",
+      moving,
+    ]);
+
+    // The rider, dispatchers and ops see the same while the order runs.
+    const others = [
+      await watch(orderA, rider.riderId, "rider"),
+      await watch(orderA, "dispatcher-1", "dispatcher"),
+      await watch(orderA, "ops-1", "ops"),
+    ];
+    for (const watcher of others) await positionArrives(watcher, rider.riderId, moving);
+    await step(orderA, "READY", { sub: "rest-1", role: "restaurant" });
+    await step(orderA, "PICKED_UP", { sub: rider.riderId, role: "rider" });
+    const carrying = await rider.ping();
+    for (const watcher of [customer, ...others])
+      await positionArrives(watcher, rider.riderId, carrying);
+    await step(orderA, "DELIVERED", { sub: rider.riderId, role: "rider" });
+
+    // Everyone gets the final status, then 4410, and nothing after it.
+    for (const watcher of [customer, ...others]) {
+      expect(await watcher.closed).toEqual({ code: 4410, reason: "order ended" });
+      expect(framesOf(watcher).at(-1)).toMatchObject({ type: "status", status: "DELIVERED" });
+    }
+    expect(await db.sismember(keys.riderOrders(rider.riderId), orderA)).toBe(0);
+    const ttl = await db.pttl(keys.order(orderA));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(ENDED_TTL_MS);
+
+    // The rider moves on to order B: its customer sees the rider, A's customer never does.
+    const orderB = uniqueId("order");
+    const customerB = uniqueId("cust");
+    await seedOrder(db, { orderId: orderB, customerId: customerB });
+    await rider.take(orderB);
+    const watcherB = await watch(orderB, customerB, "customer");
+    const onB = await rider.ping();
+    await positionArrives(watcherB, rider.riderId, onB);
+    for (const [sub, role] of [
+      [customerA, "customer"],
+      [rider.riderId, "rider"],
+      ["dispatcher-1", "dispatcher"],
+      ["ops-1", "ops"],
+    ] as const)
+      await expectEndedOnConnect(orderA, sub, role, "DELIVERED");
+    const status = await gateway.call(`/v1/orders/${orderA}/status`, {
+      as: { sub: customerA, role: "customer" },
+    });
+    expect(await status.json()).toEqual({
+      orderId: orderA,
+      status: "DELIVERED",
+      version: 5,
+      riderId: rider.riderId,
+    });
+    expect(await db.pttl(keys.order(orderB))).toBe(-1);
+
+    // After the retention the record is gone: 404 everywhere.
+    await waitUntil(async () => (await db.exists(keys.order(orderA))) === 0, 5_000, "expiry");
+    const token = await testToken(customerA, "customer");
+    const gone = await refusalStatus(
+      node.httpUrl,
+      `/v1/orders/${orderA}/track?access_token=${token}`,
+    );
+    expect(gone).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });
+    expect(
+      (
+        await gateway.call(`/v1/orders/${orderA}/status`, {
+          as: { sub: customerA, role: "customer" },
+        })
+      ).status,
+    ).toBe(404);
+    watcherB.close();
+    await rider.finish();
+  }, 30_000);
+
+  test("cancelled: watchers get CANCELLED and 4410; the rider's active set loses the order; no position on reconnect", async () => {
+    const orderId = uniqueId("order");
+    const customerId = uniqueId("cust");
+    await seedOrder(db, { orderId, customerId });
+    const rider = await riderApp(uniqueId("rider"));
+    await rider.take(orderId);
+    const customer = await watch(orderId, customerId, "customer");
+    const seq = await rider.ping();
+    await positionArrives(customer, rider.riderId, seq);
+    await step(orderId, "CANCELLED", { sub: "dispatcher-1", role: "dispatcher" });
+    expect(await customer.closed).toEqual({ code: 4410, reason: "order ended" });
+    expect(framesOf(customer).at(-1)).toMatchObject({ type: "status", status: "CANCELLED" });
+    expect(await db.sismember(keys.riderOrders(rider.riderId), orderId)).toBe(0);
+    expect(await db.pttl(keys.order(orderId))).toBeGreaterThan(0);
+    await rider.ping();
+    await expectEndedOnConnect(orderId, customerId, "customer", "CANCELLED");
+    await rider.finish();
+  }, 15_000);
+
+  test("rider replaced: the old rider's positions are withheld, the old rider's own socket is closed 4403", async () => {
+    const orderId = uniqueId("order");
+    const customerId = uniqueId("cust");
+    await seedOrder(db, { orderId, customerId });
+    const first = await riderApp(uniqueId("rider"));
+    const second = await riderApp(uniqueId("rider"));
+    await first.take(orderId);
+    const customer = await watch(orderId, customerId, "customer");
+    const firstRiderWatch = await watch(orderId, first.riderId, "rider");
+    await positionArrives(customer, first.riderId, await first.ping());
+    // No route reassigns a rider today; this is the change such a script would
+    // make, with its status event (the ingest's view of the old rider's
+    // active orders may lag it, so the old rider keeps publishing here).
+    await db
+      .multi()
+      .hset(keys.order(orderId), "riderId", second.riderId)
+      .hincrby(keys.order(orderId), "version", 1)
+      .srem(keys.riderOrders(first.riderId), orderId)
+      .sadd(keys.riderOrders(second.riderId), orderId)
+      .publish(
+        keys.orderTrack(orderId),
+        JSON.stringify({
+          type: "status",
+          orderId,
+          status: "ASSIGNED",
+          version: 3,
+          riderId: second.riderId,
+        }),
+      )
+      .exec();
+    expect(await firstRiderWatch.closed).toEqual({ code: 4403, reason: "not allowed" });
+    expect(framesOf(firstRiderWatch).some((frame) => frame.riderId === second.riderId)).toBe(false);
+    const withheldBefore = await withheldPositions();
+    const stale = await first.ping();
+    await db.publish(
+      keys.riderInbox(second.riderId),
+      encodeRiderInboxMessage({ type: "orders-changed" }),
+    );
+    const fresh = await second.ping();
+    await positionArrives(customer, second.riderId, fresh);
+    // The old rider's ping did reach the node, which kept it from the customer.
+    expect(await withheldPositions()).toBeGreaterThan(withheldBefore);
+    expect(
+      framesOf(customer).filter(
+        (frame) =>
+          frame.type === "position" && frame.seq === stale && frame.riderId === first.riderId,
+      ),
+    ).toEqual([]);
+    expect(framesOf(customer).at(-2)).toMatchObject({
+      type: "status",
+      version: 3,
+      riderId: second.riderId,
+    });
+    customer.close();
+    await first.finish();
+    await second.finish();
+  }, 15_000);
+
+  test("a status event missed while the node's subscription was down: read again on resubscribe, so the end still closes the watcher", async () => {
+    const orderId = uniqueId("order");
+    const customerId = uniqueId("cust");
+    await seedOrder(db, { orderId, customerId });
+    const rider = await riderApp(uniqueId("rider"));
+    await rider.take(orderId);
+    const customer = await watch(orderId, customerId, "customer");
+    await positionArrives(customer, rider.riderId, await rider.ping());
+    // Drop every subscriber connection, then end the order before they are back.
+    await db.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await step(orderId, "CANCELLED", { sub: "dispatcher-1", role: "dispatcher" });
+    expect(await customer.closed).toEqual({ code: 4410, reason: "order ended" });
+    expect(framesOf(customer).at(-1)).toMatchObject({ type: "status", status: "CANCELLED" });
+    await rider.finish();
+  }, 15_000);
+});

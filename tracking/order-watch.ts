@@ -1,0 +1,189 @@
+import type { Logger } from "pino";
+import type { StatusFrame } from "../core/messages/tracking-frame";
+import { orderEnded, riderVisible } from "../core/order-status";
+import { CLOSE } from "../core/protocol/tracking-protocol";
+import type { RedisConnection } from "../core/redis/client";
+import { keys } from "../core/redis/keys";
+import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../core/redis/order-record";
+import { parseRiderPosition } from "../core/redis/rider-position";
+import { outgoingFrame, parseTrackingFrame } from "./frames";
+import type { TrackingMetrics } from "./metrics";
+import type { OrderSubscriptions } from "./order-subscriptions";
+import type { OrderView, OrderViews } from "./order-views";
+import { mayWatch } from "./watch-request";
+import type { WatcherSocket, Watchers } from "./watchers";
+
+const SUBSCRIBE_WAIT_MS = 5_000;
+
+/**
+ * What a watcher sees of its order, from connect to close. On connect: the
+ * status and, while the order shows its rider (ASSIGNED up to its end), the
+ * rider's last position; live: the order's events, with the rider's frames
+ * withheld whenever the node's view says the order does not show that
+ * rider. When the order ends every watcher gets the final status and is
+ * closed `orderEnded`; a watcher the order no longer allows (its rider was
+ * replaced) is closed `notAllowed`.
+ */
+export function createOrderWatch(options: {
+  connection: RedisConnection;
+  watchers: Watchers;
+  views: OrderViews;
+  subscriptions: OrderSubscriptions;
+  metrics: TrackingMetrics;
+  logger: Logger;
+}) {
+  const { connection, watchers, views, subscriptions, metrics, logger } = options;
+
+  async function readOrder(orderId: string): Promise<OrderRecord | undefined> {
+    return parseOrderRecord(
+      orderId,
+      await connection.client.hmget(keys.order(orderId), ...ORDER_FIELDS),
+    );
+  }
+
+  function statusFrame(orderId: string, view: OrderView): StatusFrame {
+    return {
+      type: "status",
+      orderId,
+      status: view.status,
+      version: view.version,
+      ...(view.riderId ? { riderId: view.riderId } : {}),
+    };
+  }
+
+  /** A watcher the order no longer allows (its rider was replaced) is closed before it sees more. */
+  function refuseIfNotAllowed(ws: WatcherSocket, view: OrderView): boolean {
+    if (orderEnded(view.status) || mayWatch(ws.data.identity, view)) return false;
+    watchers.close(ws, CLOSE.notAllowed);
+    return true;
+  }
+
+  /** Brings one watcher up to the view: its newest status, and the close an ended order calls for. */
+  function settle(ws: WatcherSocket, view: OrderView): void {
+    if (refuseIfNotAllowed(ws, view)) return;
+    watchers.deliver(ws, outgoingFrame(statusFrame(ws.data.orderId, view), { snapshot: true }));
+    if (orderEnded(view.status)) watchers.close(ws, CLOSE.orderEnded);
+  }
+
+  function settleAll(orderId: string): void {
+    const view = views.get(orderId);
+    if (view) for (const ws of watchers.forOrder(orderId)) settle(ws, view);
+  }
+
+  /**
+   * Reads the record (after the subscription is confirmed, so no change
+   * falls between the read and the events) into the view; settles `only`
+   * when the view did not move, every watcher of the order when it did (or
+   * without `only`). A missing record has expired: the order is long over.
+   */
+  async function refresh(orderId: string, only?: WatcherSocket): Promise<void> {
+    const record = await readOrder(orderId);
+    // Everyone left while the read was out: a view without watchers would only linger.
+    if (watchers.forOrder(orderId).size === 0) return;
+    if (!record) {
+      views.forget(orderId);
+      for (const ws of watchers.forOrder(orderId)) watchers.close(ws, CLOSE.orderEnded);
+      return;
+    }
+    if (views.observeRecord(orderId, record) || !only) settleAll(orderId);
+    else {
+      const view = views.get(orderId);
+      if (view) settle(only, view);
+    }
+  }
+
+  async function sendLastPosition(ws: WatcherSocket, riderId: string): Promise<void> {
+    const position = parseRiderPosition(await connection.client.get(keys.riderPosition(riderId)));
+    // The order may have ended or changed rider while the read was out.
+    if (!position || ws.data.closing || !views.showsRider(ws.data.orderId, riderId)) return;
+    watchers.deliver(
+      ws,
+      outgoingFrame(
+        {
+          type: "position",
+          orderId: ws.data.orderId,
+          riderId,
+          lat: position.lat,
+          lng: position.lng,
+          heading: position.heading,
+          speed: position.speed,
+          recordedAt: position.recordedAt,
+          seq: Number(position.seq),
+          receivedAt: position.receivedAt,
+        },
+        { snapshot: true },
+      ),
+    );
+  }
+
+  async function start(ws: WatcherSocket): Promise<void> {
+    const { orderId } = ws.data;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const subscribed = await Promise.race([
+      subscriptions.subscribed(orderId).then(() => true),
+      new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), SUBSCRIBE_WAIT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!subscribed) throw new Error("order subscription not confirmed in time");
+    if (ws.data.closing) return;
+    await refresh(orderId, ws);
+    const view = views.get(orderId);
+    if (ws.data.closing || !view?.riderId || !riderVisible(view.status)) return;
+    await sendLastPosition(ws, view.riderId);
+  }
+
+  return {
+    /**
+     * A new watcher (already counted and subscribed): no blank map, the
+     * status and the last position go out at once. A watcher that cannot
+     * be given its snapshot (Redis unreachable) is closed `unavailable`.
+     */
+    open(ws: WatcherSocket): void {
+      start(ws).catch((error: unknown) => {
+        logger.warn({ err: error, orderId: ws.data.orderId }, "snapshot failed");
+        watchers.close(ws, CLOSE.unavailable);
+      });
+    },
+
+    /** One published event of `track:{orderId}`, for the order's watchers on this node. */
+    onEvent(orderId: string, payload: string): void {
+      const frame = parseTrackingFrame(payload);
+      if (!frame) {
+        logger.warn({ orderId }, "malformed tracking event ignored");
+        return;
+      }
+      if (
+        (frame.type === "position" || frame.type === "geofence") &&
+        !views.showsRider(orderId, frame.riderId)
+      ) {
+        metrics.riderFramesWithheld.inc({ type: frame.type });
+        return;
+      }
+      const outgoing = outgoingFrame(frame, { json: payload });
+      const moved = frame.type === "status" && views.observeStatus(orderId, frame);
+      const view = moved ? views.get(orderId) : undefined;
+      for (const ws of watchers.forOrder(orderId)) {
+        if (view && refuseIfNotAllowed(ws, view)) continue;
+        watchers.deliver(ws, outgoing);
+      }
+      if (moved) settleAll(orderId);
+    },
+
+    /**
+     * The subscriber connection came back: events may have been missed while
+     * it was down, so each watched order's view is read again (and the
+     * rider's frames withheld until it is).
+     */
+    resync(orderIds: readonly string[]): void {
+      for (const orderId of orderIds) {
+        views.forget(orderId);
+        refresh(orderId).catch((error: unknown) => {
+          logger.warn({ err: error, orderId }, "order refresh after resubscribe failed");
+          for (const ws of watchers.forOrder(orderId)) watchers.close(ws, CLOSE.unavailable);
+        });
+      }
+    },
+  };
+}
