@@ -1,6 +1,6 @@
-import http from "node:http";
 import type { MiddlewareHandler } from "hono";
 import { EdgeError } from "../../core/errors/edge-error";
+import { percentDecodes, requestHeadBytes } from "../../core/http/request-head";
 import type { GatewayEnv } from "../context";
 
 /**
@@ -12,8 +12,8 @@ import type { GatewayEnv } from "../context";
  *
  * Bun's own HTTP parser refuses a header section over its limit (16 KiB by
  * default, request line included) with a bare 431 before JavaScript sees
- * the request; `raiseParserHeaderLimit` moves that outer wall out so this
- * middleware answers first, in the error shape.
+ * the request; core's `raiseParserHeaderLimit` moves that outer wall out so
+ * this middleware answers first, in the error shape.
  */
 export function requestLimits(options: {
   maxHeaderBytes: number;
@@ -30,37 +30,11 @@ export function requestLimits(options: {
     const queryBytes = queryAt < 0 ? 0 : url.length - queryAt - 1;
     if (queryBytes > maxQueryBytes)
       throw new EdgeError("headers_too_large", `query string over ${maxQueryBytes} bytes`);
-    // The request line counts too, as HTTP parsers count it.
-    let headerBytes = url.length;
-    for (const [name, value] of c.req.raw.headers) headerBytes += name.length + value.length + 4;
-    if (headerBytes > maxHeaderBytes)
+    if (requestHeadBytes(c.req.raw) > maxHeaderBytes)
       throw new EdgeError("headers_too_large", `headers over ${maxHeaderBytes} bytes`);
-    if (url.includes("%") && !decodes(url)) {
+    if (!percentDecodes(url)) {
       throw new EdgeError("bad_request", "malformed percent-encoding in the URL");
     }
     await next();
   };
-}
-
-/** Whether every path segment and query component of `url` percent-decodes as UTF-8. */
-function decodes(url: string): boolean {
-  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-  try {
-    for (const part of url.slice(pathStart).split(/[/?&=]/)) {
-      if (part.includes("%")) decodeURIComponent(part);
-    }
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Bun's HTTP parser limit is the process's `http.maxHeaderSize` (settable
- * at run time). Only ever raised, never lowered: other servers in the same
- * process may rely on it.
- */
-export function raiseParserHeaderLimit(bytes: number): void {
-  const target = http as { maxHeaderSize: number };
-  if (target.maxHeaderSize < bytes) target.maxHeaderSize = bytes;
 }
