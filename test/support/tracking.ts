@@ -150,8 +150,8 @@ export interface TrackingProcess {
   readonly httpUrl: string;
   /** Every JSON log line written so far. */
   readonly logs: { level: number; msg: string }[];
-  /** The process's resident set size, from /proc. */
-  rssBytes(): Promise<number>;
+  /** The process's resident set size now, and its peak so far (VmHWM), from /proc. */
+  rssBytes(): Promise<{ now: number; peak: number }>;
   /** One metric family's text from the node's /metrics. */
   metric(name: string): Promise<string>;
   stop(): Promise<void>;
@@ -201,7 +201,8 @@ export async function spawnTrackingProcess(env: Record<string, string>): Promise
     logs,
     async rssBytes() {
       const status = await Bun.file(`/proc/${child.pid}/status`).text();
-      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]) * 1024;
+      const kib = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]);
+      return { now: kib("VmRSS") * 1024, peak: kib("VmHWM") * 1024 };
     },
     async metric(name) {
       const text = await (await fetch(`${httpUrl}/metrics`)).text();
