@@ -10,8 +10,9 @@ import { isKeyPart } from "../core/redis/keys";
 import type { OrderRecord } from "../core/redis/order-record";
 
 const TRACK_PATH = /^\/v1\/orders\/([^/]+)\/track$/;
-// Plain decimal only (no sign, exponent, hex or spaces), and exact as a JS number.
-const AFTER_SEQ = /^\d{1,16}$/;
+// Plain decimal only (no sign, exponent, hex or spaces), a uint64 like the ping's seq.
+const AFTER_SEQ = /^\d{1,20}$/;
+const MAX_SEQ = 2n ** 64n - 1n;
 
 export interface WatchRequest {
   readonly orderId: string;
@@ -51,9 +52,10 @@ export function parseWatchRequest(request: Request, url: URL): WatchRequest {
     undefined;
   if (!token) throw new EdgeError("unauthenticated", "missing token");
   const afterSeqText = url.searchParams.get("afterSeq") ?? "0";
+  if (!AFTER_SEQ.test(afterSeqText) || BigInt(afterSeqText) > MAX_SEQ)
+    throw new EdgeError("bad_request", "afterSeq must be a plain decimal integer below 2^64");
+  // Compared with frames' seq, which JSON carries as a number too.
   const afterSeq = Number(afterSeqText);
-  if (!AFTER_SEQ.test(afterSeqText) || !Number.isSafeInteger(afterSeq))
-    throw new EdgeError("bad_request", "afterSeq must be a plain decimal integer below 2^53");
   const { format, protocol } = chooseSubprotocol(offered);
   return { orderId, token, format, afterSeq, ...(protocol ? { protocol } : {}) };
 }
