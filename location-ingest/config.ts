@@ -1,4 +1,4 @@
-import { type Env, readBool, readInt, readPort } from "../core/config/env";
+import { ConfigError, type Env, readBool, readInt, readPort } from "../core/config/env";
 import {
   type AuthConfig,
   loadAuthConfig,
@@ -42,6 +42,35 @@ export interface GeofencePolicy {
   readonly autoStatus: boolean;
 }
 
+/** What one client may hold of the ingest's transport (README: "Transport limits"). */
+export interface TransportLimits {
+  /** Open h2c connections per process; at the cap a new one takes the place of the longest idle. */
+  readonly maxConnections: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS on each h2c connection. */
+  readonly maxStreamsPerConnection: number;
+  /** Calls one rider may have open on this process (every method, both ports). */
+  readonly maxStreamsPerRider: number;
+  /** A connection must complete the HTTP/2 preface (and its SETTINGS) within this. */
+  readonly prefaceTimeoutMs: number;
+  /** A connection without an open stream for this long is closed (GOAWAY). */
+  readonly idleTimeoutMs: number;
+  /** A connection with open streams that sent nothing for this long gets a PING... */
+  readonly keepaliveMs: number;
+  /** ...and is closed, ending its streams, when the PING is not answered within this. */
+  readonly keepaliveTimeoutMs: number;
+  /** A started request message (for a unary call: the request) must arrive in full within this. */
+  readonly messageTimeoutMs: number;
+  /** HTTP/1.1 port: seconds a connection may stay silent (Bun's idleTimeout). */
+  readonly httpIdleTimeoutS: number;
+  /** HTTP/1.1 port: request line and headers larger than this get 431. */
+  readonly httpMaxHeaderBytes: number;
+}
+
+/** Bun's own HTTP/1.1 parser answers a bare 431 past this (its --max-http-header-size default). */
+export const BUN_MAX_HEADER_BYTES = 16 * 1024;
+/** File descriptors left to Redis, Kafka, the HTTP/1.1 port and logs beside the h2c connections. */
+const RESERVED_FILE_DESCRIPTORS = 128;
+
 export interface IngestConfig {
   readonly redis: RedisConfig;
   readonly auth: AuthConfig;
@@ -70,10 +99,17 @@ export interface IngestConfig {
   readonly kafkaRetryMaxMs: number;
   readonly maxUploadPings: number;
   readonly drainReconnectMs: number;
+  readonly transport: TransportLimits;
+}
+
+/** Facts about the host the configuration is checked against (read by main, not here). */
+export interface HostLimits {
+  /** The process's soft limit on open files (`ulimit -n`), when known. */
+  readonly openFileLimit?: number;
 }
 
 /** Reads and checks the ingest's configuration; throws ConfigError naming a bad variable. */
-export function loadIngestConfig(env: Env): IngestConfig {
+export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig {
   const kafkaBrokers = loadKafkaBrokers(env);
   return Object.freeze({
     redis: loadRedisConfig(env),
@@ -114,5 +150,47 @@ export function loadIngestConfig(env: Env): IngestConfig {
     kafkaRetryMaxMs: readInt(env, "KAFKA_RETRY_MAX_MS", 5_000, { min: 10 }),
     maxUploadPings: readInt(env, "UPLOAD_MAX_PINGS", 20_000, { min: 1 }),
     drainReconnectMs: readInt(env, "DRAIN_RECONNECT_MS", 1_000, { min: 0 }),
+    transport: loadTransportLimits(env, host),
   });
+}
+
+function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
+  return Object.freeze({
+    maxConnections: readMaxConnections(env, host.openFileLimit),
+    maxStreamsPerConnection: readInt(env, "INGEST_MAX_STREAMS_PER_CONNECTION", 4, {
+      min: 1,
+      max: 1_000,
+    }),
+    maxStreamsPerRider: readInt(env, "INGEST_MAX_STREAMS_PER_RIDER", 3, { min: 1, max: 100 }),
+    prefaceTimeoutMs: readInt(env, "INGEST_PREFACE_TIMEOUT_MS", 5_000, { min: 50 }),
+    idleTimeoutMs: readInt(env, "INGEST_IDLE_TIMEOUT_MS", 30_000, { min: 50 }),
+    keepaliveMs: readInt(env, "INGEST_KEEPALIVE_MS", 30_000, { min: 50 }),
+    keepaliveTimeoutMs: readInt(env, "INGEST_KEEPALIVE_TIMEOUT_MS", 10_000, { min: 50 }),
+    messageTimeoutMs: readInt(env, "INGEST_MESSAGE_TIMEOUT_MS", 10_000, { min: 50 }),
+    httpIdleTimeoutS: readInt(env, "INGEST_HTTP_IDLE_TIMEOUT_S", 10, { min: 1, max: 255 }),
+    httpMaxHeaderBytes: readInt(env, "INGEST_HTTP_MAX_HEADER_BYTES", 8 * 1024, {
+      min: 1_024,
+      max: BUN_MAX_HEADER_BYTES,
+    }),
+  });
+}
+
+/**
+ * The connection cap must sit well below the file-descriptor limit, or the
+ * limit (not the cap) decides who is refused: by default half of it (at most
+ * 10,000); a value that leaves too little for everything else stops the start.
+ */
+function readMaxConnections(env: Env, openFileLimit: number | undefined): number {
+  const name = "INGEST_MAX_CONNECTIONS";
+  if (openFileLimit === undefined) return readInt(env, name, 10_000, { min: 1 });
+  const fallback = Math.max(1, Math.min(10_000, Math.floor(openFileLimit / 2)));
+  const value = readInt(env, name, fallback, { min: 1 });
+  if (value > openFileLimit - RESERVED_FILE_DESCRIPTORS) {
+    throw new ConfigError(
+      name,
+      `must leave ${RESERVED_FILE_DESCRIPTORS} of the process's ${openFileLimit} open files (ulimit -n) for Redis, Kafka and the HTTP port`,
+      String(value),
+    );
+  }
+  return value;
 }

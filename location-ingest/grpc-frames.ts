@@ -1,6 +1,7 @@
 /**
- * gRPC's length-prefixed message framing: a 1-byte flags field (bit 0 =
- * compressed), a 4-byte big-endian length, then the message.
+ * gRPC's length-prefixed message framing (also gRPC-Web's and the Connect
+ * streaming protocol's): a 1-byte flags field (bit 0 = compressed), a
+ * 4-byte big-endian length, then the message.
  */
 export function encodeGrpcFrame(message: Uint8Array): Buffer {
   const frame = Buffer.allocUnsafe(5 + message.length);
@@ -10,11 +11,15 @@ export function encodeGrpcFrame(message: Uint8Array): Buffer {
   return frame;
 }
 
-export type FrameError = "compressed" | "too_large";
+export interface GrpcFrame {
+  readonly compressed: boolean;
+  readonly message: Uint8Array;
+}
 
 /**
- * Splits a byte stream into gRPC messages, however TCP chunks them. A frame
- * over `maxBytes` is reported before its body is buffered.
+ * Splits a byte stream into framed messages, however TCP chunks them. A
+ * frame over `maxBytes` is reported from its length prefix, before its body
+ * is buffered.
  */
 export class GrpcFrameReader {
   #pending: Buffer = Buffer.alloc(0);
@@ -24,22 +29,22 @@ export class GrpcFrameReader {
     this.#maxBytes = maxBytes;
   }
 
-  /** Adds a chunk; returns the complete messages it finished, or the framing error. */
-  push(chunk: Buffer): Uint8Array[] | FrameError {
+  /** Adds a chunk; returns the frames it completed, or "too_large". */
+  push(chunk: Buffer): GrpcFrame[] | "too_large" {
     this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
-    const messages: Uint8Array[] = [];
+    const frames: GrpcFrame[] = [];
     let offset = 0;
     while (this.#pending.length - offset >= 5) {
       const flags = this.#pending[offset] as number;
       const length = this.#pending.readUInt32BE(offset + 1);
-      if (flags & 1) return "compressed";
       if (length > this.#maxBytes) return "too_large";
       if (this.#pending.length - offset - 5 < length) break;
-      messages.push(this.#pending.subarray(offset + 5, offset + 5 + length));
+      const message = this.#pending.subarray(offset + 5, offset + 5 + length);
+      frames.push({ compressed: (flags & 1) === 1, message });
       offset += 5 + length;
     }
     this.#pending = this.#pending.subarray(offset);
-    return messages;
+    return frames;
   }
 
   /** True when bytes of an unfinished frame are left over. */

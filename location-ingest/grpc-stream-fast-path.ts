@@ -1,7 +1,6 @@
 import http2, { type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { TokenVerifier } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import {
   LocationIngestService,
@@ -10,7 +9,8 @@ import {
 } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import { encodeGrpcFrame, GrpcFrameReader } from "./grpc-frames";
 import { encodeAckResponse } from "./hot-path-encoders";
-import { authenticateRider } from "./rider-auth";
+import type { IngestMetrics } from "./metrics";
+import type { CallAdmission } from "./rider-calls";
 import type { RiderStream, RiderStreams } from "./rider-streams";
 import { PING_MESSAGE_MAX_BYTES } from "./routes";
 import { toConnectError } from "./to-connect-error";
@@ -29,16 +29,26 @@ export function isGrpcStreamPings(request: Http2ServerRequest): boolean {
   );
 }
 
+export interface FastPathDeps {
+  streams: RiderStreams;
+  metrics: IngestMetrics;
+  /** A started ping frame must be complete within this, else the stream ends DeadlineExceeded. */
+  messageTimeoutMs: number;
+}
+
 /**
  * StreamPings over plain gRPC without the generic Connect adapter, which
  * costs 3-4x per message over HTTP/2 itself (docs/performance-notes.md). Same wire
  * protocol, same generated types, same per-stream logic (RiderStreams) as
  * the Connect handler; gRPC-Web and Connect clients still go through that.
+ * The transport has admitted the call (token, rider cap) before.
  */
-export function createGrpcStreamFastPath(deps: { verifier: TokenVerifier; streams: RiderStreams }) {
+export function createGrpcStreamFastPath(deps: FastPathDeps) {
   return async function serveStreamPings(
     request: Http2ServerRequest,
     response: Http2ServerResponse,
+    admission: CallAdmission,
+    onBytes: () => void,
   ) {
     const encoding = request.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") {
@@ -50,75 +60,119 @@ export function createGrpcStreamFastPath(deps: { verifier: TokenVerifier; stream
     let stream: RiderStream;
     try {
       if (deps.streams.isDraining()) throw new EdgeError("draining", "server is draining");
-      const headers = new Headers({ authorization: String(request.headers.authorization ?? "") });
-      stream = await deps.streams.open(await authenticateRider(deps.verifier, headers));
+      if (admission.refusal) throw admission.refusal;
+      stream = await deps.streams.open(admission.rider);
     } catch (error) {
       return refuse(response, toConnectError(error));
     }
+    // Reset while the stream was opening: nothing will end it otherwise.
+    if (request.stream.closed) return stream.close();
     response.writeHead(200, { "content-type": "application/grpc" });
-    pumpRequests(request, stream);
+    pumpRequests(request, stream, deps, onBytes);
     await writeResponses(response, stream);
   };
 }
 
-/** Reads ping frames in order, one handlePing at a time, pausing when far ahead. */
-function pumpRequests(request: Http2ServerRequest, stream: RiderStream): void {
+/**
+ * Reads ping frames in order, one handlePing at a time, pausing when far
+ * ahead. A frame left unfinished for `messageTimeoutMs` while we are
+ * reading ends the stream (a paused read restarts the clock on resume:
+ * the wait was ours, not the client's).
+ */
+function pumpRequests(
+  request: Http2ServerRequest,
+  stream: RiderStream,
+  deps: FastPathDeps,
+  onBytes: () => void,
+): void {
+  const { metrics, messageTimeoutMs } = deps;
   const frames = new GrpcFrameReader(PING_MESSAGE_MAX_BYTES);
   let chain: Promise<void> = Promise.resolve();
   let inFlight = 0;
+  let paused = false;
   let failed = false;
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const clearDeadline = () => {
+    clearTimeout(deadline);
+    deadline = undefined;
+  };
   const fail = (error: unknown) => {
     if (failed) return;
     failed = true;
+    clearDeadline();
     request.pause();
     stream.responses.fail(toConnectError(error));
   };
+  const refuseMessage = (limit: "malformed_message" | "message_too_large", error: EdgeError) => {
+    metrics.limitHits.inc({ limit });
+    fail(error);
+  };
+  const watchPartialFrame = () => {
+    if (!frames.hasPartialFrame() || paused) return clearDeadline();
+    deadline ??= setTimeout(() => {
+      metrics.limitHits.inc({ limit: "message_timeout" });
+      fail(new EdgeError("message_timeout", `a ping did not arrive within ${messageTimeoutMs} ms`));
+    }, messageTimeoutMs);
+  };
   request.on("data", (chunk: Buffer) => {
     if (failed) return;
-    const messages = frames.push(chunk);
-    if (messages === "compressed")
-      return fail(new ConnectError("compressed messages are not accepted", Code.InvalidArgument));
-    if (messages === "too_large")
-      return fail(
-        new ConnectError(
-          `message larger than ${PING_MESSAGE_MAX_BYTES} bytes`,
-          Code.ResourceExhausted,
-        ),
+    onBytes();
+    const completed = frames.push(chunk);
+    if (completed === "too_large") {
+      return refuseMessage(
+        "message_too_large",
+        new EdgeError("payload_too_large", `message larger than ${PING_MESSAGE_MAX_BYTES} bytes`),
       );
-    for (const bytes of messages) {
+    }
+    // A chunk that finished a frame started the one it leaves unfinished.
+    if (completed.length > 0) clearDeadline();
+    for (const frame of completed) {
+      if (frame.compressed) {
+        return refuseMessage(
+          "malformed_message",
+          new EdgeError("invalid_message", "compressed messages are not accepted"),
+        );
+      }
       let ping: ReturnType<typeof fromBinary<typeof StreamPingsRequestSchema>>["ping"];
       try {
-        ping = fromBinary(StreamPingsRequestSchema, bytes).ping;
+        ping = fromBinary(StreamPingsRequestSchema, frame.message).ping;
       } catch (error) {
-        return fail(
-          new ConnectError(
-            "malformed StreamPingsRequest",
-            Code.InvalidArgument,
-            undefined,
-            undefined,
-            error,
-          ),
+        return refuseMessage(
+          "malformed_message",
+          new EdgeError("invalid_message", "malformed StreamPingsRequest", { cause: error }),
         );
       }
       if (!ping) return fail(new EdgeError("invalid_message", "StreamPingsRequest without a ping"));
       const valid = ping;
       inFlight += 1;
-      if (inFlight >= MAX_PINGS_IN_FLIGHT) request.pause();
+      if (inFlight >= MAX_PINGS_IN_FLIGHT && !paused) {
+        paused = true;
+        request.pause();
+      }
       chain = chain
         .then(() => stream.handlePing(valid))
         .then(() => {
           inFlight -= 1;
-          if (inFlight < MAX_PINGS_IN_FLIGHT / 2 && !failed) request.resume();
+          if (paused && inFlight < MAX_PINGS_IN_FLIGHT / 2 && !failed) {
+            paused = false;
+            request.resume();
+            watchPartialFrame();
+          }
         }, fail);
     }
+    watchPartialFrame();
   });
   request.on("end", () => {
+    clearDeadline();
     if (frames.hasPartialFrame())
-      return fail(new ConnectError("stream ended inside a message", Code.InvalidArgument));
+      return fail(new EdgeError("invalid_message", "stream ended inside a message"));
     void chain.then(() => stream.responses.end());
   });
   // The client went away: nothing more will be read or written.
-  request.on("aborted", () => stream.responses.end());
+  request.on("aborted", () => {
+    clearDeadline();
+    stream.responses.end();
+  });
 }
 
 /** Writes acks, offers and the drain notice as gRPC frames, then the status trailers. */

@@ -10,16 +10,18 @@ import {
 import { createRedisConnection } from "../core/redis/client";
 import type { IngestConfig } from "./config";
 import { createGeofences } from "./geofences";
+import { startH2cServer } from "./h2c-server";
+import { startHttp1Server } from "./http1-server";
 import { createIngestService } from "./ingest-service";
 import { createKafkaLog } from "./location-log/kafka-log";
 import type { LocationLog } from "./location-log/location-log";
 import { createIngestMetrics } from "./metrics";
 import { createIntake } from "./ping-intake";
 import { createPingWriter } from "./ping-writer";
+import { createRiderCalls } from "./rider-calls";
 import { createRiderInbox } from "./rider-inbox";
 import { createRiderStateStore } from "./rider-state";
 import { createRiderStreams } from "./rider-streams";
-import { startGrpcServer, startHttpServer } from "./servers";
 import { startStaleRiderSweeper } from "./stale-rider-sweeper";
 
 const REDIS_STARTUP_WAIT_MS = 5_000;
@@ -87,7 +89,6 @@ export async function startIngest(
     metrics,
   });
   const service = createIngestService({
-    verifier,
     intake,
     states,
     streams,
@@ -104,8 +105,14 @@ export async function startIngest(
     if (!connection.isReady()) return "redis unavailable";
     return locationLog.kind === "external" ? locationLog.sink.unwritableReason() : undefined;
   }, registry);
-  const grpc = await startGrpcServer(config.grpcPort, service, { verifier, streams });
-  const http = startHttpServer(config.httpPort, service, health);
+  const riderCalls = createRiderCalls({
+    verifier,
+    maxPerRider: config.transport.maxStreamsPerRider,
+    metrics,
+  });
+  const transport = { service, riderCalls, limits: config.transport, metrics, logger };
+  const grpc = await startH2cServer(config.grpcPort, { ...transport, streams });
+  const http = startHttp1Server(config.httpPort, { ...transport, healthRoutes: health });
   const pingsPerSecond = ratePerSecond(() => metricTotal(metrics.pingsAccepted));
   const stats = startNodeStatsReporter({
     connection,

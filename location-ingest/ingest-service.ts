@@ -1,6 +1,5 @@
 import { create } from "@bufbuild/protobuf";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { TokenVerifier } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import {
   type DroppedPing,
@@ -8,13 +7,13 @@ import {
   UploadPingsResponseSchema,
 } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import type { Intake, UploadCursor } from "./ping-intake";
-import { authenticateRider, type RiderIdentity } from "./rider-auth";
+import type { RiderIdentity } from "./rider-auth";
+import { callAdmission } from "./rider-calls";
 import type { RiderStateStore } from "./rider-state";
 import type { RiderStreams } from "./rider-streams";
 import { toConnectError } from "./to-connect-error";
 
 export interface IngestServiceDeps {
-  verifier: TokenVerifier;
   intake: Intake;
   states: RiderStateStore;
   streams: RiderStreams;
@@ -25,21 +24,24 @@ export interface IngestServiceDeps {
 /**
  * The LocationIngestService handlers for connect-node (gRPC, gRPC-Web and
  * Connect). Any error thrown inside a handler reaches the client as a
- * Connect/gRPC code and ends only that call.
+ * Connect/gRPC code and ends only that call. The transport has checked the
+ * token and the rider's call cap already (`callAdmission`).
  */
 export function createIngestService(
   deps: IngestServiceDeps,
 ): ServiceImpl<typeof LocationIngestService> {
-  const { verifier, intake, states, streams, maxUploadPings, now = Date.now } = deps;
+  const { intake, states, streams, maxUploadPings, now = Date.now } = deps;
 
-  async function authenticate(context: HandlerContext): Promise<RiderIdentity> {
+  function authenticate(context: HandlerContext): RiderIdentity {
     if (streams.isDraining()) throw toConnectError(new EdgeError("draining", "server is draining"));
-    return authenticateRider(verifier, context.requestHeader);
+    const admission = context.values.get(callAdmission);
+    if (admission.refusal) throw admission.refusal;
+    return admission.rider;
   }
 
   return {
     async *streamPings(requests, context) {
-      const stream = await streams.open(await authenticate(context));
+      const stream = await streams.open(authenticate(context));
       const reading = (async () => {
         for await (const request of requests) {
           if (!request.ping)
@@ -59,7 +61,7 @@ export function createIngestService(
     },
 
     async uploadPings(requests, context) {
-      const rider = await authenticate(context);
+      const rider = authenticate(context);
       const state = await states.open(rider.riderId, rider.city);
       const dropped: DroppedPing[] = [];
       const cursor: UploadCursor = {};
@@ -90,7 +92,7 @@ export function createIngestService(
     },
 
     async sendPing(request, context) {
-      const rider = await authenticate(context);
+      const rider = authenticate(context);
       if (!request.ping)
         throw toConnectError(new EdgeError("invalid_message", "SendPingRequest without a ping"));
       const receivedAtMs = now();

@@ -4,6 +4,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { LocationIngestService } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import { pingTrack } from "../test/support/ingest";
+import { spawnIngest } from "../test/support/ingest-process";
 import { openPingStream } from "../test/support/ping-stream";
 import { type RedisServer, startRedis } from "../test/support/redis-server";
 import { TEST_JWT_SECRET, testToken, uniqueId } from "../test/support/tokens";
@@ -18,41 +19,11 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** Starts `bun location-ingest/main.ts` and resolves with its ports once it logs that it listens. */
-async function spawnIngest() {
-  const child = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {
-    env: {
-      ...process.env,
-      REDIS_URL: redis.url,
-      JWT_SECRET: TEST_JWT_SECRET,
-      INGEST_PORT: "0",
-      INGEST_HTTP_PORT: "0",
-      DRAIN_RECONNECT_MS: "750",
-      LOG_LEVEL: "info",
-    },
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const reader = child.stdout.getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`ingest exited before listening:\n${text}`);
-    text += new TextDecoder().decode(value);
-    const line = text.split("\n").find((l) => l.includes('"ingest listening"'));
-    if (line) {
-      const { grpcPort } = JSON.parse(line) as { grpcPort: number };
-      // Keep draining stdout so the child never blocks on a full pipe.
-      void (async () => {
-        while (!(await reader.read()).done) {}
-      })();
-      return { child, grpcPort };
-    }
-  }
-}
-
 test("SIGTERM: open streams get Reconnect and end cleanly, the process exits 0", async () => {
-  const { child, grpcPort } = await spawnIngest();
+  const { child, grpcPort } = await spawnIngest({
+    REDIS_URL: redis.url,
+    DRAIN_RECONNECT_MS: "750",
+  });
   const client = createClient(
     LocationIngestService,
     createGrpcTransport({ baseUrl: `http://127.0.0.1:${grpcPort}` }),

@@ -14,6 +14,21 @@ export const DROP_REASON_LABELS: Record<DropReason, string> = {
   [DropReason.OVERLOADED]: "overloaded",
 };
 
+/** Every transport limit that can fire, as the `limit` label of edge_ingest_limit_hits_total. */
+export type TransportLimit =
+  | "preface_timeout"
+  | "not_http2"
+  | "idle_timeout"
+  | "keepalive_timeout"
+  | "connection_evicted"
+  | "connection_refused"
+  | "rider_streams"
+  | "message_timeout"
+  | "message_too_large"
+  | "malformed_message"
+  | "headers_too_large"
+  | "body_too_large";
+
 /** The ingest's metrics, registered on the process registry. */
 export function createIngestMetrics(registry: Registry) {
   const registers = [registry];
@@ -33,6 +48,17 @@ export function createIngestMetrics(registry: Registry) {
     streams: new Gauge({
       name: "edge_ingest_streams",
       help: "Open rider streams",
+      registers,
+    }),
+    connections: new Gauge({
+      name: "edge_ingest_connections",
+      help: "Open h2c connections",
+      registers,
+    }),
+    limitHits: new Counter({
+      name: "edge_ingest_limit_hits_total",
+      help: "Connections, streams and requests stopped by a transport limit, by limit",
+      labelNames: ["limit"] as const,
       registers,
     }),
     writeLatency: new Histogram({

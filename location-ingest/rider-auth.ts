@@ -14,10 +14,10 @@ export interface RiderIdentity {
  */
 export async function authenticateRider(
   verifier: TokenVerifier,
-  headers: Headers,
+  authorization: string | null | undefined,
 ): Promise<RiderIdentity> {
   try {
-    const token = bearerToken(headers.get("authorization"));
+    const token = bearerToken(authorization);
     if (!token) throw new EdgeError("unauthenticated", "missing bearer token");
     const identity = await verifier.verify(token);
     if (identity.role !== "rider") throw new EdgeError("forbidden", "only riders may send pings");

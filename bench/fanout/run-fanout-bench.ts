@@ -76,6 +76,8 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
       ...env,
       INGEST_PORT: String(grpcPort),
       INGEST_HTTP_PORT: String(ingestHttpPort),
+      // The load process carries 100 riders per connection (a phone holds one).
+      INGEST_MAX_STREAMS_PER_CONNECTION: "100",
     });
     children.push(tracking, ingest);
     await waitForOk(`http://127.0.0.1:${trackingPort}/readyz`);

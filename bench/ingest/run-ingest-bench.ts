@@ -58,6 +58,8 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
       JWT_SECRET: secret,
       INGEST_PORT: String(grpcPort),
       INGEST_HTTP_PORT: String(httpPort),
+      // The load process carries 100 riders per connection (a phone holds one).
+      INGEST_MAX_STREAMS_PER_CONNECTION: "100",
       LOG_LEVEL: "warn",
     },
     stdout: "inherit",

@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   idempotency_mismatch: { http: 422, connect: Code.InvalidArgument },
   payload_too_large: { http: 413, connect: Code.ResourceExhausted },
   headers_too_large: { http: 431, connect: Code.ResourceExhausted },
+  message_timeout: { http: 408, connect: Code.DeadlineExceeded },
   rate_limited: { http: 429, connect: Code.ResourceExhausted },
   too_many_connections: { http: 429, connect: Code.ResourceExhausted },
   not_owner: { http: 409, connect: Code.FailedPrecondition },

@@ -36,7 +36,6 @@ export function seededRandom(seed: number): () => number {
 export async function startSimulatedCity(options: CityOptions): Promise<{ stop(): Promise<void> }> {
   const { ingestUrl, jwtSecret, riders, logger, seed = 42 } = options;
   const random = seededRandom(seed);
-  const client = createClient(LocationIngestService, createGrpcTransport({ baseUrl: ingestUrl }));
   const controller = new AbortController();
   let errorsLogged = 0;
   const runs: Promise<void>[] = [];
@@ -49,7 +48,8 @@ export async function startSimulatedCity(options: CityOptions): Promise<{ stop()
       riderId,
       center: city.center,
       token,
-      client,
+      // Its own connection, as on a phone (the ingest allows a few streams per connection).
+      client: createClient(LocationIngestService, createGrpcTransport({ baseUrl: ingestUrl })),
       random,
       onOffer: (rider, offer) => options.onOffer?.(rider, token, offer),
       onError: (error) => {

@@ -1,0 +1,70 @@
+import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadIngestConfig } from "./config";
+import { readOpenFileLimit } from "./open-file-limit";
+
+const BASE = { REDIS_URL: "redis://127.0.0.1:6379", JWT_SECRET: "x".repeat(32) };
+
+describe("transport limits", () => {
+  test("the connection cap defaults to half the open-file limit, at most 10,000", () => {
+    const cap = (openFileLimit?: number) =>
+      loadIngestConfig(BASE, { openFileLimit }).transport.maxConnections;
+    expect(cap(1_024)).toBe(512);
+    expect(cap(1_048_576)).toBe(10_000);
+    expect(cap(undefined)).toBe(10_000);
+  });
+
+  test("a cap that leaves too few file descriptors stops the start, naming the variable", () => {
+    const load = (value: string) =>
+      loadIngestConfig({ ...BASE, INGEST_MAX_CONNECTIONS: value }, { openFileLimit: 1_024 });
+    expect(load("896").transport.maxConnections).toBe(896);
+    expect(() => load("1000")).toThrow(
+      /INGEST_MAX_CONNECTIONS: must leave 128 of the process's 1024 open files/,
+    );
+  });
+
+  test("each limit is an integer in its range", () => {
+    const load = (env: Record<string, string>) => loadIngestConfig({ ...BASE, ...env });
+    expect(load({}).transport).toMatchObject({
+      maxStreamsPerConnection: 4,
+      maxStreamsPerRider: 3,
+      prefaceTimeoutMs: 5_000,
+      idleTimeoutMs: 30_000,
+      keepaliveMs: 30_000,
+      keepaliveTimeoutMs: 10_000,
+      messageTimeoutMs: 10_000,
+      httpIdleTimeoutS: 10,
+      httpMaxHeaderBytes: 8_192,
+    });
+    expect(() => load({ INGEST_IDLE_TIMEOUT_MS: "30s" })).toThrow(/INGEST_IDLE_TIMEOUT_MS/);
+    expect(() => load({ INGEST_MAX_STREAMS_PER_CONNECTION: "0" })).toThrow(
+      /INGEST_MAX_STREAMS_PER_CONNECTION: must be between 1/,
+    );
+    expect(() => load({ INGEST_HTTP_IDLE_TIMEOUT_S: "300" })).toThrow(/between 1 and 255/);
+    // Above Bun's own 16 KiB limit the setting could never fire.
+    expect(() => load({ INGEST_HTTP_MAX_HEADER_BYTES: "20000" })).toThrow(/between 1024 and 16384/);
+  });
+});
+
+test("the open-file limit is the soft 'Max open files' of /proc/self/limits", () => {
+  const dir = mkdtempSync(join(tmpdir(), "limits-"));
+  try {
+    const file = join(dir, "limits");
+    writeFileSync(
+      file,
+      "Limit                     Soft Limit           Hard Limit           Units\n" +
+        "Max open files            1024                 524288               files\n",
+    );
+    expect(readOpenFileLimit(file)).toBe(1_024);
+    writeFileSync(
+      file,
+      "Max open files            unlimited            unlimited            files\n",
+    );
+    expect(readOpenFileLimit(file)).toBeUndefined();
+    expect(readOpenFileLimit(join(dir, "missing"))).toBeUndefined();
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
