@@ -66,8 +66,12 @@ export interface TransportLimits {
   readonly httpMaxHeaderBytes: number;
 }
 
-/** Bun's own HTTP/1.1 parser answers a bare 431 past this (its --max-http-header-size default). */
-export const BUN_MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * Bun's HTTP/1.1 parser limit is raised to this (from its 16 KiB default), so
+ * request heads up to it reach the handler and get the JSON 431; past it Bun
+ * answers a bare 431 before any JavaScript runs.
+ */
+export const PARSER_HEADER_LIMIT_BYTES = 64 * 1024;
 /** File descriptors left to Redis, Kafka, the HTTP/1.1 port and logs beside the h2c connections. */
 const RESERVED_FILE_DESCRIPTORS = 128;
 
@@ -170,7 +174,7 @@ function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
     httpIdleTimeoutS: readInt(env, "INGEST_HTTP_IDLE_TIMEOUT_S", 10, { min: 1, max: 255 }),
     httpMaxHeaderBytes: readInt(env, "INGEST_HTTP_MAX_HEADER_BYTES", 8 * 1024, {
       min: 1_024,
-      max: BUN_MAX_HEADER_BYTES,
+      max: PARSER_HEADER_LIMIT_BYTES,
     }),
   });
 }

@@ -34,8 +34,10 @@ describe("the HTTP/1.1 port's own errors are the edge's JSON shape with requestI
     await expectJsonError(bigHeader, 431, "headers_too_large");
   });
 
-  test("past Bun's own 16 KiB header limit Bun answers a bare 431 before the ingest sees the request", async () => {
-    const response = await fetch(`${fixture.ingest.httpUrl}/healthz?q=${"a".repeat(20_000)}`);
+  test("past the parser's limit (64 KiB) Bun answers a bare 431 before the ingest sees the request", async () => {
+    const between = await fetch(`${fixture.ingest.httpUrl}/healthz?q=${"a".repeat(20_000)}`);
+    await expectJsonError(between, 431, "headers_too_large");
+    const response = await fetch(`${fixture.ingest.httpUrl}/healthz?q=${"a".repeat(70_000)}`);
     expect(response.status).toBe(431);
     expect(await response.text()).toBe("");
   });

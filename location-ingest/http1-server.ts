@@ -7,8 +7,9 @@ import {
 import type { Logger } from "pino";
 import { EdgeError } from "../core/errors/edge-error";
 import { errorResponse, requestIdOf } from "../core/errors/error-response";
+import { raiseParserHeaderLimit, requestHeadBytes } from "../core/http/request-head";
 import type { LocationIngestService } from "../proto/gen/delivery/tracking/v1/ingest_pb";
-import type { TransportLimits } from "./config";
+import { PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "./config";
 import type { RunningServer } from "./h2c-server";
 import { guardMessages } from "./message-guard";
 import type { IngestMetrics } from "./metrics";
@@ -47,7 +48,7 @@ export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningSe
   const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
 
   async function serve(request: Request, requestId: string): Promise<Response> {
-    if (headerBytes(request) > limits.httpMaxHeaderBytes) {
+    if (requestHeadBytes(request) > limits.httpMaxHeaderBytes) {
       metrics.limitHits.inc({ limit: "headers_too_large" });
       throw new EdgeError(
         "headers_too_large",
@@ -89,6 +90,8 @@ export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningSe
     return response;
   }
 
+  // Requests up to the parser's limit reach the handler, which answers 431 in the error shape.
+  raiseParserHeaderLimit(PARSER_HEADER_LIMIT_BYTES);
   const server = Bun.serve({
     port,
     hostname: "0.0.0.0",
@@ -121,11 +124,4 @@ async function* releasedAfter<T>(body: AsyncIterable<T>, release: () => void): A
   } finally {
     release();
   }
-}
-
-/** Request line plus header lines, as they came on the wire (near enough). */
-function headerBytes(request: Request): number {
-  let bytes = request.method.length + request.url.length + 12;
-  for (const [name, value] of request.headers) bytes += name.length + value.length + 4;
-  return bytes;
 }
