@@ -100,15 +100,25 @@ export function createConnectionGuard(deps: {
     connection.socket?.destroy();
   }
 
-  /** Pairs a session with its socket, whichever of the two events came first. */
-  function pair(key: string, holder: { socket: Socket | undefined }): void {
+  /**
+   * Pairs a session with its socket, whichever of the two events came first
+   * (Bun emits "connection" right after "session", in the same tick).
+   */
+  function pair(
+    key: string,
+    session: ServerHttp2Session,
+    holder: { socket: Socket | undefined },
+  ): void {
     const socket = unmatchedSockets.get(key);
     if (socket) {
       unmatchedSockets.delete(key);
       holder.socket = socket;
-    } else {
-      unmatchedSessions.set(key, holder);
+      return;
     }
+    unmatchedSessions.set(key, holder);
+    session.once("close", () => {
+      if (unmatchedSessions.get(key) === holder) unmatchedSessions.delete(key);
+    });
   }
 
   /** The server's "connection" event: the socket a session runs on. */
@@ -136,7 +146,7 @@ export function createConnectionGuard(deps: {
         reportCap("refused");
         count("connection_refused");
         const refused = { socket: undefined as Socket | undefined };
-        pair(key, refused);
+        pair(key, session, refused);
         session.destroy();
         refused.socket?.destroy();
         return;
@@ -192,7 +202,7 @@ export function createConnectionGuard(deps: {
       forget(connection);
       connection.socket?.destroy();
     });
-    pair(key, connection);
+    pair(key, session, connection);
   }
 
   function forget(connection: Connection): void {

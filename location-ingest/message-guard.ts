@@ -95,8 +95,9 @@ async function* checkedMessages(
           : undefined;
         if (limit) throw fail(limit);
       }
-      // A chunk that finished a message started the one it leaves unfinished.
-      if (completed.length > 0) waitedMs = 0;
+      // A chunk that finished a message started the one it leaves unfinished
+      // (a unary call's clock runs from its start to its end).
+      if (completed.length > 0 && !unary) waitedMs = 0;
       inMessage = unary || frames.hasPartialFrame();
     } else {
       wholeBytes += chunk.byteLength;

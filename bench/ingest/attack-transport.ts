@@ -2,9 +2,10 @@
 // ingest, while one rider keeps streaming: idle sockets that never finish the
 // HTTP/2 preface or stop after it (and never close their side), HTTP/1.1 bytes
 // on the h2c port, lying length prefixes and half-sent frames, and one rider
-// token opening many streams. Prints the ingest's descriptors, connections
-// and RSS before, at the peak and after, and the rider's ack latency during.
-//   bun bench/ingest/attack-transport.ts --port 8081 --pid <ingest pid> --secret <JWT secret> \
+// token opening many streams. Prints the ingest's descriptors and RSS before,
+// at the peak and after, the ack latency of a rider connected before and of
+// one connecting while every idle socket is held, and /readyz meanwhile.
+//   bun bench/ingest/attack-transport.ts --port 8081 --http-port 8082 --pid <ingest pid> --secret <JWT secret> \
 //     [--idle 1100] [--http1 200] [--frames 200] [--streams 50] [--hold 20]
 import { readdirSync } from "node:fs";
 import http2 from "node:http2";
@@ -19,6 +20,7 @@ import { residentBytes } from "../support/process-stats";
 const { values: args } = parseArgs({
   options: {
     port: { type: "string", default: "8081" },
+    "http-port": { type: "string", default: "8082" },
     pid: { type: "string" },
     secret: { type: "string", default: process.env.JWT_SECRET ?? "" },
     idle: { type: "string", default: "1100" },
@@ -47,7 +49,7 @@ async function riderToken(id: string) {
 }
 
 /** One rider on its own connection, pinging every few ms; counts acks and failures. */
-async function startRider() {
+async function startRider(name: string) {
   const client = createStockIngestClient(`127.0.0.1:${port}`, {
     "grpc.use_local_subchannel_pool": 1,
   });
@@ -57,7 +59,7 @@ async function startRider() {
   let seq = BigInt(Date.now()) * 1_000n;
   let sentAt: number[] = [];
   let stopped = false;
-  const token = await riderToken(`attack-rider-${process.pid}`);
+  const token = await riderToken(`${name}-${process.pid}`);
   const open = () => {
     const call = (
       client.StreamPings as (
@@ -196,7 +198,7 @@ async function badStreams(frames: number, streams: number): Promise<Record<strin
 }
 
 const before = snapshot();
-const rider = await startRider();
+const rider = await startRider("steady-rider");
 await Bun.sleep(1_000);
 const started = performance.now();
 const [held, , streamStatuses] = await Promise.all([
@@ -206,8 +208,17 @@ const [held, , streamStatuses] = await Promise.all([
 ]);
 const opened = performance.now() - started;
 const peak = snapshot();
+// While every idle socket is held: can a rider connect now, and does /readyz answer?
+const readyStarted = performance.now();
+const readyz = await fetch(`http://127.0.0.1:${args["http-port"]}/readyz`, {
+  signal: AbortSignal.timeout(5_000),
+})
+  .then((r) => `${r.status} in ${Math.round(performance.now() - readyStarted)} ms`)
+  .catch((error: Error) => `failed: ${error.message}`);
+const newcomer = await startRider("newcomer-rider");
 await Bun.sleep(Number(args.hold) * 1000);
 const held_ = snapshot();
+const newcomerResult = newcomer.stop();
 const stillOpenClientSide = held.filter((s) => !s.destroyed).length;
 for (const socket of held) socket.destroy();
 const riderResult = rider.stop();
@@ -221,7 +232,17 @@ console.log(
       ingest: { before, rightAfterOpening: peak, afterHold: held_, afterAttackersLeft: after },
       idleSocketsStillOpenOnClientSide: stillOpenClientSide,
       badStreamEndings: streamStatuses,
-      rider: {
+      readyzWhileHeld: readyz,
+      riderConnectingWhileHeld: {
+        acked: newcomerResult.acked,
+        streamFailures: newcomerResult.failures,
+        firstFailure: newcomerResult.firstFailure,
+        ackMs: {
+          p50: newcomerResult.latency.percentile(50),
+          p99: newcomerResult.latency.percentile(99),
+        },
+      },
+      riderConnectedBefore: {
         acked: riderResult.acked,
         streamFailures: riderResult.failures,
         firstFailure: riderResult.firstFailure,
