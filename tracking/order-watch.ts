@@ -6,7 +6,7 @@ import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../core/redis/order-record";
 import { parseRiderPosition } from "../core/redis/rider-position";
-import { outgoingFrame, parseTrackingFrame } from "./frames";
+import { type OutgoingFrame, outgoingFrame, parseTrackingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 import type { OrderSubscriptions } from "./order-subscriptions";
 import type { OrderView, OrderViews } from "./order-views";
@@ -92,28 +92,35 @@ export function createOrderWatch(options: {
     }
   }
 
-  async function sendLastPosition(ws: WatcherSocket, riderId: string): Promise<void> {
+  /** The rider's last position as the order's frame, when the order still shows that rider. */
+  async function lastPosition(
+    orderId: string,
+    riderId: string,
+  ): Promise<OutgoingFrame | undefined> {
     const position = parseRiderPosition(await connection.client.get(keys.riderPosition(riderId)));
     // The order may have ended or changed rider while the read was out.
-    if (!position || ws.data.closing || !views.showsRider(ws.data.orderId, riderId)) return;
-    watchers.deliver(
-      ws,
-      outgoingFrame(
-        {
-          type: "position",
-          orderId: ws.data.orderId,
-          riderId,
-          lat: position.lat,
-          lng: position.lng,
-          heading: position.heading,
-          speed: position.speed,
-          recordedAt: position.recordedAt,
-          seq: Number(position.seq),
-          receivedAt: position.receivedAt,
-        },
-        { snapshot: true },
-      ),
+    if (!position || !views.showsRider(orderId, riderId)) return undefined;
+    return outgoingFrame(
+      {
+        type: "position",
+        orderId,
+        riderId,
+        lat: position.lat,
+        lng: position.lng,
+        heading: position.heading,
+        speed: position.speed,
+        recordedAt: position.recordedAt,
+        seq: Number(position.seq),
+        receivedAt: position.receivedAt,
+      },
+      { snapshot: true },
     );
+  }
+
+  /** A rider was just assigned: the order's watchers see where the rider is without waiting for a ping. */
+  async function showNewRider(orderId: string, riderId: string): Promise<void> {
+    const frame = await lastPosition(orderId, riderId);
+    if (frame) for (const ws of watchers.forOrder(orderId)) watchers.deliver(ws, frame);
   }
 
   async function start(ws: WatcherSocket): Promise<void> {
@@ -131,7 +138,8 @@ export function createOrderWatch(options: {
     await refresh(orderId, ws);
     const view = views.get(orderId);
     if (ws.data.closing || !view?.riderId || !riderVisible(view.status)) return;
-    await sendLastPosition(ws, view.riderId);
+    const frame = await lastPosition(orderId, view.riderId);
+    if (frame) watchers.deliver(ws, frame);
   }
 
   return {
@@ -162,13 +170,20 @@ export function createOrderWatch(options: {
         return;
       }
       const outgoing = outgoingFrame(frame, { json: payload });
+      const riderBefore = views.get(orderId)?.riderId;
       const moved = frame.type === "status" && views.observeStatus(orderId, frame);
       const view = moved ? views.get(orderId) : undefined;
       for (const ws of watchers.forOrder(orderId)) {
         if (view && refuseIfNotAllowed(ws, view)) continue;
         watchers.deliver(ws, outgoing);
       }
-      if (moved) settleAll(orderId);
+      if (!moved) return;
+      settleAll(orderId);
+      const rider = view?.riderId;
+      if (rider && rider !== riderBefore && riderVisible(view.status))
+        showNewRider(orderId, rider).catch((error: unknown) =>
+          logger.warn({ err: error, orderId }, "new rider's position not sent"),
+        );
     },
 
     /**

@@ -184,11 +184,14 @@ describe("who sees the courier", () => {
       }),
     );
     await rider.take(orderA);
+    // Assigned: the rider's last position comes at once, not with the next ping.
+    await positionArrives(customer, rider.riderId, 1);
     const moving = await rider.ping();
     await positionArrives(customer, rider.riderId, moving);
     expect(framesOf(customer).map((frame) => frame.status ?? frame.seq)).toEqual([
       "CONFIRMED",
       "ASSIGNED",
+      1,
       moving,
     ]);
 
@@ -311,6 +314,7 @@ describe("who sees the courier", () => {
       )
       .exec();
     expect(await firstRiderWatch.closed).toEqual({ code: 4403, reason: "not allowed" });
+    await positionArrives(customer, second.riderId, 1);
     expect(framesOf(firstRiderWatch).some((frame) => frame.riderId === second.riderId)).toBe(false);
     const withheldBefore = await withheldPositions();
     const stale = await first.ping();
@@ -328,11 +332,20 @@ describe("who sees the courier", () => {
           frame.type === "position" && frame.seq === stale && frame.riderId === first.riderId,
       ),
     ).toEqual([]);
-    expect(framesOf(customer).at(-2)).toMatchObject({
-      type: "status",
-      version: 3,
-      riderId: second.riderId,
-    });
+    // From the change on: the status naming the new rider, then only that rider
+    // (its last position at once, then its ping).
+    const change = framesOf(customer).findIndex(
+      (frame) => frame.type === "status" && frame.riderId === second.riderId,
+    );
+    expect(
+      framesOf(customer)
+        .slice(change)
+        .map((frame) => [frame.type, frame.riderId, frame.seq]),
+    ).toEqual([
+      ["status", second.riderId, undefined],
+      ["position", second.riderId, 1],
+      ["position", second.riderId, fresh],
+    ]);
     customer.close();
     await first.finish();
     await second.finish();
