@@ -59,6 +59,9 @@ export function orderTrackingRoutes(options: {
         status: order.status,
         version: order.version,
         ...(order.riderId ? { riderId: order.riderId } : {}),
+        // Where the food comes from and goes to: what a customer's map draws.
+        pickup: order.pickup,
+        dropoff: order.dropoff,
       });
     })
     .post("/v1/orders/:id/status", async (c) => {

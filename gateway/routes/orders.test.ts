@@ -40,6 +40,8 @@ describe("POST /v1/orders", () => {
       city: string;
       status: string;
       total: number;
+      pickup: { lat: number; lng: number };
+      dropoff: { lat: number; lng: number };
     };
     expect(body).toMatchObject({
       customerId,
@@ -58,7 +60,14 @@ describe("POST /v1/orders", () => {
     const status = await fixture.gateway.call(`/v1/orders/${body.id}/status`, {
       as: { sub: customerId, role: "customer" },
     });
-    expect(await status.json()).toEqual({ orderId: body.id, status: "CONFIRMED", version: 1 });
+    // The tracking record holds where the order goes, from the order service's answer.
+    expect(await status.json()).toEqual({
+      orderId: body.id,
+      status: "CONFIRMED",
+      version: 1,
+      pickup: body.pickup,
+      dropoff: body.dropoff,
+    });
 
     const replay = await place(customerId, key);
     expect(replay.status).toBe(201);

@@ -258,11 +258,14 @@ describe("who sees the courier", () => {
     const status = await gateway.call(`/v1/orders/${orderA}/status`, {
       as: { sub: customerA, role: "customer" },
     });
+    // The places the order goes between, never the courier's position.
     expect(await status.json()).toEqual({
       orderId: orderA,
       status: "DELIVERED",
       version: 5,
       riderId: rider.riderId,
+      pickup: { lat: 51.5, lng: -0.12 },
+      dropoff: { lat: 51.52, lng: -0.1 },
     });
     expect(await db.pttl(keys.order(orderB))).toBe(-1);
 
