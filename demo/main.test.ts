@@ -1,10 +1,15 @@
 import { expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
 import { createConnection } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "../test/support/browser";
-import { freePort } from "../test/support/redis-server";
+import { type RunningDemo, startDemo } from "../test/support/demo-process";
+import { countSockets, watchOrderChurn } from "../test/support/live-map-watch";
+
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+/** How long the open and close counts run (the issue's window). */
+const WINDOW_MS = 30_000;
 
 function portIsClosed(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -17,68 +22,98 @@ function portIsClosed(port: number): Promise<boolean> {
   });
 }
 
-/** Opens the live map in headless Chromium: riders drawn, an order followed, the picture moving, no errors. */
-async function checkLiveMap(link: string): Promise<void> {
+async function openPage(browser: Browser, viewport: typeof PHONE, link: string) {
+  const page = await browser.newPage({ viewport });
+  const errors: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(message.text());
+  });
+  page.on("pageerror", (error) => errors.push(String(error)));
+  await page.goto(link);
+  return { page, errors };
+}
+
+async function boxOf(page: Page, selector: string) {
+  const box = await page.locator(selector).boundingBox();
+  if (!box) throw new Error(`${selector} is not shown`);
+  return box;
+}
+
+/**
+ * The live map at desktop and phone sizes at once: riders drawn, orders
+ * followed, the picture moving; over 30 s each page opens a socket only for
+ * an order that started or ended (never the same order twice); the phone
+ * leaves the map most of the screen; a followed order opens its customer
+ * view; the bare page says what to do.
+ */
+async function checkLiveMap(demo: RunningDemo): Promise<void> {
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-    const errors: string[] = [];
-    page.on("console", (message) => {
-      if (message.type() === "error") errors.push(message.text());
-    });
-    page.on("pageerror", (error) => errors.push(String(error)));
-    await page.goto(link);
-    // Riders are drawn, and at least one order's frames arrived over its tracking node's socket.
-    await page.waitForFunction(
-      () => Number(document.body.dataset.riders) > 0 && Number(document.body.dataset.frames) > 0,
-      undefined,
-      { timeout: 30_000 },
+    const desktop = await openPage(browser, DESKTOP, demo.mapLink);
+    const phone = await openPage(browser, PHONE, demo.mapLink);
+    for (const { page } of [desktop, phone])
+      await page.waitForFunction(
+        () => Number(document.body.dataset.riders) > 0 && Number(document.body.dataset.frames) > 0,
+        undefined,
+        { timeout: 30_000 },
+      );
+
+    const counted = [countSockets(desktop.page), countSockets(phone.page)];
+    const churn = watchOrderChurn(demo.gatewayUrl, demo.opsToken);
+    const first = await desktop.page.locator("canvas").screenshot();
+    await Bun.sleep(WINDOW_MS);
+    const { started, ended } = await churn.stop();
+    for (const counts of counted) {
+      // The page and the watcher poll at different moments: one poll of slack at each edge.
+      expect(counts.opens).toBeLessThanOrEqual(started + ended + 2);
+      expect(new Set(counts.opened).size).toBe(counts.opens);
+    }
+    expect(Buffer.compare(first, await desktop.page.locator("canvas").screenshot())).not.toBe(0);
+    expect(await desktop.page.locator("#counters").textContent()).toContain("pings/s");
+
+    const desktopMap = await boxOf(desktop.page, "canvas");
+    expect(desktopMap.width).toBeGreaterThanOrEqual(DESKTOP.width * 0.7);
+    const phoneMap = await boxOf(phone.page, "canvas");
+    expect(phoneMap.width).toBe(PHONE.width);
+    expect(phoneMap.height).toBeGreaterThanOrEqual(PHONE.height * 0.65);
+
+    // Picking a followed order shows it as its customer sees it, on the map.
+    const followed = await phone.page.evaluate(() => document.body.dataset.follows ?? "");
+    expect(followed).not.toBe("");
+    await phone.page.locator("#orders button").first().click();
+    await phone.page.locator("#timeline li").first().waitFor();
+    expect(await phone.page.locator("#order-title").textContent()).toBe(
+      `Order ${followed.split(",")[0]}`,
     );
-    const first = await page.locator("canvas").screenshot();
-    await Bun.sleep(2_500);
-    const second = await page.locator("canvas").screenshot();
-    expect(Buffer.compare(first, second)).not.toBe(0);
-    expect(await page.locator("#counters").textContent()).toContain("pings/s");
-    expect(errors).toEqual([]);
+    expect(await phone.page.locator("#timeline li").count()).toBeGreaterThanOrEqual(3);
+    expect(await phone.page.locator("#order-facts").textContent()).toContain("courier");
+    expect(await phone.page.locator("#map-panel").isHidden()).toBe(true);
+    await phone.page.locator("#back").click();
+    expect(await phone.page.locator("#order-panel").isHidden()).toBe(true);
+    expect(await phone.page.locator("#orders button").count()).toBeGreaterThan(0);
+
+    // The customer's own link (a customer token, no ops rights) shows their order.
+    const customerLink = /as its customer sees it:\s+(http:\/\/\S+)/.exec(demo.printed)?.[1] ?? "";
+    const customer = await openPage(browser, PHONE, customerLink);
+    await customer.page.waitForFunction(() => document.body.dataset.orderStatus !== undefined);
+    expect(await customer.page.locator("#timeline li").count()).toBeGreaterThanOrEqual(3);
+    expect(await customer.page.locator("#order-facts").textContent()).toContain("drop-off");
+
+    // A bare `/` tells a person how to get a link.
+    const bare = await openPage(browser, PHONE, demo.gatewayUrl);
+    const welcome = await bare.page.locator("#welcome").textContent();
+    expect(welcome).toContain("./edge demo");
+    expect(welcome).toContain("./edge token -- --role ops");
+
+    for (const { errors } of [desktop, phone, customer, bare]) expect(errors).toEqual([]);
   } finally {
     await browser.close();
   }
 }
 
 test("`bun run demo` starts everything from a clean state, serves the API and the live map, and Ctrl-C leaves nothing listening", async () => {
-  const ports = {
-    GATEWAY_PORT: await freePort(),
-    UPSTREAM_PORT: await freePort(),
-    INGEST_PORT: await freePort(),
-    INGEST_HTTP_PORT: await freePort(),
-    TRACKING_PORT: await freePort(),
-  };
-  const env = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, String(port)]));
-  // The demo keeps its secret here; `./edge token` must find it with nothing exported.
-  const secretFile = join(mkdtempSync(join(tmpdir(), "demo-secret-")), "dev-jwt-secret");
-  const demo = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {
-    env: {
-      ...process.env,
-      ...env,
-      DEMO_RIDERS: "30",
-      LOG_LEVEL: "warn",
-      REDIS_URL: "",
-      JWT_SECRET: "",
-      DEV_JWT_SECRET_FILE: secretFile,
-    },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const reader = demo.stdout.getReader();
-  let printed = "";
-  const deadline = Date.now() + 30_000;
-  while (!printed.includes("Follow the first one")) {
-    if (Date.now() > deadline) throw new Error(`demo did not start:\n${printed}`);
-    const { value, done } = await reader.read();
-    if (done)
-      throw new Error(`demo exited:\n${printed}\n${await new Response(demo.stderr).text()}`);
-    printed += new TextDecoder().decode(value);
-  }
+  const demo = await startDemo();
+  const { printed, ports } = demo;
   const status = /curl -s -H 'authorization: Bearer ([^']+)' (http:\/\/\S+\/status)/.exec(printed);
   expect(status).not.toBeNull();
   const response = await fetch(status?.[2] ?? "", {
@@ -86,10 +121,10 @@ test("`bun run demo` starts everything from a clean state, serves the API and th
   });
   expect(response.status).toBe(200);
   expect(((await response.json()) as { status: string }).status).toMatch(
-    /^(CONFIRMED|ASSIGNED|READY|PICKED_UP|DELIVERED)$/,
+    /^(CONFIRMED|ASSIGNED|READY|PICKED_UP|DELIVERED|CANCELLED)$/,
   );
 
-  // A newcomer's token, minted after the demo started, works against it.
+  // A newcomer's token, minted after the demo started with nothing exported, works against it.
   const minted = Bun.spawnSync(
     [
       process.execPath,
@@ -99,24 +134,22 @@ test("`bun run demo` starts everything from a clean state, serves the API and th
       "--sub",
       "newcomer",
     ],
-    { env: { PATH: process.env.PATH, DEV_JWT_SECRET_FILE: secretFile } },
+    { env: { PATH: process.env.PATH, DEV_JWT_SECRET_FILE: demo.secretFile } },
   );
   expect(minted.exitCode).toBe(0);
-  const asNewcomer = await fetch(`http://127.0.0.1:${ports.GATEWAY_PORT}/v1/ops/live?city=london`, {
+  const asNewcomer = await fetch(`${demo.gatewayUrl}/v1/ops/live?city=london`, {
     headers: { authorization: `Bearer ${minted.stdout.toString().trim()}` },
   });
   expect(asNewcomer.status).toBe(200);
   expect(printed).toContain("./edge token -- --role");
 
-  const mapLink = /Live map: (http:\/\/\S+)/.exec(printed)?.[1];
-  expect(mapLink).toStartWith(`http://127.0.0.1:${ports.GATEWAY_PORT}/#token=`);
-  await checkLiveMap(mapLink ?? "");
+  expect(demo.mapLink).toStartWith(`http://127.0.0.1:${ports.GATEWAY_PORT}/#token=`);
+  await checkLiveMap(demo);
 
-  demo.kill("SIGINT");
-  expect(await demo.exited).toBe(0);
+  expect(await demo.stop()).toBe(0);
   const redisPort = Number(/Redis\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(printed)?.[1]);
   expect(redisPort).toBeGreaterThan(0);
   const trackingPorts = [0, 1, 2].map((n) => ports.TRACKING_PORT + n);
   for (const port of [...Object.values(ports), ...trackingPorts, redisPort])
     expect(await portIsClosed(port)).toBe(true);
-}, 120_000);
+}, 150_000);

@@ -165,6 +165,8 @@ console.log(`
 delivery-edge demo is running (Ctrl-C stops everything)
 
   Live map: http://127.0.0.1:${gatewayPort}/#token=${opsToken}
+  The first order as its customer sees it:
+            http://127.0.0.1:${gatewayPort}/#token=${customerToken}&order=${firstOrder?.id}
 
   Redis             ${redisUrl ?? env.REDIS_CLUSTER_NODES}
   gateway (HTTP)    http://127.0.0.1:${gatewayPort}   orders, search, dispatch, status

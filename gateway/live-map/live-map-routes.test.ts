@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { CLOSE, TRACKING_SUBPROTOCOLS } from "../../core/protocol/tracking-protocol";
 import { keys } from "../../core/redis/keys";
 import { useGatewayAndTrackingNodes } from "../../test/support/edge-nodes";
 import { seedOrder } from "../../test/support/orders";
@@ -11,7 +12,7 @@ const fixture = useGatewayAndTrackingNodes({ RATE_LIMIT_REQUESTS: "100000" });
 const ops = { sub: "ops-1", role: "ops" } as const;
 
 describe("the live map page", () => {
-  test("is served without a token, from this origin only", async () => {
+  test("is served without a token, from this origin only, and tells a person how to get one", async () => {
     const page = await fixture.gateway.call("/");
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
@@ -19,17 +20,21 @@ describe("the live map page", () => {
     const html = await page.text();
     expect(html).toContain('src="/live-map.js"');
     expect(html).not.toMatch(/https?:\/\//);
+    expect(html).toContain("./edge demo");
+    expect(html).toContain("./edge token -- --role ops");
   });
 
-  test("its script is plain JavaScript: types and type-only imports are stripped", async () => {
+  test("its script is one bundle that takes the subprotocols and close rules from core", async () => {
     const script = await fixture.gateway.call("/live-map.js");
     expect(script.status).toBe(200);
     expect(script.headers.get("content-type")).toContain("javascript");
     const source = await script.text();
+    // No imports left for the browser to fetch, and it parses as a module.
     expect(source).not.toMatch(/^\s*import\b/m);
-    expect(source).toContain("/v1/ops/live");
-    // It parses as a browser module.
     expect(() => new Bun.Transpiler({ loader: "js" }).scan(source)).not.toThrow();
+    expect(source).toContain("/v1/ops/live");
+    expect(source).toContain(TRACKING_SUBPROTOCOLS.json);
+    for (const close of Object.values(CLOSE)) expect(source).toContain(String(close.code));
   });
 });
 

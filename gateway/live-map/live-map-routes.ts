@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
 import type { RedisConnection } from "../../core/redis/client";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
@@ -14,16 +15,37 @@ const PAGE_HEADERS = {
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; base-uri 'none'; frame-ancestors 'none'",
 };
 
-/** The page's three files, read (and its script's types stripped) once at start-up. */
-async function loadPage() {
-  const folder = new URL("./browser/", import.meta.url);
-  const read = (name: string) => Bun.file(new URL(name, folder)).text();
-  const transpiler = new Bun.Transpiler({ loader: "ts", target: "browser" });
-  return {
-    html: await read("index.html"),
-    css: await read("live-map.css"),
-    script: transpiler.transformSync(await read("live-map.ts")),
-  };
+interface Page {
+  html: string;
+  css: string;
+  script: string;
+}
+
+let page: Promise<Page> | undefined;
+
+/**
+ * The page's files, its script bundled once per process with Bun.build (so
+ * the browser code imports core/protocol like the server does: one table of
+ * subprotocols and close codes).
+ */
+function loadPage(): Promise<Page> {
+  page ??= (async () => {
+    const folder = new URL("./browser/", import.meta.url);
+    const read = (name: string) => Bun.file(new URL(name, folder)).text();
+    const bundle = await Bun.build({
+      entrypoints: [fileURLToPath(new URL("live-map.ts", folder))],
+      target: "browser",
+      format: "esm",
+    });
+    const [output] = bundle.outputs;
+    if (!bundle.success || !output) throw new AggregateError(bundle.logs, "live map bundle failed");
+    return {
+      html: await read("index.html"),
+      css: await read("live-map.css"),
+      script: await output.text(),
+    };
+  })();
+  return page;
 }
 
 /**
@@ -38,14 +60,14 @@ export async function liveMapRoutes(options: {
   now?: () => number;
 }) {
   const { connection, ring, freshForMs, now = Date.now } = options;
-  const page = await loadPage();
+  const { html, css, script } = await loadPage();
   const asset = (body: string, type: string) => () =>
     new Response(body, { headers: { ...PAGE_HEADERS, "content-type": type } });
 
   return new Hono<GatewayEnv>()
-    .get("/", asset(page.html, "text/html; charset=utf-8"))
-    .get("/live-map.css", asset(page.css, "text/css; charset=utf-8"))
-    .get("/live-map.js", asset(page.script, "text/javascript; charset=utf-8"))
+    .get("/", asset(html, "text/html; charset=utf-8"))
+    .get("/live-map.css", asset(css, "text/css; charset=utf-8"))
+    .get("/live-map.js", asset(script, "text/javascript; charset=utf-8"))
     .get("/v1/ops/live", requireRole("dispatcher", "ops"), async (c) =>
       c.json(await readLiveView({ connection, ring, city: cityParam(c), freshForMs, now: now() })),
     );

@@ -1,0 +1,153 @@
+// One order as its customer sees it: the courier on the map with the path
+// so far, pickup and drop-off, and the status timeline. Works with any token
+// that may see the order (its customer, rider, restaurant, dispatch, ops):
+// it uses the same routes a customer app does.
+import { ENDED_STATUSES } from "./follow-set";
+import { createPainter, extendBounds } from "./map-canvas";
+import { watchOrder } from "./order-socket";
+import { applyEvent, createTrack, ORDER_STEPS, type OrderTrack, type Point } from "./order-track";
+import { $, colorOf, roleOf, showNotice } from "./page";
+
+interface OrderStatus {
+  orderId: string;
+  status: string;
+  version: number;
+  riderId?: string;
+  pickup?: Point;
+  dropoff?: Point;
+}
+
+const STEP_NAMES: Record<string, string> = {
+  CONFIRMED: "order confirmed",
+  ASSIGNED: "courier assigned",
+  READY: "food ready",
+  PICKED_UP: "on the way",
+  DELIVERED: "delivered",
+  CANCELLED: "cancelled",
+};
+
+export async function startOrderView(token: string, orderId: string, city?: string): Promise<void> {
+  const canvas = $<HTMLCanvasElement>("canvas");
+  const painter = createPainter(canvas);
+  const headers = { authorization: `Bearer ${token}` };
+  const path = `/v1/orders/${encodeURIComponent(orderId)}`;
+  if (["ops", "dispatcher"].includes(roleOf(token) ?? "")) {
+    const back = $<HTMLAnchorElement>("#back");
+    back.href = `#${new URLSearchParams({ token, ...(city ? { city } : {}) })}`;
+    back.hidden = false;
+  }
+
+  const [statusAnswer, trackAnswer] = await Promise.all([
+    fetch(`${path}/status`, { headers }),
+    fetch(`${path}/track`, { headers }),
+  ]);
+  if (!statusAnswer.ok || !trackAnswer.ok) {
+    const failed = statusAnswer.ok ? trackAnswer : statusAnswer;
+    const body = (await failed.json().catch(() => ({}))) as { error?: { message?: string } };
+    showNotice(`order ${orderId}: ${failed.status} ${body.error?.message ?? ""}`);
+    return;
+  }
+  const status = (await statusAnswer.json()) as OrderStatus;
+  const owner = (await trackAnswer.json()) as { node: string; url: string };
+  const track = createTrack(status);
+  track.node = { id: owner.node, url: nodeBase(owner.url) };
+
+  const socket = watchOrder({
+    orderId,
+    nodeUrl: track.node.url,
+    token,
+    onEvent: (event) => {
+      applyEvent(track, event);
+      renderOrderPanel(track);
+      if (event.kind === "status" && ENDED_STATUSES.has(event.status)) socket.close();
+    },
+    onState: (state) => {
+      track.socketState = state;
+      renderOrderPanel(track);
+      if (state === "token expired") showNotice("The token expired: open a fresh link.");
+    },
+    resolveNode: async () => {
+      const again = await fetch(`${path}/track`, { headers });
+      return again.ok ? nodeBase(((await again.json()) as { url: string }).url) : undefined;
+    },
+  });
+  renderOrderPanel(track);
+
+  const frame = () => {
+    painter.draw({
+      // Fitted to this order only (fresh each frame, so it follows the courier).
+      bounds: orderBounds(track),
+      riders: [],
+      tracks: [track],
+      colorOf,
+      picked: orderId,
+    });
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+}
+
+/** `ws://host:port/v1/orders/{id}/track` → `ws://host:port`. */
+function nodeBase(trackUrl: string): string {
+  return new URL(trackUrl).origin.replace(/^http/, "ws");
+}
+
+/** The bounds that hold one order: pickup, drop-off and the courier's path. */
+export function orderBounds(track: OrderTrack) {
+  const points = [track.pickup, track.dropoff, ...track.path].filter(
+    (point): point is Point => point !== undefined,
+  );
+  return extendBounds(undefined, points);
+}
+
+/** The order panel: title, status timeline, courier, pickup, drop-off, geofences. */
+export function renderOrderPanel(track: OrderTrack): void {
+  $("#order-panel").hidden = false;
+  $("#order-title").textContent = `Order ${track.orderId}`;
+  const current = ORDER_STEPS.indexOf(track.status as (typeof ORDER_STEPS)[number]);
+  const steps: string[] =
+    track.status === "CANCELLED" ? [...ORDER_STEPS.slice(0, 2), "CANCELLED"] : [...ORDER_STEPS];
+  $("#timeline").replaceChildren(
+    ...steps.map((step, index) => {
+      const item = document.createElement("li");
+      const reached = step === track.status || (current >= 0 && index <= current);
+      item.className = step === track.status ? "current" : reached ? "done" : "todo";
+      const at = track.statusSeenAt.get(step);
+      item.textContent = `${STEP_NAMES[step] ?? step}${at ? ` · ${clock(at)}` : ""}`;
+      return item;
+    }),
+  );
+  const facts: [string, string][] = [
+    ["courier", track.riderId ?? "not assigned yet"],
+    [
+      "last position",
+      track.lastFixAt ? `${Math.round((Date.now() - track.lastFixAt) / 1000)} s ago` : "–",
+    ],
+    ["pickup", place(track.pickup)],
+    ["drop-off", place(track.dropoff)],
+    ...track.fences.map((fence): [string, string] => [
+      fence.fence === "left-pickup" ? "left the restaurant" : "arrived at the door",
+      clock(fence.at),
+    ]),
+    ["served by", `${track.node?.id ?? "?"} (${track.socketState})`],
+  ];
+  $("#order-facts").replaceChildren(
+    ...facts.flatMap(([name, value]) => {
+      const term = document.createElement("dt");
+      term.textContent = name;
+      const detail = document.createElement("dd");
+      detail.textContent = value;
+      return [term, detail];
+    }),
+  );
+  document.body.dataset.orderStatus = track.status;
+  document.body.dataset.frames = String(track.frames);
+}
+
+function clock(ms: number): string {
+  return new Date(ms).toLocaleTimeString();
+}
+
+function place(point: Point | undefined): string {
+  return point ? `${point.lat.toFixed(5)}, ${point.lng.toFixed(5)}` : "–";
+}

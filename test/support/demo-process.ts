@@ -1,0 +1,102 @@
+import { mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { freePort } from "./redis-server";
+
+export interface RunningDemo {
+  process: Subprocess<"ignore", "pipe", "pipe">;
+  /** Everything the demo printed up to "Follow the first one". */
+  printed: string;
+  ports: Record<
+    "GATEWAY_PORT" | "UPSTREAM_PORT" | "INGEST_PORT" | "INGEST_HTTP_PORT" | "TRACKING_PORT",
+    number
+  >;
+  /** Where the demo kept its development JWT secret. */
+  secretFile: string;
+  gatewayUrl: string;
+  /** The ops link the demo printed for the live map. */
+  mapLink: string;
+  opsToken: string;
+  stop(): Promise<number>;
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/** A free port whose next `count - 1` ports are free too (the demo's tracking nodes take +1, +2). */
+async function freePortRun(count: number): Promise<number> {
+  for (;;) {
+    const base = await freePort();
+    if (base + count > 65_536) continue;
+    const rest = await Promise.all(
+      Array.from({ length: count - 1 }, (_, n) => canListen(base + n + 1)),
+    );
+    if (rest.every(Boolean)) return base;
+  }
+}
+
+/** Starts `demo/main.ts` on free ports with its own Redis and waits for its banner. */
+export async function startDemo(env: Record<string, string> = {}): Promise<RunningDemo> {
+  const ports = {
+    GATEWAY_PORT: await freePort(),
+    UPSTREAM_PORT: await freePort(),
+    INGEST_PORT: await freePort(),
+    INGEST_HTTP_PORT: await freePort(),
+    TRACKING_PORT: await freePortRun(3),
+  };
+  const secretFile = join(mkdtempSync(join(tmpdir(), "demo-secret-")), "dev-jwt-secret");
+  const child = Bun.spawn(
+    [process.execPath, join(import.meta.dir, "..", "..", "demo", "main.ts")],
+    {
+      env: {
+        ...process.env,
+        ...Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, String(port)])),
+        DEMO_RIDERS: "30",
+        LOG_LEVEL: "warn",
+        REDIS_URL: "",
+        JWT_SECRET: "",
+        DEV_JWT_SECRET_FILE: secretFile,
+        ...env,
+      },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
+  const reader = child.stdout.getReader();
+  let printed = "";
+  const deadline = Date.now() + 30_000;
+  while (!printed.includes("Follow the first one")) {
+    if (Date.now() > deadline) throw new Error(`demo did not start:\n${printed}`);
+    const { value, done } = await reader.read();
+    if (done)
+      throw new Error(`demo exited:\n${printed}\n${await new Response(child.stderr).text()}`);
+    printed += new TextDecoder().decode(value);
+  }
+  // Keep draining its output so it never blocks on a full pipe.
+  void (async () => {
+    while (!(await reader.read()).done);
+  })();
+  void new Response(child.stderr).text();
+  const mapLink = /Live map: (http:\/\/\S+)/.exec(printed)?.[1] ?? "";
+  return {
+    process: child,
+    printed,
+    ports,
+    secretFile,
+    gatewayUrl: `http://127.0.0.1:${ports.GATEWAY_PORT}`,
+    mapLink,
+    opsToken: new URLSearchParams(new URL(mapLink).hash.slice(1)).get("token") ?? "",
+    async stop() {
+      child.kill("SIGINT");
+      return child.exited;
+    },
+  };
+}
