@@ -10,15 +10,17 @@ import { geoSearchReport } from "./geo/report";
 import { runGeoSearchBench } from "./geo/run-geo-search-bench";
 import { ingestReport } from "./ingest/report";
 import { runIngestBench } from "./ingest/run-ingest-bench";
+import { liveMapReport } from "./live-map/report";
+import { runLiveMapChurn } from "./live-map/run-live-map-churn";
 import { machineDescription } from "./support/process-stats";
 import { writeResultsSection } from "./support/results-file";
 
 const spec = {
-  usage: "./edge bench [-- --only ingest|fanout|gateway|geo --seconds 10 ...]",
+  usage: "./edge bench [-- --only ingest|fanout|gateway|geo|live-map --seconds 10 ...]",
   summary:
     "Runs the benchmarks on this machine (own redis-server and tier processes on loopback)\nand rewrites their sections of bench/RESULTS.md. One at a time on a shared machine.",
   flags: {
-    only: { help: "one part: ingest, fanout, gateway or geo (default: all)" },
+    only: { help: "one part: ingest, fanout, gateway, geo or live-map (default: all)" },
     seconds: { default: "10", help: "measured seconds per run" },
     streams: { default: "2000", help: "ingest: rider streams" },
     rate: { default: "20000", help: "ingest: pings/s for the latency run" },
@@ -28,14 +30,19 @@ const spec = {
     "status-rate": { default: "10000", help: "gateway: status reads/s" },
     "offer-rate": { default: "1000", help: "gateway: dispatch offers/s" },
     "geo-riders": { default: "50000", help: "geo: riders in the searched city" },
+    "map-riders": { default: "300", help: "live-map: demo riders" },
+    "map-seconds": { default: "60", help: "live-map: seconds of socket counting" },
     out: { default: join(import.meta.dir, "RESULTS.md"), help: "the results file" },
   },
 };
 const values = parseCommandLine(spec, Bun.argv.slice(2));
-if (values.only !== undefined && !["ingest", "fanout", "gateway", "geo"].includes(values.only))
+if (
+  values.only !== undefined &&
+  !["ingest", "fanout", "gateway", "geo", "live-map"].includes(values.only)
+)
   exitWithUsage(
     spec,
-    `--only must be ingest, fanout, gateway or geo (got ${JSON.stringify(values.only)})`,
+    `--only must be ingest, fanout, gateway, geo or live-map (got ${JSON.stringify(values.only)})`,
   );
 const count = (name: keyof typeof spec.flags, min = 1) =>
   intFlag(spec, name, String(values[name]), { min });
@@ -49,6 +56,8 @@ const numbers = {
   statusRate: count("status-rate"),
   offerRate: count("offer-rate"),
   geoRiders: count("geo-riders"),
+  mapRiders: count("map-riders"),
+  mapSeconds: count("map-seconds"),
 };
 const progress = (line: string) => console.error(`[bench] ${line}`);
 const out = values.out;
@@ -101,6 +110,19 @@ if (runs("geo")) {
     out,
     "Dispatch candidate search",
     geoSearchReport(rows, options, command, machineDescription()),
+  );
+}
+if (runs("live-map")) {
+  const command = `bun run bench -- --only live-map --map-riders ${numbers.mapRiders} --map-seconds ${numbers.mapSeconds}`;
+  const result = await runLiveMapChurn({
+    riders: numbers.mapRiders,
+    seconds: numbers.mapSeconds,
+    progress,
+  });
+  writeResultsSection(
+    out,
+    "Live map socket churn",
+    liveMapReport(result, command, machineDescription()),
   );
 }
 progress(`wrote ${out}`);
