@@ -168,7 +168,6 @@ export function createPainter(canvas: HTMLCanvasElement) {
       });
       context.fillStyle = "#e6edf3";
       for (const label of labels) context.fillText(label.text, label.x, label.y);
-      canvas.dataset.labels = String(labels.length);
     },
   };
 }
