@@ -40,9 +40,12 @@ export interface GatewayConfig {
   readonly orderServiceUrl: string;
   /** Unset: status changes stay in their outbox streams. */
   readonly kafkaBrokers?: string[];
-  /** This gateway's name for the outbox relay lock. */
+  /** This gateway's name among the outbox relays (and in their leases). */
   readonly nodeId: string;
+  /** Pause between relay passes that found nothing more to move. */
   readonly outboxRelayEveryMs: number;
+  /** An outbox partition lease; a dead gateway's partitions are taken over within about this. */
+  readonly outboxLeaseMs: number;
   readonly searchServiceUrl: string;
   readonly searchCacheSeconds: number;
   readonly upstreamTimeoutMs: number;
@@ -99,7 +102,8 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     trackingRingRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
     ...(kafkaBrokers ? { kafkaBrokers } : {}),
     nodeId: readNodeId(env, "GATEWAY_NODE_ID"),
-    outboxRelayEveryMs: readInt(env, "OUTBOX_RELAY_EVERY_MS", 200, { min: 10 }),
+    outboxRelayEveryMs: readInt(env, "OUTBOX_RELAY_EVERY_MS", 100, { min: 10, max: 10_000 }),
+    outboxLeaseMs: readInt(env, "OUTBOX_LEASE_MS", 5_000, { min: 300, max: 600_000 }),
     orderServiceUrl:
       readUrl(env, "ORDER_SERVICE_URL", ["http:", "https:"]) ?? "http://127.0.0.1:8070",
     searchServiceUrl:

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
+import { keys } from "../core/redis/keys";
 import { useGatewayAndTrackingNodes } from "../test/support/edge-nodes";
 import { startTestGateway } from "../test/support/gateway";
 import { seedOrder } from "../test/support/orders";
@@ -103,7 +104,7 @@ describe("POST /v1/orders/:id/status", () => {
     const { orderId, riderId } = await newOrder();
     const events: string[] = [];
     const subscriber = new Redis(fixture.redis.url);
-    await subscriber.subscribe(`track:{${orderId}}`);
+    await subscriber.subscribe(keys.orderTrack(orderId));
     subscriber.on("message", (_c, message) => events.push(message));
     const ready = await step(orderId, "READY", 2, { sub: "rest-1", role: "restaurant" });
     expect(await ready.json()).toEqual({ orderId, status: "READY", version: 3, riderId });

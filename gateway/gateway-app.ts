@@ -156,6 +156,8 @@ export async function startGateway(
         brokers: config.kafkaBrokers,
         nodeId: config.nodeId,
         everyMs: config.outboxRelayEveryMs,
+        leaseMs: config.outboxLeaseMs,
+        registry,
         logger: logger.child({ component: "outbox-relay" }),
       })
     : undefined;

@@ -1,121 +1,211 @@
-import type { Cluster, Redis } from "ioredis";
+import type { Producer } from "kafkajs";
 import type { Logger } from "pino";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { createKafkaProducer } from "../core/kafka/kafka-producer";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
-import { trimOutbox } from "../core/redis/order-scripts";
+import { createPartitionLeases } from "./outbox-partition-leases";
 
 export const ORDER_EVENTS_TOPIC = "order-events";
-const BATCH = 500;
+/**
+ * Header naming the outbox entry a record came from (`<partition>/<stream id>`):
+ * the same for a record sent twice, so a consumer can drop the duplicate.
+ */
+export const ENTRY_HEADER = "edge-outbox-entry";
+/**
+ * Entries one pass sends at most, shared among the held partitions (kafkajs
+ * encodes a produce request in time that grows faster than its size: 1,000
+ * records ≈ 0.1 s, 16,000 ≈ 3 s here), and the least any partition gets.
+ */
+const PASS_ENTRIES = 2_048;
+const MIN_PARTITION_BATCH = 32;
+/** Lag buckets (s): from a healthy relay's tens of milliseconds to a Kafka outage's minutes. */
+const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+function relayMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    lag: new Histogram({
+      name: "edge_gateway_outbox_relay_lag_seconds",
+      help: "From an order change's outbox entry being written to Kafka acknowledging it",
+      buckets: LAG_BUCKETS,
+      registers,
+    }),
+    oldest: new Gauge({
+      name: "edge_gateway_outbox_oldest_entry_seconds",
+      help: "Age of the oldest entry waiting in the outbox partitions this gateway relays (last pass)",
+      registers,
+    }),
+    relayed: new Counter({
+      name: "edge_gateway_outbox_relayed_total",
+      help: "Outbox entries produced to Kafka order-events and removed",
+      registers,
+    }),
+    partitions: new Gauge({
+      name: "edge_gateway_outbox_partitions_held",
+      help: "Outbox partitions this gateway holds the lease of",
+      registers,
+    }),
+  };
+}
+
+/** The ms part of a stream entry id (`<ms>-<seq>`): when Redis appended it. */
+const appendedAtMs = (id: string) => Number(id.slice(0, id.indexOf("-")));
+
+export interface OutboxRelay {
+  /** One rebalance (when due) and one pass over the held partitions; resolves to entries relayed. */
+  relayOnce(): Promise<number>;
+  /** Partitions this gateway holds right now. */
+  partitions(): number[];
+  /** Stops after the pass in progress, gives the leases back, disconnects. */
+  stop(): Promise<void>;
+}
 
 /**
- * Moves order status changes from their outbox streams (`outbox:{order}`,
- * written by the same script as the change) to Kafka `order-events`, at
- * least once: entries are removed only after the broker's ack, so a relay
- * that dies mid-batch leaves them for the next pass, which sends them again.
- * One gateway relays at a time (a lock with a TTL); outboxes are found by
- * scanning every master, so no index has to be kept in step with them.
+ * Moves order changes from the partition outboxes (`outbox:{p<n>}`, each
+ * entry written by the same script as the change) to Kafka `order-events`,
+ * keyed by order id. The partitions are shared among the gateways by lease
+ * (outbox-partition-leases.ts), so its cost per pass is one read per held
+ * partition plus the entries to move, whatever else Redis holds.
+ *
+ * At least once, in order per order: a partition is read from its oldest
+ * entry, produced in stream order, and its entries are deleted (by id)
+ * only after the broker's ack. Whatever a relay read and did not delete
+ * (it failed, or died) is still at the head of the stream for the next
+ * holder of the lease, ahead of newer entries. A gateway that stalls past
+ * its lease can send a batch its successor sends too: a duplicate, never a
+ * loss; events carry the order's version to fold them.
  */
 export function startOutboxRelay(options: {
   connection: RedisConnection;
   brokers: string[];
   nodeId: string;
   everyMs: number;
+  leaseMs: number;
+  registry: Registry;
   logger: Logger;
-}): { relayOnce(): Promise<number>; stop(): Promise<void> } {
-  const { connection, brokers, nodeId, everyMs, logger } = options;
-  const producer = createKafkaProducer(brokers, "delivery-edge-outbox-relay");
+}): OutboxRelay {
+  const { connection, nodeId, everyMs, leaseMs, logger } = options;
   const { client } = connection;
+  const metrics = relayMetrics(options.registry);
+  const producer: Producer = createKafkaProducer(options.brokers, "delivery-edge-outbox-relay");
+  const leases = createPartitionLeases({ client, nodeId, leaseMs });
+  const busyEveryMs = Math.max(5, Math.round(everyMs / 5));
   let connected = false;
-  let failing = false;
-
-  async function holdLock(): Promise<boolean> {
-    const lockMs = everyMs * 10;
-    if ((await client.set(keys.outboxRelayLock(), nodeId, "PX", lockMs, "NX")) === "OK")
-      return true;
-    if ((await client.get(keys.outboxRelayLock())) !== nodeId) return false;
-    await client.pexpire(keys.outboxRelayLock(), lockMs);
-    return true;
-  }
-
-  async function outboxKeys(): Promise<string[]> {
-    const nodes: (Redis | Cluster)[] =
-      connection.mode === "cluster" ? (client as Cluster).nodes("master") : [client];
-    const found = new Set<string>();
-    for (const node of nodes) {
-      let cursor = "0";
-      do {
-        const [next, batch] = await (node as Redis).scan(
-          cursor,
-          "MATCH",
-          keys.orderOutboxPattern(),
-          "COUNT",
-          1_000,
-        );
-        for (const key of batch) found.add(key);
-        cursor = next;
-      } while (cursor !== "0");
-    }
-    return [...found];
-  }
+  let rebalanceAt = 0;
+  /** Whether the last pass left entries behind (a partition gave a full batch). */
+  let more = false;
+  /** Whether the last pass moved anything: while changes flow, passes come faster. */
+  let busy = false;
 
   async function relayOnce(): Promise<number> {
-    if (!connection.isReady() || !(await holdLock())) return 0;
-    let relayed = 0;
-    for (const key of await outboxKeys()) {
-      const entries = await client.xrange(key, "-", "+", "COUNT", BATCH);
-      if (entries.length === 0) continue;
-      if (!connected) {
-        await producer.connect();
-        connected = true;
-      }
-      await producer.send({
-        topic: ORDER_EVENTS_TOPIC,
-        acks: -1,
-        messages: entries.map(([, fields]) => {
-          const payload = fields[1] ?? "{}";
-          return {
-            key: (JSON.parse(payload) as { orderId?: string }).orderId ?? null,
-            value: payload,
-          };
-        }),
-      });
-      await trimOutbox(
-        connection,
-        key,
-        entries.map(([id]) => id),
-      );
-      relayed += entries.length;
+    more = false;
+    busy = false;
+    if (!connection.isReady()) return 0;
+    if (Date.now() >= rebalanceAt) {
+      await leases.rebalance();
+      rebalanceAt = Date.now() + leaseMs / 3;
     }
-    return relayed;
+    // A pass must end well inside the lease: skip partitions whose lease is about to run out.
+    const partitions = leases.held(leaseMs / 2);
+    metrics.partitions.set(partitions.length);
+    const batch = Math.max(MIN_PARTITION_BATCH, Math.floor(PASS_ENTRIES / partitions.length));
+    const batches = await Promise.all(
+      partitions.map((partition) =>
+        client.xrange(keys.outboxPartition(partition), "-", "+", "COUNT", batch),
+      ),
+    );
+    const readAt = Date.now();
+    const first = batches.flatMap((entries) => (entries[0] ? [appendedAtMs(entries[0][0])] : []));
+    metrics.oldest.set(first.length > 0 ? (readAt - Math.min(...first)) / 1000 : 0);
+    const entries = batches.flat();
+    if (entries.length === 0) return 0;
+    more = batches.some((entries) => entries.length === batch);
+    busy = true;
+
+    if (!connected) {
+      await producer.connect();
+      connected = true;
+    }
+    await producer.send({
+      topic: ORDER_EVENTS_TOPIC,
+      acks: -1,
+      messages: batches.flatMap((batch, index) =>
+        batch.map(([id, fields]) => {
+          const payload = fields[fields.indexOf("event") + 1] ?? "{}";
+          const entry = `${partitions[index]}/${id}`;
+          return { key: orderIdOf(payload), value: payload, headers: { [ENTRY_HEADER]: entry } };
+        }),
+      ),
+    });
+    const ackedAt = Date.now();
+    await Promise.all(
+      batches.map((batch, index) =>
+        batch.length > 0
+          ? client.xdel(keys.outboxPartition(partitions[index] ?? 0), ...batch.map(([id]) => id))
+          : undefined,
+      ),
+    );
+    for (const [id] of entries) metrics.lag.observe((ackedAt - appendedAtMs(id)) / 1000);
+    metrics.relayed.inc(entries.length);
+    return entries.length;
   }
 
-  let running = false;
-  const timer = setInterval(() => {
-    if (running) return;
-    running = true;
-    relayOnce()
-      .then(() => {
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+
+  async function run(): Promise<void> {
+    let failing = false;
+    // The first pass waits one interval too, so a caller may drive relayOnce() itself.
+    await pause(everyMs);
+    while (!stopped) {
+      try {
+        await relayOnce();
         if (failing) logger.info("outbox relay recovered");
         failing = false;
-      })
-      .catch((error: unknown) => {
+      } catch (error) {
         if (!failing)
           logger.warn({ err: error }, "outbox relay failed; entries stay until the next pass");
         failing = true;
         connected = false;
-      })
-      .finally(() => {
-        running = false;
-      });
-  }, everyMs);
-  timer.unref();
+        more = false;
+        busy = false;
+      }
+      // A full batch means more is waiting: go again at once; after a quiet pass, wait longer.
+      if (!more && !stopped) await pause(busy ? busyEveryMs : everyMs);
+    }
+  }
+  const running = run();
 
   return {
     relayOnce,
+    partitions: () => leases.held(0),
     async stop() {
-      clearInterval(timer);
+      stopped = true;
+      wake?.();
+      await running;
+      await leases
+        .leave()
+        .catch((error: unknown) => logger.warn({ err: error }, "outbox leases not given back"));
+      metrics.partitions.set(0);
       await producer.disconnect().catch(() => undefined);
     },
   };
+}
+
+function orderIdOf(payload: string): string | null {
+  try {
+    const { orderId } = JSON.parse(payload) as { orderId?: unknown };
+    return typeof orderId === "string" ? orderId : null;
+  } catch {
+    return null;
+  }
 }

@@ -5,7 +5,7 @@ import type { LatLng } from "../core/geo";
 import { keys } from "../core/redis/keys";
 import { type GeoPing, GeoPingSchema } from "../proto/gen/delivery/tracking/v1/geo_pb";
 import { useIngestOnRedis } from "../test/support/ingest";
-import { seedOrder } from "../test/support/orders";
+import { orderOutboxEvents, seedOrder } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
 import { testToken, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
@@ -167,6 +167,6 @@ describe("geofences in the ingest (automatic status on)", () => {
       ),
     );
     expect(await db.hmget(keys.order(orderId), "status", "version")).toEqual(["ASSIGNED", "2"]);
-    expect(await db.xlen(keys.orderOutbox(orderId))).toBe(0);
+    expect(await orderOutboxEvents(db, orderId)).toEqual([]);
   });
 });

@@ -2,9 +2,10 @@
  * The one place that builds Redis keys and channel names. Each name carries
  * a hash tag so that everything a Lua script or a pipeline group touches for
  * one city, rider or order lives on one Redis Cluster slot: `{city}` for geo,
- * dispatch and location-log keys, `{rider}` for a rider's own keys, `{order}`
- * for an order's record and channel. Callers pass ids already checked by
- * `assertKeyPart`, so no id can smuggle in a brace and move a key's slot.
+ * dispatch and location-log keys, `{rider}` for a rider's own keys, and the
+ * order's partition `{p<n>}` for its record, channel and outbox stream.
+ * Callers pass ids already checked by `isKeyPart`, so no id can smuggle in a
+ * brace and move a key's slot.
  */
 
 const KEY_PART = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -12,6 +13,30 @@ const KEY_PART = /^[A-Za-z0-9._:-]{1,64}$/;
 export function isKeyPart(value: string): boolean {
   return KEY_PART.test(value);
 }
+
+/**
+ * How many partitions orders are spread over. Part of the keyspace, not a
+ * setting: every tier builds order keys from it, so it is the same in all of
+ * them by construction (a variable would let one tier read and write orders
+ * no other tier can find), and changing it renames every order key, which
+ * is a data migration (docs/contract.md). 64 spreads orders over the masters
+ * of any cluster this edge runs on, and lets 64 gateways relay at once,
+ * while an idle relay pass costs 64 reads.
+ */
+export const ORDER_PARTITIONS = 64;
+
+/** The order's partition: FNV-1a (32 bit) of the id, modulo ORDER_PARTITIONS. */
+export function orderPartition(orderId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < orderId.length; i++) {
+    hash ^= orderId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % ORDER_PARTITIONS;
+}
+
+const outboxStream = (partition: number) => `outbox:{p${partition}}`;
+const partitionTag = (orderId: string) => `{p${orderPartition(orderId)}}`;
 
 export const keys = {
   /** SET of the cities that have (had) riders: what the stale-rider sweep walks. */
@@ -26,16 +51,18 @@ export const keys = {
   riderOrders: (rider: string) => `rider:{${rider}}:orders`,
   /** Channel: offers and order changes for the ingest node holding the rider's stream. */
   riderInbox: (rider: string) => `rider:{${rider}}:inbox`,
-  /** HASH: an order's tracking record. */
-  order: (order: string) => `order:{${order}}`,
-  /** STREAM: the order's status changes waiting for the relay to Kafka `order-events` (on the order's slot). */
-  orderOutbox: (order: string) => `outbox:{${order}}`,
-  /** SCAN pattern matching every order's outbox. */
-  orderOutboxPattern: () => "outbox:*",
-  /** STRING: which gateway node relays outboxes right now (one at a time, with a TTL). */
-  outboxRelayLock: () => "outbox-relay:lock",
-  /** Channel: an order's tracking events (JSON frames of tracking.v1.json). */
-  orderTrack: (order: string) => `track:{${order}}`,
+  /** HASH: an order's tracking record, on its partition's slot. */
+  order: (order: string) => `order:${partitionTag(order)}:${order}`,
+  /** STREAM: the outbox of the order's partition (every order of it), relayed to Kafka `order-events`. */
+  orderOutbox: (order: string) => outboxStream(orderPartition(order)),
+  /** STREAM: one partition's outbox, by partition number (what the relay reads). */
+  outboxPartition: (partition: number) => outboxStream(partition),
+  /** STRING: the gateway node relaying one partition's outbox (a lease with a TTL). */
+  outboxLease: (partition: number) => `outbox-lease:{p${partition}}`,
+  /** ZSET gateway node id → last heartbeat ms: the relays the partitions are shared among. */
+  outboxRelays: () => "outbox-relay:nodes",
+  /** Channel: an order's tracking events (JSON frames of tracking.v1.json), on its record's slot. */
+  orderTrack: (order: string) => `track:${partitionTag(order)}:${order}`,
   offerForRider: (city: string, rider: string) => `offer:{${city}}:rider:${rider}`,
   offerForOrder: (city: string, order: string) => `offer:{${city}}:order:${order}`,
   fence: (city: string) => `fence:{${city}}`,

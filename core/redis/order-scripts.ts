@@ -138,12 +138,3 @@ export async function recordGeofence(
   )) as [GeofenceOutcome, number];
   return outcome;
 }
-
-/** trim-outbox.lua: drop relayed entries (and the stream once empty); resolves to entries left. */
-export async function trimOutbox(
-  connection: RedisConnection,
-  orderOutboxKey: string,
-  ids: readonly string[],
-): Promise<number> {
-  return Number(await connection.client.trimOutbox(orderOutboxKey, ...ids));
-}

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { seedOrder } from "../../test/support/orders";
+import { orderOutboxEvents, seedOrder } from "../../test/support/orders";
 import { useRedisConnection } from "../../test/support/redis-connection";
 import { uniqueId } from "../../test/support/tokens";
 import { keys } from "./keys";
@@ -14,10 +14,7 @@ async function orderIn(status: string) {
   return { orderId, riderId };
 }
 
-async function outboxEvents(orderId: string) {
-  const entries = await fixture.connection.client.xrange(keys.orderOutbox(orderId), "-", "+");
-  return entries.map(([, fields]) => JSON.parse(fields[1] ?? "{}") as Record<string, unknown>);
-}
+const outboxEvents = (orderId: string) => orderOutboxEvents(fixture.connection.client, orderId);
 
 describe("record-geofence.lua", () => {
   test("leaving the pickup of a READY order moves it to PICKED_UP when automatic, once", async () => {

@@ -11,9 +11,10 @@ import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 import { createRedisConnection, type RedisConnection } from "./client";
 import { beginIdempotent, finishIdempotent, renewIdempotent } from "./idempotency-scripts";
-import { keys } from "./keys";
+import { keys, ORDER_PARTITIONS, orderPartition } from "./keys";
+import { holdLease, releaseLease } from "./leases";
 import { createOrderRecord } from "./order-record";
-import { assignRider, createOffer, takeOffer, transitionOrder, trimOutbox } from "./order-scripts";
+import { assignRider, createOffer, takeOffer, transitionOrder } from "./order-scripts";
 import {
   type PositionEntry,
   pruneStaleRiders,
@@ -366,15 +367,63 @@ describe.each(["standalone", "cluster"] as const)(
       ).toEqual(["ASSIGNED", "2", "london"]);
     });
 
-    test("trim-outbox removes the given entries and the stream once empty", async () => {
+    test("a lease has one holder at a time; only its holder renews or gives it back", async () => {
       const connection = connections[mode];
       if (!connection) throw new Error("no connection");
-      const key = keys.orderOutbox(uniqueId("order"));
-      const first = (await connection.client.xadd(key, "*", "event", "a")) ?? "";
-      const second = (await connection.client.xadd(key, "*", "event", "b")) ?? "";
-      expect(await trimOutbox(connection, key, [first])).toBe(1);
-      expect(await trimOutbox(connection, key, [second])).toBe(0);
-      expect(await connection.client.exists(key)).toBe(0);
+      const { client } = connection;
+      const lease = keys.outboxLease(7);
+      await client.del(lease);
+      const outcomes = await Promise.all(
+        ["g1", "g2", "g3"].map((holder) => holdLease(client, lease, holder, 10_000)),
+      );
+      expect(outcomes.filter((o) => o === "taken")).toHaveLength(1);
+      const holder = ["g1", "g2", "g3"][outcomes.indexOf("taken")] ?? "";
+      const other = holder === "g1" ? "g2" : "g1";
+      expect(await holdLease(client, lease, holder, 20_000)).toBe("renewed");
+      expect(await client.pttl(lease)).toBeGreaterThan(10_000);
+      expect(await releaseLease(client, lease, other)).toBe(false);
+      expect(await holdLease(client, lease, other, 10_000)).toBe("held");
+      expect(await releaseLease(client, lease, holder)).toBe(true);
+      expect(await holdLease(client, lease, other, 10_000)).toBe("taken");
+      await client.del(lease);
     });
   },
 );
+
+test("an order's record, outbox and channel share its partition's slot; partitions spread over the cluster", async () => {
+  const connection = connections.cluster;
+  if (!connection) throw new Error("no connection");
+  const client = connection.client as Cluster;
+  const slotOf = async (key: string) => Number(await client.call("CLUSTER", "KEYSLOT", key));
+  for (const orderId of ["o-1", uniqueId("order"), "ORDER.42:x"]) {
+    const partition = orderPartition(orderId);
+    expect(partition).toBeGreaterThanOrEqual(0);
+    expect(partition).toBeLessThan(ORDER_PARTITIONS);
+    const slots = await Promise.all(
+      [
+        keys.order(orderId),
+        keys.orderOutbox(orderId),
+        keys.orderTrack(orderId),
+        keys.outboxPartition(partition),
+        keys.outboxLease(partition),
+      ].map(slotOf),
+    );
+    expect(new Set(slots).size).toBe(1);
+  }
+  // 10,000 ids fill every partition about evenly, and the partitions' slots sit on every master.
+  const counts = new Array<number>(ORDER_PARTITIONS).fill(0);
+  for (let i = 0; i < 10_000; i++) {
+    const partition = orderPartition(`order-${i}`);
+    counts[partition] = (counts[partition] ?? 0) + 1;
+  }
+  expect(Math.min(...counts)).toBeGreaterThan((10_000 / ORDER_PARTITIONS) * 0.7);
+  expect(Math.max(...counts)).toBeLessThan((10_000 / ORDER_PARTITIONS) * 1.3);
+  const owners = new Set<string>();
+  const ranges = (await client.call("CLUSTER", "SLOTS")) as [number, number, [string, number]][];
+  for (let partition = 0; partition < ORDER_PARTITIONS; partition++) {
+    const slot = await slotOf(keys.outboxPartition(partition));
+    const owner = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2];
+    owners.add(`${owner?.[0]}:${owner?.[1]}`);
+  }
+  expect(owners.size).toBe(3);
+});

@@ -20,7 +20,8 @@ const SCRIPTS = {
   createOrderRecord: { file: "create-order-record.lua", keys: 1 },
   transitionOrder: { file: "transition-order.lua", keys: 2 },
   recordGeofence: { file: "record-geofence.lua", keys: 2 },
-  trimOutbox: { file: "trim-outbox.lua", keys: 1 },
+  holdLease: { file: "hold-lease.lua", keys: 1 },
+  releaseLease: { file: "release-lease.lua", keys: 1 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

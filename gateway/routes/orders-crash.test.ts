@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort, type RedisServer, startRedis } from "../../test/support/redis-server";
-import { TEST_JWT_SECRET, testToken, uniqueId } from "../../test/support/tokens";
+import { startGatewayProcess } from "../../test/support/gateway-process";
+import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { testToken, uniqueId } from "../../test/support/tokens";
 import { startTestUpstream, type TestUpstream } from "../../test/support/upstream";
 import { waitUntil } from "../../test/support/wait";
 
@@ -27,37 +27,17 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-async function startGatewayProcess(): Promise<{ url: string; child: Subprocess }> {
-  const port = await freePort();
-  const child = Bun.spawn([process.execPath, join(import.meta.dir, "..", "main.ts")], {
-    env: {
-      ...process.env,
-      REDIS_URL: redis.url,
-      JWT_SECRET: TEST_JWT_SECRET,
-      GATEWAY_PORT: String(port),
-      ORDER_SERVICE_URL: upstream.url,
-      SEARCH_SERVICE_URL: upstream.url,
-      UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
-      IDEMPOTENCY_LEASE_MARGIN_MS: String(LEASE_MARGIN_MS),
-      RATE_LIMIT_REQUESTS: "100000",
-      LOG_LEVEL: "silent",
-    },
-    stdout: "ignore",
-    stderr: "inherit",
+const startGateway = async () => {
+  const started = await startGatewayProcess({
+    REDIS_URL: redis.url,
+    ORDER_SERVICE_URL: upstream.url,
+    SEARCH_SERVICE_URL: upstream.url,
+    UPSTREAM_TIMEOUT_MS: String(UPSTREAM_TIMEOUT_MS),
+    IDEMPOTENCY_LEASE_MARGIN_MS: String(LEASE_MARGIN_MS),
   });
-  children.push(child);
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil(
-    () =>
-      fetch(`${url}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      ),
-    15_000,
-    "gateway ready",
-  );
-  return { url, child };
-}
+  children.push(started.child);
+  return started;
+};
 
 const order = {
   restaurantId: "ldn-curry",
@@ -84,7 +64,7 @@ test("kill -9 mid-create with 20 creates in flight: each retry gets its one orde
       },
     });
 
-  const first = await startGatewayProcess();
+  const first = await startGateway();
   upstream.controls.delayMs = 1_000;
   const lost = checkouts.map((checkout) => create(first.url, checkout).catch((error) => error));
   await waitUntil(
@@ -100,7 +80,7 @@ test("kill -9 mid-create with 20 creates in flight: each retry gets its one orde
   // The order service finishes the orders the dead gateway asked for.
   await waitUntil(() => upstream.ordersCreated.length === CREATES, 5_000, "orders made upstream");
 
-  const second = await startGatewayProcess();
+  const second = await startGateway();
   const answered = await Promise.all(
     checkouts.map(async (checkout) => {
       const statuses: number[] = [];

@@ -28,3 +28,14 @@ export async function seedOrder(
   await db.hset(keys.order(orderId), record);
   if (riderId) await db.sadd(keys.riderOrders(riderId), orderId);
 }
+
+/** One order's outbox events, oldest first (its partition's stream holds other orders' too). */
+export async function orderOutboxEvents(
+  db: Redis | Cluster,
+  orderId: string,
+): Promise<Record<string, unknown>[]> {
+  const entries = await db.xrange(keys.orderOutbox(orderId), "-", "+");
+  return entries
+    .map(([, fields]) => JSON.parse(fields[fields.indexOf("event") + 1] ?? "{}"))
+    .filter((event: { orderId?: string }) => event.orderId === orderId);
+}

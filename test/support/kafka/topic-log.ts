@@ -11,6 +11,8 @@ export interface ProducedRecord {
   timestamp: bigint;
   /** Offset within its partition, from 0. */
   offset: bigint;
+  /** When the broker stored it (ms since epoch, its own clock). */
+  storedAtMs: number;
 }
 
 /**
@@ -59,8 +61,9 @@ export class TopicLog {
   append(topic: string, partition: number, batch: readonly DecodedRecord[]): bigint {
     const slot = `${topic}\u0000${partition}`;
     const base = this.#nextOffsets.get(slot) ?? 0n;
+    const storedAtMs = Date.now();
     batch.forEach((record, i) => {
-      this.records.push({ topic, partition, ...record, offset: base + BigInt(i) });
+      this.records.push({ topic, partition, ...record, offset: base + BigInt(i), storedAtMs });
     });
     this.#nextOffsets.set(slot, base + BigInt(batch.length));
     if (batch.length > 0) for (const listener of this.#onAppend) listener();
