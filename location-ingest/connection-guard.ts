@@ -24,6 +24,9 @@ interface Connection extends GuardedConnection {
   riderCalls: number;
   /** When the last stream closed (or the connection opened). */
   idleSince: number;
+  /** Counted by touch(); the sweep turns a change into lastReadAt (no clock read per chunk). */
+  reads: number;
+  readsSeen: number;
   lastReadAt: number;
   pingSentAt: number | undefined;
   closingSince: number | undefined;
@@ -164,6 +167,8 @@ export function createConnectionGuard(deps: {
       streams: 0,
       riderCalls: 0,
       idleSince: at,
+      reads: 0,
+      readsSeen: 0,
       lastReadAt: at,
       pingSentAt: undefined,
       closingSince: undefined,
@@ -182,7 +187,7 @@ export function createConnectionGuard(deps: {
         if (connection.riderCalls === 0 && open.has(connection)) markWithoutRider(connection);
       },
       touch() {
-        connection.lastReadAt = now();
+        connection.reads += 1;
       },
     };
     open.add(connection);
@@ -226,6 +231,10 @@ export function createConnectionGuard(deps: {
     const at = now();
     for (const connection of open) {
       const { session } = connection;
+      if (connection.reads !== connection.readsSeen) {
+        connection.readsSeen = connection.reads;
+        connection.lastReadAt = at;
+      }
       if (connection.closingSince !== undefined) {
         if (at - connection.closingSince >= GOAWAY_GRACE_MS) {
           session.destroy();

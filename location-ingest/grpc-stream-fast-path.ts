@@ -93,6 +93,7 @@ function pumpRequests(
   let failed = false;
   let deadline: ReturnType<typeof setTimeout> | undefined;
   const clearDeadline = () => {
+    if (deadline === undefined) return;
     clearTimeout(deadline);
     deadline = undefined;
   };
