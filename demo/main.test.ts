@@ -105,6 +105,11 @@ async function checkLiveMap(demo: RunningDemo): Promise<void> {
     expect(welcome).toContain("./edge demo");
     expect(welcome).toContain("./edge token -- --role ops");
 
+    // A customer's token on the city map: told what it is for, not a bare 403.
+    const wrong = await openPage(browser, PHONE, customerLink.replace(/&order=[^&]*/, ""));
+    await wrong.page.locator("#notice").waitFor();
+    expect(await wrong.page.locator("#notice").textContent()).toContain("&order=<id>");
+
     for (const { errors } of [desktop, phone, customer, bare]) expect(errors).toEqual([]);
   } finally {
     await browser.close();

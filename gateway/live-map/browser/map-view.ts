@@ -7,7 +7,7 @@ import { type Bounds, createPainter, extendBounds } from "./map-canvas";
 import { watchOrder } from "./order-socket";
 import { applyEvent, applyStatus, createTrack, type OrderTrack, type Point } from "./order-track";
 import { orderBounds, renderOrderPanel } from "./order-view";
-import { $, colorOf, showNotice } from "./page";
+import { $, colorOf, explainRefusal, showNotice } from "./page";
 
 const POLL_MS = 1_000;
 const MAX_FOLLOWED = 8;
@@ -227,7 +227,7 @@ export function startMapView(token: string, initialCity: string | undefined): vo
       error?: { message?: string };
     };
     if (!response.ok) {
-      showNotice(`live view: ${response.status} ${body.error?.message ?? ""}`);
+      showNotice(explainRefusal("live view", response.status, body.error?.message));
       return;
     }
     showNotice("");

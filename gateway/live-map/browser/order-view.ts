@@ -6,7 +6,7 @@ import { ENDED_STATUSES } from "./follow-set";
 import { createPainter, extendBounds } from "./map-canvas";
 import { watchOrder } from "./order-socket";
 import { applyEvent, createTrack, ORDER_STEPS, type OrderTrack, type Point } from "./order-track";
-import { $, colorOf, roleOf, showNotice } from "./page";
+import { $, colorOf, explainRefusal, roleOf, showNotice } from "./page";
 
 interface OrderStatus {
   orderId: string;
@@ -44,7 +44,7 @@ export async function startOrderView(token: string, orderId: string, city?: stri
   if (!statusAnswer.ok || !trackAnswer.ok) {
     const failed = statusAnswer.ok ? trackAnswer : statusAnswer;
     const body = (await failed.json().catch(() => ({}))) as { error?: { message?: string } };
-    showNotice(`order ${orderId}: ${failed.status} ${body.error?.message ?? ""}`);
+    showNotice(explainRefusal(`order ${orderId}`, failed.status, body.error?.message));
     return;
   }
   const status = (await statusAnswer.json()) as OrderStatus;

@@ -15,6 +15,21 @@ export function showNotice(text: string): void {
   notice.hidden = text === "";
 }
 
+/** What a person can do about a refused call (the server's message, then the way out). */
+export function explainRefusal(what: string, status: number, message: string | undefined): string {
+  const hint =
+    status === 401
+      ? "The token is invalid or expired: mint a new one with `./edge token` (or reopen the demo's link)."
+      : status === 403
+        ? what === "live view"
+          ? "The city map needs an ops or dispatcher token; a customer's token shows one order: add &order=<id> to the link."
+          : "This token may not see this order."
+        : status === 404
+          ? "No such order (an ended order's record expires after a while)."
+          : "";
+  return `${what}: ${status} ${message ?? ""} ${hint}`.trim();
+}
+
 /** A stable colour per tracking node, so an order's colour says which node serves it. */
 export function colorOf(nodeId: string | undefined): string {
   if (!nodeId) return "#888";
