@@ -51,8 +51,12 @@ export function createSupervisor(logDir: string) {
   };
 }
 
-/** Waits until `url` answers 200, or throws after `timeoutMs` naming what did not come up. */
-export async function waitForHttp(name: string, url: string, timeoutMs = 15_000): Promise<void> {
+/**
+ * Waits until `url` answers 200, or throws after `timeoutMs` naming what did
+ * not come up. Generous: six Bun processes starting at once on a busy 2-core
+ * machine can take well over ten seconds.
+ */
+export async function waitForHttp(name: string, url: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = "no answer";
   while (Date.now() < deadline) {

@@ -72,7 +72,8 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
   );
   const reader = child.stdout.getReader();
   let printed = "";
-  const deadline = Date.now() + 30_000;
+  // Its tiers get 30 s each to be ready (demo/child-processes.ts), then it places an order.
+  const deadline = Date.now() + 60_000;
   while (!printed.includes("Follow the first one")) {
     if (Date.now() > deadline) throw new Error(`demo did not start:\n${printed}`);
     const { value, done } = await reader.read();
