@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { keys } from "../core/redis/keys";
 import { useGatewayAndTrackingNodes } from "../test/support/edge-nodes";
 import { startTestGateway } from "../test/support/gateway";
-import { seedOrder } from "../test/support/orders";
+import { seedOrder, trackingEventJson } from "../test/support/orders";
 import { startRedis } from "../test/support/redis-server";
 import { uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
@@ -111,10 +111,10 @@ describe("POST /v1/orders/:id/status", () => {
     expect((await step(orderId, "PICKED_UP", 3, { sub: riderId, role: "rider" })).status).toBe(200);
     expect((await step(orderId, "DELIVERED", 4, { sub: riderId, role: "rider" })).status).toBe(200);
     await waitUntil(() => events.length === 3);
-    expect(events.map((e) => JSON.parse(e))).toEqual([
-      { type: "status", orderId, status: "READY", version: 3, riderId },
-      { type: "status", orderId, status: "PICKED_UP", version: 4, riderId },
-      { type: "status", orderId, status: "DELIVERED", version: 5, riderId },
+    expect(events.map(trackingEventJson)).toEqual([
+      { orderId, status: { status: "READY", version: "3", riderId } },
+      { orderId, status: { status: "PICKED_UP", version: "4", riderId } },
+      { orderId, status: { status: "DELIVERED", version: "5", riderId } },
     ]);
     expect(await fixture.db.sismember(`rider:{${riderId}}:orders`, orderId)).toBe(0);
     subscriber.disconnect();

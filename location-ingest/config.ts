@@ -5,6 +5,7 @@ import {
   loadKafkaBrokers,
   loadRedisConfig,
   type RedisConfig,
+  readLiveAgeMs,
   readNodeId,
 } from "../core/config/shared-config";
 
@@ -124,7 +125,7 @@ export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig 
     httpPort: readPort(env, "INGEST_HTTP_PORT", 8082),
     limits: Object.freeze({
       maxFutureSkewMs: readInt(env, "PING_MAX_FUTURE_SKEW_MS", 5_000, { min: 0 }),
-      maxLiveAgeMs: readInt(env, "PING_MAX_LIVE_AGE_MS", 120_000, { min: 1_000 }),
+      maxLiveAgeMs: readLiveAgeMs(env),
       maxBacklogAgeMs: readInt(env, "PING_MAX_BACKLOG_AGE_MS", 86_400_000, { min: 1_000 }),
       maxSpeedMps: readInt(env, "PING_MAX_SPEED_MPS", 70, { min: 1 }),
       maxAccuracyM: readInt(env, "PING_MAX_ACCURACY_M", 150, { min: 1 }),

@@ -5,7 +5,7 @@ import type { LatLng } from "../core/geo";
 import { keys } from "../core/redis/keys";
 import { type GeoPing, GeoPingSchema } from "../proto/gen/delivery/tracking/v1/geo_pb";
 import { useIngestOnRedis } from "../test/support/ingest";
-import { orderOutboxEvents, seedOrder } from "../test/support/orders";
+import { orderOutboxEvents, seedOrder, trackingEventJson } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
 import { testToken, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
@@ -113,8 +113,8 @@ describe("geofences in the ingest (automatic status on)", () => {
     const frames: Record<string, unknown>[] = [];
     await subscriber.subscribe(keys.orderTrack(orderId));
     subscriber.on("message", (_channel, message) => {
-      const frame = JSON.parse(message) as Record<string, unknown>;
-      if (frame.type !== "position") frames.push(frame);
+      const frame = trackingEventJson(message);
+      if (!frame.position) frames.push(frame);
     });
     return { frames, stop: () => subscriber.disconnect() };
   }
@@ -132,8 +132,11 @@ describe("geofences in the ingest (automatic status on)", () => {
     await waitUntil(async () => watcher.frames.length === 2);
     watcher.stop();
     expect(watcher.frames).toEqual([
-      expect.objectContaining({ type: "geofence", orderId, riderId, fence: "left_pickup" }),
-      { type: "status", orderId, status: "PICKED_UP", version: 3, riderId },
+      {
+        orderId,
+        geofence: { fence: "FENCE_LEFT_PICKUP", riderId, atMs: expect.stringMatching(/^\d+$/) },
+      },
+      { orderId, status: { status: "PICKED_UP", version: "3", riderId } },
     ]);
   });
 
@@ -148,7 +151,7 @@ describe("geofences in the ingest (automatic status on)", () => {
     );
     await waitUntil(async () => watcher.frames.length === 1);
     watcher.stop();
-    expect(watcher.frames[0]).toMatchObject({ type: "geofence", fence: "entered_dropoff" });
+    expect(watcher.frames[0]).toMatchObject({ geofence: { fence: "FENCE_ENTERED_DROPOFF" } });
     expect(await db.hget(keys.order(orderId), "status")).toBe("PICKED_UP");
   });
 

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { distanceMeters, type LatLng } from "../core/geo";
-import type { GeofenceName } from "../core/messages/tracking-frame";
+import type { GeofenceName } from "../core/messages/tracking-events";
 import type { RedisConnection } from "../core/redis/client";
 import { recordGeofence } from "../core/redis/order-scripts";
 import type { GeofencePolicy } from "./config";

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { create, fromBinary } from "@bufbuild/protobuf";
+import { create, fromBinary, fromJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis } from "ioredis";
+import { parseStoredPosition } from "../core/position/position-forms";
 import { keys } from "../core/redis/keys";
-import { parseRiderPosition } from "../core/redis/rider-position";
 import { GeoPingSchema } from "../proto/gen/delivery/tracking/v1/geo_pb";
 import { DropReason } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import { LocationRecordSchema } from "../proto/gen/delivery/tracking/v1/location_record_pb";
+import { TrackingEventSchema } from "../proto/gen/delivery/tracking/v1/tracking_event_pb";
 import { bearer, pingTrack, useIngestOnRedis } from "../test/support/ingest";
 import { seedOrder } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
@@ -63,13 +64,18 @@ describe("StreamPings", () => {
         "m",
       );
       expect(nearby).toContain(riderId);
-      const position = parseRiderPosition(await db.get(keys.riderPosition(riderId)));
-      expect(position?.seq).toBe("3");
+      const position = parseStoredPosition(await db.get(keys.riderPosition(riderId)));
+      expect(position?.seq).toBe(3n);
       expect(position?.lat).toBeCloseTo(track[2]?.lat ?? 0, 9);
       await waitUntil(() => frames.length === 3);
-      const parsed = frames.map((frame) => JSON.parse(frame));
-      expect(parsed.map((frame) => frame.seq)).toEqual([1, 2, 3]);
-      expect(parsed[0]).toMatchObject({ type: "position", orderId, riderId });
+      const parsed = frames.map((frame) => fromJsonString(TrackingEventSchema, frame));
+      expect(parsed.map(({ event }) => event.case === "position" && event.value.seq)).toEqual([
+        1n,
+        2n,
+        3n,
+      ]);
+      expect(parsed[0]?.orderId).toBe(orderId);
+      expect(parsed[0]?.event.value).toMatchObject({ riderId, lat: track[0]?.lat });
       subscriber.disconnect();
     },
   );
@@ -194,7 +200,7 @@ describe("SendPing and UploadPings", () => {
       bearer(await riderToken(riderId)),
     );
     expect(response.ack?.lastAcceptedSeq).toBe(7n);
-    expect(parseRiderPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe("7");
+    expect(parseStoredPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe(7n);
     // The same call by hand, as curl would send it.
     const raw = await fetch(
       `${fixture.ingest.httpUrl}/delivery.tracking.v1.LocationIngestService/SendPing`,
@@ -254,7 +260,7 @@ describe("SendPing and UploadPings", () => {
       [1_005n, DropReason.OUT_OF_ORDER],
     ]);
     expect(result.lastAcceptedSeq).toBe(1_049n);
-    expect(parseRiderPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe("1049");
+    expect(parseStoredPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe(1049n);
 
     const entries = await db.xrangeBuffer(keys.locationLog("london"), "-", "+");
     const mine = entries
@@ -266,7 +272,7 @@ describe("SendPing and UploadPings", () => {
     expect(mine.every((record) => record.backfill)).toBe(true);
     // Only the fresh ping reached the live map.
     await waitUntil(() => frames.length >= 1);
-    expect(frames.map((f) => JSON.parse(f).seq)).toEqual([1_049]);
+    expect(frames.map((f) => JSON.parse(f).position.seq)).toEqual(["1049"]);
     subscriber.disconnect();
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Cluster, Redis } from "ioredis";
 import { encodeRiderInboxMessage } from "../core/messages/rider-inbox";
+import { parseStoredPosition } from "../core/position/position-forms";
 import { keys } from "../core/redis/keys";
-import { parseRiderPosition } from "../core/redis/rider-position";
 import { pingTrack, startTestIngest, type TestIngest } from "../test/support/ingest";
 import { seedOrder } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
@@ -72,9 +72,9 @@ test("in cluster mode a city's keys share one slot and position events use shard
 
   const deadline = Date.now() + 3_000;
   while (shardedFrames.length < 3 && Date.now() < deadline) await Bun.sleep(10);
-  expect(shardedFrames.map((frame) => JSON.parse(frame).seq)).toEqual([1, 2, 3]);
+  expect(shardedFrames.map((frame) => JSON.parse(frame).position.seq)).toEqual(["1", "2", "3"]);
   expect(classicFrames).toEqual([]);
-  expect(parseRiderPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe("3");
+  expect(parseStoredPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe(3n);
   expect(await db.zscore(keys.cityRidersSeen("london"), riderId)).not.toBeNull();
   expect(await db.xlen(keys.locationLog("london"))).toBeGreaterThanOrEqual(3);
 

@@ -45,9 +45,16 @@ export function checkPing(
   return undefined;
 }
 
-/** Speed and heading as stored and published: finite, heading in [0, 360). */
+/**
+ * Speed and heading as stored and published: finite, heading in [0, 360),
+ * and float32 values as the proto's fields hold them (so the JSON forms and
+ * the binary ones carry the same number).
+ */
 export function sanitizeMotion(ping: GeoPing): { speedMps: number; headingDeg: number } {
   const speedMps = Number.isFinite(ping.speedMps) && ping.speedMps > 0 ? ping.speedMps : 0;
   const heading = Number.isFinite(ping.headingDeg) ? ping.headingDeg : 0;
-  return { speedMps, headingDeg: ((heading % 360) + 360) % 360 };
+  return {
+    speedMps: Math.fround(speedMps),
+    headingDeg: Math.fround(((heading % 360) + 360) % 360) % 360,
+  };
 }

@@ -1,11 +1,15 @@
-import { encodeTrackingFrame } from "../core/messages/tracking-frame";
+import { positionEventJson } from "../core/messages/tracking-events";
+import {
+  encodeLocationRecord,
+  encodeStoredPosition,
+  RIDER_POSITION_TTL_S,
+} from "../core/position/position-forms";
+import type { RiderPosition } from "../core/position/rider-position";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
-import { encodeRiderPosition, RIDER_POSITION_TTL_S } from "../core/redis/rider-position";
 import { type PositionEntry, queueRecordPositions } from "../core/redis/scripts";
 import { ShardBatch } from "../core/redis/shard-batch";
 import type { GeoPing } from "../proto/gen/delivery/tracking/v1/geo_pb";
-import { encodeLocationRecord } from "./hot-path-encoders";
 import type { LocationLog } from "./location-log/location-log";
 import type { IngestMetrics } from "./metrics";
 
@@ -123,16 +127,21 @@ export function createPingWriter(options: {
     const cities = new Map<string, { entries: PositionEntry[]; pings: number[] }>();
     const groups = batch.map((accepted, index) => {
       const { riderId, city, ping, receivedAtMs } = accepted;
-      const record = encodeLocationRecord({
+      const position: RiderPosition = {
         riderId,
         city,
-        ping,
+        lat: ping.lat,
+        lng: ping.lng,
+        accuracyM: Math.fround(ping.accuracyM),
+        speedMps: accepted.speedMps,
+        headingDeg: accepted.headingDeg,
+        recordedAtMs: Number(ping.recordedAtMs),
+        seq: ping.seq,
         receivedAtMs,
-        backfill: accepted.backfill,
-      });
-      const recordedAt = Number(ping.recordedAtMs);
+      };
+      const record = encodeLocationRecord(position, accepted.backfill);
       if (locationLog.kind === "external")
-        locationLog.sink.append({ riderId, city, recordedAtMs: recordedAt, record });
+        locationLog.sink.append({ riderId, city, recordedAtMs: position.recordedAtMs, record });
       const touched: string[] = [];
       if (accepted.current || locationLog.kind === "redis-stream") {
         let cityBatch = cities.get(city);
@@ -154,36 +163,13 @@ export function createPingWriter(options: {
 
       const posKey = keys.riderPosition(riderId);
       const riderShard = shards.pipelineFor(posKey);
-      const position = encodeRiderPosition({
-        lat: ping.lat,
-        lng: ping.lng,
-        seq: ping.seq.toString(),
-        recordedAt,
-        receivedAt: receivedAtMs,
-        heading: accepted.headingDeg,
-        speed: accepted.speedMps,
-        accuracy: ping.accuracyM,
-        city,
-      });
-      riderShard.pipeline.set(posKey, position, "EX", RIDER_POSITION_TTL_S);
+      riderShard.pipeline.set(posKey, encodeStoredPosition(position), "EX", RIDER_POSITION_TTL_S);
       touched.push(riderShard.group);
 
       for (const orderId of accepted.orderIds) {
         const channel = keys.orderTrack(orderId);
         const orderShard = shards.pipelineFor(channel);
-        const frame = encodeTrackingFrame({
-          type: "position",
-          orderId,
-          riderId,
-          lat: ping.lat,
-          lng: ping.lng,
-          heading: accepted.headingDeg,
-          speed: accepted.speedMps,
-          recordedAt,
-          seq: Number(ping.seq),
-          receivedAt: receivedAtMs,
-        });
-        orderShard.pipeline[publish](channel, frame);
+        orderShard.pipeline[publish](channel, positionEventJson(orderId, position));
         touched.push(orderShard.group);
       }
       return touched;

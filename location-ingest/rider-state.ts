@@ -1,8 +1,8 @@
 import type { LatLng } from "../core/geo";
+import { parseStoredPosition } from "../core/position/position-forms";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { ORDER_FIELDS, parseOrderRecord } from "../core/redis/order-record";
-import { parseRiderPosition } from "../core/redis/rider-position";
 import type { MotionSample } from "./interval-policy";
 import type { LastFix } from "./ping-checks";
 
@@ -40,18 +40,18 @@ export function createRiderStateStore(connection: RedisConnection, now: () => nu
   const registeredCities = new Set<string>();
 
   async function readLastFix(state: RiderState): Promise<void> {
-    const stored = parseRiderPosition(
+    const stored = parseStoredPosition(
       await connection.client.get(keys.riderPosition(state.riderId)),
     );
     if (stored) {
       const position = { lat: stored.lat, lng: stored.lng };
       const fix = {
-        seq: BigInt(stored.seq),
+        seq: stored.seq,
         ...position,
-        recordedAtMs: stored.recordedAt,
+        recordedAtMs: stored.recordedAtMs,
         position,
-        speedMps: stored.speed,
-        headingDeg: stored.heading,
+        speedMps: stored.speedMps,
+        headingDeg: stored.headingDeg,
       };
       // A ping accepted while the read was in flight is newer than Redis's copy.
       if (!state.last || state.last.seq < fix.seq) state.last = fix;

@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
 import type * as grpc from "@grpc/grpc-js";
 import { Redis } from "ioredis";
+import { parseStoredPosition } from "../core/position/position-forms";
 import { keys } from "../core/redis/keys";
-import { parseRiderPosition } from "../core/redis/rider-position";
 import { pingTrack, useIngestOnRedis } from "../test/support/ingest";
 import { bearerMetadata, createStockIngestClient } from "../test/support/stock-grpc-client";
 import { testToken, uniqueId } from "../test/support/tokens";
@@ -45,7 +45,7 @@ test("a stock @grpc/grpc-js client streams pings and gets acks; its pings land i
   expect(responses.slice(0, 4).map((r) => r.ack?.lastAcceptedSeq)).toEqual(["1", "2", "3", "4"]);
   expect(responses[4]?.ack?.dropped).toEqual([{ seq: "2", reason: "DROP_REASON_OUT_OF_ORDER" }]);
   const db = new Redis(fixture.redis.url);
-  expect(parseRiderPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe("4");
+  expect(parseStoredPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe(4n);
   db.disconnect();
 });
 

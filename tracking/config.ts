@@ -4,6 +4,7 @@ import {
   loadAuthConfig,
   loadRedisConfig,
   type RedisConfig,
+  readLiveAgeMs,
 } from "../core/config/shared-config";
 
 export interface TrackingConfig {
@@ -33,6 +34,8 @@ export interface TrackingConfig {
   readonly maxSocketsPerStaff: number;
   /** Request line plus headers of a watch request; over it 431 in the error shape. */
   readonly maxHeaderBytes: number;
+  /** The ingest's live-age bound: after it a rider's lower seq is a restart, not a replay. */
+  readonly seqRestartAfterMs: number;
 }
 
 /** Bun's own parser limit is raised to this, so requests up to it get the JSON 431. */
@@ -71,5 +74,6 @@ export function loadTrackingConfig(env: Env): TrackingConfig {
       min: 1024,
       max: PARSER_HEADER_LIMIT_BYTES - 1024,
     }),
+    seqRestartAfterMs: readLiveAgeMs(env),
   });
 }

@@ -1,12 +1,12 @@
 import type { Logger } from "pino";
-import type { StatusFrame } from "../core/messages/tracking-frame";
+import { positionEventJson, statusEventJson } from "../core/messages/tracking-events";
 import { orderEnded, riderVisible } from "../core/order-status";
+import { parseStoredPosition } from "../core/position/position-forms";
 import { CLOSE } from "../core/protocol/tracking-protocol";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../core/redis/order-record";
-import { parseRiderPosition } from "../core/redis/rider-position";
-import { type OutgoingFrame, outgoingFrame, parseTrackingFrame } from "./frames";
+import { eventFrame, type OutgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 import type { OrderSubscriptions } from "./order-subscriptions";
 import type { OrderView, OrderViews } from "./order-views";
@@ -41,14 +41,11 @@ export function createOrderWatch(options: {
     );
   }
 
-  function statusFrame(orderId: string, view: OrderView): StatusFrame {
-    return {
-      type: "status",
-      orderId,
-      status: view.status,
-      version: view.version,
-      ...(view.riderId ? { riderId: view.riderId } : {}),
-    };
+  /** A frame this node made itself (its events are well formed by construction). */
+  function ownFrame(orderId: string, json: string): OutgoingFrame {
+    const frame = eventFrame(orderId, json, { snapshot: true });
+    if (!frame) throw new Error(`unparseable own frame for ${orderId}`);
+    return frame;
   }
 
   /** A watcher the order no longer allows (its rider was replaced) is closed before it sees more. */
@@ -61,7 +58,7 @@ export function createOrderWatch(options: {
   /** Brings one watcher up to the view: its newest status, and the close an ended order calls for. */
   function settle(ws: WatcherSocket, view: OrderView): void {
     if (refuseIfNotAllowed(ws, view)) return;
-    watchers.deliver(ws, outgoingFrame(statusFrame(ws.data.orderId, view), { snapshot: true }));
+    watchers.deliver(ws, ownFrame(ws.data.orderId, statusEventJson(ws.data.orderId, view)));
     if (orderEnded(view.status)) watchers.close(ws, CLOSE.orderEnded);
   }
 
@@ -97,24 +94,10 @@ export function createOrderWatch(options: {
     orderId: string,
     riderId: string,
   ): Promise<OutgoingFrame | undefined> {
-    const position = parseRiderPosition(await connection.client.get(keys.riderPosition(riderId)));
+    const position = parseStoredPosition(await connection.client.get(keys.riderPosition(riderId)));
     // The order may have ended or changed rider while the read was out.
-    if (!position || !views.showsRider(orderId, riderId)) return undefined;
-    return outgoingFrame(
-      {
-        type: "position",
-        orderId,
-        riderId,
-        lat: position.lat,
-        lng: position.lng,
-        heading: position.heading,
-        speed: position.speed,
-        recordedAt: position.recordedAt,
-        seq: Number(position.seq),
-        receivedAt: position.receivedAt,
-      },
-      { snapshot: true },
-    );
+    if (position?.riderId !== riderId || !views.showsRider(orderId, riderId)) return undefined;
+    return ownFrame(orderId, positionEventJson(orderId, position));
   }
 
   /** A rider was just assigned: the order's watchers see where the rider is without waiting for a ping. */
@@ -157,25 +140,25 @@ export function createOrderWatch(options: {
 
     /** One published event of `track:{orderId}`, for the order's watchers on this node. */
     onEvent(orderId: string, payload: string): void {
-      const frame = parseTrackingFrame(payload);
+      const frame = eventFrame(orderId, payload);
       if (!frame) {
         logger.warn({ orderId }, "malformed tracking event ignored");
         return;
       }
+      const { event } = frame;
       if (
-        (frame.type === "position" || frame.type === "geofence") &&
-        !views.showsRider(orderId, frame.riderId)
+        (event.kind === "position" || event.kind === "geofence") &&
+        !views.showsRider(orderId, event.riderId)
       ) {
-        metrics.riderFramesWithheld.inc({ type: frame.type });
+        metrics.riderFramesWithheld.inc({ type: event.kind });
         return;
       }
-      const outgoing = outgoingFrame(frame, { json: payload });
       const riderBefore = views.get(orderId)?.riderId;
-      const moved = frame.type === "status" && views.observeStatus(orderId, frame);
+      const moved = event.kind === "status" && views.observeStatus(orderId, event);
       const view = moved ? views.get(orderId) : undefined;
       for (const ws of watchers.forOrder(orderId)) {
         if (view && refuseIfNotAllowed(ws, view)) continue;
-        watchers.deliver(ws, outgoing);
+        watchers.deliver(ws, frame);
       }
       if (!moved) return;
       settleAll(orderId);

@@ -64,9 +64,9 @@ test("Chromium: a frame subprotocol beside bearer is selected; bearer alone fail
       { target, protocols },
     );
 
-  expect(await connect(url, ["tracking.v1.json", `bearer.${token}`])).toEqual({
+  expect(await connect(url, ["tracking.v2.json", `bearer.${token}`])).toEqual({
     opened: true,
-    protocol: "tracking.v1.json",
+    protocol: "tracking.v2.json",
     firstFrame: "text",
     closeCode: 1005,
   });

@@ -1,8 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
+import pino from "pino";
+import { statusEventJson } from "../core/messages/tracking-events";
+import { TRACKING_SUBPROTOCOLS } from "../core/protocol/tracking-protocol";
+import { createRedisConnection, type RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
-import { TrackingEventSchema } from "../proto/gen/delivery/tracking/v1/tracking_event_pb";
+import { recordGeofence, transitionOrder } from "../core/redis/order-scripts";
+import {
+  type TrackingEvent,
+  TrackingEventSchema,
+} from "../proto/gen/delivery/tracking/v1/tracking_event_pb";
 import { pingTrack, useIngestOnRedis } from "../test/support/ingest";
 import { seedOrder } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
@@ -16,11 +24,17 @@ import {
 
 const fixture = useIngestOnRedis();
 let db: Redis;
+let connection: RedisConnection;
 let nodeA: TestTrackingNode;
 let nodeB: TestTrackingNode;
 
 beforeAll(async () => {
   db = new Redis(fixture.redis.url);
+  connection = createRedisConnection(
+    { mode: "standalone", url: fixture.redis.url },
+    "tracking-app-test",
+    pino({ level: "silent" }),
+  );
   // One customer holds the 1,000 sockets of the subscription test.
   const env = { REDIS_URL: fixture.redis.url, TRACKING_MAX_SOCKETS_PER_USER: "1000" };
   nodeA = await startTestTracking(env);
@@ -40,6 +54,7 @@ afterAll(async () => {
   await nodeA?.stop();
   await nodeB?.stop();
   db?.disconnect();
+  await connection?.close();
 });
 
 async function waitUntil(
@@ -129,6 +144,61 @@ describe("live tracking end to end", () => {
   });
 });
 
+describe("frame formats", () => {
+  test("every real frame of tracking.v2.json parses with the generated TrackingEvent and equals the tracking.v1.proto frame of the same event", async () => {
+    const { orderId, customerId, riderId, owner, other, path } = await newOrder();
+    const token = await testToken(customerId, "customer");
+    const open = (url: string, protocol: string) =>
+      openWatcher(`${url}${path}`, {
+        protocols: [protocol, `bearer.${token}`],
+        binary: (bytes) => fromBinary(TrackingEventSchema, bytes),
+      });
+    const json = await open(owner.url, TRACKING_SUBPROTOCOLS.json);
+    const proto = await open(owner.url, TRACKING_SUBPROTOCOLS.proto);
+    expect([json.protocol, proto.protocol]).toEqual(["tracking.v2.json", "tracking.v1.proto"]);
+    const rider = openPingStream(fixture.ingest.grpc, await testToken(riderId, "rider", "london"));
+    // A seq past 2^53, which only strings carry exactly in JSON.
+    for (const ping of pingTrack(2, { startSeq: 2n ** 63n + 5n })) {
+      rider.send(ping);
+      await rider.next();
+    }
+    await rider.finish();
+    await transitionOrder(connection, {
+      orderId,
+      expectedVersion: 2,
+      to: "READY",
+      legalFrom: ["ASSIGNED"],
+    });
+    await recordGeofence(connection, {
+      orderId,
+      riderId,
+      fence: "left_pickup",
+      atMs: Date.now(),
+      autoStatus: true,
+    });
+    // status, two positions, READY, the geofence and PICKED_UP
+    await Promise.all([json.waitForFrames(6), proto.waitForFrames(6)]);
+    const fromProto = proto.frames as TrackingEvent[];
+    // The JSON watcher's frames are text: parse them with the generated type, strictly.
+    const textFrames = json.rawFrames as string[];
+    expect(textFrames.map((text) => fromJsonString(TrackingEventSchema, text))).toEqual(fromProto);
+    const cases = fromProto.map((event) => event.event.case);
+    expect(cases).toEqual(["status", "position", "position", "status", "geofence", "status"]);
+    const position = fromProto[2]?.event;
+    expect(position?.case === "position" && position.value.seq).toBe(2n ** 63n + 6n);
+    // `moved`, from the node that does not own the order.
+    const movedJson = await open(other.url, TRACKING_SUBPROTOCOLS.json);
+    const movedProto = await open(other.url, TRACKING_SUBPROTOCOLS.proto);
+    await Promise.all([movedJson.closed, movedProto.closed]);
+    expect(
+      (movedJson.rawFrames as string[]).map((text) => fromJsonString(TrackingEventSchema, text)),
+    ).toEqual(movedProto.frames as TrackingEvent[]);
+    expect((movedProto.frames[0] as TrackingEvent).event.case).toBe("moved");
+    json.close();
+    proto.close();
+  });
+});
+
 describe("who may watch", () => {
   test("missing or bad token 401, other customers and riders 403, unknown order 404; dispatchers and the rider may", async () => {
     const { customerId, riderId, owner, path } = await newOrder();
@@ -197,7 +267,7 @@ describe("consistent hashing", () => {
     await waitUntil(async () => (await subscribers()) === 1);
     await db.publish(
       keys.orderTrack(orderId),
-      JSON.stringify({ type: "status", orderId, status: "READY", version: 3 }),
+      statusEventJson(orderId, { status: "READY", version: 3 }),
     );
     await Promise.all(watchers.map((watcher) => watcher.waitForFrames(2)));
     expect(watchers.every((w) => (w.frames.at(-1) as { status?: string }).status === "READY")).toBe(

@@ -62,7 +62,11 @@ export async function startTracking(
     onResubscribed: (orderIds) => orderWatch.resync(orderIds),
   });
   const metrics = createTrackingMetrics(registry, subscriptions.subscriptionCount);
-  const watchers = createWatchers({ metrics, limits: config });
+  const watchers = createWatchers({
+    metrics,
+    limits: config,
+    seqRestartAfterMs: config.seqRestartAfterMs,
+  });
   const views = createOrderViews();
   const orderWatch = createOrderWatch({
     connection,

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Cluster, Redis } from "ioredis";
+import { encodeStoredPosition } from "../core/position/position-forms";
+import { TRACKING_SUBPROTOCOLS } from "../core/protocol/tracking-protocol";
 import { keys } from "../core/redis/keys";
-import { encodeRiderPosition } from "../core/redis/rider-position";
 import { seedOrder } from "../test/support/orders";
+import { positionEvent, SOME_POSITION } from "../test/support/positions";
 import { openStalledWebSocket } from "../test/support/raw-websocket";
 import {
   freePort,
@@ -28,22 +30,14 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-/** A position of the order's rider, as the ingest publishes it. */
+/** A position of the order's rider as the ingest publishes it, padded with a field of `padding` bytes. */
 function positionFrame(orderId: string, riderId: string, seq: number, padding = 0) {
-  return JSON.stringify({
-    type: "position",
-    orderId,
-    riderId,
-    lat: 51.5,
-    lng: -0.12,
-    heading: 0,
-    speed: 5,
-    recordedAt: Date.now(),
-    seq,
-    receivedAt: Date.now(),
-    ...(padding > 0 ? { padding: "x".repeat(padding) } : {}),
-  });
+  const event = JSON.parse(positionEvent(orderId, riderId, seq));
+  return JSON.stringify({ ...event, ...(padding > 0 ? { padding: "x".repeat(padding) } : {}) });
 }
+
+/** The seq of a tracking.v2.json frame's position (a decimal string, as the mapping has it). */
+const seqOf = (frame: unknown) => (frame as { position?: { seq: string } }).position?.seq;
 
 test("a socket that never reads is conflated, then closed; the other watcher of the order gets every frame", async () => {
   const ownRedis = await startRedis();
@@ -61,15 +55,20 @@ test("a socket that never reads is conflated, then closed; the other watcher of 
     await seedOrder(ownDb, { orderId, customerId, riderId });
     const token = await testToken(customerId, "customer");
     const path = `/v1/orders/${orderId}/track?access_token=${token}`;
-    const stalled = await openStalledWebSocket(Number(new URL(node.url).port), path);
-    const healthy = await openWatcher(`${node.url}${path}`);
+    // Both read tracking.v2.json: the frames go out as published, 64 KiB each.
+    const stalled = await openStalledWebSocket(Number(new URL(node.url).port), path, {
+      "Sec-WebSocket-Protocol": TRACKING_SUBPROTOCOLS.json,
+    });
+    const healthy = await openWatcher(`${node.url}${path}`, {
+      protocols: [TRACKING_SUBPROTOCOLS.json],
+    });
     await healthy.waitForFrames(1);
     // 200 frames of 64 KiB: far more than the kernel's socket buffers hold.
     for (let seq = 1; seq <= 200; seq++)
       await ownDb.publish(keys.orderTrack(orderId), positionFrame(orderId, riderId, seq, 65_536));
     await healthy.waitForFrames(201, 15_000);
-    expect(healthy.frames.slice(1).map((f) => (f as { seq: number }).seq)).toEqual(
-      Array.from({ length: 200 }, (_, i) => i + 1),
+    expect(healthy.frames.slice(1).map(seqOf)).toEqual(
+      Array.from({ length: 200 }, (_, i) => String(i + 1)),
     );
     const conflated = await node.app.registry.getSingleMetricAsString(
       "edge_tracking_frames_conflated_total",
@@ -151,17 +150,14 @@ describe("node changes", () => {
       await seedOrder(db, { orderId, customerId, riderId });
       const now = Date.now();
       const last = {
+        ...SOME_POSITION,
+        riderId,
         lat: 51.51,
-        lng: -0.11,
-        seq: "77",
-        recordedAt: now,
-        receivedAt: now,
-        heading: 90,
-        speed: 4,
-        accuracy: 5,
-        city: "london",
+        seq: 77n,
+        recordedAtMs: now,
+        receivedAtMs: now,
       };
-      await db.set(keys.riderPosition(riderId), encodeRiderPosition(last));
+      await db.set(keys.riderPosition(riderId), encodeStoredPosition(last));
       const path = `/v1/orders/${orderId}/track?access_token=${await testToken(customerId, "customer")}`;
       const first = await openWatcher(`ws://127.0.0.1:${port}${path}`);
       await first.waitForFrames(2);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { keys } from "../core/redis/keys";
 import { seedOrder } from "../test/support/orders";
+import { positionEvent } from "../test/support/positions";
 import { clientFrameHeader, openRawWebSocket } from "../test/support/raw-websocket";
 import { type RedisServer, startRedis } from "../test/support/redis-server";
 import { testToken, uniqueId } from "../test/support/tokens";
@@ -45,21 +46,8 @@ async function newOrder() {
   return { orderId, customerId, riderId, path: `/v1/orders/${orderId}/track` };
 }
 
-function position(orderId: string, riderId: string, seq: number): string {
-  const now = Date.now();
-  return JSON.stringify({
-    type: "position",
-    orderId,
-    riderId,
-    lat: 51.5,
-    lng: -0.12,
-    heading: 0,
-    speed: 5,
-    recordedAt: now,
-    seq,
-    receivedAt: now,
-  });
-}
+const position = (orderId: string, riderId: string, seq: number) =>
+  positionEvent(orderId, riderId, seq);
 
 const metricValue = async (name: string, label: string) =>
   Number(new RegExp(`${label}[^\\n]* (\\d+)`).exec(await node.metric(name))?.[1] ?? 0);
@@ -205,6 +193,10 @@ describe("subprotocols", () => {
     expect(await answer(`tracking.v1.proto, tracking.v1.json, bearer.${token}`)).toEqual({
       protocol: "tracking.v1.proto",
       opcode: 0x2,
+    });
+    expect(await answer(`tracking.v2.json, tracking.v1.proto, bearer.${token}`)).toEqual({
+      protocol: "tracking.v2.json",
+      opcode: 0x1,
     });
     expect(await answer(undefined, `?access_token=${token}`)).toEqual({
       protocol: undefined,

@@ -20,8 +20,8 @@ export interface WatchRequest {
   readonly format: FrameFormat;
   /** The subprotocol to answer with: the frame subprotocol the client offered, if any. */
   readonly protocol?: string;
-  /** The last position seq the client already has (reconnects). */
-  readonly afterSeq: number;
+  /** The last position seq the client already has (reconnects), if it said. */
+  readonly afterSeq?: bigint;
 }
 
 /** True when `pathname` is a track route (other paths are not WebSocket upgrades). */
@@ -51,13 +51,17 @@ export function parseWatchRequest(request: Request, url: URL): WatchRequest {
     url.searchParams.get("access_token") ??
     undefined;
   if (!token) throw new EdgeError("unauthenticated", "missing token");
-  const afterSeqText = url.searchParams.get("afterSeq") ?? "0";
-  if (!AFTER_SEQ.test(afterSeqText) || BigInt(afterSeqText) > MAX_SEQ)
+  const afterSeqText = url.searchParams.get("afterSeq");
+  if (afterSeqText !== null && (!AFTER_SEQ.test(afterSeqText) || BigInt(afterSeqText) > MAX_SEQ))
     throw new EdgeError("bad_request", "afterSeq must be a plain decimal integer below 2^64");
-  // Compared with frames' seq, which JSON carries as a number too.
-  const afterSeq = Number(afterSeqText);
   const { format, protocol } = chooseSubprotocol(offered);
-  return { orderId, token, format, afterSeq, ...(protocol ? { protocol } : {}) };
+  return {
+    orderId,
+    token,
+    format,
+    ...(afterSeqText === null ? {} : { afterSeq: BigInt(afterSeqText) }),
+    ...(protocol ? { protocol } : {}),
+  };
 }
 
 function decodePathPart(part: string): string | undefined {

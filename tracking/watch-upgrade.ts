@@ -49,7 +49,7 @@ export function createWatchUpgrade(options: {
       format: watch.format,
       identity,
       quotaKey,
-      lastSeq: watch.afterSeq,
+      ...(watch.afterSeq === undefined ? {} : { afterSeq: watch.afterSeq }),
       statusVersion: 0,
       closing: false,
       awaitingPong: false,

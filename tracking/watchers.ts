@@ -1,7 +1,9 @@
 import type { ServerWebSocket } from "bun";
 import type { Identity } from "../core/auth/identity";
+import { movedEventJson } from "../core/messages/tracking-events";
+import { followsInOrder, type SeqMark } from "../core/position/rider-position";
 import { CLOSE, type CloseCode, type FrameFormat } from "../core/protocol/tracking-protocol";
-import { type OutgoingFrame, outgoingFrame } from "./frames";
+import { eventFrame, type OutgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 
 export interface WatcherData {
@@ -10,9 +12,15 @@ export interface WatcherData {
   readonly identity: Identity;
   /** The identity's share of sockets this socket holds (released when it closes). */
   readonly quotaKey: string;
-  /** Newest position seq sent; older positions (a late snapshot, a replay) are skipped. */
-  lastSeq: number;
-  /** Whose seq `lastSeq` is (a rider's pings count their own seq; unknown after `?afterSeq=`). */
+  /** `?afterSeq=`: the seq of the newest position the client already has. */
+  readonly afterSeq?: bigint;
+  /**
+   * The newest position sent (its seq, and when the ingest received it):
+   * positions not following it in the rider's order (a late snapshot, a
+   * replay) are skipped. Until one is sent, the client's `afterSeq`, if any.
+   */
+  lastPosition?: SeqMark;
+  /** Whose seq `lastPosition` is (a rider's pings count their own seq; unknown after `?afterSeq=`). */
   seqRider?: string;
   /** Newest status version sent; a snapshot's status older than a live one is skipped. */
   statusVersion: number;
@@ -42,36 +50,44 @@ export interface BackpressureLimits {
 export function createWatchers(options: {
   metrics: TrackingMetrics;
   limits: BackpressureLimits;
+  /** The live-age bound after which a rider's seq may restart (core/position/rider-position.ts). */
+  seqRestartAfterMs: number;
   now?: () => number;
 }) {
-  const { metrics, limits, now = Date.now } = options;
+  const { metrics, limits, seqRestartAfterMs, now = Date.now } = options;
   const byOrder = new Map<string, Set<WatcherSocket>>();
 
   function close(ws: WatcherSocket, close: CloseCode, movedUrl?: string): void {
     if (ws.data.closing) return;
     ws.data.closing = true;
-    if (movedUrl !== undefined)
-      write(ws, outgoingFrame({ type: "moved", orderId: ws.data.orderId, url: movedUrl }));
+    const moved =
+      movedUrl && eventFrame(ws.data.orderId, movedEventJson(ws.data.orderId, movedUrl));
+    if (moved) write(ws, moved);
     metrics.socketsClosed.inc({ reason: close.reason });
     ws.close(close.code, close.reason);
   }
 
   function write(ws: WatcherSocket, frame: OutgoingFrame): void {
-    const result = ws.send(ws.data.format === "json" ? frame.json : frame.proto());
-    metrics.framesSent.inc({ type: frame.frame.type });
-    if (frame.frame.type === "position") {
-      ws.data.lastSeq = frame.frame.seq;
-      ws.data.seqRider = frame.frame.riderId;
+    const result = ws.send(frame.data(ws.data.format));
+    const { event } = frame;
+    metrics.framesSent.inc({ type: event.kind });
+    if (event.kind === "position") {
+      ws.data.lastPosition = event;
+      ws.data.seqRider = event.riderId;
       if (!frame.snapshot)
-        metrics.pingToFrameLag.observe(Math.max(0, now() - frame.frame.receivedAt) / 1000);
-    } else if (frame.frame.type === "status") {
-      ws.data.statusVersion = frame.frame.version;
+        metrics.pingToFrameLag.observe(Math.max(0, now() - event.receivedAtMs) / 1000);
+    } else if (event.kind === "status") {
+      ws.data.statusVersion = event.version;
     }
     if (result === -1) ws.data.congestedSince ??= now();
   }
 
   return {
     add(ws: WatcherSocket): void {
+      const { afterSeq } = ws.data;
+      // The client has seen nothing the ingest received after now, whatever its seq (a restart).
+      if (afterSeq !== undefined)
+        ws.data.lastPosition = { seq: afterSeq, receivedAtMs: now() - seqRestartAfterMs };
       let sockets = byOrder.get(ws.data.orderId);
       if (!sockets) {
         sockets = new Set();
@@ -105,13 +121,13 @@ export function createWatchers(options: {
         close(ws, CLOSE.tokenExpired);
         return;
       }
-      const position = frame.frame.type === "position" ? frame.frame : undefined;
-      if (position) {
-        // The order's rider changed: the new rider's seq counts from its own start.
-        if (data.seqRider !== undefined && data.seqRider !== position.riderId) data.lastSeq = 0;
-        if (position.seq <= data.lastSeq) return;
-      }
-      if (frame.frame.type === "status" && frame.frame.version <= data.statusVersion) return;
+      const { event } = frame;
+      const position = event.kind === "position" ? event : undefined;
+      // The order's rider changed: the new rider's seq counts from its own start.
+      const sameRider = data.seqRider === undefined || data.seqRider === position?.riderId;
+      const last = sameRider ? data.lastPosition : undefined;
+      if (position && last && !followsInOrder(position, last, seqRestartAfterMs)) return;
+      if (event.kind === "status" && event.version <= data.statusVersion) return;
       const buffered = ws.getBufferedAmount();
       const stuckFor = data.congestedSince === undefined ? 0 : now() - data.congestedSince;
       if (buffered > limits.closeAboveBytes || stuckFor > limits.closeAfterStuckMs) {

@@ -4,6 +4,7 @@
 // Prints `ready` once every socket is open, then one JSON line of results.
 //   bun bench/fanout/load-watchers.ts --url ws://127.0.0.1:8090 --orders 2500 --per-order 4 --token <jwt> --seconds 10
 import { parseArgs } from "node:util";
+import { TRACKING_SUBPROTOCOLS } from "../../core/protocol/tracking-protocol";
 import { measureWindow } from "../support/measure-window";
 import { Reservoir } from "../support/percentiles";
 
@@ -21,6 +22,8 @@ const { values: args } = parseArgs({
 const orders = Number(args.orders);
 const perOrder = Number(args["per-order"]);
 const lag = new Reservoir();
+/** Where a tracking.v2.json position frame's receipt time starts (an int64: a decimal string). */
+const RECEIVED_AT = '"receivedAtMs":"';
 let frames = 0;
 let measuring = false;
 let closedEarly = 0;
@@ -30,8 +33,9 @@ function onMessage(event: MessageEvent): void {
   frames += 1;
   const text = typeof event.data === "string" ? event.data : "";
   // Cheap field read: a full JSON.parse per frame would make this process the bottleneck.
-  const at = text.indexOf('"receivedAt":');
-  if (at >= 0) lag.add(Date.now() - Number.parseInt(text.slice(at + 13, at + 27), 10));
+  const at = text.indexOf(RECEIVED_AT);
+  if (at >= 0)
+    lag.add(Date.now() - Number.parseInt(text.slice(at + RECEIVED_AT.length, at + 40), 10));
 }
 
 const sockets: WebSocket[] = [];
@@ -43,6 +47,7 @@ for (let start = 0; start < orders * perOrder; start += OPEN_CONCURRENCY) {
       const order = (start + k) % orders;
       const socket = new WebSocket(
         `${args.url}/v1/orders/${args["order-prefix"]}${order}/track?access_token=${args.token}`,
+        [TRACKING_SUBPROTOCOLS.json],
       );
       socket.addEventListener("message", onMessage);
       sockets.push(socket);

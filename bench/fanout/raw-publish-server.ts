@@ -4,6 +4,7 @@
 //   bun bench/fanout/raw-publish-server.ts --port 0   (prints its port)
 import { parseArgs } from "node:util";
 import type { ServerWebSocket } from "bun";
+import { positionEventJson } from "../../core/messages/tracking-events";
 
 const { values: args } = parseArgs({ options: { port: { type: "string", default: "0" } } });
 const byOrder = new Map<string, Set<ServerWebSocket<{ orderId: string }>>>();
@@ -17,17 +18,18 @@ async function blast(seconds: number): Promise<void> {
     for (let i = 0; i < orders.length; i++) {
       const [orderId, sockets] = orders[i] as [string, Set<ServerWebSocket<{ orderId: string }>>];
       seq += 1;
-      const frame = JSON.stringify({
-        type: "position",
-        orderId,
+      const now = Date.now();
+      const frame = positionEventJson(orderId, {
         riderId: "r",
+        city: "london",
         lat: 51.5,
         lng: -0.12,
-        heading: 90,
-        speed: 5,
-        recordedAt: Date.now(),
-        seq,
-        receivedAt: Date.now(),
+        accuracyM: 5,
+        speedMps: 5,
+        headingDeg: 90,
+        recordedAtMs: now,
+        seq: BigInt(seq),
+        receivedAtMs: now,
       });
       for (const ws of sockets) {
         if (ws.getBufferedAmount() > SOFT_LIMIT) continue;

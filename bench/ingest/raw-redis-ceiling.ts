@@ -3,12 +3,15 @@
 // ioredis pipelines from one process with no gRPC, checks or batching logic.
 //   bun bench/ingest/raw-redis-ceiling.ts --redis redis://127.0.0.1:6379 --seconds 10
 import { parseArgs } from "node:util";
-import { create, toBinary } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
+import {
+  encodeLocationRecord,
+  encodeStoredPosition,
+  RIDER_POSITION_TTL_S,
+} from "../../core/position/position-forms";
+import type { RiderPosition } from "../../core/position/rider-position";
 import { keys } from "../../core/redis/keys";
-import { encodeRiderPosition, RIDER_POSITION_TTL_S } from "../../core/redis/rider-position";
 import { polyfillTracingChannelHasSubscribers } from "../../core/redis/tracing-channel-polyfill";
-import { LocationRecordSchema } from "../../proto/gen/delivery/tracking/v1/location_record_pb";
 import { measureWindow } from "../support/measure-window";
 
 const { values: args } = parseArgs({
@@ -37,24 +40,24 @@ function stagePing(pipeline: ReturnType<Redis["pipeline"]>): void {
   const lng = -0.12;
   pipeline.geoadd(keys.cityRiders(city), lng, lat, rider);
   pipeline.zadd(keys.cityRidersSeen(city), now, rider);
-  const position = encodeRiderPosition({
-    lat,
-    lng,
-    seq: String(seq),
-    recordedAt: now,
-    receivedAt: now,
-    heading: 0,
-    speed: 5,
-    accuracy: 5,
-    city,
-  });
-  pipeline.set(keys.riderPosition(rider), position, "EX", RIDER_POSITION_TTL_S);
-  const record = create(LocationRecordSchema, {
+  const position: RiderPosition = {
     riderId: rider,
     city,
-    ping: { lat, lng, accuracyM: 5, speedMps: 5, recordedAtMs: BigInt(now), seq: BigInt(seq) },
-    receivedAtMs: BigInt(now),
-  });
+    lat,
+    lng,
+    accuracyM: 5,
+    speedMps: 5,
+    headingDeg: 0,
+    recordedAtMs: now,
+    seq: BigInt(seq),
+    receivedAtMs: now,
+  };
+  pipeline.set(
+    keys.riderPosition(rider),
+    encodeStoredPosition(position),
+    "EX",
+    RIDER_POSITION_TTL_S,
+  );
   const log = keys.locationLog(city);
   pipeline.xadd(
     log,
@@ -65,7 +68,7 @@ function stagePing(pipeline: ReturnType<Redis["pipeline"]>): void {
     "rider",
     rider,
     "record",
-    Buffer.from(toBinary(LocationRecordSchema, record)),
+    Buffer.from(encodeLocationRecord(position, false)),
   );
 }
 

@@ -77,3 +77,14 @@ export function loadAuthConfig(env: Env): AuthConfig {
 export function loadKafkaBrokers(env: Env): string[] | undefined {
   return readHostPorts(env, "KAFKA_BROKERS")?.map(({ host, port }) => `${host}:${port}`);
 }
+
+/**
+ * The live-age bound (`PING_MAX_LIVE_AGE_MS`): the ingest refuses live pings
+ * older than this, and after this long without an accepted ping a rider's
+ * seq may restart; tracking nodes apply the same restart rule to the
+ * positions they forward (core/position/rider-position.ts). Set it alike on
+ * both tiers.
+ */
+export function readLiveAgeMs(env: Env): number {
+  return readInt(env, "PING_MAX_LIVE_AGE_MS", 120_000, { min: 1_000 });
+}

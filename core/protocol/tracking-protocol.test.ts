@@ -27,16 +27,20 @@ describe("close codes and their reconnect rules", () => {
 });
 
 describe("subprotocols", () => {
-  test("the first frame subprotocol offered wins; without one, JSON and no answer (never an echo)", () => {
-    expect(chooseSubprotocol(["bearer.t", "tracking.v1.proto", "tracking.v1.json"])).toEqual({
+  test("the first frame subprotocol offered wins; without one, the first JSON frames and no answer (never an echo)", () => {
+    expect(chooseSubprotocol(["bearer.t", "tracking.v1.proto", "tracking.v2.json"])).toEqual({
       format: "proto",
       protocol: "tracking.v1.proto",
     });
-    expect(chooseSubprotocol(["tracking.v1.json", "tracking.v1.proto"])).toEqual({
+    expect(chooseSubprotocol(["tracking.v2.json", "tracking.v1.proto"])).toEqual({
       format: "json",
+      protocol: "tracking.v2.json",
+    });
+    expect(chooseSubprotocol(["tracking.v1.json", "tracking.v2.json"])).toEqual({
+      format: "legacyJson",
       protocol: "tracking.v1.json",
     });
-    expect(chooseSubprotocol(["bearer.t"])).toEqual({ format: "json" });
-    expect(chooseSubprotocol([])).toEqual({ format: "json" });
+    expect(chooseSubprotocol(["bearer.t", "tracking.v3.json"])).toEqual({ format: "legacyJson" });
+    expect(chooseSubprotocol([])).toEqual({ format: "legacyJson" });
   });
 });

@@ -5,14 +5,35 @@
  * 4000-4999 are ours; 1008/1009/1012/1013 are the RFC's.
  */
 
+/**
+ * The frame subprotocols. A name is `tracking.v<N>.<encoding>`, and N is
+ * the version of that encoding's frames: it goes up when a client of the
+ * previous version could no longer read the frames (adding a field does
+ * not: clients ignore unknown fields). The server keeps answering a retired
+ * version's name until no supported app offers it any more.
+ * - `tracking.v2.json`: text frames, each the proto3 JSON mapping of a
+ *   `TrackingEvent`: any protobuf runtime parses them with the generated type.
+ * - `tracking.v1.proto`: binary frames, each a `TrackingEvent`; the same
+ *   event as the JSON frame, so they never needed a second version.
+ * - `tracking.v1.json` (deprecated): the first JSON frames, a shape of their
+ *   own (`{"type": "position", "heading", "recordedAt", ...}`) that no
+ *   generated type reads; served, converted from the same event, to clients
+ *   built before v2 and to clients that offer no frame subprotocol.
+ */
 export const TRACKING_SUBPROTOCOLS = {
-  /** JSON text frames (the default when a client offers none of ours). */
-  json: "tracking.v1.json",
-  /** Protobuf `TrackingEvent` binary frames. */
+  json: "tracking.v2.json",
   proto: "tracking.v1.proto",
+  legacyJson: "tracking.v1.json",
 } as const;
 
-export type FrameFormat = "json" | "proto";
+export type FrameFormat = keyof typeof TRACKING_SUBPROTOCOLS;
+
+const FORMAT_BY_NAME = new Map<string, FrameFormat>(
+  (Object.entries(TRACKING_SUBPROTOCOLS) as [FrameFormat, string][]).map(([format, name]) => [
+    name,
+    format,
+  ]),
+);
 
 /** The prefix of the subprotocol that carries a token (`bearer.<jwt>`): browsers cannot set headers. */
 export const BEARER_SUBPROTOCOL_PREFIX = "bearer.";
@@ -20,9 +41,10 @@ export const BEARER_SUBPROTOCOL_PREFIX = "bearer.";
 /**
  * The rule a server answers a handshake's `Sec-WebSocket-Protocol` offers by:
  * - the first frame subprotocol the client offered (its order is its preference);
- * - no frame subprotocol offered: JSON frames, and no subprotocol in the answer.
- *   Never an echo of another offer: a `bearer.<jwt>` echoed back would put the
- *   token in the 101 response, where proxies and devtools log it.
+ * - no frame subprotocol offered: `tracking.v1.json` frames, as before there
+ *   was a choice, and no subprotocol in the answer. Never an echo of another
+ *   offer: a `bearer.<jwt>` echoed back would put the token in the 101
+ *   response, where proxies and devtools log it.
  * A client that offers protocols requires one of them back (browsers and
  * RFC 6455 clients fail the handshake both when the answer names none and
  * when it names one not offered), so a browser sending its token as a
@@ -33,10 +55,10 @@ export function chooseSubprotocol(offered: readonly string[]): {
   readonly protocol?: string;
 } {
   for (const protocol of offered) {
-    if (protocol === TRACKING_SUBPROTOCOLS.json) return { format: "json", protocol };
-    if (protocol === TRACKING_SUBPROTOCOLS.proto) return { format: "proto", protocol };
+    const format = FORMAT_BY_NAME.get(protocol);
+    if (format) return { format, protocol };
   }
-  return { format: "json" };
+  return { format: "legacyJson" };
 }
 
 /**

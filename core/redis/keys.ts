@@ -45,7 +45,7 @@ export const keys = {
   cityRiders: (city: string) => `geo:{${city}}:riders`,
   /** ZSET rider → last-seen ms, drives stale-rider pruning and candidate freshness. */
   cityRidersSeen: (city: string) => `geo:{${city}}:seen`,
-  /** HASH of the rider's last accepted ping (lat, lng, seq, recordedAt, ...). */
+  /** STRING: the rider's last accepted ping, a LocationRecord in proto3 JSON (core/position/position-forms.ts). */
   riderPosition: (rider: string) => `rider:{${rider}}:pos`,
   /** SET of the rider's active order ids. */
   riderOrders: (rider: string) => `rider:{${rider}}:orders`,
@@ -61,7 +61,7 @@ export const keys = {
   outboxLease: (partition: number) => `outbox-lease:{p${partition}}`,
   /** ZSET gateway node id → last heartbeat ms: the relays the partitions are shared among. */
   outboxRelays: () => "outbox-relay:nodes",
-  /** Channel: an order's tracking events (JSON frames of tracking.v1.json), on its record's slot. */
+  /** Channel: an order's tracking events (TrackingEvents in proto3 JSON), on its record's slot. */
   orderTrack: (order: string) => `track:${partitionTag(order)}:${order}`,
   offerForRider: (city: string, rider: string) => `offer:{${city}}:rider:${rider}`,
   offerForOrder: (city: string, order: string) => `offer:{${city}}:order:${order}`,

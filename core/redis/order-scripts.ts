@@ -1,6 +1,6 @@
 import { EdgeError } from "../errors/edge-error";
 import type { ErrorCode } from "../errors/error-codes";
-import type { GeofenceName } from "../messages/tracking-frame";
+import type { GeofenceName } from "../messages/tracking-events";
 import type { RedisConnection } from "./client";
 import { keys } from "./keys";
 

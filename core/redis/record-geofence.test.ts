@@ -32,8 +32,8 @@ describe("record-geofence.lua", () => {
       "3",
     ]);
     expect(await outboxEvents(orderId)).toEqual([
-      { type: "geofence", orderId, riderId, fence: "left_pickup", at: 1_000 },
-      { type: "status", orderId, status: "PICKED_UP", version: 3, riderId },
+      { orderId, geofence: { fence: "FENCE_LEFT_PICKUP", riderId, atMs: "1000" } },
+      { orderId, status: { status: "PICKED_UP", version: "3", riderId } },
     ]);
   });
 
@@ -52,7 +52,7 @@ describe("record-geofence.lua", () => {
     );
     expect(await fixture.connection.client.hget(keys.order(orderId), "status")).toBe("PICKED_UP");
     expect(await outboxEvents(orderId)).toEqual([
-      { type: "geofence", orderId, riderId, fence: "entered_dropoff", at: 2_000 },
+      { orderId, geofence: { fence: "FENCE_ENTERED_DROPOFF", riderId, atMs: "2000" } },
     ]);
   });
 

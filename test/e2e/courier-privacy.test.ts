@@ -3,12 +3,14 @@ import { create } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
 import type { Role } from "../../core/auth/identity";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
+import { statusEventJson } from "../../core/messages/tracking-events";
 import { keys } from "../../core/redis/keys";
 import { GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import { startTestGateway, type TestGateway } from "../support/gateway";
 import { useIngestOnRedis } from "../support/ingest";
 import { seedOrder } from "../support/orders";
 import { openPingStream, type PingStream } from "../support/ping-stream";
+import { positionEvent } from "../support/positions";
 import { testToken, uniqueId } from "../support/tokens";
 import {
   openWatcher,
@@ -191,21 +193,7 @@ describe("who sees the courier", () => {
     // CONFIRMED: the rider is nobody's courier yet, even if something publishes its position.
     const customer = await watch(orderA, customerA, "customer");
     await customer.waitForFrames(1);
-    await db.publish(
-      keys.orderTrack(orderA),
-      JSON.stringify({
-        type: "position",
-        orderId: orderA,
-        riderId: rider.riderId,
-        lat: 51.5,
-        lng: -0.12,
-        heading: 0,
-        speed: 0,
-        recordedAt: Date.now(),
-        seq: 999,
-        receivedAt: Date.now(),
-      }),
-    );
+    await db.publish(keys.orderTrack(orderA), positionEvent(orderA, rider.riderId, 999));
     await rider.take(orderA);
     // Assigned: the rider's last position comes at once, not with the next ping.
     await positionArrives(customer, rider.riderId, 1);
@@ -327,13 +315,7 @@ describe("who sees the courier", () => {
       .sadd(keys.riderOrders(second.riderId), orderId)
       .publish(
         keys.orderTrack(orderId),
-        JSON.stringify({
-          type: "status",
-          orderId,
-          status: "ASSIGNED",
-          version: 3,
-          riderId: second.riderId,
-        }),
+        statusEventJson(orderId, { status: "ASSIGNED", version: 3, riderId: second.riderId }),
       )
       .exec();
     expect(await firstRiderWatch.closed).toEqual({ code: 4403, reason: "not allowed" });

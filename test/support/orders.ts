@@ -1,6 +1,8 @@
+import { fromJsonString } from "@bufbuild/protobuf";
 import type { Cluster, Redis } from "ioredis";
 import { keys } from "../../core/redis/keys";
 import { orderRecordFields } from "../../core/redis/order-record";
+import { TrackingEventSchema } from "../../proto/gen/delivery/tracking/v1/tracking_event_pb";
 
 /** Writes an order's tracking record (as the gateway does) and, with a rider, makes it one of the rider's active orders. */
 export async function seedOrder(
@@ -29,6 +31,16 @@ export async function seedOrder(
   if (riderId) await db.sadd(keys.riderOrders(riderId), orderId);
 }
 
+/**
+ * A published or outbox event as its JSON value, after checking that it is
+ * the proto3 JSON mapping of a TrackingEvent (the strict parse refuses any
+ * field the message does not have).
+ */
+export function trackingEventJson(payload: string): Record<string, unknown> {
+  fromJsonString(TrackingEventSchema, payload);
+  return JSON.parse(payload);
+}
+
 /** One order's outbox events, oldest first (its partition's stream holds other orders' too). */
 export async function orderOutboxEvents(
   db: Redis | Cluster,
@@ -36,6 +48,6 @@ export async function orderOutboxEvents(
 ): Promise<Record<string, unknown>[]> {
   const entries = await db.xrange(keys.orderOutbox(orderId), "-", "+");
   return entries
-    .map(([, fields]) => JSON.parse(fields[fields.indexOf("event") + 1] ?? "{}"))
-    .filter((event: { orderId?: string }) => event.orderId === orderId);
+    .map(([, fields]) => trackingEventJson(fields[fields.indexOf("event") + 1] ?? "{}"))
+    .filter((event) => event.orderId === orderId);
 }

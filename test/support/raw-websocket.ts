@@ -4,7 +4,11 @@ import { connect, type Socket } from "node:net";
  * A WebSocket client that completes the handshake and then never reads:
  * the phone on a dead network whose frames pile up on the server.
  */
-export async function openStalledWebSocket(port: number, path: string): Promise<Socket> {
+export async function openStalledWebSocket(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<Socket> {
   const socket = connect(port, "127.0.0.1");
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", () => resolve());
@@ -18,6 +22,7 @@ export async function openStalledWebSocket(port: number, path: string): Promise<
       "Connection: Upgrade",
       "Sec-WebSocket-Version: 13",
       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
       "",
       "",
     ].join("\r\n"),

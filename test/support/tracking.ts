@@ -46,7 +46,10 @@ export async function startTestTracking(env: Record<string, string>): Promise<Te
 
 /** A watcher's socket with every frame and the close recorded. */
 export interface TestWatcher {
+  /** Each frame parsed: text as JSON, binary by the `binary` option. */
   readonly frames: unknown[];
+  /** Each frame as it arrived (text, or the binary bytes). */
+  readonly rawFrames: (string | Uint8Array)[];
   readonly protocol: string;
   /** Resolves with the close code and reason. */
   readonly closed: Promise<{ code: number; reason: string }>;
@@ -69,9 +72,11 @@ export async function openWatcher(
   } as unknown as string[]);
   socket.binaryType = "arraybuffer";
   const frames: unknown[] = [];
+  const rawFrames: (string | Uint8Array)[] = [];
   const waiters = new Set<() => void>();
   socket.addEventListener("message", (event) => {
     const data = event.data;
+    rawFrames.push(typeof data === "string" ? data : new Uint8Array(data as ArrayBuffer));
     frames.push(
       typeof data === "string"
         ? JSON.parse(data)
@@ -96,6 +101,7 @@ export async function openWatcher(
   });
   return {
     frames,
+    rawFrames,
     protocol: socket.protocol,
     closed,
     waitForFrames(count, timeoutMs = 5_000) {

@@ -10,6 +10,8 @@
 -- ARGV[4]  channel name track:{order}
 -- ARGV[5]  order id
 --
+-- The entry and the event are a TrackingEvent's proto3 JSON: {orderId, status: {status, version, riderId}}.
+--
 -- Returns: { status, version }
 -- Statuses: "ok", "not_found" (no record), "illegal_transition" (not CONFIRMED).
 
@@ -22,7 +24,11 @@ if status ~= "CONFIRMED" then
 end
 redis.call("HSET", KEYS[1], "status", "ASSIGNED", "riderId", ARGV[1], "fencingToken", ARGV[2])
 local version = redis.call("HINCRBY", KEYS[1], "version", 1)
-local payload = cjson.encode({ type = "status", orderId = ARGV[5], status = "ASSIGNED", version = version, riderId = ARGV[1] })
+-- The event as the proto3 JSON of TrackingEvent (core/messages/tracking-events.ts).
+local payload = cjson.encode({
+  orderId = ARGV[5],
+  status = { status = "ASSIGNED", version = tostring(version), riderId = ARGV[1] },
+})
 redis.call("XADD", KEYS[2], "*", "event", payload)
 redis.call(ARGV[3], ARGV[4], payload)
 return { "ok", version }

@@ -16,6 +16,10 @@
 -- ARGV[6]  "publish" or "spublish" (cluster: track:{order} is on this slot)
 -- ARGV[7]  channel track:{order}
 --
+-- Events (outbox entries and published alike) are TrackingEvents' proto3 JSON:
+-- {orderId, geofence: {fence: "FENCE_LEFT_PICKUP" | "FENCE_ENTERED_DROPOFF", riderId, atMs}}
+-- and, with the automatic move, {orderId, status: {status: "PICKED_UP", version, riderId}}.
+--
 -- Returns: { status, version }
 -- Statuses: "recorded", "status_changed" (recorded and moved to PICKED_UP),
 --           "not_found", "not_assigned" (another rider, or none),
@@ -23,6 +27,8 @@
 --           "already_recorded".
 
 local NEEDS = { left_pickup = "READY", entered_dropoff = "PICKED_UP" }
+-- GeofenceEvent.Fence value names (core/messages/tracking-events.ts).
+local FENCE_NAMES = { left_pickup = "FENCE_LEFT_PICKUP", entered_dropoff = "FENCE_ENTERED_DROPOFF" }
 
 local record = redis.call("HMGET", KEYS[1], "status", "version", "riderId")
 if not record[1] then
@@ -45,11 +51,17 @@ local function emit(event)
   redis.call(ARGV[6], ARGV[7], payload)
 end
 
-emit({ type = "geofence", orderId = ARGV[1], riderId = ARGV[2], fence = ARGV[3], at = tonumber(ARGV[4]) })
+emit({
+  orderId = ARGV[1],
+  geofence = { fence = FENCE_NAMES[ARGV[3]], riderId = ARGV[2], atMs = ARGV[4] },
+})
 if ARGV[5] == "1" and ARGV[3] == "left_pickup" then
   redis.call("HSET", KEYS[1], "status", "PICKED_UP")
   version = redis.call("HINCRBY", KEYS[1], "version", 1)
-  emit({ type = "status", orderId = ARGV[1], status = "PICKED_UP", version = version, riderId = ARGV[2] })
+  emit({
+    orderId = ARGV[1],
+    status = { status = "PICKED_UP", version = tostring(version), riderId = ARGV[2] },
+  })
   return { "status_changed", version }
 end
 return { "recorded", version }

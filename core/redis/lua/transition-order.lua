@@ -15,6 +15,9 @@
 --          passes its retention when the move ends the order)
 -- ARGV[7..] statuses the move is legal from
 --
+-- The entry and the event are a TrackingEvent's proto3 JSON:
+-- {orderId, status: {status, version, riderId?}} (version a decimal string).
+--
 -- Returns: { status, version, rider id or "" }
 -- Statuses: "ok", "not_found", "stale_version" (version differs),
 --           "illegal_transition" (current status not among ARGV[7..]).
@@ -41,11 +44,12 @@ if ARGV[6] ~= "0" then
   redis.call("PEXPIRE", KEYS[1], ARGV[6])
 end
 local rider = record[3] or ""
-local event = { type = "status", orderId = ARGV[5], status = ARGV[2], version = version }
+-- The event as the proto3 JSON of TrackingEvent (core/messages/tracking-events.ts).
+local status = { status = ARGV[2], version = tostring(version) }
 if rider ~= "" then
-  event.riderId = rider
+  status.riderId = rider
 end
-local payload = cjson.encode(event)
+local payload = cjson.encode({ orderId = ARGV[5], status = status })
 redis.call("XADD", KEYS[2], "*", "event", payload)
 redis.call(ARGV[3], ARGV[4], payload)
 return { "ok", version, rider }

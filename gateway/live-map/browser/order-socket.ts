@@ -28,7 +28,7 @@ export function watchOrder(options: {
   resolveNode?: () => Promise<string | undefined>;
 }): OrderSocket {
   const { orderId, token, onEvent, onState, resolveNode } = options;
-  let afterSeq = 0;
+  let afterSeq: bigint | undefined;
   let backoffMs = FIRST_BACKOFF_MS;
   let state: SocketState = "connecting";
   let socket: WebSocket | undefined;
@@ -42,7 +42,7 @@ export function watchOrder(options: {
   function connect(nodeUrl: string): void {
     setState("connecting");
     const url = new URL(`${nodeUrl}/v1/orders/${encodeURIComponent(orderId)}/track`);
-    if (afterSeq > 0) url.searchParams.set("afterSeq", String(afterSeq));
+    if (afterSeq !== undefined) url.searchParams.set("afterSeq", afterSeq.toString());
     const current = new WebSocket(url, [TRACKING_SUBPROTOCOLS.json, `bearer.${token}`]);
     socket = current;
     let movedTo: string | undefined;
@@ -51,7 +51,8 @@ export function watchOrder(options: {
       const event = parseTrackingFrame(String(message.data));
       if (!event) return;
       backoffMs = FIRST_BACKOFF_MS;
-      if (event.kind === "position") afterSeq = Math.max(afterSeq, event.seq);
+      // The node sends a rider's positions in order (a restarted seq included): keep the newest.
+      if (event.kind === "position") afterSeq = event.seq;
       if (event.kind === "moved") movedTo = event.url;
       onEvent(event);
     };
