@@ -7,7 +7,7 @@ import { keys, ORDER_PARTITIONS } from "../core/redis/keys";
 import { transitionOrder } from "../core/redis/order-scripts";
 import { startGatewayProcess } from "../test/support/gateway-process";
 import { type KafkaBroker, startKafkaBroker } from "../test/support/kafka-broker";
-import { seedOrder } from "../test/support/orders";
+import { seedOrder, trackingEventJson } from "../test/support/orders";
 import { type RedisServer, startRedis } from "../test/support/redis-server";
 import { uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
@@ -113,8 +113,11 @@ test("kill -9 of one of three relaying gateways: its partitions are taken over, 
     const records = broker.records.filter(
       (r) => r.topic === ORDER_EVENTS_TOPIC && r.key?.toString() === orderId,
     );
-    const versions = records.map(
-      (r) => (JSON.parse(r.value?.toString() ?? "{}") as { version: number }).version,
+    const versions = records.map((r) =>
+      Number(
+        (trackingEventJson(r.value?.toString() ?? "{}") as { status: { version: string } }).status
+          .version,
+      ),
     );
     // Each version arrives (at least once), and a version first seen is never older than one seen before it.
     const firstSeen = versions.filter((version, index) => versions.indexOf(version) === index);

@@ -5,7 +5,7 @@ import { keys, ORDER_PARTITIONS, orderPartition } from "../core/redis/keys";
 import { holdLease } from "../core/redis/leases";
 import { transitionOrder } from "../core/redis/order-scripts";
 import { type KafkaBroker, startKafkaBroker } from "../test/support/kafka-broker";
-import { orderOutboxEvents, seedOrder } from "../test/support/orders";
+import { orderOutboxEvents, seedOrder, trackingEventJson } from "../test/support/orders";
 import { useRedisConnection } from "../test/support/redis-connection";
 import { uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
@@ -73,7 +73,13 @@ async function twoChanges(): Promise<string> {
 const eventsOf = (orderId: string) =>
   broker.records
     .filter((r) => r.topic === ORDER_EVENTS_TOPIC && r.key?.toString() === orderId)
-    .map((r) => JSON.parse(r.value?.toString() ?? "{}") as { status: string; version: number });
+    .map((r) => {
+      // Each value is a TrackingEvent in proto3 JSON: {orderId, status: {status, version, riderId}}.
+      const { status } = trackingEventJson(r.value?.toString() ?? "{}") as {
+        status: { status: string; version: string };
+      };
+      return { status: status.status, version: Number(status.version) };
+    });
 
 const waiting = async (orderId: string) =>
   (await orderOutboxEvents(fixture.connection.client, orderId)).length;

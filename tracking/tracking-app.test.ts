@@ -265,6 +265,8 @@ describe("consistent hashing", () => {
     const subscribers = async () =>
       Number(((await db.pubsub("NUMSUB", keys.orderTrack(orderId))) as [string, number])[1]);
     await waitUntil(async () => (await subscribers()) === 1);
+    // Every snapshot first: a snapshot read after READY would be older than it, and skipped.
+    await Promise.all(watchers.map((watcher) => watcher.waitForFrames(1, 20_000)));
     await db.publish(
       keys.orderTrack(orderId),
       statusEventJson(orderId, { status: "READY", version: 3 }),
