@@ -1,4 +1,4 @@
-import { type Env, readInt, readPort, readString, readUrl } from "../core/config/env";
+import { ConfigError, type Env, readInt, readPort, readString, readUrl } from "../core/config/env";
 import {
   type AuthConfig,
   loadAuthConfig,
@@ -12,9 +12,17 @@ export interface TrackingConfig {
   readonly auth: AuthConfig;
   readonly port: number;
   readonly nodeId: string;
-  /** Where clients reach this node (sent in `moved` frames and by the gateway). */
+  /**
+   * Where clients reach this node on the public edge (sent in `moved` frames
+   * and by the gateway; clients append /v1/orders/{id}/track), e.g.
+   * wss://edge.example.com/tracking/t1 behind the shipped balancer.
+   */
   readonly publicUrl: string;
+  /** The path of `publicUrl` ("" when none): the node also serves its routes under it. */
+  readonly publicPath: string;
   readonly heartbeatMs: number;
+  /** The ring's tick: must be the same on every node and gateway (TRACKING_RING_REFRESH_MS). */
+  readonly ringRefreshMs: number;
   /** A node silent for this long leaves every ring. */
   readonly nodeTtlMs: number;
   /** Send buffer above which a socket gets only the newest position (conflation). */
@@ -45,13 +53,23 @@ export const PARSER_HEADER_LIMIT_BYTES = 64 * 1024;
 export function loadTrackingConfig(env: Env): TrackingConfig {
   const port = readPort(env, "TRACKING_PORT", 8090);
   const nodeId = readString(env, "TRACKING_NODE_ID", "t1");
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(nodeId))
+    throw new ConfigError("TRACKING_NODE_ID", "must be 1-64 of A-Z a-z 0-9 . _ -", nodeId);
+  const publicUrl = (
+    readUrl(env, "TRACKING_PUBLIC_URL", ["ws:", "wss:"]) ?? `ws://127.0.0.1:${port}`
+  ).replace(/\/+$/, "");
+  const { pathname, search, hash } = new URL(publicUrl);
+  if (search || hash)
+    throw new ConfigError("TRACKING_PUBLIC_URL", "must have no query or fragment", publicUrl);
   return Object.freeze({
     redis: loadRedisConfig(env),
     auth: loadAuthConfig(env),
     port,
     nodeId,
-    publicUrl: readUrl(env, "TRACKING_PUBLIC_URL", ["ws:", "wss:"]) ?? `ws://127.0.0.1:${port}`,
+    publicUrl,
+    publicPath: pathname === "/" ? "" : pathname,
     heartbeatMs: readInt(env, "TRACKING_HEARTBEAT_MS", 1_000, { min: 50 }),
+    ringRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
     nodeTtlMs: readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 }),
     conflateAboveBytes: readInt(env, "TRACKING_CONFLATE_ABOVE_BYTES", 16 * 1024, { min: 1 }),
     closeAboveBytes: readInt(env, "TRACKING_CLOSE_ABOVE_BYTES", 1024 * 1024, { min: 1 }),

@@ -22,6 +22,7 @@ import { createTrackingMetrics } from "./metrics";
 import { createOrderSubscriptions } from "./order-subscriptions";
 import { createOrderViews } from "./order-views";
 import { createOrderWatch } from "./order-watch";
+import { createRingOwnerRoute } from "./ring-owner-route";
 import { createSocketQuota } from "./socket-quota";
 import { createWatchUpgrade } from "./watch-upgrade";
 import { createWatchers, type WatcherData } from "./watchers";
@@ -33,7 +34,11 @@ export interface TrackingApp {
   readonly ring: TrackingRing;
   /** Redis subscriptions held right now (one per watched order). */
   subscriptionCount(): number;
-  /** SIGTERM: leave the ring, send every watcher `moved` + 1012, stop. */
+  /**
+   * SIGTERM: leave the registry at a quiet moment, keep serving until every
+   * ring drops this node at the next tick, then send every watcher `moved`
+   * (the new owner) + 1012, stop.
+   */
   drain(): Promise<void>;
 }
 
@@ -52,6 +57,8 @@ export async function startTracking(
   if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS)))
     logger.warn("redis not reachable at start; serving anyway");
   const self = { id: config.nodeId, url: config.publicUrl };
+  // Leaving: out of the registry, serving until the rings drop it. Draining: refusing.
+  let leaving = false;
   let draining = false;
 
   const subscriptions = createOrderSubscriptions({
@@ -84,10 +91,10 @@ export async function startTracking(
   const ring = createTrackingRing({
     connection,
     ttlMs: config.nodeTtlMs,
-    refreshMs: config.heartbeatMs,
+    refreshMs: config.ringRefreshMs,
     logger,
     onChange() {
-      if (!draining) moveLostOrders();
+      if (!leaving) moveLostOrders();
     },
   });
 
@@ -104,7 +111,10 @@ export async function startTracking(
     async () => (connection.isReady() ? undefined : "redis unavailable"),
     registry,
   );
+  const ringOwner = createRingOwnerRoute(ring);
   const watchUpgrade = createWatchUpgrade({
+    publicPath: config.publicPath,
+    nodeId: self.id,
     maxHeaderBytes: config.maxHeaderBytes,
     verifier: createTokenVerifier(config.auth, options.verifier),
     async loadOrder(orderId) {
@@ -115,6 +125,12 @@ export async function startTracking(
       return order;
     },
     quota,
+    async settleOwner(orderId) {
+      // Just after a tick starts, rings read a few ms apart: one still on the
+      // last tick must not send a watcher back to where it came from.
+      if (ring.ownerOf(orderId)?.id !== self.id && !ring.isCurrent())
+        await ring.refresh().catch(() => false);
+    },
     metrics,
     isDraining: () => draining,
     logger,
@@ -125,7 +141,7 @@ export async function startTracking(
     port: config.port,
     hostname: "0.0.0.0",
     async fetch(request, server) {
-      return (await health(request)) ?? watchUpgrade(request, server);
+      return ringOwner(request) ?? (await health(request)) ?? watchUpgrade(request, server);
     },
     websocket: {
       backpressureLimit: config.closeAboveBytes * 2,
@@ -173,6 +189,8 @@ export async function startTracking(
     onSilent: (ws) => watchers.drop(ws, "no pong"),
   });
   // Join the ring only once listening: clients sent here must find the node up.
+  // Joining mid-tick lets every other ring see the node at the same next tick.
+  await ring.quietMoment();
   const membership = await joinTrackingRegistry({
     connection,
     node: self,
@@ -204,14 +222,23 @@ export async function startTracking(
     ring,
     subscriptionCount: subscriptions.subscriptionCount,
     async drain() {
+      leaving = true;
+      // Out of the registry mid-tick: every ring, this one included, drops the
+      // node at the next tick, so a watcher moved then finds a new owner that
+      // agrees (never one that sends it back). Until then this node serves.
+      // With Redis gone the heartbeat simply stops and the TTL takes the node out.
+      const left = (async () => {
+        await ring.quietMoment();
+        await membership
+          .leave()
+          .catch((error: unknown) => logger.warn({ err: error }, "could not leave the ring"));
+        await ring.nextTick();
+      })();
+      // Bounded: a Redis that hangs (a cluster queues commands) must not hold a deploy.
+      await Promise.race([left, Bun.sleep(3 * config.ringRefreshMs)]);
       draining = true;
       heartbeat.stop();
       await stats.stop();
-      // With Redis gone the heartbeat simply stops and the TTL takes the node out.
-      await membership
-        .leave()
-        .catch((error: unknown) => logger.warn({ err: error }, "could not leave the ring"));
-      await ring.refresh().catch(() => false);
       ring.stop();
       for (const ws of watchers.all()) {
         const owner = ring.ownerOf(ws.data.orderId);

@@ -132,6 +132,7 @@ describe("node changes", () => {
         TRACKING_NODE_ID: deadId,
         TRACKING_PUBLIC_URL: `ws://127.0.0.1:${port}`,
         TRACKING_HEARTBEAT_MS: "100",
+        TRACKING_RING_REFRESH_MS: "100",
         TRACKING_NODE_TTL_MS: "1000",
         LOG_LEVEL: "silent",
       },

@@ -9,7 +9,6 @@ import {
 import { isKeyPart } from "../core/redis/keys";
 import type { OrderRecord } from "../core/redis/order-record";
 
-const TRACK_PATH = /^\/v1\/orders\/([^/]+)\/track$/;
 // Plain decimal only (no sign, exponent, hex or spaces), a uint64 like the ping's seq.
 const AFTER_SEQ = /^\d{1,20}$/;
 const MAX_SEQ = 2n ** 64n - 1n;
@@ -24,9 +23,17 @@ export interface WatchRequest {
   readonly afterSeq?: bigint;
 }
 
-/** True when `pathname` is a track route (other paths are not WebSocket upgrades). */
-export function isTrackPath(pathname: string): boolean {
-  return TRACK_PATH.test(pathname);
+/**
+ * The track route's matcher: `/v1/orders/{id}/track`, also under the node's
+ * public path (`/tracking/t1/v1/orders/{id}/track` when TRACKING_PUBLIC_URL
+ * is wss://edge/tracking/t1), so a balancer may route by that prefix without
+ * rewriting. Returns the order id as the client spelled it (undecoded), or
+ * undefined for any other path (another node's prefix included).
+ */
+export function trackRoute(publicPath: string): (pathname: string) => string | undefined {
+  const prefix = publicPath.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const pattern = new RegExp(`^(?:${prefix})?/v1/orders/([^/]+)/track$`);
+  return (pathname) => pattern.exec(pathname)?.[1];
 }
 
 /**
@@ -35,8 +42,8 @@ export function isTrackPath(pathname: string): boolean {
  * (browsers cannot set headers); the frame format from the subprotocols.
  * Anything malformed is a 400 `bad_request` (401 without a token).
  */
-export function parseWatchRequest(request: Request, url: URL): WatchRequest {
-  const orderId = decodePathPart(TRACK_PATH.exec(url.pathname)?.[1] ?? "");
+export function parseWatchRequest(request: Request, url: URL, rawOrderId: string): WatchRequest {
+  const orderId = decodePathPart(rawOrderId);
   if (orderId === undefined || !isKeyPart(orderId))
     throw new EdgeError("bad_request", "invalid order id");
   const offered = (request.headers.get("sec-websocket-protocol") ?? "")
@@ -64,7 +71,7 @@ export function parseWatchRequest(request: Request, url: URL): WatchRequest {
   };
 }
 
-function decodePathPart(part: string): string | undefined {
+export function decodePathPart(part: string): string | undefined {
   try {
     return decodeURIComponent(part);
   } catch {

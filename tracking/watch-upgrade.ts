@@ -7,7 +7,7 @@ import { percentDecodes, requestHeadBytes } from "../core/http/request-head";
 import type { OrderRecord } from "../core/redis/order-record";
 import type { TrackingMetrics } from "./metrics";
 import type { SocketQuota } from "./socket-quota";
-import { assertMayWatch, isTrackPath, parseWatchRequest } from "./watch-request";
+import { assertMayWatch, parseWatchRequest, trackRoute } from "./watch-request";
 import type { WatcherData } from "./watchers";
 
 /**
@@ -19,28 +19,40 @@ import type { WatcherData } from "./watchers";
  * the identity's share of sockets (429).
  */
 export function createWatchUpgrade(options: {
+  /** The node's public path (see trackRoute). */
+  publicPath: string;
+  /** Sent in the 101 as X-Tracking-Node (which node took the watch). */
+  nodeId: string;
   maxHeaderBytes: number;
   verifier: TokenVerifier;
   loadOrder: (orderId: string) => Promise<OrderRecord>;
   quota: SocketQuota;
+  /**
+   * Called for an admitted watch before the upgrade: brings the ring up to
+   * the current tick when it would send the watcher away on a stale view.
+   */
+  settleOwner: (orderId: string) => Promise<void>;
   metrics: TrackingMetrics;
   isDraining: () => boolean;
   logger: Logger;
 }) {
   const { maxHeaderBytes, verifier, loadOrder, quota, metrics, isDraining, logger } = options;
+  const matchTrack = trackRoute(options.publicPath);
 
   async function admit(request: Request, server: Server<WatcherData>): Promise<void> {
     if (requestHeadBytes(request) > maxHeaderBytes)
       throw new EdgeError("headers_too_large", `request head over ${maxHeaderBytes} bytes`);
     const url = new URL(request.url);
-    if (!isTrackPath(url.pathname)) throw new EdgeError("not_found", "no such route");
+    const rawOrderId = matchTrack(url.pathname);
+    if (rawOrderId === undefined) throw new EdgeError("not_found", "no such route");
     if (isDraining()) throw new EdgeError("draining", "node is draining");
     if (!percentDecodes(request.url))
       throw new EdgeError("bad_request", "malformed percent-encoding in the URL");
-    const watch = parseWatchRequest(request, url);
+    const watch = parseWatchRequest(request, url, rawOrderId);
     const identity = await verifier.verify(watch.token);
     const order = await loadOrder(watch.orderId);
     assertMayWatch(identity, order);
+    await options.settleOwner(watch.orderId);
     const quotaKey = quota.take(identity);
     if (quotaKey === undefined)
       throw new EdgeError("too_many_connections", "too many open tracking sockets for this token");
@@ -56,7 +68,10 @@ export function createWatchUpgrade(options: {
     };
     // An empty value stops the engine from echoing the client's first offer
     // (a `bearer.<jwt>` would otherwise come back in the 101 response).
-    const headers = { "Sec-WebSocket-Protocol": watch.protocol ?? "" };
+    const headers = {
+      "Sec-WebSocket-Protocol": watch.protocol ?? "",
+      "X-Tracking-Node": options.nodeId,
+    };
     if (server.upgrade(request, { data, headers })) return;
     quota.release(quotaKey);
     throw new EdgeError("bad_request", "expected a WebSocket upgrade");

@@ -12,34 +12,73 @@ export interface TrackingRing {
   /** The node that owns an order, or undefined while no node is alive. */
   ownerOf(orderId: string): TrackingNode | undefined;
   nodes(): readonly TrackingNode[];
-  /** Re-reads the registry now; resolves true when membership changed. */
+  /**
+   * Reads the registry for the tick now running, unless that tick was read
+   * already (membership is what a tick's first read saw); resolves true
+   * when membership changed.
+   */
   refresh(): Promise<boolean>;
+  /** True when the ring was read for the tick now running (false between a tick's start and its read). */
+  isCurrent(): boolean;
+  /** Resolves once the next scheduled refresh (the next tick's) has run. */
+  nextTick(): Promise<void>;
+  /** Resolves at the middle of a tick, as far as can be from any ring's refresh. */
+  quietMoment(): Promise<void>;
   stop(): void;
 }
 
 /**
  * The consistent-hash ring (ketama, via hashring) over the tracking nodes
- * whose heartbeat is fresh. Every tracking node and the gateway build it
+ * whose heartbeat is fresh. Every tracking node and every gateway builds it
  * from the same sorted registry, so they agree on each order's owner.
+ *
+ * They also agree in time. Time is cut into ticks of `refreshMs` on the wall
+ * clock, the same on every process, and membership is a function of the
+ * tick, not of the moment a process happens to read: a node is in the ring
+ * of tick T when its last heartbeat is no older than T - ttlMs. Every ring
+ * re-reads just after each tick starts, so a node that died leaves every
+ * ring at the same tick (within the hosts' clock skew and timer delays),
+ * and no customer is sent back and forth between two rings that disagree.
+ * Changes made on purpose (a join, a drain) are written at a quiet moment,
+ * mid-tick, so that every ring sees them at the next tick. What is left is
+ * the few milliseconds between the first and the last ring's read of a
+ * tick; a node about to send a watcher away on a ring that is not yet
+ * current reads it first (isCurrent).
  */
 export function createTrackingRing(options: {
   connection: RedisConnection;
   /** A node whose last heartbeat is older than this is out of the ring. */
   ttlMs: number;
+  /** The tick: must be the same on every node and gateway. */
   refreshMs: number;
   logger: Logger;
   onChange?: (nodes: readonly TrackingNode[]) => void;
   now?: () => number;
 }): TrackingRing {
   const { connection, ttlMs, refreshMs, logger, onChange, now = Date.now } = options;
+  // Reads happen this far into a tick, so a timer that fires a little early
+  // still reads the tick it was meant for.
+  const readOffsetMs = Math.max(1, Math.floor(refreshMs / 10));
   let members: TrackingNode[] = [];
   let ring: HashRing | undefined;
   let signature = "";
+  let readForTick = Number.NEGATIVE_INFINITY;
+  let stopped = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let tickWaiters: (() => void)[] = [];
+
+  const tickStart = (at: number) => at - (at % refreshMs);
 
   async function refresh(): Promise<boolean> {
     const { client } = connection;
-    const ids = await client.zrangebyscore(keys.trackingNodes(), now() - ttlMs, "+inf");
+    const tick = tickStart(now());
+    // One read per tick: membership is what the tick's first read saw.
+    if (tick <= readForTick) return false;
+    const ids = await client.zrangebyscore(keys.trackingNodes(), tick - ttlMs, "+inf");
     const urls = ids.length > 0 ? await client.hmget(keys.trackingNodeUrls(), ...ids) : [];
+    // Another read of this tick (or a newer one) finished first.
+    if (tick <= readForTick) return false;
+    readForTick = tick;
     const live = ids
       .map((id, index) => ({ id, url: urls[index] ?? "" }))
       .filter((node) => node.url !== "")
@@ -61,12 +100,26 @@ export function createTrackingRing(options: {
     return true;
   }
 
-  const timer = setInterval(() => {
-    refresh().catch((error: unknown) =>
-      logger.warn({ err: error }, "tracking ring refresh failed"),
-    );
-  }, refreshMs);
-  timer.unref();
+  function schedule(): void {
+    if (stopped) return;
+    const at = now();
+    timer = setTimeout(run, tickStart(at) + refreshMs + readOffsetMs - at);
+    timer.unref?.();
+  }
+
+  async function run(): Promise<void> {
+    try {
+      await refresh();
+    } catch (error) {
+      logger.warn({ err: error }, "tracking ring refresh failed");
+    }
+    const waiters = tickWaiters;
+    tickWaiters = [];
+    for (const wake of waiters) wake();
+    schedule();
+  }
+
+  schedule();
 
   return {
     ownerOf(orderId) {
@@ -75,6 +128,20 @@ export function createTrackingRing(options: {
     },
     nodes: () => members,
     refresh,
-    stop: () => clearInterval(timer),
+    isCurrent: () => readForTick === tickStart(now()),
+    nextTick: () => new Promise((resolve) => tickWaiters.push(resolve)),
+    async quietMoment() {
+      const phase = now() % refreshMs;
+      const middle = refreshMs / 2;
+      if (phase < middle - refreshMs / 4 || phase > middle + refreshMs / 4)
+        await Bun.sleep((middle - phase + refreshMs) % refreshMs);
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      const waiters = tickWaiters;
+      tickWaiters = [];
+      for (const wake of waiters) wake();
+    },
   };
 }

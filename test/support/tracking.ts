@@ -25,6 +25,7 @@ export async function startTestTracking(env: Record<string, string>): Promise<Te
     TRACKING_NODE_ID: id,
     TRACKING_PUBLIC_URL: url,
     TRACKING_HEARTBEAT_MS: "100",
+    TRACKING_RING_REFRESH_MS: "100",
     TRACKING_NODE_TTL_MS: "1000",
     TRACKING_UNSUBSCRIBE_AFTER_MS: "0",
     ...env,
@@ -160,11 +161,15 @@ export interface TrackingProcess {
   rssBytes(): Promise<{ now: number; peak: number }>;
   /** One metric family's text from the node's /metrics. */
   metric(name: string): Promise<string>;
-  stop(): Promise<void>;
+  /** SIGTERM (the node drains), then wait for the exit code. */
+  stop(): Promise<number>;
+  /** SIGKILL: a crash, no drain. */
+  kill(): Promise<void>;
 }
 
+/** A node process on a free port, or on `env.TRACKING_PORT` (a restart on the same address). */
 export async function spawnTrackingProcess(env: Record<string, string>): Promise<TrackingProcess> {
-  const port = await freePort();
+  const port = env.TRACKING_PORT ? Number(env.TRACKING_PORT) : await freePort();
   const url = `ws://127.0.0.1:${port}`;
   const httpUrl = `http://127.0.0.1:${port}`;
   const child = Bun.spawn(
@@ -177,6 +182,7 @@ export async function spawnTrackingProcess(env: Record<string, string>): Promise
         TRACKING_NODE_ID: uniqueId("t"),
         TRACKING_PUBLIC_URL: url,
         TRACKING_HEARTBEAT_MS: "100",
+        TRACKING_RING_REFRESH_MS: "100",
         TRACKING_NODE_TTL_MS: "1000",
         LOG_LEVEL: "debug",
         ...env,
@@ -219,6 +225,10 @@ export async function spawnTrackingProcess(env: Record<string, string>): Promise
     },
     async stop() {
       child.kill("SIGTERM");
+      return child.exited;
+    },
+    async kill() {
+      child.kill("SIGKILL");
       await child.exited;
     },
   };

@@ -1,0 +1,112 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import pino from "pino";
+import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { keys } from "../../core/redis/keys";
+import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { createTrackingRing } from "./tracking-ring";
+
+const TICK = 1_000;
+const TTL = 5_000;
+let redis: RedisServer;
+let connection: RedisConnection;
+beforeAll(async () => {
+  redis = await startRedis();
+  connection = createRedisConnection(
+    { mode: "standalone", url: redis.url },
+    "ring-test",
+    pino({ level: "silent" }),
+  );
+  await connection.waitReady(5_000);
+});
+afterAll(async () => {
+  await connection?.close();
+  await redis?.stop();
+});
+
+async function register(prefix: string, beats: Record<string, number>) {
+  for (const [id, at] of Object.entries(beats)) {
+    await connection.client.zadd(keys.trackingNodes(), at, `${prefix}${id}`);
+    await connection.client.hset(keys.trackingNodeUrls(), `${prefix}${id}`, `ws://x/${id}`);
+  }
+}
+
+/** A ring on a clock the test moves. */
+function ringAt(start: number) {
+  const clock = { now: start };
+  const ring = createTrackingRing({
+    connection,
+    ttlMs: TTL,
+    refreshMs: TICK,
+    logger: pino({ level: "silent" }),
+    now: () => clock.now,
+  });
+  ring.stop();
+  return { ring, clock };
+}
+
+test("membership is the tick's: a heartbeat that ages out mid-tick counts until the next tick, for every reader", async () => {
+  await connection.client.del(keys.trackingNodes(), keys.trackingNodeUrls());
+  const tickStart = 1_000_000 * TICK;
+  // b's last beat is exactly TTL before the tick: in this tick, out of the next.
+  await register("", { a: tickStart + 100, b: tickStart - TTL });
+  const early = ringAt(tickStart + 10);
+  const late = ringAt(tickStart + 990);
+  await early.ring.refresh();
+  await late.ring.refresh();
+  const ids = (r: typeof early) => r.ring.nodes().map((n) => n.id);
+  // Read 980 ms apart, in the same tick: the same ring, though b's beat is
+  // older than the TTL at the later read.
+  expect(ids(early)).toEqual(["a", "b"]);
+  expect(ids(late)).toEqual(["a", "b"]);
+  expect(late.ring.isCurrent()).toBe(true);
+
+  late.clock.now = tickStart + TICK + 5;
+  expect(late.ring.isCurrent()).toBe(false);
+  await late.ring.refresh();
+  expect(ids(late)).toEqual(["a"]);
+  expect(late.ring.isCurrent()).toBe(true);
+});
+
+test("a tick is read once: a change written mid-tick shows at the next tick everywhere", async () => {
+  await connection.client.del(keys.trackingNodes(), keys.trackingNodeUrls());
+  const tickStart = 2_000_000 * TICK;
+  await register("", { a: tickStart, b: tickStart, c: tickStart });
+  const { ring, clock } = ringAt(tickStart + 100);
+  await ring.refresh();
+  // A drain, mid-tick: c leaves the registry.
+  await connection.client.zrem(keys.trackingNodes(), "c");
+  clock.now = tickStart + 600;
+  expect(await ring.refresh()).toBe(false);
+  expect(ring.nodes().map((n) => n.id)).toEqual(["a", "b", "c"]);
+  clock.now = tickStart + TICK + 100;
+  expect(await ring.refresh()).toBe(true);
+  expect(ring.nodes().map((n) => n.id)).toEqual(["a", "b"]);
+});
+
+test("every reader computes the same owner for every order", async () => {
+  await connection.client.del(keys.trackingNodes(), keys.trackingNodeUrls());
+  const tickStart = 3_000_000 * TICK;
+  await register("n", { 1: tickStart, 2: tickStart, 3: tickStart });
+  const one = ringAt(tickStart + 1);
+  const two = ringAt(tickStart + 999);
+  await one.ring.refresh();
+  await two.ring.refresh();
+  const owners = new Set<string>();
+  for (let i = 0; i < 1_000; i++) {
+    const owner = one.ring.ownerOf(`order-${i}`)?.id;
+    expect(two.ring.ownerOf(`order-${i}`)?.id).toBe(owner as string);
+    owners.add(owner as string);
+  }
+  expect(owners.size).toBe(3);
+});
+
+test("the quiet moment is mid-tick, away from every ring's read", async () => {
+  const { ring, clock } = ringAt(4_000_000 * TICK + 480);
+  const first = ring.quietMoment().then(() => "at once");
+  expect(await Promise.race([first, Bun.sleep(50).then(() => "later")])).toBe("at once");
+  clock.now = 4_000_000 * TICK + 950;
+  const wait = ring.quietMoment();
+  // It sleeps until the middle of the next tick (550 ms here): not done yet.
+  const done = await Promise.race([wait.then(() => true), Bun.sleep(100).then(() => false)]);
+  expect(done).toBe(false);
+});
