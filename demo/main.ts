@@ -90,7 +90,9 @@ if (!redisUrl && !readOptionalString(env, "REDIS_CLUSTER_NODES")) {
   await waitForRedis(redisUrl);
 }
 
+// Loopback only, whatever the caller's BIND_HOST: the demo prints tokens it signs.
 const tierEnv = {
+  BIND_HOST: "127.0.0.1",
   JWT_SECRET: jwtSecret,
   ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
   INGEST_PORT: String(ingestPort),
@@ -99,6 +101,7 @@ const tierEnv = {
   SEARCH_SERVICE_URL: `http://127.0.0.1:${upstreamPort}`,
 };
 supervisor.spawn("upstream", [process.execPath, join(import.meta.dir, "upstream", "main.ts")], {
+  BIND_HOST: "127.0.0.1",
   UPSTREAM_PORT: String(upstreamPort),
 });
 supervisor.spawn("gateway", [process.execPath, join(import.meta.dir, "..", "gateway", "main.ts")], {

@@ -12,12 +12,15 @@ import {
   loadKafkaBrokers,
   loadRedisConfig,
   type RedisConfig,
+  readBindHost,
   readNodeId,
 } from "../core/config/shared-config";
 
 export interface GatewayConfig {
   readonly redis: RedisConfig;
   readonly auth: AuthConfig;
+  /** The address the listener binds (BIND_HOST). */
+  readonly bindHost: string;
   readonly port: number;
   /** Requests per identity per window before 429. */
   readonly rateLimit: number;
@@ -82,6 +85,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   return Object.freeze({
     redis: loadRedisConfig(env),
     auth: loadAuthConfig(env),
+    bindHost: readBindHost(env),
     port: readPort(env, "GATEWAY_PORT", 8080),
     rateLimit: readInt(env, "RATE_LIMIT_REQUESTS", 600, { min: 1 }),
     rateLimitWindowMs: readInt(env, "RATE_LIMIT_WINDOW_MS", 60_000, { min: 100 }),

@@ -163,7 +163,7 @@ export async function startGateway(
     : undefined;
   // Past our own limit the middleware answers 431 in the error shape; Bun's bare 431 only far past it.
   raiseParserHeaderLimit(PARSER_HEADER_LIMIT_FACTOR * config.maxHeaderBytes);
-  const server = Bun.serve({ port: config.port, hostname: "0.0.0.0", fetch: app.fetch });
+  const server = Bun.serve({ port: config.port, hostname: config.bindHost, fetch: app.fetch });
   logger.info({ port: server.port }, "gateway listening");
   return {
     port: server.port ?? config.port,

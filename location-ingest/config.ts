@@ -5,6 +5,7 @@ import {
   loadKafkaBrokers,
   loadRedisConfig,
   type RedisConfig,
+  readBindHost,
   readLiveAgeMs,
   readNodeId,
 } from "../core/config/shared-config";
@@ -82,6 +83,8 @@ export interface IngestConfig {
   readonly kafkaBrokers?: string[];
   /** Names this process in the live figures (`edge:node-stats`). */
   readonly nodeId: string;
+  /** The address both ports bind (BIND_HOST). */
+  readonly bindHost: string;
   readonly grpcPort: number;
   readonly httpPort: number;
   readonly limits: PingLimits;
@@ -121,6 +124,7 @@ export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig 
     auth: loadAuthConfig(env),
     ...(kafkaBrokers ? { kafkaBrokers } : {}),
     nodeId: readNodeId(env, "INGEST_NODE_ID"),
+    bindHost: readBindHost(env),
     grpcPort: readPort(env, "INGEST_PORT", 8081),
     httpPort: readPort(env, "INGEST_HTTP_PORT", 8082),
     limits: Object.freeze({

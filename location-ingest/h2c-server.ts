@@ -42,6 +42,7 @@ export interface H2cServerDeps {
   limits: TransportLimits;
   metrics: IngestMetrics;
   logger: Logger;
+  bindHost: string;
 }
 
 /**
@@ -155,7 +156,7 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
   server.on("connection", connections.attach);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "0.0.0.0", () => resolve());
+    server.listen(port, deps.bindHost, () => resolve());
   });
   return {
     port: (server.address() as AddressInfo).port,

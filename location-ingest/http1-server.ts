@@ -31,6 +31,7 @@ export interface Http1ServerDeps {
   limits: TransportLimits;
   metrics: IngestMetrics;
   logger: Logger;
+  bindHost: string;
 }
 
 /**
@@ -94,7 +95,7 @@ export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningSe
   raiseParserHeaderLimit(PARSER_HEADER_LIMIT_BYTES);
   const server = Bun.serve({
     port,
-    hostname: "0.0.0.0",
+    hostname: deps.bindHost,
     idleTimeout: limits.httpIdleTimeoutS,
     maxRequestBodySize: BUN_MAX_BODY_BYTES,
     async fetch(request) {

@@ -110,7 +110,14 @@ export async function startIngest(
     maxPerRider: config.transport.maxStreamsPerRider,
     metrics,
   });
-  const transport = { service, riderCalls, limits: config.transport, metrics, logger };
+  const transport = {
+    service,
+    riderCalls,
+    limits: config.transport,
+    metrics,
+    logger,
+    bindHost: config.bindHost,
+  };
   const grpc = await startH2cServer(config.grpcPort, { ...transport, streams });
   const http = startHttp1Server(config.httpPort, { ...transport, healthRoutes: health });
   const pingsPerSecond = ratePerSecond(() => metricTotal(metrics.pingsAccepted));

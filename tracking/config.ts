@@ -4,12 +4,14 @@ import {
   loadAuthConfig,
   loadRedisConfig,
   type RedisConfig,
+  readBindHost,
   readLiveAgeMs,
 } from "../core/config/shared-config";
 
 export interface TrackingConfig {
   readonly redis: RedisConfig;
   readonly auth: AuthConfig;
+  readonly bindHost: string;
   readonly port: number;
   readonly nodeId: string;
   /**
@@ -64,6 +66,7 @@ export function loadTrackingConfig(env: Env): TrackingConfig {
   return Object.freeze({
     redis: loadRedisConfig(env),
     auth: loadAuthConfig(env),
+    bindHost: readBindHost(env),
     port,
     nodeId,
     publicUrl,

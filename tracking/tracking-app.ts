@@ -139,7 +139,7 @@ export async function startTracking(
   raiseParserHeaderLimit(PARSER_HEADER_LIMIT_BYTES);
   const server = Bun.serve<WatcherData>({
     port: config.port,
-    hostname: "0.0.0.0",
+    hostname: config.bindHost,
     async fetch(request, server) {
       return ringOwner(request) ?? (await health(request)) ?? watchUpgrade(request, server);
     },

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { hostname } from "node:os";
 import {
   ConfigError,
@@ -12,6 +13,18 @@ import {
 /** A node's name in shared state (locks, live figures): `name` or `<host>-<pid>`. */
 export function readNodeId(env: Env, name: string): string {
   return readString(env, name, `${hostname()}-${process.pid}`);
+}
+
+/**
+ * The address a tier's listeners bind (`BIND_HOST`): loopback unless told
+ * otherwise, so a process started by hand is not reachable from the network
+ * by accident. The images set 0.0.0.0; `::` binds every IPv6 and IPv4 address.
+ */
+export function readBindHost(env: Env): string {
+  const host = readString(env, "BIND_HOST", "127.0.0.1");
+  if (isIP(host) === 0 && !/^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*$/.test(host))
+    throw new ConfigError("BIND_HOST", "must be an IP address or a host name", host);
+  return host;
 }
 
 /** Where Redis is: a cluster wins over a standalone URL (docs/contract.md). */
