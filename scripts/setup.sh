@@ -2,7 +2,8 @@
 # Installs what the project needs and is missing: npm packages (bun is one)
 # and Debian's redis-server, chromium (the live map's browser test), protoc
 # with the grpc-java plugin and the Java runtime jars and JDK (the offline
-# Java/Kotlin generation and its compile check).
+# Java/Kotlin generation and its compile check), nginx, prometheus
+# (promtool) and openssl (the shipped balancer's tests).
 # Safe to run again; does nothing when all is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,4 +51,26 @@ command -v javac >/dev/null 2>&1 || java_packages+=(default-jdk-headless)
 if [ ${#java_packages[@]} -gt 0 ]; then
   echo "setup: installing ${java_packages[*]} from Debian (offline Java/Kotlin generation)" >&2
   apt_install "${java_packages[@]}"
+fi
+
+# The shipped balancer's tests run Debian's nginx on docker/nginx.conf over
+# TLS (a certificate openssl makes at test start); promtool (Debian's
+# prometheus package) checks docker/prometheus/. The tests start their own
+# nginx; a service the package itself starts (on systemd hosts: nginx on
+# :80, prometheus on :9090) is stopped and disabled when this script is what
+# installed it.
+edge_packages=()
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || edge_packages+=(nginx)
+command -v promtool >/dev/null 2>&1 || edge_packages+=(prometheus)
+command -v openssl >/dev/null 2>&1 || edge_packages+=(openssl)
+if [ ${#edge_packages[@]} -gt 0 ]; then
+  echo "setup: installing ${edge_packages[*]} from Debian (the balancer's tests, promtool)" >&2
+  apt_install --no-install-recommends "${edge_packages[@]}"
+  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    for service in nginx prometheus; do
+      if [[ " ${edge_packages[*]} " == *" ${service} "* ]]; then
+        if [ "$(id -u)" -eq 0 ]; then systemctl disable --now "$service"; else sudo systemctl disable --now "$service"; fi >/dev/null 2>&1 || true
+      fi
+    done
+  fi
 fi

@@ -7,7 +7,11 @@ import * as protoLoader from "@grpc/proto-loader";
  * stock @grpc/grpc-js runtime reading the .proto files, none of our
  * generated code.
  */
-export function createStockIngestClient(address: string, options: grpc.ChannelOptions = {}) {
+export function createStockIngestClient(
+  address: string,
+  options: grpc.ChannelOptions = {},
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+) {
   const definition = protoLoader.loadSync("delivery/tracking/v1/ingest.proto", {
     includeDirs: [join(import.meta.dir, "..", "..", "proto")],
     longs: String,
@@ -19,7 +23,7 @@ export function createStockIngestClient(address: string, options: grpc.ChannelOp
     delivery: { tracking: { v1: { LocationIngestService: grpc.ServiceClientConstructor } } };
   };
   const Service = loaded.delivery.tracking.v1.LocationIngestService;
-  return new Service(address, grpc.credentials.createInsecure(), options);
+  return new Service(address, credentials, options);
 }
 
 export function bearerMetadata(token: string): grpc.Metadata {

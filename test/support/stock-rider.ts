@@ -17,9 +17,18 @@ export interface StockRider {
 
 let opened = 0;
 
-export function openStockRider(address: string, token: string): StockRider {
+export function openStockRider(
+  address: string,
+  token: string,
+  credentials?: grpc.ChannelCredentials,
+  options: grpc.ChannelOptions = {},
+): StockRider {
   // A local subchannel pool: this rider's own TCP connection, as on a phone.
-  const client = createStockIngestClient(address, { "grpc.use_local_subchannel_pool": 1 });
+  const client = createStockIngestClient(
+    address,
+    { "grpc.use_local_subchannel_pool": 1, ...options },
+    credentials,
+  );
   const call = (
     client.StreamPings as (m: grpc.Metadata) => grpc.ClientDuplexStream<unknown, StockResponse>
   )(bearerMetadata(token));
