@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import type { Logger } from "pino";
+import { Counter } from "prom-client";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import { raiseParserHeaderLimit } from "../core/http/request-head";
@@ -61,8 +62,14 @@ export async function startGateway(
     registry,
   );
 
+  const upstreamErrors = new Counter({
+    name: "edge_gateway_upstream_errors_total",
+    help: "Upstream calls that failed, by service and the code the client got",
+    labelNames: ["service", "code"] as const,
+    registers: [registry],
+  });
   // One breaker per upstream service (search and menu are one service).
-  const upstream = (name: string, baseUrl: string) =>
+  const upstream = (name: string, service: "orders" | "search", baseUrl: string) =>
     createUpstreamService({
       name,
       baseUrl,
@@ -70,6 +77,7 @@ export async function startGateway(
       maxBodyBytes: config.upstreamMaxBodyBytes,
       breakerFailures: config.upstreamBreakerFailures,
       breakerOpenMs: config.upstreamBreakerOpenMs,
+      onFailure: (code) => upstreamErrors.inc({ service, code }),
     });
 
   const app = new Hono<GatewayEnv>();
@@ -126,7 +134,7 @@ export async function startGateway(
     "/",
     restaurantRoutes({
       client: connection.client,
-      search: upstream("search service", config.searchServiceUrl),
+      search: upstream("search service", "search", config.searchServiceUrl),
       cacheSeconds: config.searchCacheSeconds,
       staleIfErrorSeconds: config.searchStaleIfErrorSeconds,
     }),
@@ -144,7 +152,7 @@ export async function startGateway(
     "/",
     orderRoutes({
       client: connection.client,
-      orders: upstream("order service", config.orderServiceUrl),
+      orders: upstream("order service", "orders", config.orderServiceUrl),
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       leaseMarginMs: config.idempotencyLeaseMarginMs,
     }),

@@ -87,6 +87,39 @@ describe("upstreams that misbehave", () => {
     }
   });
 
+  test("every failure is counted by service and the code the client got (the operators' alert)", async () => {
+    const gateway = await gatewayWith({
+      UPSTREAM_BREAKER_FAILURES: "2",
+      UPSTREAM_BREAKER_OPEN_MS: "60000",
+    });
+    upstream.state.mode = "status-500";
+    for (let i = 0; i < 3; i++) await search(gateway, uniqueId("q"));
+    upstream.state.mode = "stall-after-headers";
+    await gateway.call("/v1/orders", {
+      method: "POST",
+      headers: { "idempotency-key": uniqueId("key") },
+      body: JSON.stringify({
+        restaurantId: "r1",
+        items: [{ menuItemId: "m1", quantity: 1 }],
+        dropoff: { lat: 51.5, lng: -0.1 },
+        paymentMethod: "card",
+      }),
+      as: customer,
+    });
+    upstream.state.mode = "ok";
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    const count = (labels: string) =>
+      Number(
+        new RegExp(`^edge_gateway_upstream_errors_total\\{${labels}[^}]*\\} (\\d+)$`, "m").exec(
+          metrics,
+        )?.[1] ?? 0,
+      );
+    // Two 502s open the search breaker; the third call is its 503.
+    expect(count('service="search",code="upstream_failed"')).toBe(2);
+    expect(count('service="search",code="upstream_unavailable"')).toBe(1);
+    expect(count('service="orders",code="upstream_timeout"')).toBe(1);
+  });
+
   test("the request id goes upstream as X-Request-Id", async () => {
     const gateway = await gatewayWith({});
     upstream.state.mode = "ok";

@@ -19,6 +19,8 @@ export interface UpstreamOptions {
   readonly breakerFailures: number;
   /** How long the breaker stays open before one probe may pass. */
   readonly breakerOpenMs: number;
+  /** Told of every failed call (502, 504, and 503 while the breaker is open): the error metric. */
+  readonly onFailure?: (code: UpstreamFailure) => void;
 }
 
 /** An upstream answer read in full: status and the parsed JSON body (undefined when empty). */
@@ -43,6 +45,18 @@ export interface UpstreamService {
 }
 
 const UPSTREAM_FAULTS = new Set(["upstream_failed", "upstream_timeout"]);
+
+export type UpstreamFailure = "upstream_failed" | "upstream_timeout" | "upstream_unavailable";
+
+function failureOf(error: unknown): UpstreamFailure | undefined {
+  if (!(error instanceof EdgeError)) return undefined;
+  const { code } = error;
+  return code === "upstream_failed" ||
+    code === "upstream_timeout" ||
+    code === "upstream_unavailable"
+    ? code
+    : undefined;
+}
 
 /**
  * One upstream service behind a circuit breaker (cockatiel). Every failure
@@ -100,11 +114,17 @@ export function createUpstreamService(options: UpstreamOptions): UpstreamService
 
   return {
     async call(path, init, accept) {
-      if (breaker.state === CircuitState.HalfOpen) throw unavailable();
       try {
-        return await breaker.execute(async () => accept(await fetchAnswer(path, init)));
+        if (breaker.state === CircuitState.HalfOpen) throw unavailable();
+        try {
+          return await breaker.execute(async () => accept(await fetchAnswer(path, init)));
+        } catch (error) {
+          if (error instanceof BrokenCircuitError) throw unavailable(error);
+          throw error;
+        }
       } catch (error) {
-        if (error instanceof BrokenCircuitError) throw unavailable(error);
+        const failure = failureOf(error);
+        if (failure) options.onFailure?.(failure);
         throw error;
       }
     },
