@@ -85,7 +85,9 @@ async function socketsPerNode(): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const [id, node] of edge.tracking) {
     const line = await node.metric("edge_tracking_sockets");
-    counts[id] = Number(/^edge_tracking_sockets(?:\{[^}]*\})? (\d+)$/m.exec(line)?.[1] ?? Number.NaN);
+    counts[id] = Number(
+      /^edge_tracking_sockets(?:\{[^}]*\})? (\d+)$/m.exec(line)?.[1] ?? Number.NaN,
+    );
   }
   return counts;
 }
@@ -181,18 +183,15 @@ describe("routing through the shipped balancer", () => {
         `/v1/orders/${victimOrder.orderId}/track`,
         `/tracking/${victim}/v1/orders/${victimOrder.orderId}/track`,
       ].map(async (path) => {
-        const response = await fetch(
-          `${edge.nginx.url}${path}?access_token=${victimOrder.token}`,
-          {
-            headers: {
-              connection: "Upgrade",
-              upgrade: "websocket",
-              "sec-websocket-version": "13",
-              "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-            },
-            tls: { ca: edge.certificate.pem },
+        const response = await fetch(`${edge.nginx.url}${path}?access_token=${victimOrder.token}`, {
+          headers: {
+            connection: "Upgrade",
+            upgrade: "websocket",
+            "sec-websocket-version": "13",
+            "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
           },
-        );
+          tls: { ca: edge.certificate.pem },
+        });
         return response.status;
       });
       expect(await Promise.all(probes)).toContain(503);

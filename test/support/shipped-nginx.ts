@@ -50,12 +50,10 @@ export async function startShippedNginx(options: {
     [/\/var\/log\/nginx\//g, `${logs}/`],
     [/\/var\/lib\/nginx\//g, `${temp}/`],
     [/\/etc\/nginx\/tls\//g, `${tlsDir}/`],
-    ...Object.entries(upstreams).map(
-      ([service, local]): [RegExp, string] => [
-        new RegExp(`server ${service.replace(".", "\\.")}( |;)`, "g"),
-        `server ${local}$1`,
-      ],
-    ),
+    ...Object.entries(upstreams).map(([service, local]): [RegExp, string] => [
+      new RegExp(`server ${service}( |;)`, "g"),
+      `server ${local}$1`,
+    ]),
   ];
   let config = await Bun.file(SHIPPED_CONFIG).text();
   for (const [from, to] of replacements) {
