@@ -12,15 +12,17 @@ import { ingestReport } from "./ingest/report";
 import { runIngestBench } from "./ingest/run-ingest-bench";
 import { liveMapReport } from "./live-map/report";
 import { runLiveMapChurn } from "./live-map/run-live-map-churn";
+import { routingReport } from "./routing/report";
+import { runRoutingBench } from "./routing/run-routing-bench";
 import { machineDescription } from "./support/process-stats";
 import { writeResultsSection } from "./support/results-file";
 
 const spec = {
-  usage: "./edge bench [-- --only ingest|fanout|gateway|geo|live-map --seconds 10 ...]",
+  usage: "./edge bench [-- --only ingest|fanout|gateway|geo|live-map|routing --seconds 10 ...]",
   summary:
     "Runs the benchmarks on this machine (own redis-server and tier processes on loopback)\nand rewrites their sections of bench/RESULTS.md. One at a time on a shared machine.",
   flags: {
-    only: { help: "one part: ingest, fanout, gateway, geo or live-map (default: all)" },
+    only: { help: "one part: ingest, fanout, gateway, geo, live-map or routing (default: all)" },
     seconds: { default: "10", help: "measured seconds per run" },
     streams: { default: "2000", help: "ingest: rider streams" },
     rate: { default: "20000", help: "ingest: pings/s for the latency run" },
@@ -32,17 +34,18 @@ const spec = {
     "geo-riders": { default: "50000", help: "geo: riders in the searched city" },
     "map-riders": { default: "300", help: "live-map: demo riders" },
     "map-seconds": { default: "60", help: "live-map: seconds of socket counting" },
+    upgrades: { default: "1000", help: "routing: WebSocket upgrades per way in" },
     out: { default: join(import.meta.dir, "RESULTS.md"), help: "the results file" },
   },
 };
 const values = parseCommandLine(spec, Bun.argv.slice(2));
 if (
   values.only !== undefined &&
-  !["ingest", "fanout", "gateway", "geo", "live-map"].includes(values.only)
+  !["ingest", "fanout", "gateway", "geo", "live-map", "routing"].includes(values.only)
 )
   exitWithUsage(
     spec,
-    `--only must be ingest, fanout, gateway, geo or live-map (got ${JSON.stringify(values.only)})`,
+    `--only must be ingest, fanout, gateway, geo, live-map or routing (got ${JSON.stringify(values.only)})`,
   );
 const count = (name: keyof typeof spec.flags, min = 1) =>
   intFlag(spec, name, String(values[name]), { min });
@@ -58,6 +61,7 @@ const numbers = {
   geoRiders: count("geo-riders"),
   mapRiders: count("map-riders"),
   mapSeconds: count("map-seconds"),
+  upgrades: count("upgrades"),
 };
 const progress = (line: string) => console.error(`[bench] ${line}`);
 const out = values.out;
@@ -123,6 +127,16 @@ if (runs("live-map")) {
     out,
     "Live map socket churn",
     liveMapReport(result, command, machineDescription()),
+  );
+}
+if (runs("routing")) {
+  const command = `bun run bench -- --only routing --upgrades ${numbers.upgrades}`;
+  const options = { upgrades: numbers.upgrades, concurrency: 10 };
+  const result = await runRoutingBench({ ...options, progress });
+  writeResultsSection(
+    out,
+    "Edge routing (the balancer and the ring)",
+    routingReport(result, options, command, machineDescription()),
   );
 }
 progress(`wrote ${out}`);

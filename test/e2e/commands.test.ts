@@ -61,5 +61,7 @@ test("every command answers --help with its own usage, and refuses a flag it doe
   expect(badValue.stderr).toContain("--seconds must be a whole number from 1 to");
   const badPart = await edge("bench", "--", "--only", "kafka");
   expect(badPart.code).toBe(2);
-  expect(badPart.stderr).toContain("--only must be ingest, fanout, gateway, geo or live-map");
+  expect(badPart.stderr).toContain(
+    "--only must be ingest, fanout, gateway, geo, live-map or routing",
+  );
 });
