@@ -4,10 +4,13 @@ import type { TrackingRing } from "../core/tracking-ring/tracking-ring";
 import { decodePathPart } from "./watch-request";
 
 const OWNER_PATH = "/ring/owner/";
+// A balancer that appends the client's whole path (Envoy's ext_authz does).
+const APPENDED_TRACK_PATH = /^(?:tracking\/[^/]+\/)?v1\/orders\/([^/]+)\/track$/;
 
 /**
- * `GET /ring/owner/{orderId}`: the node that owns the order in this node's
- * ring, as `X-Tracking-Node` (and a JSON body for people). The shipped
+ * `GET /ring/owner/{orderId}` (or `/ring/owner` followed by a track route's
+ * path, as Envoy's ext_authz asks): the node that owns the order in this
+ * node's ring, as `X-Tracking-Node` (and a JSON body for people). The shipped
  * balancer asks it before every upgrade of the public track route
  * (docker/nginx.conf, `auth_request`) and proxies to the node it names, so
  * routing follows the ring (liveness from heartbeats), not the balancer's
@@ -21,7 +24,8 @@ export function createRingOwnerRoute(ring: TrackingRing) {
     if (request.method !== "GET") return undefined;
     const { pathname } = new URL(request.url);
     if (!pathname.startsWith(OWNER_PATH)) return undefined;
-    const raw = pathname.slice(OWNER_PATH.length);
+    const rest = pathname.slice(OWNER_PATH.length);
+    const raw = APPENDED_TRACK_PATH.exec(rest)?.[1] ?? rest;
     const orderId = decodePathPart(raw) ?? raw;
     const owner = ring.ownerOf(orderId);
     if (!owner)

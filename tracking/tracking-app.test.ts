@@ -256,6 +256,51 @@ describe("consistent hashing", () => {
     expect(watcher.frames).toEqual([{ type: "moved", orderId, url: owner.url }]);
   });
 
+  test("every node answers who owns an order (the balancer's lookup), for the id alone or a whole track path", async () => {
+    const { orderId, owner } = await newOrder();
+    for (const node of [nodeA, nodeB])
+      for (const path of [
+        orderId,
+        `v1/orders/${orderId}/track`,
+        `tracking/${owner.id}/v1/orders/${orderId}/track`,
+      ]) {
+        const answer = await fetch(`${node.httpUrl}/ring/owner/${path}`);
+        expect(answer.headers.get("x-tracking-node")).toBe(owner.id);
+        expect(await answer.json()).toEqual({ orderId, node: owner.id, url: owner.url });
+      }
+  });
+
+  test("a node serves the track route under its public URL's path too, and refuses another node's", async () => {
+    const path = "/tracking/t-edge/v1/orders/";
+    const node = await startTestTracking({
+      REDIS_URL: fixture.redis.url,
+      TRACKING_PUBLIC_URL: "wss://edge.example/tracking/t-edge",
+    });
+    try {
+      const { orderId, customerId } = await newOrder();
+      const headers = { authorization: `Bearer ${await testToken(customerId, "customer")}` };
+      const watcher = await openWatcher(`ws://127.0.0.1:${node.app.port}${path}${orderId}/track`, {
+        headers,
+      });
+      // Its first frame: the status (it owns the order) or `moved` (another node does).
+      await watcher.waitForFrames(1);
+      watcher.close();
+      const other = await refusalStatus(
+        `http://127.0.0.1:${node.app.port}`,
+        `/tracking/t-other/v1/orders/${orderId}/track`,
+        headers,
+      );
+      expect([other.status, other.body.error.code]).toEqual([404, "not_found"]);
+    } finally {
+      await node.stop();
+      for (const app of [nodeA.app, nodeB.app])
+        await waitUntil(async () => {
+          await app.ring.refresh();
+          return app.ring.nodes().length === 2;
+        });
+    }
+  });
+
   test("1,000 sockets on one order make exactly one Redis subscription, gone after the last leaves", async () => {
     const { orderId, customerId, owner, path } = await newOrder();
     const headers = { authorization: `Bearer ${await testToken(customerId, "customer")}` };
