@@ -31,9 +31,12 @@ export type Way = keyof typeof WAYS;
 export interface WayResult {
   upgrades: number;
   failures: number;
-  /** Open → first frame (the status) on the owner, ms. */
+  /** Open → first frame (the status) on the owner, ms, with `concurrency` in flight. */
   p50Ms: number;
   p99Ms: number;
+  /** The same, one upgrade at a time, the three ways taking turns order by order. */
+  aloneP50Ms: number;
+  aloneP99Ms: number;
   upgradesPerSecond: number;
   /** CPU per upgrade, µs: nginx's workers, the three tracking nodes. */
   nginxCpuMicros: number;
@@ -47,7 +50,18 @@ export interface RoutingBenchResult {
 }
 
 const NODE_IDS = ["t1", "t2", "t3"] as const;
-const ROUNDS = 5;
+const ROUNDS = 10;
+const ALONE = 300;
+
+const newTotal = () => ({
+  latency: new Reservoir(),
+  alone: new Reservoir(),
+  failures: 0,
+  count: 0,
+  ms: 0,
+  nginxCpu: 0,
+  trackingCpu: 0,
+});
 
 /** nginx's worker processes (children of the master we started). */
 function childPids(pid: number): number[] {
@@ -86,6 +100,8 @@ export async function runRoutingBench(options: RoutingBenchOptions): Promise<Rou
           TRACKING_NODE_ID: id,
           TRACKING_PUBLIC_URL: `wss://127.0.0.1:${httpsPort}/tracking/${id}`,
           TRACKING_MAX_SOCKETS_PER_USER: "100000",
+          // Each upgrade subscribes and each close unsubscribes, whichever way ran before.
+          TRACKING_UNSUBSCRIBE_AFTER_MS: "0",
           LOG_LEVEL: "warn",
         }),
       );
@@ -159,21 +175,8 @@ export async function runRoutingBench(options: RoutingBenchOptions): Promise<Rou
     }
 
     const totals = Object.fromEntries(
-      (Object.keys(WAYS) as Way[]).map((way) => [
-        way,
-        { latency: new Reservoir(), failures: 0, count: 0, ms: 0, nginxCpu: 0, trackingCpu: 0 },
-      ]),
-    ) as Record<
-      Way,
-      {
-        latency: Reservoir;
-        failures: number;
-        count: number;
-        ms: number;
-        nginxCpu: number;
-        trackingCpu: number;
-      }
-    >;
+      (Object.keys(WAYS) as Way[]).map((way) => [way, newTotal()]),
+    ) as Record<Way, ReturnType<typeof newTotal>>;
     const cpu = (pids: number[]) => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
     const trackingPids = [...nodes.values()].map((node) => node.pid);
 
@@ -207,6 +210,19 @@ export async function runRoutingBench(options: RoutingBenchOptions): Promise<Rou
       progress(`routing: round ${round + 1}/${ROUNDS} done`);
     }
 
+    // Latency without queueing: one upgrade at a time, the three ways in turn on each order.
+    for (const order of orders.slice(0, ALONE)) {
+      for (const way of (Object.keys(WAYS) as Way[]).sort(() => Math.random() - 0.5)) {
+        const total = totals[way];
+        try {
+          total.alone.add(await upgrade(urlFor(way, order), order.token));
+        } catch {
+          total.failures += 1;
+        }
+      }
+    }
+    progress(`routing: ${ALONE} upgrades one at a time per way done`);
+
     // The lookup alone: sequential, one kept-alive connection to one node.
     const lookups = 5_000;
     const node = nodes.get("t1") as TrackingProcess;
@@ -229,6 +245,8 @@ export async function runRoutingBench(options: RoutingBenchOptions): Promise<Rou
             failures: total.failures,
             p50Ms: total.latency.percentile(50),
             p99Ms: total.latency.percentile(99),
+            aloneP50Ms: total.alone.percentile(50),
+            aloneP99Ms: total.alone.percentile(99),
             upgradesPerSecond: total.count / (total.ms / 1000),
             nginxCpuMicros: (total.nginxCpu * 1e6) / Math.max(1, total.count),
             trackingCpuMicros: (total.trackingCpu * 1e6) / Math.max(1, total.count),
