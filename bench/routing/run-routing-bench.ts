@@ -2,6 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { TRACKING_SUBPROTOCOLS } from "../../core/protocol/tracking-protocol";
 import { seedOrder } from "../../test/support/orders";
 import { freePort, startRedis } from "../../test/support/redis-server";
 import { startShippedNginx } from "../../test/support/shipped-nginx";
@@ -161,13 +162,14 @@ export async function runRoutingBench(options: RoutingBenchOptions): Promise<Rou
       const started = performance.now();
       return new Promise((resolve, reject) => {
         const socket = new WebSocket(url, {
+          protocols: [TRACKING_SUBPROTOCOLS.json],
           headers: { authorization: `Bearer ${token}` },
           tls: { ca: certificate.pem },
         } as unknown as string[]);
         socket.onmessage = (event) => {
-          const frame = JSON.parse(String(event.data)) as { type: string };
+          const frame = JSON.parse(String(event.data)) as { moved?: unknown };
           socket.close();
-          if (frame.type === "moved") reject(new Error(`moved from ${url}`));
+          if (frame.moved) reject(new Error(`moved from ${url}`));
           else resolve(performance.now() - started);
         };
         socket.onerror = () => reject(new Error(`no socket at ${url}`));

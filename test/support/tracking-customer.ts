@@ -76,10 +76,11 @@ export function startTrackingCustomer(options: {
       opened = true;
     });
     current.addEventListener("message", (event) => {
-      const frame = JSON.parse(String(event.data)) as { type: string; url?: string };
-      if (frame.type === "moved" && frame.url) movedTo = `${frame.url}${trackPath}`;
+      // tracking.v2.json: a TrackingEvent in the proto3 JSON mapping.
+      const frame = JSON.parse(String(event.data)) as { moved?: { url: string } };
+      if (frame.moved) movedTo = `${frame.moved.url}${trackPath}`;
       if (attempt.outcome !== undefined) return;
-      attempt.outcome = frame.type === "moved" ? "moved" : "owner";
+      attempt.outcome = frame.moved ? "moved" : "owner";
       watching = attempt.outcome === "owner";
     });
     current.addEventListener("close", (event) => {
