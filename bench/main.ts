@@ -12,17 +12,22 @@ import { ingestReport } from "./ingest/report";
 import { runIngestBench } from "./ingest/run-ingest-bench";
 import { liveMapReport } from "./live-map/report";
 import { runLiveMapChurn } from "./live-map/run-live-map-churn";
+import { outboxReport } from "./outbox/report";
+import { runOutboxRelayBench } from "./outbox/run-outbox-relay-bench";
 import { routingReport } from "./routing/report";
 import { runRoutingBench } from "./routing/run-routing-bench";
 import { machineDescription } from "./support/process-stats";
 import { writeResultsSection } from "./support/results-file";
 
 const spec = {
-  usage: "./edge bench [-- --only ingest|fanout|gateway|geo|live-map|routing --seconds 10 ...]",
+  usage:
+    "./edge bench [-- --only ingest|fanout|gateway|geo|live-map|routing|outbox --seconds 10 ...]",
   summary:
     "Runs the benchmarks on this machine (own redis-server and tier processes on loopback)\nand rewrites their sections of bench/RESULTS.md. One at a time on a shared machine.",
   flags: {
-    only: { help: "one part: ingest, fanout, gateway, geo, live-map or routing (default: all)" },
+    only: {
+      help: "one part: ingest, fanout, gateway, geo, live-map, routing or outbox (default: all)",
+    },
     seconds: { default: "10", help: "measured seconds per run" },
     streams: { default: "2000", help: "ingest: rider streams" },
     rate: { default: "20000", help: "ingest: pings/s for the latency run" },
@@ -35,17 +40,21 @@ const spec = {
     "map-riders": { default: "300", help: "live-map: demo riders" },
     "map-seconds": { default: "60", help: "live-map: seconds of socket counting" },
     upgrades: { default: "1000", help: "routing: WebSocket upgrades per way in" },
+    "outbox-rate": { default: "1000", help: "outbox: status changes/s for the lag run" },
+    "unrelated-keys": { default: "1000000", help: "outbox: other keys in Redis (second run)" },
+    "outbox-backlog": { default: "50000", help: "outbox: changes waiting for the drain run" },
+    "outbox-rounds": { default: "2", help: "outbox: rounds at --outbox-rate per keyspace" },
     out: { default: join(import.meta.dir, "RESULTS.md"), help: "the results file" },
   },
 };
 const values = parseCommandLine(spec, Bun.argv.slice(2));
 if (
   values.only !== undefined &&
-  !["ingest", "fanout", "gateway", "geo", "live-map", "routing"].includes(values.only)
+  !["ingest", "fanout", "gateway", "geo", "live-map", "routing", "outbox"].includes(values.only)
 )
   exitWithUsage(
     spec,
-    `--only must be ingest, fanout, gateway, geo, live-map or routing (got ${JSON.stringify(values.only)})`,
+    `--only must be ingest, fanout, gateway, geo, live-map, routing or outbox (got ${JSON.stringify(values.only)})`,
   );
 const count = (name: keyof typeof spec.flags, min = 1) =>
   intFlag(spec, name, String(values[name]), { min });
@@ -62,6 +71,10 @@ const numbers = {
   mapRiders: count("map-riders"),
   mapSeconds: count("map-seconds"),
   upgrades: count("upgrades"),
+  outboxRate: count("outbox-rate"),
+  unrelatedKeys: count("unrelated-keys", 0),
+  outboxBacklog: count("outbox-backlog"),
+  outboxRounds: count("outbox-rounds"),
 };
 const progress = (line: string) => console.error(`[bench] ${line}`);
 const out = values.out;
@@ -138,5 +151,17 @@ if (runs("routing")) {
     "Edge routing (the balancer and the ring)",
     routingReport(result, options, command, machineDescription()),
   );
+}
+if (runs("outbox")) {
+  const command = `bun run bench -- --only outbox --seconds ${seconds} --outbox-rate ${values["outbox-rate"]} --unrelated-keys ${values["unrelated-keys"]} --outbox-backlog ${values["outbox-backlog"]} --outbox-rounds ${values["outbox-rounds"]}`;
+  const result = await runOutboxRelayBench({
+    seconds,
+    rate: numbers.outboxRate,
+    unrelatedKeys: numbers.unrelatedKeys,
+    backlog: numbers.outboxBacklog,
+    rounds: numbers.outboxRounds,
+    progress,
+  });
+  writeResultsSection(out, "Outbox relay", outboxReport(result, command, machineDescription()));
 }
 progress(`wrote ${out}`);
