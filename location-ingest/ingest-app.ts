@@ -96,6 +96,7 @@ export async function startIngest(
   });
   const sweeper = startStaleRiderSweeper({
     connection,
+    localCities: states.cities,
     staleMs: config.staleRiderMs,
     everyMs: config.sweepEveryMs,
     metrics,

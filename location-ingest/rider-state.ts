@@ -114,6 +114,9 @@ export function createRiderStateStore(connection: RedisConnection, now: () => nu
       }
     },
 
+    /** The cities this process has had riders in (the sweeper keeps them in `geo:cities`). */
+    cities: (): readonly string[] => [...registeredCities],
+
     /** Makes the next refresh reload the rider's orders (an `orders-changed` inbox message). */
     invalidateOrders(state: RiderState): void {
       state.ordersLoadedAtMs = 0;

@@ -26,6 +26,7 @@ test("a sweep removes riders not seen for the stale time from every registered c
   const metrics = createIngestMetrics(createMetricsRegistry("ingest"));
   const sweeper = startStaleRiderSweeper({
     connection: fixture.connection,
+    localCities: () => [],
     staleMs: 300_000,
     everyMs: 60_000,
     metrics,
@@ -40,4 +41,29 @@ test("a sweep removes riders not seen for the stale time from every registered c
   expect(await client.zrange(keys.cityRiders(london), "0", "-1")).toEqual(["here"]);
   expect(await client.zcard(keys.cityRiders(paris))).toBe(0);
   expect((await metrics.ridersPruned.get()).values[0]?.value).toBe(2);
+});
+
+test("a sweep puts this node's cities back into geo:cities (Redis lost them) and sweeps them", async () => {
+  const now = 10_000_000;
+  const city = uniqueId("berlin").toLowerCase();
+  const { client } = fixture.connection;
+  await client.geoadd(keys.cityRiders(city), "13.4", "52.5", "gone");
+  await client.zadd(keys.cityRidersSeen(city), now - 400_000, "gone");
+  expect(await client.sismember(keys.cities(), city)).toBe(0);
+  const sweeper = startStaleRiderSweeper({
+    connection: fixture.connection,
+    localCities: () => [city],
+    staleMs: 300_000,
+    everyMs: 60_000,
+    metrics: createIngestMetrics(createMetricsRegistry("ingest")),
+    logger,
+    now: () => now,
+  });
+  try {
+    expect(await sweeper.sweepOnce()).toBe(1);
+  } finally {
+    sweeper.stop();
+  }
+  expect(await client.sismember(keys.cities(), city)).toBe(1);
+  expect(await client.zcard(keys.cityRiders(city))).toBe(0);
 });

@@ -10,19 +10,27 @@ const PRUNE_BATCH = 1_000;
  * Every `everyMs`, removes riders not seen for `staleMs` from each city's
  * geo set, so dispatch never offers work to a phone that went silent and
  * GEOSEARCH stays cheap. Safe to run on every ingest node at once.
+ *
+ * Each sweep first adds the cities this node serves to `geo:cities` again
+ * (one idempotent SADD), so the set heals by itself after Redis lost its
+ * data (a restart without persistence, a failover that lost writes).
  */
 export function startStaleRiderSweeper(options: {
   connection: RedisConnection;
+  /** The cities this node has riders in (registered once per process otherwise). */
+  localCities: () => readonly string[];
   staleMs: number;
   everyMs: number;
   metrics: IngestMetrics;
   logger: Logger;
   now?: () => number;
 }): { sweepOnce(): Promise<number>; stop(): void } {
-  const { connection, staleMs, everyMs, metrics, logger, now = Date.now } = options;
+  const { connection, localCities, staleMs, everyMs, metrics, logger, now = Date.now } = options;
 
   async function sweepOnce(): Promise<number> {
     if (!connection.isReady()) return 0;
+    const local = localCities();
+    if (local.length > 0) await connection.client.sadd(keys.cities(), ...local);
     const cities = await connection.client.smembers(keys.cities());
     let total = 0;
     for (const city of cities) {
