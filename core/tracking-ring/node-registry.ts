@@ -4,11 +4,18 @@ import { keys } from "../redis/keys";
 import type { TrackingNode } from "./tracking-ring";
 
 const FORGET_AFTER_MS = 3_600_000;
+/**
+ * A node that leaves is recorded as last seen this long ago rather than
+ * removed: out of every ring at once, and still listed, so that a ring can
+ * tell a node that left from one missing because Redis lost its data.
+ */
+const LEFT_SEEN_AGO_MS = FORGET_AFTER_MS / 2;
 
 /**
  * Keeps one tracking node in the registry with a heartbeat every
- * `heartbeatMs`. A node that dies stops beating and falls out of every
- * ring once the ring's TTL passes; `leave` takes it out at once (drain).
+ * `heartbeatMs` (which also writes it back after Redis lost its data). A
+ * node that dies stops beating and falls out of every ring once the ring's
+ * TTL passes; `leave` takes it out at once (drain).
  */
 export async function joinTrackingRegistry(options: {
   connection: RedisConnection;
@@ -32,7 +39,7 @@ export async function joinTrackingRegistry(options: {
   return {
     async leave() {
       clearInterval(timer);
-      await connection.client.zrem(keys.trackingNodes(), node.id);
+      await connection.client.zadd(keys.trackingNodes(), now() - LEFT_SEEN_AGO_MS, node.id);
     },
   };
 }

@@ -3,6 +3,7 @@ import pino from "pino";
 import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { joinTrackingRegistry } from "./node-registry";
 import { createTrackingRing } from "./tracking-ring";
 
 const TICK = 1_000;
@@ -73,8 +74,8 @@ test("a tick is read once: a change written mid-tick shows at the next tick ever
   await register("", { a: tickStart, b: tickStart, c: tickStart });
   const { ring, clock } = ringAt(tickStart + 100);
   await ring.refresh();
-  // A drain, mid-tick: c leaves the registry.
-  await connection.client.zrem(keys.trackingNodes(), "c");
+  // A drain, mid-tick: c is marked left (listed with a long-gone beat, see node-registry.ts).
+  await connection.client.zadd(keys.trackingNodes(), tickStart - 10 * TTL, "c");
   clock.now = tickStart + 600;
   expect(await ring.refresh()).toBe(false);
   expect(ring.nodes().map((n) => n.id)).toEqual(["a", "b", "c"]);
@@ -109,4 +110,49 @@ test("the quiet moment is mid-tick, away from every ring's read", async () => {
   // It sleeps until the middle of the next tick (550 ms here): not done yet.
   const done = await Promise.race([wait.then(() => true), Bun.sleep(100).then(() => false)]);
   expect(done).toBe(false);
+});
+
+test("a node missing from the registry (Redis lost it) stays until its last beat ages out; a node listed stale or leaving is out at the next tick", async () => {
+  const { client } = connection;
+  await client.del(keys.trackingNodes(), keys.trackingNodeUrls());
+  const start = 2_000_000 * TICK + 100;
+  const { ring, clock } = ringAt(start);
+  const logger = pino({ level: "silent" });
+  const registrations = await Promise.all(
+    ["a", "b", "c"].map((id) =>
+      joinTrackingRegistry({
+        connection,
+        node: { id, url: `ws://x/${id}` },
+        heartbeatMs: 3_600_000,
+        logger,
+        now: () => clock.now,
+      }),
+    ),
+  );
+  await ring.refresh();
+  const ids = () => ring.nodes().map((node) => node.id);
+  expect(ids()).toEqual(["a", "b", "c"]);
+  const owners = new Map(["o1", "o2", "o3", "o4"].map((o) => [o, ring.ownerOf(o)?.id]));
+
+  // Redis loses everything: the ring does not change, and owners stay put.
+  await client.flushall();
+  clock.now += 3 * TICK;
+  expect(await ring.refresh()).toBe(false);
+  for (const [orderId, owner] of owners) expect(ring.ownerOf(orderId)?.id).toBe(owner);
+
+  // Only a beats again; b and c are out once their last beat is older than the TTL.
+  await register("", { a: clock.now });
+  clock.now += 3 * TICK;
+  expect(await ring.refresh()).toBe(true);
+  expect(ids()).toEqual(["a"]);
+
+  // A node that leaves is out at the next tick, not after its TTL.
+  await register("", { b: clock.now });
+  clock.now += TICK;
+  await ring.refresh();
+  expect(ids()).toEqual(["a", "b"]);
+  await registrations[1]?.leave();
+  clock.now += TICK;
+  await ring.refresh();
+  expect(ids()).toEqual(["a"]);
 });

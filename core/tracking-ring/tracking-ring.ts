@@ -44,6 +44,12 @@ export interface TrackingRing {
  * the few milliseconds between the first and the last ring's read of a
  * tick; a node about to send a watcher away on a ring that is not yet
  * current reads it first (isCurrent).
+ *
+ * A node listed with an old heartbeat (it died, or left) is out. A node this
+ * ring saw alive that is missing from the registry altogether stays in until
+ * the last heartbeat seen of it is older than the TTL too: Redis restarted
+ * empty (or failed over and lost writes) until the nodes beat again, and
+ * the ring must not reshuffle every order over that gap.
  */
 export function createTrackingRing(options: {
   connection: RedisConnection;
@@ -66,6 +72,8 @@ export function createTrackingRing(options: {
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let tickWaiters: (() => void)[] = [];
+  // What this ring last saw of each member: its heartbeat and URL.
+  const seen = new Map<string, { beatMs: number; url: string }>();
 
   const tickStart = (at: number) => at - (at % refreshMs);
 
@@ -74,15 +82,22 @@ export function createTrackingRing(options: {
     const tick = tickStart(now());
     // One read per tick: membership is what the tick's first read saw.
     if (tick <= readForTick) return false;
-    const ids = await client.zrangebyscore(keys.trackingNodes(), tick - ttlMs, "+inf");
+    const listed = await client.zrange(keys.trackingNodes(), "0", "-1", "WITHSCORES");
+    const beats = new Map<string, number>();
+    for (let i = 0; i < listed.length; i += 2) beats.set(listed[i] ?? "", Number(listed[i + 1]));
+    // Missing from the registry: the heartbeat this ring saw last stands until it is stale too.
+    for (const [id, last] of seen) if (!beats.has(id)) beats.set(id, last.beatMs);
+    const ids = [...beats].filter(([, beatMs]) => beatMs >= tick - ttlMs).map(([id]) => id);
     const urls = ids.length > 0 ? await client.hmget(keys.trackingNodeUrls(), ...ids) : [];
     // Another read of this tick (or a newer one) finished first.
     if (tick <= readForTick) return false;
     readForTick = tick;
     const live = ids
-      .map((id, index) => ({ id, url: urls[index] ?? "" }))
+      .map((id, index) => ({ id, url: urls[index] || seen.get(id)?.url || "" }))
       .filter((node) => node.url !== "")
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    seen.clear();
+    for (const node of live) seen.set(node.id, { beatMs: beats.get(node.id) ?? 0, url: node.url });
     const next = live.map((node) => `${node.id}=${node.url}`).join(",");
     if (next === signature) return false;
     signature = next;
