@@ -19,10 +19,31 @@ export interface RedisServer {
 }
 
 export interface RedisCluster {
+  /** Every node, masters and replicas, as started (roles change on failover). */
   readonly nodes: { host: string; port: number }[];
   /** The REDIS_CLUSTER_NODES form: host:port,host:port,... */
   readonly nodesEnv: string;
+  /** The port of the master serving `key`'s slot right now; rejects while none does (failing over). */
+  masterOf(key: string): Promise<number>;
+  /** The ports of the live replicas of the master on `port`. */
+  replicasOf(port: number): Promise<number[]>;
+  /** Crashes one node (SIGKILL), keeping its port and cluster config for restart(). */
+  kill(port: number): Promise<void>;
+  /** Starts a killed node again, empty (no persistence): it rejoins, as a replica if its slots moved. */
+  restart(port: number): Promise<void>;
+  /** Freezes one node (SIGSTOP): it stops answering, replication included, until resume(). */
+  pause(port: number): void;
+  resume(port: number): void;
+  /** Resolves once every live node reports cluster_state:ok with all slots served. */
+  waitUntilOk(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
+}
+
+export interface RedisClusterOptions {
+  /** Replicas per master (default 0). */
+  replicas?: number;
+  /** cluster-node-timeout: how long a silent master takes to be failed over (default 2000). */
+  nodeTimeoutMs?: number;
 }
 
 const HOST = "127.0.0.1";
@@ -117,55 +138,129 @@ export async function startRedis(): Promise<RedisServer> {
   };
 }
 
-/** A Redis Cluster of `masters` masters (no replicas), all slots assigned and agreed. */
-export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
+/**
+ * A Redis Cluster of `masters` masters (and `replicas` replicas of each), all
+ * slots assigned and agreed. Nodes keep their cluster config file, so a
+ * killed node can be started again and rejoin.
+ */
+export async function startRedisCluster(
+  masters = 3,
+  options: RedisClusterOptions = {},
+): Promise<RedisCluster> {
+  const { replicas = 0, nodeTimeoutMs = 2_000 } = options;
   const dir = mkdtempSync(join(tmpdir(), "edge-cluster-"));
+  const children = new Map<number, ChildProcess>();
+  const argsOf = (port: number) => [
+    "--cluster-enabled",
+    "yes",
+    "--cluster-config-file",
+    `nodes-${port}.conf`,
+    "--cluster-node-timeout",
+    String(nodeTimeoutMs),
+    // As in production (docker/): the other masters keep serving while one's slots fail over.
+    "--cluster-require-full-coverage",
+    "no",
+  ];
   const ports: number[] = [];
-  const children: ChildProcess[] = [];
-  for (let i = 0; i < masters; i++) {
+  for (let i = 0; i < masters * (1 + replicas); i++) {
     const port = await freePort();
-    const args = [
-      "--cluster-enabled",
-      "yes",
-      "--cluster-config-file",
-      `nodes-${port}.conf`,
-      "--cluster-node-timeout",
-      "2000",
-    ];
-    children.push(await spawnRedis(port, dir, args));
+    children.set(port, await spawnRedis(port, dir, argsOf(port)));
     ports.push(port);
   }
   const addresses = ports.map((port) => `${HOST}:${port}`);
   const create = spawnSync(
     "redis-cli",
-    ["--cluster", "create", ...addresses, "--cluster-replicas", "0", "--cluster-yes"],
-    {
-      encoding: "utf8",
-      timeout: 15_000,
-    },
+    ["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"],
+    { encoding: "utf8", timeout: 30_000 },
   );
   if (create.status !== 0)
     throw new Error(`redis-cli --cluster create failed:\n${create.stdout}${create.stderr}`);
-  await waitForClusterOk(ports);
+  const live = () =>
+    [...children]
+      .filter(([, child]) => child.exitCode === null && child.signalCode === null)
+      .map(([port]) => port);
+  const waitUntilOk = (timeoutMs = 15_000) => waitForClusterOk(live(), timeoutMs, replicas);
+  await waitUntilOk();
   return {
     nodes: ports.map((port) => ({ host: HOST, port })),
     nodesEnv: addresses.join(","),
+    async masterOf(key) {
+      // Any live node may still have a stale view for a moment: ask each.
+      for (const port of live()) {
+        const slot = Number((await command(port, `CLUSTER KEYSLOT ${key}`)).match(/:(\d+)/)?.[1]);
+        const master = servingMaster(await command(port, "CLUSTER NODES"), slot);
+        if (master !== undefined) return master;
+      }
+      throw new Error(`no live master serves ${key} (failing over?)`);
+    },
+    async replicasOf(masterPort) {
+      const [port] = live();
+      const lines = (await command(port ?? 0, "CLUSTER NODES"))
+        .split("\n")
+        .map((l) => l.split(" "));
+      const portOf = (address = "") => Number(address.split(":")[1]?.split("@")[0]);
+      const masterId = lines.find((fields) => portOf(fields[1]) === masterPort)?.[0];
+      return lines
+        .filter(
+          ([, , flags, master]) =>
+            flags?.includes("slave") && !flags.includes("fail") && master === masterId,
+        )
+        .map((fields) => portOf(fields[1]));
+    },
+    async kill(port) {
+      const child = children.get(port);
+      if (child) await stopProcess(child, "SIGKILL");
+    },
+    async restart(port) {
+      children.set(port, await spawnRedis(port, dir, argsOf(port)));
+    },
+    pause: (port) => children.get(port)?.kill("SIGSTOP"),
+    resume: (port) => children.get(port)?.kill("SIGCONT"),
+    waitUntilOk,
     async stop() {
-      await Promise.all(children.map((child) => stopProcess(child, "SIGTERM")));
+      for (const child of children.values()) child.kill("SIGCONT");
+      await Promise.all([...children.values()].map((child) => stopProcess(child, "SIGTERM")));
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
-/** Cluster convergence has no event to wait on: ask each node until all agree, within a deadline. */
-async function waitForClusterOk(ports: number[]): Promise<void> {
-  const deadline = Date.now() + 15_000;
+/** The port of the master a CLUSTER NODES listing says serves `slot`, unless it is failing. */
+function servingMaster(listing: string, slot: number): number | undefined {
+  for (const line of listing.split("\n")) {
+    const [, address, flags, , , , , linkState, ...ranges] = line.trim().split(" ");
+    if (!flags?.includes("master") || flags.includes("fail") || linkState !== "connected") continue;
+    const serves = ranges.some((range) => {
+      const [from, to = from] = range.split("-").map(Number);
+      return from !== undefined && to !== undefined && slot >= from && slot <= to;
+    });
+    if (serves) return Number(address?.split(":")[1]?.split("@")[0]);
+  }
+  return undefined;
+}
+
+/**
+ * Cluster convergence has no event to wait on: ask each node until all agree
+ * (every slot served, every master with its replicas, every replica synced:
+ * one that never synced refuses to fail over), within a deadline.
+ */
+async function waitForClusterOk(
+  ports: number[],
+  timeoutMs: number,
+  replicas: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     const infos = await Promise.all(ports.map((port) => command(port, "CLUSTER INFO")));
+    const replication = await Promise.all(ports.map((port) => command(port, "INFO replication")));
     if (
       infos.every(
-        (info) =>
-          info.includes("cluster_state:ok") && info.includes("cluster_slots_assigned:16384"),
+        (info) => info.includes("cluster_state:ok") && info.includes("cluster_slots_ok:16384"),
+      ) &&
+      replication.every((info) =>
+        info.includes("role:master")
+          ? Number(/connected_slaves:(\d+)/.exec(info)?.[1]) >= replicas
+          : info.includes("master_link_status:up"),
       )
     )
       return;
@@ -174,15 +269,23 @@ async function waitForClusterOk(ports: number[]): Promise<void> {
   }
 }
 
-/** Sends one inline command and returns the raw reply text. */
+/** Whether `reply` holds one whole RESP reply (bulk string, integer, status or error). */
+function complete(reply: string): boolean {
+  const headerEnd = reply.indexOf("\r\n");
+  if (headerEnd < 0) return false;
+  if (!reply.startsWith("$")) return true;
+  const length = Number(reply.slice(1, headerEnd));
+  return length < 0 || Buffer.byteLength(reply) >= headerEnd + 2 + length + 2;
+}
+
+/** Sends one inline command and returns the raw reply text ("" if the node is down). */
 function command(port: number, line: string): Promise<string> {
   return new Promise((resolve) => {
     const socket = createConnection(port, HOST);
     let reply = "";
     socket.on("data", (chunk) => {
       reply += chunk.toString();
-      if (reply.startsWith("$") && reply.endsWith("\r\n") && reply.split("\r\n").length > 2)
-        socket.end();
+      if (complete(reply)) socket.end();
     });
     socket.on("close", () => resolve(reply));
     socket.on("error", () => resolve(reply));
