@@ -1,6 +1,7 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisConfig } from "../config/shared-config";
+import { type AckedWriteOptions, type AckedWrites, createAckedWrites } from "./acked-writes";
 import { type RedisClient, registerScripts } from "./scripts";
 import { polyfillTracingChannelHasSubscribers } from "./tracing-channel-polyfill";
 
@@ -16,6 +17,8 @@ export interface RedisConnection {
   createSubscriber(): Redis | Cluster;
   /** PUBLISH on standalone, SPUBLISH (one shard, not the whole cluster) in cluster mode. */
   readonly publishCommand: "publish" | "spublish";
+  /** Writes acknowledged only once enough replicas have them (order changes). */
+  readonly acked: AckedWrites;
   close(): Promise<void>;
 }
 
@@ -33,11 +36,15 @@ const COMMON_OPTIONS: RedisOptions = {
   lazyConnect: false,
 };
 
+const SLOTS_REFRESH_MS = 1_000;
+const SLOTS_REFRESH_ON_ERROR_MS = 200;
+
 /** Opens the process's Redis connection for standalone or Cluster mode. */
 export function createRedisConnection(
   config: RedisConfig,
   name: string,
   logger: Logger,
+  options: { ackedWrites?: AckedWriteOptions } = {},
 ): RedisConnection {
   polyfillTracingChannelHasSubscribers();
   const subscribers = new Set<Redis | Cluster>();
@@ -54,13 +61,30 @@ export function createRedisConnection(
             keepAlive: COMMON_OPTIONS.keepAlive,
             connectionName: name,
           },
+          // A command for a master that is down fails at once (callers answer 503 or report drops)
+          // instead of being retried while the cluster fails it over; and a command in flight when
+          // its master died may have run: sent again, a script would be a second change.
+          retryDelayOnFailover: 0,
+          retryDelayOnClusterDown: 0,
+          retryDelayOnTryAgain: 0,
+          // Learn a promoted replica soon: every second, and at once when a node fails (below).
+          slotsRefreshInterval: SLOTS_REFRESH_MS,
           clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
         })
       : new Redis(config.url, { ...COMMON_OPTIONS, connectionName: name });
 
-  const base = build();
-  watchConnection(base, logger.child({ redis: name }));
+  const open = (label: string): Redis | Cluster => {
+    const connection = build();
+    watchConnection(connection, logger.child({ redis: label }));
+    if (connection instanceof Cluster) refreshSlotsOnNodeError(connection);
+    return connection;
+  };
+  const base = open(name);
   const client = registerScripts(base);
+  const ackedOptions = options.ackedWrites ?? { replicas: 0, timeoutMs: 0 };
+  // WAIT holds up its connection: writes that wait for replicas get their own.
+  const ackedClient = ackedOptions.replicas > 0 ? registerScripts(open(`${name}-acked`)) : client;
+  const extra = ackedClient === client ? [] : [ackedClient];
 
   return {
     mode: config.mode,
@@ -81,17 +105,31 @@ export function createRedisConnection(
             base.once("ready", onReady);
           }),
     publishCommand: config.mode === "cluster" ? "spublish" : "publish",
+    acked: createAckedWrites(ackedClient, ackedOptions, logger.child({ redis: name })),
     createSubscriber() {
-      const subscriber = build();
-      watchConnection(subscriber, logger.child({ redis: `${name}-subscriber` }));
+      const subscriber = open(`${name}-subscriber`);
       subscribers.add(subscriber);
       return subscriber;
     },
     async close() {
-      const all = [base, ...subscribers];
+      const all = [base, ...extra, ...subscribers];
       await Promise.all(all.map((c) => c.quit().catch(() => c.disconnect())));
     },
   };
+}
+
+/**
+ * A master that stops answering is about to be replaced by its replica:
+ * re-read the slot map when a node's connection fails (at most once per
+ * interval), so traffic follows the promotion as soon as the cluster has made it.
+ */
+function refreshSlotsOnNodeError(cluster: Cluster): void {
+  let last = 0;
+  cluster.on("node error", () => {
+    if (Date.now() - last < SLOTS_REFRESH_ON_ERROR_MS) return;
+    last = Date.now();
+    cluster.refreshSlotsCache();
+  });
 }
 
 /**

@@ -36,9 +36,17 @@ export function createErrorHandler(logger: Logger) {
   };
 }
 
-/** ioredis's errors while disconnected (offline queue off, connection closed, max retries). */
-function isRedisUnavailable(error: Error): boolean {
-  return /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|ECONNREFUSED|ClusterAllFailedError/i.test(
-    `${error.name} ${error.message}`,
+/**
+ * ioredis's errors while disconnected (offline queue off, connection closed,
+ * max retries) and a cluster's while a master's slots are failing over
+ * (including MOVED in a pipeline, until the slot map is read again: the
+ * command did not run).
+ */
+export function isRedisUnavailable(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest|ECONNREFUSED|ClusterAllFailedError|CLUSTERDOWN|TRYAGAIN|\bMOVED \d|\bASK \d|Too many Cluster redirections|Failed to refresh slots cache/i.test(
+      `${error.name} ${error.message}`,
+    )
   );
 }

@@ -43,3 +43,25 @@ test("counts per identity in a fixed window: RateLimit-* headers, then 429 with 
     /limit must be a positive integer/,
   );
 });
+
+test("while the counter's Redis is unreachable the request goes on uncounted (a route that needs Redis answers 503 itself)", async () => {
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(logger));
+  app.use(async (c, next) => {
+    c.set("identity", { sub: "someone", role: "customer", exp: 9_999_999_999 });
+    await next();
+  });
+  app.use(rateLimit({ client: fixture.connection.client, limit: 2, windowMs: 10_000 }));
+  app.get("/", (c) => c.text("ok"));
+  app.get("/needs-redis", async (c) => c.text(String(await fixture.connection.client.get("k"))));
+  await fixture.redis.kill();
+  try {
+    const open = await app.request("/");
+    expect(open.status).toBe(200);
+    expect(open.headers.get("ratelimit-limit")).toBeNull();
+    expect((await app.request("/needs-redis")).status).toBe(503);
+  } finally {
+    await fixture.redis.restart();
+    await fixture.connection.waitReady(5_000);
+  }
+});

@@ -3,12 +3,16 @@ import { EdgeError } from "../../core/errors/edge-error";
 import type { RedisClient } from "../../core/redis/scripts";
 import { takeRateLimit } from "../../core/redis/scripts";
 import type { GatewayEnv } from "../context";
+import { isRedisUnavailable } from "./error-handler";
 
 /**
  * Per-identity fixed-window rate limit counted in Redis (one Lua call), so
  * every gateway node shares the budget. Sets `RateLimit-Limit`,
  * `RateLimit-Remaining`, `RateLimit-Reset` (seconds); over the limit: 429
- * with `Retry-After`. Runs after `authenticate`.
+ * with `Retry-After`. Runs after `authenticate`. While the counter's Redis
+ * shard is unreachable (failing over) the request goes on uncounted: an
+ * identity whose counter sits on that shard must not lose every route,
+ * most of which need other shards only.
  */
 export function rateLimit(options: {
   client: RedisClient;
@@ -30,7 +34,14 @@ export function rateLimit(options: {
       limit,
       windowMs,
       at,
-    );
+    ).catch((error: unknown) => {
+      if (isRedisUnavailable(error)) return undefined;
+      throw error;
+    });
+    if (!decision) {
+      await next();
+      return;
+    }
     const resetSeconds = Math.max(1, Math.ceil((decision.resetAtMs - at) / 1000));
     c.header("RateLimit-Limit", String(decision.limit));
     c.header("RateLimit-Remaining", String(decision.remaining));

@@ -40,6 +40,15 @@ export function orderTrackingRoutes(options: {
   const { connection, ring, orderEndedTtlMs } = options;
   const { client } = connection;
 
+  /** The order is over: out of the rider's active set, and the rider's ingest node told. */
+  async function endRiderOrder(riderId: string, orderId: string): Promise<void> {
+    await client.srem(keys.riderOrders(riderId), orderId);
+    await client[connection.publishCommand](
+      keys.riderInbox(riderId),
+      encodeRiderInboxMessage({ type: "orders-changed" }),
+    );
+  }
+
   async function loadVisibleOrder(orderId: string, identity: Identity): Promise<OrderRecord> {
     if (!isKeyPart(orderId)) throw new EdgeError("bad_request", "invalid order id");
     const order = parseOrderRecord(
@@ -87,13 +96,12 @@ export function orderTrackingRoutes(options: {
         legalFrom,
         ...(ends ? { expireAfterMs: orderEndedTtlMs } : {}),
       });
-      if (riderId && ends) {
-        await client.srem(keys.riderOrders(riderId), orderId);
-        await client[connection.publishCommand](
-          keys.riderInbox(riderId),
-          encodeRiderInboxMessage({ type: "orders-changed" }),
+      // The change is made (and on its replicas): tidying the rider's active set must not turn
+      // its answer into an error, or the client's retry would meet a stale version.
+      if (riderId && ends)
+        await endRiderOrder(riderId, orderId).catch((error: unknown) =>
+          c.get("logger").warn({ err: error, orderId }, "rider's active orders not updated"),
         );
-      }
       return c.json({ orderId, status: to, version, ...(riderId ? { riderId } : {}) });
     })
     .get("/v1/orders/:id/track", async (c) => {
