@@ -18,6 +18,12 @@ import {
 
 export interface GatewayConfig {
   readonly redis: RedisConfig;
+  /**
+   * Order changes (status, assignment, a create and its stored answer) are
+   * acknowledged only once this many replicas have them, waiting at most
+   * `replicaTimeoutMs` (WAIT); otherwise 503.
+   */
+  readonly orderWrites: { readonly replicas: number; readonly timeoutMs: number };
   readonly auth: AuthConfig;
   /** The address the listener binds (BIND_HOST). */
   readonly bindHost: string;
@@ -82,8 +88,16 @@ function readClientAddressHeader(env: Env): { clientAddressHeader?: string } {
 /** Reads and checks the gateway's configuration; throws ConfigError naming a bad variable. */
 export function loadGatewayConfig(env: Env): GatewayConfig {
   const kafkaBrokers = loadKafkaBrokers(env);
+  const redis = loadRedisConfig(env);
   return Object.freeze({
-    redis: loadRedisConfig(env),
+    redis,
+    orderWrites: {
+      replicas: readInt(env, "ORDER_WRITE_REPLICAS", redis.mode === "cluster" ? 1 : 0, {
+        min: 0,
+        max: 5,
+      }),
+      timeoutMs: readInt(env, "ORDER_WRITE_REPLICA_TIMEOUT_MS", 500, { min: 10, max: 10_000 }),
+    },
     auth: loadAuthConfig(env),
     bindHost: readBindHost(env),
     port: readPort(env, "GATEWAY_PORT", 8080),

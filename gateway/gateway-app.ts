@@ -44,7 +44,9 @@ export async function startGateway(
   options: { verifier?: TokenVerifierOptions } = {},
 ): Promise<GatewayApp> {
   const registry = createMetricsRegistry("gateway");
-  const connection = createRedisConnection(config.redis, "gateway", logger);
+  const connection = createRedisConnection(config.redis, "gateway", logger, {
+    ackedWrites: config.orderWrites,
+  });
   if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS)))
     logger.warn("redis not reachable at start; serving anyway");
   const verifier = createTokenVerifier(config.auth, options.verifier);
@@ -151,7 +153,7 @@ export async function startGateway(
   app.route(
     "/",
     orderRoutes({
-      client: connection.client,
+      connection,
       orders: upstream("order service", "orders", config.orderServiceUrl),
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       leaseMarginMs: config.idempotencyLeaseMarginMs,

@@ -1,3 +1,5 @@
+import { notReplicated } from "./acked-writes";
+import type { RedisConnection } from "./client";
 import { keys } from "./keys";
 import type { RedisClient } from "./scripts";
 
@@ -46,18 +48,20 @@ export async function renewIdempotent(
   return result === "ok";
 }
 
-/** finish-idempotent.lua: store the response for replay, or release the key (`status` 0). */
+/**
+ * finish-idempotent.lua: store the response for replay, or release the key
+ * (`status` 0). A stored response is kept only once the connection's
+ * required replicas have it, so a replay survives a failover.
+ */
 export async function finishIdempotent(
-  client: RedisClient,
+  connection: RedisConnection,
   claim: IdempotencyClaim,
   response: { status: number; body: string; keepMs: number },
 ): Promise<boolean> {
-  const result = await client.finishIdempotent(
-    keys.idempotency(claim.customerId, claim.key),
-    claim.owner,
-    response.status,
-    response.body,
-    response.keepMs,
+  const key = keys.idempotency(claim.customerId, claim.key);
+  const { result, replicated } = await connection.acked.run(key, (target) =>
+    target.finishIdempotent(key, claim.owner, response.status, response.body, response.keepMs),
   );
+  if (result === "ok" && response.status !== 0 && !replicated) throw notReplicated();
   return result === "ok";
 }

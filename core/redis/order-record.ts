@@ -1,9 +1,10 @@
 import type { LatLng } from "../geo";
+import { notReplicated } from "./acked-writes";
+import type { RedisConnection } from "./client";
 import { keys } from "./keys";
-import type { RedisClient } from "./scripts";
 
 /**
- * The fields of an order's tracking record (`order:{o}` HASH). The gateway
+ * The fields of an order's tracking record (`order:{p<n>}:<o>` HASH). The gateway
  * writes it from the order service's answer; the ingest and tracking tier
  * read it.
  */
@@ -75,9 +76,19 @@ export function orderRecordFields(
 
 /**
  * create-order-record.lua: writes the record unless one exists (a retried
- * create gets the same order back and must not reset its progress).
+ * create gets the same order back and must not reset its progress); resolves
+ * once the connection's required replicas have it.
  */
-export async function createOrderRecord(client: RedisClient, order: OrderRecord): Promise<boolean> {
+export async function createOrderRecord(
+  connection: RedisConnection,
+  order: OrderRecord,
+): Promise<boolean> {
   const fields = Object.entries(orderRecordFields(order)).flat();
-  return (await client.createOrderRecord(keys.order(order.orderId), ...fields)) === "created";
+  const key = keys.order(order.orderId);
+  const { result, replicated } = await connection.acked.run(key, (target) =>
+    target.createOrderRecord(key, ...fields),
+  );
+  // "exists" too: a retry after an unconfirmed create must not answer before a replica has it.
+  if (!replicated) throw notReplicated();
+  return result === "created";
 }

@@ -1,6 +1,7 @@
 import { EdgeError } from "../errors/edge-error";
 import type { ErrorCode } from "../errors/error-codes";
 import type { GeofenceName } from "../messages/tracking-events";
+import { notReplicated } from "./acked-writes";
 import type { RedisConnection } from "./client";
 import { keys } from "./keys";
 
@@ -48,32 +49,40 @@ export async function takeOffer(
   expectOk(status, { offer_expired: "the offer expired, was replaced or is not yours" });
 }
 
-/** assign-rider.lua: CONFIRMED → ASSIGNED with the status event; resolves to the new version. */
+/**
+ * assign-rider.lua: CONFIRMED → ASSIGNED with the status event; resolves to
+ * the new version once the connection's required replicas have it.
+ */
 export async function assignRider(
   connection: RedisConnection,
   assignment: { orderId: string; riderId: string; token: string },
 ): Promise<number> {
   const { orderId, riderId, token } = assignment;
-  const [status, version] = (await connection.client.assignRider(
-    keys.order(orderId),
-    keys.orderOutbox(orderId),
-    riderId,
-    token,
-    connection.publishCommand,
-    keys.orderTrack(orderId),
-    orderId,
-  )) as [string, number];
+  const { result, replicated } = await connection.acked.run(keys.order(orderId), (target) =>
+    target.assignRider(
+      keys.order(orderId),
+      keys.orderOutbox(orderId),
+      riderId,
+      token,
+      connection.publishCommand,
+      keys.orderTrack(orderId),
+      orderId,
+    ),
+  );
+  const [status, version] = result as [string, number];
   expectOk(status, {
     not_found: "no such order",
     illegal_transition: "the order is no longer waiting for a rider",
   });
+  if (!replicated) throw notReplicated();
   return version;
 }
 
 /**
  * transition-order.lua: version CAS + legal-from check + status event, and
  * with `expireAfterMs` the record's expiry (set when the move ends the
- * order); resolves to the new version.
+ * order); resolves to the new version once the connection's required
+ * replicas have it.
  */
 export async function transitionOrder(
   connection: RedisConnection,
@@ -86,22 +95,26 @@ export async function transitionOrder(
   },
 ): Promise<{ version: number; riderId?: string }> {
   const { orderId, expectedVersion, to, legalFrom, expireAfterMs = 0 } = change;
-  const [status, version, riderId] = (await connection.client.transitionOrder(
-    keys.order(orderId),
-    keys.orderOutbox(orderId),
-    expectedVersion,
-    to,
-    connection.publishCommand,
-    keys.orderTrack(orderId),
-    orderId,
-    expireAfterMs,
-    ...legalFrom,
-  )) as [string, number, string];
+  const { result, replicated } = await connection.acked.run(keys.order(orderId), (target) =>
+    target.transitionOrder(
+      keys.order(orderId),
+      keys.orderOutbox(orderId),
+      expectedVersion,
+      to,
+      connection.publishCommand,
+      keys.orderTrack(orderId),
+      orderId,
+      expireAfterMs,
+      ...legalFrom,
+    ),
+  );
+  const [status, version, riderId] = result as [string, number, string];
   expectOk(status, {
     not_found: "no such order",
     stale_version: `the order changed (now version ${version})`,
     illegal_transition: `the order cannot move to ${to} from its current status`,
   });
+  if (!replicated) throw notReplicated();
   return riderId ? { version, riderId } : { version };
 }
 

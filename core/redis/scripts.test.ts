@@ -301,14 +301,18 @@ describe.each(["standalone", "cluster"] as const)(
       const sameBodyOtherAttempt = { ...base, owner: "o-late" };
       expect(await renewIdempotent(client, sameBodyOtherAttempt, 10_000)).toBe(false);
       expect(
-        await finishIdempotent(client, sameBodyOtherAttempt, {
+        await finishIdempotent(connection, sameBodyOtherAttempt, {
           status: 201,
           body: "x",
           keepMs: 10_000,
         }),
       ).toBe(false);
       expect(
-        await finishIdempotent(client, owner, { status: 201, body: '{"id":1}', keepMs: 10_000 }),
+        await finishIdempotent(connection, owner, {
+          status: 201,
+          body: '{"id":1}',
+          keepMs: 10_000,
+        }),
       ).toBe(true);
       expect(await beginIdempotent(client, sameBodyOtherAttempt, 10_000)).toEqual({
         kind: "replay",
@@ -317,7 +321,7 @@ describe.each(["standalone", "cluster"] as const)(
       });
       const released = { ...owner, key: uniqueId("key") };
       await beginIdempotent(client, released, 10_000);
-      expect(await finishIdempotent(client, released, { status: 0, body: "", keepMs: 0 })).toBe(
+      expect(await finishIdempotent(connection, released, { status: 0, body: "", keepMs: 0 })).toBe(
         true,
       );
       expect((await beginIdempotent(client, released, 10_000)).kind).toBe("started");
@@ -342,7 +346,9 @@ describe.each(["standalone", "cluster"] as const)(
       expect(await renewIdempotent(client, first, 5_000)).toBe(false);
       const second = { ...first, owner: "b" };
       expect((await beginIdempotent(client, second, 5_000)).kind).toBe("started");
-      expect(await finishIdempotent(client, first, { status: 0, body: "", keepMs: 0 })).toBe(false);
+      expect(await finishIdempotent(connection, first, { status: 0, body: "", keepMs: 0 })).toBe(
+        false,
+      );
       expect((await beginIdempotent(client, first, 5_000)).kind).toBe("in_flight");
     });
 
@@ -359,9 +365,9 @@ describe.each(["standalone", "cluster"] as const)(
         status: "CONFIRMED",
         version: 1,
       };
-      expect(await createOrderRecord(connection.client, order)).toBe(true);
+      expect(await createOrderRecord(connection, order)).toBe(true);
       await connection.client.hset(keys.order(order.orderId), "status", "ASSIGNED", "version", 2);
-      expect(await createOrderRecord(connection.client, order)).toBe(false);
+      expect(await createOrderRecord(connection, order)).toBe(false);
       expect(
         await connection.client.hmget(keys.order(order.orderId), "status", "version", "city"),
       ).toEqual(["ASSIGNED", "2", "london"]);

@@ -34,6 +34,9 @@ export type ScriptCommands = {
 
 export type RedisClient = (Redis | Cluster) & ScriptCommands;
 
+/** Either a client (the call returns a promise) or a pipeline (the call queues): where a script can be called. */
+export type ScriptCaller = { [name in ScriptName]: (...args: ScriptArg[]) => unknown };
+
 /** A pipeline of a client with the scripts registered: they can be queued like any command. */
 export type ScriptPipeline = ChainableCommander & {
   [name in ScriptName]: (...args: ScriptArg[]) => ScriptPipeline;

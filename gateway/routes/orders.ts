@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
 import { errorBody } from "../../core/errors/error-response";
 import { isValidLatLng } from "../../core/geo";
+import type { RedisConnection } from "../../core/redis/client";
 import {
   beginIdempotent,
   finishIdempotent,
@@ -13,7 +14,6 @@ import {
 } from "../../core/redis/idempotency-scripts";
 import { isKeyPart } from "../../core/redis/keys";
 import { createOrderRecord, type OrderRecord } from "../../core/redis/order-record";
-import type { RedisClient } from "../../core/redis/scripts";
 import type { GatewayEnv } from "../context";
 import { requireRole } from "../middleware/require-role";
 import { readJsonObject, stringField } from "../request-body";
@@ -111,12 +111,13 @@ function parseCreatedOrder(value: unknown, customerId: string): OrderRecord {
  * runs again. On success the order's tracking record is written once.
  */
 export function orderRoutes(options: {
-  client: RedisClient;
+  connection: RedisConnection;
   orders: UpstreamService;
   upstreamTimeoutMs: number;
   leaseMarginMs: number;
 }) {
-  const { client, orders } = options;
+  const { connection, orders } = options;
+  const { client } = connection;
   const leaseMs = options.upstreamTimeoutMs + options.leaseMarginMs;
 
   /** Renews the claim's lease until stopped; losing it only costs a log line (the service dedupes). */
@@ -210,7 +211,7 @@ export function orderRoutes(options: {
       );
       if (outcome.kind === "created") {
         const { order, total } = outcome;
-        await createOrderRecord(client, order);
+        await createOrderRecord(connection, order);
         const body = {
           id: order.orderId,
           customerId,
@@ -232,12 +233,12 @@ export function orderRoutes(options: {
       }
     } catch (error) {
       // Not stored: the same key may be retried.
-      await finishIdempotent(client, claim, { status: 0, body: "", keepMs: 0 });
+      await finishIdempotent(connection, claim, { status: 0, body: "", keepMs: 0 });
       throw error;
     } finally {
       releaseLease();
     }
-    await finishIdempotent(client, claim, { ...stored, keepMs: REPLAY_FOR_MS });
+    await finishIdempotent(connection, claim, { ...stored, keepMs: REPLAY_FOR_MS });
     return c.body(stored.body, stored.status as ContentfulStatusCode, {
       "content-type": "application/json",
     });

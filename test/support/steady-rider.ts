@@ -18,6 +18,8 @@ export interface SteadyRider {
   accepted(): number;
   /** Resolves once a ping sent at or after `sinceMs` (Date.now()) was accepted. */
   acceptedSince(sinceMs: number, timeoutMs?: number): Promise<void>;
+  /** When the first ping sent at or after `sinceMs` and accepted was sent, if one was. */
+  firstAcceptedSentAfter(sinceMs: number): number | undefined;
   /** Whether the stream is still open (the ingest never ended it). */
   open(): boolean;
   /** Stops pinging and half-closes the stream. */
@@ -42,6 +44,7 @@ export function startSteadyRider(
   const droppedSeqs = new Set<bigint>();
   let lastAccepted = 0n;
   let newestAcceptedSentAt = 0;
+  const acceptedSentAt: number[] = [];
   let acceptedCount = 0;
   let ended = false;
   let seq = 0n;
@@ -77,6 +80,7 @@ export function startSteadyRider(
       for (let s = lastAccepted + 1n; s <= ack.lastAcceptedSeq; s++) {
         if (droppedSeqs.has(s)) continue;
         acceptedCount += 1;
+        acceptedSentAt.push(sentAt.get(s) ?? 0);
         newestAcceptedSentAt = Math.max(newestAcceptedSentAt, sentAt.get(s) ?? 0);
       }
       if (ack.lastAcceptedSeq > lastAccepted) lastAccepted = ack.lastAcceptedSeq;
@@ -90,6 +94,7 @@ export function startSteadyRider(
     accepted: () => acceptedCount,
     acceptedSince: (sinceMs, timeoutMs = 10_000) =>
       waitUntil(() => newestAcceptedSentAt >= sinceMs, timeoutMs, "a ping accepted"),
+    firstAcceptedSentAfter: (sinceMs) => acceptedSentAt.find((at) => at >= sinceMs),
     open: () => !ended,
     async stop() {
       clearInterval(timer);
