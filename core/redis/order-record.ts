@@ -33,7 +33,7 @@ export interface OrderRecord {
   readonly version: number;
 }
 
-/** Parses the values of HMGET order:{o} ...ORDER_FIELDS; undefined when absent or damaged. */
+/** Parses the values of HMGET order:{p<n>}:<o> ...ORDER_FIELDS; undefined when absent or damaged. */
 export function parseOrderRecord(
   orderId: string,
   values: readonly (string | null)[],
