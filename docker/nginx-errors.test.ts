@@ -104,3 +104,14 @@ test("a gRPC rider gets UNAVAILABLE (14), which its client retries", async () =>
     rider.close();
   }
 });
+
+test("a header over nginx's 32 KiB buffer: 431 headers_too_large in the edge's shape", async () => {
+  const header = await fetch(`${nginx.url}/v1/orders/o1/status`, {
+    headers: { "x-padding": "x".repeat(40_000) },
+    tls: tls(),
+  });
+  expect(header.status).toBe(431);
+  expect(((await header.json()) as { error: { code: string } }).error.code).toBe(
+    "headers_too_large",
+  );
+});

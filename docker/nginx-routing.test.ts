@@ -253,6 +253,12 @@ describe("what the balancer tells and keeps", () => {
       expect(response.status).toBe(404);
       expect(response.headers.get("x-tracking-node")).toBeNull();
     }
+    // Under nginx's buffer, a long query string reaches the gateway, which refuses it itself.
+    const long = await fetch(`${edge.nginx.url}/v1/restaurants?q=${"x".repeat(20_000)}`, { tls });
+    expect(long.status).toBe(431);
+    expect(((await long.json()) as { error: { code: string } }).error.code).toBe(
+      "headers_too_large",
+    );
     const plain = await fetch(`http://127.0.0.1:${new URL(edge.nginx.url).port}/`, {
       redirect: "manual",
     }).catch(() => undefined);
