@@ -13,6 +13,10 @@ export const ORDER_STATUSES = [
 ] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
 
+export function isOrderStatus(value: string): value is OrderStatus {
+  return (ORDER_STATUSES as readonly string[]).includes(value);
+}
+
 /** DELIVERED or CANCELLED: nothing more happens to the order, and its rider is no longer its rider. */
 export function orderEnded(status: string): boolean {
   return status === "DELIVERED" || status === "CANCELLED";

@@ -85,6 +85,9 @@ function readClientAddressHeader(env: Env): { clientAddressHeader?: string } {
   return { clientAddressHeader: name.toLowerCase() };
 }
 
+/** The candidate search's default bounds: part of the API's published document (docs/openapi.json). */
+export const DISPATCH_DEFAULTS = { maxRadiusM: 5_000, maxCount: 50 } as const;
+
 /** Reads and checks the gateway's configuration; throws ConfigError naming a bad variable. */
 export function loadGatewayConfig(env: Env): GatewayConfig {
   const kafkaBrokers = loadKafkaBrokers(env);
@@ -143,8 +146,14 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       max: 60_000,
     }),
     candidateFreshMs: readInt(env, "DISPATCH_CANDIDATE_FRESH_MS", 60_000, { min: 1_000 }),
-    candidateMaxRadiusM: readInt(env, "DISPATCH_MAX_RADIUS_M", 5_000, { min: 100, max: 50_000 }),
-    candidateMaxCount: readInt(env, "DISPATCH_MAX_CANDIDATES", 50, { min: 1, max: 500 }),
+    candidateMaxRadiusM: readInt(env, "DISPATCH_MAX_RADIUS_M", DISPATCH_DEFAULTS.maxRadiusM, {
+      min: 100,
+      max: 50_000,
+    }),
+    candidateMaxCount: readInt(env, "DISPATCH_MAX_CANDIDATES", DISPATCH_DEFAULTS.maxCount, {
+      min: 1,
+      max: 500,
+    }),
     orderEndedTtlMs: readInt(env, "ORDER_ENDED_TTL_MS", 86_400_000, {
       min: 1_000,
       max: 90 * 86_400_000,

@@ -11,6 +11,8 @@ import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import { createRedisConnection } from "../core/redis/client";
 import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
+import { apiDocument } from "./api/api-document";
+import { apiReferenceRoutes } from "./api/api-reference-routes";
 import { clientAddressReader, createAuthFailureLimiter } from "./auth-failure-limit";
 import type { GatewayConfig } from "./config";
 import type { GatewayEnv } from "./context";
@@ -31,6 +33,8 @@ export interface GatewayApp {
   readonly port: number;
   /** The gateway's view of the tracking ring (the nodes build the same one). */
   readonly ring: TrackingRing;
+  /** Every method and path it routes (middleware aside): what the OpenAPI document must list. */
+  readonly routes: readonly { method: string; path: string }[];
   drain(): Promise<void>;
 }
 
@@ -127,6 +131,12 @@ export async function startGateway(
       windowMs: config.rateLimitWindowMs,
     }),
   );
+  app.route(
+    "/",
+    await apiReferenceRoutes(
+      apiDocument({ maxRadiusM: config.candidateMaxRadiusM, maxCount: config.candidateMaxCount }),
+    ),
+  );
   app.route("/", await liveMapRoutes({ connection, ring, freshForMs: config.candidateFreshMs }));
   app.route(
     "/",
@@ -178,6 +188,9 @@ export async function startGateway(
   return {
     port: server.port ?? config.port,
     ring,
+    routes: app.routes
+      .filter((route) => route.method !== "ALL")
+      .map(({ method, path }) => ({ method, path })),
     async drain() {
       ring.stop();
       await server.stop();

@@ -1,6 +1,6 @@
 import type { Identity } from "../core/auth/identity";
 import { EdgeError } from "../core/errors/edge-error";
-import { ORDER_STATUSES, type OrderStatus } from "../core/order-status";
+import { isOrderStatus, type OrderStatus } from "../core/order-status";
 import type { OrderRecord } from "../core/redis/order-record";
 
 /**
@@ -33,8 +33,7 @@ export function planStep(
   who: Identity,
   order: OrderRecord,
 ): { legalFrom: readonly OrderStatus[] } {
-  if (!(ORDER_STATUSES as readonly string[]).includes(to))
-    throw new EdgeError("bad_request", `unknown status ${to}`);
+  if (!isOrderStatus(to)) throw new EdgeError("bad_request", `unknown status ${to}`);
   if (to === "ASSIGNED")
     throw new EdgeError("illegal_transition", "ASSIGNED happens only through an accepted offer");
   if (to === "CONFIRMED")

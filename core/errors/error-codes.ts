@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   idempotency_in_flight: { http: 409, connect: Code.Aborted },
   idempotency_mismatch: { http: 422, connect: Code.InvalidArgument },
   payload_too_large: { http: 413, connect: Code.ResourceExhausted },
+  unsupported_media_type: { http: 415, connect: Code.InvalidArgument },
   headers_too_large: { http: 431, connect: Code.ResourceExhausted },
   message_timeout: { http: 408, connect: Code.DeadlineExceeded },
   rate_limited: { http: 429, connect: Code.ResourceExhausted },

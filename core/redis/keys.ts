@@ -8,7 +8,7 @@
  * brace and move a key's slot.
  */
 
-const KEY_PART = /^[A-Za-z0-9._:-]{1,64}$/;
+export const KEY_PART = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export function isKeyPart(value: string): boolean {
   return KEY_PART.test(value);

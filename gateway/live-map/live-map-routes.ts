@@ -1,10 +1,9 @@
 import { fileURLToPath } from "node:url";
-import { Hono } from "hono";
 import type { RedisConnection } from "../../core/redis/client";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
-import type { GatewayEnv } from "../context";
+import { apiRouter } from "../api/api-router";
+import { liveViewRoute } from "../api/live-api";
 import { requireRole } from "../middleware/require-role";
-import { cityParam } from "../request-body";
 import { readLiveView } from "./live-view";
 
 const PAGE_HEADERS = {
@@ -64,11 +63,16 @@ export async function liveMapRoutes(options: {
   const asset = (body: string, type: string) => () =>
     new Response(body, { headers: { ...PAGE_HEADERS, "content-type": type } });
 
-  return new Hono<GatewayEnv>()
+  const routes = apiRouter().openapi(
+    { ...liveViewRoute, middleware: requireRole("dispatcher", "ops") },
+    async (c) => {
+      const { city } = c.req.valid("query");
+      return c.json(await readLiveView({ connection, ring, city, freshForMs, now: now() }), 200);
+    },
+  );
+  routes
     .get("/", asset(html, "text/html; charset=utf-8"))
     .get("/live-map.css", asset(css, "text/css; charset=utf-8"))
-    .get("/live-map.js", asset(script, "text/javascript; charset=utf-8"))
-    .get("/v1/ops/live", requireRole("dispatcher", "ops"), async (c) =>
-      c.json(await readLiveView({ connection, ring, city: cityParam(c), freshForMs, now: now() })),
-    );
+    .get("/live-map.js", asset(script, "text/javascript; charset=utf-8"));
+  return routes;
 }

@@ -1,5 +1,6 @@
 import type { LatLng } from "../../core/geo";
 import { type NodeStats, readNodeStats } from "../../core/observability/node-stats";
+import { isOrderStatus, type OrderStatus } from "../../core/order-status";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { ORDER_FIELDS, parseOrderRecord } from "../../core/redis/order-record";
@@ -16,7 +17,7 @@ export interface LiveRider {
 export interface LiveOrder {
   orderId: string;
   riderId?: string;
-  status: string;
+  status: OrderStatus;
   version: number;
   pickup: LatLng;
   dropoff: LatLng;
@@ -96,7 +97,7 @@ export async function readLiveView(options: {
     ),
   );
   const orders = records.flatMap((record): LiveOrder[] => {
-    if (!record) return [];
+    if (!record || !isOrderStatus(record.status)) return [];
     const owner = ring.ownerOf(record.orderId);
     return [
       {

@@ -1,25 +1,12 @@
-import { Hono } from "hono";
 import { EdgeError } from "../../core/errors/edge-error";
-import { MAX_GEO_LATITUDE } from "../../core/geo";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import type { RedisConnection } from "../../core/redis/client";
-import { isKeyPart, keys } from "../../core/redis/keys";
+import { keys } from "../../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
 import { assignRider, createOffer, takeOffer } from "../../core/redis/order-scripts";
-import type { GatewayEnv } from "../context";
+import { apiRouter } from "../api/api-router";
+import { answerOfferRoute, candidatesRoute, createOfferRoute } from "../api/dispatch-api";
 import { requireRole } from "../middleware/require-role";
-import {
-  CITY_ID,
-  cityParam,
-  integerField,
-  numberParam,
-  readJsonObject,
-  stringField,
-} from "../request-body";
-
-const ID = /^[A-Za-z0-9._:-]{1,64}$/;
-const DEFAULT_RADIUS_M = 3_000;
-const DEFAULT_LIMIT = 10;
 
 /**
  * Dispatch: nearest fresh riders without a pending offer; offers under a
@@ -53,73 +40,59 @@ export function dispatchRoutes(options: {
     return order;
   }
 
-  return new Hono<GatewayEnv>()
-    .get("/v1/dispatch/candidates", requireRole("dispatcher", "ops"), async (c) => {
-      const city = cityParam(c);
-      const lat = numberParam(c, "lat", { min: -MAX_GEO_LATITUDE, max: MAX_GEO_LATITUDE });
-      const lng = numberParam(c, "lng", { min: -180, max: 180 });
-      const radiusM = numberParam(
-        c,
-        "radiusM",
-        { min: 1, max: maxRadiusM },
-        Math.min(DEFAULT_RADIUS_M, maxRadiusM),
-      );
-      const limit = numberParam(
-        c,
-        "limit",
-        { min: 1, max: maxCount, integer: true },
-        Math.min(DEFAULT_LIMIT, maxCount),
-      );
-      // Over-fetch: some of the nearest will be stale or busy.
-      const nearest = (await client.geosearch(
-        keys.cityRiders(city),
-        "FROMLONLAT",
-        lng,
-        lat,
-        "BYRADIUS",
-        radiusM,
-        "m",
-        "ASC",
-        "COUNT",
-        limit * 3,
-        "WITHDIST",
-      )) as [string, string][];
-      if (nearest.length === 0) return c.json({ candidates: [] });
-      const ids = nearest.map(([riderId]) => riderId);
-      const pipeline = client.pipeline();
-      pipeline.zmscore(keys.cityRidersSeen(city), ...ids);
-      for (const riderId of ids) pipeline.exists(keys.offerForRider(city, riderId));
-      const [seenResult, ...busy] = (await pipeline.exec()) ?? [];
-      const seen = (seenResult?.[1] ?? []) as (string | null)[];
-      const freshAfter = now() - freshForMs;
-      const chosen = nearest
-        .map(([riderId, distance], index) => ({
+  const dispatchOnly = requireRole("dispatcher", "ops");
+  return apiRouter()
+    .openapi(
+      { ...candidatesRoute({ maxRadiusM, maxCount }), middleware: dispatchOnly },
+      async (c) => {
+        const { city, lat, lng, radiusM, limit } = c.req.valid("query");
+        // Over-fetch: some of the nearest will be stale or busy.
+        const nearest = (await client.geosearch(
+          keys.cityRiders(city),
+          "FROMLONLAT",
+          lng,
+          lat,
+          "BYRADIUS",
+          radiusM,
+          "m",
+          "ASC",
+          "COUNT",
+          limit * 3,
+          "WITHDIST",
+        )) as [string, string][];
+        if (nearest.length === 0) return c.json({ candidates: [] }, 200);
+        const ids = nearest.map(([riderId]) => riderId);
+        const pipeline = client.pipeline();
+        pipeline.zmscore(keys.cityRidersSeen(city), ...ids);
+        for (const riderId of ids) pipeline.exists(keys.offerForRider(city, riderId));
+        const [seenResult, ...busy] = (await pipeline.exec()) ?? [];
+        const seen = (seenResult?.[1] ?? []) as (string | null)[];
+        const freshAfter = now() - freshForMs;
+        const chosen = nearest
+          .map(([riderId, distance], index) => ({
+            riderId,
+            distanceM: Math.round(Number(distance)),
+            lastSeenMs: Number(seen[index] ?? 0),
+            offered: busy[index]?.[1] === 1,
+          }))
+          .filter((rider) => rider.lastSeenMs >= freshAfter && !rider.offered)
+          .slice(0, limit);
+        // Orders each rider already carries, so a dispatcher can prefer free riders or batch.
+        // One command per rider: their sets live on other cluster slots than the city's.
+        const carrying = await Promise.all(
+          chosen.map(({ riderId }) => client.scard(keys.riderOrders(riderId))),
+        );
+        const candidates = chosen.map(({ riderId, distanceM, lastSeenMs }, index) => ({
           riderId,
-          distanceM: Math.round(Number(distance)),
-          lastSeenMs: Number(seen[index] ?? 0),
-          offered: busy[index]?.[1] === 1,
-        }))
-        .filter((rider) => rider.lastSeenMs >= freshAfter && !rider.offered)
-        .slice(0, limit);
-      // Orders each rider already carries, so a dispatcher can prefer free riders or batch.
-      // One command per rider: their sets live on other cluster slots than the city's.
-      const carrying = await Promise.all(
-        chosen.map(({ riderId }) => client.scard(keys.riderOrders(riderId))),
-      );
-      const candidates = chosen.map(({ riderId, distanceM, lastSeenMs }, index) => ({
-        riderId,
-        distanceM,
-        lastSeenMs,
-        activeOrders: carrying[index] ?? 0,
-      }));
-      return c.json({ candidates });
-    })
-    .post("/v1/dispatch/offers", requireRole("dispatcher", "ops"), async (c) => {
-      const body = await readJsonObject(c);
-      const orderId = stringField(body, "orderId", ID);
-      const riderId = stringField(body, "riderId", ID);
-      const city = stringField(body, "city", CITY_ID);
-      const ttlMs = integerField(body, "ttlMs", { min: 1_000, max: 300_000 }, 30_000);
+          distanceM,
+          lastSeenMs,
+          activeOrders: carrying[index] ?? 0,
+        }));
+        return c.json({ candidates }, 200);
+      },
+    )
+    .openapi({ ...createOfferRoute, middleware: dispatchOnly }, async (c) => {
+      const { orderId, riderId, city, ttlMs } = c.req.valid("json");
       const order = await loadOrder(orderId);
       if (order.city !== city) throw new EdgeError("bad_request", "the order is in another city");
       if (order.status !== "CONFIRMED")
@@ -140,22 +113,19 @@ export function dispatchRoutes(options: {
       );
       return c.json({ orderId, riderId, fencingToken, expiresAtMs }, 201);
     })
-    .patch("/v1/rides/:orderId", requireRole("rider"), async (c) => {
-      const orderId = c.req.param("orderId");
-      if (!isKeyPart(orderId)) throw new EdgeError("bad_request", "invalid order id");
-      const body = await readJsonObject(c);
-      const action = stringField(body, "action", /^(accept|decline)$/);
-      const token = stringField(body, "token");
+    .openapi({ ...answerOfferRoute, middleware: requireRole("rider") }, async (c) => {
+      const { orderId } = c.req.valid("param");
+      const { action, token } = c.req.valid("json");
       const rider = c.get("identity");
       if (!rider.city) throw new EdgeError("forbidden", "rider token without a city");
       await takeOffer(connection, { city: rider.city, riderId: rider.sub, orderId, token });
-      if (action === "decline") return c.json({ orderId, declined: true });
+      if (action === "decline") return c.json({ orderId, declined: true as const }, 200);
       const version = await assignRider(connection, { orderId, riderId: rider.sub, token });
       await client.sadd(keys.riderOrders(rider.sub), orderId);
       await client[connection.publishCommand](
         keys.riderInbox(rider.sub),
         encodeRiderInboxMessage({ type: "orders-changed" }),
       );
-      return c.json({ orderId, status: "ASSIGNED", version, riderId: rider.sub });
+      return c.json({ orderId, status: "ASSIGNED" as const, version, riderId: rider.sub }, 200);
     });
 }

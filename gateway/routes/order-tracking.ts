@@ -1,16 +1,15 @@
-import { Hono } from "hono";
 import type { Identity } from "../../core/auth/identity";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
-import { orderEnded } from "../../core/order-status";
+import { isOrderStatus, type OrderStatus, orderEnded } from "../../core/order-status";
 import type { RedisConnection } from "../../core/redis/client";
-import { isKeyPart, keys } from "../../core/redis/keys";
+import { keys } from "../../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
 import { transitionOrder } from "../../core/redis/order-scripts";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
-import type { GatewayEnv } from "../context";
+import { apiRouter } from "../api/api-router";
+import { changeStatusRoute, orderStatusRoute, orderTrackRoute } from "../api/order-api";
 import { planStep } from "../order-state-machine";
-import { integerField, readJsonObject, stringField } from "../request-body";
 
 /** The order's customer, its assigned rider, its restaurant, dispatchers and ops; others get 403. */
 function assertMaySee(identity: Identity, order: OrderRecord): void {
@@ -49,39 +48,42 @@ export function orderTrackingRoutes(options: {
     );
   }
 
-  async function loadVisibleOrder(orderId: string, identity: Identity): Promise<OrderRecord> {
-    if (!isKeyPart(orderId)) throw new EdgeError("bad_request", "invalid order id");
+  async function loadVisibleOrder(
+    orderId: string,
+    identity: Identity,
+  ): Promise<OrderRecord & { status: OrderStatus }> {
     const order = parseOrderRecord(
       orderId,
       await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
     );
     if (!order) throw new EdgeError("not_found", "no such order");
     assertMaySee(identity, order);
-    return order;
+    const { status } = order;
+    // Only the gateway's scripts write statuses; another one is a damaged record, not an answer.
+    if (!isOrderStatus(status))
+      throw new EdgeError("internal", `order record with status ${status}`);
+    return { ...order, status };
   }
 
-  return new Hono<GatewayEnv>()
-    .get("/v1/orders/:id/status", async (c) => {
-      const order = await loadVisibleOrder(c.req.param("id"), c.get("identity"));
-      return c.json({
-        orderId: order.orderId,
-        status: order.status,
-        version: order.version,
-        ...(order.riderId ? { riderId: order.riderId } : {}),
-        // Where the food comes from and goes to: what a customer's map draws.
-        pickup: order.pickup,
-        dropoff: order.dropoff,
-      });
+  return apiRouter()
+    .openapi(orderStatusRoute, async (c) => {
+      const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
+      return c.json(
+        {
+          orderId: order.orderId,
+          status: order.status,
+          version: order.version,
+          ...(order.riderId ? { riderId: order.riderId } : {}),
+          // Where the food comes from and goes to: what a customer's map draws.
+          pickup: order.pickup,
+          dropoff: order.dropoff,
+        },
+        200,
+      );
     })
-    .post("/v1/orders/:id/status", async (c) => {
-      const orderId = c.req.param("id");
-      if (!isKeyPart(orderId)) throw new EdgeError("bad_request", "invalid order id");
-      const body = await readJsonObject(c);
-      const to = stringField(body, "to");
-      const expectedVersion = integerField(body, "expectedVersion", {
-        min: 1,
-        max: Number.MAX_SAFE_INTEGER,
-      });
+    .openapi(changeStatusRoute, async (c) => {
+      const orderId = c.req.valid("param").id;
+      const { to, expectedVersion } = c.req.valid("json");
       const order = parseOrderRecord(
         orderId,
         await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
@@ -102,16 +104,19 @@ export function orderTrackingRoutes(options: {
         await endRiderOrder(riderId, orderId).catch((error: unknown) =>
           c.get("logger").warn({ err: error, orderId }, "rider's active orders not updated"),
         );
-      return c.json({ orderId, status: to, version, ...(riderId ? { riderId } : {}) });
+      return c.json({ orderId, status: to, version, ...(riderId ? { riderId } : {}) }, 200);
     })
-    .get("/v1/orders/:id/track", async (c) => {
-      const order = await loadVisibleOrder(c.req.param("id"), c.get("identity"));
+    .openapi(orderTrackRoute, async (c) => {
+      const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
       const owner = ring.ownerOf(order.orderId);
       if (!owner) throw new EdgeError("unavailable", "no tracking node is available");
-      return c.json({
-        orderId: order.orderId,
-        node: owner.id,
-        url: `${owner.url}/v1/orders/${encodeURIComponent(order.orderId)}/track`,
-      });
+      return c.json(
+        {
+          orderId: order.orderId,
+          node: owner.id,
+          url: `${owner.url}/v1/orders/${encodeURIComponent(order.orderId)}/track`,
+        },
+        200,
+      );
     });
 }

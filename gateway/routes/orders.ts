@@ -1,10 +1,8 @@
 import { createHash } from "node:crypto";
-import { Hono } from "hono";
-import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "@hono/zod-openapi";
 import type { Logger } from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
 import { errorBody } from "../../core/errors/error-response";
-import { isValidLatLng } from "../../core/geo";
 import type { RedisConnection } from "../../core/redis/client";
 import {
   beginIdempotent,
@@ -12,14 +10,14 @@ import {
   type IdempotencyClaim,
   renewIdempotent,
 } from "../../core/redis/idempotency-scripts";
-import { isKeyPart } from "../../core/redis/keys";
+import { KEY_PART } from "../../core/redis/keys";
 import { createOrderRecord, type OrderRecord } from "../../core/redis/order-record";
-import type { GatewayEnv } from "../context";
+import { apiRouter, storedJson } from "../api/api-router";
+import { latLng } from "../api/field-rules";
+import { createOrderRoute } from "../api/order-api";
 import { requireRole } from "../middleware/require-role";
-import { readJsonObject, stringField } from "../request-body";
 import type { UpstreamAnswer, UpstreamService } from "../upstream-service";
 
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{8,128}$/;
 const REPLAY_FOR_MS = 24 * 3_600_000;
 /** Renewals per lease: two may fail (a Redis blip) before the lease runs out. */
 const RENEWALS_PER_LEASE = 3;
@@ -28,76 +26,15 @@ type CreateOutcome =
   | { kind: "created"; order: OrderRecord; total?: number }
   | { kind: "refused"; message: string };
 
-interface OrderRequest {
-  restaurantId: string;
-  items: { menuItemId: string; quantity: number }[];
-  dropoff: { lat: number; lng: number };
-  paymentMethod: string;
-}
-
-/** Only what the order service needs; client prices or totals never go upstream. */
-function parseOrderRequest(body: Record<string, unknown>): OrderRequest {
-  const restaurantId = stringField(body, "restaurantId", /^[A-Za-z0-9._:-]{1,64}$/);
-  const paymentMethod = stringField(body, "paymentMethod", /^[A-Za-z0-9._:-]{1,64}$/);
-  const items = body.items;
-  if (!Array.isArray(items) || items.length === 0 || items.length > 50) {
-    throw new EdgeError("bad_request", "items must be a list of 1 to 50 items");
-  }
-  const parsedItems = items.map((item: unknown) => {
-    const { menuItemId, quantity } = (item ?? {}) as Record<string, unknown>;
-    if (typeof menuItemId !== "string" || !/^[A-Za-z0-9._:-]{1,64}$/.test(menuItemId)) {
-      throw new EdgeError("bad_request", "each item needs a menuItemId");
-    }
-    if (
-      typeof quantity !== "number" ||
-      !Number.isInteger(quantity) ||
-      quantity < 1 ||
-      quantity > 99
-    ) {
-      throw new EdgeError("bad_request", "each item needs a quantity from 1 to 99");
-    }
-    return { menuItemId, quantity };
-  });
-  const { lat, lng } = (body.dropoff ?? {}) as Record<string, unknown>;
-  if (typeof lat !== "number" || typeof lng !== "number" || !isValidLatLng(lat, lng)) {
-    throw new EdgeError("bad_request", "dropoff must be {lat, lng}");
-  }
-  return { restaurantId, items: parsedItems, dropoff: { lat, lng }, paymentMethod };
-}
-
-/** The order service's 201 body, checked before it becomes a tracking record. */
-function parseCreatedOrder(value: unknown, customerId: string): OrderRecord {
-  const order = value as Record<string, unknown> & {
-    pickup?: { lat?: unknown; lng?: unknown };
-    dropoff?: { lat?: unknown; lng?: unknown };
-  };
-  const point = (p: { lat?: unknown; lng?: unknown } | undefined) =>
-    typeof p?.lat === "number" && typeof p.lng === "number" && isValidLatLng(p.lat, p.lng)
-      ? { lat: p.lat, lng: p.lng }
-      : undefined;
-  const pickup = point(order?.pickup);
-  const dropoff = point(order?.dropoff);
-  if (
-    typeof order?.id !== "string" ||
-    !isKeyPart(order.id) ||
-    typeof order.city !== "string" ||
-    typeof order.restaurantId !== "string" ||
-    !pickup ||
-    !dropoff
-  ) {
-    throw new EdgeError("upstream_failed", "the order service answered an unexpected body");
-  }
-  return {
-    orderId: order.id,
-    customerId,
-    city: order.city,
-    restaurantId: order.restaurantId,
-    pickup,
-    dropoff,
-    status: "CONFIRMED",
-    version: 1,
-  };
-}
+/** What the order service's 201 must carry before it becomes a tracking record (a total that is not a number is dropped). */
+const serviceOrder = z.object({
+  id: z.string().regex(KEY_PART),
+  city: z.string(),
+  restaurantId: z.string(),
+  pickup: latLng,
+  dropoff: latLng,
+  total: z.number().optional().catch(undefined),
+});
 
 /**
  * `POST /v1/orders`, idempotent by `Idempotency-Key` per customer: the same
@@ -135,12 +72,21 @@ export function orderRoutes(options: {
   function acceptOrderAnswer(customerId: string) {
     return function accept({ status, body }: UpstreamAnswer): CreateOutcome {
       if (status === 201) {
-        const total = (body as { total?: unknown } | undefined)?.total;
-        return {
-          kind: "created",
-          order: parseCreatedOrder(body, customerId),
-          ...(typeof total === "number" ? { total } : {}),
+        const answer = serviceOrder.safeParse(body);
+        if (!answer.success)
+          throw new EdgeError("upstream_failed", "the order service answered an unexpected body");
+        const { id, city, restaurantId, pickup, dropoff, total } = answer.data;
+        const order: OrderRecord = {
+          orderId: id,
+          customerId,
+          city,
+          restaurantId,
+          pickup,
+          dropoff,
+          status: "CONFIRMED",
+          version: 1,
         };
+        return { kind: "created", order, ...(total === undefined ? {} : { total }) };
       }
       if (status === 409)
         throw new EdgeError(
@@ -159,88 +105,82 @@ export function orderRoutes(options: {
     };
   }
 
-  return new Hono<GatewayEnv>().post("/v1/orders", requireRole("customer"), async (c) => {
-    const key = c.req.header("idempotency-key");
-    if (!key || !IDEMPOTENCY_KEY.test(key)) {
-      throw new EdgeError(
-        "bad_request",
-        "Idempotency-Key header required (8-128 of A-Z a-z 0-9 _ -)",
-      );
-    }
-    const request = parseOrderRequest(await readJsonObject(c));
-    const customerId = c.get("identity").sub;
-    const requestHash = createHash("sha256").update(JSON.stringify(request)).digest("hex");
-    const claim = { customerId, key, requestHash, owner: crypto.randomUUID() };
-    const start = await beginIdempotent(client, claim, leaseMs);
-    if (start.kind === "mismatch")
-      throw new EdgeError(
-        "idempotency_mismatch",
-        "this Idempotency-Key was used with another body",
-      );
-    if (start.kind === "in_flight") {
-      c.header("Retry-After", String(Math.max(1, Math.ceil(start.leaseLeftMs / 1000))));
-      throw new EdgeError(
-        "idempotency_in_flight",
-        "a request with this Idempotency-Key is in flight",
-      );
-    }
-    if (start.kind === "replay") {
-      c.header("Idempotent-Replayed", "true");
-      return c.body(start.body, start.status as ContentfulStatusCode, {
-        "content-type": "application/json",
-      });
-    }
-
-    let stored: { status: number; body: string };
-    const releaseLease = holdLease(claim, c.get("logger"));
-    try {
-      const outcome = await orders.call(
-        "/orders",
-        {
-          method: "POST",
-          requestId: c.get("requestId"),
-          // The key goes upstream too: after a crash or timeout here the order service may
-          // have made the order, and only it can then hand the same order to the retry.
-          headers: {
-            "content-type": "application/json",
-            "idempotency-key": `${customerId}:${key}`,
-          },
-          body: JSON.stringify({ customerId, ...request }),
-        },
-        acceptOrderAnswer(customerId),
-      );
-      if (outcome.kind === "created") {
-        const { order, total } = outcome;
-        await createOrderRecord(connection, order);
-        const body = {
-          id: order.orderId,
-          customerId,
-          restaurantId: order.restaurantId,
-          city: order.city,
-          pickup: order.pickup,
-          dropoff: order.dropoff,
-          status: "CONFIRMED",
-          total,
-        };
-        stored = { status: 201, body: JSON.stringify(body) };
-      } else {
-        stored = {
-          status: 422,
-          body: JSON.stringify(
-            errorBody(new EdgeError("order_rejected", outcome.message), c.get("requestId")),
-          ),
-        };
+  return apiRouter().openapi(
+    { ...createOrderRoute, middleware: requireRole("customer") },
+    async (c) => {
+      const key = c.req.valid("header")["Idempotency-Key"];
+      // Only what the order service needs: the schema dropped client prices, totals and the like.
+      const request = c.req.valid("json");
+      const customerId = c.get("identity").sub;
+      const requestHash = createHash("sha256").update(JSON.stringify(request)).digest("hex");
+      const claim = { customerId, key, requestHash, owner: crypto.randomUUID() };
+      const start = await beginIdempotent(client, claim, leaseMs);
+      if (start.kind === "mismatch")
+        throw new EdgeError(
+          "idempotency_mismatch",
+          "this Idempotency-Key was used with another body",
+        );
+      if (start.kind === "in_flight") {
+        c.header("Retry-After", String(Math.max(1, Math.ceil(start.leaseLeftMs / 1000))));
+        throw new EdgeError(
+          "idempotency_in_flight",
+          "a request with this Idempotency-Key is in flight",
+        );
       }
-    } catch (error) {
-      // Not stored: the same key may be retried.
-      await finishIdempotent(connection, claim, { status: 0, body: "", keepMs: 0 });
-      throw error;
-    } finally {
-      releaseLease();
-    }
-    await finishIdempotent(connection, claim, { ...stored, keepMs: REPLAY_FOR_MS });
-    return c.body(stored.body, stored.status as ContentfulStatusCode, {
-      "content-type": "application/json",
-    });
-  });
+      if (start.kind === "replay") {
+        c.header("Idempotent-Replayed", "true");
+        return storedJson(c, start.body, start.status);
+      }
+
+      let stored: { status: number; body: string };
+      const releaseLease = holdLease(claim, c.get("logger"));
+      try {
+        const outcome = await orders.call(
+          "/orders",
+          {
+            method: "POST",
+            requestId: c.get("requestId"),
+            // The key goes upstream too: after a crash or timeout here the order service may
+            // have made the order, and only it can then hand the same order to the retry.
+            headers: {
+              "content-type": "application/json",
+              "idempotency-key": `${customerId}:${key}`,
+            },
+            body: JSON.stringify({ customerId, ...request }),
+          },
+          acceptOrderAnswer(customerId),
+        );
+        if (outcome.kind === "created") {
+          const { order, total } = outcome;
+          await createOrderRecord(connection, order);
+          const body = {
+            id: order.orderId,
+            customerId,
+            restaurantId: order.restaurantId,
+            city: order.city,
+            pickup: order.pickup,
+            dropoff: order.dropoff,
+            status: "CONFIRMED",
+            total,
+          };
+          stored = { status: 201, body: JSON.stringify(body) };
+        } else {
+          stored = {
+            status: 422,
+            body: JSON.stringify(
+              errorBody(new EdgeError("order_rejected", outcome.message), c.get("requestId")),
+            ),
+          };
+        }
+      } catch (error) {
+        // Not stored: the same key may be retried.
+        await finishIdempotent(connection, claim, { status: 0, body: "", keepMs: 0 });
+        throw error;
+      } finally {
+        releaseLease();
+      }
+      await finishIdempotent(connection, claim, { ...stored, keepMs: REPLAY_FOR_MS });
+      return storedJson(c, stored.body, stored.status);
+    },
+  );
 }

@@ -1,12 +1,15 @@
 import { createHash } from "node:crypto";
-import { Hono } from "hono";
 import geohash from "ngeohash";
 import { EdgeError } from "../../core/errors/edge-error";
-import { MAX_GEO_LATITUDE } from "../../core/geo";
-import { isKeyPart, keys } from "../../core/redis/keys";
+import { keys } from "../../core/redis/keys";
 import type { RedisClient } from "../../core/redis/scripts";
-import type { GatewayEnv } from "../context";
-import { numberParam } from "../request-body";
+import { apiRouter, storedJson } from "../api/api-router";
+import {
+  menu,
+  restaurantMenuRoute,
+  searchRestaurantsRoute,
+  searchResult,
+} from "../api/restaurant-api";
 import type { UpstreamAnswer, UpstreamService } from "../upstream-service";
 
 /** Case, spacing and word order do not change what a customer is looking for. */
@@ -17,30 +20,24 @@ export function normaliseQuery(q: string): string {
 /** Failures a stale answer may stand in for: the service's, never the caller's. */
 const STALE_FOR = new Set(["upstream_failed", "upstream_timeout", "upstream_unavailable"]);
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
-/** A 200 `{ restaurants: [{ id, name, ... }] }` as JSON text; anything else 502. */
+/** A 200 in the documented search shape, as JSON text; anything else 502. */
 function acceptSearch({ status, body }: UpstreamAnswer): string {
   if (status !== 200)
     throw new EdgeError("upstream_failed", `the search service refused (${status})`);
-  const restaurants = isObject(body) ? body.restaurants : undefined;
-  if (
-    !Array.isArray(restaurants) ||
-    !restaurants.every((r) => isObject(r) && typeof r.id === "string" && typeof r.name === "string")
-  )
+  if (!searchResult.safeParse(body).success)
     throw new EdgeError("upstream_failed", "the search service answered an unexpected body");
   return JSON.stringify(body);
 }
 
-/** A 200 `{ restaurantId, items: [...] }`, or 404; anything else 502. */
-function acceptMenu({ status, body }: UpstreamAnswer): unknown {
+/** A 200 in the documented menu shape, or 404; anything else 502. */
+function acceptMenu({ status, body }: UpstreamAnswer) {
   if (status === 404) throw new EdgeError("not_found", "no such restaurant");
   if (status !== 200)
     throw new EdgeError("upstream_failed", `the menu service refused (${status})`);
-  if (!isObject(body) || typeof body.restaurantId !== "string" || !Array.isArray(body.items))
+  const answer = menu.safeParse(body);
+  if (!answer.success)
     throw new EdgeError("upstream_failed", "the menu service answered an unexpected body");
-  return body;
+  return answer.data;
 }
 
 /**
@@ -79,11 +76,10 @@ export function restaurantRoutes(options: {
     return body;
   }
 
-  return new Hono<GatewayEnv>()
-    .get("/v1/restaurants", async (c) => {
-      const lat = numberParam(c, "lat", { min: -MAX_GEO_LATITUDE, max: MAX_GEO_LATITUDE });
-      const lng = numberParam(c, "lng", { min: -180, max: 180 });
-      const query = normaliseQuery(c.req.query("q") ?? "");
+  return apiRouter()
+    .openapi(searchRestaurantsRoute, async (c) => {
+      const { lat, lng, q = "" } = c.req.valid("query");
+      const query = normaliseQuery(q);
       const cell = geohash.encode(lat, lng, 5);
       const key = keys.searchCache(
         cell,
@@ -93,7 +89,7 @@ export function restaurantRoutes(options: {
       const ageMs = now() - Number(at);
       if (cached !== null && ageMs < cacheSeconds * 1000) {
         c.header("X-Cache", "hit");
-        return c.body(cached, 200, { "content-type": "application/json" });
+        return storedJson(c, cached, 200);
       }
       let pending = inFlight.get(key);
       if (!pending) {
@@ -105,7 +101,7 @@ export function restaurantRoutes(options: {
       try {
         const body = await pending;
         c.header("X-Cache", "miss");
-        return c.body(body, 200, { "content-type": "application/json" });
+        return storedJson(c, body, 200);
       } catch (error) {
         const stale = error instanceof EdgeError && STALE_FOR.has(error.code);
         if (!stale || cached === null || ageMs > (cacheSeconds + staleIfErrorSeconds) * 1000)
@@ -113,17 +109,16 @@ export function restaurantRoutes(options: {
         c.get("logger").warn({ err: error, ageMs }, "search served stale: the service failed");
         c.header("X-Cache", "stale");
         c.header("Age", String(Math.floor(ageMs / 1000)));
-        return c.body(cached, 200, { "content-type": "application/json" });
+        return storedJson(c, cached, 200);
       }
     })
-    .get("/v1/restaurants/:id/menu", async (c) => {
-      const id = c.req.param("id");
-      if (!isKeyPart(id)) throw new EdgeError("bad_request", "invalid restaurant id");
-      const menu = await search.call(
+    .openapi(restaurantMenuRoute, async (c) => {
+      const { id } = c.req.valid("param");
+      const answer = await search.call(
         `/restaurants/${id}/menu`,
         { requestId: c.get("requestId") },
         acceptMenu,
       );
-      return c.json(menu);
+      return c.json(answer, 200);
     });
 }

@@ -10,7 +10,7 @@ import { startTestUpstream, type TestUpstream } from "./upstream";
 export interface TestGateway {
   readonly app: GatewayApp;
   readonly url: string;
-  /** fetch against the gateway, as `sub` with `role` unless `token: null`. */
+  /** fetch against the gateway, as `sub` with `role`; a string body is sent as JSON unless a Content-Type says otherwise. */
   call(path: string, init?: RequestInit & { as?: { sub: string; role: Role } }): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -33,6 +33,8 @@ export async function startTestGateway(env: Record<string, string>): Promise<Tes
     async call(path, init = {}) {
       const { as, ...rest } = init;
       const headers = new Headers(rest.headers);
+      if (typeof rest.body === "string" && !headers.has("content-type"))
+        headers.set("content-type", "application/json");
       if (as)
         headers.set(
           "authorization",
