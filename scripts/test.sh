@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
   echo "usage: ./edge test [-- <test file paths or name filters for bun test>]"
   echo
-  echo "tsc, biome, buf lint, generated code up to date, buf breaking, the Java generation check,"
+  echo "tsc, biome, buf lint, generated code up to date, buf breaking, OpenAPI breaking, the Java generation check,"
   echo "the import-direction check, then bun test against real servers. Ends with 'N passed, N failed'."
   exit 0
 fi
@@ -32,6 +32,7 @@ check "biome" biome ci --reporter=summary .
 check "buf lint" buf lint proto
 check "generated proto code up to date" bash scripts/check-generated.sh
 check "buf breaking against the published baseline" bash scripts/check-breaking.sh
+check "OpenAPI breaking against docs/openapi.published.json" bun scripts/openapi-breaking.ts
 # Only the folders that exist yet (git keeps no empty folder).
 folders=$(for f in core gateway location-ingest tracking demo bench; do [ -d "$f" ] && echo "$f"; done)
 # shellcheck disable=SC2086
