@@ -1,8 +1,10 @@
 import { fileURLToPath } from "node:url";
+import { Hono } from "hono";
 import type { RedisConnection } from "../../core/redis/client";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
-import { apiRouter } from "../api/api-router";
+import { mountRoute } from "../api/api-router";
 import { liveViewRoute } from "../api/live-api";
+import type { GatewayEnv } from "../context";
 import { requireRole } from "../middleware/require-role";
 import { readLiveView } from "./live-view";
 
@@ -63,16 +65,13 @@ export async function liveMapRoutes(options: {
   const asset = (body: string, type: string) => () =>
     new Response(body, { headers: { ...PAGE_HEADERS, "content-type": type } });
 
-  const routes = apiRouter().openapi(
-    { ...liveViewRoute, middleware: requireRole("dispatcher", "ops") },
-    async (c) => {
-      const { city } = c.req.valid("query");
-      return c.json(await readLiveView({ connection, ring, city, freshForMs, now: now() }), 200);
-    },
-  );
-  routes
+  const app = new Hono<GatewayEnv>()
     .get("/", asset(html, "text/html; charset=utf-8"))
     .get("/live-map.css", asset(css, "text/css; charset=utf-8"))
     .get("/live-map.js", asset(script, "text/javascript; charset=utf-8"));
-  return routes;
+  const opsOnly = { ...liveViewRoute, middleware: requireRole("dispatcher", "ops") };
+  return mountRoute(app, opsOnly, async (c) => {
+    const { city } = c.req.valid("query");
+    return c.json(await readLiveView({ connection, ring, city, freshForMs, now: now() }), 200);
+  });
 }

@@ -1,5 +1,4 @@
 import type { Context } from "hono";
-import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { Logger } from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
@@ -14,20 +13,6 @@ export function errorResponse(c: Context<GatewayEnv>, error: EdgeError): Respons
 }
 
 /**
- * Hono's own refusals before a handler runs: a body that is not JSON (400)
- * and a body of another media type (415) on a route declared with a JSON body.
- */
-function fromHttpException(error: HTTPException): EdgeError {
-  if (error.status === 400)
-    return new EdgeError("bad_request", "body must be JSON", { cause: error });
-  if (error.status === 415)
-    return new EdgeError("unsupported_media_type", "Content-Type must be application/json", {
-      cause: error,
-    });
-  return EdgeError.from(error);
-}
-
-/**
  * `app.onError`: EdgeErrors keep their code (and Retry-After when they carry
  * one); a Redis connection failure is 503 `unavailable`; anything else is a
  * logged 500 whose cause is never sent.
@@ -37,11 +22,9 @@ export function createErrorHandler(logger: Logger) {
     const edgeError =
       error instanceof EdgeError
         ? error
-        : error instanceof HTTPException
-          ? fromHttpException(error)
-          : isRedisUnavailable(error)
-            ? new EdgeError("unavailable", "a backing store is unavailable", { cause: error })
-            : EdgeError.from(error);
+        : isRedisUnavailable(error)
+          ? new EdgeError("unavailable", "a backing store is unavailable", { cause: error })
+          : EdgeError.from(error);
     // Every 5xx is logged with its cause (an upstream's status, timeout or bad body); 4xx are the caller's.
     if (edgeError.httpStatus >= 500) {
       const log = c.get("logger") ?? logger;

@@ -1,11 +1,13 @@
+import { Hono } from "hono";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
 import { assignRider, createOffer, takeOffer } from "../../core/redis/order-scripts";
-import { apiRouter } from "../api/api-router";
+import { mountRoute } from "../api/api-router";
 import { answerOfferRoute, candidatesRoute, createOfferRoute } from "../api/dispatch-api";
+import type { GatewayEnv } from "../context";
 import { requireRole } from "../middleware/require-role";
 
 /**
@@ -41,91 +43,89 @@ export function dispatchRoutes(options: {
   }
 
   const dispatchOnly = requireRole("dispatcher", "ops");
-  return apiRouter()
-    .openapi(
-      { ...candidatesRoute({ maxRadiusM, maxCount }), middleware: dispatchOnly },
-      async (c) => {
-        const { city, lat, lng, radiusM, limit } = c.req.valid("query");
-        // Over-fetch: some of the nearest will be stale or busy.
-        const nearest = (await client.geosearch(
-          keys.cityRiders(city),
-          "FROMLONLAT",
-          lng,
-          lat,
-          "BYRADIUS",
-          radiusM,
-          "m",
-          "ASC",
-          "COUNT",
-          limit * 3,
-          "WITHDIST",
-        )) as [string, string][];
-        if (nearest.length === 0) return c.json({ candidates: [] }, 200);
-        const ids = nearest.map(([riderId]) => riderId);
-        const pipeline = client.pipeline();
-        pipeline.zmscore(keys.cityRidersSeen(city), ...ids);
-        for (const riderId of ids) pipeline.exists(keys.offerForRider(city, riderId));
-        const [seenResult, ...busy] = (await pipeline.exec()) ?? [];
-        const seen = (seenResult?.[1] ?? []) as (string | null)[];
-        const freshAfter = now() - freshForMs;
-        const chosen = nearest
-          .map(([riderId, distance], index) => ({
-            riderId,
-            distanceM: Math.round(Number(distance)),
-            lastSeenMs: Number(seen[index] ?? 0),
-            offered: busy[index]?.[1] === 1,
-          }))
-          .filter((rider) => rider.lastSeenMs >= freshAfter && !rider.offered)
-          .slice(0, limit);
-        // Orders each rider already carries, so a dispatcher can prefer free riders or batch.
-        // One command per rider: their sets live on other cluster slots than the city's.
-        const carrying = await Promise.all(
-          chosen.map(({ riderId }) => client.scard(keys.riderOrders(riderId))),
-        );
-        const candidates = chosen.map(({ riderId, distanceM, lastSeenMs }, index) => ({
-          riderId,
-          distanceM,
-          lastSeenMs,
-          activeOrders: carrying[index] ?? 0,
-        }));
-        return c.json({ candidates }, 200);
-      },
-    )
-    .openapi({ ...createOfferRoute, middleware: dispatchOnly }, async (c) => {
-      const { orderId, riderId, city, ttlMs } = c.req.valid("json");
-      const order = await loadOrder(orderId);
-      if (order.city !== city) throw new EdgeError("bad_request", "the order is in another city");
-      if (order.status !== "CONFIRMED")
-        throw new EdgeError("illegal_transition", "the order is not waiting for a rider");
-      const fencingToken = await createOffer(connection, { city, riderId, orderId, ttlMs });
-      const expiresAtMs = now() + ttlMs;
-      await client[connection.publishCommand](
-        keys.riderInbox(riderId),
-        encodeRiderInboxMessage({
-          type: "offer",
-          orderId,
-          fencingToken,
-          restaurantId: order.restaurantId,
-          pickup: order.pickup,
-          dropoff: order.dropoff,
-          expiresAtMs,
-        }),
-      );
-      return c.json({ orderId, riderId, fencingToken, expiresAtMs }, 201);
-    })
-    .openapi({ ...answerOfferRoute, middleware: requireRole("rider") }, async (c) => {
-      const { orderId } = c.req.valid("param");
-      const { action, token } = c.req.valid("json");
-      const rider = c.get("identity");
-      if (!rider.city) throw new EdgeError("forbidden", "rider token without a city");
-      await takeOffer(connection, { city: rider.city, riderId: rider.sub, orderId, token });
-      if (action === "decline") return c.json({ orderId, declined: true as const }, 200);
-      const version = await assignRider(connection, { orderId, riderId: rider.sub, token });
-      await client.sadd(keys.riderOrders(rider.sub), orderId);
-      await client[connection.publishCommand](
-        keys.riderInbox(rider.sub),
-        encodeRiderInboxMessage({ type: "orders-changed" }),
-      );
-      return c.json({ orderId, status: "ASSIGNED" as const, version, riderId: rider.sub }, 200);
-    });
+  const app = new Hono<GatewayEnv>();
+  const candidates = { ...candidatesRoute({ maxRadiusM, maxCount }), middleware: dispatchOnly };
+  mountRoute(app, candidates, async (c) => {
+    const { city, lat, lng, radiusM, limit } = c.req.valid("query");
+    // Over-fetch: some of the nearest will be stale or busy.
+    const nearest = (await client.geosearch(
+      keys.cityRiders(city),
+      "FROMLONLAT",
+      lng,
+      lat,
+      "BYRADIUS",
+      radiusM,
+      "m",
+      "ASC",
+      "COUNT",
+      limit * 3,
+      "WITHDIST",
+    )) as [string, string][];
+    if (nearest.length === 0) return c.json({ candidates: [] }, 200);
+    const ids = nearest.map(([riderId]) => riderId);
+    const pipeline = client.pipeline();
+    pipeline.zmscore(keys.cityRidersSeen(city), ...ids);
+    for (const riderId of ids) pipeline.exists(keys.offerForRider(city, riderId));
+    const [seenResult, ...busy] = (await pipeline.exec()) ?? [];
+    const seen = (seenResult?.[1] ?? []) as (string | null)[];
+    const freshAfter = now() - freshForMs;
+    const chosen = nearest
+      .map(([riderId, distance], index) => ({
+        riderId,
+        distanceM: Math.round(Number(distance)),
+        lastSeenMs: Number(seen[index] ?? 0),
+        offered: busy[index]?.[1] === 1,
+      }))
+      .filter((rider) => rider.lastSeenMs >= freshAfter && !rider.offered)
+      .slice(0, limit);
+    // Orders each rider already carries, so a dispatcher can prefer free riders or batch.
+    // One command per rider: their sets live on other cluster slots than the city's.
+    const carrying = await Promise.all(
+      chosen.map(({ riderId }) => client.scard(keys.riderOrders(riderId))),
+    );
+    const candidates = chosen.map(({ riderId, distanceM, lastSeenMs }, index) => ({
+      riderId,
+      distanceM,
+      lastSeenMs,
+      activeOrders: carrying[index] ?? 0,
+    }));
+    return c.json({ candidates }, 200);
+  });
+  mountRoute(app, { ...createOfferRoute, middleware: dispatchOnly }, async (c) => {
+    const { orderId, riderId, city, ttlMs } = c.req.valid("json");
+    const order = await loadOrder(orderId);
+    if (order.city !== city) throw new EdgeError("bad_request", "the order is in another city");
+    if (order.status !== "CONFIRMED")
+      throw new EdgeError("illegal_transition", "the order is not waiting for a rider");
+    const fencingToken = await createOffer(connection, { city, riderId, orderId, ttlMs });
+    const expiresAtMs = now() + ttlMs;
+    await client[connection.publishCommand](
+      keys.riderInbox(riderId),
+      encodeRiderInboxMessage({
+        type: "offer",
+        orderId,
+        fencingToken,
+        restaurantId: order.restaurantId,
+        pickup: order.pickup,
+        dropoff: order.dropoff,
+        expiresAtMs,
+      }),
+    );
+    return c.json({ orderId, riderId, fencingToken, expiresAtMs }, 201);
+  });
+  return mountRoute(app, { ...answerOfferRoute, middleware: requireRole("rider") }, async (c) => {
+    const { orderId } = c.req.valid("param");
+    const { action, token } = c.req.valid("json");
+    const rider = c.get("identity");
+    if (!rider.city) throw new EdgeError("forbidden", "rider token without a city");
+    await takeOffer(connection, { city: rider.city, riderId: rider.sub, orderId, token });
+    if (action === "decline") return c.json({ orderId, declined: true as const }, 200);
+    const version = await assignRider(connection, { orderId, riderId: rider.sub, token });
+    await client.sadd(keys.riderOrders(rider.sub), orderId);
+    await client[connection.publishCommand](
+      keys.riderInbox(rider.sub),
+      encodeRiderInboxMessage({ type: "orders-changed" }),
+    );
+    return c.json({ orderId, status: "ASSIGNED" as const, version, riderId: rider.sub }, 200);
+  });
 }

@@ -1,3 +1,4 @@
+import { Hono } from "hono";
 import type { Identity } from "../../core/auth/identity";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
@@ -7,8 +8,9 @@ import { keys } from "../../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
 import { transitionOrder } from "../../core/redis/order-scripts";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
-import { apiRouter } from "../api/api-router";
+import { mountRoute } from "../api/api-router";
 import { changeStatusRoute, orderStatusRoute, orderTrackRoute } from "../api/order-api";
+import type { GatewayEnv } from "../context";
 import { planStep } from "../order-state-machine";
 
 /** The order's customer, its assigned rider, its restaurant, dispatchers and ops; others get 403. */
@@ -65,58 +67,59 @@ export function orderTrackingRoutes(options: {
     return { ...order, status };
   }
 
-  return apiRouter()
-    .openapi(orderStatusRoute, async (c) => {
-      const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
-      return c.json(
-        {
-          orderId: order.orderId,
-          status: order.status,
-          version: order.version,
-          ...(order.riderId ? { riderId: order.riderId } : {}),
-          // Where the food comes from and goes to: what a customer's map draws.
-          pickup: order.pickup,
-          dropoff: order.dropoff,
-        },
-        200,
-      );
-    })
-    .openapi(changeStatusRoute, async (c) => {
-      const orderId = c.req.valid("param").id;
-      const { to, expectedVersion } = c.req.valid("json");
-      const order = parseOrderRecord(
-        orderId,
-        await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
-      );
-      if (!order) throw new EdgeError("not_found", "no such order");
-      const { legalFrom } = planStep(to, c.get("identity"), order);
-      const ends = orderEnded(to);
-      const { version, riderId } = await transitionOrder(connection, {
-        orderId,
-        expectedVersion,
-        to,
-        legalFrom,
-        ...(ends ? { expireAfterMs: orderEndedTtlMs } : {}),
-      });
-      // The change is made (and on its replicas): tidying the rider's active set must not turn
-      // its answer into an error, or the client's retry would meet a stale version.
-      if (riderId && ends)
-        await endRiderOrder(riderId, orderId).catch((error: unknown) =>
-          c.get("logger").warn({ err: error, orderId }, "rider's active orders not updated"),
-        );
-      return c.json({ orderId, status: to, version, ...(riderId ? { riderId } : {}) }, 200);
-    })
-    .openapi(orderTrackRoute, async (c) => {
-      const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
-      const owner = ring.ownerOf(order.orderId);
-      if (!owner) throw new EdgeError("unavailable", "no tracking node is available");
-      return c.json(
-        {
-          orderId: order.orderId,
-          node: owner.id,
-          url: `${owner.url}/v1/orders/${encodeURIComponent(order.orderId)}/track`,
-        },
-        200,
-      );
+  const app = new Hono<GatewayEnv>();
+  mountRoute(app, orderStatusRoute, async (c) => {
+    const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
+    return c.json(
+      {
+        orderId: order.orderId,
+        status: order.status,
+        version: order.version,
+        ...(order.riderId ? { riderId: order.riderId } : {}),
+        // Where the food comes from and goes to: what a customer's map draws.
+        pickup: order.pickup,
+        dropoff: order.dropoff,
+      },
+      200,
+    );
+  });
+  mountRoute(app, changeStatusRoute, async (c) => {
+    const orderId = c.req.valid("param").id;
+    const { to, expectedVersion } = c.req.valid("json");
+    const order = parseOrderRecord(
+      orderId,
+      await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
+    );
+    if (!order) throw new EdgeError("not_found", "no such order");
+    const { legalFrom } = planStep(to, c.get("identity"), order);
+    const ends = orderEnded(to);
+    const { version, riderId } = await transitionOrder(connection, {
+      orderId,
+      expectedVersion,
+      to,
+      legalFrom,
+      ...(ends ? { expireAfterMs: orderEndedTtlMs } : {}),
     });
+    // The change is made (and on its replicas): tidying the rider's active set must not turn
+    // its answer into an error, or the client's retry would meet a stale version.
+    if (riderId && ends)
+      await endRiderOrder(riderId, orderId).catch((error: unknown) =>
+        c.get("logger").warn({ err: error, orderId }, "rider's active orders not updated"),
+      );
+    return c.json({ orderId, status: to, version, ...(riderId ? { riderId } : {}) }, 200);
+  });
+  mountRoute(app, orderTrackRoute, async (c) => {
+    const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
+    const owner = ring.ownerOf(order.orderId);
+    if (!owner) throw new EdgeError("unavailable", "no tracking node is available");
+    return c.json(
+      {
+        orderId: order.orderId,
+        node: owner.id,
+        url: `${owner.url}/v1/orders/${encodeURIComponent(order.orderId)}/track`,
+      },
+      200,
+    );
+  });
+  return app;
 }

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { z } from "@hono/zod-openapi";
+import { Hono } from "hono";
 import type { Logger } from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
 import { errorBody } from "../../core/errors/error-response";
@@ -12,9 +13,10 @@ import {
 } from "../../core/redis/idempotency-scripts";
 import { KEY_PART } from "../../core/redis/keys";
 import { createOrderRecord, type OrderRecord } from "../../core/redis/order-record";
-import { apiRouter, storedJson } from "../api/api-router";
+import { mountRoute, storedJson } from "../api/api-router";
 import { latLng } from "../api/field-rules";
 import { createOrderRoute } from "../api/order-api";
+import type { GatewayEnv } from "../context";
 import { requireRole } from "../middleware/require-role";
 import type { UpstreamAnswer, UpstreamService } from "../upstream-service";
 
@@ -105,82 +107,80 @@ export function orderRoutes(options: {
     };
   }
 
-  return apiRouter().openapi(
-    { ...createOrderRoute, middleware: requireRole("customer") },
-    async (c) => {
-      const key = c.req.valid("header")["Idempotency-Key"];
-      // Only what the order service needs: the schema dropped client prices, totals and the like.
-      const request = c.req.valid("json");
-      const customerId = c.get("identity").sub;
-      const requestHash = createHash("sha256").update(JSON.stringify(request)).digest("hex");
-      const claim = { customerId, key, requestHash, owner: crypto.randomUUID() };
-      const start = await beginIdempotent(client, claim, leaseMs);
-      if (start.kind === "mismatch")
-        throw new EdgeError(
-          "idempotency_mismatch",
-          "this Idempotency-Key was used with another body",
-        );
-      if (start.kind === "in_flight") {
-        c.header("Retry-After", String(Math.max(1, Math.ceil(start.leaseLeftMs / 1000))));
-        throw new EdgeError(
-          "idempotency_in_flight",
-          "a request with this Idempotency-Key is in flight",
-        );
-      }
-      if (start.kind === "replay") {
-        c.header("Idempotent-Replayed", "true");
-        return storedJson(c, start.body, start.status);
-      }
+  const customerOnly = { ...createOrderRoute, middleware: requireRole("customer") };
+  return mountRoute(new Hono<GatewayEnv>(), customerOnly, async (c) => {
+    const key = c.req.valid("header")["Idempotency-Key"];
+    // Only what the order service needs: the schema dropped client prices, totals and the like.
+    const request = c.req.valid("json");
+    const customerId = c.get("identity").sub;
+    const requestHash = createHash("sha256").update(JSON.stringify(request)).digest("hex");
+    const claim = { customerId, key, requestHash, owner: crypto.randomUUID() };
+    const start = await beginIdempotent(client, claim, leaseMs);
+    if (start.kind === "mismatch")
+      throw new EdgeError(
+        "idempotency_mismatch",
+        "this Idempotency-Key was used with another body",
+      );
+    if (start.kind === "in_flight") {
+      c.header("Retry-After", String(Math.max(1, Math.ceil(start.leaseLeftMs / 1000))));
+      throw new EdgeError(
+        "idempotency_in_flight",
+        "a request with this Idempotency-Key is in flight",
+      );
+    }
+    if (start.kind === "replay") {
+      c.header("Idempotent-Replayed", "true");
+      return storedJson(c, start.body, start.status);
+    }
 
-      let stored: { status: number; body: string };
-      const releaseLease = holdLease(claim, c.get("logger"));
-      try {
-        const outcome = await orders.call(
-          "/orders",
-          {
-            method: "POST",
-            requestId: c.get("requestId"),
-            // The key goes upstream too: after a crash or timeout here the order service may
-            // have made the order, and only it can then hand the same order to the retry.
-            headers: {
-              "content-type": "application/json",
-              "idempotency-key": `${customerId}:${key}`,
-            },
-            body: JSON.stringify({ customerId, ...request }),
+    let stored: { status: number; body: string };
+    const releaseLease = holdLease(claim, c.get("logger"));
+    try {
+      const outcome = await orders.call(
+        "/orders",
+        {
+          method: "POST",
+          requestId: c.get("requestId"),
+          // The key goes upstream too: after a crash or timeout here the order service may
+          // have made the order, and only it can then hand the same order to the retry.
+          headers: {
+            "content-type": "application/json",
+            "idempotency-key": `${customerId}:${key}`,
           },
-          acceptOrderAnswer(customerId),
-        );
-        if (outcome.kind === "created") {
-          const { order, total } = outcome;
-          await createOrderRecord(connection, order);
-          const body = {
-            id: order.orderId,
-            customerId,
-            restaurantId: order.restaurantId,
-            city: order.city,
-            pickup: order.pickup,
-            dropoff: order.dropoff,
-            status: "CONFIRMED",
-            total,
-          };
-          stored = { status: 201, body: JSON.stringify(body) };
-        } else {
-          stored = {
-            status: 422,
-            body: JSON.stringify(
-              errorBody(new EdgeError("order_rejected", outcome.message), c.get("requestId")),
-            ),
-          };
-        }
-      } catch (error) {
-        // Not stored: the same key may be retried.
-        await finishIdempotent(connection, claim, { status: 0, body: "", keepMs: 0 });
-        throw error;
-      } finally {
-        releaseLease();
+          body: JSON.stringify({ customerId, ...request }),
+        },
+        acceptOrderAnswer(customerId),
+      );
+      if (outcome.kind === "created") {
+        const { order, total } = outcome;
+        await createOrderRecord(connection, order);
+        const body = {
+          id: order.orderId,
+          customerId,
+          restaurantId: order.restaurantId,
+          city: order.city,
+          pickup: order.pickup,
+          dropoff: order.dropoff,
+          status: "CONFIRMED",
+          total,
+        };
+        stored = { status: 201, body: JSON.stringify(body) };
+      } else {
+        stored = {
+          status: 422,
+          body: JSON.stringify(
+            errorBody(new EdgeError("order_rejected", outcome.message), c.get("requestId")),
+          ),
+        };
       }
-      await finishIdempotent(connection, claim, { ...stored, keepMs: REPLAY_FOR_MS });
-      return storedJson(c, stored.body, stored.status);
-    },
-  );
+    } catch (error) {
+      // Not stored: the same key may be retried.
+      await finishIdempotent(connection, claim, { status: 0, body: "", keepMs: 0 });
+      throw error;
+    } finally {
+      releaseLease();
+    }
+    await finishIdempotent(connection, claim, { ...stored, keepMs: REPLAY_FOR_MS });
+    return storedJson(c, stored.body, stored.status);
+  });
 }

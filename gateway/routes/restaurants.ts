@@ -1,15 +1,17 @@
 import { createHash } from "node:crypto";
+import { Hono } from "hono";
 import geohash from "ngeohash";
 import { EdgeError } from "../../core/errors/edge-error";
 import { keys } from "../../core/redis/keys";
 import type { RedisClient } from "../../core/redis/scripts";
-import { apiRouter, storedJson } from "../api/api-router";
+import { mountRoute, storedJson } from "../api/api-router";
 import {
   menu,
   restaurantMenuRoute,
   searchRestaurantsRoute,
   searchResult,
 } from "../api/restaurant-api";
+import type { GatewayEnv } from "../context";
 import type { UpstreamAnswer, UpstreamService } from "../upstream-service";
 
 /** Case, spacing and word order do not change what a customer is looking for. */
@@ -76,49 +78,46 @@ export function restaurantRoutes(options: {
     return body;
   }
 
-  return apiRouter()
-    .openapi(searchRestaurantsRoute, async (c) => {
-      const { lat, lng, q = "" } = c.req.valid("query");
-      const query = normaliseQuery(q);
-      const cell = geohash.encode(lat, lng, 5);
-      const key = keys.searchCache(
-        cell,
-        createHash("sha1").update(query).digest("hex").slice(0, 16),
+  const app = new Hono<GatewayEnv>();
+  mountRoute(app, searchRestaurantsRoute, async (c) => {
+    const { lat, lng, q = "" } = c.req.valid("query");
+    const query = normaliseQuery(q);
+    const cell = geohash.encode(lat, lng, 5);
+    const key = keys.searchCache(cell, createHash("sha1").update(query).digest("hex").slice(0, 16));
+    const [at, cached = null] = await client.hmget(key, "at", "body");
+    const ageMs = now() - Number(at);
+    if (cached !== null && ageMs < cacheSeconds * 1000) {
+      c.header("X-Cache", "hit");
+      return storedJson(c, cached, 200);
+    }
+    let pending = inFlight.get(key);
+    if (!pending) {
+      pending = fetchAndCache(key, cell, query, c.get("requestId")).finally(() =>
+        inFlight.delete(key),
       );
-      const [at, cached = null] = await client.hmget(key, "at", "body");
-      const ageMs = now() - Number(at);
-      if (cached !== null && ageMs < cacheSeconds * 1000) {
-        c.header("X-Cache", "hit");
-        return storedJson(c, cached, 200);
-      }
-      let pending = inFlight.get(key);
-      if (!pending) {
-        pending = fetchAndCache(key, cell, query, c.get("requestId")).finally(() =>
-          inFlight.delete(key),
-        );
-        inFlight.set(key, pending);
-      }
-      try {
-        const body = await pending;
-        c.header("X-Cache", "miss");
-        return storedJson(c, body, 200);
-      } catch (error) {
-        const stale = error instanceof EdgeError && STALE_FOR.has(error.code);
-        if (!stale || cached === null || ageMs > (cacheSeconds + staleIfErrorSeconds) * 1000)
-          throw error;
-        c.get("logger").warn({ err: error, ageMs }, "search served stale: the service failed");
-        c.header("X-Cache", "stale");
-        c.header("Age", String(Math.floor(ageMs / 1000)));
-        return storedJson(c, cached, 200);
-      }
-    })
-    .openapi(restaurantMenuRoute, async (c) => {
-      const { id } = c.req.valid("param");
-      const answer = await search.call(
-        `/restaurants/${id}/menu`,
-        { requestId: c.get("requestId") },
-        acceptMenu,
-      );
-      return c.json(answer, 200);
-    });
+      inFlight.set(key, pending);
+    }
+    try {
+      const body = await pending;
+      c.header("X-Cache", "miss");
+      return storedJson(c, body, 200);
+    } catch (error) {
+      const stale = error instanceof EdgeError && STALE_FOR.has(error.code);
+      if (!stale || cached === null || ageMs > (cacheSeconds + staleIfErrorSeconds) * 1000)
+        throw error;
+      c.get("logger").warn({ err: error, ageMs }, "search served stale: the service failed");
+      c.header("X-Cache", "stale");
+      c.header("Age", String(Math.floor(ageMs / 1000)));
+      return storedJson(c, cached, 200);
+    }
+  });
+  return mountRoute(app, restaurantMenuRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const answer = await search.call(
+      `/restaurants/${id}/menu`,
+      { requestId: c.get("requestId") },
+      acceptMenu,
+    );
+    return c.json(answer, 200);
+  });
 }
