@@ -2,13 +2,13 @@
 // benchmarks and writes bench/RESULTS.md, one section per part.
 import { join } from "node:path";
 import { exitWithUsage, intFlag, parseCommandLine } from "../core/config/command-line";
-import { fanoutReport } from "./fanout/report";
+import { fanoutCharts, fanoutReport } from "./fanout/report";
 import { runFanoutBench } from "./fanout/run-fanout-bench";
-import { gatewayReport } from "./gateway/report";
-import { runGatewayBench } from "./gateway/run-gateway-bench";
-import { geoSearchReport } from "./geo/report";
+import { gatewayCharts, gatewayReport } from "./gateway/report";
+import { gatewayBenchRuns, runGatewayBench } from "./gateway/run-gateway-bench";
+import { geoSearchCharts, geoSearchReport } from "./geo/report";
 import { runGeoSearchBench } from "./geo/run-geo-search-bench";
-import { ingestReport } from "./ingest/report";
+import { ingestCharts, ingestReport } from "./ingest/report";
 import { runIngestBench } from "./ingest/run-ingest-bench";
 import { liveMapReport } from "./live-map/report";
 import { runLiveMapChurn } from "./live-map/run-live-map-churn";
@@ -16,7 +16,9 @@ import { outboxReport } from "./outbox/report";
 import { runOutboxRelayBench } from "./outbox/run-outbox-relay-bench";
 import { routingReport } from "./routing/report";
 import { runRoutingBench } from "./routing/run-routing-bench";
+import { writeCharts } from "./support/chart-files";
 import { machineDescription } from "./support/process-stats";
+import { createBenchProgress } from "./support/progress";
 import { writeResultsSection } from "./support/results-file";
 
 const spec = {
@@ -34,7 +36,10 @@ const spec = {
     orders: { default: "2500", help: "fan-out: watched orders" },
     "per-order": { default: "4", help: "fan-out: watchers per order" },
     "fanout-rate": { default: "5000", help: "fan-out: published positions/s" },
-    "status-rate": { default: "10000", help: "gateway: status reads/s" },
+    "status-rates": {
+      default: "2500,5000,7500,10000,12500,15000",
+      help: "gateway: offered rates (req/s) of the status latency curve",
+    },
     "offer-rate": { default: "1000", help: "gateway: dispatch offers/s" },
     "geo-riders": { default: "50000", help: "geo: riders in the searched city" },
     "map-riders": { default: "300", help: "live-map: demo riders" },
@@ -65,7 +70,6 @@ const numbers = {
   orders: count("orders"),
   perOrder: count("per-order"),
   fanoutRate: count("fanout-rate"),
-  statusRate: count("status-rate"),
   offerRate: count("offer-rate"),
   geoRiders: count("geo-riders"),
   mapRiders: count("map-riders"),
@@ -76,41 +80,66 @@ const numbers = {
   outboxBacklog: count("outbox-backlog"),
   outboxRounds: count("outbox-rounds"),
 };
-const progress = (line: string) => console.error(`[bench] ${line}`);
+const statusRates = values["status-rates"]
+  .split(",")
+  .map((rate) => intFlag(spec, "status-rates", rate, { min: 1 }));
 const out = values.out;
 const seconds = numbers.seconds;
 const runs = (part: string) => values.only === undefined || values.only === part;
+// What each part expects to take (its runs and warm-ups, plus set-up): the progress line's estimate.
+const progress = createBenchProgress(
+  [
+    { name: "ingest", seconds: 3 * (seconds + 5) + 30 },
+    { name: "fanout", seconds: 3 * (seconds + 5) + 60 },
+    { name: "gateway", seconds: gatewayBenchRuns({ statusRates }) * (seconds + 1) + 15 },
+    { name: "geo", seconds: 40 },
+    { name: "live-map", seconds: numbers.mapSeconds + 120 },
+    { name: "routing", seconds: 60 },
+    { name: "outbox", seconds: numbers.outboxRounds * 2 * (seconds + 5) + 60 },
+  ].filter((part) => runs(part.name)),
+);
+const report = progress.report;
 
 if (runs("ingest")) {
   const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rate ${values.rate}`;
+  progress.part("ingest");
   const result = await runIngestBench({
     streams: numbers.streams,
     seconds,
     latencyRate: numbers.rate,
-    progress,
+    progress: report,
   });
-  writeResultsSection(out, "Ingest", ingestReport(result, command, machineDescription()));
+  const charts = writeCharts(out, ingestCharts(result));
+  writeResultsSection(out, "Ingest", ingestReport(result, command, machineDescription()) + charts);
 }
 if (runs("fanout")) {
   const command = `bun run bench -- --only fanout --orders ${values.orders} --per-order ${values["per-order"]} --seconds ${seconds} --fanout-rate ${values["fanout-rate"]}`;
+  progress.part("fanout");
   const result = await runFanoutBench({
     orders: numbers.orders,
     perOrder: numbers.perOrder,
     seconds,
     rate: numbers.fanoutRate,
-    progress,
+    progress: report,
   });
-  writeResultsSection(out, "Fan-out", fanoutReport(result, command, machineDescription()));
+  const charts = writeCharts(out, fanoutCharts(result));
+  writeResultsSection(out, "Fan-out", fanoutReport(result, command, machineDescription()) + charts);
 }
 if (runs("gateway")) {
-  const command = `bun run bench -- --only gateway --seconds ${seconds} --status-rate ${values["status-rate"]} --offer-rate ${values["offer-rate"]}`;
+  const command = `bun run bench -- --only gateway --seconds ${seconds} --status-rates ${statusRates.join(",")} --offer-rate ${values["offer-rate"]}`;
+  progress.part("gateway");
   const result = await runGatewayBench({
     seconds,
-    statusRate: numbers.statusRate,
+    statusRates,
     offerRate: numbers.offerRate,
-    progress,
+    progress: report,
   });
-  writeResultsSection(out, "Gateway", gatewayReport(result, command, machineDescription()));
+  const charts = writeCharts(out, gatewayCharts(result));
+  writeResultsSection(
+    out,
+    "Gateway",
+    gatewayReport(result, command, machineDescription()) + charts,
+  );
 }
 if (runs("geo")) {
   const command = `bun run bench -- --only geo --geo-riders ${values["geo-riders"]}`;
@@ -122,19 +151,22 @@ if (runs("geo")) {
     count: 150,
     searches: 300,
   };
-  const rows = await runGeoSearchBench({ ...options, progress });
+  progress.part("geo");
+  const rows = await runGeoSearchBench({ ...options, progress: report });
   writeResultsSection(
     out,
     "Dispatch candidate search",
-    geoSearchReport(rows, options, command, machineDescription()),
+    geoSearchReport(rows, options, command, machineDescription()) +
+      writeCharts(out, geoSearchCharts(rows)),
   );
 }
 if (runs("live-map")) {
   const command = `bun run bench -- --only live-map --map-riders ${numbers.mapRiders} --map-seconds ${numbers.mapSeconds}`;
+  progress.part("live-map");
   const result = await runLiveMapChurn({
     riders: numbers.mapRiders,
     seconds: numbers.mapSeconds,
-    progress,
+    progress: report,
   });
   writeResultsSection(
     out,
@@ -145,7 +177,8 @@ if (runs("live-map")) {
 if (runs("routing")) {
   const command = `bun run bench -- --only routing --upgrades ${numbers.upgrades}`;
   const options = { upgrades: numbers.upgrades, concurrency: 10 };
-  const result = await runRoutingBench({ ...options, progress });
+  progress.part("routing");
+  const result = await runRoutingBench({ ...options, progress: report });
   writeResultsSection(
     out,
     "Edge routing (the balancer and the ring)",
@@ -154,14 +187,16 @@ if (runs("routing")) {
 }
 if (runs("outbox")) {
   const command = `bun run bench -- --only outbox --seconds ${seconds} --outbox-rate ${values["outbox-rate"]} --unrelated-keys ${values["unrelated-keys"]} --outbox-backlog ${values["outbox-backlog"]} --outbox-rounds ${values["outbox-rounds"]}`;
+  progress.part("outbox");
   const result = await runOutboxRelayBench({
     seconds,
     rate: numbers.outboxRate,
     unrelatedKeys: numbers.unrelatedKeys,
     backlog: numbers.outboxBacklog,
     rounds: numbers.outboxRounds,
-    progress,
+    progress: report,
   });
   writeResultsSection(out, "Outbox relay", outboxReport(result, command, machineDescription()));
 }
-progress(`wrote ${out}`);
+report(`wrote ${out}`);
+progress.stop();

@@ -1,3 +1,4 @@
+import type { NamedChart } from "../support/chart-files";
 import type { FanoutBenchResult, FanoutRun } from "./run-fanout-bench";
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
@@ -34,4 +35,32 @@ sockets connected, divided by ${sockets}).
 
 **Delivered / raw ceiling (both as fast as they go): ${fmt(ratio * 100)}%.**
 `;
+}
+
+/**
+ * The fan-out's charts: frames/s of the node against the raw ceiling (and,
+ * when the part measures one, a peer such as Socket.IO: add its bar here).
+ */
+export function fanoutCharts(result: FanoutBenchResult): NamedChart[] {
+  return [
+    {
+      name: "fanout-frames",
+      kind: "bar",
+      title: `Fan-out: frames/s delivered to ${result.options.orders * result.options.perOrder} sockets`,
+      y: { label: "frames/s delivered" },
+      groups: [
+        {
+          label: "as fast as it goes, same run",
+          bars: [
+            { name: "tracking node", value: result.throughput.framesPerSecond },
+            { name: "raw Bun.serve", value: result.raw.framesPerSecond },
+          ],
+        },
+        {
+          label: `riders at ${result.options.rate} pings/s`,
+          bars: [{ name: "tracking node", value: result.latency.framesPerSecond }],
+        },
+      ],
+    },
+  ];
 }

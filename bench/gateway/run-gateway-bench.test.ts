@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { gatewayReport } from "./report";
+import { renderChart } from "../support/svg-chart";
+import { gatewayCharts, gatewayReport } from "./report";
 import { runGatewayBench } from "./run-gateway-bench";
 
 // Only that the bench runs end to end and reports well-formed figures: speed is
@@ -7,15 +8,28 @@ import { runGatewayBench } from "./run-gateway-bench";
 test("the gateway bench runs end to end at a tiny size", async () => {
   const result = await runGatewayBench({
     seconds: 1,
-    statusRate: 50,
+    statusRates: [50, 100],
     offerRate: 20,
     progress: () => undefined,
   });
-  for (const run of [result.hello, result.statusMax, result.statusAtRate, result.offers]) {
+  for (const run of [
+    result.hello,
+    result.statusMax,
+    ...result.curve.flatMap((p) => [p.bare, p.status]),
+    result.offers,
+  ]) {
     expect(run.requestsPerSecond).toBeGreaterThan(0);
     expect(run.non2xx + run.errors).toBe(0);
   }
   expect(gatewayReport(result, "bun run bench", "test machine")).toMatch(
     /Status throughput \/ bare route: \d+%/,
   );
+  const [latency, throughput] = gatewayCharts(result);
+  expect(latency?.kind === "line" && latency.series.map((s) => s.points.map((p) => p.x))).toEqual([
+    [50, 100],
+    [50, 100],
+    [50, 100],
+  ]);
+  expect(throughput?.kind === "bar" && throughput.groups[0]?.bars.length).toBe(2);
+  for (const chart of gatewayCharts(result)) expect(renderChart(chart)).not.toContain("NaN");
 }, 60_000);

@@ -8,8 +8,8 @@ import { seedBenchOrders } from "../support/seed-orders";
 
 export interface GatewayBenchOptions {
   seconds: number;
-  /** Rate for the status latency run (req/s). */
-  statusRate: number;
+  /** Offered rates (req/s) of the latency curve: status reads and the bare route at each. */
+  statusRates: number[];
   /** Rate for the offers run (req/s); each offer needs a fresh seeded order. */
   offerRate: number;
   progress: (line: string) => void;
@@ -27,10 +27,15 @@ export interface GatewayBenchResult {
   options: Omit<GatewayBenchOptions, "progress">;
   hello: HttpRun;
   statusMax: HttpRun;
-  statusAtRate: HttpRun;
+  /** Latency against offered load: the bare route and status reads at each rate. */
+  curve: { rate: number; bare: HttpRun; status: HttpRun }[];
   offers: HttpRun;
   ratio: number;
 }
+
+/** Runs of one gateway bench: its time is about this many runs of `seconds` each. */
+export const gatewayBenchRuns = (options: { statusRates: number[] }) =>
+  3 + 2 * options.statusRates.length;
 
 const ROOT = join(import.meta.dir, "..", "..");
 const OFFER_PREFIX = "bench-offer-";
@@ -38,11 +43,12 @@ const OFFER_PREFIX = "bench-offer-";
 /**
  * The gateway benchmark (autocannon in its own process): a bare route on
  * the same server as the baseline (`/healthz`: no token, no Redis), then
- * `GET /v1/orders/{id}/status` (JWT + rate limit + Redis read) and
+ * `GET /v1/orders/{id}/status` (JWT + rate limit + Redis read), as fast as
+ * each goes and at each offered rate of the latency curve, and
  * `POST /v1/dispatch/offers` (JWT + rate limit + two Redis round trips, one Lua).
  */
 export async function runGatewayBench(options: GatewayBenchOptions): Promise<GatewayBenchResult> {
-  const { seconds, statusRate, offerRate, progress } = options;
+  const { seconds, statusRates, offerRate, progress } = options;
   const redis = await startRedis();
   const secret = randomBytes(32).toString("hex");
   const port = await freePort();
@@ -84,21 +90,23 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       "--token",
       dispatcher,
     ]);
-    const statusAtRate = await load(`order status at ${statusRate} req/s`, statusPath, [
-      "--token",
-      dispatcher,
-      "--rate",
-      String(statusRate),
-    ]);
+    const curve: GatewayBenchResult["curve"] = [];
+    for (const rate of statusRates) {
+      const bare = await load(`bare route at ${rate} req/s`, "/healthz", ["--rate", String(rate)]);
+      const status = await load(`order status at ${rate} req/s`, statusPath, [
+        ...["--token", dispatcher, "--rate", String(rate)],
+      ]);
+      curve.push({ rate, bare, status });
+    }
     const offerRun = await load(`dispatch offers at ${offerRate} req/s`, "/v1/dispatch/offers", [
       ...["--token", dispatcher, "--rate", String(offerRate), "--connections", "20"],
       ...["--offers", String(offers), "--offer-prefix", OFFER_PREFIX],
     ]);
     return {
-      options: { seconds, statusRate, offerRate },
+      options: { seconds, statusRates, offerRate },
       hello,
       statusMax,
-      statusAtRate,
+      curve,
       offers: offerRun,
       ratio: statusMax.requestsPerSecond / hello.requestsPerSecond,
     };

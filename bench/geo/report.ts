@@ -1,3 +1,4 @@
+import type { NamedChart } from "../support/chart-files";
 import type { GeoSearchBenchOptions, GeoSearchRow } from "./run-geo-search-bench";
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
@@ -28,4 +29,27 @@ ${rows
   )
   .join("\n")}
 `;
+}
+
+/** Redis time per candidate search against its radius. */
+export function geoSearchCharts(rows: GeoSearchRow[]): NamedChart[] {
+  return [
+    {
+      name: "geo-search-cost",
+      kind: "line",
+      title: "Candidate search: Redis CPU per search against radius",
+      x: { label: "radius (m)", log: true },
+      y: { label: "Redis µs per search (log scale)", log: true },
+      series: [
+        {
+          name: "GEOSEARCH … COUNT",
+          points: rows.map((row) => ({
+            x: row.radiusM,
+            y: row.redisMicros,
+            note: `${row.ridersInRadius} riders inside`,
+          })),
+        },
+      ],
+    },
+  ];
 }

@@ -1,3 +1,4 @@
+import type { NamedChart } from "../support/chart-files";
 import type { IngestBenchResult, LoadRun } from "./run-ingest-bench";
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
@@ -34,4 +35,54 @@ pipelines of 512 pings from one process: **${fmt(raw.pingsPerSecond)} pings/s** 
 
 **Ingest / raw ceiling: ${fmt(ratio * 100)}%.**
 `;
+}
+
+/**
+ * The ingest's charts: ack latency against offered load (each open-loop
+ * rate, and the closed loop at the rate it reached), and pings/s against the
+ * raw ceiling. A part that measures more rates (or a peer) adds their points
+ * and bars here.
+ */
+export function ingestCharts(result: IngestBenchResult): NamedChart[] {
+  const runs = [
+    { offered: result.options.latencyRate, run: result.latency, note: "open loop" },
+    { offered: result.throughput.ackedPerSecond, run: result.throughput, note: "closed loop" },
+  ];
+  const series = (name: string, pick: (run: LoadRun) => number) => ({
+    name,
+    points: runs.map(({ offered, run, note }) => ({
+      x: offered,
+      y: Math.max(pick(run), 0.01),
+      note: `${note}, ${fmt(run.ackedPerSecond)} accepted/s`,
+    })),
+  });
+  return [
+    {
+      name: "ingest-latency",
+      kind: "line",
+      title: "Ingest: latency against offered load",
+      x: { label: "offered pings/s (closed loop: what it reached)" },
+      y: { label: "latency (ms, log scale)", log: true },
+      series: [
+        series("ack p99", (run) => run.ackLatencyMs.p99),
+        series("ack p50", (run) => run.ackLatencyMs.p50),
+        series("write p99", (run) => run.writeLatencyMs.p99),
+      ],
+    },
+    {
+      name: "ingest-throughput",
+      kind: "bar",
+      title: "Ingest: accepted pings/s against the raw Redis ceiling",
+      y: { label: "pings/s" },
+      groups: [
+        {
+          label: "same run",
+          bars: [
+            { name: "ingest (closed loop)", value: result.throughput.ackedPerSecond },
+            { name: "raw pipelines", value: result.raw.pingsPerSecond },
+          ],
+        },
+      ],
+    },
+  ];
 }
