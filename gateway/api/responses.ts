@@ -14,7 +14,8 @@ const EVERY_V1_ROUTE: ErrorCases = {
   headers_too_large: "query string or request head over the gateway's limits",
   auth_unavailable:
     "the token names a signing key the gateway cannot fetch now (JWKS unreachable); `Retry-After`",
-  unavailable: "Redis is unreachable",
+  unavailable:
+    "Redis is unreachable, or an order change could not be confirmed on its replicas (`ORDER_WRITE_REPLICAS`); `Retry-After`",
   internal: "a bug; the message hides its cause (the gateway logs it)",
 };
 
