@@ -2,6 +2,8 @@
 // benchmarks and writes bench/RESULTS.md, one section per part.
 import { join } from "node:path";
 import { exitWithUsage, intFlag, parseCommandLine } from "../core/config/command-line";
+import { failoverReport } from "./failover/report";
+import { runFailoverBench } from "./failover/run-failover-bench";
 import { fanoutCharts, fanoutReport } from "./fanout/report";
 import { runFanoutBench } from "./fanout/run-fanout-bench";
 import { gatewayCharts, gatewayReport } from "./gateway/report";
@@ -23,12 +25,12 @@ import { writeResultsSection } from "./support/results-file";
 
 const spec = {
   usage:
-    "./edge bench [-- --only ingest|fanout|gateway|geo|live-map|routing|outbox --seconds 10 ...]",
+    "./edge bench [-- --only ingest|fanout|gateway|geo|live-map|routing|outbox|failover --seconds 10 ...]",
   summary:
     "Runs the benchmarks on this machine (own redis-server and tier processes on loopback)\nand rewrites their sections of bench/RESULTS.md. One at a time on a shared machine.",
   flags: {
     only: {
-      help: "one part: ingest, fanout, gateway, geo, live-map, routing or outbox (default: all)",
+      help: "one part: ingest, fanout, gateway, geo, live-map, routing, outbox or failover (default: all)",
     },
     seconds: { default: "10", help: "measured seconds per run" },
     streams: { default: "2000", help: "ingest: rider streams" },
@@ -49,17 +51,21 @@ const spec = {
     "unrelated-keys": { default: "1000000", help: "outbox: other keys in Redis (second run)" },
     "outbox-backlog": { default: "50000", help: "outbox: changes waiting for the drain run" },
     "outbox-rounds": { default: "2", help: "outbox: rounds at --outbox-rate per keyspace" },
+    "ack-rate": { default: "500", help: "failover: order changes/s, with and without WAIT" },
+    kills: { default: "3", help: "failover: masters killed (fresh cluster each)" },
     out: { default: join(import.meta.dir, "RESULTS.md"), help: "the results file" },
   },
 };
 const values = parseCommandLine(spec, Bun.argv.slice(2));
 if (
   values.only !== undefined &&
-  !["ingest", "fanout", "gateway", "geo", "live-map", "routing", "outbox"].includes(values.only)
+  !["ingest", "fanout", "gateway", "geo", "live-map", "routing", "outbox", "failover"].includes(
+    values.only,
+  )
 )
   exitWithUsage(
     spec,
-    `--only must be ingest, fanout, gateway, geo, live-map, routing or outbox (got ${JSON.stringify(values.only)})`,
+    `--only must be ingest, fanout, gateway, geo, live-map, routing, outbox or failover (got ${JSON.stringify(values.only)})`,
   );
 const count = (name: keyof typeof spec.flags, min = 1) =>
   intFlag(spec, name, String(values[name]), { min });
@@ -79,6 +85,8 @@ const numbers = {
   unrelatedKeys: count("unrelated-keys", 0),
   outboxBacklog: count("outbox-backlog"),
   outboxRounds: count("outbox-rounds"),
+  ackRate: count("ack-rate"),
+  kills: count("kills"),
 };
 const statusRates = values["status-rates"]
   .split(",")
@@ -96,6 +104,7 @@ const progress = createBenchProgress(
     { name: "live-map", seconds: numbers.mapSeconds + 120 },
     { name: "routing", seconds: 60 },
     { name: "outbox", seconds: numbers.outboxRounds * 2 * (seconds + 5) + 60 },
+    { name: "failover", seconds: 4 * (seconds + 3) + numbers.kills * 40 + 30 },
   ].filter((part) => runs(part.name)),
 );
 const report = progress.report;
@@ -197,6 +206,24 @@ if (runs("outbox")) {
     progress: report,
   });
   writeResultsSection(out, "Outbox relay", outboxReport(result, command, machineDescription()));
+}
+if (runs("failover")) {
+  const command = `bun run bench -- --only failover --seconds ${seconds} --ack-rate ${values["ack-rate"]} --kills ${values.kills}`;
+  progress.part("failover");
+  const result = await runFailoverBench({
+    seconds,
+    rate: numbers.ackRate,
+    rounds: 2,
+    kills: numbers.kills,
+    orders: 48,
+    maxChanges: 20_000,
+    progress: report,
+  });
+  writeResultsSection(
+    out,
+    "Redis Cluster failover",
+    failoverReport(result, command, machineDescription()),
+  );
 }
 report(`wrote ${out}`);
 progress.stop();

@@ -117,7 +117,7 @@ async function fullScanMs(db: Redis): Promise<number> {
 }
 
 async function runLoad(url: string, prefix: string, count: number, rate: number) {
-  const child = spawnBun(join(import.meta.dir, "load-status-changes.ts"), [
+  const child = spawnBun(join(import.meta.dir, "..", "support", "load-status-changes.ts"), [
     ...["--redis", url, "--prefix", prefix, "--count", String(count), "--rate", String(rate)],
   ]);
   return JSON.parse(await lineReader(child).until((line) => line.startsWith("{"))) as {
