@@ -75,7 +75,7 @@ export async function runFailoverBench(
   const cluster = await startRedisCluster(3, { replicas: 1 });
   try {
     for (let round = 0; round < rounds; round++)
-      for (const run of acked) {
+      for (const run of round % 2 === 0 ? acked : [...acked].reverse()) {
         const result = await runLoad(cluster.nodesEnv, {
           prefix: `bench-ack-${run.replicas}-${round}-`,
           count: String(rate * seconds),

@@ -25,7 +25,7 @@ redis-server, Kafka wire fixture and real gateway process relaying
 (\`OUTBOX_RELAY_EVERY_MS\`=${relayEveryMs}, all 64 partitions leased to it); status
 changes come from a load process running the status script (transition-order.lua),
 as the gateway does. ${options.rounds} rounds per keyspace, alternating between the
-two (so load from elsewhere on the machine hits both alike); in each, a backlog of
+two, first one then the other first (so load from elsewhere on the machine hits both alike); in each, a backlog of
 ${options.backlog.toLocaleString("en")} changes is written with no relay running, a
 gateway starts and drains it (entries/s from its holding every lease to the last
 record stored by the broker), then ${options.rate} changes/s come for ${options.seconds} s,

@@ -69,8 +69,10 @@ export async function runOutboxRelayBench(options: OutboxBenchOptions): Promise<
   try {
     for (const unrelatedKeys of [0, options.unrelatedKeys])
       rigs.push(await startRig(options, unrelatedKeys));
+    // A B, B A, A B...: whichever runs first in a round gets no systematic edge.
     for (let round = 0; round < options.rounds; round++)
-      for (const rig of rigs) await runRound(rig, options, round);
+      for (const rig of round % 2 === 0 ? rigs : [...rigs].reverse())
+        await runRound(rig, options, round);
     return { options: rest, relayEveryMs: RELAY_EVERY_MS, runs: rigs.map(summary) };
   } finally {
     for (const rig of rigs) await stopRig(rig);

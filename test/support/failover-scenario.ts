@@ -122,7 +122,7 @@ const count = (statuses: Map<number, number>, status: number) =>
  * may have run).
  */
 function startStepping(rig: FailoverRig, orders: { orderId: string; riderId: string }[]) {
-  const acked: { orderId: string; version: number; at: number }[] = [];
+  const acked: { orderId: string; version: number; sentAt: number }[] = [];
   const statuses = new Map<number, number>();
   let stopped = false;
   const steps = [
@@ -137,11 +137,12 @@ function startStepping(rig: FailoverRig, orders: { orderId: string; riderId: str
       while (!stopped && version < 5) {
         const [to, role] = steps[version - 2] ?? steps[0];
         const as = role === "rider" ? { sub: riderId, role } : { sub: "rest-1", role };
+        const sentAt = Date.now();
         const response = await stepOrder(rig, orderId, to, version, as).catch(() => undefined);
         count(statuses, response?.status ?? 0);
         if (response?.status === 200) {
           version = ((await response.json()) as { version: number }).version;
-          acked.push({ orderId, version, at: Date.now() });
+          acked.push({ orderId, version, sentAt });
         } else {
           await Bun.sleep(100);
           const read = await rig.gateway.call(`/v1/orders/${orderId}/status`, { as });
@@ -215,7 +216,7 @@ export interface FailoverOutcome {
   readonly pingsBackMs: number;
   /** Kill → the first position a customer got again. */
   readonly mapBackMs: number;
-  /** Kill → the first change on the dead master's slots acknowledged again. */
+  /** Kill → the first change on the dead master's slots asked for and acknowledged again. */
   readonly writesBackMs: number;
   /** Kill → the killed node, restarted, back as the new master's synced replica. */
   readonly replicaBackMs: number;
@@ -328,15 +329,16 @@ export async function killMasterUnderLoad(
     });
     if (read.status !== 200) lost += 1;
   }
+  // Asked after the kill (one in flight at the kill may still have been confirmed).
   const affectedAcks = stepping.acked.filter(
-    (a) => a.at > killedAt && orders.some((o) => o.affected && o.orderId === a.orderId),
+    (a) => a.sentAt > killedAt && orders.some((o) => o.affected && o.orderId === a.orderId),
   );
   return {
     promotedMs: promotedAt - killedAt,
     shardReadOutageMs: affectedReads?.outageMs(killedAt) ?? 0,
     pingsBackMs,
     mapBackMs: Math.min(...positionTimes().filter((at) => at >= killedAt)) - killedAt,
-    writesBackMs: Math.min(...affectedAcks.map((a) => a.at)) - killedAt,
+    writesBackMs: Math.min(...affectedAcks.map((a) => a.sentAt)) - killedAt,
     replicaBackMs: replicatedAt - killedAt,
     droppedPings,
     riderStreamOpen,
