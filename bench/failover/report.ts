@@ -51,14 +51,16 @@ watches an order, both on the victim's slots; ${options.orders} orders (a third 
 victim's slots) step through READY, PICKED_UP, DELIVERED through the gateway, a
 client reading the order after each 503; customers place orders with an
 Idempotency-Key. kill -9 of the master; once its replica is promoted the dead
-process is restarted (it rejoins, empty, as the replica). Times are from the kill.
+process is restarted (it rejoins, empty, as the replica; a shard's order changes
+are acknowledged again once it has synced). Times are from the kill; "cluster whole
+again" is when every node reports the cluster ok with every replica synced.
 
-| run | replica promoted | shard's reads non-200 | pings accepted again | courier on the map again | order changes acked again | killed node a synced replica | pings reported dropped | status answers | creates | acked changes | lost |
+| run | replica promoted | shard's reads non-200 | pings accepted again | courier on the map again | order changes acked again | cluster whole again | pings reported dropped | status answers | creates | acked changes | lost |
 |---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|
 ${kills
   .map(
     (k, i) =>
-      `| ${i + 1} | ${seconds(k.promotedMs)} s | ${seconds(k.shardReadOutageMs)} s | ${seconds(k.pingsBackMs)} s | ${seconds(k.mapBackMs)} s | ${seconds(k.writesBackMs)} s | ${seconds(k.replicaBackMs)} s | ${k.droppedPings} | ${counts(k.statusAnswers)} | ${counts(k.createAnswers)} | ${k.acked} | ${k.lost} |`,
+      `| ${i + 1} | ${seconds(k.promotedMs)} s | ${seconds(k.shardReadOutageMs)} s | ${seconds(k.pingsBackMs)} s | ${seconds(k.mapBackMs)} s | ${seconds(k.writesBackMs)} s | ${seconds(k.wholeAgainMs)} s | ${k.droppedPings} | ${counts(k.statusAnswers)} | ${counts(k.createAnswers)} | ${k.acked} | ${k.lost} |`,
   )
   .join("\n")}
 `;

@@ -218,8 +218,8 @@ export interface FailoverOutcome {
   readonly mapBackMs: number;
   /** Kill → the first change on the dead master's slots asked for and acknowledged again. */
   readonly writesBackMs: number;
-  /** Kill → the killed node, restarted, back as the new master's synced replica. */
-  readonly replicaBackMs: number;
+  /** Kill → every node agrees again, the restarted one a synced replica (waitUntilOk). */
+  readonly wholeAgainMs: number;
   readonly droppedPings: number;
   readonly riderStreamOpen: boolean;
   readonly statusAnswers: ReadonlyMap<number, number>;
@@ -339,7 +339,7 @@ export async function killMasterUnderLoad(
     pingsBackMs,
     mapBackMs: Math.min(...positionTimes().filter((at) => at >= killedAt)) - killedAt,
     writesBackMs: Math.min(...affectedAcks.map((a) => a.sentAt)) - killedAt,
-    replicaBackMs: replicatedAt - killedAt,
+    wholeAgainMs: replicatedAt - killedAt,
     droppedPings,
     riderStreamOpen,
     statusAnswers: stepping.statuses,
@@ -358,7 +358,7 @@ export function describeFailover(outcome: FailoverOutcome): string {
   return (
     `kill → replica promoted ${s(outcome.promotedMs)}; reads of the shard non-200 for ${s(outcome.shardReadOutageMs)}, ` +
     `pings accepted again after ${s(outcome.pingsBackMs)}, courier on the map again after ${s(outcome.mapBackMs)}, ` +
-    `its order changes acknowledged again after ${s(outcome.writesBackMs)} (killed node back as a synced replica by ${s(outcome.replicaBackMs)}); ` +
+    `its order changes acknowledged again after ${s(outcome.writesBackMs)} (the cluster whole again, the killed node a synced replica, by ${s(outcome.wholeAgainMs)}); ` +
     `${outcome.droppedPings} pings reported dropped; status answers ${counts(outcome.statusAnswers)}, creates ${counts(outcome.createAnswers)}; ` +
     `${outcome.acked} acknowledged order changes, ${outcome.lost} lost`
   );
