@@ -66,6 +66,10 @@ export function gatewayCharts(result: GatewayBenchResult): NamedChart[] {
         { name: "status p99", points: at((p) => p.status, "p99") },
         { name: "status p50", points: at((p) => p.status, "p50") },
         { name: "bare route p99", points: at((p) => p.bare, "p99"), dashed: true },
+        {
+          name: "goal: p99 ≤ 5 ms at 10k/s",
+          points: [{ x: 10_000, y: 5, note: "issue 12's goal" }],
+        },
       ],
     },
     {
@@ -75,7 +79,7 @@ export function gatewayCharts(result: GatewayBenchResult): NamedChart[] {
       y: { label: "requests/s" },
       groups: [
         {
-          label: "same gateway, same run",
+          label: `same gateway, same run: status = ${fmt(result.ratio * 100)}% of the bare route`,
           bars: [
             { name: "bare route (/healthz)", value: result.hello.requestsPerSecond },
             { name: "GET /v1/orders/{id}/status", value: result.statusMax.requestsPerSecond },

@@ -29,6 +29,7 @@ test("the gateway bench runs end to end at a tiny size", async () => {
     [50, 100],
     [50, 100],
     [50, 100],
+    [10_000],
   ]);
   expect(throughput?.kind === "bar" && throughput.groups[0]?.bars.length).toBe(2);
   for (const chart of gatewayCharts(result)) expect(renderChart(chart)).not.toContain("NaN");
