@@ -107,6 +107,7 @@ function scale(range: [number, number], log: boolean, from: number, to: number) 
 function frame(title: string, body: string[], legend: string[]): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="system-ui, -apple-system, 'Segoe UI', sans-serif" font-size="12" fill="#222">`,
+    `<title>${xmlText(title)}</title>`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="#fff"/>`,
     `<text x="${PLOT.left}" y="24" font-size="15" font-weight="600">${xmlText(title)}</text>`,
     ...legend,
