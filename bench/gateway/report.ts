@@ -69,6 +69,7 @@ export function gatewayCharts(result: GatewayBenchResult): NamedChart[] {
         {
           name: "goal: p99 ≤ 5 ms at 10k/s",
           points: [{ x: 10_000, y: 5, note: "issue 12's goal" }],
+          dashed: true,
         },
       ],
     },

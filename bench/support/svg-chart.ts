@@ -192,8 +192,12 @@ function lineChart(chart: LineChart): string {
       );
     for (const p of sorted) {
       const note = `${series.name}: ${formatNumber(p.y)} at ${formatNumber(p.x)}${p.note ? ` (${p.note})` : ""}`;
+      // A baseline's or goal's points are rings, so they stay visible where they meet a measurement.
+      const marker = series.dashed
+        ? `r="5" fill="#fff" stroke="${colour}" stroke-width="2"`
+        : `r="3.5" fill="${colour}"`;
       body.push(
-        `<circle cx="${sx(p.x)}" cy="${sy(p.y)}" r="3.5" fill="${colour}"><title>${xmlText(note)}</title></circle>`,
+        `<circle cx="${sx(p.x)}" cy="${sy(p.y)}" ${marker}><title>${xmlText(note)}</title></circle>`,
       );
     }
   });
