@@ -1,13 +1,15 @@
-import { collectDefaultMetrics, Registry } from "prom-client";
+import { Registry } from "prom-client";
+import { registerProcessMetrics } from "./process-metrics";
 
 /**
- * One registry per process. Metric names follow `edge_<tier>_<what>_<unit|total>`;
- * label values come from fixed lists, never from ids.
+ * One registry per process, with the process metrics (`edge_process_*`).
+ * Metric names follow `edge_<tier>_<what>_<unit|total>`; label values come
+ * from fixed lists, never from ids.
  */
 export function createMetricsRegistry(tier: string): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ tier });
-  collectDefaultMetrics({ register: registry, prefix: "edge_process_" });
+  registerProcessMetrics(registry);
   return registry;
 }
 
