@@ -57,6 +57,11 @@ describe("failed authentication is rate limited per client address", () => {
     expect((await fetch(`${gateway.url}/v1/ops/live?city=london`)).status).toBe(429);
     expect((await ask(gateway, await testToken("ops-2", "ops"))).status).toBe(429);
     expect((await ask(gateway, known)).status).toBe(200);
+    // Each 429 is counted for the operators (280 + the 3 above); a 401 is not a limit.
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toContain(
+      'edge_gateway_rate_limited_total{limit="failed_auth",tier="gateway"} 283',
+    );
     // The count lives in Redis: another gateway node sees the address over its budget at once.
     const other = await gatewayWith({});
     expect((await ask(other, forged())).status).toBe(429);

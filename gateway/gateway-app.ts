@@ -3,7 +3,6 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import type { Logger } from "pino";
-import { Counter } from "prom-client";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import { raiseParserHeaderLimit } from "../core/http/request-head";
@@ -17,9 +16,10 @@ import { clientAddressReader, createAuthFailureLimiter } from "./auth-failure-li
 import type { GatewayConfig } from "./config";
 import type { GatewayEnv } from "./context";
 import { liveMapRoutes } from "./live-map/live-map-routes";
-import { accessLog } from "./middleware/access-log";
+import { createGatewayMetrics } from "./metrics";
 import { authenticate } from "./middleware/authenticate";
 import { createErrorHandler, errorResponse } from "./middleware/error-handler";
+import { observeRequests } from "./middleware/observe-requests";
 import { rateLimit } from "./middleware/rate-limit";
 import { requestLimits } from "./middleware/request-limits";
 import { startOutboxRelay } from "./outbox-relay";
@@ -68,12 +68,7 @@ export async function startGateway(
     registry,
   );
 
-  const upstreamErrors = new Counter({
-    name: "edge_gateway_upstream_errors_total",
-    help: "Upstream calls that failed, by service and the code the client got",
-    labelNames: ["service", "code"] as const,
-    registers: [registry],
-  });
+  const metrics = createGatewayMetrics(registry);
   // One breaker per upstream service (search and menu are one service).
   const upstream = (name: string, service: "orders" | "search", baseUrl: string) =>
     createUpstreamService({
@@ -83,14 +78,22 @@ export async function startGateway(
       maxBodyBytes: config.upstreamMaxBodyBytes,
       breakerFailures: config.upstreamBreakerFailures,
       breakerOpenMs: config.upstreamBreakerOpenMs,
-      onFailure: (code) => upstreamErrors.inc({ service, code }),
+      onCall(seconds, failure) {
+        metrics.upstreamCalls.inc({ service });
+        metrics.upstreamDuration.observe({ service }, seconds);
+        if (failure) metrics.upstreamErrors.inc({ service, code: failure });
+      },
+      onBreakerState(state) {
+        metrics.setBreakerState(service, state);
+        if (state === "open") metrics.breakerOpened.inc({ service });
+      },
     });
 
   const app = new Hono<GatewayEnv>();
   app.onError(createErrorHandler(logger));
   app.notFound((c) => errorResponse(c, new EdgeError("not_found", "no such route")));
   app.use(requestId());
-  app.use(accessLog(logger));
+  app.use(observeRequests({ logger, recordRequest: metrics.recordRequest }));
   app.use(
     requestLimits({ maxHeaderBytes: config.maxHeaderBytes, maxQueryBytes: config.maxQueryBytes }),
   );
@@ -107,11 +110,12 @@ export async function startGateway(
         ),
     }),
   );
-  app.on(
-    "GET",
-    ["/healthz", "/readyz", "/metrics"],
-    async (c) => (await health(c.req.raw)) ?? c.notFound(),
-  );
+  app.on("GET", ["/healthz", "/readyz", "/metrics"], async (c) => {
+    const answer = await health(c.req.raw);
+    if (!answer) return c.notFound();
+    if (answer.status === 503) c.set("errorCode", "unavailable");
+    return answer;
+  });
   app.use(
     "/v1/*",
     authenticate(verifier, {
@@ -121,6 +125,7 @@ export async function startGateway(
         windowMs: config.authFailureWindowMs,
       }),
       clientAddress: clientAddressReader(config.clientAddressHeader),
+      onRefused: () => metrics.rateLimited.inc({ limit: "failed_auth" }),
     }),
   );
   app.use(
@@ -129,6 +134,8 @@ export async function startGateway(
       client: connection.client,
       limit: config.rateLimit,
       windowMs: config.rateLimitWindowMs,
+      onRefused: () => metrics.rateLimited.inc({ limit: "requests" }),
+      onUnchecked: () => metrics.rateLimitUnchecked.inc(),
     }),
   );
   app.route(
@@ -167,6 +174,7 @@ export async function startGateway(
       orders: upstream("order service", "orders", config.orderServiceUrl),
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       leaseMarginMs: config.idempotencyLeaseMarginMs,
+      onIdempotency: (outcome) => metrics.idempotency.inc({ outcome }),
     }),
   );
 

@@ -87,7 +87,7 @@ describe("upstreams that misbehave", () => {
     }
   });
 
-  test("every failure is counted by service and the code the client got (the operators' alert)", async () => {
+  test("every call is counted and timed by service, every failure by the code the client got, and the breaker's state shown", async () => {
     const gateway = await gatewayWith({
       UPSTREAM_BREAKER_FAILURES: "2",
       UPSTREAM_BREAKER_OPEN_MS: "60000",
@@ -108,16 +108,26 @@ describe("upstreams that misbehave", () => {
     });
     upstream.state.mode = "ok";
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
-    const count = (labels: string) =>
-      Number(
-        new RegExp(`^edge_gateway_upstream_errors_total\\{${labels}[^}]*\\} (\\d+)$`, "m").exec(
-          metrics,
-        )?.[1] ?? 0,
-      );
+    // The value of the one series of `metric` with all of `labels` (in any order).
+    const value = (metric: string, labels: string) => {
+      const wanted = labels.split(",");
+      const line = metrics
+        .split("\n")
+        .find((l) => l.startsWith(`${metric}{`) && wanted.every((label) => l.includes(label)));
+      return Number(line?.split(" ").at(-1) ?? 0);
+    };
+    const count = (labels: string) => value("edge_gateway_upstream_errors_total", labels);
     // Two 502s open the search breaker; the third call is its 503.
     expect(count('service="search",code="upstream_failed"')).toBe(2);
     expect(count('service="search",code="upstream_unavailable"')).toBe(1);
     expect(count('service="orders",code="upstream_timeout"')).toBe(1);
+    expect(value("edge_gateway_upstream_calls_total", 'service="search"')).toBe(3);
+    expect(value("edge_gateway_upstream_calls_total", 'service="orders"')).toBe(1);
+    expect(value("edge_gateway_upstream_call_duration_seconds_count", 'service="orders"')).toBe(1);
+    expect(value("edge_gateway_upstream_breaker_opened_total", 'service="search"')).toBe(1);
+    expect(value("edge_gateway_upstream_breaker_state", 'service="search",state="open"')).toBe(1);
+    expect(value("edge_gateway_upstream_breaker_state", 'service="search",state="closed"')).toBe(0);
+    expect(value("edge_gateway_upstream_breaker_state", 'service="orders",state="closed"')).toBe(1);
   });
 
   test("the request id goes upstream as X-Request-Id", async () => {

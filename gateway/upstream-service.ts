@@ -6,6 +6,7 @@ import {
   handleWhen,
 } from "cockatiel";
 import { EdgeError } from "../core/errors/edge-error";
+import type { BreakerState } from "./metrics";
 
 export interface UpstreamOptions {
   /** Names the service in messages and logs ("order service"). */
@@ -19,8 +20,13 @@ export interface UpstreamOptions {
   readonly breakerFailures: number;
   /** How long the breaker stays open before one probe may pass. */
   readonly breakerOpenMs: number;
-  /** Told of every failed call (502, 504, and 503 while the breaker is open): the error metric. */
-  readonly onFailure?: (code: UpstreamFailure) => void;
+  /**
+   * Told of every call once it ends: how long it took and, for a failed one,
+   * the code the client gets (502, 504, and 503 while the breaker is open).
+   */
+  readonly onCall?: (seconds: number, failure?: UpstreamFailure) => void;
+  /** Told of the breaker's state when created (closed) and on every change. */
+  readonly onBreakerState?: (state: BreakerState) => void;
 }
 
 /** An upstream answer read in full: status and the parsed JSON body (undefined when empty). */
@@ -77,6 +83,19 @@ export function createUpstreamService(options: UpstreamOptions): UpstreamService
   breaker.onBreak(() => {
     openedAt = Date.now();
   });
+  const { onCall, onBreakerState } = options;
+  if (onBreakerState) {
+    onBreakerState("closed");
+    breaker.onStateChange((state) =>
+      onBreakerState(
+        state === CircuitState.Closed
+          ? "closed"
+          : state === CircuitState.HalfOpen
+            ? "half_open"
+            : "open",
+      ),
+    );
+  }
 
   function unavailable(cause?: unknown): EdgeError {
     const leftMs = Math.max(0, openedAt + breakerOpenMs - Date.now());
@@ -114,17 +133,20 @@ export function createUpstreamService(options: UpstreamOptions): UpstreamService
 
   return {
     async call(path, init, accept) {
+      const started = performance.now();
       try {
         if (breaker.state === CircuitState.HalfOpen) throw unavailable();
+        let answer: Awaited<ReturnType<typeof accept>>;
         try {
-          return await breaker.execute(async () => accept(await fetchAnswer(path, init)));
+          answer = await breaker.execute(async () => accept(await fetchAnswer(path, init)));
         } catch (error) {
           if (error instanceof BrokenCircuitError) throw unavailable(error);
           throw error;
         }
+        onCall?.((performance.now() - started) / 1000);
+        return answer;
       } catch (error) {
-        const failure = failureOf(error);
-        if (failure) options.onFailure?.(failure);
+        onCall?.((performance.now() - started) / 1000, failureOf(error));
         throw error;
       }
     },

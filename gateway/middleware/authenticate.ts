@@ -13,9 +13,15 @@ import type { GatewayEnv } from "../context";
  */
 export function authenticate(
   verifier: TokenVerifier,
-  failures?: { limiter: AuthFailureLimiter; clientAddress: (c: Context) => string },
+  failures?: {
+    limiter: AuthFailureLimiter;
+    clientAddress: (c: Context) => string;
+    /** Told of each request refused with 429 by the failed-auth limit (a metric). */
+    onRefused?: () => void;
+  },
 ): MiddlewareHandler<GatewayEnv> {
   function refuse(retryAfterSeconds: number): EdgeError {
+    failures?.onRefused?.();
     return new EdgeError("rate_limited", "too many failed authentications from this address", {
       retryAfterSeconds,
     });

@@ -7,6 +7,7 @@ import type { GatewayEnv } from "../context";
 
 /** The one JSON error shape: `{ error: { code, message, requestId } }`. */
 export function errorResponse(c: Context<GatewayEnv>, error: EdgeError): Response {
+  c.set("errorCode", error.code);
   if (error.retryAfterSeconds !== undefined)
     c.header("Retry-After", String(error.retryAfterSeconds));
   return c.json(errorBody(error, c.get("requestId")), error.httpStatus as ContentfulStatusCode);
@@ -27,10 +28,12 @@ export function createErrorHandler(logger: Logger) {
           : EdgeError.from(error);
     // Every 5xx is logged with its cause (an upstream's status, timeout or bad body); 4xx are the caller's.
     if (edgeError.httpStatus >= 500) {
-      const log = c.get("logger") ?? logger;
       const level =
         edgeError.code === "internal" || edgeError.code === "unavailable" ? "error" : "warn";
-      log[level]({ code: edgeError.code, err: edgeError.cause ?? error }, edgeError.message);
+      logger[level](
+        { requestId: c.get("requestId"), code: edgeError.code, err: edgeError.cause ?? error },
+        edgeError.message,
+      );
     }
     return errorResponse(c, edgeError);
   };

@@ -18,8 +18,15 @@ test("counts per identity in a fixed window: RateLimit-* headers, then 429 with 
     c.set("identity", { sub: c.req.header("x-sub") ?? "", role: "customer", exp: 9_999_999_999 });
     await next();
   });
+  let refused = 0;
   app.use(
-    rateLimit({ client: fixture.connection.client, limit: 2, windowMs: 10_000, now: () => now }),
+    rateLimit({
+      client: fixture.connection.client,
+      limit: 2,
+      windowMs: 10_000,
+      now: () => now,
+      onRefused: () => refused++,
+    }),
   );
   app.get("/", (c) => c.text("ok"));
   const sub = uniqueId("caller");
@@ -36,6 +43,7 @@ test("counts per identity in a fixed window: RateLimit-* headers, then 429 with 
   const limited = await call();
   expect(limited.status).toBe(429);
   expect(limited.headers.get("retry-after")).toBe("6");
+  expect(refused).toBe(1);
   expect((await app.request("/", { headers: { "x-sub": uniqueId("other") } })).status).toBe(200);
   now += 6_000;
   expect((await call()).status).toBe(200);
@@ -51,7 +59,15 @@ test("while the counter's Redis is unreachable the request goes on uncounted (a 
     c.set("identity", { sub: "someone", role: "customer", exp: 9_999_999_999 });
     await next();
   });
-  app.use(rateLimit({ client: fixture.connection.client, limit: 2, windowMs: 10_000 }));
+  let unchecked = 0;
+  app.use(
+    rateLimit({
+      client: fixture.connection.client,
+      limit: 2,
+      windowMs: 10_000,
+      onUnchecked: () => unchecked++,
+    }),
+  );
   app.get("/", (c) => c.text("ok"));
   app.get("/needs-redis", async (c) => c.text(String(await fixture.connection.client.get("k"))));
   await fixture.redis.kill();
@@ -59,6 +75,7 @@ test("while the counter's Redis is unreachable the request goes on uncounted (a 
     const open = await app.request("/");
     expect(open.status).toBe(200);
     expect(open.headers.get("ratelimit-limit")).toBeNull();
+    expect(unchecked).toBe(1);
     expect((await app.request("/needs-redis")).status).toBe(503);
   } finally {
     await fixture.redis.restart();

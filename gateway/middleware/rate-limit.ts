@@ -19,8 +19,12 @@ export function rateLimit(options: {
   limit: number;
   windowMs: number;
   now?: () => number;
+  /** Told of each request refused with 429 (a metric). */
+  onRefused?: () => void;
+  /** Told of each request let through uncounted while the counter's shard is unreachable. */
+  onUnchecked?: () => void;
 }): MiddlewareHandler<GatewayEnv> {
-  const { client, limit, windowMs, now = Date.now } = options;
+  const { client, limit, windowMs, now = Date.now, onRefused, onUnchecked } = options;
   if (!Number.isInteger(limit) || limit < 1)
     throw new Error("rateLimit: limit must be a positive integer");
   if (!Number.isInteger(windowMs) || windowMs < 1)
@@ -39,6 +43,7 @@ export function rateLimit(options: {
       throw error;
     });
     if (!decision) {
+      onUnchecked?.();
       await next();
       return;
     }
@@ -47,6 +52,7 @@ export function rateLimit(options: {
     c.header("RateLimit-Remaining", String(decision.remaining));
     c.header("RateLimit-Reset", String(resetSeconds));
     if (!decision.allowed) {
+      onRefused?.();
       c.header("Retry-After", String(resetSeconds));
       throw new EdgeError("rate_limited", "too many requests");
     }

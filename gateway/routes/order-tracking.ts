@@ -11,6 +11,7 @@ import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
 import { mountRoute } from "../api/api-router";
 import { changeStatusRoute, orderStatusRoute, orderTrackRoute } from "../api/order-api";
 import type { GatewayEnv } from "../context";
+import { requestLogger } from "../middleware/observe-requests";
 import { planStep } from "../order-state-machine";
 
 /** The order's customer, its assigned rider, its restaurant, dispatchers and ops; others get 403. */
@@ -104,7 +105,7 @@ export function orderTrackingRoutes(options: {
     // its answer into an error, or the client's retry would meet a stale version.
     if (riderId && ends)
       await endRiderOrder(riderId, orderId).catch((error: unknown) =>
-        c.get("logger").warn({ err: error, orderId }, "rider's active orders not updated"),
+        requestLogger(c).warn({ err: error, orderId }, "rider's active orders not updated"),
       );
     return c.json({ orderId, status: to, version, ...(riderId ? { riderId } : {}) }, 200);
   });

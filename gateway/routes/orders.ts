@@ -17,6 +17,8 @@ import { mountRoute, storedJson } from "../api/api-router";
 import { latLng } from "../api/field-rules";
 import { createOrderRoute } from "../api/order-api";
 import type { GatewayEnv } from "../context";
+import type { IdempotencyOutcome } from "../metrics";
+import { requestLogger } from "../middleware/observe-requests";
 import { requireRole } from "../middleware/require-role";
 import type { UpstreamAnswer, UpstreamService } from "../upstream-service";
 
@@ -54,8 +56,10 @@ export function orderRoutes(options: {
   orders: UpstreamService;
   upstreamTimeoutMs: number;
   leaseMarginMs: number;
+  /** Told what each request's Idempotency-Key found (a metric). */
+  onIdempotency?: (outcome: IdempotencyOutcome) => void;
 }) {
-  const { connection, orders } = options;
+  const { connection, orders, onIdempotency } = options;
   const { client } = connection;
   const leaseMs = options.upstreamTimeoutMs + options.leaseMarginMs;
 
@@ -116,6 +120,9 @@ export function orderRoutes(options: {
     const requestHash = createHash("sha256").update(JSON.stringify(request)).digest("hex");
     const claim = { customerId, key, requestHash, owner: crypto.randomUUID() };
     const start = await beginIdempotent(client, claim, leaseMs);
+    onIdempotency?.(
+      start.kind === "started" ? "claimed" : start.kind === "replay" ? "replayed" : start.kind,
+    );
     if (start.kind === "mismatch")
       throw new EdgeError(
         "idempotency_mismatch",
@@ -130,11 +137,13 @@ export function orderRoutes(options: {
     }
     if (start.kind === "replay") {
       c.header("Idempotent-Replayed", "true");
+      // The one stored refusal (422 order_rejected): its code goes on the access log line.
+      if (start.status >= 400) c.set("errorCode", "order_rejected");
       return storedJson(c, start.body, start.status);
     }
 
     let stored: { status: number; body: string };
-    const releaseLease = holdLease(claim, c.get("logger"));
+    const releaseLease = holdLease(claim, requestLogger(c));
     try {
       const outcome = await orders.call(
         "/orders",
@@ -166,6 +175,7 @@ export function orderRoutes(options: {
         };
         stored = { status: 201, body: JSON.stringify(body) };
       } else {
+        c.set("errorCode", "order_rejected");
         stored = {
           status: 422,
           body: JSON.stringify(

@@ -12,6 +12,7 @@ import {
   searchResult,
 } from "../api/restaurant-api";
 import type { GatewayEnv } from "../context";
+import { requestLogger } from "../middleware/observe-requests";
 import type { UpstreamAnswer, UpstreamService } from "../upstream-service";
 
 /** Case, spacing and word order do not change what a customer is looking for. */
@@ -105,7 +106,7 @@ export function restaurantRoutes(options: {
       const stale = error instanceof EdgeError && STALE_FOR.has(error.code);
       if (!stale || cached === null || ageMs > (cacheSeconds + staleIfErrorSeconds) * 1000)
         throw error;
-      c.get("logger").warn({ err: error, ageMs }, "search served stale: the service failed");
+      requestLogger(c).warn({ err: error, ageMs }, "search served stale: the service failed");
       c.header("X-Cache", "stale");
       c.header("Age", String(Math.floor(ageMs / 1000)));
       return storedJson(c, cached, 200);
