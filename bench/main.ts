@@ -37,7 +37,12 @@ const spec = {
     rate: { default: "20000", help: "ingest: pings/s for the latency run" },
     orders: { default: "2500", help: "fan-out: watched orders" },
     "per-order": { default: "4", help: "fan-out: watchers per order" },
-    "fanout-rate": { default: "5000", help: "fan-out: published positions/s" },
+    "fanout-rate": { default: "5000", help: "fan-out: published events/s for the latency point" },
+    "fanout-max-rate": {
+      default: "30000",
+      help: "fan-out: events/s offered for the throughput point",
+    },
+    "fanout-rounds": { default: "2", help: "fan-out: turns of the servers compared" },
     "status-rates": {
       default: "2500,5000,7500,10000,12500,15000",
       help: "gateway: offered rates (req/s) of the status latency curve",
@@ -76,6 +81,8 @@ const numbers = {
   orders: count("orders"),
   perOrder: count("per-order"),
   fanoutRate: count("fanout-rate"),
+  fanoutMaxRate: count("fanout-max-rate"),
+  fanoutRounds: count("fanout-rounds"),
   offerRate: count("offer-rate"),
   geoRiders: count("geo-riders"),
   mapRiders: count("map-riders"),
@@ -98,7 +105,7 @@ const runs = (part: string) => values.only === undefined || values.only === part
 const progress = createBenchProgress(
   [
     { name: "ingest", seconds: 3 * (seconds + 5) + 30 },
-    { name: "fanout", seconds: 3 * (seconds + 5) + 60 },
+    { name: "fanout", seconds: numbers.fanoutRounds * 4 * (2 * (seconds + 4) + 15) + 10 },
     { name: "gateway", seconds: gatewayBenchRuns({ statusRates }) * (seconds + 1) + 15 },
     { name: "geo", seconds: 40 },
     { name: "live-map", seconds: numbers.mapSeconds + 120 },
@@ -122,13 +129,15 @@ if (runs("ingest")) {
   writeResultsSection(out, "Ingest", ingestReport(result, command, machineDescription()) + charts);
 }
 if (runs("fanout")) {
-  const command = `bun run bench -- --only fanout --orders ${values.orders} --per-order ${values["per-order"]} --seconds ${seconds} --fanout-rate ${values["fanout-rate"]}`;
+  const command = `bun run bench -- --only fanout --orders ${values.orders} --per-order ${values["per-order"]} --seconds ${seconds} --fanout-rate ${values["fanout-rate"]} --fanout-max-rate ${values["fanout-max-rate"]} --fanout-rounds ${values["fanout-rounds"]}`;
   progress.part("fanout");
   const result = await runFanoutBench({
     orders: numbers.orders,
     perOrder: numbers.perOrder,
     seconds,
     rate: numbers.fanoutRate,
+    maxRate: numbers.fanoutMaxRate,
+    rounds: numbers.fanoutRounds,
     progress: report,
   });
   const charts = writeCharts(out, fanoutCharts(result));

@@ -1,8 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { mintToken } from "../../core/auth/mint-token";
 import { freePort, startRedis } from "../../test/support/redis-server";
-import { lineReader, spawnBun, waitForOk } from "../support/child";
+import { lineReader, spawnDriven, waitForOk } from "../support/child";
 import { cpuMeter, residentBytes } from "../support/process-stats";
 import { seedBenchOrders } from "../support/seed-orders";
 
@@ -10,10 +11,26 @@ export interface FanoutBenchOptions {
   orders: number;
   perOrder: number;
   seconds: number;
-  /** Pings/s across all riders for the latency run. */
+  /** Events/s for the latency load point. */
   rate: number;
+  /** Events/s offered for the throughput load point (more than any server here keeps up with). */
+  maxRate: number;
+  /** Each server is measured this many times, the servers taking turns. */
+  rounds: number;
+  /** Seconds of each load point before its window opens (default 3). */
+  warmupSeconds?: number;
   progress: (line: string) => void;
 }
+
+/** The servers measured, each on the same sockets and events. */
+export const SERVERS = {
+  node: "tracking node (tracking/main.ts)",
+  rawSend: "raw: bare Bun.serve, per-socket ws.send",
+  rawPublish: "raw: bare Bun.serve, server.publish to a topic per order",
+  peer: "peer: Socket.IO 4 + @socket.io/redis-adapter on Node",
+} as const;
+export type ServerName = keyof typeof SERVERS;
+export type LoadPoint = "rate" | "max";
 
 interface WatcherResult {
   sockets: number;
@@ -23,174 +40,186 @@ interface WatcherResult {
 }
 
 export interface FanoutRun extends WatcherResult {
+  server: ServerName;
+  load: LoadPoint;
+  round: number;
+  /** Events/s the publisher got into Redis during the window (Redis's own PUBLISH count). */
+  eventsPerSecond: number;
+  /** Share of one core per process over the window. */
   cpu: Record<string, number>;
+  /** The server's CPU per frame delivered, µs. */
+  serverMicrosPerFrame: number;
 }
 
 export interface FanoutBenchResult {
   options: Omit<FanoutBenchOptions, "progress">;
   /** Tracking node memory per idle socket, bytes. */
   bytesPerSocket: number;
-  latency: FanoutRun;
-  throughput: FanoutRun;
-  raw: FanoutRun;
-  ratio: number;
+  runs: FanoutRun[];
 }
 
 const ROOT = join(import.meta.dir, "..", "..");
 const HERE = import.meta.dir;
-const WATCHER_WARMUP_S = 5;
 const ORDER_PREFIX = "bench-order-";
 const RIDER_PREFIX = "bench-rider-";
 
+/** Socket.IO runs on Node: its server file is built from TypeScript for Node once per bench. */
+async function buildPeerServer(): Promise<string> {
+  const outdir = join(ROOT, ".tmp", "bench-fanout");
+  const built = await Bun.build({
+    entrypoints: [join(HERE, "socketio-peer-server.ts")],
+    target: "node",
+    format: "esm",
+    packages: "external",
+    outdir,
+  });
+  if (!built.success) throw new AggregateError(built.logs, "socket.io peer build failed");
+  return join(outdir, "socketio-peer-server.js");
+}
+
+async function publishCalls(db: Redis): Promise<number> {
+  const stats = await db.info("commandstats");
+  return Number(/cmdstat_publish:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+}
+
 /**
- * The fan-out benchmark: riders stream pings through a real ingest to one
- * tracking node watched by `orders × perOrder` sockets in a separate
- * process; in the same run, bare Bun.serve sends the same frames to as
- * many sockets (the raw ceiling).
+ * The fan-out benchmark. Events go straight into Redis from a publisher
+ * process of their own (nothing else shares the cores); each server in turn
+ * holds `orders × perOrder` sockets of a watcher process and delivers the
+ * same events to them: the tracking node, bare Bun.serve forwarding the same
+ * Redis messages (two ways) and Socket.IO with its Redis adapter. Each server
+ * is measured at `rate` events/s (latency) and at `maxRate` (throughput),
+ * `rounds` times, the servers taking turns so a slow moment of a shared
+ * machine falls on all of them.
  */
 export async function runFanoutBench(options: FanoutBenchOptions): Promise<FanoutBenchResult> {
-  const { orders, perOrder, seconds, rate, progress } = options;
+  const { orders, perOrder, seconds, rate, maxRate, rounds, progress } = options;
+  const warmupSeconds = options.warmupSeconds ?? 3;
+  const sockets = orders * perOrder;
   const redis = await startRedis();
+  const db = new Redis(redis.url);
   const secret = randomBytes(32).toString("hex");
   const children: { kill(signal?: number | NodeJS.Signals): void }[] = [];
+  const bun = process.execPath;
   try {
+    // A server that falls behind at maxRate lags; Redis must not cut it off for that.
+    await db.config("SET", "client-output-buffer-limit", "pubsub 0 0 0");
     await seedBenchOrders(redis.url, orders, {
       orderPrefix: ORDER_PREFIX,
       riderPrefix: RIDER_PREFIX,
     });
-    const [trackingPort, grpcPort, ingestHttpPort] = [
-      await freePort(),
-      await freePort(),
-      await freePort(),
-    ];
-    const env = { REDIS_URL: redis.url, JWT_SECRET: secret };
-    const tracking = spawnBun(join(ROOT, "tracking", "main.ts"), [], {
-      ...env,
-      TRACKING_PORT: String(trackingPort),
-      TRACKING_NODE_ID: "bench-t1",
-      TRACKING_PUBLIC_URL: `ws://127.0.0.1:${trackingPort}`,
-      // The load generator watches every order as one dispatcher.
-      TRACKING_MAX_SOCKETS_PER_STAFF: "1000000",
-    });
-    const ingest = spawnBun(join(ROOT, "location-ingest", "main.ts"), [], {
-      ...env,
-      INGEST_PORT: String(grpcPort),
-      INGEST_HTTP_PORT: String(ingestHttpPort),
-      // The load process carries 100 riders per connection (a phone holds one).
-      INGEST_MAX_STREAMS_PER_CONNECTION: "100",
-    });
-    children.push(tracking, ingest);
-    await waitForOk(`http://127.0.0.1:${trackingPort}/readyz`);
-    await waitForOk(`http://127.0.0.1:${ingestHttpPort}/readyz`);
     const token = await mintToken(secret, { sub: "bench-dispatcher", role: "dispatcher" });
-    const pids = { tracking: tracking.pid, ingest: ingest.pid, redis: redis.pid };
-    const baseRss = residentBytes(tracking.pid);
+    const peerServer = await buildPeerServer();
+    const runs: FanoutRun[] = [];
     let bytesPerSocket = 0;
 
-    const run = async (label: string, riderRate: number): Promise<FanoutRun> => {
-      progress(`fan-out: ${orders * perOrder} sockets, riders ${label}, ${seconds} s`);
-      const watchers = spawnBun(join(HERE, "load-watchers.ts"), [
-        ...[
-          "--url",
-          `ws://127.0.0.1:${trackingPort}`,
-          "--orders",
-          String(orders),
-          "--per-order",
-          String(perOrder),
-        ],
-        ...[
-          "--order-prefix",
-          ORDER_PREFIX,
-          "--token",
-          token,
-          "--seconds",
-          String(seconds),
-          "--warmup",
-          String(WATCHER_WARMUP_S),
-        ],
+    /** Starts a server; resolves with its process and port once it serves. */
+    async function startServer(name: ServerName) {
+      if (name === "node") {
+        const port = await freePort();
+        const child = spawnDriven([bun, join(ROOT, "tracking", "main.ts")], {
+          REDIS_URL: redis.url,
+          JWT_SECRET: secret,
+          TRACKING_PORT: String(port),
+          TRACKING_NODE_ID: "bench-t1",
+          TRACKING_PUBLIC_URL: `ws://127.0.0.1:${port}`,
+          // The load generator watches every order as one dispatcher.
+          TRACKING_MAX_SOCKETS_PER_STAFF: "1000000",
+        });
+        children.push(child);
+        await waitForOk(`http://127.0.0.1:${port}/readyz`);
+        return { child, port };
+      }
+      const command =
+        name === "peer"
+          ? ["node", peerServer, "--redis", redis.url]
+          : [
+              bun,
+              join(HERE, "raw-forward-server.ts"),
+              ...["--redis", redis.url, "--fanout", name === "rawSend" ? "send" : "publish"],
+            ];
+      const child = spawnDriven(command);
+      children.push(child);
+      const line = await lineReader(child).until((text) => text.startsWith("{"));
+      return { child, port: (JSON.parse(line) as { port: number }).port };
+    }
+
+    async function measure(name: ServerName, round: number): Promise<void> {
+      progress(`fan-out round ${round}: ${SERVERS[name]}, ${sockets} sockets`);
+      const server = await startServer(name);
+      const baseRss = residentBytes(server.child.pid);
+      const watchers = spawnDriven([
+        bun,
+        join(HERE, "load-watchers.ts"),
+        ...["--url", `ws://127.0.0.1:${server.port}`, "--token", token],
+        ...["--protocol", name === "peer" ? "socketio" : "edge", "--order-prefix", ORDER_PREFIX],
+        ...["--orders", String(orders), "--per-order", String(perOrder)],
       ]);
       children.push(watchers);
       const lines = lineReader(watchers);
       await lines.until((line) => line === "ready");
-      if (bytesPerSocket === 0)
-        bytesPerSocket = (residentBytes(tracking.pid) - baseRss) / (orders * perOrder);
-      const riders = spawnBun(join(ROOT, "bench", "ingest", "load-riders.ts"), [
-        ...[
-          "--url",
-          `http://127.0.0.1:${grpcPort}`,
-          "--streams",
-          String(orders),
-          "--rate",
-          String(riderRate),
-        ],
-        ...[
-          "--rider-prefix",
-          RIDER_PREFIX,
-          "--secret",
-          secret,
-          "--warmup",
-          "0",
-          "--seconds",
-          String(WATCHER_WARMUP_S + seconds + 2),
-        ],
-      ]);
-      children.push(riders);
-      await Bun.sleep(WATCHER_WARMUP_S * 1000);
-      const meter = cpuMeter({ ...pids, watchers: watchers.pid, riders: riders.pid });
-      const result = JSON.parse(await lines.until((line) => line.startsWith("{"))) as WatcherResult;
-      const cpu = meter.stop();
-      riders.kill();
-      await Promise.all([watchers.exited, riders.exited]);
-      progress(
-        `  ${Math.round(result.framesPerSecond)} frames/s, lag p99 ${result.lagMs.p99.toFixed(1)} ms`,
-      );
-      return { ...result, cpu };
-    };
+      if (name === "node" && bytesPerSocket === 0)
+        bytesPerSocket = (residentBytes(server.child.pid) - baseRss) / sockets;
+      for (const [load, eventsPerSecond] of [
+        ["rate", rate],
+        ["max", maxRate],
+      ] as const) {
+        const publisher = spawnDriven([
+          bun,
+          join(HERE, "publish-events.ts"),
+          ...["--redis", redis.url, "--to", name === "peer" ? "socketio" : "channels"],
+          ...["--orders", String(orders), "--rate", String(eventsPerSecond)],
+          ...["--order-prefix", ORDER_PREFIX, "--rider-prefix", RIDER_PREFIX],
+        ]);
+        children.push(publisher);
+        await lineReader(publisher).until((line) => line === "publishing");
+        watchers.send(`measure ${warmupSeconds} ${seconds}`);
+        await lines.until((line) => line === "measuring");
+        const meter = cpuMeter({
+          server: server.child.pid,
+          watchers: watchers.pid,
+          publisher: publisher.pid,
+          redis: redis.pid,
+        });
+        const publishedBefore = await publishCalls(db);
+        const startedAt = performance.now();
+        const result = JSON.parse(
+          await lines.until((line) => line.startsWith("{")),
+        ) as WatcherResult;
+        const cpu = meter.stop();
+        const published = (await publishCalls(db)) - publishedBefore;
+        const elapsed = (performance.now() - startedAt) / 1000;
+        publisher.kill();
+        await publisher.exited;
+        const run: FanoutRun = {
+          ...result,
+          server: name,
+          load,
+          round,
+          eventsPerSecond: published / elapsed,
+          cpu,
+          serverMicrosPerFrame: ((cpu.server ?? 0) / result.framesPerSecond) * 1e6,
+        };
+        runs.push(run);
+        progress(
+          `  ${load === "rate" ? `${rate} events/s` : `offered ${maxRate} events/s`}: ${Math.round(run.framesPerSecond)} frames/s, p99 ${run.lagMs.p99.toFixed(1)} ms, server ${run.serverMicrosPerFrame.toFixed(2)} µs/frame`,
+        );
+      }
+      watchers.kill();
+      server.child.kill("SIGKILL");
+      await Promise.all([watchers.exited, server.child.exited]);
+    }
 
-    const latency = await run(`open loop at ${rate} pings/s`, rate);
-    const throughput = await run("closed loop (as fast as acked)", 0);
-    tracking.kill("SIGTERM");
-    ingest.kill("SIGTERM");
-    await Promise.all([tracking.exited, ingest.exited]);
-
-    progress(`raw ceiling: bare Bun.serve, ${orders * perOrder} sockets, ${seconds} s`);
-    const rawServer = spawnBun(join(HERE, "raw-publish-server.ts"), ["--port", "0"]);
-    children.push(rawServer);
-    const { port: rawPort } = JSON.parse(
-      await lineReader(rawServer).until((line) => line.startsWith("{")),
-    ) as { port: number };
-    const watchers = spawnBun(join(HERE, "load-watchers.ts"), [
-      ...[
-        "--url",
-        `ws://127.0.0.1:${rawPort}`,
-        "--orders",
-        String(orders),
-        "--per-order",
-        String(perOrder),
-      ],
-      ...["--order-prefix", ORDER_PREFIX, "--seconds", String(seconds), "--warmup", "1"],
-    ]);
-    children.push(watchers);
-    const lines = lineReader(watchers);
-    await lines.until((line) => line === "ready");
-    await fetch(`http://127.0.0.1:${rawPort}/blast?seconds=${seconds + 2}`, { method: "POST" });
-    await Bun.sleep(1_000);
-    const meter = cpuMeter({ server: rawServer.pid, watchers: watchers.pid });
-    const rawResult = JSON.parse(
-      await lines.until((line) => line.startsWith("{")),
-    ) as WatcherResult;
-    const raw = { ...rawResult, cpu: meter.stop() };
-    progress(`  ${Math.round(raw.framesPerSecond)} frames/s`);
+    for (let round = 1; round <= rounds; round++)
+      for (const name of Object.keys(SERVERS) as ServerName[]) await measure(name, round);
     return {
-      options: { orders, perOrder, seconds, rate },
+      options: { orders, perOrder, seconds, rate, maxRate, rounds, warmupSeconds },
       bytesPerSocket,
-      latency,
-      throughput,
-      raw,
-      ratio: throughput.framesPerSecond / raw.framesPerSecond,
+      runs,
     };
   } finally {
     for (const child of children) child.kill("SIGKILL");
+    db.disconnect();
     await redis.stop();
   }
 }

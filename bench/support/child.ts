@@ -14,8 +14,27 @@ export function spawnBun(
   });
 }
 
+/**
+ * Spawns `command` with stdin and stdout piped: a helper process the bench
+ * drives with lines on its stdin (`send`) and reads with `lineReader`.
+ */
+export function spawnDriven(command: string[], env: Record<string, string> = {}) {
+  const child = Bun.spawn(command, {
+    env: { ...process.env, LOG_LEVEL: "warn", ...env },
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  return Object.assign(child, {
+    send(line: string): void {
+      child.stdin.write(`${line}\n`);
+      child.stdin.flush();
+    },
+  });
+}
+
 /** Reads a child's stdout line by line; `until` resolves with the next line that matches. */
-export function lineReader(child: Subprocess<"ignore", "pipe", "inherit">) {
+export function lineReader(child: { readonly stdout: ReadableStream<Uint8Array> }) {
   const reader = child.stdout.getReader();
   const decoder = new TextDecoder();
   const lines: string[] = [];
