@@ -103,7 +103,7 @@ export function createOrderWatch(options: {
   /** A rider was just assigned: the order's watchers see where the rider is without waiting for a ping. */
   async function showNewRider(orderId: string, riderId: string): Promise<void> {
     const frame = await lastPosition(orderId, riderId);
-    if (frame) for (const ws of watchers.forOrder(orderId)) watchers.deliver(ws, frame);
+    if (frame) watchers.broadcast(orderId, frame);
   }
 
   async function start(ws: WatcherSocket): Promise<void> {
@@ -146,15 +146,14 @@ export function createOrderWatch(options: {
         return;
       }
       const { event } = frame;
-      if (
-        (event.kind === "position" || event.kind === "geofence") &&
-        !views.showsRider(orderId, event.riderId)
-      ) {
-        metrics.riderFramesWithheld.inc({ type: event.kind });
+      if (event.kind !== "status") {
+        if (event.kind !== "moved" && !views.showsRider(orderId, event.riderId))
+          metrics.riderFramesWithheld.inc({ type: event.kind });
+        else watchers.broadcast(orderId, frame);
         return;
       }
       const riderBefore = views.get(orderId)?.riderId;
-      const moved = event.kind === "status" && views.observeStatus(orderId, event);
+      const moved = views.observeStatus(orderId, event);
       const view = moved ? views.get(orderId) : undefined;
       for (const ws of watchers.forOrder(orderId)) {
         if (view && refuseIfNotAllowed(ws, view)) continue;

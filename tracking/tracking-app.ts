@@ -73,6 +73,7 @@ export async function startTracking(
     metrics,
     limits: config,
     seqRestartAfterMs: config.seqRestartAfterMs,
+    publish: (topic, data) => server.publish(topic, data, false),
   });
   const views = createOrderViews();
   const orderWatch = createOrderWatch({

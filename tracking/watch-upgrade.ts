@@ -65,6 +65,7 @@ export function createWatchUpgrade(options: {
       statusVersion: 0,
       closing: false,
       awaitingPong: false,
+      inStep: false,
     };
     // An empty value stops the engine from echoing the client's first offer
     // (a `bearer.<jwt>` would otherwise come back in the 101 response).
