@@ -5,7 +5,7 @@ import { parseStoredPosition } from "../core/position/position-forms";
 import { CLOSE } from "../core/protocol/tracking-protocol";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
-import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../core/redis/order-record";
+import { readOrderRecord } from "../core/redis/order-record";
 import { eventFrame, type OutgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 import type { OrderSubscriptions } from "./order-subscriptions";
@@ -33,13 +33,6 @@ export function createOrderWatch(options: {
   logger: Logger;
 }) {
   const { connection, watchers, views, subscriptions, metrics, logger } = options;
-
-  async function readOrder(orderId: string): Promise<OrderRecord | undefined> {
-    return parseOrderRecord(
-      orderId,
-      await connection.client.hmget(keys.order(orderId), ...ORDER_FIELDS),
-    );
-  }
 
   /** A frame this node made itself (its events are well formed by construction). */
   function ownFrame(orderId: string, json: string): OutgoingFrame {
@@ -74,7 +67,7 @@ export function createOrderWatch(options: {
    * without `only`). A missing record has expired: the order is long over.
    */
   async function refresh(orderId: string, only?: WatcherSocket): Promise<void> {
-    const record = await readOrder(orderId);
+    const record = await readOrderRecord(connection.client, orderId);
     // Everyone left while the read was out: a view without watchers would only linger.
     if (watchers.forOrder(orderId).size === 0) return;
     if (!record) {
@@ -184,3 +177,5 @@ export function createOrderWatch(options: {
     },
   };
 }
+
+export type OrderWatch = ReturnType<typeof createOrderWatch>;

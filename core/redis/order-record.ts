@@ -56,6 +56,14 @@ export function parseOrderRecord(
   };
 }
 
+/** Reads an order's tracking record; undefined when absent (expired) or damaged. */
+export async function readOrderRecord(
+  client: RedisConnection["client"],
+  orderId: string,
+): Promise<OrderRecord | undefined> {
+  return parseOrderRecord(orderId, await client.hmget(keys.order(orderId), ...ORDER_FIELDS));
+}
+
 /** The HSET fields for a tracking record (the inverse of parseOrderRecord). */
 export function orderRecordFields(
   order: OrderRecord,
