@@ -64,7 +64,12 @@ export function createOrderWatch(options: {
    * Reads the record (after the subscription is confirmed, so no change
    * falls between the read and the events) into the view; settles `only`
    * when the view did not move, every watcher of the order when it did (or
-   * without `only`). A missing record has expired: the order is long over.
+   * without `only`). A missing record is not an end: an end is a status
+   * event or a record read as ended (`settle` closes `orderEnded`), and a
+   * record expires only long after that. Missing under watchers, it was
+   * lost (Redis restarted empty, or flushed): they are closed `unavailable`,
+   * so apps come back after a backoff and get the order again, or a 404 if
+   * it is really gone.
    */
   async function refresh(orderId: string, only?: WatcherSocket): Promise<void> {
     const record = await readOrderRecord(connection.client, orderId);
@@ -72,7 +77,8 @@ export function createOrderWatch(options: {
     if (watchers.forOrder(orderId).size === 0) return;
     if (!record) {
       views.forget(orderId);
-      for (const ws of watchers.forOrder(orderId)) watchers.close(ws, CLOSE.orderEnded);
+      logger.warn({ orderId }, "watched order's record is missing: watchers told to come back");
+      for (const ws of watchers.forOrder(orderId)) watchers.close(ws, CLOSE.unavailable);
       return;
     }
     if (views.observeRecord(orderId, record) || !only) settleAll(orderId);

@@ -14,7 +14,7 @@ import {
   startRedisCluster,
 } from "../test/support/redis-server";
 import { TEST_JWT_SECRET, testToken, uniqueId } from "../test/support/tokens";
-import { openWatcher, startTestTracking } from "../test/support/tracking";
+import { openWatcher, refusalStatus, startTestTracking } from "../test/support/tracking";
 import { waitUntil } from "../test/support/wait";
 
 let redis: RedisServer;
@@ -85,6 +85,38 @@ test("a socket that never reads is conflated, then closed; the other watcher of 
     );
     stalled.destroy();
     healthy.close();
+  } finally {
+    await node.stop();
+    ownDb.disconnect();
+    await ownRedis.stop();
+  }
+}, 30_000);
+
+test("Redis restarted empty under a watcher: its order's record is lost, not ended, so it closes 1013 (back off), not 4410", async () => {
+  const ownRedis = await startRedis();
+  const ownDb = new Redis(ownRedis.url);
+  const node = await startTestTracking({ REDIS_URL: ownRedis.url });
+  try {
+    const orderId = uniqueId("order");
+    const customerId = uniqueId("cust");
+    await seedOrder(ownDb, { orderId, customerId, riderId: uniqueId("rider") });
+    const path = `/v1/orders/${orderId}/track?access_token=${await testToken(customerId, "customer")}`;
+    const watcher = await openWatcher(`${node.url}${path}`);
+    await watcher.waitForFrames(1);
+    await ownRedis.kill();
+    await ownRedis.restart();
+    // The node's subscription comes back, and its read of the order finds nothing.
+    expect(await watcher.closed).toEqual({ code: 1013, reason: "try again later" });
+    expect(watcher.frames).toHaveLength(1);
+    // The app backs off and asks again: a 404 while the order is gone...
+    expect((await refusalStatus(node.httpUrl, path)).status).toBe(404);
+    // ...and the order again once its record is back.
+    await seedOrder(ownDb, { orderId, customerId, riderId: uniqueId("rider") });
+    const again = await openWatcher(`${node.url}${path}`);
+    expect(await again.waitForFrames(1)).toEqual([
+      expect.objectContaining({ type: "status", status: "ASSIGNED" }),
+    ]);
+    again.close();
   } finally {
     await node.stop();
     ownDb.disconnect();

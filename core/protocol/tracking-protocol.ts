@@ -100,7 +100,12 @@ export const CLOSE = {
   orderEnded: { code: 4410, reason: "order ended", reconnect: "never" },
   /** The order no longer allows this watcher (a rider watching an order given to another rider). */
   notAllowed: { code: 4403, reason: "not allowed", reconnect: "never" },
-  /** The node could not give the watcher its snapshot (its Redis is unreachable). */
+  /**
+   * The node cannot serve the order right now: it could not give the watcher
+   * its snapshot (its Redis is unreachable), or the order's record vanished
+   * while the order was under way (Redis lost its data). Coming back gets the
+   * order again, or a 404 if it is gone.
+   */
   unavailable: { code: 1013, reason: "try again later", reconnect: "backoff" },
 } as const satisfies Record<string, CloseCode>;
 
