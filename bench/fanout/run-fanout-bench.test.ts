@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { fanoutReport } from "./report";
+import { renderChart } from "../support/svg-chart";
+import { fanoutCharts, fanoutReport } from "./report";
 import { runFanoutBench, SERVERS } from "./run-fanout-bench";
 
 // Only that the bench runs end to end and reports well-formed figures: speed is
@@ -30,4 +31,5 @@ test("the fan-out bench runs end to end at a tiny size, every server delivering 
   expect(fanoutReport(result, "bun run bench", "test machine")).toMatch(
     /node ÷ raw per-socket send: \*\*\d+%\*\*/,
   );
+  for (const chart of fanoutCharts(result)) expect(renderChart(chart)).not.toContain("NaN");
 }, 120_000);
