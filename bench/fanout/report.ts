@@ -85,7 +85,7 @@ same events for the same sockets: the tracking node and the raw forwarders subsc
 \`track:{p<n>}:<o>\` channel (ioredis); Socket.IO gets them through its Redis adapter from
 \`@socket.io/redis-emitter\` (a room per order), and its sockets are read by the same watcher process
 speaking Engine.IO v4/Socket.IO packets by hand over the same WebSocket client, so the client side
-costs the same per frame. Servers take turns, ${options.rounds} round(s); ${options.seconds} s measured
+costs the same per frame. Servers take turns (the order reversed every other round), ${options.rounds} round(s); ${options.seconds} s measured
 after a ${options.warmupSeconds} s warm-up at each load point. Server CPU per frame = the server process's CPU time in
 the window ÷ frames the watchers received in it.
 

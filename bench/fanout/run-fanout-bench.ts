@@ -89,8 +89,8 @@ async function publishCalls(db: Redis): Promise<number> {
  * same events to them: the tracking node, bare Bun.serve forwarding the same
  * Redis messages (two ways) and Socket.IO with its Redis adapter. Each server
  * is measured at `rate` events/s (latency) and at `maxRate` (throughput),
- * `rounds` times, the servers taking turns so a slow moment of a shared
- * machine falls on all of them.
+ * `rounds` times, the servers taking turns (in reverse order every other
+ * round) so a slow moment of a shared machine falls on all of them.
  */
 export async function runFanoutBench(options: FanoutBenchOptions): Promise<FanoutBenchResult> {
   const { orders, perOrder, seconds, rate, maxRate, rounds, progress } = options;
@@ -210,8 +210,10 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
       await Promise.all([watchers.exited, server.child.exited]);
     }
 
+    // Each round reverses the last one's order, so no server always runs after the same one.
+    const order = Object.keys(SERVERS) as ServerName[];
     for (let round = 1; round <= rounds; round++)
-      for (const name of Object.keys(SERVERS) as ServerName[]) await measure(name, round);
+      for (const name of round % 2 ? order : order.toReversed()) await measure(name, round);
     return {
       options: { orders, perOrder, seconds, rate, maxRate, rounds, warmupSeconds },
       bytesPerSocket,
