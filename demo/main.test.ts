@@ -149,6 +149,12 @@ test("`bun run demo` starts everything from a clean state, serves the API and th
   expect(asNewcomer.status).toBe(200);
   expect(printed).toContain("./edge token -- --role");
 
+  // The API reference link it prints: the page, and the document it reads.
+  const reference = /API reference[^\n]*\n\s+(http:\/\/\S+)/.exec(printed)?.[1] ?? "";
+  expect(reference).toStartWith(`${demo.gatewayUrl}/docs#token=`);
+  expect((await fetch(reference)).status).toBe(200);
+  expect((await fetch(`${demo.gatewayUrl}/openapi.json`)).status).toBe(200);
+
   expect(demo.mapLink).toStartWith(`http://127.0.0.1:${ports.GATEWAY_PORT}/#token=`);
   await checkLiveMap(demo);
 

@@ -170,6 +170,8 @@ delivery-edge demo is running (Ctrl-C stops everything)
   Live map: http://127.0.0.1:${gatewayPort}/#token=${opsToken}
   The first order as its customer sees it:
             http://127.0.0.1:${gatewayPort}/#token=${customerToken}&order=${firstOrder?.id}
+  API reference (its calls run as that customer):
+            http://127.0.0.1:${gatewayPort}/docs#token=${customerToken}
 
   Redis             ${redisUrl ?? env.REDIS_CLUSTER_NODES}
   gateway (HTTP)    http://127.0.0.1:${gatewayPort}   orders, search, dispatch, status
