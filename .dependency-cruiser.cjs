@@ -1,4 +1,8 @@
-/** Dependencies point inward: tiers import core and proto/gen, never each other; core imports no tier. */
+/**
+ * Dependencies point inward: tiers import core and proto/gen, never each
+ * other; core imports no tier; the client libraries (clients/) import only
+ * core and proto/gen (the gateway's live map bundles them, the demo runs them).
+ */
 const TIERS = ["gateway", "location-ingest", "tracking"];
 const NOT_FOR_TIERS = ["demo", "bench", "test"];
 
@@ -9,6 +13,12 @@ module.exports = {
       name: "core-imports-no-tier",
       severity: "error",
       from: { path: "^core/" },
+      to: { path: `^(${[...TIERS, ...NOT_FOR_TIERS, "clients"].join("|")})/` },
+    },
+    {
+      name: "clients-import-only-core",
+      severity: "error",
+      from: { path: "^clients/" },
       to: { path: `^(${[...TIERS, ...NOT_FOR_TIERS].join("|")})/` },
     },
     ...TIERS.map((tier) => ({

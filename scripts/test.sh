@@ -34,7 +34,7 @@ check "generated proto code up to date" bash scripts/check-generated.sh
 check "buf breaking against the published baseline" bash scripts/check-breaking.sh
 check "OpenAPI breaking against docs/openapi.published.json" bun scripts/openapi-breaking.ts
 # Only the folders that exist yet (git keeps no empty folder).
-folders=$(for f in core gateway location-ingest tracking demo bench; do [ -d "$f" ] && echo "$f"; done)
+folders=$(for f in core clients gateway location-ingest tracking demo bench; do [ -d "$f" ] && echo "$f"; done)
 # shellcheck disable=SC2086
 check "import direction (tiers -> core, no cycles)" depcruise --config .dependency-cruiser.cjs $folders
 

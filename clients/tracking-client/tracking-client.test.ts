@@ -1,0 +1,145 @@
+import { expect, test } from "bun:test";
+import { positionEventJson, statusEventJson } from "../../core/messages/tracking-events";
+import { encodeStoredPosition } from "../../core/position/position-forms";
+import { keys } from "../../core/redis/keys";
+import type { TrackingEvent } from "../../proto/gen/delivery/tracking/v1/tracking_event_pb";
+import { useGatewayAndTrackingNodes } from "../../test/support/edge-nodes";
+import { seedOrder } from "../../test/support/orders";
+import { SOME_POSITION } from "../../test/support/positions";
+import { testToken, uniqueId } from "../../test/support/tokens";
+import { waitUntil } from "../../test/support/wait";
+import { followOrder, type TrackingClient, type TrackingClientEvents } from "./tracking-client";
+
+const fixture = useGatewayAndTrackingNodes();
+
+/** A rider's position as the ingest stores and publishes it. */
+function positionOf(riderId: string, seq: bigint) {
+  const now = Date.now();
+  return { ...SOME_POSITION, riderId, seq, recordedAtMs: now, receivedAtMs: now };
+}
+
+/** Starts an order with a rider, and a client following it that records what it emits. */
+async function followed(options: { frames?: "json" | "proto"; ttlSeconds?: number } = {}) {
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  const riderId = uniqueId("rider");
+  await seedOrder(fixture.db, { orderId, customerId, riderId });
+  const seen = {
+    events: [] as TrackingEvent[],
+    stopped: [] as TrackingClientEvents["stopped"][],
+    retrying: [] as TrackingClientEvents["retrying"][],
+    refreshed: 0,
+  };
+  const token = await testToken(customerId, "customer", undefined, options.ttlSeconds);
+  const expiresAtMs = (JSON.parse(atob(token.split(".")[1] ?? "")) as { exp: number }).exp * 1000;
+  const client = followOrder({
+    gatewayUrl: fixture.gateway.url,
+    orderId,
+    token,
+    refreshToken: () => {
+      seen.refreshed += 1;
+      return testToken(customerId, "customer");
+    },
+    ...(options.frames ? { frames: options.frames } : {}),
+    backoff: { firstMs: 50, maxMs: 200 },
+  });
+  client.on("event", (event) => seen.events.push(event));
+  client.on("stopped", (stopped) => seen.stopped.push(stopped));
+  client.on("retrying", (retrying) => seen.retrying.push(retrying));
+  const seqs = () =>
+    seen.events.flatMap((e) => (e.event.case === "position" ? [e.event.value.seq] : []));
+  const statuses = () => seen.events.filter((e) => e.event.case === "status").length;
+  return { orderId, riderId, client, seen, seqs, statuses, expiresAtMs };
+}
+
+async function publishPosition(orderId: string, riderId: string, seq: bigint): Promise<void> {
+  await fixture.db.publish(
+    keys.orderTrack(orderId),
+    positionEventJson(orderId, positionOf(riderId, seq)),
+  );
+}
+
+function ownerOf(orderId: string) {
+  const owner = fixture.nodes.find((node) => node.app.ring.ownerOf(orderId)?.id === node.id);
+  if (!owner) throw new Error(`no owner for ${orderId}`);
+  return owner;
+}
+
+function closeAll(...clients: TrackingClient[]): void {
+  for (const client of clients) client.close();
+}
+
+test("looks the node up through the gateway and reads both frame formats with the generated type", async () => {
+  const json = await followed({ frames: "json" });
+  const proto = await followed({ frames: "proto" });
+  await waitUntil(() => json.statuses() === 1 && proto.statuses() === 1);
+  const seq = 2n ** 63n + 5n;
+  await publishPosition(json.orderId, json.riderId, seq);
+  await publishPosition(proto.orderId, proto.riderId, seq);
+  await waitUntil(() => json.seqs().length === 1 && proto.seqs().length === 1);
+  expect([json.seqs(), proto.seqs()]).toEqual([[seq], [seq]]);
+  expect([json.client.afterSeq, json.client.state]).toEqual([seq, "open"]);
+  expect(json.client.nodeUrl).toBe(ownerOf(json.orderId).url);
+  closeAll(json.client, proto.client);
+  expect(json.seen.stopped).toEqual([{ reason: "closed" }]);
+});
+
+test("4410: the final status, then the client stops for good", async () => {
+  const { orderId, riderId, client, seen, statuses } = await followed();
+  await waitUntil(() => statuses() === 1);
+  await fixture.db.hset(keys.order(orderId), "status", "DELIVERED", "version", "3");
+  await fixture.db.publish(
+    keys.orderTrack(orderId),
+    statusEventJson(orderId, { status: "DELIVERED", version: 3, riderId }),
+  );
+  await waitUntil(() => seen.stopped.length === 1);
+  expect(seen.stopped).toEqual([{ reason: "order ended", code: 4410 }]);
+  const last = seen.events.at(-1)?.event;
+  expect(last?.case === "status" && last.value.status).toBe("DELIVERED");
+  // Stopped by the close itself: no retry came of it.
+  expect(client.state).toBe("stopped");
+  expect(seen.retrying.filter((retry) => retry.code !== undefined)).toEqual([]);
+});
+
+test("4401 after expiry: a fresh token from refreshToken, and the position the close cost comes back once", async () => {
+  const { orderId, riderId, client, seen, seqs, expiresAtMs } = await followed({ ttlSeconds: 2 });
+  await waitUntil(() => seen.events.length === 1);
+  await publishPosition(orderId, riderId, 1n);
+  await publishPosition(orderId, riderId, 2n);
+  await waitUntil(() => seqs().length === 2);
+  await waitUntil(() => Date.now() > expiresAtMs, 5_000, "token expiry");
+  // The next frame finds the token expired: 4401 instead of position 3, which the ingest stored.
+  await fixture.db.set(keys.riderPosition(riderId), encodeStoredPosition(positionOf(riderId, 3n)));
+  await publishPosition(orderId, riderId, 3n);
+  await waitUntil(() => seen.refreshed === 1 && seqs().length === 3, 8_000);
+  await publishPosition(orderId, riderId, 4n);
+  await waitUntil(() => seqs().length === 4);
+  expect(seqs()).toEqual([1n, 2n, 3n, 4n]);
+  expect(seen.stopped).toEqual([]);
+  client.close();
+});
+
+// Last: it drains one of the file's two nodes.
+test("a drain: `moved` followed to the other node (or, without one, a lookup after backoff), with afterSeq so the stored position is not sent again", async () => {
+  const { orderId, riderId, client, seen, seqs, statuses } = await followed();
+  await waitUntil(() => statuses() === 1);
+  for (const seq of [1n, 2n, 3n]) await publishPosition(orderId, riderId, seq);
+  await fixture.db.set(keys.riderPosition(riderId), encodeStoredPosition(positionOf(riderId, 3n)));
+  await waitUntil(() => seqs().length === 3);
+  const owner = ownerOf(orderId);
+  const other = fixture.nodes.find((node) => node !== owner);
+  await owner.stop();
+  // The other node's snapshot: the status again, and no position (3 is the newest).
+  await waitUntil(() => statuses() === 2 && client.state === "open", 8_000);
+  expect(client.nodeUrl).toBe(other?.url);
+  // A drain names the new owner unless leaving the ring outlasted its bound (a busy machine):
+  // then the close is 1012 alone, and the client backs off and asks the gateway (which may
+  // name the drained node until its ring drops it: refused handshakes, 1006).
+  const closes = seen.retrying.map((retry) => retry.code);
+  if (seen.events.some((e) => e.event.case === "moved")) expect(closes).toEqual([]);
+  else expect(closes).toEqual([1012, ...closes.slice(1).map(() => 1006)]);
+  await publishPosition(orderId, riderId, 4n);
+  await waitUntil(() => seqs().length === 4);
+  expect(seqs()).toEqual([1n, 2n, 3n, 4n]);
+  client.close();
+});
