@@ -4,10 +4,10 @@
 import type { LiveOrder, LiveView } from "../live-view";
 import { createFollowSet, ENDED_STATUSES, type FollowChange } from "./follow-set";
 import { type Bounds, createPainter, extendBounds } from "./map-canvas";
-import { watchOrder } from "./order-socket";
-import { applyEvent, applyStatus, createTrack, type OrderTrack, type Point } from "./order-track";
+import { applyStatus, createTrack, type OrderTrack, type Point } from "./order-track";
 import { orderBounds, renderOrderPanel } from "./order-view";
 import { $, colorOf, explainRefusal, showNotice } from "./page";
+import { followTrack } from "./track-socket";
 
 const POLL_MS = 1_000;
 const MAX_FOLLOWED = 8;
@@ -45,23 +45,16 @@ export function startMapView(token: string, initialCity: string | undefined): vo
     const track = createTrack(order);
     tracks.set(order.orderId, track);
     if (!order.node) return;
-    track.socket = watchOrder({
-      orderId: order.orderId,
-      nodeUrl: order.node.url,
+    track.socket = followTrack(track, {
       token,
+      // The poll names the owner: no lookup for the first socket (the client asks the gateway after a failure).
+      nodeUrl: order.node.url,
       onEvent: (event) => {
-        applyEvent(track, event);
         if (event.kind === "status" && ENDED_STATUSES.has(event.status))
           follows.markEnded(track.orderId);
         if (event.kind !== "position") renderOrders();
         if (track.orderId === follows.picked) renderOrderPanel(track);
       },
-      onState: (state) => {
-        track.socketState = state;
-        if (state === "token expired") showNotice("The token expired: open a fresh link.");
-      },
-      // After a failed socket, the latest poll knows the order's owner.
-      resolveNode: async () => view?.orders.find((o) => o.orderId === order.orderId)?.node?.url,
     });
   }
 

@@ -1,6 +1,10 @@
 // What the page knows about one followed order, and how a tracking event
 // changes it. No DOM here.
-import type { OrderSocket, SocketState } from "./order-socket";
+import type {
+  StopReason,
+  TrackingClient,
+  TrackingState,
+} from "../../../clients/tracking-client/tracking-client";
 import type { MapEvent } from "./tracking-events";
 
 export interface Point {
@@ -28,8 +32,9 @@ export interface OrderTrack {
   /** When this page first saw each status (ms, page clock). */
   statusSeenAt: Map<string, number>;
   fences: { fence: "left-pickup" | "entered-dropoff"; at: number }[];
-  socket?: OrderSocket;
-  socketState: SocketState;
+  socket?: TrackingClient;
+  /** The socket's state, or why it stopped. */
+  socketState: TrackingState | StopReason;
 }
 
 export function createTrack(order: {
@@ -47,7 +52,7 @@ export function createTrack(order: {
     frames: 0,
     statusSeenAt: new Map([[order.status, Date.now()]]),
     fences: [],
-    socketState: "connecting",
+    socketState: "looking up",
   };
 }
 

@@ -2,11 +2,10 @@
 // so far, pickup and drop-off, and the status timeline. Works with any token
 // that may see the order (its customer, rider, restaurant, dispatch, ops):
 // it uses the same routes a customer app does.
-import { ENDED_STATUSES } from "./follow-set";
 import { createPainter, extendBounds } from "./map-canvas";
-import { watchOrder } from "./order-socket";
-import { applyEvent, createTrack, ORDER_STEPS, type OrderTrack, type Point } from "./order-track";
+import { createTrack, ORDER_STEPS, type OrderTrack, type Point } from "./order-track";
 import { $, colorOf, explainRefusal, roleOf, showNotice } from "./page";
+import { followTrack } from "./track-socket";
 
 interface OrderStatus {
   orderId: string;
@@ -50,26 +49,12 @@ export async function startOrderView(token: string, orderId: string, city?: stri
   const status = (await statusAnswer.json()) as OrderStatus;
   const owner = (await trackAnswer.json()) as { node: string; url: string };
   const track = createTrack(status);
-  track.node = { id: owner.node, url: nodeBase(owner.url) };
-
-  const socket = watchOrder({
-    orderId,
-    nodeUrl: track.node.url,
+  track.node = { id: owner.node, url: owner.url };
+  followTrack(track, {
     token,
-    onEvent: (event) => {
-      applyEvent(track, event);
-      renderOrderPanel(track);
-      if (event.kind === "status" && ENDED_STATUSES.has(event.status)) socket.close();
-    },
-    onState: (state) => {
-      track.socketState = state;
-      renderOrderPanel(track);
-      if (state === "token expired") showNotice("The token expired: open a fresh link.");
-    },
-    resolveNode: async () => {
-      const again = await fetch(`${path}/track`, { headers });
-      return again.ok ? nodeBase(((await again.json()) as { url: string }).url) : undefined;
-    },
+    nodeUrl: owner.url,
+    onEvent: () => renderOrderPanel(track),
+    onState: () => renderOrderPanel(track),
   });
   renderOrderPanel(track);
 
@@ -85,11 +70,6 @@ export async function startOrderView(token: string, orderId: string, city?: stri
     requestAnimationFrame(frame);
   };
   requestAnimationFrame(frame);
-}
-
-/** `ws://host:port/v1/orders/{id}/track` → `ws://host:port`. */
-function nodeBase(trackUrl: string): string {
-  return new URL(trackUrl).origin.replace(/^http/, "ws");
 }
 
 /** The bounds that hold one order: pickup, drop-off and the courier's path. */

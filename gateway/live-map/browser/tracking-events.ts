@@ -1,10 +1,8 @@
-// The one place the live map reads tracking frames: each `tracking.v2.json`
-// frame is a TrackingEvent in its proto3 JSON mapping, read with the
-// generated type; everything else sees MapEvent.
-import { fromJsonString } from "@bufbuild/protobuf";
+// What the live map draws of a TrackingEvent (the tracking client parses
+// the frames with the generated type); everything else sees MapEvent.
 import {
   GeofenceEvent_Fence,
-  TrackingEventSchema,
+  type TrackingEvent,
 } from "../../../proto/gen/delivery/tracking/v1/tracking_event_pb";
 
 export type MapEvent =
@@ -13,10 +11,8 @@ export type MapEvent =
   | { kind: "moved"; url: string }
   | { kind: "geofence"; fence: "left-pickup" | "entered-dropoff"; at: number };
 
-/** One text frame as a MapEvent, or undefined for a kind the map does not draw. */
-export function parseTrackingFrame(data: string): MapEvent | undefined {
-  // Fields added to TrackingEvent later must not break a map built before them.
-  const { event } = fromJsonString(TrackingEventSchema, data, { ignoreUnknownFields: true });
+/** One event as a MapEvent, or undefined for a kind the map does not draw. */
+export function mapEventOf({ event }: TrackingEvent): MapEvent | undefined {
   switch (event.case) {
     case "position":
       return {
