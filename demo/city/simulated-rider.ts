@@ -1,11 +1,10 @@
-import { create } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
+import { type Fix, RiderClient } from "../../clients/rider-client/rider-client";
+import { MemorySeqStore } from "../../clients/rider-client/seq-store";
 import type { LatLng } from "../../core/geo";
-import {
-  type LocationIngestService,
-  type RideOffer,
-  type StreamPingsRequest,
-  StreamPingsRequestSchema,
+import type {
+  LocationIngestService,
+  RideOffer,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { along, type Random, randomCorner, randomRoute, routeTo } from "./street-grid";
 
@@ -36,20 +35,19 @@ export interface RiderOptions {
 
 /**
  * A rider app: drives grid routes at scooter speed, parks between trips,
- * holds one StreamPings stream open and pings when the server's
- * `next_interval_ms` says so, reconnecting when told to or when the stream
- * breaks. With a job it drives to the pickup, waits for the food, drives to
- * the drop-off and hands it over, then roams again.
+ * and talks to the ingest through the rider client (clients/rider-client:
+ * the adaptive interval, Reconnect, backoff, the offline backlog,
+ * supersede), which asks it for a fix whenever one is due. With a job it
+ * drives to the pickup, waits for the food, drives to the drop-off and
+ * hands it over, then roams again.
  */
 export class SimulatedRider {
   readonly #options: RiderOptions;
-  #seq = BigInt(Date.now()) * 1000n;
+  readonly #client: RiderClient;
   #route: LatLng[];
   #routeStartedAt = Date.now();
   #parkedUntil = 0;
   #speedMps: number;
-  #nextIntervalMs = 1_000;
-  #wake: (() => void) | undefined;
   #job: Job | undefined;
   #reserved = false;
 
@@ -58,6 +56,19 @@ export class SimulatedRider {
     const start = randomCorner(options.center, options.random);
     this.#route = randomRoute(options.center, start, options.random);
     this.#speedMps = 5 + options.random() * 4;
+    this.#client = new RiderClient({
+      ingest: options.client,
+      token: options.token,
+      // A fresh seq store per run: seq starts from the fix's time (max(last + 1, recorded_at_ms)).
+      seqStore: new MemorySeqStore(),
+      locate: () => this.#fix(),
+    });
+    this.#client.on("offer", (offer) => options.onOffer?.(this, offer));
+    this.#client.on("retrying", ({ error }) => options.onError?.(error));
+    this.#client.on("stopped", ({ reason, error }) => {
+      if (reason !== "closed")
+        options.onError?.(error ?? new Error(`rider client stopped: ${reason}`));
+    });
   }
 
   /** Holds the rider for one job while its offer is answered; false when already taken. */
@@ -85,54 +96,13 @@ export class SimulatedRider {
 
   /** Runs until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    const stopWaiting = () => this.#wake?.();
-    signal.addEventListener("abort", stopWaiting);
-    let backoffMs = 500;
-    while (!signal.aborted) {
-      const reconnectAfterMs = await this.#stream(signal).catch((error: unknown) => {
-        if (!signal.aborted) this.#options.onError?.(error);
-        backoffMs = Math.min(backoffMs * 2, 10_000);
-        return backoffMs;
-      });
-      if (reconnectAfterMs === 0) backoffMs = 500;
-      await this.#sleep(reconnectAfterMs, signal);
-    }
-    signal.removeEventListener("abort", stopWaiting);
+    const stop = () => void this.#client.close();
+    signal.addEventListener("abort", stop);
+    await this.#client.start();
+    signal.removeEventListener("abort", stop);
   }
 
-  /** One stream's life; resolves to how long to wait before the next. */
-  async #stream(signal: AbortSignal): Promise<number> {
-    const { client, token } = this.#options;
-    let open = true;
-    const stream = client.streamPings(
-      this.#pings(signal, () => open),
-      {
-        headers: { authorization: `Bearer ${token}` },
-        signal,
-      },
-    );
-    try {
-      for await (const response of stream) {
-        const { event } = response;
-        if (event.case === "ack") this.#nextIntervalMs = event.value.nextIntervalMs;
-        if (event.case === "offer") this.#options.onOffer?.(this, event.value);
-        if (event.case === "reconnect") return event.value.afterMs;
-      }
-      return 0;
-    } finally {
-      open = false;
-      this.#wake?.();
-    }
-  }
-
-  async *#pings(signal: AbortSignal, isOpen: () => boolean): AsyncGenerator<StreamPingsRequest> {
-    while (!signal.aborted && isOpen()) {
-      yield create(StreamPingsRequestSchema, { ping: this.#fix() });
-      await this.#sleep(this.#nextIntervalMs, signal);
-    }
-  }
-
-  #fix() {
+  #fix(): Fix {
     const now = Date.now();
     const { random } = this.#options;
     let speedMps = 0;
@@ -152,15 +122,13 @@ export class SimulatedRider {
         this.#arrived(step.at, now);
       }
     }
-    this.#seq += 1n;
     return {
       lat: position.lat,
       lng: position.lng,
       accuracyM: 4 + random() * 8,
       speedMps,
       headingDeg,
-      recordedAtMs: BigInt(now),
-      seq: this.#seq,
+      recordedAtMs: now,
     };
   }
 
@@ -209,23 +177,11 @@ export class SimulatedRider {
     this.#route = route;
     this.#routeStartedAt = Date.now();
     this.#parkedUntil = 0;
-    this.#wake?.();
+    this.#client.pingNow();
   }
 
   #positionAt(now: number): LatLng {
     if (now < this.#parkedUntil) return this.#route[0] as LatLng;
     return along(this.#route, ((now - this.#routeStartedAt) / 1000) * this.#speedMps).at;
-  }
-
-  #sleep(ms: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#wake = done;
-    });
   }
 }
