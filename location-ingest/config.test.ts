@@ -29,7 +29,7 @@ describe("transport limits", () => {
     const load = (env: Record<string, string>) => loadIngestConfig({ ...BASE, ...env });
     expect(load({}).transport).toMatchObject({
       maxStreamsPerConnection: 4,
-      maxStreamsPerRider: 3,
+      maxCallsPerRider: 2,
       prefaceTimeoutMs: 5_000,
       idleTimeoutMs: 30_000,
       keepaliveMs: 30_000,

@@ -50,8 +50,8 @@ export interface TransportLimits {
   readonly maxConnections: number;
   /** SETTINGS_MAX_CONCURRENT_STREAMS on each h2c connection. */
   readonly maxStreamsPerConnection: number;
-  /** Calls one rider may have open on this process (every method, both ports). */
-  readonly maxStreamsPerRider: number;
+  /** Uploads and unary calls one rider may have open on this process (both ports; StreamPings is one per rider anyway). */
+  readonly maxCallsPerRider: number;
   /** A connection must complete the HTTP/2 preface (and its SETTINGS) within this. */
   readonly prefaceTimeoutMs: number;
   /** A connection without an open stream for this long is closed (GOAWAY). */
@@ -170,7 +170,7 @@ function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
       min: 1,
       max: 1_000,
     }),
-    maxStreamsPerRider: readInt(env, "INGEST_MAX_STREAMS_PER_RIDER", 3, { min: 1, max: 100 }),
+    maxCallsPerRider: readInt(env, "INGEST_MAX_CALLS_PER_RIDER", 2, { min: 1, max: 100 }),
     prefaceTimeoutMs: readInt(env, "INGEST_PREFACE_TIMEOUT_MS", 5_000, { min: 50 }),
     idleTimeoutMs: readInt(env, "INGEST_IDLE_TIMEOUT_MS", 30_000, { min: 50 }),
     keepaliveMs: readInt(env, "INGEST_KEEPALIVE_MS", 30_000, { min: 50 }),

@@ -9,8 +9,6 @@ import { orderOutboxEvents, seedOrder, trackingEventJson } from "../test/support
 import { openPingStream } from "../test/support/ping-stream";
 import { testToken, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
-import { createGeofenceTracker } from "./geofences";
-import type { RiderState } from "./rider-state";
 
 const METERS_PER_DEG_LAT = 111_320;
 const PICKUP = { lat: 51.5, lng: -0.12 };
@@ -18,62 +16,6 @@ const DROPOFF = { lat: 51.52, lng: -0.1 };
 const north = (from: LatLng, meters: number) => ({
   lat: from.lat + meters / METERS_PER_DEG_LAT,
   lng: from.lng,
-});
-
-describe("the geofence tracker", () => {
-  const policy = { pickupRadiusM: 75, dropoffRadiusM: 75, exitMarginM: 25, autoStatus: false };
-  const riderWith = (orderIds: string[]): RiderState => ({
-    riderId: "r1",
-    city: "london",
-    loaded: true,
-    orders: orderIds.map((orderId) => ({ orderId, pickup: PICKUP, dropoff: DROPOFF })),
-    ordersLoadedAtMs: 0,
-  });
-
-  test("leaving the pickup counts once the rider is past the radius plus the margin", () => {
-    const tracker = createGeofenceTracker(policy);
-    const rider = riderWith(["o1"]);
-    const seen = [0, 60, 90, 70, 95, 110, 200].map((m) =>
-      tracker.observe(rider, north(PICKUP, m), 5),
-    );
-    // Inside at 0 m; 90/70/95 m are in the margin band (no flapping); out at 110 m.
-    expect(seen).toEqual([[], [], [], [], [], [{ orderId: "o1", fence: "left_pickup" }], []]);
-  });
-
-  test("a rider first seen outside the pickup never 'leaves' it; arriving at the drop-off counts from the first fix", () => {
-    const tracker = createGeofenceTracker(policy);
-    const rider = riderWith(["o1"]);
-    expect(tracker.observe(rider, north(PICKUP, 300), 5)).toEqual([]);
-    expect(tracker.observe(rider, north(DROPOFF, -200), 5)).toEqual([]);
-    expect(tracker.observe(rider, north(DROPOFF, -50), 5)).toEqual([
-      { orderId: "o1", fence: "entered_dropoff" },
-    ]);
-    expect(tracker.observe(rider, north(DROPOFF, -10), 5)).toEqual([]);
-    const reconnected = riderWith(["o1"]);
-    expect(tracker.observe(reconnected, DROPOFF, 5)).toEqual([
-      { orderId: "o1", fence: "entered_dropoff" },
-    ]);
-  });
-
-  test("a fix less precise than the exit margin is not judged", () => {
-    const tracker = createGeofenceTracker(policy);
-    const rider = riderWith(["o1"]);
-    tracker.observe(rider, PICKUP, 5);
-    // Waiting indoors, one fix drifts 300 m with a 120 m accuracy radius.
-    expect(tracker.observe(rider, north(PICKUP, 300), 120)).toEqual([]);
-    expect(tracker.observe(rider, north(PICKUP, 10), 5)).toEqual([]);
-    expect(tracker.observe(rider, north(PICKUP, 300), 5)).toEqual([
-      { orderId: "o1", fence: "left_pickup" },
-    ]);
-  });
-
-  test("an order that is no longer active is forgotten", () => {
-    const tracker = createGeofenceTracker(policy);
-    const rider = riderWith(["o1"]);
-    tracker.observe(rider, PICKUP, 5);
-    rider.orders = [];
-    expect(tracker.observe(rider, north(PICKUP, 500), 5)).toEqual([]);
-  });
 });
 
 describe("geofences in the ingest (automatic status on)", () => {

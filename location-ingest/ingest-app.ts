@@ -9,22 +9,22 @@ import {
 } from "../core/observability/node-stats";
 import { createRedisConnection } from "../core/redis/client";
 import type { IngestConfig } from "./config";
-import { createGeofences } from "./geofences";
-import { startH2cServer } from "./h2c-server";
-import { startHttp1Server } from "./http1-server";
-import { createIngestService } from "./ingest-service";
-import { createKafkaLog } from "./location-log/kafka-log";
-import type { LocationLog } from "./location-log/location-log";
 import { createIngestMetrics } from "./metrics";
-import { createIntake } from "./ping-intake";
-import { createPingWriter } from "./ping-writer";
-import { createRiderCalls } from "./rider-calls";
-import { createRiderInbox } from "./rider-inbox";
-import { createRiderStateStore } from "./rider-state";
-import { createRiderStreams } from "./rider-streams";
+import { createRiderInbox } from "./session/rider-inbox";
+import { createRiderSessions } from "./session/rider-sessions";
 import { startStaleRiderSweeper } from "./stale-rider-sweeper";
+import { createConnectService } from "./wire/connect-service";
+import { startH2cServer } from "./wire/h2c-server";
+import { startHttp1Server } from "./wire/http1-server";
+import { createRiderCalls } from "./wire/rider-calls";
+import { createGeofenceRecorder } from "./writer/geofence-recorder";
+import { createKafkaLog } from "./writer/location-log/kafka-log";
+import type { LocationLog } from "./writer/location-log/location-log";
+import { createPositionWriter } from "./writer/position-writer";
 
 const REDIS_STARTUP_WAIT_MS = 5_000;
+/** Sessions of riders without an open call kept for reuse (unary pings), least recently used out. */
+const MAX_IDLE_SESSIONS = 50_000;
 
 export interface IngestApp {
   readonly grpcPort: number;
@@ -60,43 +60,41 @@ export async function startIngest(
         }),
       }
     : { kind: "redis-stream", maxLen: config.locationStreamMaxLen };
-  const writer = createPingWriter({
+  // writer <- session <- wire: each layer built from the one below.
+  const writer = createPositionWriter({
     connection,
     locationLog,
     metrics,
     maxQueued: config.maxQueuedPings,
     maxBatch: config.maxBatchPings,
     maxInFlight: config.maxFlushesInFlight,
+    restartAfterMs: config.limits.maxLiveAgeMs,
   });
-  const intake = createIntake({
-    limits: config.limits,
-    interval: config.interval,
-    writer,
-    geofences: createGeofences({
+  const sessions = createRiderSessions({
+    env: {
       connection,
-      policy: config.geofence,
+      writer,
+      recordCrossings: createGeofenceRecorder({
+        connection,
+        autoStatus: config.geofence.autoStatus,
+        metrics,
+        logger: logger.child({ component: "geofences" }),
+      }),
+      limits: config.limits,
+      interval: config.interval,
+      geofence: config.geofence,
       metrics,
-      logger: logger.child({ component: "geofences" }),
-    }),
-    metrics,
-  });
-  const states = createRiderStateStore(connection);
-  const verifier = createTokenVerifier(config.auth, options.verifier);
-  const streams = createRiderStreams({
-    intake,
-    states,
+      now: Date.now,
+    },
     inbox: createRiderInbox(connection, logger),
-    metrics,
+    maxIdle: MAX_IDLE_SESSIONS,
+    logger,
   });
-  const service = createIngestService({
-    intake,
-    states,
-    streams,
-    maxUploadPings: config.maxUploadPings,
-  });
+  const service = createConnectService({ sessions, maxUploadPings: config.maxUploadPings });
+  const verifier = createTokenVerifier(config.auth, options.verifier);
   const sweeper = startStaleRiderSweeper({
     connection,
-    localCities: states.cities,
+    localCities: sessions.cities,
     staleMs: config.staleRiderMs,
     everyMs: config.sweepEveryMs,
     metrics,
@@ -108,7 +106,7 @@ export async function startIngest(
   }, registry);
   const riderCalls = createRiderCalls({
     verifier,
-    maxPerRider: config.transport.maxStreamsPerRider,
+    maxPerRider: config.transport.maxCallsPerRider,
     metrics,
   });
   const transport = {
@@ -119,7 +117,7 @@ export async function startIngest(
     logger,
     bindHost: config.bindHost,
   };
-  const grpc = await startH2cServer(config.grpcPort, { ...transport, streams });
+  const grpc = await startH2cServer(config.grpcPort, { ...transport, sessions });
   const http = startHttp1Server(config.httpPort, { ...transport, healthRoutes: health });
   const pingsPerSecond = ratePerSecond(() => metricTotal(metrics.pingsAccepted));
   const stats = startNodeStatsReporter({
@@ -143,7 +141,7 @@ export async function startIngest(
     metrics,
     registry,
     async drain() {
-      const told = streams.drain(config.drainReconnectMs);
+      const told = sessions.drain(config.drainReconnectMs);
       logger.info({ streams: told }, "rider streams told to reconnect");
       sweeper.stop();
       await stats.stop();

@@ -22,7 +22,7 @@ export type TransportLimit =
   | "keepalive_timeout"
   | "connection_evicted"
   | "connection_refused"
-  | "rider_streams"
+  | "rider_calls"
   | "message_timeout"
   | "message_too_large"
   | "malformed_message"
@@ -48,6 +48,11 @@ export function createIngestMetrics(registry: Registry) {
     streams: new Gauge({
       name: "edge_ingest_streams",
       help: "Open rider streams",
+      registers,
+    }),
+    streamsSuperseded: new Counter({
+      name: "edge_ingest_streams_superseded_total",
+      help: "StreamPings calls ended because a newer one of the same rider opened (here or on another node)",
       registers,
     }),
     connections: new Gauge({

@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   rate_limited: { http: 429, connect: Code.ResourceExhausted },
   too_many_connections: { http: 429, connect: Code.ResourceExhausted },
   not_owner: { http: 409, connect: Code.FailedPrecondition },
+  /** A newer StreamPings of the rider replaced this one: the app must not reconnect it. */
+  stream_superseded: { http: 409, connect: Code.FailedPrecondition },
   order_rejected: { http: 422, connect: Code.InvalidArgument },
   upstream_failed: { http: 502, connect: Code.Unavailable },
   upstream_timeout: { http: 504, connect: Code.DeadlineExceeded },

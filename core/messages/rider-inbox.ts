@@ -15,7 +15,13 @@ export type RiderInboxMessage =
       expiresAtMs: number;
     }
   /** The rider's active orders changed: reload them before the next publish. */
-  | { type: "orders-changed" };
+  | { type: "orders-changed" }
+  /**
+   * A StreamPings of the rider opened on some ingest node, with the
+   * generation it drew (`rider:{r}:stream`): any of the rider's streams
+   * with a lower one is superseded.
+   */
+  | { type: "stream-opened"; generation: number };
 
 export function encodeRiderInboxMessage(message: RiderInboxMessage): string {
   return JSON.stringify(message);
@@ -32,6 +38,8 @@ export function parseRiderInboxMessage(payload: string): RiderInboxMessage | und
   if (typeof value !== "object" || value === null) return undefined;
   const message = value as Record<string, unknown>;
   if (message.type === "orders-changed") return { type: "orders-changed" };
+  if (message.type === "stream-opened" && Number.isSafeInteger(message.generation))
+    return { type: "stream-opened", generation: message.generation as number };
   if (
     message.type === "offer" &&
     typeof message.orderId === "string" &&

@@ -51,6 +51,8 @@ export const keys = {
   riderOrders: (rider: string) => `rider:{${rider}}:orders`,
   /** Channel: offers and order changes for the ingest node holding the rider's stream. */
   riderInbox: (rider: string) => `rider:{${rider}}:inbox`,
+  /** STRING counter: the generation of the rider's newest StreamPings (the live one holds the highest). */
+  riderStream: (rider: string) => `rider:{${rider}}:stream`,
   /** HASH: an order's tracking record, on its partition's slot. */
   order: (order: string) => `order:${partitionTag(order)}:${order}`,
   /** STREAM: the outbox of the order's partition (every order of it), relayed to Kafka `order-events`. */

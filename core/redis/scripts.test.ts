@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Cluster } from "ioredis";
 import pino from "pino";
+import { SOME_POSITION } from "../../test/support/positions";
 import {
   type RedisCluster,
   type RedisServer,
@@ -104,11 +105,14 @@ describe.each(["standalone", "cluster"] as const)("record-positions.lua on %s", 
     const city = uniqueId("city").toLowerCase();
     // 1,000 pings of 900 riders (the last 100 riders ping twice): more values than one unpack() takes.
     const entries: PositionEntry[] = Array.from({ length: 1_000 }, (_, i) => ({
-      riderId: `r${i % 900}`,
+      position: {
+        ...SOME_POSITION,
+        riderId: `r${i % 900}`,
+        lng: -0.12 + (i % 900) * 0.0001,
+        lat: 51.5 + i * 0.00001,
+        receivedAtMs: 1_000 + i,
+      },
       current: i % 10 !== 0,
-      lng: -0.12 + (i % 900) * 0.0001,
-      lat: 51.5 + i * 0.00001,
-      seenMs: 1_000 + i,
       record: new Uint8Array([i % 256, 7]),
     }));
     const pipeline = client.pipeline();
@@ -119,11 +123,13 @@ describe.each(["standalone", "cluster"] as const)("record-positions.lua on %s", 
 
     const current = entries.filter((e) => e.current);
     expect(await client.zcard(keys.cityRiders(city))).toBe(
-      new Set(current.map((e) => e.riderId)).size,
+      new Set(current.map((e) => e.position.riderId)).size,
     );
     // A rider pinging twice keeps the later position and last-seen time.
-    const last = current.filter((e) => e.riderId === "r51").at(-1);
-    expect(Number(await client.zscore(keys.cityRidersSeen(city), "r51"))).toBe(last?.seenMs ?? -1);
+    const last = current.filter((e) => e.position.riderId === "r51").at(-1)?.position;
+    expect(Number(await client.zscore(keys.cityRidersSeen(city), "r51"))).toBe(
+      last?.receivedAtMs ?? -1,
+    );
     const [position] = await client.geopos(keys.cityRiders(city), "r51");
     expect(Number(position?.[1])).toBeCloseTo(last?.lat ?? 0, 5);
     // Backlog-only pings are logged but never placed on the map.
@@ -131,7 +137,9 @@ describe.each(["standalone", "cluster"] as const)("record-positions.lua on %s", 
 
     const log = await client.xrangeBuffer(keys.locationLog(city), "-", "+");
     expect(log).toHaveLength(1_000);
-    expect(log.map(([, fields]) => fields[1]?.toString())).toEqual(entries.map((e) => e.riderId));
+    expect(log.map(([, fields]) => fields[1]?.toString())).toEqual(
+      entries.map((e) => e.position.riderId),
+    );
     expect(log[3]?.[1][3]).toEqual(Buffer.from([3, 7]));
   });
 
@@ -141,11 +149,8 @@ describe.each(["standalone", "cluster"] as const)("record-positions.lua on %s", 
     const city = uniqueId("city").toLowerCase();
     const pipeline = connection.client.pipeline();
     const entry = {
-      riderId: "r1",
+      position: { ...SOME_POSITION, riderId: "r1", lng: 2.35, lat: 48.85, receivedAtMs: 5 },
       current: true,
-      lng: 2.35,
-      lat: 48.85,
-      seenMs: 5,
       record: new Uint8Array([1]),
     };
     queueRecordPositions(pipeline, city, [entry], 0);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { ChainableCommander, Cluster, Redis } from "ioredis";
+import type { RiderPosition } from "../position/rider-position";
 import { keys } from "./keys";
 
 /**
@@ -10,6 +11,7 @@ import { keys } from "./keys";
 const SCRIPTS = {
   pruneStaleRiders: { file: "prune-stale-riders.lua", keys: 2 },
   recordPositions: { file: "record-positions.lua", keys: 3 },
+  storeRiderPosition: { file: "store-rider-position.lua", keys: 1 },
   takeRateLimit: { file: "take-rate-limit.lua", keys: 1 },
   createOffer: { file: "create-offer.lua", keys: 3 },
   takeOffer: { file: "take-offer.lua", keys: 2 },
@@ -77,14 +79,11 @@ export async function pruneStaleRiders(
   return Number(pruned);
 }
 
-/** One ping for record-positions.lua. */
+/** One position for record-positions.lua: where it goes and its log record. */
 export interface PositionEntry {
-  readonly riderId: string;
+  readonly position: RiderPosition;
   /** The rider's newest position (geo set and last-seen), or backlog history only. */
   readonly current: boolean;
-  readonly lng: number;
-  readonly lat: number;
-  readonly seenMs: number;
   /** LocationRecord bytes for the stream log (ignored when `streamMaxLen` is 0). */
   readonly record: Uint8Array;
 }
@@ -102,14 +101,35 @@ export function queueRecordPositions(
     keys.locationLog(city),
     streamMaxLen,
   ];
-  for (const entry of entries) {
-    const record =
-      streamMaxLen > 0
-        ? Buffer.from(entry.record.buffer, entry.record.byteOffset, entry.record.byteLength)
-        : "";
-    args.push(entry.riderId, entry.current ? "1" : "0", entry.lng, entry.lat, entry.seenMs, record);
+  for (const { position, current, record } of entries) {
+    const logged =
+      streamMaxLen > 0 ? Buffer.from(record.buffer, record.byteOffset, record.byteLength) : "";
+    const { riderId, lng, lat, receivedAtMs } = position;
+    args.push(riderId, current ? "1" : "0", lng, lat, receivedAtMs, logged);
   }
   (pipeline as ScriptPipeline).recordPositions(...args);
+}
+
+/**
+ * Queues store-rider-position.lua for one position on `pipeline` (the
+ * rider's shard): stored unless the stored position follows it in the
+ * rider's order. Its reply is 1 (stored) or 0 (kept the stored one).
+ */
+export function queueStoreRiderPosition(
+  pipeline: ChainableCommander,
+  position: { riderId: string; seq: bigint; receivedAtMs: number },
+  json: string,
+  restartAfterMs: number,
+  ttlSeconds: number,
+): void {
+  (pipeline as ScriptPipeline).storeRiderPosition(
+    keys.riderPosition(position.riderId),
+    position.seq.toString(),
+    position.receivedAtMs,
+    restartAfterMs,
+    json,
+    ttlSeconds,
+  );
 }
 
 export interface RateLimitDecision {

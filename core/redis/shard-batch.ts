@@ -2,6 +2,20 @@ import calculateSlot from "cluster-key-slot";
 import type { ChainableCommander, Cluster } from "ioredis";
 import type { RedisConnection } from "./client";
 
+/** Where a queued command sits: its shard group and its place in that group's pipeline. */
+export interface QueuedCommand {
+  readonly group: string;
+  readonly index: number;
+}
+
+/** What a batch's pipelines answered. */
+export interface ShardReplies {
+  /** Groups whose pipeline failed (wholly or partly) or did not answer in time. */
+  readonly failed: ReadonlySet<string>;
+  /** A command's reply; undefined when its group failed. */
+  reply(command: QueuedCommand): unknown;
+}
+
 /**
  * Collects commands for one flush into one pipeline per Redis shard (one in
  * standalone mode). ioredis refuses a cluster pipeline whose keys span
@@ -15,30 +29,41 @@ export class ShardBatch {
     this.#connection = connection;
   }
 
-  /** The pipeline for the shard that owns `key`; returns its group id too. */
-  pipelineFor(key: string): { group: string; pipeline: ChainableCommander } {
+  /**
+   * Queues commands on the pipeline of the shard that owns `key`; returns
+   * where the first of them sits.
+   */
+  queue(key: string, commands: (pipeline: ChainableCommander) => void): QueuedCommand {
     const group = this.#groupOf(key);
     let pipeline = this.#pipelines.get(group);
     if (!pipeline) {
       pipeline = this.#connection.client.pipeline();
       this.#pipelines.set(group, pipeline);
     }
-    return { group, pipeline };
+    const index = pipeline.length;
+    commands(pipeline);
+    return { group, index };
   }
 
   /**
-   * Runs every pipeline at once; resolves to the groups that failed (wholly
-   * or partly). A shard that has not answered within `timeoutMs` counts as
-   * failed, so one hung connection cannot stall the caller's flushes.
+   * Runs every pipeline at once. A shard that has not answered within
+   * `timeoutMs` counts as failed, so one hung connection cannot stall the
+   * caller's flushes; the other shards' replies stand.
    */
-  async exec(timeoutMs: number): Promise<Set<string>> {
+  async exec(timeoutMs: number): Promise<ShardReplies> {
     const failed = new Set<string>();
+    const replies = new Map<string, unknown[]>();
     const pending = new Set(this.#pipelines.keys());
     const all = Promise.all(
       [...this.#pipelines].map(async ([group, pipeline]) => {
         try {
           const results = (await pipeline.exec()) ?? [];
           if (results.some(([error]) => error)) failed.add(group);
+          else
+            replies.set(
+              group,
+              results.map(([, reply]) => reply),
+            );
         } catch {
           failed.add(group);
         }
@@ -51,8 +76,15 @@ export class ShardBatch {
     });
     await Promise.race([all, deadline]);
     clearTimeout(timer);
-    for (const group of pending) failed.add(group);
-    return failed;
+    for (const group of pending) {
+      failed.add(group);
+      replies.delete(group);
+    }
+    return {
+      failed,
+      reply: (command) =>
+        failed.has(command.group) ? undefined : replies.get(command.group)?.[command.index],
+    };
   }
 
   #groupOf(key: string): string {

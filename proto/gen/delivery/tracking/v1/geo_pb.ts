@@ -57,7 +57,9 @@ export type GeoPing = Message<"delivery.tracking.v1.GeoPing"> & {
   recordedAtMs: bigint;
 
   /**
-   * Strictly increasing per rider; the server drops repeats and reorderings.
+   * Increasing per rider, across streams and app restarts; the server drops
+   * a seq not above the rider's last accepted one, unless that one is older
+   * than the live-age bound (a restart). Rules: proto/README.md, "seq".
    *
    * @generated from field: uint64 seq = 7;
    */

@@ -153,7 +153,7 @@ export const SendPingResponseSchema: GenMessage<SendPingResponse> = /*@__PURE__*
  */
 export type PingAck = Message<"delivery.tracking.v1.PingAck"> & {
   /**
-   * Highest seq accepted so far on this rider's stream (0 before the first).
+   * The seq of the rider's last stored position (0 before the first).
    *
    * @generated from field: uint64 last_accepted_seq = 1;
    */
@@ -304,7 +304,8 @@ export enum DropReason {
   STALE_TIMESTAMP = 3,
 
   /**
-   * seq not above the last accepted seq.
+   * seq not above the rider's last accepted one (from any stream or node),
+   * which was received within the live-age bound.
    *
    * @generated from enum value: DROP_REASON_OUT_OF_ORDER = 4;
    */
@@ -354,7 +355,9 @@ export const DropReasonSchema: GenEnum<DropReason> = /*@__PURE__*/
 export const LocationIngestService: GenService<{
   /**
    * The rider app's long-lived stream: one ping per request; acks, ride
-   * offers and drain notices come back.
+   * offers and drain notices come back. One live stream per rider: a newer
+   * one (on any node) ends this one with FAILED_PRECONDITION, after which
+   * the app must not reconnect it.
    *
    * @generated from rpc delivery.tracking.v1.LocationIngestService.StreamPings
    */

@@ -1,0 +1,221 @@
+import type { Logger } from "pino";
+import { encodeRiderInboxMessage, type RiderInboxMessage } from "../../core/messages/rider-inbox";
+import { keys } from "../../core/redis/keys";
+import type { RiderInbox } from "./rider-inbox";
+import { RiderSession, type SessionEnvironment } from "./rider-session";
+
+export interface RiderIdentity {
+  readonly riderId: string;
+  readonly city: string;
+}
+
+/** Why a live stream ends from the server's side. */
+export type StreamEnd =
+  /** A newer StreamPings of the rider opened (on this node or another): do not reconnect this one. */
+  | { readonly kind: "superseded" }
+  /** The node is draining: reconnect after `afterMs`. */
+  | { readonly kind: "draining"; readonly afterMs: number };
+
+/** What a StreamPings call hears from the rider's session besides its acks. */
+export interface LiveStreamEvents {
+  offer(offer: Extract<RiderInboxMessage, { type: "offer" }>): void;
+  end(reason: StreamEnd): void;
+}
+
+/** A rider's session borrowed by one call; give it back with `release`. */
+export interface SessionLease {
+  readonly session: RiderSession;
+  release(): void;
+}
+
+/** How long a new stream waits for the inbox subscription before announcing itself anyway. */
+const SUBSCRIBE_WAIT_MS = 2_000;
+/** How long the stream generation counter outlives the rider's last StreamPings. */
+const STREAM_GENERATION_TTL_S = 86_400;
+
+interface Held {
+  readonly session: RiderSession;
+  calls: number;
+  stopListening?: () => void;
+}
+
+interface Live {
+  readonly events: LiveStreamEvents;
+  /** Its generation once drawn; `pending` while the draw is out (0 when it failed). */
+  generation: number | "pending";
+  /** The highest generation announced while this one's draw was out. */
+  highestSeen: number;
+  ended: boolean;
+}
+
+/**
+ * The rider sessions of this process: one per rider with a call here (and
+ * a bounded number of idle ones, so unary pings do not read Redis each
+ * time), and the rule of one live StreamPings per rider across every node.
+ *
+ * A new StreamPings supersedes the rider's older one at once on this node.
+ * Across nodes it draws the next generation from `rider:{r}:stream` (INCR)
+ * and announces it on the rider's inbox channel; every node ends a stream
+ * of that rider holding a lower generation. A stream whose draw failed
+ * (Redis away) counts as generation 0: the next announcement ends it.
+ */
+export function createRiderSessions(deps: {
+  env: SessionEnvironment;
+  inbox: RiderInbox;
+  /** Idle sessions kept for riders without an open call (unary pings). */
+  maxIdle: number;
+  logger: Logger;
+}) {
+  const { env, inbox, maxIdle, logger } = deps;
+  const held = new Map<string, Held>();
+  /** Idle sessions, least recently released first. */
+  const idle = new Map<string, RiderSession>();
+  const live = new Map<string, Live>();
+  /** Cities this process has registered for the stale-rider sweep. */
+  const registeredCities = new Set<string>();
+  let drainingAfterMs: number | undefined;
+
+  function onInbox(riderId: string, message: RiderInboxMessage): void {
+    if (message.type === "orders-changed") held.get(riderId)?.session.ordersChanged();
+    else if (message.type === "offer") {
+      const stream = live.get(riderId);
+      if (stream && !stream.ended) stream.events.offer(message);
+    } else {
+      const stream = live.get(riderId);
+      if (!stream) return;
+      if (stream.generation === "pending")
+        stream.highestSeen = Math.max(stream.highestSeen, message.generation);
+      else if (message.generation > stream.generation) end(riderId, stream, { kind: "superseded" });
+    }
+  }
+
+  function end(riderId: string, stream: Live, reason: StreamEnd): void {
+    if (stream.ended) return;
+    stream.ended = true;
+    if (live.get(riderId) === stream) live.delete(riderId);
+    if (reason.kind === "superseded") env.metrics.streamsSuperseded.inc();
+    stream.events.end(reason);
+  }
+
+  function acquire(rider: RiderIdentity): SessionLease {
+    let entry = held.get(rider.riderId);
+    if (!entry || entry.session.city !== rider.city) {
+      let session = idle.get(rider.riderId);
+      idle.delete(rider.riderId);
+      if (session?.city !== rider.city) session = new RiderSession(rider, env);
+      // Nobody listened to its inbox while it was idle.
+      else session.ordersChanged();
+      entry = { session, calls: 0 };
+      held.set(rider.riderId, entry);
+      entry.stopListening = inbox.listen(rider.riderId, (message) =>
+        onInbox(rider.riderId, message),
+      );
+    }
+    registerCity(rider.city);
+    entry.calls += 1;
+    const current = entry;
+    let released = false;
+    return {
+      session: current.session,
+      release() {
+        if (released) return;
+        released = true;
+        current.calls -= 1;
+        if (current.calls > 0 || held.get(rider.riderId) !== current) return;
+        held.delete(rider.riderId);
+        current.stopListening?.();
+        idle.set(rider.riderId, current.session);
+        if (idle.size > maxIdle) idle.delete(idle.keys().next().value as string);
+      },
+    };
+  }
+
+  /** The stale-rider sweep walks `geo:cities`: a city gets in once per process. */
+  function registerCity(city: string): void {
+    if (registeredCities.has(city) || !env.connection.isReady()) return;
+    registeredCities.add(city);
+    env.connection.client.sadd(keys.cities(), city).catch(() => registeredCities.delete(city));
+  }
+
+  /** Draws the stream's generation and tells every node holding an older stream to end it. */
+  async function announce(riderId: string, stream: Live): Promise<void> {
+    const { connection } = env;
+    let generation = 0;
+    try {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        inbox.subscribed(riderId),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, SUBSCRIBE_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      const key = keys.riderStream(riderId);
+      const replies = await connection.client
+        .multi()
+        .incr(key)
+        .expire(key, STREAM_GENERATION_TTL_S)
+        .exec();
+      const drawn = replies?.[0]?.[1];
+      if (typeof drawn !== "number") throw new Error("INCR of the stream generation failed");
+      generation = drawn;
+      await connection.client[connection.publishCommand](
+        keys.riderInbox(riderId),
+        encodeRiderInboxMessage({ type: "stream-opened", generation }),
+      );
+    } catch (error) {
+      logger.warn(
+        { err: error, riderId },
+        "stream generation not drawn; older streams elsewhere may stay open",
+      );
+    }
+    stream.generation = generation;
+    if (stream.highestSeen > generation) end(riderId, stream, { kind: "superseded" });
+  }
+
+  return {
+    acquire,
+
+    isDraining: () => drainingAfterMs !== undefined,
+
+    /** The cities this process has had riders in (the stale-rider sweep keeps them in `geo:cities`). */
+    cities: (): readonly string[] => [...registeredCities],
+
+    /**
+     * Opens the rider's live stream: the older one on this node ends at
+     * once, older ones elsewhere when the announcement reaches them. The
+     * session lease is the caller's to release when the call ends.
+     */
+    openLiveStream(rider: RiderIdentity, events: LiveStreamEvents): SessionLease {
+      const lease = acquire(rider);
+      const previous = live.get(rider.riderId);
+      if (previous) end(rider.riderId, previous, { kind: "superseded" });
+      const stream: Live = { events, generation: "pending", highestSeen: 0, ended: false };
+      live.set(rider.riderId, stream);
+      env.metrics.streams.inc();
+      void announce(rider.riderId, stream);
+      let released = false;
+      return {
+        session: lease.session,
+        release() {
+          if (released) return;
+          released = true;
+          stream.ended = true;
+          if (live.get(rider.riderId) === stream) live.delete(rider.riderId);
+          lease.release();
+          env.metrics.streams.dec();
+        },
+      };
+    },
+
+    /** Tells every live stream to come back after `afterMs`; returns how many were told. */
+    drain(afterMs: number): number {
+      drainingAfterMs = afterMs;
+      const streams = [...live];
+      for (const [riderId, stream] of streams) end(riderId, stream, { kind: "draining", afterMs });
+      return streams.length;
+    },
+  };
+}
+
+export type RiderSessions = ReturnType<typeof createRiderSessions>;

@@ -1,0 +1,85 @@
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { EdgeError } from "../../core/errors/edge-error";
+import type {
+  LocationIngestService,
+  StreamPingsResponse,
+} from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import type { RiderIdentity, RiderSessions } from "../session/rider-sessions";
+import { ResponseQueue } from "./response-queue";
+import { callAdmission } from "./rider-calls";
+import { openStreamPings } from "./stream-pings";
+
+/**
+ * The LocationIngestService handlers for connect-node (gRPC-Web, Connect,
+ * and gRPC other than plain StreamPings): each translates its messages to
+ * the rider's session and back. What they throw reaches the client through
+ * the router's translateErrors interceptor and ends only that call. The
+ * transport has admitted the call (token, the rider's cap) before.
+ */
+export function createConnectService(deps: {
+  sessions: RiderSessions;
+  maxUploadPings: number;
+}): ServiceImpl<typeof LocationIngestService> {
+  const { sessions, maxUploadPings } = deps;
+
+  function riderOf(context: HandlerContext): RiderIdentity {
+    if (sessions.isDraining()) throw new EdgeError("draining", "server is draining");
+    const admission = context.values.get(callAdmission);
+    if (!admission.rider) throw admission.refusal;
+    return admission.rider;
+  }
+
+  return {
+    async *streamPings(requests, context) {
+      const responses = new ResponseQueue<StreamPingsResponse>();
+      const call = openStreamPings(sessions, riderOf(context), responses);
+      const reading = (async () => {
+        for await (const request of requests) {
+          if (!request.ping)
+            throw new EdgeError("invalid_message", "StreamPingsRequest without a ping");
+          await call.accept(request.ping);
+        }
+      })();
+      reading.then(
+        () => responses.end(),
+        (error: unknown) => responses.fail(error),
+      );
+      try {
+        yield* responses;
+      } finally {
+        call.close();
+      }
+    },
+
+    async uploadPings(requests, context) {
+      const lease = sessions.acquire(riderOf(context));
+      try {
+        const upload = lease.session.backlog();
+        let received = 0;
+        for await (const request of requests) {
+          received += request.pings.length;
+          if (received > maxUploadPings)
+            throw new EdgeError(
+              "payload_too_large",
+              `an upload may carry at most ${maxUploadPings} pings`,
+            );
+          await upload.accept(request.pings);
+        }
+        return upload.result();
+      } finally {
+        lease.release();
+      }
+    },
+
+    async sendPing(request, context) {
+      const rider = riderOf(context);
+      if (!request.ping) throw new EdgeError("invalid_message", "SendPingRequest without a ping");
+      const lease = sessions.acquire(rider);
+      try {
+        return { ack: await lease.session.accept(request.ping) };
+      } finally {
+        lease.release();
+      }
+    },
+  };
+}

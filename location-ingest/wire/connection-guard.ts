@@ -1,0 +1,295 @@
+import type { Http2Session, ServerHttp2Session } from "node:http2";
+import type { Socket } from "node:net";
+import type { Logger } from "pino";
+import type { TransportLimits } from "../config";
+import type { IngestMetrics, TransportLimit } from "../metrics";
+
+/** What the guard knows of one h2c connection. */
+export interface GuardedConnection {
+  /** A stream opened on it; `riderCall` once its call was admitted for a rider. */
+  streamOpened(): void;
+  riderCallOpened(): void;
+  streamClosed(riderCall: boolean): void;
+  /** Request bytes arrived: the peer is alive, no keep-alive PING needed yet. */
+  touch(): void;
+}
+
+interface Connection extends GuardedConnection {
+  readonly session: ServerHttp2Session;
+  /** The TCP socket under the session, once the server's "connection" event named it. */
+  socket: Socket | undefined;
+  readonly openedAt: number;
+  prefaceDone: boolean;
+  streams: number;
+  riderCalls: number;
+  /** When the last stream closed (or the connection opened). */
+  idleSince: number;
+  /** Counted by touch(); the sweep turns a change into lastReadAt (no clock read per chunk). */
+  reads: number;
+  readsSeen: number;
+  lastReadAt: number;
+  pingSentAt: number | undefined;
+  closingSince: number | undefined;
+}
+
+/** How often the cap's log line may repeat while connections are evicted or refused. */
+const CAP_LOG_EVERY_MS = 10_000;
+/** A connection told to go away (GOAWAY) that is still open after this is cut. */
+const GOAWAY_GRACE_MS = 1_000;
+
+/**
+ * The h2c port's connection limits, per process:
+ * - a cap on open connections, so the file-descriptor limit is never what
+ *   refuses a rider. At the cap a new connection takes the place of the one
+ *   that has waited longest without a rider call (one that never finished
+ *   the HTTP/2 preface first); only when every connection carries a rider's
+ *   call is the new one refused, by closing it at once. An attacker holding
+ *   idle sockets therefore cannot lock riders out: riders' connections are
+ *   never the ones evicted, and each new one pushes out the stalest idler;
+ * - the preface deadline, the idle timeout (no open stream) and keep-alive
+ *   PINGs on connections that carry streams but went silent, so a phone that
+ *   vanished without a FIN is noticed and its streams end.
+ * One timer walks every connection; its period is a fraction of the
+ * shortest limit (at most a second).
+ *
+ * Bun (1.4.5) only half-closes the TCP socket when a server session is
+ * destroyed or closed: the descriptor stays open until the peer closes its
+ * side, which an attacker never does. So the guard also holds each session's
+ * socket (from the server's "connection" event, matched by the peer's
+ * address and port) and destroys it whenever the session ends.
+ */
+export function createConnectionGuard(deps: {
+  limits: TransportLimits;
+  metrics: IngestMetrics;
+  logger: Logger;
+  now?: () => number;
+}) {
+  const { limits, metrics, logger, now = Date.now } = deps;
+  const open = new Set<Connection>();
+  const bySession = new WeakMap<Http2Session, Connection>();
+  /** Connections still in the preface, oldest first: the first to evict. */
+  const inPreface = new Set<Connection>();
+  /** Connections without a rider call, longest without one first: evicted next. */
+  const withoutRider = new Set<Connection>();
+  /** Sessions and sockets seen by one event and not yet by the other, by peer address. */
+  const unmatchedSockets = new Map<string, Socket>();
+  const unmatchedSessions = new Map<string, { socket: Socket | undefined }>();
+  let capHits = { evicted: 0, refused: 0 };
+  let capLoggedAt = Number.NEGATIVE_INFINITY;
+
+  const count = (limit: TransportLimit) => metrics.limitHits.inc({ limit });
+
+  function reportCap(kind: "evicted" | "refused"): void {
+    capHits[kind] += 1;
+    const at = now();
+    if (at - capLoggedAt < CAP_LOG_EVERY_MS) return;
+    capLoggedAt = at;
+    logger.warn(
+      { maxConnections: limits.maxConnections, ...capHits },
+      "h2c connection cap reached: idle connections evicted, new ones refused when none is idle",
+    );
+    capHits = { evicted: 0, refused: 0 };
+  }
+
+  function markWithoutRider(connection: Connection): void {
+    withoutRider.delete(connection);
+    withoutRider.add(connection);
+  }
+
+  /** Cuts a connection at once (its streams, if any, end). */
+  function cut(connection: Connection, limit: TransportLimit): void {
+    count(limit);
+    connection.session.destroy();
+    connection.socket?.destroy();
+  }
+
+  /**
+   * Pairs a session with its socket, whichever of the two events came first
+   * (Bun emits "connection" right after "session", in the same tick).
+   */
+  function pair(
+    key: string,
+    session: ServerHttp2Session,
+    holder: { socket: Socket | undefined },
+  ): void {
+    const socket = unmatchedSockets.get(key);
+    if (socket) {
+      unmatchedSockets.delete(key);
+      holder.socket = socket;
+      return;
+    }
+    unmatchedSessions.set(key, holder);
+    session.once("close", () => {
+      if (unmatchedSessions.get(key) === holder) unmatchedSessions.delete(key);
+    });
+  }
+
+  /** The server's "connection" event: the socket a session runs on. */
+  function attach(socket: Socket): void {
+    const key = peerOf(socket);
+    const holder = unmatchedSessions.get(key);
+    if (holder) {
+      unmatchedSessions.delete(key);
+      holder.socket = socket;
+      // The session was refused or has already ended.
+      if (!open.has(holder as Connection)) socket.destroy();
+      return;
+    }
+    unmatchedSockets.set(key, socket);
+    socket.once("close", () => {
+      if (unmatchedSockets.get(key) === socket) unmatchedSockets.delete(key);
+    });
+  }
+
+  function add(session: ServerHttp2Session): void {
+    const key = peerOf(session.socket);
+    if (open.size >= limits.maxConnections) {
+      const victim = first(inPreface) ?? first(withoutRider);
+      if (!victim) {
+        reportCap("refused");
+        count("connection_refused");
+        const refused = { socket: undefined as Socket | undefined };
+        pair(key, session, refused);
+        session.destroy();
+        refused.socket?.destroy();
+        return;
+      }
+      reportCap("evicted");
+      forget(victim);
+      cut(victim, "connection_evicted");
+    }
+    const at = now();
+    const connection: Connection = {
+      session,
+      socket: undefined,
+      openedAt: at,
+      prefaceDone: false,
+      streams: 0,
+      riderCalls: 0,
+      idleSince: at,
+      reads: 0,
+      readsSeen: 0,
+      lastReadAt: at,
+      pingSentAt: undefined,
+      closingSince: undefined,
+      streamOpened() {
+        connection.streams += 1;
+      },
+      riderCallOpened() {
+        connection.riderCalls += 1;
+        withoutRider.delete(connection);
+      },
+      streamClosed(riderCall) {
+        connection.streams -= 1;
+        if (connection.streams === 0) connection.idleSince = now();
+        if (!riderCall) return;
+        connection.riderCalls -= 1;
+        if (connection.riderCalls === 0 && open.has(connection)) markWithoutRider(connection);
+      },
+      touch() {
+        connection.reads += 1;
+      },
+    };
+    open.add(connection);
+    inPreface.add(connection);
+    withoutRider.add(connection);
+    bySession.set(session, connection);
+    metrics.connections.set(open.size);
+    session.once("remoteSettings", () => {
+      connection.prefaceDone = true;
+      inPreface.delete(connection);
+    });
+    // Bun answers bytes that are not the HTTP/2 preface with GOAWAY and closes: count it.
+    session.on("error", () => {
+      if (!connection.prefaceDone) count("not_http2");
+    });
+    session.once("close", () => {
+      forget(connection);
+      connection.socket?.destroy();
+    });
+    pair(key, session, connection);
+  }
+
+  function forget(connection: Connection): void {
+    if (!open.delete(connection)) return;
+    inPreface.delete(connection);
+    withoutRider.delete(connection);
+    metrics.connections.set(open.size);
+  }
+
+  function ping(connection: Connection): void {
+    connection.pingSentAt = now();
+    const sent = connection.session.ping((error) => {
+      if (error) return;
+      connection.pingSentAt = undefined;
+      connection.lastReadAt = now();
+    });
+    if (!sent) connection.pingSentAt = undefined;
+  }
+
+  function sweep(): void {
+    const at = now();
+    for (const connection of open) {
+      const { session } = connection;
+      if (connection.reads !== connection.readsSeen) {
+        connection.readsSeen = connection.reads;
+        connection.lastReadAt = at;
+      }
+      if (connection.closingSince !== undefined) {
+        if (at - connection.closingSince >= GOAWAY_GRACE_MS) {
+          session.destroy();
+          connection.socket?.destroy();
+        }
+      } else if (!connection.prefaceDone) {
+        if (at - connection.openedAt >= limits.prefaceTimeoutMs) cut(connection, "preface_timeout");
+      } else if (connection.streams === 0) {
+        if (at - connection.idleSince >= limits.idleTimeoutMs) {
+          count("idle_timeout");
+          connection.closingSince = at;
+          session.close();
+        }
+      } else if (connection.pingSentAt !== undefined) {
+        if (at - connection.pingSentAt >= limits.keepaliveTimeoutMs) {
+          cut(connection, "keepalive_timeout");
+        }
+      } else if (at - connection.lastReadAt >= limits.keepaliveMs) {
+        ping(connection);
+      }
+    }
+  }
+
+  const shortest = Math.min(
+    limits.prefaceTimeoutMs,
+    limits.idleTimeoutMs,
+    limits.keepaliveMs,
+    limits.keepaliveTimeoutMs,
+  );
+  const ticker = setInterval(sweep, Math.max(10, Math.min(1_000, Math.floor(shortest / 5))));
+  ticker.unref();
+
+  return {
+    add,
+    attach,
+    /** The guarded record of a stream's connection (undefined once it was cut). */
+    of(session: Http2Session | undefined): GuardedConnection | undefined {
+      return session ? bySession.get(session) : undefined;
+    },
+    get size() {
+      return open.size;
+    },
+    stop(): void {
+      clearInterval(ticker);
+    },
+  };
+}
+
+export type ConnectionGuard = ReturnType<typeof createConnectionGuard>;
+
+function peerOf(socket: { remoteAddress?: string; remotePort?: number }): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+function first<T>(set: Set<T>): T | undefined {
+  for (const item of set) return item;
+  return undefined;
+}

@@ -1,0 +1,176 @@
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import type { AddressInfo } from "node:net";
+import {
+  Code,
+  ConnectError,
+  createConnectRouter,
+  createContextValues,
+  type ServiceImpl,
+} from "@connectrpc/connect";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node";
+import type { Logger } from "pino";
+import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import type { TransportLimits } from "../config";
+import type { IngestMetrics } from "../metrics";
+import type { RiderSessions } from "../session/rider-sessions";
+import { translateErrors } from "./connect-errors";
+import { createConnectionGuard } from "./connection-guard";
+import { createGrpcStreamPath, isGrpcStreamPings } from "./grpc-stream-path";
+import { guardMessages } from "./message-guard";
+import { type CallAdmission, callAdmission, type RiderCalls } from "./rider-calls";
+import { MESSAGE_MAX_BYTES, registerIngestRoutes } from "./routes";
+
+const SESSION_CLOSE_GRACE_MS = 2_000;
+const STREAM_PINGS_METHOD = `/${LocationIngestService.method.streamPings.name}`;
+
+export interface RunningServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface H2cServerDeps {
+  service: ServiceImpl<typeof LocationIngestService>;
+  sessions: RiderSessions;
+  riderCalls: RiderCalls;
+  limits: TransportLimits;
+  metrics: IngestMetrics;
+  logger: Logger;
+  bindHost: string;
+}
+
+/**
+ * gRPC, gRPC-Web and Connect over HTTP/2 cleartext (h2c): what rider apps
+ * hold their StreamPings open on. Every stream is admitted once (token,
+ * rider cap) before the lean StreamPings path or connect-node serves it,
+ * and every connection is under the connection guard's limits.
+ */
+export async function startH2cServer(port: number, deps: H2cServerDeps): Promise<RunningServer> {
+  const { service, riderCalls, limits, metrics, logger } = deps;
+  const router = createConnectRouter({
+    grpc: true,
+    grpcWeb: true,
+    connect: true,
+    acceptCompression: [compressionGzip, compressionBrotli],
+    interceptors: [translateErrors],
+  });
+  registerIngestRoutes(router, service);
+  const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
+  const serveStreamPings = createGrpcStreamPath({
+    sessions: deps.sessions,
+    metrics,
+    messageTimeoutMs: limits.messageTimeoutMs,
+  });
+  const connections = createConnectionGuard({ limits, metrics, logger });
+
+  async function serveCall(request: Http2ServerRequest, response: Http2ServerResponse) {
+    const { stream } = request;
+    const connection = connections.of(stream.session);
+    connection?.streamOpened();
+    // Listening before the token check: a stream may be reset while it runs.
+    let closed = false;
+    let riderCall = false;
+    let release: () => void = () => undefined;
+    stream.once("close", () => {
+      closed = true;
+      release();
+      connection?.streamClosed(riderCall);
+    });
+    const lean = isGrpcStreamPings(request);
+    // A rider's StreamPings are one at a time anyway (a new one ends the old): not counted.
+    const counted = !request.url?.endsWith(STREAM_PINGS_METHOD);
+    const call = await riderCalls.admit(request.headers.authorization, counted);
+    if (closed) return call.release();
+    release = call.release;
+    if (call.admission.rider) {
+      riderCall = true;
+      connection?.riderCallOpened();
+    }
+    const onBytes = () => connection?.touch();
+    if (lean) return serveStreamPings(request, response, call.admission, onBytes);
+    const handler = handlers.get(request.url?.split("?", 1)[0] ?? "");
+    if (!handler) {
+      response.writeHead(404);
+      response.end();
+      return;
+    }
+    await serveConnect(handler, request, response, call.admission, onBytes);
+  }
+
+  async function serveConnect(
+    handler: UniversalHandler,
+    request: Http2ServerRequest,
+    response: Http2ServerResponse,
+    admission: CallAdmission,
+    onBytes: () => void,
+  ) {
+    const universal = universalRequestFromNodeRequest(
+      request,
+      response,
+      undefined,
+      createContextValues().set(callAdmission, admission),
+    );
+    universal.body = guardMessages(universal.body as AsyncIterable<Uint8Array>, {
+      method: handler.method,
+      header: universal.header,
+      maxBytes: MESSAGE_MAX_BYTES[handler.method.name] ?? 0,
+      timeoutMs: limits.messageTimeoutMs,
+      onBytes,
+      onLimit: (limit) => metrics.limitHits.inc({ limit }),
+    });
+    // A client still sending after the answer gets RST_STREAM(NO_ERROR), so
+    // the stream does not stay half-open and hold its connection
+    // (connect-node itself waits for the request side to end).
+    const { stream } = request;
+    stream.once("finish", () => {
+      if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    });
+    try {
+      await universalResponseToNodeResponse(await handler(universal), response);
+    } catch (error) {
+      if (ConnectError.from(error).code !== Code.Aborted) {
+        logger.warn({ err: error, method: handler.method.name }, "connect call failed");
+      }
+    }
+  }
+
+  const server = http2.createServer(
+    { settings: { maxConcurrentStreams: limits.maxStreamsPerConnection } },
+    (request, response) => {
+      serveCall(request, response).catch((error: unknown) => {
+        logger.error({ err: error }, "h2c call failed");
+        request.stream.destroy();
+      });
+    },
+  );
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+    connections.add(session);
+  });
+  server.on("connection", connections.attach);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, deps.bindHost, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        connections.stop();
+        server.close(() => resolve());
+        // Streams were already told to reconnect: close sessions gracefully,
+        // and cut those a client keeps open past the grace period.
+        for (const session of sessions) session.close();
+        setTimeout(() => {
+          for (const session of sessions) session.destroy();
+        }, SESSION_CLOSE_GRACE_MS).unref();
+      }),
+  };
+}

@@ -1,0 +1,135 @@
+import { createConnectRouter, createContextValues, type ServiceImpl } from "@connectrpc/connect";
+import {
+  type UniversalServerResponse,
+  universalServerRequestFromFetch,
+  universalServerResponseToFetch,
+} from "@connectrpc/connect/protocol";
+import type { Logger } from "pino";
+import { EdgeError } from "../../core/errors/edge-error";
+import { errorResponse, requestIdOf } from "../../core/errors/error-response";
+import { raiseParserHeaderLimit, requestHeadBytes } from "../../core/http/request-head";
+import type { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import { PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../config";
+import type { IngestMetrics } from "../metrics";
+import { translateErrors } from "./connect-errors";
+import type { RunningServer } from "./h2c-server";
+import { guardMessages } from "./message-guard";
+import { callAdmission, type RiderCalls } from "./rider-calls";
+import { MESSAGE_MAX_BYTES, registerIngestRoutes, UPLOAD_MESSAGE_MAX_BYTES } from "./routes";
+
+/** The largest body the port takes (an upload message and its framing); larger is 413. */
+const MAX_BODY_BYTES = UPLOAD_MESSAGE_MAX_BYTES + 64 * 1024;
+/**
+ * Bun's own ceiling: past it Bun answers a bare 413 before the handler runs,
+ * so the handler's JSON 413 covers declared lengths between the two.
+ */
+const BUN_MAX_BODY_BYTES = 2 * MAX_BODY_BYTES;
+
+export interface Http1ServerDeps {
+  service: ServiceImpl<typeof LocationIngestService>;
+  riderCalls: RiderCalls;
+  healthRoutes: (request: Request) => Promise<Response | undefined>;
+  limits: TransportLimits;
+  metrics: IngestMetrics;
+  logger: Logger;
+  bindHost: string;
+}
+
+/**
+ * HTTP/1.1 for clients without HTTP/2: Connect unary (JSON or binary), so
+ * `POST /delivery.tracking.v1.LocationIngestService/SendPing` works with
+ * curl, plus the health and metrics routes. Its own errors (unknown route,
+ * headers or body too large, a crash) are the edge's JSON error shape with
+ * `requestId`; RPC errors are the Connect protocol's, which Connect clients
+ * read. Every answer carries `X-Request-Id`.
+ */
+export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningServer {
+  const { service, riderCalls, healthRoutes, limits, metrics, logger } = deps;
+  const router = createConnectRouter({
+    grpc: false,
+    grpcWeb: true,
+    connect: true,
+    interceptors: [translateErrors],
+  });
+  registerIngestRoutes(router, service);
+  const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
+
+  async function serve(request: Request, requestId: string): Promise<Response> {
+    if (requestHeadBytes(request) > limits.httpMaxHeaderBytes) {
+      metrics.limitHits.inc({ limit: "headers_too_large" });
+      throw new EdgeError(
+        "headers_too_large",
+        `request line and headers larger than ${limits.httpMaxHeaderBytes} bytes`,
+      );
+    }
+    const health = await healthRoutes(request);
+    if (health) return health;
+    const handler = handlers.get(new URL(request.url).pathname);
+    if (!handler) throw new EdgeError("not_found", "no such route");
+    if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) {
+      metrics.limitHits.inc({ limit: "body_too_large" });
+      throw new EdgeError("payload_too_large", `bodies larger than ${MAX_BODY_BYTES} bytes`);
+    }
+    // Only unary calls work over HTTP/1.1 (no full duplex): each counts.
+    const call = await riderCalls.admit(request.headers.get("authorization"), true);
+    const universal = universalServerRequestFromFetch(request, { httpVersion: "1.1" });
+    universal.contextValues = createContextValues().set(callAdmission, call.admission);
+    universal.body = guardMessages(universal.body as AsyncIterable<Uint8Array>, {
+      method: handler.method,
+      header: universal.header,
+      maxBytes: MESSAGE_MAX_BYTES[handler.method.name] ?? 0,
+      timeoutMs: limits.messageTimeoutMs,
+      onLimit: (limit) => metrics.limitHits.inc({ limit }),
+    });
+    let answer: UniversalServerResponse;
+    try {
+      answer = await handler(universal);
+    } catch (error) {
+      call.release();
+      throw error;
+    }
+    // The rider's slot is held until the answer is written (a stream's last message).
+    const response = universalServerResponseToFetch({
+      ...answer,
+      body: answer.body && releasedAfter(answer.body, call.release),
+    });
+    if (!answer.body) call.release();
+    response.headers.set("x-request-id", requestId);
+    return response;
+  }
+
+  // Requests up to the parser's limit reach the handler, which answers 431 in the error shape.
+  raiseParserHeaderLimit(PARSER_HEADER_LIMIT_BYTES);
+  const server = Bun.serve({
+    port,
+    hostname: deps.bindHost,
+    idleTimeout: limits.httpIdleTimeoutS,
+    maxRequestBodySize: BUN_MAX_BODY_BYTES,
+    async fetch(request) {
+      const requestId = requestIdOf(request);
+      try {
+        return await serve(request, requestId);
+      } catch (error) {
+        const edgeError = EdgeError.from(error);
+        if (edgeError.code === "internal") {
+          logger.error({ err: error, requestId }, "http request failed");
+        }
+        return errorResponse(edgeError, requestId);
+      }
+    },
+  });
+  return {
+    port: server.port ?? port,
+    close: async () => {
+      await server.stop();
+    },
+  };
+}
+
+async function* releasedAfter<T>(body: AsyncIterable<T>, release: () => void): AsyncGenerator<T> {
+  try {
+    yield* body;
+  } finally {
+    release();
+  }
+}

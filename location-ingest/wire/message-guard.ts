@@ -1,0 +1,194 @@
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { type DescMethod, fromBinary } from "@bufbuild/protobuf";
+import { EdgeError } from "../../core/errors/edge-error";
+import type { TransportLimit } from "../metrics";
+import { toConnectError } from "./connect-errors";
+import { GrpcFrameReader } from "./grpc-frames";
+
+export interface MessageGuardOptions {
+  readonly method: DescMethod;
+  /** The request's headers: content-type and the compression headers pick the framing. */
+  readonly header: Headers;
+  readonly maxBytes: number;
+  readonly timeoutMs: number;
+  /** Called for every chunk read (the connection's keep-alive clock). */
+  readonly onBytes?: () => void;
+  readonly onLimit: (limit: TransportLimit) => void;
+}
+
+type GuardedLimit = Extract<
+  TransportLimit,
+  "message_timeout" | "message_too_large" | "malformed_message"
+>;
+
+const ERRORS: Record<GuardedLimit, (options: MessageGuardOptions) => EdgeError> = {
+  message_timeout: ({ timeoutMs }) =>
+    new EdgeError("message_timeout", `a request message did not arrive within ${timeoutMs} ms`),
+  message_too_large: ({ maxBytes }) =>
+    new EdgeError("payload_too_large", `message larger than ${maxBytes} bytes`),
+  malformed_message: ({ method }) =>
+    new EdgeError("invalid_message", `malformed ${method.input.typeName}`),
+};
+
+/**
+ * A request body as connect-node reads it, checked message by message
+ * before connect-node sees the bytes:
+ * - a message must arrive within `timeoutMs` of its first byte (a unary
+ *   call's request: of the call's start); only time spent waiting for the
+ *   client counts, not time the handler takes to read on;
+ * - a length prefix over `maxBytes` is refused before its body is read;
+ * - a binary message must parse as the method's input, so malformed
+ *   protobuf is InvalidArgument (connect-es reports its own binary parse
+ *   failures as Internal).
+ * A failed check throws the ConnectError that ends the call; chunks pass
+ * through unchanged otherwise.
+ */
+export function guardMessages(
+  body: AsyncIterable<Uint8Array>,
+  options: MessageGuardOptions,
+): AsyncIterable<Uint8Array> {
+  const framing = framingOf(options.header);
+  // connect-node refuses a declared Content-Length over the limit before reading: count it here.
+  if (!framing.enveloped && Number(options.header.get("content-length")) > options.maxBytes) {
+    options.onLimit("message_too_large");
+  }
+  return checkedMessages(body, framing, options);
+}
+
+async function* checkedMessages(
+  body: AsyncIterable<Uint8Array>,
+  framing: Framing,
+  options: MessageGuardOptions,
+): AsyncGenerator<Uint8Array> {
+  const { method, maxBytes, timeoutMs, onBytes } = options;
+  const fail = (limit: GuardedLimit) => {
+    options.onLimit(limit);
+    return toConnectError(ERRORS[limit](options));
+  };
+  const frames = framing.enveloped ? new GrpcFrameReader(maxBytes) : undefined;
+  const unary = method.methodKind === "unary";
+  const whole: Uint8Array[] = [];
+  let wholeBytes = 0;
+  const iterator = body[Symbol.asyncIterator]();
+  let inMessage = unary;
+  let waitedMs = 0;
+  for (;;) {
+    let result: IteratorResult<Uint8Array>;
+    if (inMessage) {
+      const started = performance.now();
+      const next = await nextWithin(iterator, timeoutMs - waitedMs);
+      if (next === "timeout") throw fail("message_timeout");
+      waitedMs += performance.now() - started;
+      result = next;
+    } else {
+      result = await iterator.next();
+    }
+    if (result.done) break;
+    const chunk = result.value;
+    onBytes?.();
+    if (frames) {
+      const completed = frames.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      if (completed === "too_large") throw fail("message_too_large");
+      for (const frame of completed) {
+        const limit = framing.binary
+          ? checkMessage(method, frame, framing.encoding, maxBytes)
+          : undefined;
+        if (limit) throw fail(limit);
+      }
+      // A chunk that finished a message started the one it leaves unfinished
+      // (a unary call's clock runs from its start to its end).
+      if (completed.length > 0 && !unary) waitedMs = 0;
+      inMessage = unary || frames.hasPartialFrame();
+    } else {
+      wholeBytes += chunk.byteLength;
+      if (wholeBytes > maxBytes) throw fail("message_too_large");
+      if (framing.binary) whole.push(chunk);
+    }
+    yield chunk;
+  }
+  if (!frames && framing.binary && wholeBytes > 0) {
+    const message = Buffer.concat(whole);
+    const limit = checkMessage(
+      method,
+      { compressed: framing.encoding !== undefined, message },
+      framing.encoding,
+      maxBytes,
+    );
+    if (limit) throw fail(limit);
+  }
+}
+
+interface Framing {
+  /** Length-prefixed messages (gRPC, gRPC-Web, Connect streaming), or one whole body (Connect unary). */
+  readonly enveloped: boolean;
+  /** Protobuf binary; JSON and base64 text are left to connect-node, whose errors are right already. */
+  readonly binary: boolean;
+  readonly encoding: string | undefined;
+}
+
+function framingOf(header: Headers): Framing {
+  const type = (header.get("content-type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  if (type.startsWith("application/grpc-web-text")) {
+    return { enveloped: false, binary: false, encoding: undefined };
+  }
+  const enveloped = /^application\/(grpc|grpc-web|connect)(\+|$)/.test(type);
+  const binary = !type.endsWith("json");
+  const encoding = enveloped
+    ? (header.get("grpc-encoding") ?? header.get("connect-content-encoding"))
+    : header.get("content-encoding");
+  return {
+    enveloped,
+    binary,
+    encoding: encoding && encoding !== "identity" ? encoding : undefined,
+  };
+}
+
+/** Why a complete message is refused, if it is. */
+function checkMessage(
+  method: DescMethod,
+  frame: { compressed: boolean; message: Uint8Array },
+  encoding: string | undefined,
+  maxBytes: number,
+): GuardedLimit | undefined {
+  let bytes = frame.message;
+  if (frame.compressed) {
+    // An unknown encoding is connect-node's to refuse (Unimplemented).
+    if (encoding !== "gzip" && encoding !== "br") return undefined;
+    try {
+      const options = { maxOutputLength: maxBytes };
+      bytes =
+        encoding === "gzip" ? gunzipSync(bytes, options) : brotliDecompressSync(bytes, options);
+    } catch (error) {
+      return (error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE"
+        ? "message_too_large"
+        : "malformed_message";
+    }
+  }
+  try {
+    fromBinary(method.input, bytes);
+    return undefined;
+  } catch {
+    return "malformed_message";
+  }
+}
+
+/** The iterator's next result, or "timeout" when none came within `ms`. */
+async function nextWithin<T>(
+  iterator: AsyncIterator<T>,
+  ms: number,
+): Promise<IteratorResult<T> | "timeout"> {
+  if (ms <= 0) return "timeout";
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const next = iterator.next();
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  try {
+    const result = await Promise.race([next, timeout]);
+    // The abandoned read settles when the stream is torn down; nobody waits for it.
+    if (result === "timeout") next.catch(() => undefined);
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
+}

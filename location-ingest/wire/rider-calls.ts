@@ -1,0 +1,91 @@
+import { createContextKey } from "@connectrpc/connect";
+import { bearerToken, type TokenVerifier } from "../../core/auth/token-verifier";
+import { EdgeError } from "../../core/errors/edge-error";
+import { isKeyPart } from "../../core/redis/keys";
+import type { IngestMetrics } from "../metrics";
+import type { RiderIdentity } from "../session/rider-sessions";
+
+/** What the transport decided about a call before handing it on: its rider, or why not. */
+export type CallAdmission =
+  | { readonly rider: RiderIdentity; readonly refusal?: undefined }
+  | { readonly rider?: undefined; readonly refusal: unknown };
+
+/** A call's admission, passed to the Connect handlers in their context values. */
+export const callAdmission = createContextKey<CallAdmission>(
+  { refusal: new EdgeError("internal", "call reached a handler without admission") },
+  { description: "the rider call's admission" },
+);
+
+export interface AdmittedCall {
+  readonly admission: CallAdmission;
+  /** Gives the rider's slot back; idempotent, a no-op for a refused or uncounted call. */
+  release(): void;
+}
+
+const NOTHING_TO_RELEASE = () => undefined;
+
+/**
+ * Token handling for every call on both ports, once, when the call starts:
+ * the rider from the bearer token (Unauthenticated without a good one,
+ * PermissionDenied for any role but rider or without a usable id and
+ * city), and a cap on the calls beside StreamPings one rider may have open
+ * on this process (uploads, unary pings), so one token cannot hold
+ * thousands of them. StreamPings needs no cap: a rider has one live
+ * stream, and each new one ends the one before (session/rider-sessions.ts).
+ */
+export function createRiderCalls(deps: {
+  verifier: TokenVerifier;
+  maxPerRider: number;
+  metrics: IngestMetrics;
+}) {
+  const { verifier, maxPerRider, metrics } = deps;
+  const open = new Map<string, number>();
+
+  async function riderOf(authorization: string | null | undefined): Promise<RiderIdentity> {
+    const token = bearerToken(authorization);
+    if (!token) throw new EdgeError("unauthenticated", "missing bearer token");
+    const identity = await verifier.verify(token);
+    if (identity.role !== "rider") throw new EdgeError("forbidden", "only riders may send pings");
+    // Both name Redis keys and their hash tags.
+    if (!isKeyPart(identity.sub) || !identity.city || !isKeyPart(identity.city))
+      throw new EdgeError("forbidden", "rider token lacks a usable id or city");
+    return { riderId: identity.sub, city: identity.city };
+  }
+
+  return {
+    /** Admits a call; `counted` calls take one of the rider's slots until released. */
+    async admit(authorization: string | null | undefined, counted: boolean): Promise<AdmittedCall> {
+      let rider: RiderIdentity;
+      try {
+        rider = await riderOf(authorization);
+      } catch (error) {
+        return { admission: { refusal: error }, release: NOTHING_TO_RELEASE };
+      }
+      if (!counted) return { admission: { rider }, release: NOTHING_TO_RELEASE };
+      const { riderId } = rider;
+      const count = open.get(riderId) ?? 0;
+      if (count >= maxPerRider) {
+        metrics.limitHits.inc({ limit: "rider_calls" });
+        const refusal = new EdgeError(
+          "too_many_connections",
+          `this rider already has ${maxPerRider} uploads or unary calls open on this node`,
+        );
+        return { admission: { refusal }, release: NOTHING_TO_RELEASE };
+      }
+      open.set(riderId, count + 1);
+      let released = false;
+      return {
+        admission: { rider },
+        release() {
+          if (released) return;
+          released = true;
+          const left = (open.get(riderId) ?? 1) - 1;
+          if (left > 0) open.set(riderId, left);
+          else open.delete(riderId);
+        },
+      };
+    },
+  };
+}
+
+export type RiderCalls = ReturnType<typeof createRiderCalls>;

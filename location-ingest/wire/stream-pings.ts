@@ -1,0 +1,75 @@
+import { create } from "@bufbuild/protobuf";
+import { EdgeError } from "../../core/errors/edge-error";
+import type { GeoPing } from "../../proto/gen/delivery/tracking/v1/geo_pb";
+import {
+  RideOfferSchema,
+  type StreamPingsResponse,
+  StreamPingsResponseSchema,
+} from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import type { RiderIdentity, RiderSessions } from "../session/rider-sessions";
+import type { ResponseSink } from "./response-queue";
+
+/** One open StreamPings call, whichever server path carries it. */
+export interface StreamPingsCall {
+  /** Hands one ping to the rider's session and sends its ack; call in request order. */
+  accept(ping: GeoPing): Promise<void>;
+  /** The call is over: the session forgets it (idempotent). */
+  close(): void;
+}
+
+/**
+ * StreamPings as the wire sees it, shared by the lean gRPC path and the
+ * Connect handler: pings go to the rider's session, and its acks, offers and
+ * end go to `responses` as StreamPingsResponse messages. A superseded stream fails
+ * with `stream_superseded` (FAILED_PRECONDITION: the app must not reconnect
+ * it); a drain sends `Reconnect` and ends the call cleanly.
+ */
+export function openStreamPings(
+  sessions: RiderSessions,
+  rider: RiderIdentity,
+  responses: ResponseSink<StreamPingsResponse>,
+): StreamPingsCall {
+  if (sessions.isDraining()) throw new EdgeError("draining", "server is draining");
+  // Once superseded or drained, pings still in flight on this call are not the rider's to store.
+  let live = true;
+  const lease = sessions.openLiveStream(rider, {
+    offer(message) {
+      const offer = create(RideOfferSchema, {
+        ...message,
+        expiresAtMs: BigInt(message.expiresAtMs),
+      });
+      responses.push(create(StreamPingsResponseSchema, { event: { case: "offer", value: offer } }));
+    },
+    end(reason) {
+      live = false;
+      if (reason.kind === "superseded") {
+        responses.fail(
+          new EdgeError(
+            "stream_superseded",
+            "a newer StreamPings of this rider is open: this one must not reconnect",
+          ),
+        );
+        return;
+      }
+      const reconnect = { afterMs: reason.afterMs, reason: "server draining" };
+      responses.push(
+        create(StreamPingsResponseSchema, { event: { case: "reconnect", value: reconnect } }),
+      );
+      responses.end();
+    },
+  });
+  return {
+    accept: (ping) =>
+      live
+        ? lease.session.accept(ping).then((ack) => {
+            responses.push(
+              create(StreamPingsResponseSchema, { event: { case: "ack", value: ack } }),
+            );
+          })
+        : Promise.resolve(),
+    close() {
+      live = false;
+      lease.release();
+    },
+  };
+}

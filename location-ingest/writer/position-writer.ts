@@ -1,0 +1,201 @@
+import { positionEventJson } from "../../core/messages/tracking-events";
+import {
+  encodeLocationRecord,
+  encodeStoredPosition,
+  RIDER_POSITION_TTL_S,
+} from "../../core/position/position-forms";
+import type { RiderPosition } from "../../core/position/rider-position";
+import type { RedisConnection } from "../../core/redis/client";
+import { keys } from "../../core/redis/keys";
+import {
+  type PositionEntry,
+  queueRecordPositions,
+  queueStoreRiderPosition,
+} from "../../core/redis/scripts";
+import { type QueuedCommand, ShardBatch } from "../../core/redis/shard-batch";
+import type { IngestMetrics } from "../metrics";
+import type { LocationLog } from "./location-log/location-log";
+
+/** One accepted position and where it goes. */
+export interface PositionWrite {
+  readonly position: RiderPosition;
+  /**
+   * The rider's newest position: stored as its last position (if newer than
+   * the stored one), put in the city's geo set and published to `orderIds`.
+   * False for backlog pings too old for that: logged as history only.
+   */
+  readonly current: boolean;
+  /** Orders whose watchers get this position (current positions only). */
+  readonly orderIds: readonly string[];
+  readonly backfill: boolean;
+}
+
+/**
+ * - `stored`: in Redis (and the location log);
+ * - `not_newer`: logged, but Redis already held a position that follows it
+ *   in the rider's order (another stream, another node): not the rider's
+ *   position;
+ * - `unavailable`: its shard failed or did not answer in time;
+ * - `overloaded`: the write queue was full, nothing was written.
+ */
+export type WriteOutcome = "stored" | "not_newer" | "unavailable" | "overloaded";
+
+export interface PositionWriter {
+  /** Resolves once the position's batch has reached Redis (or failed to). */
+  write(entry: PositionWrite): Promise<WriteOutcome>;
+  /** Resolves when everything queued so far has been flushed. */
+  drain(): Promise<void>;
+}
+
+/** A flush Redis has not answered in this long is reported as unavailable. */
+const FLUSH_TIMEOUT_MS = 2_000;
+
+interface Pending {
+  entry: PositionWrite;
+  resolve: (outcome: WriteOutcome) => void;
+}
+
+/**
+ * Micro-batches positions from every rider session of the process: while
+ * one flush is in flight the next batch gathers, so load turns into bigger
+ * pipelines (one per Redis shard) rather than more round trips. Per flush:
+ * one record-positions.lua call per city (geo set, last seen, the stream
+ * log), and per current position its conditional store
+ * (store-rider-position.lua on the rider's slot) and one publish per
+ * active order. The queue is bounded: past it, writes are refused as
+ * overloaded instead of growing memory.
+ */
+export function createPositionWriter(options: {
+  connection: RedisConnection;
+  locationLog: LocationLog;
+  metrics: IngestMetrics;
+  maxQueued: number;
+  maxBatch: number;
+  /** Flushes outstanding at once; ordering holds because each shard's pipelines share one connection. */
+  maxInFlight: number;
+  /** The live-age bound: the ordering rule's restart window (store-rider-position.lua). */
+  restartAfterMs: number;
+  now?: () => number;
+}): PositionWriter {
+  const { connection, locationLog, metrics, maxQueued, maxBatch, maxInFlight } = options;
+  const { restartAfterMs, now = Date.now } = options;
+  const publish = connection.publishCommand;
+  const streamMaxLen = locationLog.kind === "redis-stream" ? locationLog.maxLen : 0;
+  let queue: Pending[] = [];
+  let inFlight = 0;
+  let scheduled = false;
+  const idle: (() => void)[] = [];
+
+  // Gather what arrives within one turn of the event loop, then flush it
+  // while fewer than maxInFlight flushes are outstanding. Under load the
+  // queue grows while flushes are out, so batches grow with it.
+  function schedule(): void {
+    if (scheduled || inFlight >= maxInFlight || queue.length === 0) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      while (inFlight < maxInFlight && queue.length > 0) {
+        const batch = queue.length <= maxBatch ? queue : queue.slice(0, maxBatch);
+        queue = queue.length <= maxBatch ? [] : queue.slice(maxBatch);
+        inFlight += 1;
+        void flush(batch).finally(() => {
+          inFlight -= 1;
+          schedule();
+          if (inFlight === 0 && queue.length === 0) for (const wake of idle.splice(0)) wake();
+        });
+      }
+    });
+  }
+
+  async function flush(batch: Pending[]): Promise<void> {
+    metrics.batchPings.observe(batch.length);
+    if (!connection.isReady()) {
+      for (const item of batch) item.resolve("unavailable");
+      return;
+    }
+    const shards = new ShardBatch(connection);
+    const staged = batch.map(({ entry }) => stage(shards, entry));
+    stageCities(shards, batch, staged);
+    const replies = await shards.exec(FLUSH_TIMEOUT_MS);
+    const doneAt = now();
+    for (const [index, { entry, resolve }] of batch.entries()) {
+      const { groups, store } = staged[index] as Staged;
+      if (groups.some((group) => replies.failed.has(group))) {
+        resolve("unavailable");
+        continue;
+      }
+      metrics.writeLatency.observe((doneAt - entry.position.receivedAtMs) / 1000);
+      resolve(store && replies.reply(store) === 0 ? "not_newer" : "stored");
+    }
+  }
+
+  interface Staged {
+    /** Shard groups the entry touched. */
+    groups: string[];
+    /** Its conditional store, for a current position. */
+    store?: QueuedCommand;
+    /** The LocationRecord, for the stream log (Kafka got it already). */
+    record: Uint8Array;
+  }
+
+  /** One entry's own commands: its conditional store and its order events. */
+  function stage(shards: ShardBatch, entry: PositionWrite): Staged {
+    const { position } = entry;
+    const record = encodeLocationRecord(position, entry.backfill);
+    if (locationLog.kind === "external") {
+      const { riderId, city, recordedAtMs } = position;
+      locationLog.sink.append({ riderId, city, recordedAtMs, record });
+    }
+    if (!entry.current) return { groups: [], record };
+    const json = encodeStoredPosition(position);
+    const store = shards.queue(keys.riderPosition(position.riderId), (pipeline) =>
+      queueStoreRiderPosition(pipeline, position, json, restartAfterMs, RIDER_POSITION_TTL_S),
+    );
+    const groups = [store.group];
+    for (const orderId of entry.orderIds) {
+      const channel = keys.orderTrack(orderId);
+      const event = positionEventJson(orderId, position);
+      groups.push(shards.queue(channel, (pipeline) => pipeline[publish](channel, event)).group);
+    }
+    return { groups, store, record };
+  }
+
+  /** Per city one record-positions.lua call: geo set and last seen (current ones), the stream log. */
+  function stageCities(shards: ShardBatch, batch: Pending[], staged: Staged[]): void {
+    const cities = new Map<string, { entries: PositionEntry[]; members: Staged[] }>();
+    for (const [index, { entry }] of batch.entries()) {
+      if (!entry.current && streamMaxLen === 0) continue;
+      const { position } = entry;
+      const item = staged[index] as Staged;
+      let city = cities.get(position.city);
+      if (!city) {
+        city = { entries: [], members: [] };
+        cities.set(position.city, city);
+      }
+      city.entries.push({ position, current: entry.current, record: item.record });
+      city.members.push(item);
+    }
+    for (const [city, { entries, members }] of cities) {
+      const { group } = shards.queue(keys.cityRiders(city), (pipeline) =>
+        queueRecordPositions(pipeline, city, entries, streamMaxLen),
+      );
+      for (const member of members) member.groups.push(group);
+    }
+  }
+
+  return {
+    write(entry) {
+      if (queue.length >= maxQueued) return Promise.resolve("overloaded");
+      return new Promise((resolve) => {
+        queue.push({ entry, resolve });
+        schedule();
+      });
+    },
+    drain() {
+      if (inFlight === 0 && queue.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve) => {
+        idle.push(resolve);
+      });
+    },
+  };
+}
