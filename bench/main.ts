@@ -11,7 +11,7 @@ import { gatewayBenchRuns, runGatewayBench } from "./gateway/run-gateway-bench";
 import { geoSearchCharts, geoSearchReport } from "./geo/report";
 import { runGeoSearchBench } from "./geo/run-geo-search-bench";
 import { ingestCharts, ingestReport } from "./ingest/report";
-import { runIngestBench } from "./ingest/run-ingest-bench";
+import { DEFAULT_INGEST_ENTRY, runIngestBench } from "./ingest/run-ingest-bench";
 import { liveMapReport } from "./live-map/report";
 import { runLiveMapChurn } from "./live-map/run-live-map-churn";
 import { outboxReport } from "./outbox/report";
@@ -34,7 +34,21 @@ const spec = {
     },
     seconds: { default: "10", help: "measured seconds per run" },
     streams: { default: "2000", help: "ingest: rider streams" },
-    rate: { default: "20000", help: "ingest: pings/s for the latency run" },
+    rates: {
+      default: "5000,10000,20000,30000,40000",
+      help: "ingest: pings/s of the open-loop steps (the latency curve), comma-separated",
+    },
+    "allocation-rate": {
+      default: "10000",
+      help: "ingest: pings/s of the run that counts heap bytes per ping",
+    },
+    "ingest-entry": {
+      help: "ingest: the ingest to run (default this checkout's location-ingest/main.ts; another checkout's for a before/after)",
+    },
+    "no-peer": {
+      type: "boolean" as const,
+      help: "ingest: skip the peer (a stock @grpc/grpc-js server on Node)",
+    },
     orders: { default: "2500", help: "fan-out: watched orders" },
     "per-order": { default: "4", help: "fan-out: watchers per order" },
     "fanout-rate": { default: "5000", help: "fan-out: published events/s for the latency point" },
@@ -77,7 +91,7 @@ const count = (name: keyof typeof spec.flags, min = 1) =>
 const numbers = {
   seconds: count("seconds"),
   streams: count("streams"),
-  rate: count("rate"),
+  allocationRate: count("allocation-rate"),
   orders: count("orders"),
   perOrder: count("per-order"),
   fanoutRate: count("fanout-rate"),
@@ -98,13 +112,18 @@ const numbers = {
 const statusRates = values["status-rates"]
   .split(",")
   .map((rate) => intFlag(spec, "status-rates", rate, { min: 1 }));
+const ingestRates = values.rates.split(",").map((rate) => intFlag(spec, "rates", rate, { min: 1 }));
 const out = values.out;
 const seconds = numbers.seconds;
 const runs = (part: string) => values.only === undefined || values.only === part;
 // What each part expects to take (its runs and warm-ups, plus set-up): the progress line's estimate.
 const progress = createBenchProgress(
   [
-    { name: "ingest", seconds: 3 * (seconds + 5) + 30 },
+    {
+      name: "ingest",
+      // The ingest's allocation, closed-loop, Connect and curve runs, then the peer's, and the raw ceiling.
+      seconds: (2 * ingestRates.length + (values["no-peer"] ? 3 : 5)) * (seconds + 5) + 60,
+    },
     { name: "fanout", seconds: numbers.fanoutRounds * 4 * (2 * (seconds + 4) + 15) + 10 },
     { name: "gateway", seconds: gatewayBenchRuns({ statusRates }) * (seconds + 1) + 15 },
     { name: "geo", seconds: 40 },
@@ -117,12 +136,15 @@ const progress = createBenchProgress(
 const report = progress.report;
 
 if (runs("ingest")) {
-  const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rate ${values.rate}`;
+  const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rates ${ingestRates.join(",")} --allocation-rate ${values["allocation-rate"]}${values["no-peer"] ? " --no-peer" : ""}`;
   progress.part("ingest");
   const result = await runIngestBench({
     streams: numbers.streams,
     seconds,
-    latencyRate: numbers.rate,
+    rates: ingestRates,
+    allocationRate: numbers.allocationRate,
+    ingestEntry: values["ingest-entry"] ?? DEFAULT_INGEST_ENTRY,
+    peer: !values["no-peer"],
     progress: report,
   });
   const charts = writeCharts(out, ingestCharts(result));

@@ -1,7 +1,9 @@
 // A load process of rider apps: N concurrent StreamPings streams over h2c,
-// hand-framed gRPC (a Connect client would use more CPU than the server it
-// measures). Prints one JSON line of results when done.
-//   bun bench/ingest/load-riders.ts --url http://127.0.0.1:8081 --streams 2000 --seconds 10 [--rate 20000]
+// hand-framed (a Connect client would use more CPU than the server it
+// measures): plain gRPC (the ingest's lean path), or with `--protocol
+// connect` the Connect streaming protocol (served by connect-node). Prints
+// one JSON line of results when done.
+//   bun bench/ingest/load-riders.ts --url http://127.0.0.1:8081 --streams 2000 --seconds 10 [--rate 20000] [--protocol connect]
 import http2 from "node:http2";
 import { parseArgs } from "node:util";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -26,12 +28,22 @@ const { values: args } = parseArgs({
     "streams-per-session": { type: "string", default: "100" },
     /** Rider ids are `<prefix><i>`; the fan-out bench seeds an order for each. */
     "rider-prefix": { type: "string", default: `bench-${process.pid}-` },
+    /** grpc (application/grpc) or connect (application/connect+proto): same framing of messages. */
+    protocol: { type: "string", default: "grpc" },
   },
 });
 const streamCount = Number(args.streams);
 const rate = Number(args.rate);
 const perSession = Number(args["streams-per-session"]);
 const PATH = "/delivery.tracking.v1.LocationIngestService/StreamPings";
+const CONTENT_TYPES: Record<string, Record<string, string>> = {
+  grpc: { "content-type": "application/grpc", te: "trailers" },
+  connect: { "content-type": "application/connect+proto", "connect-protocol-version": "1" },
+};
+const protocolHeaders = CONTENT_TYPES[args.protocol ?? "grpc"];
+if (!protocolHeaders) throw new Error(`--protocol must be grpc or connect`);
+/** The envelope flag of Connect's end-of-stream message (JSON, not a response). */
+const END_STREAM_FLAG = 0x02;
 
 interface RiderStream {
   request: http2.ClientHttp2Stream;
@@ -73,10 +85,13 @@ function sendPing(stream: RiderStream): void {
 function onData(stream: RiderStream, chunk: Buffer): void {
   stream.pending = stream.pending.length ? Buffer.concat([stream.pending, chunk]) : chunk;
   while (stream.pending.length >= 5) {
+    const flags = stream.pending[0] as number;
     const length = stream.pending.readUInt32BE(1);
     if (stream.pending.length < 5 + length) break;
-    const response = fromBinary(StreamPingsResponseSchema, stream.pending.subarray(5, 5 + length));
+    const body = stream.pending.subarray(5, 5 + length);
     stream.pending = stream.pending.subarray(5 + length);
+    if (flags & END_STREAM_FLAG) continue;
+    const response = fromBinary(StreamPingsResponseSchema, body);
     if (response.event.case !== "ack") continue;
     const started = stream.sentAt.shift();
     if (measuring) {
@@ -106,8 +121,7 @@ for (let i = 0; i < streamCount; i++) {
   const request = session.request({
     ":method": "POST",
     ":path": PATH,
-    "content-type": "application/grpc",
-    te: "trailers",
+    ...protocolHeaders,
     authorization: `Bearer ${token}`,
   });
   const stream: RiderStream = {

@@ -1,6 +1,7 @@
-// The baseline for the ingest bench: the same Redis writes per ping as the
-// ingest makes (GEOADD, ZADD, SET ... EX, XADD MAXLEN ~), sent as bare
-// ioredis pipelines from one process with no gRPC, checks or batching logic.
+// The baseline for the ingest bench: the Redis writes the ingest makes per
+// ping (GEOADD, ZADD, the rider's position through store-rider-position.lua,
+// XADD MAXLEN ~), sent as bare ioredis pipelines from one process with no
+// gRPC, checks or batching logic.
 //   bun bench/ingest/raw-redis-ceiling.ts --redis redis://127.0.0.1:6379 --seconds 10
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
@@ -11,6 +12,7 @@ import {
 } from "../../core/position/position-forms";
 import type { RiderPosition } from "../../core/position/rider-position";
 import { keys } from "../../core/redis/keys";
+import { queueStoreRiderPosition, registerScripts } from "../../core/redis/scripts";
 import { polyfillTracingChannelHasSubscribers } from "../../core/redis/tracing-channel-polyfill";
 import { measureWindow } from "../support/measure-window";
 
@@ -27,7 +29,8 @@ const riders = Number(args.riders);
 const batchPings = Number(args["batch-pings"]);
 // The same client set-up as the ingest's, so the ratio compares like with like.
 polyfillTracingChannelHasSubscribers();
-const redis = new Redis(args.redis ?? "");
+const redis = registerScripts(new Redis(args.redis ?? ""));
+const LIVE_AGE_MS = 120_000;
 const cities = ["london", "paris", "berlin"];
 
 let seq = 0;
@@ -52,10 +55,11 @@ function stagePing(pipeline: ReturnType<Redis["pipeline"]>): void {
     seq: BigInt(seq),
     receivedAtMs: now,
   };
-  pipeline.set(
-    keys.riderPosition(rider),
+  queueStoreRiderPosition(
+    pipeline,
+    position,
     encodeStoredPosition(position),
-    "EX",
+    LIVE_AGE_MS,
     RIDER_POSITION_TTL_S,
   );
   const log = keys.locationLog(city);

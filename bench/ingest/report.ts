@@ -1,88 +1,133 @@
 import type { NamedChart } from "../support/chart-files";
-import type { IngestBenchResult, LoadRun } from "./run-ingest-bench";
+import type { IngestBenchResult, LoadRun, ServerRuns } from "./run-ingest-bench";
 
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
-const cpu = (shares: Record<string, number>) =>
+const fmt = (n: number | undefined, digits = 0) =>
+  n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : "n/a";
+const cpu = (shares: Record<string, number>, server = "server") =>
   Object.entries(shares)
-    .map(([name, share]) => `${name} ${fmt(share * 100)}%`)
+    .map(([name, share]) => `${name === "server" ? server : name} ${fmt(share * 100)}%`)
     .join(", ");
-
-function row(label: string, run: LoadRun): string {
-  const drops = Object.entries(run.dropped)
+const drops = (run: LoadRun) =>
+  Object.entries(run.dropped)
     .map(([reason, count]) => `${reason} ${count}`)
-    .join(", ");
-  return `| ${label} | ${fmt(run.ackedPerSecond)} | ${fmt(run.writeLatencyMs.p50, 2)} / ${fmt(run.writeLatencyMs.p99, 2)} | ${fmt(run.ackLatencyMs.p50, 2)} / ${fmt(run.ackLatencyMs.p99, 2)} | ${cpu(run.cpu)} | ${drops || "none"} |`;
+    .join(", ") || "none";
+const gcCell = (run: LoadRun) =>
+  `${fmt(run.gc.pauseMs / run.gc.collections, 1)} ms × ${run.gc.collections} (max ${fmt(run.gc.maxPauseMs, 1)})`;
+
+function row(label: string, run: LoadRun, server: string): string {
+  const write = run.writeLatencyMs
+    ? `${fmt(run.writeLatencyMs.p50, 2)} / ${fmt(run.writeLatencyMs.p99, 2)}`
+    : "—";
+  const heap = run.heapBytesPerPing === undefined ? "—" : fmt(run.heapBytesPerPing);
+  return `| ${label} | ${fmt(run.ackedPerSecond)} | ${write} | ${fmt(run.ackLatencyMs.p50, 2)} / ${fmt(run.ackLatencyMs.p99, 2)} | ${fmt(run.cpuMicrosPerPing, 1)} | ${heap} | ${gcCell(run)} | ${cpu(run.cpu, server)} | ${drops(run)}${run.behind > 0 ? `; ${run.behind} sends skipped (8 acks behind)` : ""} |`;
+}
+
+const HEADER = `| run | acked pings/s | write p50 / p99 ms | ack p50 / p99 ms | server CPU µs per ping | server heap bytes per ping | GC pauses (mean × count, max) | CPU (share of one core) | drops |
+|---|---:|---:|---:|---:|---:|---|---|---|`;
+
+function table(runs: ServerRuns, server: string, allocationLabel: string): string {
+  const rows = [row("closed loop", runs.closedLoop, server)];
+  if (runs.closedLoopConnect)
+    rows.push(row("closed loop, Connect protocol (connect-node)", runs.closedLoopConnect, server));
+  for (const { rate, run } of runs.curve) rows.push(row(`open loop at ${rate}/s`, run, server));
+  rows.push(row(allocationLabel, runs.allocation, server));
+  return [HEADER, ...rows].join("\n");
 }
 
 /** The Ingest section of bench/RESULTS.md. */
 export function ingestReport(result: IngestBenchResult, command: string, machine: string): string {
-  const { throughput, latency, raw, ratio, options } = result;
+  const { ingest, peer, raw, ratio, options } = result;
+  const lean = ingest.closedLoop;
+  const adapter = ingest.closedLoopConnect;
+  const peerPart = peer
+    ? `
+**The peer**, same run, same load process: a stock \`@grpc/grpc-js\` server on Node
+(\`bench/ingest/peer-grpc-js-server.mjs\`, what a team writes first) making the same Redis writes
+per ping through ioredis, one pipeline per ping, after the same kind of checks (its log record is
+JSON: the stock tools have no LocationRecord encoder). Its GC figures come from V8's \`--trace-gc\`.
+
+${table(peer, "peer", `open loop at ${options.allocationRate}/s, allocation counted`)}
+
+Closed loop, ingest / peer: **${fmt(lean.ackedPerSecond / peer.closedLoop.ackedPerSecond, 2)}×** the throughput, ack p99
+${fmt(lean.ackLatencyMs.p99, 1)} ms against ${fmt(peer.closedLoop.ackLatencyMs.p99, 1)} ms; ${fmt(lean.cpuMicrosPerPing, 1)} against ${fmt(peer.closedLoop.cpuMicrosPerPing, 1)} µs of server CPU per ping.
+`
+    : "";
   return `
 Command: \`${command}\` — machine: ${machine}.
 
-${options.streams} rider streams from a separate load process (hand-framed gRPC over h2c), against one
-ingest process on its own redis-server; ${options.seconds} s measured after a warm-up. Write latency is
-the ingest's own \`edge_ingest_write_latency_seconds\` (ping received → its Redis pipeline done,
-interpolated inside histogram buckets); ack latency is what the load process saw (ping sent → ack).
+${options.streams} rider streams from a separate load process (hand-framed gRPC over h2c; with
+"Connect protocol" the same streams as \`application/connect+proto\`, which connect-node serves
+instead of the lean path), against one ingest process on its own redis-server; ${options.seconds} s measured
+after a warm-up. Write latency is the ingest's own \`edge_ingest_write_latency_seconds\` (ping
+received → its Redis pipeline done, interpolated inside histogram buckets); ack latency is what the
+load process saw (ping sent → ack). Server CPU per ping is the server process's CPU time over the
+acked pings. Heap bytes per ping are what the runtime reported allocating over the window, over the
+acked pings: for the ingest JavaScriptCore's GC log (\`BUN_JSC_logGC=1\`, "bytes allocated this
+cycle"), which counts every byte only when each collection is one the heap asked for, so it is
+counted in a run of its own with Bun's timer-driven collections off (\`BUN_GC_TIMER_DISABLE=1\`;
+the other rows run as deployed). GC pauses are each run's own (JavaScriptCore's pause increments).
+The open-loop steps are the latency curve; a step whose acked rate falls short of its target is
+past the knee.
 
-| run | accepted pings/s | write p50 / p99 ms | ack p50 / p99 ms | CPU (share of one core) | drops |
-|---|---:|---:|---:|---|---|
-${row("closed loop (max throughput)", throughput)}
-${row(`open loop at ${options.latencyRate}/s`, latency)}
+${table(ingest, "ingest", `open loop at ${options.allocationRate}/s, Bun's GC timer off (allocation)`)}
 
-Raw ceiling, same run: the same writes per ping (GEOADD, ZADD, SET … EX, XADD) as bare ioredis
-pipelines of 512 pings from one process: **${fmt(raw.pingsPerSecond)} pings/s** (${cpu(raw.cpu)}).
+Raw ceiling, same run: the ingest's Redis writes per ping (GEOADD, ZADD, store-rider-position.lua,
+XADD) as bare ioredis pipelines of 512 pings from one process: **${fmt(raw.pingsPerSecond)} pings/s** (${cpu(raw.cpu)}).
 
-**Ingest / raw ceiling: ${fmt(ratio * 100)}%.**
-`;
+**Ingest / raw ceiling: ${fmt(ratio * 100)}%.**${
+    adapter
+      ? ` The lean gRPC path against connect-node's adapter on the same ingest: ${fmt(lean.cpuMicrosPerPing, 1)} against ${fmt(adapter.cpuMicrosPerPing, 1)} µs of CPU per ping (${fmt(adapter.cpuMicrosPerPing / lean.cpuMicrosPerPing, 1)}×), ${fmt(lean.ackedPerSecond)} against ${fmt(adapter.ackedPerSecond)} pings/s.`
+      : ""
+  }
+${peerPart}`;
 }
 
 /**
- * The ingest's charts: ack latency against offered load (each open-loop
- * rate, and the closed loop at the rate it reached), and pings/s against the
- * raw ceiling. A part that measures more rates (or a peer) adds their points
- * and bars here.
+ * The ingest's charts: the latency curve (ack p50/p99 and write p99 against
+ * offered load, the peer's ack p99 beside), and pings/s of the closed loop
+ * against the raw ceiling, connect-node's adapter and the peer.
  */
 export function ingestCharts(result: IngestBenchResult): NamedChart[] {
-  const runs = [
-    { offered: result.options.latencyRate, run: result.latency, note: "open loop" },
-    { offered: result.throughput.ackedPerSecond, run: result.throughput, note: "closed loop" },
-  ];
-  const series = (name: string, pick: (run: LoadRun) => number) => ({
+  const curve = (runs: ServerRuns, name: string, pick: (run: LoadRun) => number | undefined) => ({
     name,
-    points: runs.map(({ offered, run, note }) => ({
-      x: offered,
-      y: Math.max(pick(run), 0.01),
-      note: `${note}, ${fmt(run.ackedPerSecond)} accepted/s`,
-    })),
+    points: runs.curve.flatMap(({ rate, run }) => {
+      const y = pick(run);
+      return y === undefined
+        ? []
+        : [{ x: rate, y: Math.max(y, 0.01), note: `${fmt(run.ackedPerSecond)} accepted/s` }];
+    }),
   });
+  const { ingest, peer, raw } = result;
+  const bars = [
+    { name: "ingest, lean gRPC path", value: ingest.closedLoop.ackedPerSecond },
+    ...(ingest.closedLoopConnect
+      ? [{ name: "ingest, connect-node", value: ingest.closedLoopConnect.ackedPerSecond }]
+      : []),
+    ...(peer ? [{ name: "peer (grpc-js on Node)", value: peer.closedLoop.ackedPerSecond }] : []),
+    { name: "raw pipelines", value: raw.pingsPerSecond },
+  ];
   return [
     {
       name: "ingest-latency",
       kind: "line",
-      title: "Ingest: latency against offered load",
-      x: { label: "offered pings/s (closed loop: what it reached)" },
+      title: "Ingest: latency against offered load (open loop)",
+      x: { label: "offered pings/s" },
       y: { label: "latency (ms, log scale)", log: true },
       series: [
-        series("ack p99", (run) => run.ackLatencyMs.p99),
-        series("ack p50", (run) => run.ackLatencyMs.p50),
-        series("write p99", (run) => run.writeLatencyMs.p99),
+        curve(ingest, "ack p99", (run) => run.ackLatencyMs.p99),
+        curve(ingest, "ack p50", (run) => run.ackLatencyMs.p50),
+        curve(ingest, "write p99", (run) => run.writeLatencyMs?.p99),
+        ...(peer
+          ? [{ ...curve(peer, "peer ack p99", (run) => run.ackLatencyMs.p99), dashed: true }]
+          : []),
       ],
     },
     {
       name: "ingest-throughput",
       kind: "bar",
-      title: "Ingest: accepted pings/s against the raw Redis ceiling",
+      title: "Ingest: accepted pings/s, closed loop, against its baselines",
       y: { label: "pings/s" },
-      groups: [
-        {
-          label: "same run",
-          bars: [
-            { name: "ingest (closed loop)", value: result.throughput.ackedPerSecond },
-            { name: "raw pipelines", value: result.raw.pingsPerSecond },
-          ],
-        },
-      ],
+      groups: [{ label: "same run", bars }],
     },
   ];
 }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeResultsSection } from "../support/results-file";
 import { ingestReport } from "./report";
-import { runIngestBench } from "./run-ingest-bench";
+import { DEFAULT_INGEST_ENTRY, runIngestBench } from "./run-ingest-bench";
 
 // Only that the bench runs end to end and reports well-formed figures: speed is
 // measured by `bun run bench`, never asserted in tests.
@@ -12,16 +12,33 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
   const result = await runIngestBench({
     streams: 10,
     seconds: 1,
-    latencyRate: 100,
+    rates: [100],
+    allocationRate: 100,
+    ingestEntry: DEFAULT_INGEST_ENTRY,
+    peer: true,
+    warmupSeconds: 1,
     progress: () => undefined,
   });
-  for (const run of [result.throughput, result.latency]) {
+  const { ingest, peer } = result;
+  const runs = [
+    ingest.closedLoop,
+    ingest.closedLoopConnect,
+    ...ingest.curve.map((step) => step.run),
+  ];
+  for (const run of [...runs, peer?.closedLoop, ...(peer?.curve ?? []).map((step) => step.run)]) {
+    if (!run) throw new Error("a run is missing");
     expect(run.ackedPerSecond).toBeGreaterThan(0);
     expect(run.dropped).toEqual({});
     expect(run.errors).toEqual([]);
     expect(Number.isFinite(run.ackLatencyMs.p99)).toBe(true);
-    expect(Object.keys(run.cpu).sort()).toEqual(["ingest", "load", "redis"]);
+    expect(run.cpuMicrosPerPing).toBeGreaterThan(0);
   }
+  // Counted where the GC log has every byte: the ingest with its GC timer off, and the peer.
+  expect(ingest.allocation.heapBytesPerPing).toBeGreaterThanOrEqual(0);
+  expect(ingest.closedLoop.heapBytesPerPing).toBeUndefined();
+  expect(peer?.closedLoop.heapBytesPerPing).toBeGreaterThanOrEqual(0);
+  expect(Object.keys(ingest.closedLoop.cpu).sort()).toEqual(["load", "redis", "server"]);
+  expect(ingest.closedLoop.writeLatencyMs).toBeDefined();
   expect(result.raw.pingsPerSecond).toBeGreaterThan(0);
   expect(result.ratio).toBeGreaterThan(0);
 

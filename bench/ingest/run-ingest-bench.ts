@@ -1,15 +1,24 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { freePort, startRedis } from "../../test/support/redis-server";
-import { waitForOk } from "../support/child";
+import { startRedis } from "../../test/support/redis-server";
 import { histogramPercentile, parseHistogram } from "../support/percentiles";
 import { cpuMeter } from "../support/process-stats";
+import type { GcSnapshot } from "./gc-log";
+import { type ServerUnderTest, startIngest, startPeer } from "./servers-under-test";
 
 export interface IngestBenchOptions {
   streams: number;
   seconds: number;
-  /** Pings/s for the open-loop latency run. */
-  latencyRate: number;
+  /** Pings/s of the open-loop steps (the latency curve). */
+  rates: number[];
+  /** The ingest to run: this checkout's by default, or another's entry file. */
+  ingestEntry: string;
+  /** Pings/s of the allocation run (heap bytes per ping), open loop. */
+  allocationRate: number;
+  /** Also load the peer (a stock @grpc/grpc-js server on Node). */
+  peer: boolean;
+  /** Seconds of load before each window (stream set-up stalls the first seconds); default 5. */
+  warmupSeconds?: number;
   progress: (line: string) => void;
 }
 
@@ -24,149 +33,208 @@ interface LoadResult {
 }
 
 export interface LoadRun extends LoadResult {
-  /** Receipt → Redis pipeline done, from the ingest's own histogram (ms). */
-  writeLatencyMs: { p50: number; p99: number };
+  /** Receipt → Redis pipeline done, from the ingest's own histogram (ms); none for the peer. */
+  writeLatencyMs?: { p50: number; p99: number };
   cpu: Record<string, number>;
+  /** The server's CPU time per acked ping (µs). */
+  cpuMicrosPerPing: number;
+  gc: GcSnapshot;
+  /** Heap bytes the server allocated per acked ping, where its GC log counts every byte (gc-log.ts). */
+  heapBytesPerPing?: number;
+}
+
+export interface ServerRuns {
+  /** Open loop at the allocation rate, for the heap bytes per ping (the ingest with Bun's GC timer off). */
+  allocation: LoadRun;
+  closedLoop: LoadRun;
+  /** The same ingest over the Connect protocol (connect-node's adapter instead of the lean path). */
+  closedLoopConnect?: LoadRun;
+  curve: { rate: number; run: LoadRun }[];
 }
 
 export interface IngestBenchResult {
   options: Omit<IngestBenchOptions, "progress">;
-  throughput: LoadRun;
-  latency: LoadRun;
+  ingest: ServerRuns;
+  peer?: ServerRuns;
   raw: { pingsPerSecond: number; cpu: Record<string, number> };
   ratio: number;
 }
 
-const ROOT = join(import.meta.dir, "..", "..");
-// Stream set-up (2,000 token checks and Redis reads) stalls the first seconds; keep it out of the window.
-const WARMUP_S = 5;
+export const DEFAULT_INGEST_ENTRY = join(import.meta.dir, "..", "..", "location-ingest", "main.ts");
 
 /**
  * The ingest benchmark: a real ingest process on its own Redis, rider
- * streams from a separate load process, and in the same run the raw ceiling
- * (the same writes as bare pipelines), so the result is a ratio.
+ * streams from a separate load process (closed loop on the lean gRPC path
+ * and on connect-node, then open-loop steps), in the same run the raw
+ * ceiling (the same writes as bare pipelines) and the peer (a stock
+ * @grpc/grpc-js server on Node making the same writes per ping), so every
+ * result is a ratio taken within one run.
  */
 export async function runIngestBench(options: IngestBenchOptions): Promise<IngestBenchResult> {
-  const { streams, seconds, latencyRate, progress } = options;
+  const { streams, seconds, rates, allocationRate, ingestEntry, progress } = options;
+  const { warmupSeconds = 5 } = options;
   const redis = await startRedis();
   const secret = randomBytes(32).toString("hex");
-  const [grpcPort, httpPort] = [await freePort(), await freePort()];
-  const ingest = Bun.spawn([process.execPath, join(ROOT, "location-ingest", "main.ts")], {
-    env: {
-      ...process.env,
-      REDIS_URL: redis.url,
-      JWT_SECRET: secret,
-      INGEST_PORT: String(grpcPort),
-      INGEST_HTTP_PORT: String(httpPort),
-      // The load process carries 100 riders per connection (a phone holds one).
-      INGEST_MAX_STREAMS_PER_CONNECTION: "100",
-      LOG_LEVEL: "warn",
-    },
-    stdout: "inherit",
-    stderr: "inherit",
-  });
-  try {
-    await waitForOk(`http://127.0.0.1:${httpPort}/readyz`);
-    const pids = { ingest: ingest.pid, redis: redis.pid };
-    const load = (rate: number) =>
-      runLoad({
-        url: `http://127.0.0.1:${grpcPort}`,
-        streams,
-        seconds,
-        rate,
-        secret,
-        metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
-        pids,
-      });
+  const load = (server: ServerUnderTest, rate: number, protocol = "grpc") =>
+    runLoad({
+      server,
+      streams,
+      seconds,
+      warmupSeconds,
+      rate,
+      protocol,
+      secret,
+      redisPid: redis.pid,
+    });
+  const report = (label: string, run: LoadRun) =>
+    progress(
+      `  ${label}: ${Math.round(run.ackedPerSecond)} pings/s, ack p99 ${run.ackLatencyMs.p99.toFixed(1)} ms` +
+        (run.writeLatencyMs ? `, write p99 ${run.writeLatencyMs.p99.toFixed(2)} ms` : "") +
+        `, ${run.cpuMicrosPerPing.toFixed(1)} µs` +
+        (run.heapBytesPerPing === undefined
+          ? ""
+          : ` and ${Math.round(run.heapBytesPerPing)} heap bytes`) +
+        " per ping",
+    );
 
-    progress(`ingest: ${streams} streams, closed loop, ${seconds} s`);
-    const throughput = await load(0);
-    progress(
-      `  ${Math.round(throughput.ackedPerSecond)} pings/s, write p99 ${throughput.writeLatencyMs.p99.toFixed(2)} ms`,
-    );
-    progress(`ingest: ${streams} streams, open loop at ${latencyRate} pings/s, ${seconds} s`);
-    const latency = await load(latencyRate);
-    progress(
-      `  ${Math.round(latency.ackedPerSecond)} pings/s, write p99 ${latency.writeLatencyMs.p99.toFixed(2)} ms`,
-    );
-    ingest.kill("SIGTERM");
-    await ingest.exited;
+  /** The heap bytes per ping: an open-loop run at the allocation rate. */
+  async function allocationRun(server: ServerUnderTest): Promise<LoadRun> {
+    progress(`${server.name}: open loop at ${allocationRate}/s for its allocation, ${seconds} s`);
+    const run = await load(server, allocationRate);
+    report("allocation", run);
+    return run;
+  }
+
+  async function runAll(
+    server: ServerUnderTest,
+    connect: boolean,
+    allocation: LoadRun,
+  ): Promise<ServerRuns> {
+    progress(`${server.name}: ${streams} streams, closed loop, ${seconds} s`);
+    const closedLoop = await load(server, 0);
+    report("closed loop", closedLoop);
+    let closedLoopConnect: LoadRun | undefined;
+    if (connect) {
+      closedLoopConnect = await load(server, 0, "connect");
+      report("closed loop over Connect (connect-node)", closedLoopConnect);
+    }
+    const curve: ServerRuns["curve"] = [];
+    for (const rate of rates) {
+      const run = await load(server, rate);
+      report(`open loop at ${rate}/s`, run);
+      curve.push({ rate, run });
+    }
+    return { allocation, closedLoop, ...(closedLoopConnect ? { closedLoopConnect } : {}), curve };
+  }
+
+  try {
+    // Bun's GC timer off for the allocation run only (it changes when collections happen).
+    const counting = await startIngest(ingestEntry, redis.url, secret, { gcTimer: false });
+    const allocation = await allocationRun(counting).finally(() => counting.stop());
+    const ingestServer = await startIngest(ingestEntry, redis.url, secret, { gcTimer: true });
+    const ingest = await runAll(ingestServer, true, allocation).finally(() => ingestServer.stop());
 
     progress(`raw ceiling: bare ioredis pipelines, ${seconds} s`);
-    const rawProcess = Bun.spawn(
-      [
-        process.execPath,
-        join(import.meta.dir, "raw-redis-ceiling.ts"),
-        "--redis",
-        redis.url,
-        "--seconds",
-        String(seconds),
-        "--riders",
-        String(streams),
-      ],
-      { stdout: "pipe", stderr: "inherit" },
-    );
-    await Bun.sleep(1_000); // its own warm-up
-    const meter = cpuMeter({ raw: rawProcess.pid, redis: redis.pid });
-    const rawOut = await new Response(rawProcess.stdout).text();
-    const rawCpu = meter.stop();
-    const raw = {
-      pingsPerSecond: (JSON.parse(rawOut) as { pingsPerSecond: number }).pingsPerSecond,
-      cpu: rawCpu,
-    };
+    const raw = await rawCeiling(redis.url, redis.pid, seconds, streams);
     progress(`  ${Math.round(raw.pingsPerSecond)} pings/s`);
+
+    let peer: ServerRuns | undefined;
+    if (options.peer) {
+      const peerServer = await startPeer(redis.url, secret);
+      peer = await allocationRun(peerServer)
+        .then((allocation) => runAll(peerServer, false, allocation))
+        .finally(() => peerServer.stop());
+    }
     return {
-      options: { streams, seconds, latencyRate },
-      throughput,
-      latency,
+      options: {
+        streams,
+        seconds,
+        rates,
+        allocationRate,
+        ingestEntry,
+        peer: options.peer,
+        warmupSeconds,
+      },
+      ingest,
+      ...(peer ? { peer } : {}),
       raw,
-      ratio: throughput.ackedPerSecond / raw.pingsPerSecond,
+      ratio: ingest.closedLoop.ackedPerSecond / raw.pingsPerSecond,
     };
   } finally {
-    ingest.kill("SIGKILL");
     await redis.stop();
   }
 }
 
-async function runLoad(options: {
-  url: string;
-  streams: number;
-  seconds: number;
-  rate: number;
-  secret: string;
-  metricsUrl: string;
-  pids: Record<string, number>;
-}): Promise<LoadRun> {
-  const { url, streams, seconds, rate, secret, metricsUrl, pids } = options;
-  const load = Bun.spawn(
+async function rawCeiling(redisUrl: string, redisPid: number, seconds: number, riders: number) {
+  const child = Bun.spawn(
     [
       process.execPath,
-      join(import.meta.dir, "load-riders.ts"),
-      ...["--url", url, "--streams", String(streams), "--seconds", String(seconds)],
-      ...["--warmup", String(WARMUP_S), "--rate", String(rate), "--secret", secret],
+      join(import.meta.dir, "raw-redis-ceiling.ts"),
+      ...["--redis", redisUrl, "--seconds", String(seconds), "--riders", String(riders)],
     ],
     { stdout: "pipe", stderr: "inherit" },
   );
-  const output = new Response(load.stdout).text();
-  await Bun.sleep(WARMUP_S * 1000);
-  const before = parseHistogram(
-    await (await fetch(metricsUrl)).text(),
-    "edge_ingest_write_latency_seconds",
-  );
-  const meter = cpuMeter({ ...pids, load: load.pid });
-  await Bun.sleep(seconds * 1000);
+  await Bun.sleep(1_000); // its own warm-up
+  const meter = cpuMeter({ raw: child.pid, redis: redisPid });
+  const out = await new Response(child.stdout).text();
   const cpu = meter.stop();
-  const after = parseHistogram(
-    await (await fetch(metricsUrl)).text(),
-    "edge_ingest_write_latency_seconds",
+  return { pingsPerSecond: (JSON.parse(out) as { pingsPerSecond: number }).pingsPerSecond, cpu };
+}
+
+async function runLoad(options: {
+  server: ServerUnderTest;
+  streams: number;
+  seconds: number;
+  warmupSeconds: number;
+  rate: number;
+  protocol: string;
+  secret: string;
+  redisPid: number;
+}): Promise<LoadRun> {
+  const { server, streams, seconds, warmupSeconds, rate, protocol, secret, redisPid } = options;
+  const child = Bun.spawn(
+    [
+      process.execPath,
+      join(import.meta.dir, "load-riders.ts"),
+      ...["--url", server.url, "--streams", String(streams), "--seconds", String(seconds)],
+      ...["--warmup", String(warmupSeconds), "--rate", String(rate), "--secret", secret],
+      ...["--protocol", protocol],
+    ],
+    { stdout: "pipe", stderr: "inherit" },
   );
+  const output = new Response(child.stdout).text();
+  await Bun.sleep(warmupSeconds * 1000);
+  const histogram = async () =>
+    server.metricsUrl
+      ? parseHistogram(
+          await (await fetch(server.metricsUrl)).text(),
+          "edge_ingest_write_latency_seconds",
+        )
+      : undefined;
+  const before = await histogram();
+  const meter = cpuMeter({ server: server.pid, redis: redisPid, load: child.pid });
+  const gcWindow = server.gc.open();
+  const startedAt = performance.now();
+  await Bun.sleep(seconds * 1000);
+  const elapsed = (performance.now() - startedAt) / 1000;
+  const cpu = meter.stop();
+  const gc = gcWindow.close();
+  const after = await histogram();
   const result = JSON.parse((await output).trim().split("\n").at(-1) ?? "{}") as LoadResult;
+  const acked = result.ackedPerSecond * elapsed;
   return {
     ...result,
     cpu,
-    writeLatencyMs: {
-      p50: histogramPercentile(before, after, 50) * 1000,
-      p99: histogramPercentile(before, after, 99) * 1000,
-    },
+    cpuMicrosPerPing: ((cpu.server ?? 0) * 1e6) / result.ackedPerSecond,
+    gc,
+    ...(server.countsAllocation ? { heapBytesPerPing: gc.allocatedBytes / acked } : {}),
+    ...(before && after
+      ? {
+          writeLatencyMs: {
+            p50: histogramPercentile(before, after, 50) * 1000,
+            p99: histogramPercentile(before, after, 99) * 1000,
+          },
+        }
+      : {}),
   };
 }

@@ -1,0 +1,117 @@
+import { join } from "node:path";
+import { freePort } from "../../test/support/redis-server";
+import { waitForOk } from "../support/child";
+import { type GcMeter, gcMeter } from "./gc-log";
+
+/** A server the ingest bench loads: where riders connect, its process, its GC log. */
+export interface ServerUnderTest {
+  readonly name: string;
+  readonly pid: number;
+  readonly url: string;
+  /** The ingest's own /metrics (write latency); none for the peer. */
+  readonly metricsUrl?: string;
+  readonly gc: GcMeter;
+  /** Whether its GC log counts every byte allocated (gc-log.ts). */
+  readonly countsAllocation: boolean;
+  stop(): Promise<void>;
+}
+
+const ROOT = join(import.meta.dir, "..", "..");
+const echo = (line: string) => console.error(line);
+
+/**
+ * The ingest (`entry`: this checkout's location-ingest/main.ts by default,
+ * or another checkout's, for a before/after in one run) on `redisUrl`,
+ * with JavaScriptCore's GC log on. Without `gcTimer`, Bun's timer-driven
+ * collections are off, so every collection is one the heap asked for and
+ * the log counts every byte allocated (gc-log.ts): for the allocation run
+ * only, since it changes when collections happen.
+ */
+export async function startIngest(
+  entry: string,
+  redisUrl: string,
+  secret: string,
+  options: { gcTimer: boolean },
+): Promise<ServerUnderTest> {
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const child = Bun.spawn([process.execPath, entry], {
+    env: {
+      ...process.env,
+      REDIS_URL: redisUrl,
+      JWT_SECRET: secret,
+      INGEST_PORT: String(grpcPort),
+      INGEST_HTTP_PORT: String(httpPort),
+      // The load process carries 100 riders per connection (a phone holds one).
+      INGEST_MAX_STREAMS_PER_CONNECTION: "100",
+      LOG_LEVEL: "warn",
+      BUN_JSC_logGC: "1",
+      ...(options.gcTimer ? {} : { BUN_GC_TIMER_DISABLE: "1" }),
+    },
+    stdout: "inherit",
+    stderr: "pipe",
+  });
+  const gc = gcMeter(child.stderr, "bun", echo);
+  await waitForOk(`http://127.0.0.1:${httpPort}/readyz`);
+  return {
+    name: options.gcTimer ? "ingest" : "ingest (GC timer off)",
+    pid: child.pid,
+    url: `http://127.0.0.1:${grpcPort}`,
+    metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
+    gc,
+    countsAllocation: !options.gcTimer,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.exited;
+    },
+  };
+}
+
+/** The peer: a stock @grpc/grpc-js server on Node (peer-grpc-js-server.mjs), with V8's GC trace on. */
+export async function startPeer(redisUrl: string, secret: string): Promise<ServerUnderTest> {
+  const child = Bun.spawn(
+    [
+      "node",
+      "--trace-gc",
+      join(import.meta.dir, "peer-grpc-js-server.mjs"),
+      ...["--redis", redisUrl, "--secret", secret],
+    ],
+    { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
+  );
+  // --trace-gc writes to stdout: the first line that is not a GC trace is the port.
+  const [toPort, toGc] = child.stdout.tee();
+  const gc = gcMeter(toGc, "node");
+  void child.stderr.pipeTo(
+    new WritableStream({ write: (chunk) => void process.stderr.write(chunk) }),
+  );
+  const port = await firstPort(toPort);
+  return {
+    name: "peer",
+    pid: child.pid,
+    url: `http://127.0.0.1:${port}`,
+    gc,
+    countsAllocation: true,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.exited;
+    },
+  };
+}
+
+async function firstPort(stdout: ReadableStream<Uint8Array>): Promise<number> {
+  const decoder = new TextDecoder();
+  let text = "";
+  const reader = stdout.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the peer exited before listening: ${text.slice(-300)}`);
+    text += decoder.decode(value);
+    const port = /\{"port":(\d+)\}/.exec(text)?.[1];
+    if (port) {
+      // Keep draining this branch of the tee, or the GC branch stalls.
+      void (async () => {
+        while (!(await reader.read()).done);
+      })();
+      return Number(port);
+    }
+  }
+}
