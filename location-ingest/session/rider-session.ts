@@ -42,6 +42,9 @@ export interface BacklogUpload {
   result(): UploadPingsResponse;
 }
 
+/** The `kind` label of edge_ingest_pings_accepted_total (built once: a label object per ping is garbage). */
+const ACCEPTED_KIND = { live: { kind: "live" }, backlog: { kind: "backlog" } } as const;
+
 /** Active orders are read again after this long even without an `orders-changed` message. */
 const ORDERS_MAX_AGE_MS = 10_000;
 
@@ -179,7 +182,7 @@ export class RiderSession {
     kind: "live" | "backlog",
   ): DropReason | undefined {
     if (outcome === "stored") {
-      this.#env.metrics.pingsAccepted.inc({ kind });
+      this.#env.metrics.pingsAccepted.inc(ACCEPTED_KIND[kind]);
       const { maxLiveAgeMs } = this.#env.limits;
       if (current && (!this.#confirmed || followsInOrder(position, this.#confirmed, maxLiveAgeMs)))
         this.#confirmed = position;

@@ -2,6 +2,7 @@ import http2, { type Http2ServerRequest, type Http2ServerResponse } from "node:h
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { EdgeError } from "../../core/errors/edge-error";
+import type { GeoPing } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import {
   LocationIngestService,
   StreamPingsRequestSchema,
@@ -87,8 +88,9 @@ function pumpRequests(
 ): void {
   const { metrics, messageTimeoutMs } = deps;
   const frames = new GrpcFrameReader(PING_MESSAGE_MAX_BYTES);
-  let chain: Promise<void> = Promise.resolve();
-  let inFlight = 0;
+  // Pings read and not yet acked, oldest first; the first is with the session.
+  const waiting: GeoPing[] = [];
+  let requestEnded = false;
   let paused = false;
   let failed = false;
   let deadline: ReturnType<typeof setTimeout> | undefined;
@@ -115,13 +117,23 @@ function pumpRequests(
       fail(new EdgeError("message_timeout", `a ping did not arrive within ${messageTimeoutMs} ms`));
     }, messageTimeoutMs);
   };
-  const settled = () => {
-    inFlight -= 1;
-    if (paused && inFlight < MAX_PINGS_IN_FLIGHT / 2 && !failed) {
+  // One ping at a time, in request order, without a promise chain per ping.
+  const acceptNext = (): void => {
+    const ping = waiting[0];
+    if (ping === undefined) {
+      if (requestEnded) responses.end();
+      return;
+    }
+    call.accept(ping).then(accepted, fail);
+  };
+  const accepted = () => {
+    waiting.shift();
+    if (paused && waiting.length < MAX_PINGS_IN_FLIGHT / 2 && !failed) {
       paused = false;
       request.resume();
       watchPartialFrame();
     }
+    if (!failed) acceptNext();
   };
   request.on("data", (chunk: Buffer) => {
     if (failed) return;
@@ -152,13 +164,12 @@ function pumpRequests(
         );
       }
       if (!ping) return fail(new EdgeError("invalid_message", "StreamPingsRequest without a ping"));
-      const valid = ping;
-      inFlight += 1;
-      if (inFlight >= MAX_PINGS_IN_FLIGHT && !paused) {
+      waiting.push(ping);
+      if (waiting.length === 1) acceptNext();
+      if (waiting.length >= MAX_PINGS_IN_FLIGHT && !paused) {
         paused = true;
         request.pause();
       }
-      chain = chain.then(() => call.accept(valid)).then(settled, fail);
     }
     watchPartialFrame();
   });
@@ -166,7 +177,8 @@ function pumpRequests(
     clearDeadline();
     if (frames.hasPartialFrame())
       return fail(new EdgeError("invalid_message", "stream ended inside a message"));
-    void chain.then(() => responses.end());
+    requestEnded = true;
+    if (waiting.length === 0) responses.end();
   });
   // The client went away: nothing more will be read or written.
   request.on("aborted", () => {
