@@ -121,9 +121,11 @@ export function createRiderSessions(deps: {
         if (released) return;
         released = true;
         current.calls -= 1;
-        if (current.calls > 0 || held.get(rider.riderId) !== current) return;
-        held.delete(rider.riderId);
+        if (current.calls > 0) return;
         current.stopListening?.();
+        // A session replaced meanwhile (the rider's token named another city) is just dropped.
+        if (held.get(rider.riderId) !== current) return;
+        held.delete(rider.riderId);
         idle.set(rider.riderId, current.session);
         if (idle.size > maxIdle) idle.delete(idle.keys().next().value as string);
       },
