@@ -11,7 +11,7 @@ import { gatewayBenchRuns, runGatewayBench } from "./gateway/run-gateway-bench";
 import { geoSearchCharts, geoSearchReport } from "./geo/report";
 import { runGeoSearchBench } from "./geo/run-geo-search-bench";
 import { ingestCharts, ingestReport } from "./ingest/report";
-import { DEFAULT_INGEST_ENTRY, runIngestBench } from "./ingest/run-ingest-bench";
+import { runIngestBench } from "./ingest/run-ingest-bench";
 import { liveMapReport } from "./live-map/report";
 import { runLiveMapChurn } from "./live-map/run-live-map-churn";
 import { outboxReport } from "./outbox/report";
@@ -42,8 +42,8 @@ const spec = {
       default: "10000",
       help: "ingest: pings/s of the run that counts heap bytes per ping",
     },
-    "ingest-entry": {
-      help: "ingest: the ingest to run (default this checkout's location-ingest/main.ts; another checkout's for a before/after)",
+    "baseline-entry": {
+      help: "ingest: the ingest as it was (another checkout's location-ingest/main.ts), measured in the same run for a before/after",
     },
     "no-peer": {
       type: "boolean" as const,
@@ -121,8 +121,13 @@ const progress = createBenchProgress(
   [
     {
       name: "ingest",
-      // The ingest's allocation, closed-loop, Connect and curve runs, then the peer's, and the raw ceiling.
-      seconds: (2 * ingestRates.length + (values["no-peer"] ? 3 : 5)) * (seconds + 5) + 60,
+      // The ingest's allocation, closed-loop, Connect and curve runs, the baseline's three, then the peer's, and the raw ceiling.
+      seconds:
+        (2 * ingestRates.length +
+          (values["no-peer"] ? 3 : 5) +
+          (values["baseline-entry"] ? 3 : 0)) *
+          (seconds + 5) +
+        60,
     },
     { name: "fanout", seconds: numbers.fanoutRounds * 4 * (2 * (seconds + 4) + 15) + 10 },
     { name: "gateway", seconds: gatewayBenchRuns({ statusRates }) * (seconds + 1) + 15 },
@@ -136,14 +141,14 @@ const progress = createBenchProgress(
 const report = progress.report;
 
 if (runs("ingest")) {
-  const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rates ${ingestRates.join(",")} --allocation-rate ${values["allocation-rate"]}${values["no-peer"] ? " --no-peer" : ""}`;
+  const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rates ${ingestRates.join(",")} --allocation-rate ${values["allocation-rate"]}${values["baseline-entry"] ? ` --baseline-entry ${values["baseline-entry"]}` : ""}${values["no-peer"] ? " --no-peer" : ""}`;
   progress.part("ingest");
   const result = await runIngestBench({
     streams: numbers.streams,
     seconds,
     rates: ingestRates,
     allocationRate: numbers.allocationRate,
-    ingestEntry: values["ingest-entry"] ?? DEFAULT_INGEST_ENTRY,
+    ...(values["baseline-entry"] ? { baselineEntry: values["baseline-entry"] } : {}),
     peer: !values["no-peer"],
     progress: report,
   });

@@ -1,5 +1,11 @@
 import type { NamedChart } from "../support/chart-files";
-import type { IngestBenchResult, LoadRun, ServerRuns } from "./run-ingest-bench";
+import {
+  type BaselineRuns,
+  GOAL_RATE,
+  type IngestBenchResult,
+  type LoadRun,
+  type ServerRuns,
+} from "./run-ingest-bench";
 
 const fmt = (n: number | undefined, digits = 0) =>
   n !== undefined && Number.isFinite(n) ? n.toFixed(digits) : "n/a";
@@ -34,9 +40,66 @@ function table(runs: ServerRuns, server: string, allocationLabel: string): strin
   return [HEADER, ...rows].join("\n");
 }
 
+/** Before/after: the baseline ingest against this checkout's, same run. */
+function baselinePart(baseline: BaselineRuns, ingest: ServerRuns): string {
+  const afterAtGoal = ingest.curve.find((step) => step.rate === GOAL_RATE)?.run;
+  const cells = (closed: LoadRun, atGoal: LoadRun | undefined, allocation: LoadRun) =>
+    [
+      fmt(closed.ackedPerSecond),
+      fmt(closed.ackLatencyMs.p99, 1),
+      fmt(closed.cpuMicrosPerPing, 1),
+      atGoal?.writeLatencyMs ? fmt(atGoal.writeLatencyMs.p99, 2) : "n/a",
+      atGoal ? fmt(atGoal.cpuMicrosPerPing, 1) : "n/a",
+      fmt(allocation.heapBytesPerPing),
+    ].join(" | ");
+  const before = cells(baseline.closedLoop, baseline.atGoalRate, baseline.allocation);
+  const after = cells(ingest.closedLoop, afterAtGoal, ingest.allocation);
+  const ratio = (pick: (runs: { closed: LoadRun; allocation: LoadRun }) => number | undefined) => {
+    const a = pick({ closed: ingest.closedLoop, allocation: ingest.allocation });
+    const b = pick({ closed: baseline.closedLoop, allocation: baseline.allocation });
+    return a !== undefined && b !== undefined ? `${fmt(a / b, 2)}×` : "n/a";
+  };
+  return `
+**Before / after**, same run: the baseline is \`${baseline.entry}\` (the ingest before the
+redesign), loaded exactly as above.
+
+| ingest | closed loop pings/s | closed loop ack p99 ms | closed loop CPU µs per ping | write p99 ms at ${GOAL_RATE}/s | CPU µs per ping at ${GOAL_RATE}/s | heap bytes per ping (allocation run) |
+|---|---:|---:|---:|---:|---:|---:|
+| before | ${before} |
+| after | ${after} |
+
+After / before: ${ratio(({ closed }) => closed.ackedPerSecond)} the closed-loop throughput, ${ratio(({ closed }) => closed.cpuMicrosPerPing)} the CPU per ping, ${ratio(({ allocation }) => allocation.heapBytesPerPing)} the heap bytes per ping.
+`;
+}
+
+/** The issue's goals, each against its same-run figure. */
+function goalsPart(result: IngestBenchResult): string {
+  const { ingest, peer, ratio } = result;
+  const atGoal = ingest.curve.find((step) => step.rate === GOAL_RATE)?.run;
+  const met = (ok: boolean) => (ok ? "met" : "not met");
+  const lines = [
+    `- closed loop ≥ 80% of the raw pipelined ceiling: ${fmt(ratio * 100)}% (${met(ratio >= 0.8)})`,
+  ];
+  if (atGoal?.writeLatencyMs) {
+    const p99 = atGoal.writeLatencyMs.p99;
+    const kept = atGoal.ackedPerSecond >= 0.95 * GOAL_RATE;
+    lines.push(
+      `- write p99 ≤ 10 ms at ${GOAL_RATE} pings/s: ${fmt(p99, 2)} ms at ${fmt(atGoal.ackedPerSecond)} acked/s (${met(p99 <= 10 && kept)})`,
+    );
+  }
+  if (peer) {
+    const times = ingest.closedLoop.ackedPerSecond / peer.closedLoop.ackedPerSecond;
+    const p99Ok = ingest.closedLoop.ackLatencyMs.p99 <= peer.closedLoop.ackLatencyMs.p99;
+    lines.push(
+      `- ≥ 2× the peer's closed-loop throughput at equal or better ack p99: ${fmt(times, 2)}× (${met(times >= 2 && p99Ok)})`,
+    );
+  }
+  return `\nGoals (issue 11), same run:\n\n${lines.join("\n")}\n`;
+}
+
 /** The Ingest section of bench/RESULTS.md. */
 export function ingestReport(result: IngestBenchResult, command: string, machine: string): string {
-  const { ingest, peer, raw, ratio, options } = result;
+  const { ingest, peer, baseline, raw, ratio, options } = result;
   const lean = ingest.closedLoop;
   const adapter = ingest.closedLoopConnect;
   const peerPart = peer
@@ -79,7 +142,7 @@ XADD) as bare ioredis pipelines of 512 pings from one process: **${fmt(raw.pings
       ? ` The lean gRPC path against connect-node's adapter on the same ingest: ${fmt(lean.cpuMicrosPerPing, 1)} against ${fmt(adapter.cpuMicrosPerPing, 1)} µs of CPU per ping (${fmt(adapter.cpuMicrosPerPing / lean.cpuMicrosPerPing, 1)}×), ${fmt(lean.ackedPerSecond)} against ${fmt(adapter.ackedPerSecond)} pings/s.`
       : ""
   }
-${peerPart}`;
+${peerPart}${baseline ? baselinePart(baseline, ingest) : ""}${goalsPart(result)}`;
 }
 
 /**

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeResultsSection } from "../support/results-file";
 import { ingestReport } from "./report";
-import { DEFAULT_INGEST_ENTRY, runIngestBench } from "./run-ingest-bench";
+import { runIngestBench } from "./run-ingest-bench";
 
 // Only that the bench runs end to end and reports well-formed figures: speed is
 // measured by `bun run bench`, never asserted in tests.
@@ -14,17 +14,21 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
     seconds: 1,
     rates: [100],
     allocationRate: 100,
-    ingestEntry: DEFAULT_INGEST_ENTRY,
+    // This checkout again as the baseline: only that the before/after runs and reports.
+    baselineEntry: join(import.meta.dir, "..", "..", "location-ingest", "main.ts"),
     peer: true,
     warmupSeconds: 1,
     progress: () => undefined,
   });
-  const { ingest, peer } = result;
+  const { ingest, peer, baseline } = result;
   const runs = [
     ingest.closedLoop,
     ingest.closedLoopConnect,
     ...ingest.curve.map((step) => step.run),
   ];
+  expect(baseline?.allocation.heapBytesPerPing).toBeGreaterThanOrEqual(0);
+  expect(baseline?.closedLoop.ackedPerSecond).toBeGreaterThan(0);
+  expect(baseline?.atGoalRate.writeLatencyMs).toBeDefined();
   for (const run of [...runs, peer?.closedLoop, ...(peer?.curve ?? []).map((step) => step.run)]) {
     if (!run) throw new Error("a run is missing");
     expect(run.ackedPerSecond).toBeGreaterThan(0);
@@ -55,4 +59,6 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
   expect(text).toContain("## Other\n\nkept");
   expect(text).toContain("bun run bench -- again");
   expect(text).toMatch(/Ingest \/ raw ceiling: \d+%/);
+  expect(text).toContain("| before |");
+  expect(text).toMatch(/closed loop ≥ 80% of the raw pipelined ceiling: \d+%/);
 }, 60_000);

@@ -11,8 +11,12 @@ export interface IngestBenchOptions {
   seconds: number;
   /** Pings/s of the open-loop steps (the latency curve). */
   rates: number[];
-  /** The ingest to run: this checkout's by default, or another's entry file. */
-  ingestEntry: string;
+  /**
+   * The ingest as it was before a change (another checkout's
+   * location-ingest/main.ts): its allocation run, closed loop and step at
+   * GOAL_RATE join this run, so before and after are same-run figures.
+   */
+  baselineEntry?: string;
   /** Pings/s of the allocation run (heap bytes per ping), open loop. */
   allocationRate: number;
   /** Also load the peer (a stock @grpc/grpc-js server on Node). */
@@ -52,15 +56,27 @@ export interface ServerRuns {
   curve: { rate: number; run: LoadRun }[];
 }
 
+/** The baseline ingest's runs (IngestBenchOptions.baselineEntry). */
+export interface BaselineRuns {
+  entry: string;
+  allocation: LoadRun;
+  closedLoop: LoadRun;
+  atGoalRate: LoadRun;
+}
+
 export interface IngestBenchResult {
   options: Omit<IngestBenchOptions, "progress">;
   ingest: ServerRuns;
+  baseline?: BaselineRuns;
   peer?: ServerRuns;
   raw: { pingsPerSecond: number; cpu: Record<string, number> };
   ratio: number;
 }
 
-export const DEFAULT_INGEST_ENTRY = join(import.meta.dir, "..", "..", "location-ingest", "main.ts");
+const INGEST_ENTRY = join(import.meta.dir, "..", "..", "location-ingest", "main.ts");
+
+/** The offered load of the issue's tail goal (write p99 ≤ 10 ms at 20,000 pings/s). */
+export const GOAL_RATE = 20_000;
 
 /**
  * The ingest benchmark: a real ingest process on its own Redis, rider
@@ -71,7 +87,7 @@ export const DEFAULT_INGEST_ENTRY = join(import.meta.dir, "..", "..", "location-
  * result is a ratio taken within one run.
  */
 export async function runIngestBench(options: IngestBenchOptions): Promise<IngestBenchResult> {
-  const { streams, seconds, rates, allocationRate, ingestEntry, progress } = options;
+  const { streams, seconds, rates, allocationRate, baselineEntry, progress } = options;
   const { warmupSeconds = 5 } = options;
   const redis = await startRedis();
   const secret = randomBytes(32).toString("hex");
@@ -129,10 +145,29 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
 
   try {
     // Bun's GC timer off for the allocation run only (it changes when collections happen).
-    const counting = await startIngest(ingestEntry, redis.url, secret, { gcTimer: false });
+    const counting = await startIngest(INGEST_ENTRY, redis.url, secret, { gcTimer: false });
     const allocation = await allocationRun(counting).finally(() => counting.stop());
-    const ingestServer = await startIngest(ingestEntry, redis.url, secret, { gcTimer: true });
+    const ingestServer = await startIngest(INGEST_ENTRY, redis.url, secret, { gcTimer: true });
     const ingest = await runAll(ingestServer, true, allocation).finally(() => ingestServer.stop());
+
+    let baseline: BaselineRuns | undefined;
+    if (baselineEntry) {
+      const start = (gcTimer: boolean) =>
+        startIngest(baselineEntry, redis.url, secret, { gcTimer, name: "baseline" });
+      const before = await start(false);
+      const allocation = await allocationRun(before).finally(() => before.stop());
+      const server = await start(true);
+      try {
+        progress(`${server.name}: ${streams} streams, closed loop, ${seconds} s`);
+        const closedLoop = await load(server, 0);
+        report("closed loop", closedLoop);
+        const atGoalRate = await load(server, GOAL_RATE);
+        report(`open loop at ${GOAL_RATE}/s`, atGoalRate);
+        baseline = { entry: baselineEntry, allocation, closedLoop, atGoalRate };
+      } finally {
+        await server.stop();
+      }
+    }
 
     progress(`raw ceiling: bare ioredis pipelines, ${seconds} s`);
     const raw = await rawCeiling(redis.url, redis.pid, seconds, streams);
@@ -151,11 +186,12 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
         seconds,
         rates,
         allocationRate,
-        ingestEntry,
+        ...(baselineEntry ? { baselineEntry } : {}),
         peer: options.peer,
         warmupSeconds,
       },
       ingest,
+      ...(baseline ? { baseline } : {}),
       ...(peer ? { peer } : {}),
       raw,
       ratio: ingest.closedLoop.ackedPerSecond / raw.pingsPerSecond,

@@ -20,8 +20,8 @@ const ROOT = join(import.meta.dir, "..", "..");
 const echo = (line: string) => console.error(line);
 
 /**
- * The ingest (`entry`: this checkout's location-ingest/main.ts by default,
- * or another checkout's, for a before/after in one run) on `redisUrl`,
+ * The ingest (`entry`: this checkout's location-ingest/main.ts, or another
+ * checkout's for a before/after in one run, named `name`) on `redisUrl`,
  * with JavaScriptCore's GC log on. Without `gcTimer`, Bun's timer-driven
  * collections are off, so every collection is one the heap asked for and
  * the log counts every byte allocated (gc-log.ts): for the allocation run
@@ -31,8 +31,9 @@ export async function startIngest(
   entry: string,
   redisUrl: string,
   secret: string,
-  options: { gcTimer: boolean },
+  options: { gcTimer: boolean; name?: string },
 ): Promise<ServerUnderTest> {
+  const { gcTimer, name = "ingest" } = options;
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const child = Bun.spawn([process.execPath, entry], {
     env: {
@@ -45,7 +46,7 @@ export async function startIngest(
       INGEST_MAX_STREAMS_PER_CONNECTION: "100",
       LOG_LEVEL: "warn",
       BUN_JSC_logGC: "1",
-      ...(options.gcTimer ? {} : { BUN_GC_TIMER_DISABLE: "1" }),
+      ...(gcTimer ? {} : { BUN_GC_TIMER_DISABLE: "1" }),
     },
     stdout: "inherit",
     stderr: "pipe",
@@ -53,12 +54,12 @@ export async function startIngest(
   const gc = gcMeter(child.stderr, "bun", echo);
   await waitForOk(`http://127.0.0.1:${httpPort}/readyz`);
   return {
-    name: options.gcTimer ? "ingest" : "ingest (GC timer off)",
+    name: gcTimer ? name : `${name} (GC timer off)`,
     pid: child.pid,
     url: `http://127.0.0.1:${grpcPort}`,
     metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
     gc,
-    countsAllocation: !options.gcTimer,
+    countsAllocation: !gcTimer,
     async stop() {
       child.kill("SIGTERM");
       await child.exited;
