@@ -78,17 +78,24 @@ export async function startPeer(redisUrl: string, secret: string): Promise<Serve
     ],
     { cwd: ROOT, stdout: "pipe", stderr: "pipe" },
   );
-  // --trace-gc writes to stdout: the first line that is not a GC trace is the port.
-  const [toPort, toGc] = child.stdout.tee();
-  const gc = gcMeter(toGc, "node");
+  // --trace-gc writes to stdout beside the server's one line naming its port (one reader for both).
+  let listening: (port: number) => void = () => undefined;
+  const port = new Promise<number>((resolve, reject) => {
+    listening = resolve;
+    void child.exited.then(() => reject(new Error("the peer exited before listening")));
+  });
+  const gc = gcMeter(child.stdout, "node", (line) => {
+    const announced = /\{"port":(\d+)\}/.exec(line)?.[1];
+    if (announced) listening(Number(announced));
+    else echo(line);
+  });
   void child.stderr.pipeTo(
     new WritableStream({ write: (chunk) => void process.stderr.write(chunk) }),
   );
-  const port = await firstPort(toPort);
   return {
     name: "peer",
     pid: child.pid,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${await port}`,
     gc,
     countsAllocation: true,
     async stop() {
@@ -96,23 +103,4 @@ export async function startPeer(redisUrl: string, secret: string): Promise<Serve
       await child.exited;
     },
   };
-}
-
-async function firstPort(stdout: ReadableStream<Uint8Array>): Promise<number> {
-  const decoder = new TextDecoder();
-  let text = "";
-  const reader = stdout.getReader();
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`the peer exited before listening: ${text.slice(-300)}`);
-    text += decoder.decode(value);
-    const port = /\{"port":(\d+)\}/.exec(text)?.[1];
-    if (port) {
-      // Keep draining this branch of the tee, or the GC branch stalls.
-      void (async () => {
-        while (!(await reader.read()).done);
-      })();
-      return Number(port);
-    }
-  }
 }
