@@ -190,4 +190,6 @@ console.log(
     errors,
   }),
 );
+// Stay until the bench has read this process's CPU time (it closes stdin; so does its exit).
+await Bun.stdin.text();
 process.exit(0);

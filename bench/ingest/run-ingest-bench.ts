@@ -236,7 +236,8 @@ async function runLoad(options: {
       ...["--warmup", String(warmupSeconds), "--rate", String(rate), "--secret", secret],
       ...["--protocol", protocol],
     ],
-    { stdout: "pipe", stderr: "inherit" },
+    // stdin: the child waits for its end before exiting, so its CPU time can be read however late.
+    { stdin: "pipe", stdout: "pipe", stderr: "inherit" },
   );
   const output = new Response(child.stdout).text();
   await Bun.sleep(warmupSeconds * 1000);
@@ -254,6 +255,7 @@ async function runLoad(options: {
   await Bun.sleep(seconds * 1000);
   const elapsed = (performance.now() - startedAt) / 1000;
   const cpu = meter.stop();
+  child.stdin.end();
   const gc = gcWindow.close();
   const after = await histogram();
   const result = JSON.parse((await output).trim().split("\n").at(-1) ?? "{}") as LoadResult;
