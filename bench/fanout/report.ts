@@ -130,7 +130,7 @@ function medianOf(
   );
 }
 
-/** The fan-out's charts: each server's frames/s and CPU per frame at both load points (medians of rounds). */
+/** The fan-out's charts: each server's frames/s and CPU per frame at both load points, and lag p99 at the latency point (medians of rounds). */
 export function fanoutCharts(result: FanoutBenchResult): NamedChart[] {
   const { options } = result;
   const servers = Object.keys(SERVERS) as ServerName[];
@@ -161,6 +161,21 @@ export function fanoutCharts(result: FanoutBenchResult): NamedChart[] {
       title: `Fan-out: frames/s delivered to ${sockets} sockets (same events, same run)`,
       y: { label: "frames/s delivered" },
       groups: groups((run) => run.framesPerSecond),
+    },
+    {
+      name: "fanout-lag-p99",
+      kind: "bar",
+      title: `Fan-out: lag p99 at ${options.rate} events/s, publish → frame received (goal ≤ 25 ms)`,
+      y: { label: "lag p99, ms", log: true },
+      groups: [
+        {
+          label: `${options.rate} events/s over ${sockets} sockets`,
+          bars: servers.map((server) => ({
+            name: short[server],
+            value: medianOf(result, server, "rate", (run) => run.lagMs.p99),
+          })),
+        },
+      ],
     },
     {
       name: "fanout-cpu-per-frame",
