@@ -201,8 +201,11 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
           serverMicrosPerFrame: ((cpu.server ?? 0) / result.framesPerSecond) * 1e6,
         };
         runs.push(run);
+        // A window with no frame has no lag percentiles (null in the watchers' JSON).
+        const shown = (n: number | null, digits: number) =>
+          Number.isFinite(n) ? (n as number).toFixed(digits) : "n/a";
         progress(
-          `  ${load === "rate" ? `${rate} events/s` : `offered ${maxRate} events/s`}: ${Math.round(run.framesPerSecond)} frames/s, p99 ${run.lagMs.p99.toFixed(1)} ms, server ${run.serverMicrosPerFrame.toFixed(2)} µs/frame`,
+          `  ${load === "rate" ? `${rate} events/s` : `offered ${maxRate} events/s`}: ${Math.round(run.framesPerSecond)} frames/s, p99 ${shown(run.lagMs.p99, 1)} ms, server ${shown(run.serverMicrosPerFrame, 2)} µs/frame`,
         );
       }
       watchers.kill();
