@@ -62,6 +62,10 @@ const spec = {
       help: "gateway: offered rates (req/s) of the status latency curve",
     },
     "offer-rate": { default: "1000", help: "gateway: dispatch offers/s" },
+    "breakdown-requests": {
+      default: "20000",
+      help: "gateway: requests per stage and round of the status read's in-process breakdown",
+    },
     "geo-riders": { default: "50000", help: "geo: riders in the searched city" },
     "map-riders": { default: "300", help: "live-map: demo riders" },
     "map-seconds": { default: "60", help: "live-map: seconds of socket counting" },
@@ -98,6 +102,7 @@ const numbers = {
   fanoutMaxRate: count("fanout-max-rate"),
   fanoutRounds: count("fanout-rounds"),
   offerRate: count("offer-rate"),
+  breakdownRequests: count("breakdown-requests"),
   geoRiders: count("geo-riders"),
   mapRiders: count("map-riders"),
   mapSeconds: count("map-seconds"),
@@ -130,7 +135,7 @@ const progress = createBenchProgress(
         60,
     },
     { name: "fanout", seconds: numbers.fanoutRounds * 4 * (2 * (seconds + 4) + 15) + 10 },
-    { name: "gateway", seconds: gatewayBenchRuns({ statusRates }) * (seconds + 1) + 15 },
+    { name: "gateway", seconds: gatewayBenchRuns({ statusRates }) * (seconds + 1) + 60 },
     { name: "geo", seconds: 40 },
     { name: "live-map", seconds: numbers.mapSeconds + 120 },
     { name: "routing", seconds: 60 },
@@ -171,12 +176,13 @@ if (runs("fanout")) {
   writeResultsSection(out, "Fan-out", fanoutReport(result, command, machineDescription()) + charts);
 }
 if (runs("gateway")) {
-  const command = `bun run bench -- --only gateway --seconds ${seconds} --status-rates ${statusRates.join(",")} --offer-rate ${values["offer-rate"]}`;
+  const command = `bun run bench -- --only gateway --seconds ${seconds} --status-rates ${statusRates.join(",")} --offer-rate ${values["offer-rate"]} --breakdown-requests ${values["breakdown-requests"]}`;
   progress.part("gateway");
   const result = await runGatewayBench({
     seconds,
     statusRates,
     offerRate: numbers.offerRate,
+    breakdownRequests: numbers.breakdownRequests,
     progress: report,
   });
   const charts = writeCharts(out, gatewayCharts(result));

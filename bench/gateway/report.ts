@@ -7,8 +7,33 @@ const cpu = (shares: Record<string, number>) =>
     .map(([name, share]) => `${name} ${fmt(share * 100)}%`)
     .join(", ");
 
+/** The gateway process's CPU per request answered (µs), from its share of a core over the run. */
+const gatewayMicros = (run: HttpRun) => ((run.cpu.gateway ?? 0) * 1e6) / run.requestsPerSecond;
+
 function row(label: string, run: HttpRun): string {
-  return `| ${label} | ${fmt(run.requestsPerSecond)} | ${fmt(run.latencyMs.p50)} / ${fmt(run.latencyMs.p99)} | ${run.non2xx + run.errors} | ${cpu(run.cpu)} |`;
+  return `| ${label} | ${fmt(run.requestsPerSecond)} | ${fmt(run.latencyMs.p50)} / ${fmt(run.latencyMs.p99)} | ${run.non2xx + run.errors} | ${cpu(run.cpu)} | ${fmt(gatewayMicros(run))} |`;
+}
+
+/** Each stage's CPU µs per request, what it added to the one before, and the rest (Bun.serve) from the end-to-end run. */
+function breakdownRows(result: GatewayBenchResult) {
+  const { stages } = result.breakdown;
+  const rows = stages.map((stage, index) => ({
+    ...stage,
+    added: stage.cpuMicros - (index === 0 ? 0 : (stages[index - 1]?.cpuMicros ?? 0)),
+  }));
+  const inProcess = stages[stages.length - 1]?.cpuMicros ?? 0;
+  return { rows, inProcess, outside: gatewayMicros(result.statusMax) - inProcess };
+}
+
+/** What the request metrics cost a status read: their stage against the read in process, and against its end-to-end CPU. */
+export function metricsCost(result: GatewayBenchResult) {
+  const { rows, inProcess } = breakdownRows(result);
+  const micros = rows.find((row) => row.short === "metrics")?.added ?? 0;
+  return {
+    micros,
+    shareInProcess: micros / inProcess,
+    shareEndToEnd: micros / gatewayMicros(result.statusMax),
+  };
 }
 
 /** The Gateway section of bench/RESULTS.md. */
@@ -17,17 +42,20 @@ export function gatewayReport(
   command: string,
   machine: string,
 ): string {
-  const { options, hello, statusMax, curve, offers, ratio } = result;
+  const { options, hello, statusMax, curve, offers, ratio, breakdown } = result;
+  const { rows, inProcess, outside } = breakdownRows(result);
+  const metrics = metricsCost(result);
   return `
 Command: \`${command}\` — machine: ${machine}.
 
 autocannon (100 connections; 20 for offers) in its own process against one gateway process on its
-own redis-server; ${options.seconds} s per run. The baseline is a route on the same server without
-token, rate limit or Redis (\`/healthz\`, which still passes request id, access log, CORS and body
-limit). Latencies are autocannon's (1 ms resolution).
+own redis-server; ${options.seconds} s per run. The gateway runs as deployed: request metrics on and
+an access line per request at \`LOG_LEVEL=info\` (to /dev/null). The baseline is a route on the same
+server without token, rate limit or Redis (\`/healthz\`, which still passes request id, metrics,
+access line, CORS and body limit). Latencies are autocannon's (1 ms resolution).
 
-| run | req/s | p50 / p99 ms | non-2xx + errors | CPU (share of one core) |
-|---|---:|---:|---:|---|
+| run | req/s | p50 / p99 ms | non-2xx + errors | CPU (share of one core) | gateway CPU µs / request |
+|---|---:|---:|---:|---|---:|
 ${row("bare route", hello)}
 ${row("GET /v1/orders/{id}/status, as fast as it goes", statusMax)}
 ${row(`POST /v1/dispatch/offers at ${options.offerRate} req/s`, offers)}
@@ -39,6 +67,24 @@ Latency against offered load (each rate ${options.seconds} s, bare route and sta
 ${curve.map(({ rate, bare, status }) => `| ${rate} | ${fmt(bare.requestsPerSecond)}, ${fmt(bare.latencyMs.p50)} / ${fmt(bare.latencyMs.p99)} | ${fmt(status.requestsPerSecond)}, ${fmt(status.latencyMs.p50)} / ${fmt(status.latencyMs.p99)} | ${status.non2xx + status.errors} |`).join("\n")}
 
 **Status throughput / bare route: ${fmt(ratio * 100)}%.**
+
+Where a status read's CPU goes (\`bench/gateway/status-breakdown.ts\`, after the runs above, on the same
+Redis): the same request through \`app.fetch\` (no sockets) of apps built from the gateway's own
+pieces, each stage adding one; ${breakdown.inFlight} requests in flight, ${breakdown.requestsPerRound} per stage and round,
+${breakdown.rounds} interleaved rounds, each after a full collection; the process's CPU µs per request, the least of
+the rounds (other work on the machine only adds), and the most req/s. "Outside app.fetch" is the
+end-to-end status run's gateway CPU per request less the last stage: Bun.serve's sockets, HTTP
+parsing and writing (and the machine's noise).
+
+| stage | CPU µs / request | added | req/s in process |
+|---|---:|---:|---:|
+${rows.map((r) => `| ${r.name} | ${fmt(r.cpuMicros, 1)} | ${fmt(r.added, 1)} | ${fmt(r.requestsPerSecond)} |`).join("\n")}
+| outside app.fetch (end to end − in process) | ${fmt(gatewayMicros(statusMax), 1)} | ${fmt(outside, 1)} | — |
+
+**Request metrics on: ${fmt(metrics.micros, 1)} µs per request, ${fmt(metrics.shareInProcess * 100, 1)}% of the status read in process
+(${fmt(inProcess, 1)} µs), ${fmt(metrics.shareEndToEnd * 100, 1)}% of its gateway CPU end to end (${fmt(gatewayMicros(statusMax), 1)} µs).** Alone, in a loop:
+\`recordRequest\` ${fmt(breakdown.recordRequestMicros, 2)} µs per call; the access line ${fmt(breakdown.accessLine.redactedMicros, 1)} µs through
+the root logger's redaction, ${fmt(breakdown.accessLine.plainMicros, 1)} µs through the unredacted child the gateway writes it with.
 `;
 }
 
@@ -55,6 +101,7 @@ export function gatewayCharts(result: GatewayBenchResult): NamedChart[] {
         note: `achieved ${fmt(run.requestsPerSecond)} req/s`,
       };
     });
+  const { rows, outside } = breakdownRows(result);
   return [
     {
       name: "gateway-status-latency",
@@ -86,6 +133,19 @@ export function gatewayCharts(result: GatewayBenchResult): NamedChart[] {
             { name: "GET /v1/orders/{id}/status", value: result.statusMax.requestsPerSecond },
           ],
         },
+      ],
+    },
+    {
+      name: "gateway-status-breakdown",
+      kind: "bar",
+      title: "GET /v1/orders/{id}/status: gateway CPU per request, by stage",
+      y: { label: "CPU µs per request" },
+      groups: [
+        ...rows.map((row) => ({
+          label: row.short,
+          bars: [{ name: "CPU µs added", value: row.added }],
+        })),
+        { label: "Bun.serve", bars: [{ name: "CPU µs added", value: outside }] },
       ],
     },
   ];

@@ -10,6 +10,7 @@ test("the gateway bench runs end to end at a tiny size", async () => {
     seconds: 1,
     statusRates: [50, 100],
     offerRate: 20,
+    breakdownRequests: 200,
     progress: () => undefined,
   });
   for (const run of [
@@ -32,5 +33,13 @@ test("the gateway bench runs end to end at a tiny size", async () => {
     [10_000],
   ]);
   expect(throughput?.kind === "bar" && throughput.groups[0]?.bars.length).toBe(2);
+  // Every stage of the status read measured, the request metrics among them; Bun.serve last.
+  expect(result.breakdown.stages.map((stage) => stage.short)).toContain("metrics");
+  for (const stage of result.breakdown.stages) expect(stage.cpuMicros).toBeGreaterThan(0);
+  expect(result.breakdown.accessLine.plainMicros).toBeGreaterThan(0);
+  const breakdown = gatewayCharts(result)[2];
+  expect(breakdown?.kind === "bar" && breakdown.groups.map((group) => group.label).at(-1)).toBe(
+    "Bun.serve",
+  );
   for (const chart of gatewayCharts(result)) expect(renderChart(chart)).not.toContain("NaN");
 }, 60_000);

@@ -5,6 +5,7 @@ import { freePort, startRedis } from "../../test/support/redis-server";
 import { lineReader, spawnBun, waitForOk } from "../support/child";
 import { cpuMeter } from "../support/process-stats";
 import { seedBenchOrders } from "../support/seed-orders";
+import type { StatusBreakdown } from "./status-breakdown";
 
 export interface GatewayBenchOptions {
   seconds: number;
@@ -12,6 +13,8 @@ export interface GatewayBenchOptions {
   statusRates: number[];
   /** Rate for the offers run (req/s); each offer needs a fresh seeded order. */
   offerRate: number;
+  /** Requests per stage and round of the in-process breakdown of a status read. */
+  breakdownRequests: number;
   progress: (line: string) => void;
 }
 
@@ -31,11 +34,14 @@ export interface GatewayBenchResult {
   curve: { rate: number; bare: HttpRun; status: HttpRun }[];
   offers: HttpRun;
   ratio: number;
+  /** Where a status read's CPU goes inside the gateway (bench/gateway/status-breakdown.ts). */
+  breakdown: StatusBreakdown;
 }
 
-/** Runs of one gateway bench: its time is about this many runs of `seconds` each. */
+/** Runs of one gateway bench: its time is about this many runs of `seconds` each, plus the breakdown's. */
 export const gatewayBenchRuns = (options: { statusRates: number[] }) =>
   3 + 2 * options.statusRates.length;
+const BREAKDOWN_ROUNDS = 7;
 
 const ROOT = join(import.meta.dir, "..", "..");
 const OFFER_PREFIX = "bench-offer-";
@@ -46,19 +52,28 @@ const OFFER_PREFIX = "bench-offer-";
  * `GET /v1/orders/{id}/status` (JWT + rate limit + Redis read), as fast as
  * each goes and at each offered rate of the latency curve, and
  * `POST /v1/dispatch/offers` (JWT + rate limit + two Redis round trips, one Lua).
+ * The gateway runs as deployed: metrics on, an access line per request at
+ * info (to /dev/null). Then the in-process breakdown of a status read, on
+ * the same Redis.
  */
 export async function runGatewayBench(options: GatewayBenchOptions): Promise<GatewayBenchResult> {
-  const { seconds, statusRates, offerRate, progress } = options;
+  const { seconds, statusRates, offerRate, breakdownRequests, progress } = options;
   const redis = await startRedis();
   const secret = randomBytes(32).toString("hex");
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const gateway = spawnBun(join(ROOT, "gateway", "main.ts"), [], {
-    REDIS_URL: redis.url,
-    JWT_SECRET: secret,
-    GATEWAY_PORT: String(port),
-    RATE_LIMIT_REQUESTS: "100000000",
-    LOG_LEVEL: "silent",
+  const gateway = Bun.spawn([process.execPath, join(ROOT, "gateway", "main.ts")], {
+    env: {
+      ...process.env,
+      REDIS_URL: redis.url,
+      JWT_SECRET: secret,
+      GATEWAY_PORT: String(port),
+      RATE_LIMIT_REQUESTS: "100000000",
+      LOG_LEVEL: "info",
+    },
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "inherit",
   });
   try {
     const offers = offerRate * (seconds + 1);
@@ -102,13 +117,23 @@ export async function runGatewayBench(options: GatewayBenchOptions): Promise<Gat
       ...["--token", dispatcher, "--rate", String(offerRate), "--connections", "20"],
       ...["--offers", String(offers), "--offer-prefix", OFFER_PREFIX],
     ]);
+    progress("gateway: where a status read's CPU goes (in process)");
+    const breakdownChild = spawnBun(join(import.meta.dir, "status-breakdown.ts"), [
+      ...["--redis-url", redis.url, "--secret", secret, "--token", dispatcher],
+      ...["--order", `${OFFER_PREFIX}0`, "--requests", String(breakdownRequests)],
+      ...["--rounds", String(BREAKDOWN_ROUNDS)],
+    ]);
+    const breakdown = JSON.parse(
+      await lineReader(breakdownChild).until((line) => line.startsWith("{")),
+    ) as StatusBreakdown;
     return {
-      options: { seconds, statusRates, offerRate },
+      options: { seconds, statusRates, offerRate, breakdownRequests },
       hello,
       statusMax,
       curve,
       offers: offerRun,
       ratio: statusMax.requestsPerSecond / hello.requestsPerSecond,
+      breakdown,
     };
   } finally {
     gateway.kill("SIGKILL");
