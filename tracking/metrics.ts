@@ -30,10 +30,21 @@ export function createTrackingMetrics(registry: Registry, subscriptions: () => n
       help: "Positions replaced by a newer one before a slow socket drained",
       registers,
     }),
+    socketsOpened: new Counter({
+      name: "edge_tracking_sockets_opened_total",
+      help: "Watcher sockets upgraded (those sent on with moved included)",
+      registers,
+    }),
     socketsClosed: new Counter({
       name: "edge_tracking_sockets_closed_total",
       help: "Sockets closed by the server, by reason",
       labelNames: ["reason"] as const,
+      registers,
+    }),
+    clientCloses: new Counter({
+      name: "edge_tracking_client_closes_total",
+      help: "Sockets closed by the client or the network, by close code (1000, 1001, 1005, 1006 or other)",
+      labelNames: ["code"] as const,
       registers,
     }),
     upgradesRefused: new Counter({

@@ -128,6 +128,7 @@ export async function startTracking(
       views,
       quota,
       metrics,
+      logger,
     }),
   });
   const heartbeat = startHeartbeat({

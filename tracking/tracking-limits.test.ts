@@ -254,3 +254,49 @@ describe("bad requests", () => {
     expect(node.logs.some((line) => line.msg === "watch request refused")).toBe(true);
   });
 });
+
+describe("connection events", () => {
+  test("every socket opened is counted; client closes by code; every open, close and refusal logged at debug with its reason", async () => {
+    const { orderId, customerId, path } = await newOrder();
+    const opened = await metricValue("edge_tracking_sockets_opened_total", "");
+    // A WebSocket client's close() sends no status code: the node sees 1005.
+    const normal = await metricValue("edge_tracking_client_closes_total", 'code="1005"');
+    const token = await testToken(customerId, "customer");
+    const watcher = await openWatcher(`${node.url}${path}?access_token=${token}`);
+    await watcher.waitForFrames(1);
+    watcher.close();
+    await watcher.closed;
+    // The server closes this one: clients only listen (1008).
+    const raw = await openRawWebSocket(port, `${path}?access_token=${token}`);
+    await raw.until(() => raw.frames.length > 0);
+    raw.socket.write(Buffer.concat([clientFrameHeader(0x2, 1), Buffer.from([1])]));
+    await raw.until(() => raw.closeCode() !== undefined);
+    raw.socket.destroy();
+    expect((await refusalStatus(node.httpUrl, `${path}?access_token=forged`)).status).toBe(401);
+
+    await waitUntil(
+      async () =>
+        (await metricValue("edge_tracking_client_closes_total", 'code="1005"')) === normal + 1,
+      5_000,
+      "the client's close counted",
+    );
+    expect(await metricValue("edge_tracking_sockets_opened_total", "")).toBe(opened + 2);
+    const lines = () => node.logs as unknown as Record<string, unknown>[];
+    await waitUntil(
+      () =>
+        lines().filter((l) => l.msg === "watch socket closed" && l.orderId === orderId).length ===
+        2,
+      5_000,
+      "both closes logged",
+    );
+    const ofOrder = lines().filter((l) => l.orderId === orderId && l.level === 20);
+    expect(ofOrder.filter((l) => l.msg === "watch socket opened")).toHaveLength(2);
+    expect(ofOrder.filter((l) => l.msg === "watch socket closed")).toEqual([
+      expect.objectContaining({ by: "client", code: 1005 }),
+      expect.objectContaining({ by: "server", reason: "clients do not send frames" }),
+    ]);
+    expect(lines()).toContainEqual(
+      expect.objectContaining({ level: 20, msg: "watch request refused", code: "unauthenticated" }),
+    );
+  }, 20_000);
+});

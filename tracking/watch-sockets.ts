@@ -1,4 +1,5 @@
 import type { WebSocketHandler } from "bun";
+import type { Logger } from "pino";
 import { CLOSE } from "../core/protocol/tracking-protocol";
 import type { TrackingNode } from "../core/tracking-ring/tracking-ring";
 import type { TrackingMetrics } from "./metrics";
@@ -10,6 +11,8 @@ import type { WatcherData, Watchers } from "./watchers";
 
 // The close reason the engine gives a socket it closed for a frame over maxPayloadLength.
 const ENGINE_TOO_BIG_REASON = "Received too big message";
+// Close codes a client or the network gives, each its own label value; any other is "other" (bounded).
+const CLIENT_CLOSE_CODES = new Set([1000, 1001, 1005, 1006]);
 
 /**
  * The WebSocket side of a watch, from the upgrade (tracking/watch-upgrade.ts)
@@ -17,7 +20,8 @@ const ENGINE_TOO_BIG_REASON = "Received too big message";
  * there; otherwise it is counted, holds a reference on its order's Redis
  * subscription and gets its snapshot. Clients only listen: any frame from
  * one closes it. The heartbeat (tracking/heartbeat.ts) and the engine's
- * drain callback feed the watchers' backpressure state.
+ * drain callback feed the watchers' backpressure state. Every open and
+ * close is counted and logged at debug (who closed it, code, reason).
  */
 export function createWatchSockets(options: {
   /** Send buffer above which a socket is closed; the engine's own limit sits above it. */
@@ -30,8 +34,9 @@ export function createWatchSockets(options: {
   views: OrderViews;
   quota: SocketQuota;
   metrics: TrackingMetrics;
+  logger: Logger;
 }): WebSocketHandler<WatcherData> {
-  const { watchers, subscriptions, orderWatch, views, quota, metrics } = options;
+  const { watchers, subscriptions, orderWatch, views, quota, metrics, logger } = options;
   return {
     // The watchers close a socket at closeAboveBytes; the engine drops frames only past this.
     backpressureLimit: options.closeAboveBytes * 2,
@@ -42,13 +47,16 @@ export function createWatchSockets(options: {
     idleTimeout: 0,
     sendPings: false,
     open(ws) {
-      const owner = options.otherOwner(ws.data.orderId);
+      metrics.socketsOpened.inc();
+      const { orderId, identity, format } = ws.data;
+      logger.debug({ orderId, role: identity.role, format }, "watch socket opened");
+      const owner = options.otherOwner(orderId);
       if (owner) {
         watchers.close(ws, CLOSE.moved, owner.url);
         return;
       }
       watchers.add(ws);
-      subscriptions.acquire(ws.data.orderId);
+      subscriptions.acquire(orderId);
       orderWatch.open(ws);
     },
     message(ws) {
@@ -60,10 +68,14 @@ export function createWatchSockets(options: {
     drain(ws) {
       watchers.drained(ws);
     },
-    close(ws, _code, reason) {
+    close(ws, code, reason) {
       quota.release(ws.data.quotaKey);
-      if (!ws.data.closing && reason === ENGINE_TOO_BIG_REASON)
-        metrics.socketsClosed.inc({ reason: CLOSE.messageTooBig.reason });
+      const tooBig = !ws.data.closing && reason === ENGINE_TOO_BIG_REASON;
+      if (tooBig) metrics.socketsClosed.inc({ reason: CLOSE.messageTooBig.reason });
+      const by = ws.data.closing || tooBig ? "server" : "client";
+      if (by === "client")
+        metrics.clientCloses.inc({ code: CLIENT_CLOSE_CODES.has(code) ? String(code) : "other" });
+      logger.debug({ orderId: ws.data.orderId, by, code, reason }, "watch socket closed");
       // Nothing more is sent to it (a snapshot may still be on its way).
       ws.data.closing = true;
       // Each watcher holds one reference on its order's subscription.
