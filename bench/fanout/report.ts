@@ -24,13 +24,14 @@ function median(values: number[]): number {
 
 function row(run: FanoutRun): string {
   const { p50, p99, p999 } = run.lagMs;
-  return `| ${SERVERS[run.server]} | ${run.round} | ${fmt(run.eventsPerSecond)} | ${fmt(run.framesPerSecond)} | ${fmt(p50)} / ${fmt(p99)} / ${fmt(p999)} | ${fmt(run.serverMicrosPerFrame, 2)} | ${run.closedEarly} | ${cpu(run.cpu)} |`;
+  const conflated = run.conflatedPerSecond === undefined ? "" : fmt(run.conflatedPerSecond);
+  return `| ${SERVERS[run.server]} | ${run.round} | ${fmt(run.eventsPerSecond)} | ${fmt(run.framesPerSecond)} | ${fmt(p50)} / ${fmt(p99)} / ${fmt(p999)} | ${fmt(run.serverMicrosPerFrame, 2)} | ${conflated} | ${run.closedEarly} | ${cpu(run.cpu)} |`;
 }
 
 function table(runs: FanoutRun[]): string {
   return [
-    "| server | round | events/s into Redis | frames/s delivered | lag p50 / p99 / p999 ms | server CPU µs per frame | sockets lost | CPU (share of one core) |",
-    "|---|---:|---:|---:|---:|---:|---:|---|",
+    "| server | round | events/s into Redis | frames/s delivered | lag p50 / p99 / p999 ms | server CPU µs per frame | positions/s conflated | sockets lost | CPU (share of one core) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ...runs.map(row),
   ].join("\n");
 }
@@ -87,7 +88,9 @@ same events for the same sockets: the tracking node and the raw forwarders subsc
 speaking Engine.IO v4/Socket.IO packets by hand over the same WebSocket client, so the client side
 costs the same per frame. Servers take turns (the order reversed every other round), ${options.rounds} round(s); ${options.seconds} s measured
 after a ${options.warmupSeconds} s warm-up at each load point. Server CPU per frame = the server process's CPU time in
-the window ÷ frames the watchers received in it.
+the window ÷ frames the watchers received in it. Positions conflated (the tracking node only):
+positions it replaced by a newer one for a socket over \`TRACKING_CONFLATE_ABOVE_BYTES\` unsent,
+never sent (from its /metrics).
 
 **At ${options.rate} events/s** (${options.rate * options.perOrder} frames/s offered):
 

@@ -49,6 +49,8 @@ export interface FanoutRun extends WatcherResult {
   cpu: Record<string, number>;
   /** The server's CPU per frame delivered, µs. */
   serverMicrosPerFrame: number;
+  /** Tracking node only: positions it replaced by a newer one for a congested socket, per second. */
+  conflatedPerSecond?: number;
 }
 
 export interface FanoutBenchResult {
@@ -75,6 +77,12 @@ async function buildPeerServer(): Promise<string> {
   });
   if (!built.success) throw new AggregateError(built.logs, "socket.io peer build failed");
   return join(outdir, "socketio-peer-server.js");
+}
+
+/** The tracking node's count of positions conflated so far (its /metrics). */
+async function conflatedSoFar(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(/^edge_tracking_frames_conflated_total (\S+)$/m.exec(text)?.[1] ?? 0);
 }
 
 async function publishCalls(db: Redis): Promise<number> {
@@ -182,12 +190,15 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
           redis: redis.pid,
         });
         const publishedBefore = await publishCalls(db);
+        const conflatedBefore = name === "node" ? await conflatedSoFar(server.port) : 0;
         const startedAt = performance.now();
         const result = JSON.parse(
           await lines.until((line) => line.startsWith("{")),
         ) as WatcherResult;
         const cpu = meter.stop();
         const published = (await publishCalls(db)) - publishedBefore;
+        const conflated =
+          name === "node" ? (await conflatedSoFar(server.port)) - conflatedBefore : undefined;
         const elapsed = (performance.now() - startedAt) / 1000;
         publisher.kill();
         await publisher.exited;
@@ -199,6 +210,7 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
           eventsPerSecond: published / elapsed,
           cpu,
           serverMicrosPerFrame: ((cpu.server ?? 0) / result.framesPerSecond) * 1e6,
+          ...(conflated === undefined ? {} : { conflatedPerSecond: conflated / elapsed }),
         };
         runs.push(run);
         // A window with no frame has no lag percentiles (null in the watchers' JSON).
