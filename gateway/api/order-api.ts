@@ -166,7 +166,7 @@ export const trackingTarget = z
     node: z.string().openapi({ description: "the tracking node that owns the order" }),
     url: z.string().openapi({
       description:
-        "its WebSocket URL for this order (ws:// or wss://); connect with a frame subprotocol (tracking.v1.json or tracking.v1.proto)",
+        "its WebSocket URL for this order (ws:// or wss://); connect offering a frame subprotocol (tracking.v2.json or tracking.v1.proto; tracking.v1.json is deprecated), then follow the close codes' reconnect rules",
     }),
   })
   .openapi("TrackingTarget");
