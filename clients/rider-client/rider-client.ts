@@ -199,6 +199,11 @@ export class RiderClient {
   async *#pings(signal: AbortSignal) {
     while (!signal.aborted) {
       const ping = await this.#nextPing();
+      // The stream ended while the fix was being taken: it goes up with the backlog.
+      if (signal.aborted) {
+        this.#backlog.push(ping);
+        return;
+      }
       this.#inFlight.push(ping);
       yield create(StreamPingsRequestSchema, { ping });
       await this.#sleep(this.#intervalMs, signal);
