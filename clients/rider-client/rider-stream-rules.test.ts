@@ -1,0 +1,69 @@
+import { expect, test } from "bun:test";
+import { useIngestOnRedis } from "../../test/support/ingest";
+import { testToken, uniqueId } from "../../test/support/tokens";
+import { waitUntil } from "../../test/support/wait";
+import { RiderClient, type RiderClientEvents } from "./rider-client";
+import { MemorySeqStore } from "./seq-store";
+
+const fixture = useIngestOnRedis({ PING_INTERVAL_PARKED_MS: "1000" });
+
+/** One of the rider's devices, parked at the same spot (the interval is 1 s). */
+async function device(riderId: string, token?: string) {
+  const seen = {
+    acks: 0,
+    retries: 0,
+    refreshed: 0,
+    stopped: [] as RiderClientEvents["stopped"][],
+  };
+  const client = new RiderClient({
+    ingest: fixture.ingest.grpc,
+    token: token ?? (await testToken(riderId, "rider", "london")),
+    refreshToken: () => {
+      seen.refreshed += 1;
+      return testToken(riderId, "rider", "london");
+    },
+    seqStore: new MemorySeqStore(),
+    locate: () => ({ lat: 51.5, lng: -0.12, accuracyM: 5, speedMps: 0, headingDeg: 0 }),
+    firstIntervalMs: 200,
+    backoff: { firstMs: 50, maxMs: 100 },
+  });
+  client.on("ack", () => {
+    seen.acks += 1;
+  });
+  client.on("retrying", () => {
+    seen.retries += 1;
+  });
+  client.on("stopped", (stopped) => seen.stopped.push(stopped));
+  const run = client.start();
+  return { client, seen, run };
+}
+
+test("a second device of the rider supersedes the first, which stops for good: no reconnect war", async () => {
+  const riderId = uniqueId("rider");
+  const first = await device(riderId);
+  await waitUntil(() => first.seen.acks >= 1, 10_000, "the first device's ack");
+  const second = await device(riderId);
+  await first.run;
+  expect(first.seen.stopped).toEqual([{ reason: "superseded", error: expect.anything() }]);
+  expect([first.client.state, first.seen.retries]).toEqual(["stopped", 0]);
+  // The second keeps the stream: acked at its interval, never superseded back.
+  const acked = second.seen.acks;
+  await waitUntil(() => second.seen.acks >= acked + 2, 10_000, "the second device's acks");
+  expect([second.client.state, second.seen.stopped, second.seen.retries]).toEqual([
+    "streaming",
+    [],
+    0,
+  ]);
+  await second.client.close();
+});
+
+test("an expired token: refreshToken, then the stream at once (no backoff)", async () => {
+  const riderId = uniqueId("rider");
+  const token = await testToken(riderId, "rider", "london", 1);
+  const exp = (JSON.parse(atob(token.split(".")[1] ?? "")) as { exp: number }).exp * 1000;
+  await waitUntil(() => Date.now() > exp, 5_000, "token expiry");
+  const { client, seen } = await device(riderId, token);
+  await waitUntil(() => seen.acks >= 1, 10_000, "an ack");
+  expect([seen.refreshed, seen.retries, seen.stopped]).toEqual([1, 1, []]);
+  await client.close();
+});
