@@ -101,10 +101,16 @@ export interface IngestConfig {
   readonly maxFlushesInFlight: number;
   /** Capped length of the Redis-stream location log per city (approximate). */
   readonly locationStreamMaxLen: number;
-  /** Location records held for Kafka while it is slow or down; more are counted and dropped. */
+  /** Location records held for Kafka while it is slow or down; more are spilled to Redis. */
   readonly kafkaBufferRecords: number;
   /** Longest wait between retries of a failed Kafka send. */
   readonly kafkaRetryMaxMs: number;
+  /** Cap of a city's spill stream (location records waiting in Redis for Kafka); past it they are lost, counted. */
+  readonly kafkaSpillMaxRecords: number;
+  /** How long a drain waits for Kafka to take the buffer before spilling the rest to Redis. */
+  readonly kafkaDrainWaitMs: number;
+  /** The replay lease of a city's spill; a replay pass runs every fifth of it. */
+  readonly kafkaReplayLeaseMs: number;
   readonly maxUploadPings: number;
   readonly drainReconnectMs: number;
   readonly transport: TransportLimits;
@@ -157,6 +163,9 @@ export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig 
     locationStreamMaxLen: readInt(env, "LOCATION_STREAM_MAXLEN", 1_000_000, { min: 1 }),
     kafkaBufferRecords: readInt(env, "KAFKA_BUFFER_RECORDS", 100_000, { min: 1 }),
     kafkaRetryMaxMs: readInt(env, "KAFKA_RETRY_MAX_MS", 5_000, { min: 10 }),
+    kafkaSpillMaxRecords: readInt(env, "KAFKA_SPILL_MAX_RECORDS", 1_000_000, { min: 1 }),
+    kafkaDrainWaitMs: readInt(env, "KAFKA_DRAIN_WAIT_MS", 5_000, { min: 0, max: 10_000 }),
+    kafkaReplayLeaseMs: readInt(env, "KAFKA_REPLAY_LEASE_MS", 10_000, { min: 500 }),
     maxUploadPings: readInt(env, "UPLOAD_MAX_PINGS", 20_000, { min: 1 }),
     drainReconnectMs: readInt(env, "DRAIN_RECONNECT_MS", 1_000, { min: 0 }),
     transport: loadTransportLimits(env, host),

@@ -18,8 +18,7 @@ import { startH2cServer } from "./wire/h2c-server";
 import { startHttp1Server } from "./wire/http1-server";
 import { createRiderCalls } from "./wire/rider-calls";
 import { createGeofenceRecorder } from "./writer/geofence-recorder";
-import { createKafkaLog } from "./writer/location-log/kafka-log";
-import type { LocationLog } from "./writer/location-log/location-log";
+import { openLocationLog } from "./writer/location-log/open-location-log";
 import { createPositionWriter } from "./writer/position-writer";
 
 const REDIS_STARTUP_WAIT_MS = 5_000;
@@ -48,18 +47,7 @@ export async function startIngest(
   if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS))) {
     logger.warn("redis not reachable at start; serving anyway");
   }
-  const locationLog: LocationLog = config.kafkaBrokers
-    ? {
-        kind: "external",
-        sink: createKafkaLog({
-          brokers: config.kafkaBrokers,
-          bufferRecords: config.kafkaBufferRecords,
-          retryMaxMs: config.kafkaRetryMaxMs,
-          logger: logger.child({ component: "kafka-log" }),
-          metrics,
-        }),
-      }
-    : { kind: "redis-stream", maxLen: config.locationStreamMaxLen };
+  const locationLog = openLocationLog(config, connection, metrics, logger);
   // writer <- session <- wire: each layer built from the one below.
   const writer = createPositionWriter({
     connection,
@@ -100,10 +88,11 @@ export async function startIngest(
     metrics,
     logger,
   });
-  const health = createHealthRoutes(async () => {
-    if (!connection.isReady()) return "redis unavailable";
-    return locationLog.kind === "external" ? locationLog.sink.unwritableReason() : undefined;
-  }, registry);
+  // Kafka away is not a reason to leave the balancer: records wait in the buffer, then in Redis.
+  const health = createHealthRoutes(
+    async () => (connection.isReady() ? undefined : "redis unavailable"),
+    registry,
+  );
   const riderCalls = createRiderCalls({
     verifier,
     maxPerRider: config.transport.maxCallsPerRider,

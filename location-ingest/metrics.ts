@@ -99,9 +99,26 @@ export function createIngestMetrics(registry: Registry) {
       help: "Location records acknowledged by the location log",
       registers,
     }),
-    logOverflow: new Counter({
-      name: "edge_ingest_location_log_overflow_total",
-      help: "Location records dropped because the log buffer was full",
+    logSpilled: new Counter({
+      name: "edge_ingest_location_log_spilled_total",
+      help: "Location records Kafka could not take kept in Redis for replay, by reason (overflow: the buffer was full; shutdown: Kafka away at drain)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    logReplayed: new Counter({
+      name: "edge_ingest_location_log_replayed_total",
+      help: "Spilled location records this node replayed to Kafka (acknowledged there)",
+      registers,
+    }),
+    logLost: new Counter({
+      name: "edge_ingest_location_log_lost_total",
+      help: "Acked location records that could not be kept, by reason (spill_full: the city's spill at its cap; redis_unavailable: the spill write failed)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    logSpillBacklog: new Gauge({
+      name: "edge_ingest_location_log_spill_backlog",
+      help: "Spilled location records waiting for replay, over every city (as this node last counted them)",
       registers,
     }),
     logFailures: new Counter({

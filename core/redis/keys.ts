@@ -82,4 +82,8 @@ export const keys = {
   rateLimit: (identity: string, windowStart: number) => `rl:{${identity}}:${windowStart}`,
   /** Capped STREAM: the location log when no Kafka is configured. */
   locationLog: (city: string) => `locations:{${city}}`,
+  /** Capped STREAM (fields rider, at, record): acked location records Kafka could not take yet, replayed to it. */
+  locationSpill: (city: string) => `location-spill:{${city}}`,
+  /** STRING: the ingest node replaying the city's spill (a lease with a TTL, hold-lease.lua). */
+  locationSpillLease: (city: string) => `location-spill-lease:{${city}}`,
 } as const;

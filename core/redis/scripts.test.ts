@@ -401,6 +401,33 @@ describe.each(["standalone", "cluster"] as const)(
   },
 );
 
+describe.each(["standalone", "cluster"] as const)("location spill scripts on %s", (mode) => {
+  test("spill-locations refuses past the cap; ack-spilled-locations deletes only for the lease holder", async () => {
+    const connection = connections[mode];
+    if (!connection) throw new Error("no connection");
+    const { client } = connection;
+    const city = uniqueId("city");
+    const [spill, lease] = [keys.locationSpill(city), keys.locationSpillLease(city)];
+    const record = (n: number) => [`r${n}`, String(1_000 + n), Buffer.from([0, n, 255])];
+    expect(Number(await client.spillLocations(spill, 3, ...record(1), ...record(2)))).toBe(2);
+    // One more fits under the cap of 3; the rest is refused, not trimmed.
+    expect(Number(await client.spillLocations(spill, 3, ...record(3), ...record(4)))).toBe(1);
+    const entries = await client.xrangeBuffer(spill, "-", "+");
+    expect(entries.map(([, fields]) => fields[1]?.toString())).toEqual(["r1", "r2", "r3"]);
+    expect(entries[0]?.[1][5]).toEqual(Buffer.from([0, 1, 255]));
+    const ids = entries.map(([id]) => id.toString());
+
+    expect(await holdLease(client, lease, "n1", 10_000)).toBe("taken");
+    expect(Number(await client.ackSpilledLocations(lease, spill, "n2", ...ids))).toBe(-1);
+    expect(await client.xlen(spill)).toBe(3);
+    expect(Number(await client.ackSpilledLocations(lease, spill, "n1", ...ids.slice(0, 2)))).toBe(
+      2,
+    );
+    expect(await client.xlen(spill)).toBe(1);
+    await client.del(spill, lease);
+  });
+});
+
 test("an order's record, outbox and channel share its partition's slot; partitions spread over the cluster", async () => {
   const connection = connections.cluster;
   if (!connection) throw new Error("no connection");

@@ -24,6 +24,8 @@ const SCRIPTS = {
   recordGeofence: { file: "record-geofence.lua", keys: 2 },
   holdLease: { file: "hold-lease.lua", keys: 1 },
   releaseLease: { file: "release-lease.lua", keys: 1 },
+  spillLocations: { file: "spill-locations.lua", keys: 1 },
+  ackSpilledLocations: { file: "ack-spilled-locations.lua", keys: 2 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

@@ -2,32 +2,49 @@ import type { Logger } from "pino";
 import { createKafkaProducer } from "../../../core/kafka/kafka-producer";
 import type { IngestMetrics } from "../../metrics";
 import type { ExternalLocationLog, LocationEntry } from "./location-log";
+import type { LocationSpill } from "./location-spill";
 
 export const LOCATION_TOPIC = "rider-locations";
 
 export interface KafkaLogOptions {
   brokers: string[];
-  /** Records held while Kafka is slow or down; past this, new records are counted and dropped. */
+  /** Records held while Kafka is slow or down; past this, new records go to the spill. */
   bufferRecords: number;
   /** Records per produce request. */
   batchRecords?: number;
   /** Longest wait before retrying a failed send (backoff doubles from 100 ms). */
   retryMaxMs: number;
+  /** Where records go that Kafka cannot take: past the buffer, and what is left at close. */
+  spill: LocationSpill;
+  /** How long close() waits for Kafka to take the buffer before spilling the rest. */
+  drainWaitMs: number;
   logger: Logger;
-  metrics: Pick<IngestMetrics, "logBuffered" | "logSent" | "logOverflow" | "logFailures">;
+  metrics: Pick<IngestMetrics, "logBuffered" | "logSent" | "logFailures">;
 }
+
+/** How often a pump held back by spilled records looks again. */
+const SPILL_POLL_MS = 200;
+
+const toMessage = (entry: LocationEntry) => ({
+  key: entry.riderId,
+  value: Buffer.from(entry.record),
+  timestamp: String(entry.recordedAtMs),
+});
 
 /**
  * The location log on Kafka: records are buffered in memory (bounded) and a
  * single send loop produces them in batches with acks from all in-sync
  * replicas. A failed batch stays at the head of the buffer and is retried
- * with backoff, so an outage delays records instead of losing them until the
- * buffer overflows.
+ * with backoff, so an outage delays records; when the buffer is full it
+ * moves to the spill (Redis) as a whole, and so does what is left at a drain
+ * while Kafka is away; the replay (location-replay.ts) sends spilled records
+ * on, and live ones wait while any are spilled, so a rider's records reach
+ * Kafka in the order they were acked (its key is the rider: one partition).
  */
 export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
   const { bufferRecords, batchRecords = 2_000, retryMaxMs } = options;
   const retryMinMs = Math.min(100, retryMaxMs);
-  const { logger, metrics } = options;
+  const { logger, metrics, spill, drainWaitMs } = options;
   const producer = createKafkaProducer(options.brokers, "delivery-edge-ingest");
   const buffer: LocationEntry[] = [];
   let connected = false;
@@ -42,24 +59,29 @@ export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
     connected = false;
   });
 
-  async function sendOnce(): Promise<void> {
+  async function produce(entries: readonly LocationEntry[]): Promise<void> {
     if (!connected) {
       await producer.connect();
       connected = true;
     }
+    await producer.send({ topic: LOCATION_TOPIC, acks: -1, messages: entries.map(toMessage) });
+  }
+
+  async function sendOnce(): Promise<void> {
     const batch = buffer.slice(0, batchRecords);
-    await producer.send({
-      topic: LOCATION_TOPIC,
-      acks: -1,
-      messages: batch.map((entry) => ({
-        key: entry.riderId,
-        value: Buffer.from(entry.record),
-        timestamp: String(entry.recordedAtMs),
-      })),
-    });
-    buffer.splice(0, batch.length);
+    await produce(batch);
+    // Unless an overflow moved the buffer to the spill meanwhile (then the batch is sent twice).
+    if (buffer[0] === batch[0]) buffer.splice(0, batch.length);
     metrics.logSent.inc(batch.length);
     metrics.logBuffered.set(buffer.length);
+  }
+
+  function pumpIn(ms: number): void {
+    if (closed) return;
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined;
+      void pump();
+    }, ms);
   }
 
   async function pump(): Promise<void> {
@@ -67,6 +89,8 @@ export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
     sending = true;
     try {
       while (buffer.length > 0) {
+        // Spilled records are older: they reach Kafka first (the replay), so each rider's stay in order.
+        if (spill.waiting()) return pumpIn(SPILL_POLL_MS);
         await sendOnce();
         if (failures > 0) logger.info({ failures }, "location log: kafka reachable again");
         failures = 0;
@@ -79,45 +103,47 @@ export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
       if (failures === 1) logger.warn({ err: error }, "location log: kafka send failed, retrying");
       connected = false;
       await producer.disconnect().catch(() => undefined);
-      if (!closed) {
-        const wait = Math.min(retryMinMs * 2 ** (failures - 1), retryMaxMs);
-        retryTimer = setTimeout(() => {
-          retryTimer = undefined;
-          void pump();
-        }, wait);
-      }
+      pumpIn(Math.min(retryMinMs * 2 ** (failures - 1), retryMaxMs));
     } finally {
       sending = false;
-      // close() waits for an empty buffer, or gives up on the first failure.
-      if (buffer.length === 0 || failures > 0) idle?.();
+      // close() waits for an empty buffer, or gives up when Kafka failed or the spill goes first.
+      if (buffer.length === 0 || failures > 0 || retryTimer) idle?.();
     }
   }
 
   return {
     append(entry) {
-      if (buffer.length >= bufferRecords) {
-        metrics.logOverflow.inc();
-        return;
-      }
+      // A full buffer moves to the spill as a whole, oldest first: the spill keeps each rider's order.
+      if (buffer.length >= bufferRecords) spill.keep(buffer.splice(0), "overflow");
       buffer.push(entry);
       metrics.logBuffered.set(buffer.length);
       // Let records of the same tick gather into one produce request.
       if (buffer.length === 1) queueMicrotask(() => void pump());
     },
-    unwritableReason() {
-      // Only a full buffer loses records; a slow or briefly absent Kafka does not.
-      if (buffer.length < bufferRecords) return undefined;
-      return `kafka unavailable: buffer full${lastError ? ` (${lastError})` : ""}`;
-    },
+    produce,
     async close() {
       if (buffer.length > 0 && !closed && failures === 0) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
         await new Promise<void>((resolve) => {
           idle = resolve;
+          timer = setTimeout(resolve, drainWaitMs);
           void pump();
         });
+        clearTimeout(timer);
       }
       closed = true;
       clearTimeout(retryTimer);
+      // What Kafka did not take in time is kept in Redis (a send still out may land too: a duplicate).
+      const left = buffer.splice(0);
+      metrics.logBuffered.set(0);
+      if (left.length > 0) {
+        logger.warn(
+          { records: left.length, lastError },
+          "location log: kafka away at drain, spilling to redis",
+        );
+        spill.keep(left, "shutdown");
+      }
+      await spill.flush();
       await producer.disconnect().catch(() => undefined);
     },
   };

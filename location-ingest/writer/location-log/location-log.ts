@@ -10,9 +10,9 @@ export interface LocationEntry {
 /** A location log outside Redis (Kafka): fed without ever blocking the Redis path. */
 export interface ExternalLocationLog {
   append(entry: LocationEntry): void;
-  /** Undefined when writable, else why not (for /readyz). */
-  unwritableReason(): string | undefined;
-  /** Sends what is buffered (bounded by the drain timeout) and disconnects. */
+  /** Sends records at once (the replay), resolving when the log acknowledged them. */
+  produce(entries: readonly LocationEntry[]): Promise<void>;
+  /** Sends what is buffered (for a bounded wait), spills the rest, and disconnects. */
   close(): Promise<void>;
 }
 

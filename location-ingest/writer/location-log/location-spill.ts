@@ -1,0 +1,143 @@
+import type { Logger } from "pino";
+import type { RedisConnection } from "../../../core/redis/client";
+import { keys } from "../../../core/redis/keys";
+import type { IngestMetrics } from "../../metrics";
+import type { LocationEntry } from "./location-log";
+
+/** Why records went to the spill: the Kafka buffer was full, or the node drained with Kafka away. */
+export type SpillReason = "overflow" | "shutdown";
+
+export interface LocationSpill {
+  /** Queues records to keep, oldest first; they are written on the next turn of the event loop. */
+  keep(entries: readonly LocationEntry[], reason: SpillReason): void;
+  /** Resolves once everything queued so far is in Redis or counted lost. */
+  flush(): Promise<void>;
+  /** True while spilled records wait for replay (kept here since, or last counted by the replay). */
+  waiting(): boolean;
+  /** The mark a count is taken against: keep() calls so far, or -1 while a write is outstanding. */
+  mark(): number;
+  /** The replay counted `records` in every city's spill, starting at `mark`. */
+  counted(records: number, mark: number): void;
+}
+
+/** Records per spill-locations.lua call (its arguments stay a few hundred KiB). */
+const CHUNK_RECORDS = 1_000;
+/** Losses are logged as one line per reason and city at most this often. */
+const LOSS_LOG_EVERY_MS = 1_000;
+
+interface Queued {
+  entry: LocationEntry;
+  reason: SpillReason;
+}
+
+/**
+ * Where acked location records go when Kafka cannot take them: the city's
+ * capped spill stream (`location-spill:{city}`, on the city's slot),
+ * replayed to Kafka by location-replay.ts. Writes are sequential, so a
+ * city's records enter its stream in the order they were acked. What does
+ * not fit under the cap, or finds Redis away too, is lost: counted by
+ * reason in edge_ingest_location_log_lost_total and logged with the count.
+ */
+export function createLocationSpill(options: {
+  connection: RedisConnection;
+  maxRecords: number;
+  metrics: Pick<IngestMetrics, "logSpilled" | "logLost">;
+  logger: Logger;
+}): LocationSpill {
+  const { connection, maxRecords, metrics, logger } = options;
+  let queue: Queued[] = [];
+  let writing: Promise<void> = Promise.resolve();
+  let scheduled = false;
+  let keeps = 0;
+  /** Records queued or being written. */
+  let outstanding = 0;
+  let waiting = false;
+  /** `reason city` → records lost since the last log line. */
+  const unlogged = new Map<string, number>();
+  let lossLog: ReturnType<typeof setTimeout> | undefined;
+
+  function logLosses(): void {
+    lossLog = undefined;
+    for (const [key, lost] of unlogged) {
+      const [reason, city] = key.split(" ");
+      logger.error({ lost, reason, city }, "location records acked to riders could not be kept");
+    }
+    unlogged.clear();
+  }
+
+  function lose(
+    records: readonly Queued[],
+    reason: "spill_full" | "redis_unavailable",
+    city: string,
+  ) {
+    metrics.logLost.inc({ reason }, records.length);
+    const key = `${reason} ${city}`;
+    unlogged.set(key, (unlogged.get(key) ?? 0) + records.length);
+    lossLog ??= setTimeout(logLosses, LOSS_LOG_EVERY_MS);
+  }
+
+  async function writeCity(city: string, records: Queued[]): Promise<void> {
+    for (let from = 0; from < records.length; from += CHUNK_RECORDS) {
+      const chunk = records.slice(from, from + CHUNK_RECORDS);
+      const args = chunk.flatMap(({ entry }) => [
+        entry.riderId,
+        String(entry.recordedAtMs),
+        Buffer.from(entry.record),
+      ]);
+      let kept: number;
+      try {
+        kept = Number(
+          await connection.client.spillLocations(keys.locationSpill(city), maxRecords, ...args),
+        );
+      } catch {
+        lose(records.slice(from), "redis_unavailable", city);
+        return;
+      }
+      for (const { reason } of chunk.slice(0, kept)) metrics.logSpilled.inc({ reason });
+      if (kept < chunk.length) {
+        lose(records.slice(from + kept), "spill_full", city);
+        return;
+      }
+    }
+  }
+
+  async function write(batch: Queued[]): Promise<void> {
+    const cities = Map.groupBy(batch, ({ entry }) => entry.city);
+    await Promise.all([...cities].map(([city, records]) => writeCity(city, records)));
+    outstanding -= batch.length;
+  }
+
+  return {
+    keep(entries, reason) {
+      if (entries.length === 0) return;
+      keeps += 1;
+      outstanding += entries.length;
+      waiting = true;
+      for (const entry of entries) queue.push({ entry, reason });
+      if (scheduled) return;
+      scheduled = true;
+      setImmediate(() => {
+        scheduled = false;
+        const batch = queue;
+        queue = [];
+        writing = writing.then(() => write(batch));
+      });
+    },
+    async flush() {
+      if (scheduled || queue.length > 0) {
+        const batch = queue;
+        queue = [];
+        writing = writing.then(() => write(batch));
+      }
+      await writing;
+      clearTimeout(lossLog);
+      logLosses();
+    },
+    waiting: () => waiting,
+    mark: () => (outstanding > 0 ? -1 : keeps),
+    counted(records, mark) {
+      // Records kept since the count began may be missing from it: only a later count decides.
+      if (mark >= 0 && mark === keeps) waiting = records > 0;
+    },
+  };
+}
