@@ -14,6 +14,8 @@ import { ingestCharts, ingestReport } from "./ingest/report";
 import { runIngestBench } from "./ingest/run-ingest-bench";
 import { liveMapReport } from "./live-map/report";
 import { runLiveMapChurn } from "./live-map/run-live-map-churn";
+import { replayReport } from "./location-replay/report";
+import { runReplayBench } from "./location-replay/run-replay-bench";
 import { outboxReport } from "./outbox/report";
 import { runOutboxRelayBench } from "./outbox/run-outbox-relay-bench";
 import { routingReport } from "./routing/report";
@@ -25,12 +27,12 @@ import { writeResultsSection } from "./support/results-file";
 
 const spec = {
   usage:
-    "./edge bench [-- --only ingest|fanout|gateway|geo|live-map|routing|outbox|failover --seconds 10 ...]",
+    "./edge bench [-- --only ingest|fanout|gateway|geo|live-map|routing|outbox|failover|replay --seconds 10 ...]",
   summary:
     "Runs the benchmarks on this machine (own redis-server and tier processes on loopback)\nand rewrites their sections of bench/RESULTS.md. One at a time on a shared machine.",
   flags: {
     only: {
-      help: "one part: ingest, fanout, gateway, geo, live-map, routing, outbox or failover (default: all)",
+      help: "one part: ingest, fanout, gateway, geo, live-map, routing, outbox, failover or replay (default: all)",
     },
     seconds: { default: "10", help: "measured seconds per run" },
     streams: { default: "2000", help: "ingest: rider streams" },
@@ -76,19 +78,31 @@ const spec = {
     "outbox-rounds": { default: "2", help: "outbox: rounds at --outbox-rate per keyspace" },
     "ack-rate": { default: "500", help: "failover: order changes/s, with and without WAIT" },
     kills: { default: "3", help: "failover: masters killed (fresh cluster each)" },
+    "spill-records": {
+      default: "100000",
+      help: "replay: location records waiting in a city's spill when the ingest starts",
+    },
     out: { default: join(import.meta.dir, "RESULTS.md"), help: "the results file" },
   },
 };
 const values = parseCommandLine(spec, Bun.argv.slice(2));
 if (
   values.only !== undefined &&
-  !["ingest", "fanout", "gateway", "geo", "live-map", "routing", "outbox", "failover"].includes(
-    values.only,
-  )
+  ![
+    "ingest",
+    "fanout",
+    "gateway",
+    "geo",
+    "live-map",
+    "routing",
+    "outbox",
+    "failover",
+    "replay",
+  ].includes(values.only)
 )
   exitWithUsage(
     spec,
-    `--only must be ingest, fanout, gateway, geo, live-map, routing, outbox or failover (got ${JSON.stringify(values.only)})`,
+    `--only must be ingest, fanout, gateway, geo, live-map, routing, outbox, failover or replay (got ${JSON.stringify(values.only)})`,
   );
 const count = (name: keyof typeof spec.flags, min = 1) =>
   intFlag(spec, name, String(values[name]), { min });
@@ -113,6 +127,7 @@ const numbers = {
   outboxRounds: count("outbox-rounds"),
   ackRate: count("ack-rate"),
   kills: count("kills"),
+  spillRecords: count("spill-records"),
 };
 const statusRates = values["status-rates"]
   .split(",")
@@ -141,6 +156,7 @@ const progress = createBenchProgress(
     { name: "routing", seconds: 60 },
     { name: "outbox", seconds: numbers.outboxRounds * 2 * (seconds + 5) + 60 },
     { name: "failover", seconds: 4 * (seconds + 3) + numbers.kills * 40 + 30 },
+    { name: "replay", seconds: 20 + numbers.spillRecords / 5_000 },
   ].filter((part) => runs(part.name)),
 );
 const report = progress.report;
@@ -265,6 +281,20 @@ if (runs("failover")) {
     out,
     "Redis Cluster failover",
     failoverReport(result, command, machineDescription()),
+  );
+}
+if (runs("replay")) {
+  const command = `bun run bench -- --only replay --spill-records ${values["spill-records"]}`;
+  progress.part("replay");
+  const result = await runReplayBench({
+    records: numbers.spillRecords,
+    riders: 2_000,
+    progress: report,
+  });
+  writeResultsSection(
+    out,
+    "Location spill replay",
+    replayReport(result, command, machineDescription()),
   );
 }
 // As Biome formats Markdown (the test command checks the repository's file): aligned tables.

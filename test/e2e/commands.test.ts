@@ -62,6 +62,6 @@ test("every command answers --help with its own usage, and refuses a flag it doe
   const badPart = await edge("bench", "--", "--only", "kafka");
   expect(badPart.code).toBe(2);
   expect(badPart.stderr).toContain(
-    "--only must be ingest, fanout, gateway, geo, live-map, routing, outbox or failover",
+    "--only must be ingest, fanout, gateway, geo, live-map, routing, outbox, failover or replay",
   );
 });
