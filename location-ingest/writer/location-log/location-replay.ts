@@ -15,9 +15,10 @@ export interface LocationReplay {
 }
 
 /**
- * Sends spilled location records (location-spill.ts) on to Kafka once the
- * log has caught up. Every ingest node runs a pass every fifth of the lease:
- * it counts each city's spill (the backlog gauge), and for a city with
+ * Sends spilled location records (location-spill.ts) on to Kafka once it
+ * takes them again. Every ingest node runs a pass every fifth of the lease:
+ * it counts each city's spill (the backlog gauge, and what tells the node's
+ * live records to wait behind spilled ones), and for a city with
  * records takes the city's replay lease (`location-spill-lease:{city}`,
  * hold-lease.lua, the outbox relay's lease), so one node replays a city at
  * a time. It reads the spill from its head, produces the records in that
@@ -62,10 +63,20 @@ export function startLocationReplay(options: {
     const { client } = connection;
     const stream = keys.locationSpill(city);
     const lease = keys.locationSpillLease(city);
+    const read = (after: string) => {
+      const reading = client.xrangeBuffer(stream, after, "+", "COUNT", REPLAY_BATCH);
+      // A read left behind (the lease lost, a failed produce) must not end the process if it fails.
+      reading.catch(() => undefined);
+      return reading;
+    };
+    // The next batch is read while this one is produced (entries go only after Kafka's ack).
+    let next = read("-");
     // Leave room for the next pass to renew the lease before it runs out.
     while (!stopped && now() < leaseUntil - 2 * everyMs) {
-      const entries = await client.xrangeBuffer(stream, "-", "+", "COUNT", REPLAY_BATCH);
-      if (entries.length === 0) return;
+      const entries = await next;
+      const lastId = entries.at(-1)?.[0];
+      if (!lastId) return;
+      next = read(`(${lastId.toString()}`);
       const records: LocationEntry[] = entries.map(([, fields]) => spilledEntry(city, fields));
       await log.produce(records);
       const ids = entries.map(([id]) => id.toString());
@@ -82,16 +93,18 @@ export function startLocationReplay(options: {
     }
   }
 
-  async function pass(): Promise<void> {
+  /** One pass over the cities; true when it replayed something (the next pass follows at once). */
+  async function pass(): Promise<boolean> {
     if (!connection.isReady()) {
       // Spilled records are out of reach: live ones go on rather than overflow behind them
       // (order is given up for the outage, nothing is lost).
       spill.counted(0, spill.mark());
-      return;
+      return false;
     }
     const cities = await backlogs();
+    let replayed = false;
     for (const [city, backlog] of cities) {
-      if (stopped) return;
+      if (stopped) break;
       if (backlog === 0) {
         if (leased.delete(city))
           await releaseLease(connection.client, keys.locationSpillLease(city), nodeId);
@@ -109,25 +122,30 @@ export function startLocationReplay(options: {
         logger.info({ city, backlog }, "location replay: replaying spilled records");
       leased.add(city);
       await replayCity(city, startedAt + leaseMs);
+      replayed = true;
     }
+    return replayed;
   }
 
-  function schedule(): void {
+  // A pass that replayed is followed at once: to go on with what is left (renewing the
+  // lease), or to count the spills empty so that live records flow again.
+  function schedule(delayMs: number): void {
     if (stopped) return;
     timer = setTimeout(() => {
       running = pass()
-        .then(() => {
+        .then((replayed) => {
           failing = false;
+          schedule(replayed ? 0 : everyMs);
         })
         .catch((error) => {
           // Once per outage (Kafka or Redis away), not once per pass.
           if (!failing) logger.warn({ err: error }, "location replay pass failed; retrying");
           failing = true;
-        })
-        .finally(schedule);
-    }, everyMs);
+          schedule(everyMs);
+        });
+    }, delayMs);
   }
-  schedule();
+  schedule(0);
 
   return {
     async stop() {
