@@ -7,6 +7,8 @@ import { takeRateLimit } from "../core/redis/scripts";
 const MAX_BLOCKED_ADDRESSES = 100_000;
 
 export interface AuthFailureLimiter {
+  /** True while this node remembers some address as blocked: only then does a request's address matter before its token is checked. */
+  anyBlocked(): boolean;
   /** Seconds this address stays blocked (0: not blocked). No Redis: a Map lookup. */
   blockedFor(address: string): number;
   /** Counts one failed authentication; resolves to 0 while within the budget, else the seconds blocked. */
@@ -30,6 +32,7 @@ export function createAuthFailureLimiter(options: {
   const { client, limit, windowMs, now = Date.now } = options;
   const blockedUntil = new Map<string, number>();
   return {
+    anyBlocked: () => blockedUntil.size > 0,
     blockedFor(address) {
       const until = blockedUntil.get(address);
       if (until === undefined) return 0;

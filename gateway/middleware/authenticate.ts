@@ -28,9 +28,9 @@ export function authenticate(
   }
   return async function requireIdentity(c, next) {
     const token = bearerToken(c.req.header("authorization"));
-    const address = failures?.clientAddress(c);
-    if (failures && address !== undefined) {
-      const blocked = failures.limiter.blockedFor(address);
+    // The address (a call into the server per request) is read only when it matters.
+    if (failures?.limiter.anyBlocked()) {
+      const blocked = failures.limiter.blockedFor(failures.clientAddress(c));
       if (blocked > 0) {
         const identity = token ? verifier.cached(token) : undefined;
         if (!identity) throw refuse(blocked);
@@ -42,12 +42,8 @@ export function authenticate(
       if (!token) throw new EdgeError("unauthenticated", "missing bearer token");
       c.set("identity", await verifier.verify(token));
     } catch (error) {
-      if (
-        failures &&
-        address !== undefined &&
-        error instanceof EdgeError &&
-        error.code === "unauthenticated"
-      ) {
+      if (failures && error instanceof EdgeError && error.code === "unauthenticated") {
+        const address = failures.clientAddress(c);
         const blocked = await failures.limiter.recordFailure(address).catch(() => 0);
         if (blocked > 0) throw refuse(blocked);
       }
