@@ -122,7 +122,8 @@ export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
     },
     produce,
     async close() {
-      if (buffer.length > 0 && !closed && failures === 0) {
+      // Kafka away, or spilled records ahead of the buffer: it goes to the spill at once.
+      if (buffer.length > 0 && !closed && failures === 0 && !spill.waiting()) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await new Promise<void>((resolve) => {
           idle = resolve;
@@ -139,7 +140,7 @@ export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
       if (left.length > 0) {
         logger.warn(
           { records: left.length, lastError },
-          "location log: kafka away at drain, spilling to redis",
+          "location log: records Kafka did not take by the drain spilled to redis",
         );
         spill.keep(left, "shutdown");
       }
