@@ -7,6 +7,7 @@ import { useGatewayAndTrackingNodes } from "../../test/support/edge-nodes";
 import { seedOrder } from "../../test/support/orders";
 import { SOME_POSITION } from "../../test/support/positions";
 import { testToken, uniqueId } from "../../test/support/tokens";
+import { startTestTracking } from "../../test/support/tracking";
 import { waitUntil } from "../../test/support/wait";
 import { followOrder, type TrackingClient, type TrackingClientEvents } from "./tracking-client";
 
@@ -117,6 +118,54 @@ test("4401 after expiry: a fresh token from refreshToken, and the position the c
   expect(seqs()).toEqual([1n, 2n, 3n, 4n]);
   expect(seen.stopped).toEqual([]);
   client.close();
+});
+
+test("a node joins: the orders it takes are `moved` (4001) to it at once, the others stay; afterSeq holds", async () => {
+  // 24 orders: the chance that the new node (a third of the ring) takes none is (2/3)^24 ≈ 6e-5.
+  const followers = await Promise.all(Array.from({ length: 24 }, () => followed()));
+  await waitUntil(() => followers.every((f) => f.statuses() === 1), 8_000);
+  for (const f of followers) {
+    await publishPosition(f.orderId, f.riderId, 1n);
+    // Stored too, as the ingest does: a snapshot without afterSeq would send it again.
+    await fixture.db.set(
+      keys.riderPosition(f.riderId),
+      encodeStoredPosition(positionOf(f.riderId, 1n)),
+    );
+  }
+  await waitUntil(() => followers.every((f) => f.seqs().length === 1), 8_000);
+  const joined = await startTestTracking({ REDIS_URL: fixture.redis.url });
+  try {
+    await waitUntil(async () => {
+      await joined.app.ring.refresh();
+      return joined.app.ring.nodes().length === 3;
+    });
+    const taken = followers.filter((f) => joined.app.ring.ownerOf(f.orderId)?.id === joined.id);
+    expect(taken.length).toBeGreaterThan(0);
+    await waitUntil(
+      () => taken.every((f) => f.client.nodeUrl === joined.url && f.statuses() === 2),
+      8_000,
+    );
+    for (const f of followers) {
+      const moved = f.seen.events.filter((e) => e.event.case === "moved").length;
+      expect([f.orderId, moved, f.seen.retrying]).toEqual([
+        f.orderId,
+        taken.includes(f) ? 1 : 0,
+        [],
+      ]);
+    }
+    for (const f of followers) await publishPosition(f.orderId, f.riderId, 2n);
+    await waitUntil(() => followers.every((f) => f.seqs().length === 2), 8_000);
+    for (const f of followers) expect(f.seqs()).toEqual([1n, 2n]);
+  } finally {
+    closeAll(...followers.map((f) => f.client));
+    await joined.stop();
+  }
+  // The file's last test counts on a two-node ring again.
+  for (const app of [fixture.gateway.app, ...fixture.nodes.map((node) => node.app)])
+    await waitUntil(async () => {
+      await app.ring.refresh();
+      return app.ring.nodes().length === 2;
+    });
 });
 
 // Last: it drains one of the file's two nodes.
