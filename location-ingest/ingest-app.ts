@@ -9,7 +9,7 @@ import {
 } from "../core/observability/node-stats";
 import { createRedisConnection } from "../core/redis/client";
 import type { IngestConfig } from "./config";
-import { createIngestMetrics } from "./metrics";
+import { createIngestMetrics, limitHitReporter } from "./metrics";
 import { createRiderInbox } from "./session/rider-inbox";
 import { createRiderSessions } from "./session/rider-sessions";
 import { startStaleRiderSweeper } from "./stale-rider-sweeper";
@@ -96,7 +96,8 @@ export async function startIngest(
   const riderCalls = createRiderCalls({
     verifier,
     maxPerRider: config.transport.maxCallsPerRider,
-    metrics,
+    reportLimit: limitHitReporter(metrics, logger),
+    logger,
   });
   const transport = {
     service,

@@ -1,3 +1,4 @@
+import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { LATENCY_BUCKETS } from "../core/observability/metrics";
 import { DropReason } from "../proto/gen/delivery/tracking/v1/ingest_pb";
@@ -53,6 +54,11 @@ export function createIngestMetrics(registry: Registry) {
     streamsSuperseded: new Counter({
       name: "edge_ingest_streams_superseded_total",
       help: "StreamPings calls ended because a newer one of the same rider opened (here or on another node)",
+      registers,
+    }),
+    connectionsOpened: new Counter({
+      name: "edge_ingest_connections_opened_total",
+      help: "h2c connections accepted (those the cap refused are limit hits)",
       registers,
     }),
     connections: new Gauge({
@@ -135,3 +141,14 @@ export function createIngestMetrics(registry: Registry) {
 }
 
 export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
+
+/** A transport limit fired: what hit it (peer, rider, method, sizes), for the debug line. */
+export type LimitHit = (limit: TransportLimit, details?: Record<string, unknown>) => void;
+
+/** Counts each limit hit in edge_ingest_limit_hits_total and logs it at debug with its details. */
+export function limitHitReporter(metrics: IngestMetrics, logger: Logger): LimitHit {
+  return (limit, details) => {
+    metrics.limitHits.inc({ limit });
+    logger.debug({ limit, ...details }, "transport limit hit");
+  };
+}

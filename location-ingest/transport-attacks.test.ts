@@ -21,6 +21,8 @@ beforeAll(async () => {
     INGEST_PREFACE_TIMEOUT_MS: "500",
     INGEST_IDLE_TIMEOUT_MS: "1000",
     INGEST_MESSAGE_TIMEOUT_MS: "500",
+    // The connection events' debug lines are part of what is tested.
+    LOG_LEVEL: "debug",
   });
 });
 
@@ -99,4 +101,60 @@ test("a stock grpc-js rider keeps being acked while idle sockets, HTTP/1.1 bytes
   await waitUntil(async () => (await ingest.metric("edge_ingest_connections")) === 1, 5_000);
   await rider.ping();
   rider.close();
+});
+
+test("every connection opened is counted; every limit hit and refused call is logged at debug with its reason, one line per count", async () => {
+  const lines = () => ingest.logs.map((line) => JSON.parse(line) as Record<string, unknown>);
+  const opened = await ingest.metric("edge_ingest_connections_opened_total");
+  const prefaceTimeouts = await ingest.metric("edge_ingest_limit_hits_total", {
+    limit: "preface_timeout",
+  });
+  // A connection that never sends the HTTP/2 preface is cut after INGEST_PREFACE_TIMEOUT_MS.
+  const silent = await openRawH2(ingest.grpcPort);
+  await waitUntil(
+    async () =>
+      (await ingest.metric("edge_ingest_limit_hits_total", { limit: "preface_timeout" })) >
+      prefaceTimeouts,
+    5_000,
+    "the preface timeout",
+  );
+  silent.destroy();
+  // A call with a forged token is refused before any ping is read.
+  const session = http2.connect(`http://127.0.0.1:${ingest.grpcPort}`);
+  session.on("error", () => undefined);
+  await rawGrpcCall(
+    session,
+    "/delivery.tracking.v1.LocationIngestService/UploadPings",
+    "not-a-token",
+    grpcFrame(new Uint8Array(0)),
+  ).catch(() => undefined);
+  session.close();
+  expect(await ingest.metric("edge_ingest_connections_opened_total")).toBeGreaterThanOrEqual(
+    opened + 2,
+  );
+
+  const hitLines = () => lines().filter((line) => line.msg === "transport limit hit");
+  const cut = () =>
+    hitLines().filter((line) => line.limit === "preface_timeout" && typeof line.peer === "string");
+  await waitUntil(() => cut().length > prefaceTimeouts, 5_000, "the preface timeout logged");
+  expect(lines()).toContainEqual(
+    expect.objectContaining({ level: 20, msg: "rider call refused", code: "unauthenticated" }),
+  );
+  const peer = cut().at(-1)?.peer;
+  expect(lines()).toContainEqual(expect.objectContaining({ msg: "h2c connection opened", peer }));
+  expect(lines()).toContainEqual(expect.objectContaining({ msg: "h2c connection closed", peer }));
+  // Whatever hit a limit in this file (the attacks above too): each count has its line.
+  const counted = async () => {
+    for (const limit of new Set(hitLines().map((line) => String(line.limit))))
+      if (
+        hitLines().filter((line) => line.limit === limit).length !==
+        (await ingest.metric("edge_ingest_limit_hits_total", { limit }))
+      )
+        return false;
+    return (
+      lines().filter((line) => line.msg === "h2c connection opened").length ===
+      (await ingest.metric("edge_ingest_connections_opened_total"))
+    );
+  };
+  await waitUntil(counted, 5_000, "a debug line for each count");
 });

@@ -2,7 +2,7 @@ import type { Http2Session, ServerHttp2Session } from "node:http2";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import type { TransportLimits } from "../config";
-import type { IngestMetrics, TransportLimit } from "../metrics";
+import { type IngestMetrics, limitHitReporter, type TransportLimit } from "../metrics";
 
 /** What the guard knows of one h2c connection. */
 export interface GuardedConnection {
@@ -16,6 +16,8 @@ export interface GuardedConnection {
 
 interface Connection extends GuardedConnection {
   readonly session: ServerHttp2Session;
+  /** The client's address and port, for the debug lines. */
+  readonly peer: string;
   /** The TCP socket under the session, once the server's "connection" event named it. */
   socket: Socket | undefined;
   readonly openedAt: number;
@@ -50,7 +52,8 @@ const GOAWAY_GRACE_MS = 1_000;
  *   PINGs on connections that carry streams but went silent, so a phone that
  *   vanished without a FIN is noticed and its streams end.
  * One timer walks every connection; its period is a fraction of the
- * shortest limit (at most a second).
+ * shortest limit (at most a second). Each connection opened is counted and
+ * each open, close and limit hit logged at debug with the peer.
  *
  * Bun (1.4.5) only half-closes the TCP socket when a server session is
  * destroyed or closed: the descriptor stays open until the peer closes its
@@ -77,7 +80,7 @@ export function createConnectionGuard(deps: {
   let capHits = { evicted: 0, refused: 0 };
   let capLoggedAt = Number.NEGATIVE_INFINITY;
 
-  const count = (limit: TransportLimit) => metrics.limitHits.inc({ limit });
+  const count = limitHitReporter(metrics, logger);
 
   function reportCap(kind: "evicted" | "refused"): void {
     capHits[kind] += 1;
@@ -98,7 +101,7 @@ export function createConnectionGuard(deps: {
 
   /** Cuts a connection at once (its streams, if any, end). */
   function cut(connection: Connection, limit: TransportLimit): void {
-    count(limit);
+    count(limit, { peer: connection.peer });
     connection.session.destroy();
     connection.socket?.destroy();
   }
@@ -147,7 +150,7 @@ export function createConnectionGuard(deps: {
       const victim = first(inPreface) ?? first(withoutRider);
       if (!victim) {
         reportCap("refused");
-        count("connection_refused");
+        count("connection_refused", { peer: key });
         const refused = { socket: undefined as Socket | undefined };
         pair(key, session, refused);
         session.destroy();
@@ -161,6 +164,7 @@ export function createConnectionGuard(deps: {
     const at = now();
     const connection: Connection = {
       session,
+      peer: key,
       socket: undefined,
       openedAt: at,
       prefaceDone: false,
@@ -195,17 +199,20 @@ export function createConnectionGuard(deps: {
     withoutRider.add(connection);
     bySession.set(session, connection);
     metrics.connections.set(open.size);
+    metrics.connectionsOpened.inc();
+    logger.debug({ peer: key }, "h2c connection opened");
     session.once("remoteSettings", () => {
       connection.prefaceDone = true;
       inPreface.delete(connection);
     });
     // Bun answers bytes that are not the HTTP/2 preface with GOAWAY and closes: count it.
     session.on("error", () => {
-      if (!connection.prefaceDone) count("not_http2");
+      if (!connection.prefaceDone) count("not_http2", { peer: key });
     });
     session.once("close", () => {
       forget(connection);
       connection.socket?.destroy();
+      logger.debug({ peer: key, ms: now() - connection.openedAt }, "h2c connection closed");
     });
     pair(key, session, connection);
   }
@@ -244,7 +251,7 @@ export function createConnectionGuard(deps: {
         if (at - connection.openedAt >= limits.prefaceTimeoutMs) cut(connection, "preface_timeout");
       } else if (connection.streams === 0) {
         if (at - connection.idleSince >= limits.idleTimeoutMs) {
-          count("idle_timeout");
+          count("idle_timeout", { peer: connection.peer });
           connection.closingSince = at;
           session.close();
         }

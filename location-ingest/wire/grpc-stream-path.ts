@@ -9,7 +9,7 @@ import {
   type StreamPingsResponse,
   StreamPingsResponseSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import type { IngestMetrics } from "../metrics";
+import type { LimitHit } from "../metrics";
 import type { RiderSessions } from "../session/rider-sessions";
 import { toConnectError } from "./connect-errors";
 import { encodeGrpcFrame, GrpcFrameReader } from "./grpc-frames";
@@ -34,7 +34,8 @@ export function isGrpcStreamPings(request: Http2ServerRequest): boolean {
 
 export interface GrpcStreamPathDeps {
   sessions: RiderSessions;
-  metrics: IngestMetrics;
+  /** Counts and logs a message limit hit on a stream. */
+  reportLimit: LimitHit;
   /** A started ping frame must be complete within this, else the stream ends DeadlineExceeded. */
   messageTimeoutMs: number;
 }
@@ -69,7 +70,7 @@ export function createGrpcStreamPath(deps: GrpcStreamPathDeps) {
       responses.fail(error);
       return;
     }
-    pumpRequests(request, call, responses, deps, onBytes);
+    pumpRequests(request, call, responses, deps, onBytes, admission.rider.riderId);
   };
 }
 
@@ -85,8 +86,9 @@ function pumpRequests(
   responses: ResponseSink<StreamPingsResponse>,
   deps: GrpcStreamPathDeps,
   onBytes: () => void,
+  riderId: string,
 ): void {
-  const { metrics, messageTimeoutMs } = deps;
+  const { reportLimit, messageTimeoutMs } = deps;
   const frames = new GrpcFrameReader(PING_MESSAGE_MAX_BYTES);
   // Pings read and not yet acked, oldest first; the first is with the session.
   const waiting: GeoPing[] = [];
@@ -107,13 +109,13 @@ function pumpRequests(
     responses.fail(error);
   };
   const refuseMessage = (limit: "malformed_message" | "message_too_large", error: EdgeError) => {
-    metrics.limitHits.inc({ limit });
+    reportLimit(limit, { riderId });
     fail(error);
   };
   const watchPartialFrame = () => {
     if (!frames.hasPartialFrame() || paused) return clearDeadline();
     deadline ??= setTimeout(() => {
-      metrics.limitHits.inc({ limit: "message_timeout" });
+      reportLimit("message_timeout", { riderId });
       fail(new EdgeError("message_timeout", `a ping did not arrive within ${messageTimeoutMs} ms`));
     }, messageTimeoutMs);
   };

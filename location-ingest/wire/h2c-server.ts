@@ -17,7 +17,7 @@ import {
 import type { Logger } from "pino";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import type { TransportLimits } from "../config";
-import type { IngestMetrics } from "../metrics";
+import { type IngestMetrics, limitHitReporter } from "../metrics";
 import type { RiderSessions } from "../session/rider-sessions";
 import { translateErrors } from "./connect-errors";
 import { createConnectionGuard } from "./connection-guard";
@@ -61,9 +61,10 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
   });
   registerIngestRoutes(router, service);
   const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
+  const reportLimit = limitHitReporter(metrics, logger);
   const serveStreamPings = createGrpcStreamPath({
     sessions: deps.sessions,
-    metrics,
+    reportLimit,
     messageTimeoutMs: limits.messageTimeoutMs,
   });
   const connections = createConnectionGuard({ limits, metrics, logger });
@@ -121,7 +122,7 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
       maxBytes: MESSAGE_MAX_BYTES[handler.method.name] ?? 0,
       timeoutMs: limits.messageTimeoutMs,
       onBytes,
-      onLimit: (limit) => metrics.limitHits.inc({ limit }),
+      onLimit: (limit) => reportLimit(limit, { method: handler.method.name }),
     });
     // A client still sending after the answer gets RST_STREAM(NO_ERROR), so
     // the stream does not stay half-open and hold its connection

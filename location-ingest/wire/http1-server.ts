@@ -10,7 +10,7 @@ import { errorResponse, requestIdOf } from "../../core/errors/error-response";
 import { raiseParserHeaderLimit, requestHeadBytes } from "../../core/http/request-head";
 import type { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../config";
-import type { IngestMetrics } from "../metrics";
+import { type IngestMetrics, limitHitReporter } from "../metrics";
 import { translateErrors } from "./connect-errors";
 import type { RunningServer } from "./h2c-server";
 import { guardMessages } from "./message-guard";
@@ -45,6 +45,7 @@ export interface Http1ServerDeps {
  */
 export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningServer {
   const { service, riderCalls, healthRoutes, limits, metrics, logger } = deps;
+  const reportLimit = limitHitReporter(metrics, logger);
   const router = createConnectRouter({
     grpc: false,
     grpcWeb: true,
@@ -56,7 +57,7 @@ export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningSe
 
   async function serve(request: Request, requestId: string): Promise<Response> {
     if (requestHeadBytes(request) > limits.httpMaxHeaderBytes) {
-      metrics.limitHits.inc({ limit: "headers_too_large" });
+      reportLimit("headers_too_large", { requestId });
       throw new EdgeError(
         "headers_too_large",
         `request line and headers larger than ${limits.httpMaxHeaderBytes} bytes`,
@@ -67,7 +68,10 @@ export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningSe
     const handler = handlers.get(new URL(request.url).pathname);
     if (!handler) throw new EdgeError("not_found", "no such route");
     if (Number(request.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) {
-      metrics.limitHits.inc({ limit: "body_too_large" });
+      reportLimit("body_too_large", {
+        requestId,
+        contentLength: request.headers.get("content-length"),
+      });
       throw new EdgeError("payload_too_large", `bodies larger than ${MAX_BODY_BYTES} bytes`);
     }
     // Only unary calls work over HTTP/1.1 (no full duplex): each counts.
@@ -79,7 +83,7 @@ export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningSe
       header: universal.header,
       maxBytes: MESSAGE_MAX_BYTES[handler.method.name] ?? 0,
       timeoutMs: limits.messageTimeoutMs,
-      onLimit: (limit) => metrics.limitHits.inc({ limit }),
+      onLimit: (limit) => reportLimit(limit, { requestId, method: handler.method.name }),
     });
     let answer: UniversalServerResponse;
     try {

@@ -1,8 +1,9 @@
 import { createContextKey } from "@connectrpc/connect";
+import type { Logger } from "pino";
 import { bearerToken, type TokenVerifier } from "../../core/auth/token-verifier";
 import { EdgeError } from "../../core/errors/edge-error";
 import { isKeyPart } from "../../core/redis/keys";
-import type { IngestMetrics } from "../metrics";
+import type { LimitHit } from "../metrics";
 import type { RiderIdentity } from "../session/rider-sessions";
 
 /** What the transport decided about a call before handing it on: its rider, or why not. */
@@ -32,13 +33,15 @@ const NOTHING_TO_RELEASE = () => undefined;
  * on this process (uploads, unary pings), so one token cannot hold
  * thousands of them. StreamPings needs no cap: a rider has one live
  * stream, and each new one ends the one before (session/rider-sessions.ts).
+ * Each refusal is logged at debug with its code.
  */
 export function createRiderCalls(deps: {
   verifier: TokenVerifier;
   maxPerRider: number;
-  metrics: IngestMetrics;
+  reportLimit: LimitHit;
+  logger: Logger;
 }) {
-  const { verifier, maxPerRider, metrics } = deps;
+  const { verifier, maxPerRider, reportLimit, logger } = deps;
   const open = new Map<string, number>();
 
   async function riderOf(authorization: string | null | undefined): Promise<RiderIdentity> {
@@ -59,13 +62,15 @@ export function createRiderCalls(deps: {
       try {
         rider = await riderOf(authorization);
       } catch (error) {
+        const code = error instanceof EdgeError ? error.code : "internal";
+        logger.debug({ code }, "rider call refused");
         return { admission: { refusal: error }, release: NOTHING_TO_RELEASE };
       }
       if (!counted) return { admission: { rider }, release: NOTHING_TO_RELEASE };
       const { riderId } = rider;
       const count = open.get(riderId) ?? 0;
       if (count >= maxPerRider) {
-        metrics.limitHits.inc({ limit: "rider_calls" });
+        reportLimit("rider_calls", { riderId });
         const refusal = new EdgeError(
           "too_many_connections",
           `this rider already has ${maxPerRider} uploads or unary calls open on this node`,

@@ -47,12 +47,14 @@ export async function spawnIngest(env: Record<string, string>): Promise<IngestPr
     const line = lines.find((l) => l.includes('"ingest listening"'));
     if (!line) continue;
     const { grpcPort, httpPort } = JSON.parse(line) as { grpcPort: number; httpPort: number };
-    // Keep reading stdout so the child never blocks on a full pipe.
+    // Keep reading stdout so the child never blocks on a full pipe; a line may span chunks.
     void (async () => {
       for (;;) {
         const next = await reader.read();
         if (next.done) return;
-        logs.push(...new TextDecoder().decode(next.value).split("\n").filter(Boolean));
+        const more = (text + new TextDecoder().decode(next.value)).split("\n");
+        text = more.pop() ?? "";
+        logs.push(...more.filter(Boolean));
       }
     })();
     return {
