@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { mintToken } from "../../core/auth/mint-token";
 import { freePort, startRedis } from "../../test/support/redis-server";
-import { lineReader, spawnDriven, waitForOk } from "../support/child";
+import { lineReader, nodeExecutable, spawnDriven, waitForOk } from "../support/child";
 import { cpuMeter, residentBytes } from "../support/process-stats";
 import { seedBenchOrders } from "../support/seed-orders";
 
@@ -140,7 +140,7 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
       }
       const command =
         name === "peer"
-          ? ["node", peerServer, "--redis", redis.url]
+          ? [nodeExecutable(), peerServer, "--redis", redis.url]
           : [
               bun,
               join(HERE, "raw-forward-server.ts"),

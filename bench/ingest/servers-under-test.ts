@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { freePort } from "../../test/support/redis-server";
-import { waitForOk } from "../support/child";
+import { nodeExecutable, waitForOk } from "../support/child";
 import { type GcMeter, gcMeter } from "./gc-log";
 
 /** A server the ingest bench loads: where riders connect, its process, its GC log. */
@@ -71,7 +71,7 @@ export async function startIngest(
 export async function startPeer(redisUrl: string, secret: string): Promise<ServerUnderTest> {
   const child = Bun.spawn(
     [
-      "node",
+      nodeExecutable(),
       "--trace-gc",
       join(import.meta.dir, "peer-grpc-js-server.mjs"),
       ...["--redis", redisUrl, "--secret", secret],

@@ -1,4 +1,29 @@
+import { realpathSync } from "node:fs";
+import { join } from "node:path";
 import type { Subprocess } from "bun";
+
+/**
+ * Node itself, for the peers that must run on it. Under `bun run` (so under
+ * `./edge bench` and `./edge test`) bunfig's `run.bun` puts a `node` that is
+ * Bun first on PATH: those directories are skipped.
+ */
+export function nodeExecutable(): string {
+  const bun = realpathSync(process.execPath);
+  const isBun = (dir: string) => {
+    try {
+      return realpathSync(join(dir, "node")) === bun;
+    } catch {
+      return false;
+    }
+  };
+  const path = (process.env.PATH ?? "")
+    .split(":")
+    .filter((dir) => !isBun(dir))
+    .join(":");
+  const node = Bun.which("node", { PATH: path });
+  if (!node) throw new Error("Node is needed for the bench's peers (node on PATH)");
+  return node;
+}
 
 /** Spawns `bun <script> ...args` with its stdout piped, for a bench part's helper process. */
 export function spawnBun(
