@@ -145,10 +145,13 @@ describe("routing through the shipped balancer", () => {
     expect(await edge.tracking.get("t2")?.stop()).toBe(0);
     await allWatching("every watcher back on an owner after the drain");
     const changes = attemptsSince(since).filter((attempts) => attempts.length > 0);
-    // About a third of the orders were t2's; each was moved once and kept.
+    // About a third of the orders were t2's; each was moved once and kept
+    // (every watcher that did anything else is listed, not just the first).
     expect(changes.length).toBeGreaterThan(ORDERS / 6);
-    for (const attempts of changes)
-      expect(attempts.map((a) => `${a.path}:${a.outcome}`)).toEqual(["named:owner"]);
+    const notMovedOnce = changes
+      .map((attempts) => attempts.map((a) => `${a.path}:${a.outcome}`).join(" "))
+      .filter((attempts) => attempts !== "named:owner");
+    expect(notMovedOnce).toEqual([]);
     await edge.ringsHold(["t1", "t3"]);
     const share = await directOwnerShare();
     console.log(`after the drain, public route on the owner: ${share * ORDERS}/${ORDERS}`);
