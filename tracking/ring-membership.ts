@@ -27,7 +27,7 @@ export function createRingMembership(options: {
 }) {
   const { connection, self, ringRefreshMs, watchers, logger } = options;
   let leaving = false;
-  let membership: { leave(): Promise<void> } | undefined;
+  let membership: { leave(lastBeatMs: number): Promise<void> } | undefined;
 
   /** The watcher's order belongs elsewhere: `moved` with the owner's URL, and the close. */
   function moveLostOrders(): void {
@@ -83,23 +83,48 @@ export function createRingMembership(options: {
     },
 
     /**
-     * Out of the registry mid-tick: every ring, this one included, drops the
-     * node at the next tick, so a watcher moved then finds a new owner that
-     * agrees (never one that sends it back). The node serves until then.
-     * Bounded: a Redis that hangs (a cluster queues commands) must not hold a
-     * deploy; with Redis gone the heartbeat simply stops and the TTL takes
-     * the node out.
+     * Out of every ring from one tick on, the same for all: the registry
+     * gets a last heartbeat that is fresh for the tick after this one and
+     * stale from the tick after that (`outFrom`), so no ring reads it in
+     * sooner or later than another, however late its timer fires. A write
+     * that lands only after `outFrom` started (a loaded host) moves it to
+     * the tick after the write. The node serves until its own ring has read
+     * a tick from `outFrom` on without it: only then do the new owners agree
+     * (one whose ring is behind reads it before refusing, settleOwner).
+     * Bounded: with Redis hanging or gone, the heartbeat has stopped and
+     * the TTL takes the node out of every ring by the deadline anyway.
      */
     async leave(): Promise<void> {
       leaving = true;
-      const left = (async () => {
-        await ring.quietMoment();
-        await membership
-          ?.leave()
-          .catch((error: unknown) => logger.warn({ err: error }, "could not leave the ring"));
-        await ring.nextTick();
-      })();
-      await Promise.race([left, Bun.sleep(3 * ringRefreshMs)]);
+      const tickOf = (at: number) => at - (at % ringRefreshMs);
+      const deadline = Date.now() + options.nodeTtlMs + 2 * ringRefreshMs;
+      const untilDeadline = () => Bun.sleep(Math.max(0, deadline - Date.now()));
+      let outFrom = tickOf(Date.now()) + 2 * ringRefreshMs;
+      const written = membership
+        ?.leave(outFrom - options.nodeTtlMs - 1)
+        .then(() => true)
+        .catch((error: unknown) => {
+          logger.warn({ err: error }, "could not leave the ring");
+          return false;
+        });
+      if (await Promise.race([written, untilDeadline().then(() => false)]))
+        outFrom = Math.max(outFrom, tickOf(Date.now()) + ringRefreshMs);
+      const isOut = () =>
+        ring.readTick() >= outFrom && !ring.nodes().some((node) => node.id === self.id);
+      while (!isOut() && Date.now() < deadline) {
+        await Bun.sleep(Math.max(0, outFrom - Date.now()));
+        const read = await Promise.race([
+          ring.refresh().then(
+            () => true,
+            () => false,
+          ),
+          untilDeadline().then(() => false),
+        ]);
+        // Not read, or read with the node still in (its last beat never written): the next tick.
+        if (!read || (ring.readTick() >= outFrom && !isOut()))
+          outFrom = tickOf(Date.now()) + ringRefreshMs;
+      }
+      if (!isOut()) logger.warn("left the ring without seeing it drop this node");
       ring.stop();
     },
 

@@ -29,8 +29,8 @@ export interface TrackingApp {
   /** Redis subscriptions held right now (one per watched order). */
   subscriptionCount(): number;
   /**
-   * SIGTERM: leave the registry at a quiet moment, keep serving until every
-   * ring drops this node at the next tick, then send every watcher `moved`
+   * SIGTERM: leave the registry from a tick chosen ahead, keep serving until
+   * this node's ring has dropped it at that tick, then send every watcher `moved`
    * (the new owner) + the drain close, stop.
    */
   drain(): Promise<void>;

@@ -146,13 +146,20 @@ test("a node missing from the registry (Redis lost it) stays until its last beat
   expect(await ring.refresh()).toBe(true);
   expect(ids()).toEqual(["a"]);
 
-  // A node that leaves is out at the next tick, not after its TTL.
-  await register("", { b: clock.now });
+  // A node that leaves is out from the tick its last beat picks, not after its TTL:
+  // still in at the tick before though read after the write, out at that tick.
+  await register("", { a: clock.now, b: clock.now });
   clock.now += TICK;
   await ring.refresh();
   expect(ids()).toEqual(["a", "b"]);
-  await registrations[1]?.leave();
+  const outFrom = clock.now - (clock.now % TICK) + 2 * TICK;
+  await registrations[1]?.leave(outFrom - TTL - 1);
+  clock.now += TICK;
+  await ring.refresh();
+  expect(ids()).toEqual(["a", "b"]);
   clock.now += TICK;
   await ring.refresh();
   expect(ids()).toEqual(["a"]);
+  // Still listed (a ring tells a node that left from one Redis lost), with the last beat given.
+  expect(Number(await client.zscore(keys.trackingNodes(), "b"))).toBe(outFrom - TTL - 1);
 });

@@ -20,8 +20,8 @@ export interface TrackingRing {
   refresh(): Promise<boolean>;
   /** True when the ring was read for the tick now running (false between a tick's start and its read). */
   isCurrent(): boolean;
-  /** Resolves once the next scheduled refresh (the next tick's) has run. */
-  nextTick(): Promise<void>;
+  /** The start of the last tick read (wall-clock ms), -Infinity before the first read. */
+  readTick(): number;
   /** Resolves at the middle of a tick, as far as can be from any ring's refresh. */
   quietMoment(): Promise<void>;
   stop(): void;
@@ -39,8 +39,9 @@ export interface TrackingRing {
  * re-reads just after each tick starts, so a node that died leaves every
  * ring at the same tick (within the hosts' clock skew and timer delays),
  * and no customer is sent back and forth between two rings that disagree.
- * Changes made on purpose (a join, a drain) are written at a quiet moment,
- * mid-tick, so that every ring sees them at the next tick. What is left is
+ * A join is written at a quiet moment, mid-tick, so that every ring sees
+ * it at the next tick; a drain records the node's last heartbeat so that
+ * it is out from a tick chosen ahead, whenever a ring reads. What is left is
  * the few milliseconds between the first and the last ring's read of a
  * tick; a node about to send a watcher away on a ring that is not yet
  * current reads it first (isCurrent).
@@ -71,7 +72,6 @@ export function createTrackingRing(options: {
   let readForTick = Number.NEGATIVE_INFINITY;
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let tickWaiters: (() => void)[] = [];
   // What this ring last saw of each member: its heartbeat and URL.
   const seen = new Map<string, { beatMs: number; url: string }>();
 
@@ -128,9 +128,6 @@ export function createTrackingRing(options: {
     } catch (error) {
       logger.warn({ err: error }, "tracking ring refresh failed");
     }
-    const waiters = tickWaiters;
-    tickWaiters = [];
-    for (const wake of waiters) wake();
     schedule();
   }
 
@@ -144,7 +141,7 @@ export function createTrackingRing(options: {
     nodes: () => members,
     refresh,
     isCurrent: () => readForTick === tickStart(now()),
-    nextTick: () => new Promise((resolve) => tickWaiters.push(resolve)),
+    readTick: () => readForTick,
     async quietMoment() {
       const phase = now() % refreshMs;
       const middle = refreshMs / 2;
@@ -154,9 +151,6 @@ export function createTrackingRing(options: {
     stop() {
       stopped = true;
       clearTimeout(timer);
-      const waiters = tickWaiters;
-      tickWaiters = [];
-      for (const wake of waiters) wake();
     },
   };
 }
