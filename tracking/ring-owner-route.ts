@@ -14,16 +14,20 @@ const APPENDED_TRACK_PATH = /^(?:tracking\/[^/]+\/)?v1\/orders\/([^/]+)\/track$/
  * balancer asks it before every upgrade of the public track route
  * (docker/nginx.conf, `auth_request`) and proxies to the node it names, so
  * routing follows the ring (liveness from heartbeats), not the balancer's
- * own view. It costs no Redis call and no token check: the node that takes
- * the upgrade checks everything. Any order id gets an answer (the owner
+ * own view. It costs no token check (the node that takes the upgrade checks
+ * everything) and no Redis call, except the tick's read when the lookup
+ * comes before this ring's timer (late on a loaded host): an answer from
+ * the last tick could name a node that has just left. Any order id gets an answer (the owner
  * then refuses a bad one in the error shape); 503 while the ring is empty.
  * Not for the public edge: the balancer exposes only its own internal use.
  */
 export function createRingOwnerRoute(ring: TrackingRing) {
-  return function ringOwner(request: Request): Response | undefined {
+  return async function ringOwner(request: Request): Promise<Response | undefined> {
     if (request.method !== "GET") return undefined;
     const { pathname } = new URL(request.url);
     if (!pathname.startsWith(OWNER_PATH)) return undefined;
+    // Redis unreachable: the last tick's answer is the best there is.
+    if (!ring.isCurrent()) await ring.refresh().catch(() => false);
     const rest = pathname.slice(OWNER_PATH.length);
     const raw = APPENDED_TRACK_PATH.exec(rest)?.[1] ?? rest;
     const orderId = decodePathPart(raw) ?? raw;

@@ -116,7 +116,7 @@ export async function startTracking(
     port: config.port,
     hostname: config.bindHost,
     async fetch(request, server) {
-      return ringOwner(request) ?? (await health(request)) ?? watchUpgrade(request, server);
+      return (await ringOwner(request)) ?? (await health(request)) ?? watchUpgrade(request, server);
     },
     websocket: createWatchSockets({
       closeAboveBytes: config.closeAboveBytes,

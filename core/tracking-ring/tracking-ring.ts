@@ -77,11 +77,23 @@ export function createTrackingRing(options: {
 
   const tickStart = (at: number) => at - (at % refreshMs);
 
-  async function refresh(): Promise<boolean> {
-    const { client } = connection;
+  // The read under way, shared by every caller of its tick.
+  let reading: { tick: number; changed: Promise<boolean> } | undefined;
+
+  function refresh(): Promise<boolean> {
     const tick = tickStart(now());
     // One read per tick: membership is what the tick's first read saw.
-    if (tick <= readForTick) return false;
+    if (tick <= readForTick) return Promise.resolve(false);
+    if (reading?.tick === tick) return reading.changed;
+    const changed = read(tick).finally(() => {
+      if (reading?.tick === tick) reading = undefined;
+    });
+    reading = { tick, changed };
+    return changed;
+  }
+
+  async function read(tick: number): Promise<boolean> {
+    const { client } = connection;
     const listed = await client.zrange(keys.trackingNodes(), "0", "-1", "WITHSCORES");
     const beats = new Map<string, number>();
     for (let i = 0; i < listed.length; i += 2) beats.set(listed[i] ?? "", Number(listed[i + 1]));
