@@ -53,7 +53,7 @@ describe("failed authentication is rate limited per client address", () => {
     expect([limited.status, body.error.code]).toEqual([429, "rate_limited"]);
     expect(body.error.requestId).toBe(limited.headers.get("x-request-id") ?? "missing");
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
-    // Missing tokens count too; a token this node never verified is refused unchecked.
+    // While blocked, a missing token and a token this node never verified are refused unchecked.
     expect((await fetch(`${gateway.url}/v1/ops/live?city=london`)).status).toBe(429);
     expect((await ask(gateway, await testToken("ops-2", "ops"))).status).toBe(429);
     expect((await ask(gateway, known)).status).toBe(200);
@@ -81,5 +81,28 @@ describe("failed authentication is rate limited per client address", () => {
     // Another customer behind the same balancer is unaffected.
     const customer = await testToken("ops-3", "ops");
     expect((await ask(gateway, customer, { "x-forwarded-for": "198.51.100.2" })).status).toBe(200);
+  });
+
+  test("expired tokens and missing ones never count: a carrier NAT's sleeping apps do not block their address; forged tokens from it still do", async () => {
+    const gateway = await gatewayWith({ GATEWAY_CLIENT_ADDRESS_HEADER: "X-Forwarded-For" });
+    const nat = { "x-forwarded-for": `198.51.100.${Math.floor(Math.random() * 200) + 20}` };
+    const expired = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => testToken(`c-${i}`, "customer", undefined, -5)),
+    );
+    const answers = await Promise.all(expired.map((token) => ask(gateway, token, nat)));
+    const bodies = (await Promise.all(answers.map((r) => r.json()))) as {
+      error: { code: string; message: string };
+    }[];
+    expect(new Set(answers.map((r) => r.status))).toEqual(new Set([401]));
+    expect(new Set(bodies.map((b) => `${b.error.code}: ${b.error.message}`))).toEqual(
+      new Set(["unauthenticated: token expired"]),
+    );
+    for (let i = 0; i < 40; i++) {
+      const missing = await fetch(`${gateway.url}/v1/ops/live?city=london`, { headers: nat });
+      expect(missing.status).toBe(401);
+    }
+    // The address's whole budget is left for forged tokens: 20 × 401, then 429.
+    for (let i = 0; i < 20; i++) expect((await ask(gateway, forged(), nat)).status).toBe(401);
+    expect((await ask(gateway, forged(), nat)).status).toBe(429);
   });
 });

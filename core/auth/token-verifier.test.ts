@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { EdgeError } from "../errors/edge-error";
 import { mintToken } from "./mint-token";
-import { bearerToken, createTokenVerifier } from "./token-verifier";
+import { bearerToken, createTokenVerifier, isExpiredToken } from "./token-verifier";
 
 const SECRET = "s".repeat(40);
 const verifier = createTokenVerifier({ secret: SECRET, issuer: "edge-dev", audience: "edge" });
@@ -52,6 +52,46 @@ describe("createTokenVerifier", () => {
     ];
     for (const token of cases) {
       expect((await rejection(verifier.verify(token))).code).toBe("unauthenticated");
+    }
+  });
+
+  test("only a genuine token past its exp is told apart as expired", async () => {
+    const expired = await rejection(
+      verifier.verify(
+        await mintToken(SECRET, { sub: "r1", role: "ops", ttlSeconds: -10, ...claims }),
+      ),
+    );
+    expect([expired.code, expired.message, isExpiredToken(expired)]).toEqual([
+      "unauthenticated",
+      "token expired",
+      true,
+    ]);
+    // Expired too, but signed with another key or for another issuer or audience: forged.
+    for (const token of [
+      await mintToken("k".repeat(40), { sub: "r1", role: "ops", ttlSeconds: -10, ...claims }),
+      await mintToken(SECRET, {
+        sub: "r1",
+        role: "ops",
+        ttlSeconds: -10,
+        issuer: "x",
+        audience: "edge",
+      }),
+      await mintToken(SECRET, {
+        sub: "r1",
+        role: "ops",
+        ttlSeconds: -10,
+        issuer: "edge-dev",
+        audience: "x",
+      }),
+      unsignedToken({ sub: "r1", role: "ops", exp: 1, iss: "edge-dev", aud: "edge" }),
+      "not.a.jwt",
+    ]) {
+      const refused = await rejection(verifier.verify(token));
+      expect([refused.code, refused.message, isExpiredToken(refused)]).toEqual([
+        "unauthenticated",
+        "invalid token",
+        false,
+      ]);
     }
   });
 

@@ -1,4 +1,4 @@
-import { createLocalJWKSet, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import { createLocalJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
 import type { AuthConfig } from "../config/shared-config";
 import { EdgeError } from "../errors/edge-error";
 import { type Identity, isRole } from "./identity";
@@ -75,7 +75,9 @@ export function createTokenVerifier(
       } catch (error) {
         // auth_unavailable: the keys could not be had; the token may be fine.
         if (error instanceof EdgeError) throw error;
-        throw new EdgeError("unauthenticated", "invalid or expired token", { cause: error });
+        if (error instanceof errors.JWTExpired)
+          throw new EdgeError("unauthenticated", "token expired", { cause: error });
+        throw new EdgeError("unauthenticated", "invalid token", { cause: error });
       }
       if (cacheSize > 0) {
         // Map keeps insertion order: evicting the first key drops the oldest.
@@ -96,6 +98,16 @@ function identityFromClaims(payload: JWTPayload): Identity {
     throw new Error("rider token without a valid city claim");
   }
   return Object.freeze({ sub, role, exp, ...(typeof city === "string" ? { city } : {}) });
+}
+
+/**
+ * True for the rejection of a genuine token that has merely expired: jose
+ * checks the signature, algorithm, issuer and audience before `exp`, so
+ * only a token signed by the identity provider for this edge gets this far.
+ * An app back from sleep sends one; it is no sign of an attack.
+ */
+export function isExpiredToken(error: unknown): boolean {
+  return error instanceof EdgeError && error.cause instanceof errors.JWTExpired;
 }
 
 /** Pulls the bearer token out of an Authorization header value. */

@@ -1,12 +1,15 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { bearerToken, type TokenVerifier } from "../../core/auth/token-verifier";
+import { bearerToken, isExpiredToken, type TokenVerifier } from "../../core/auth/token-verifier";
 import { EdgeError } from "../../core/errors/edge-error";
 import type { AuthFailureLimiter } from "../auth-failure-limit";
 import type { GatewayEnv } from "../context";
 
 /**
  * Verifies the bearer token and sets `identity`; 401 without a valid token.
- * With `failures`, failed checks are limited per client address: a blocked
+ * With `failures`, forged or malformed tokens are limited per client
+ * address (a missing token costs nothing to refuse, and an expired one is an
+ * honest app back from sleep: neither counts, or many phones behind one
+ * carrier NAT would block their shared address): a blocked
  * address gets 429 `rate_limited` with Retry-After before any verification,
  * except for a token this node has already verified (a real user behind the
  * same NAT as the attacker keeps working). Roles: `requireRole`.
@@ -42,7 +45,13 @@ export function authenticate(
       if (!token) throw new EdgeError("unauthenticated", "missing bearer token");
       c.set("identity", await verifier.verify(token));
     } catch (error) {
-      if (failures && error instanceof EdgeError && error.code === "unauthenticated") {
+      if (
+        failures &&
+        token &&
+        error instanceof EdgeError &&
+        error.code === "unauthenticated" &&
+        !isExpiredToken(error)
+      ) {
         const address = failures.clientAddress(c);
         const blocked = await failures.limiter.recordFailure(address).catch(() => 0);
         if (blocked > 0) throw refuse(blocked);
