@@ -12,7 +12,6 @@ export const ERROR_CODES = {
   unauthenticated: { http: 401, connect: Code.Unauthenticated },
   forbidden: { http: 403, connect: Code.PermissionDenied },
   not_found: { http: 404, connect: Code.NotFound },
-  conflict: { http: 409, connect: Code.Aborted },
   rider_busy: { http: 409, connect: Code.FailedPrecondition },
   order_offered: { http: 409, connect: Code.FailedPrecondition },
   offer_expired: { http: 409, connect: Code.FailedPrecondition },
@@ -26,7 +25,6 @@ export const ERROR_CODES = {
   message_timeout: { http: 408, connect: Code.DeadlineExceeded },
   rate_limited: { http: 429, connect: Code.ResourceExhausted },
   too_many_connections: { http: 429, connect: Code.ResourceExhausted },
-  not_owner: { http: 409, connect: Code.FailedPrecondition },
   /** A newer StreamPings of the rider replaced this one: the app must not reconnect it. */
   stream_superseded: { http: 409, connect: Code.FailedPrecondition },
   order_rejected: { http: 422, connect: Code.InvalidArgument },
