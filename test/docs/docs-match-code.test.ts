@@ -1,0 +1,202 @@
+// The repo's docs name what the code reads, exports and answers, with
+// current names: every variable a tier reads, every metric family, every
+// Redis key and every error code is documented, and no doc names a
+// variable, metric, key or "status `code`" pair the code no longer has.
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { Code } from "@connectrpc/connect";
+import type { Env } from "../../core/config/env";
+import { ERROR_CODES } from "../../core/errors/error-codes";
+import { keys } from "../../core/redis/keys";
+import { loadGatewayConfig } from "../../gateway/config";
+import { loadIngestConfig } from "../../location-ingest/config";
+import { loadTrackingConfig } from "../../tracking/config";
+
+const ROOT = join(import.meta.dir, "..", "..");
+const DOCS = [
+  "README.md",
+  "docs/contract.md",
+  "docs/mobile-apps.md",
+  "docs/performance-notes.md",
+  "proto/README.md",
+  "docker/README.md",
+  "clients/README.md",
+  "bench/RESULTS.md",
+];
+
+/** `Code.FailedPrecondition` → `FAILED_PRECONDITION`, as gRPC spells it. */
+const grpcName = (code: Code) => Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
+const GRPC_NAMES = new Set(
+  Object.values(Code)
+    .filter((code): code is Code => typeof code === "number")
+    .map(grpcName),
+);
+
+const read = (path: string) => Bun.file(join(ROOT, path)).text();
+const docs = new Map(
+  await Promise.all(DOCS.map(async (path) => [path, await read(path)] as const)),
+);
+const backticked = (text: string) => [...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1] as string);
+
+async function sourceText(...patterns: string[]): Promise<string> {
+  const texts: string[] = [];
+  for (const pattern of patterns)
+    for await (const path of new Bun.Glob(pattern).scan({ cwd: ROOT, dot: true }))
+      if (!path.endsWith(".md") && !path.endsWith(".test.ts") && !path.includes("node_modules"))
+        texts.push(await read(path));
+  return texts.join("\n");
+}
+// Everything but the docs and the tests: what a name in a doc must still exist in.
+const everySource = await sourceText(
+  "{edge,package.json,.ci/*}",
+  "{core,clients,gateway,location-ingest,tracking,proto,demo,bench,scripts,docker}/**/*",
+  "test/support/**/*",
+);
+const tierSource = await sourceText("{core,gateway,location-ingest,tracking}/**/*.ts");
+
+/** Every variable a tier's loader reads, recorded through a proxy (both Redis and auth branches). */
+function variablesRead(): Set<string> {
+  const seen = new Set<string>();
+  const recording = (values: Record<string, string>): Env =>
+    new Proxy(values, {
+      get(target, name) {
+        if (typeof name === "string") seen.add(name);
+        return target[name as string];
+      },
+    });
+  const branches: Record<string, string>[] = [
+    { REDIS_URL: "redis://127.0.0.1:6379", JWT_SECRET: "x".repeat(32) },
+    {
+      REDIS_CLUSTER_NODES: "127.0.0.1:7000",
+      JWT_JWKS_URL: "https://id.example/jwks.json",
+      KAFKA_BROKERS: "127.0.0.1:9092",
+    },
+  ];
+  for (const values of branches) {
+    loadIngestConfig(recording(values), { openFileLimit: 4_096 });
+    loadIngestConfig(recording(values));
+    loadGatewayConfig(recording(values));
+    loadTrackingConfig(recording(values));
+  }
+  seen.add("LOG_LEVEL"); // core/observability/logger.ts, read by every tier
+  return seen;
+}
+
+describe("configuration", () => {
+  test("every variable a tier reads is in the README's configuration tables", async () => {
+    const readme = new Set(backticked(docs.get("README.md") as string));
+    const read = variablesRead();
+    expect(read.size).toBeGreaterThan(50);
+    const undocumented = [...read].filter((name) => !readme.has(name));
+    expect(undocumented).toEqual([]);
+  });
+
+  test("every variable-like name in the docs still exists in the code", () => {
+    // Not ours to define: gRPC's status names, buf's rule names.
+    const foreign = (name: string) => GRPC_NAMES.has(name) || name.startsWith("FILE_SAME_");
+    const stale: string[] = [];
+    for (const [path, text] of docs)
+      for (const token of backticked(text)) {
+        const name = token.split("=")[0] as string;
+        if (!/^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$/.test(name) || foreign(name)) continue;
+        if (!new RegExp(`\\b${name}\\b`).test(everySource)) stale.push(`${path}: ${name}`);
+      }
+    expect(stale).toEqual([]);
+  });
+});
+
+describe("metrics", () => {
+  const families = new Set(
+    [...tierSource.matchAll(/name: "(edge_[a-z0-9_]+)"/g)].map((m) => m[1] as string),
+  );
+
+  test("every metric family a tier exports is documented by its full name", () => {
+    expect(families.size).toBeGreaterThan(40);
+    const documented = new Set(
+      ["README.md", "docs/contract.md", "docker/README.md"].flatMap((path) =>
+        backticked(docs.get(path) as string).map((token) => token.replace(/\{.*\}$/, "")),
+      ),
+    );
+    expect([...families].filter((name) => !documented.has(name))).toEqual([]);
+  });
+
+  test("every metric name in the docs is one a tier exports", () => {
+    const stale: string[] = [];
+    for (const [path, text] of docs)
+      for (const token of backticked(text)) {
+        if (!/^edge_[a-z0-9_]+(\{[^}]*\})?$/.test(token)) continue;
+        const name = token.replace(/\{.*\}$/, "");
+        if (!families.has(name.replace(/_(bucket|sum|count)$/, "")) && !families.has(name))
+          stale.push(`${path}: ${token}`);
+      }
+    expect(stale).toEqual([]);
+  });
+});
+
+describe("Redis keys", () => {
+  // The key table of docs/contract.md: its first column, e.g. `order:{p<n>}:<o>`.
+  const documented = (async () =>
+    (await read("docs/contract.md"))
+      .split("\n")
+      .filter((line) => line.startsWith("| `"))
+      .flatMap((line) => backticked(line.split("|")[1] as string))
+      .filter((token) => token.includes(":")))();
+
+  /** A key built with placeholder ids, as a pattern its documented form must match. */
+  function pattern(build: (...ids: string[]) => string): RegExp {
+    const ids = ["Q1", "Q2"];
+    const key = build(...ids)
+      .replace(/\{p(?:Q\d|\d+)\}/g, "{p<n>}")
+      .replace(/[.*+?^$()|[\]\\]/g, "\\$&");
+    // An id inside a hash tag is written {name}; elsewhere <name>.
+    const source = key
+      .replace(/\\?\{Q\d\\?\}/g, "\\{[a-z0-9 ]+\\}")
+      .replace(/\{p<n>\}/g, "\\{p<n>\\}")
+      .replace(/Q\d/g, "<[a-z0-9 ]+>");
+    return new RegExp(`^${source}$`);
+  }
+
+  test("every key built in core/redis/keys.ts is in the contract's key table", async () => {
+    const table = await documented;
+    expect(table.length).toBeGreaterThan(15);
+    const missing = Object.entries(keys)
+      .filter(([, build]) => !table.some((token) => pattern(build as never).test(token)))
+      .map(([name]) => name);
+    expect(missing).toEqual([]);
+  });
+
+  test("every key in the contract's key table is one core/redis/keys.ts builds", async () => {
+    const patterns = Object.values(keys).map((build) => pattern(build as never));
+    const stale = (await documented).filter((token) => !patterns.some((p) => p.test(token)));
+    expect(stale).toEqual([]);
+  });
+});
+
+describe("error codes", () => {
+  test("the contract's error-code table is core/errors/error-codes.ts: code, HTTP status, gRPC code", async () => {
+    const rows = [
+      ...(await read("docs/contract.md")).matchAll(
+        /^\| `([a-z_]+)` +\| (\d{3}) +\| `([A-Z_]+)` +\|/gm,
+      ),
+    ].map(([, code, http, grpc]) => ({ code, http: Number(http), grpc }));
+    const codes = Object.entries(ERROR_CODES).map(([code, { http, connect }]) => ({
+      code,
+      http,
+      grpc: grpcName(connect),
+    }));
+    const byCode = (a: { code?: string }, b: { code?: string }) =>
+      (a.code as string).localeCompare(b.code as string);
+    expect(rows.sort(byCode)).toEqual(codes.sort(byCode));
+  });
+
+  test('every "<status> `code`" in the docs names a code with that HTTP status', () => {
+    const wrong: string[] = [];
+    // bench/RESULTS.md puts counts before label names ("200 `not_http2`").
+    for (const [path, text] of [...docs].filter(([path]) => path !== "bench/RESULTS.md"))
+      for (const [, status, code] of text.matchAll(/\b([1-5]\d\d) `([a-z_]+)`/g)) {
+        const entry = ERROR_CODES[code as keyof typeof ERROR_CODES];
+        if (entry?.http !== Number(status)) wrong.push(`${path}: ${status} ${code}`);
+      }
+    expect(wrong).toEqual([]);
+  });
+});
