@@ -19,7 +19,7 @@ export async function runMain(
       summary: `Runs one ${tier} process; SIGTERM drains it and exits 0.`,
       flags: {},
       notes:
-        "Configured from environment variables only (README: Configuration); a bad value\nstops it with one line naming the variable (exit 2).",
+        "Configured from environment variables only (README.md, the tier's Configuration table); a bad\nvalue stops it with one line naming the variable (exit 2).",
     },
     Bun.argv.slice(2),
   );
