@@ -105,6 +105,37 @@ describe("configuration", () => {
   });
 });
 
+describe("docker/", () => {
+  test("every variable compose and the Dockerfile set on a tier is one a tier reads", async () => {
+    const compose = Bun.YAML.parse(await read("docker/compose.yaml")) as {
+      services: Record<string, { build?: { target?: string }; environment?: object }>;
+    };
+    const set = Object.values(compose.services)
+      .filter((service) => ["gateway", "ingest", "tracking"].includes(service.build?.target ?? ""))
+      .flatMap((service) => Object.keys(service.environment ?? {}));
+    for (const [, names] of (await read("docker/Dockerfile")).matchAll(/^ENV (.+)$/gm))
+      set.push(...[...(names as string).matchAll(/([A-Z_]+)=/g)].map((m) => m[1] as string));
+    expect(set.length).toBeGreaterThan(15);
+    const tierReads = variablesRead();
+    // NODE_ENV is for the libraries (production mode), not a tier setting.
+    const unread = [...new Set(set)].filter((name) => !tierReads.has(name) && name !== "NODE_ENV");
+    expect(unread).toEqual([]);
+  });
+
+  test("docker/README.md's alert table lists every alert of prometheus/alerts.yml", async () => {
+    const rules = [...(await read("docker/prometheus/alerts.yml")).matchAll(/- alert: (\w+)/g)].map(
+      (m) => m[1] as string,
+    );
+    const table = [
+      ...(docs.get("docker/README.md") as string).matchAll(
+        /^\| `(\w+)` +\| (?:critical|warning) /gm,
+      ),
+    ].map((m) => m[1] as string);
+    expect(rules.length).toBeGreaterThan(15);
+    expect(table.sort()).toEqual(rules.sort());
+  });
+});
+
 describe("metrics", () => {
   const families = new Set(
     [...tierSource.matchAll(/name: "(edge_[a-z0-9_]+)"/g)].map((m) => m[1] as string),
