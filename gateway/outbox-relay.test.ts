@@ -132,6 +132,51 @@ test("a relay that fails mid-way (broker gone) loses nothing: the entries wait a
   expect(await waiting(orderId)).toBe(0);
 });
 
+test("entries waiting per partition: a gauge read on the relay's pass (XLEN only for a partition with more than a batch), dropped when the relay stops", async () => {
+  const { client } = fixture.connection;
+  const registry = new Registry();
+  const relay = startOutboxRelay({
+    connection: fixture.connection,
+    brokers: [broker.brokers],
+    nodeId: "g1",
+    everyMs: 60_000,
+    leaseMs: 5_000,
+    registry,
+    logger,
+  });
+  const gauge = async () => {
+    const metric = (await registry.getMetricsAsJSON()).find(
+      (m) => m.name === "edge_gateway_outbox_entries",
+    ) as { values: { value: number; labels: { partition?: string } }[] } | undefined;
+    return new Map(metric?.values.map((v) => [Number(v.labels.partition), v.value]));
+  };
+  const xlenCalls = async () =>
+    Number(/cmdstat_xlen:calls=(\d+)/.exec(await client.info("commandstats"))?.[1] ?? 0);
+  // Kafka away: one partition piles up past a pass's batch, another holds one change.
+  const [busy, quiet] = [7, 40];
+  try {
+    await relay.relayOnce(); // empties what earlier tests left
+    await broker.stop();
+    for (let i = 0; i < 300; i++)
+      await client.xadd(keys.outboxPartition(busy), "*", "event", `{"orderId":"o-${i}"}`);
+    await client.xadd(keys.outboxPartition(quiet), "*", "event", `{"orderId":"q"}`);
+    const xlenBefore = await xlenCalls();
+    await expect(relay.relayOnce()).rejects.toThrow();
+    const waitingNow = await gauge();
+    expect(waitingNow.size).toBe(ORDER_PARTITIONS);
+    expect([waitingNow.get(busy), waitingNow.get(quiet), waitingNow.get(0)]).toEqual([300, 1, 0]);
+    expect((await xlenCalls()) - xlenBefore).toBe(1);
+    // Kafka back: the gauge falls with the backlog, to 0 once it is gone.
+    await broker.restart();
+    while ((await client.xlen(keys.outboxPartition(busy))) > 0) await relay.relayOnce();
+    await relay.relayOnce();
+    expect([...(await gauge()).values()].every((n) => n === 0)).toBe(true);
+  } finally {
+    await relay.stop();
+  }
+  expect((await gauge()).size).toBe(0);
+});
+
 test("a dead gateway's partition is taken over when its lease runs out, its unsent entries first", async () => {
   const { client } = fixture.connection;
   const first = await twoChanges();

@@ -36,6 +36,12 @@ function relayMetrics(registry: Registry) {
       help: "Age of the oldest entry waiting in the outbox partitions this gateway relays (last pass)",
       registers,
     }),
+    entries: new Gauge({
+      name: "edge_gateway_outbox_entries",
+      help: "Entries waiting in each outbox partition this gateway relays (XLEN at the last pass, before sending)",
+      labelNames: ["partition"],
+      registers,
+    }),
     relayed: new Counter({
       name: "edge_gateway_outbox_relayed_total",
       help: "Outbox entries produced to Kafka order-events and removed",
@@ -118,6 +124,7 @@ export function startOutboxRelay(options: {
     const readAt = Date.now();
     const first = batches.flatMap((entries) => (entries[0] ? [appendedAtMs(entries[0][0])] : []));
     metrics.oldest.set(first.length > 0 ? (readAt - Math.min(...first)) / 1000 : 0);
+    await countEntries(partitions, batches, batch);
     const entries = batches.flat();
     if (entries.length === 0) return 0;
     more = batches.some((entries) => entries.length === batch);
@@ -149,6 +156,38 @@ export function startOutboxRelay(options: {
     for (const [id] of entries) metrics.lag.observe((ackedAt - appendedAtMs(id)) / 1000);
     metrics.relayed.inc(entries.length);
     return entries.length;
+  }
+
+  /** Partitions with a series in the entries gauge (dropped when another gateway relays them). */
+  const counted = new Set<number>();
+
+  /**
+   * Sets the entries gauge of the partitions just read. A partition that
+   * gave less than a full batch gave all it holds; only a full one costs an
+   * XLEN (O(1)), so a healthy relay pays nothing and one behind Kafka pays
+   * one small read per partition per pass.
+   */
+  async function countEntries(
+    partitions: number[],
+    batches: readonly unknown[][],
+    batch: number,
+  ): Promise<void> {
+    const lengths = await Promise.all(
+      partitions.map((partition, index) => {
+        const read = batches[index]?.length ?? 0;
+        return read < batch ? read : client.xlen(keys.outboxPartition(partition));
+      }),
+    );
+    const held = new Set(leases.held(0));
+    for (const partition of counted) {
+      if (held.has(partition)) continue;
+      metrics.entries.remove(String(partition));
+      counted.delete(partition);
+    }
+    partitions.forEach((partition, index) => {
+      metrics.entries.set({ partition: String(partition) }, lengths[index] ?? 0);
+      counted.add(partition);
+    });
   }
 
   let stopped = false;
@@ -196,6 +235,8 @@ export function startOutboxRelay(options: {
         .leave()
         .catch((error: unknown) => logger.warn({ err: error }, "outbox leases not given back"));
       metrics.partitions.set(0);
+      metrics.entries.reset();
+      counted.clear();
       await producer.disconnect().catch(() => undefined);
     },
   };
