@@ -2,10 +2,10 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { startTestGateway, type TestGateway } from "../support/gateway";
 import { pingTrack, useIngestOnRedis } from "../support/ingest";
-import { seedOrder } from "../support/orders";
+import { offerAcceptAndWatch, seedOrder } from "../support/orders";
 import { openPingStream } from "../support/ping-stream";
 import { testToken, uniqueId } from "../support/tokens";
-import { openWatcher, startTestTracking, type TestTrackingNode } from "../support/tracking";
+import { startTestTracking, type TestTrackingNode } from "../support/tracking";
 
 // The whole flow across the tiers: dispatcher → offer down the rider's ingest
 // stream → rider accepts at the gateway → the rider's pings reach the
@@ -43,29 +43,17 @@ test("offer, accept, and the courier appears on the customer's map", async () =>
   )
     await Bun.sleep(10);
 
-  const offered = await gateway.call("/v1/dispatch/offers", {
-    method: "POST",
-    body: JSON.stringify({ orderId, riderId, city: "london", ttlMs: 30_000 }),
-    as: { sub: "dispatcher-1", role: "dispatcher" },
-  });
-  expect(offered.status).toBe(201);
-  const pushed = await rider.next();
-  if (pushed.event.case !== "offer") throw new Error(`expected an offer, got ${pushed.event.case}`);
-  const token = pushed.event.value.fencingToken;
-  expect(token).toBe(((await offered.json()) as { fencingToken: string }).fencingToken);
-
-  const accepted = await gateway.call(`/v1/rides/${orderId}`, {
-    method: "PATCH",
-    body: JSON.stringify({ action: "accept", token }),
-    as: { sub: riderId, role: "rider" },
-  });
-  expect(accepted.status).toBe(200);
-
-  const track = (await (
-    await gateway.call(`/v1/orders/${orderId}/track`, { as: { sub: customerId, role: "customer" } })
-  ).json()) as { url: string };
-  const watcher = await openWatcher(
-    `${track.url}?access_token=${await testToken(customerId, "customer")}`,
+  const watcher = await offerAcceptAndWatch(
+    gateway,
+    { orderId, riderId, customerId },
+    async ({ fencingToken }) => {
+      const pushed = await rider.next();
+      if (pushed.event.case !== "offer")
+        throw new Error(`expected an offer, got ${pushed.event.case}`);
+      // The rider's app is pushed the very token the dispatcher was given.
+      expect(pushed.event.value.fencingToken).toBe(fencingToken);
+      return pushed.event.value.fencingToken;
+    },
   );
   await watcher.waitForFrames(2);
   expect(watcher.frames[0]).toMatchObject({ type: "status", status: "ASSIGNED", riderId });
