@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import { Redis } from "ioredis";
 import pino from "pino";
 import { createRedisConnection, type RedisConnection } from "../core/redis/client";
 import { keys, ORDER_PARTITIONS } from "../core/redis/keys";
@@ -8,7 +7,7 @@ import { transitionOrder } from "../core/redis/order-scripts";
 import { startGatewayProcess } from "../test/support/gateway-process";
 import { type KafkaBroker, startKafkaBroker } from "../test/support/kafka-broker";
 import { seedOrder, trackingEventJson } from "../test/support/orders";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { useRedisClient } from "../test/support/redis-connection";
 import { uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
 import { ENTRY_HEADER, ORDER_EVENTS_TOPIC } from "./outbox-relay";
@@ -22,40 +21,37 @@ const STEPS = [
 ] as const;
 const LEASE_MS = 1_000;
 
-let redis: RedisServer;
 let broker: KafkaBroker;
-let db: Redis;
 let connection: RedisConnection;
 const children: Subprocess[] = [];
 
+const fixture = useRedisClient({
+  stopFirst: async () => {
+    for (const child of children) child.kill(9);
+    await Promise.all(children.map((child) => child.exited));
+    await connection?.close();
+    await broker?.stop();
+  },
+});
+
 beforeAll(async () => {
-  [redis, broker] = await Promise.all([startRedis(), startKafkaBroker()]);
-  db = new Redis(redis.url);
+  broker = await startKafkaBroker();
   connection = createRedisConnection(
-    { mode: "standalone", url: redis.url },
+    { mode: "standalone", url: fixture.redis.url },
     "relay-crash-test",
     pino({ level: "silent" }),
   );
   await connection.waitReady(5_000);
 });
 
-afterAll(async () => {
-  for (const child of children) child.kill(9);
-  await Promise.all(children.map((child) => child.exited));
-  await connection?.close();
-  db?.disconnect();
-  await broker?.stop();
-  await redis?.stop();
-});
-
 const leaseHolders = () =>
-  db.mget(...Array.from({ length: ORDER_PARTITIONS }, (_, p) => keys.outboxLease(p)));
+  fixture.db.mget(...Array.from({ length: ORDER_PARTITIONS }, (_, p) => keys.outboxLease(p)));
 
 test("kill -9 of one of three relaying gateways: its partitions are taken over, every change reaches Kafka, never a newer one before an older", async () => {
   const gateways = await Promise.all(
     ["ga", "gb", "gc"].map(async (id) => {
       const started = await startGatewayProcess({
-        REDIS_URL: redis.url,
+        REDIS_URL: fixture.redis.url,
         KAFKA_BROKERS: broker.brokers,
         GATEWAY_NODE_ID: id,
         OUTBOX_LEASE_MS: String(LEASE_MS),
@@ -74,7 +70,8 @@ test("kill -9 of one of three relaying gateways: its partitions are taken over, 
   if (!victim) throw new Error("unreachable");
 
   const orders = Array.from({ length: ORDERS }, () => uniqueId("order"));
-  for (const orderId of orders) await seedOrder(db, { orderId, customerId: "c", riderId: "r" });
+  for (const orderId of orders)
+    await seedOrder(fixture.db, { orderId, customerId: "c", riderId: "r" });
   // Each order steps READY → PICKED_UP → DELIVERED; the kill lands mid-way.
   let killedAt = 0;
   for (const [step, [to, from]] of STEPS.entries()) {
@@ -96,7 +93,7 @@ test("kill -9 of one of three relaying gateways: its partitions are taken over, 
 
   const emptied = async () => {
     const lengths = await Promise.all(
-      Array.from({ length: ORDER_PARTITIONS }, (_, p) => db.xlen(keys.outboxPartition(p))),
+      Array.from({ length: ORDER_PARTITIONS }, (_, p) => fixture.db.xlen(keys.outboxPartition(p))),
     );
     return lengths.every((length) => length === 0);
   };

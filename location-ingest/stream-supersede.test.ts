@@ -1,7 +1,6 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { Code, type ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { Redis } from "ioredis";
 import { encodeRiderInboxMessage } from "../core/messages/rider-inbox";
 import { parseStoredPosition } from "../core/position/position-forms";
 import { keys } from "../core/redis/keys";
@@ -9,29 +8,25 @@ import { LocationIngestService } from "../proto/gen/delivery/tracking/v1/ingest_
 import { pingTrack } from "../test/support/ingest";
 import { type IngestProcess, spawnIngest } from "../test/support/ingest-process";
 import { openPingStream, type PingStream } from "../test/support/ping-stream";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { useRedisClient } from "../test/support/redis-connection";
 import { testToken, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
 
 // One live StreamPings per rider across ingest nodes, with two real ingest
 // processes on one Redis: what a balancer spreading an app's reconnects does.
-let redis: RedisServer;
-let db: Redis;
 let nodes: IngestProcess[];
 
-beforeAll(async () => {
-  redis = await startRedis();
-  db = new Redis(redis.url);
-  nodes = await Promise.all([
-    spawnIngest({ REDIS_URL: redis.url }),
-    spawnIngest({ REDIS_URL: redis.url }),
-  ]);
+const fixture = useRedisClient({
+  stopFirst: async () => {
+    for (const node of nodes ?? []) await node.stop();
+  },
 });
 
-afterAll(async () => {
-  for (const node of nodes ?? []) await node.stop();
-  db?.disconnect();
-  await redis?.stop();
+beforeAll(async () => {
+  nodes = await Promise.all([
+    spawnIngest({ REDIS_URL: fixture.redis.url }),
+    spawnIngest({ REDIS_URL: fixture.redis.url }),
+  ]);
 });
 
 const clientOf = (node: IngestProcess) =>
@@ -71,7 +66,7 @@ describe("one live StreamPings per rider across nodes", () => {
     const error = (await onA.ended) as ConnectError;
     expect(error?.code).toBe(Code.FailedPrecondition);
     expect(await nodeA.metric("edge_ingest_streams_superseded_total")).toBe(1);
-    await db.publish(keys.riderInbox(riderId), offer("o1"));
+    await fixture.db.publish(keys.riderInbox(riderId), offer("o1"));
     const response = await onB.next();
     expect(response.event.case === "offer" && response.event.value.orderId).toBe("o1");
     await acked(onB, 3n);
@@ -101,7 +96,7 @@ describe("one live StreamPings per rider across nodes", () => {
     await acked(survivor, 200n);
     await acked(survivor, 201n);
     expect(ended.filter(Boolean)).toHaveLength(1);
-    const stored = parseStoredPosition(await db.get(keys.riderPosition(riderId)));
+    const stored = parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)));
     expect(stored?.seq).toBe(201n);
     await survivor.finish();
   });

@@ -1,31 +1,26 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { Redis } from "ioredis";
+import { beforeAll, expect, test } from "bun:test";
 import type { Browser } from "playwright-core";
 import { launchChromium } from "../test/support/browser";
 import { seedOrder } from "../test/support/orders";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { useRedisClient } from "../test/support/redis-connection";
 import { testToken, uniqueId } from "../test/support/tokens";
 import { startTestTracking, type TestTrackingNode } from "../test/support/tracking";
 
 // What a browser app gets for each way of offering subprotocols, in Debian's
 // Chromium: the rule app developers are told (core/protocol/tracking-protocol.ts).
-let redis: RedisServer;
-let db: Redis;
 let node: TestTrackingNode;
 let browser: Browser;
 
-beforeAll(async () => {
-  redis = await startRedis();
-  db = new Redis(redis.url);
-  node = await startTestTracking({ REDIS_URL: redis.url });
-  browser = await launchChromium();
+const fixture = useRedisClient({
+  stopFirst: async () => {
+    await browser?.close();
+    await node?.stop();
+  },
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await node?.stop();
-  db?.disconnect();
-  await redis?.stop();
+beforeAll(async () => {
+  node = await startTestTracking({ REDIS_URL: fixture.redis.url });
+  browser = await launchChromium();
 });
 
 interface Outcome {
@@ -38,7 +33,7 @@ interface Outcome {
 test("Chromium: a frame subprotocol beside bearer is selected; bearer alone fails the handshake; no offer gets JSON", async () => {
   const orderId = uniqueId("order");
   const customerId = uniqueId("cust");
-  await seedOrder(db, { orderId, customerId, riderId: uniqueId("rider") });
+  await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
   const token = await testToken(customerId, "customer");
   const url = `${node.url}/v1/orders/${orderId}/track`;
   const page = await browser.newPage();

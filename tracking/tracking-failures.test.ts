@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { Cluster, Redis } from "ioredis";
 import { encodeStoredPosition } from "../core/position/position-forms";
@@ -7,28 +7,13 @@ import { keys } from "../core/redis/keys";
 import { seedOrder } from "../test/support/orders";
 import { positionEvent, SOME_POSITION } from "../test/support/positions";
 import { openStalledWebSocket } from "../test/support/raw-websocket";
-import {
-  freePort,
-  type RedisServer,
-  startRedis,
-  startRedisCluster,
-} from "../test/support/redis-server";
+import { useRedisClient } from "../test/support/redis-connection";
+import { freePort, startRedis, startRedisCluster } from "../test/support/redis-server";
 import { TEST_JWT_SECRET, testToken, uniqueId } from "../test/support/tokens";
 import { openWatcher, refusalStatus, startTestTracking } from "../test/support/tracking";
 import { waitUntil } from "../test/support/wait";
 
-let redis: RedisServer;
-let db: Redis;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  db = new Redis(redis.url);
-});
-
-afterAll(async () => {
-  db?.disconnect();
-  await redis?.stop();
-});
+const fixture = useRedisClient();
 
 /** A position of the order's rider as the ingest publishes it, padded with a field of `padding` bytes. */
 function positionFrame(orderId: string, riderId: string, seq: number, padding = 0) {
@@ -126,8 +111,8 @@ test("Redis restarted empty under a watcher: its order's record is lost, not end
 
 describe("node changes", () => {
   test("drain: watchers get `moved` to the new owner and close 1012; the node leaves the ring first", async () => {
-    const nodeX = await startTestTracking({ REDIS_URL: redis.url });
-    const nodeY = await startTestTracking({ REDIS_URL: redis.url });
+    const nodeX = await startTestTracking({ REDIS_URL: fixture.redis.url });
+    const nodeY = await startTestTracking({ REDIS_URL: fixture.redis.url });
     try {
       await waitUntil(async () => {
         await nodeX.app.ring.refresh();
@@ -136,7 +121,7 @@ describe("node changes", () => {
       let orderId = uniqueId("order");
       while (nodeX.app.ring.ownerOf(orderId)?.id !== nodeX.id) orderId = uniqueId("order");
       const customerId = uniqueId("cust");
-      await seedOrder(db, { orderId, customerId });
+      await seedOrder(fixture.db, { orderId, customerId });
       const watcher = await openWatcher(
         `${nodeX.url}/v1/orders/${orderId}/track?access_token=${await testToken(customerId, "customer")}`,
       );
@@ -154,13 +139,13 @@ describe("node changes", () => {
   });
 
   test("a node that dies: its heartbeat expires, the order moves, and the new owner sends the last position at once", async () => {
-    const nodeY = await startTestTracking({ REDIS_URL: redis.url });
+    const nodeY = await startTestTracking({ REDIS_URL: fixture.redis.url });
     const port = await freePort();
     const deadId = uniqueId("dead");
     const child = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {
       env: {
         ...process.env,
-        REDIS_URL: redis.url,
+        REDIS_URL: fixture.redis.url,
         JWT_SECRET: TEST_JWT_SECRET,
         TRACKING_PORT: String(port),
         TRACKING_NODE_ID: deadId,
@@ -182,7 +167,7 @@ describe("node changes", () => {
       while (nodeY.app.ring.ownerOf(orderId)?.id !== deadId) orderId = uniqueId("order");
       const customerId = uniqueId("cust");
       const riderId = uniqueId("rider");
-      await seedOrder(db, { orderId, customerId, riderId });
+      await seedOrder(fixture.db, { orderId, customerId, riderId });
       const now = Date.now();
       const last = {
         ...SOME_POSITION,
@@ -192,7 +177,7 @@ describe("node changes", () => {
         recordedAtMs: now,
         receivedAtMs: now,
       };
-      await db.set(keys.riderPosition(riderId), encodeStoredPosition(last));
+      await fixture.db.set(keys.riderPosition(riderId), encodeStoredPosition(last));
       const path = `/v1/orders/${orderId}/track?access_token=${await testToken(customerId, "customer")}`;
       const first = await openWatcher(`ws://127.0.0.1:${port}${path}`);
       await first.waitForFrames(2);

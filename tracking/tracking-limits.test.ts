@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Redis } from "ioredis";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { keys } from "../core/redis/keys";
 import { seedOrder } from "../test/support/orders";
 import { positionEvent } from "../test/support/positions";
 import { clientFrameHeader, openRawWebSocket } from "../test/support/raw-websocket";
-import { type RedisServer, startRedis } from "../test/support/redis-server";
+import { useRedisClient } from "../test/support/redis-connection";
 import { testToken, uniqueId } from "../test/support/tokens";
 import {
   openWatcher,
@@ -16,33 +15,29 @@ import { waitUntil } from "../test/support/wait";
 
 // One tracking node as its own process (its memory is measured from /proc),
 // with a short ping interval and a small per-user socket share.
-let redis: RedisServer;
-let db: Redis;
 let node: TrackingProcess;
 let port: number;
 
+const fixture = useRedisClient({
+  stopFirst: async () => {
+    await node?.stop();
+  },
+});
+
 beforeAll(async () => {
-  redis = await startRedis();
-  db = new Redis(redis.url);
   node = await spawnTrackingProcess({
-    REDIS_URL: redis.url,
+    REDIS_URL: fixture.redis.url,
     TRACKING_PING_INTERVAL_MS: "500",
     TRACKING_MAX_SOCKETS_PER_USER: "3",
   });
   port = Number(new URL(node.url).port);
 });
 
-afterAll(async () => {
-  await node?.stop();
-  db?.disconnect();
-  await redis?.stop();
-});
-
 async function newOrder() {
   const orderId = uniqueId("order");
   const customerId = uniqueId("cust");
   const riderId = uniqueId("rider");
-  await seedOrder(db, { orderId, customerId, riderId });
+  await seedOrder(fixture.db, { orderId, customerId, riderId });
   return { orderId, customerId, riderId, path: `/v1/orders/${orderId}/track` };
 }
 
@@ -109,7 +104,7 @@ describe("heartbeat", () => {
     await answering.waitForFrames(1);
     // Three seconds of positions, one every 100 ms: six ping intervals.
     for (let seq = 1; seq <= 30; seq++) {
-      await db.publish(keys.orderTrack(orderId), position(orderId, riderId, seq));
+      await fixture.db.publish(keys.orderTrack(orderId), position(orderId, riderId, seq));
       await Bun.sleep(100);
     }
     await silent.closed;

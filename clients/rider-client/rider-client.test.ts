@@ -1,15 +1,15 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { Redis } from "ioredis";
 import { parseStoredPosition } from "../../core/position/position-forms";
 import { keys } from "../../core/redis/keys";
 import { DropReason, LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { type IngestProcess, spawnIngest } from "../../test/support/ingest-process";
-import { freePort, type RedisServer, startRedis } from "../../test/support/redis-server";
+import { useRedisClient } from "../../test/support/redis-connection";
+import { freePort } from "../../test/support/redis-server";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 import { RiderClient as Rider, type RiderClient, type RiderClientEvents } from "./rider-client";
@@ -17,8 +17,6 @@ import { FileSeqStore } from "./seq-file-store";
 
 // A real ingest process on a fixed port, stopped and started again as a
 // deploy or a crash would, with the quickest intervals its config allows.
-let redis: RedisServer;
-let db: Redis;
 let port: number;
 let ingest: IngestProcess | undefined;
 let folder: string;
@@ -29,23 +27,21 @@ const ENV = {
   DRAIN_RECONNECT_MS: "300",
 };
 
+const fixture = useRedisClient({
+  stopFirst: async () => {
+    await ingest?.stop();
+    await rm(folder, { recursive: true, force: true });
+  },
+});
+
 beforeAll(async () => {
-  redis = await startRedis();
-  db = new Redis(redis.url);
   port = await freePort();
   folder = await mkdtemp(join(tmpdir(), "rider-client-"));
   ingest = await startIngest();
 });
 
-afterAll(async () => {
-  await ingest?.stop();
-  db?.disconnect();
-  await redis?.stop();
-  await rm(folder, { recursive: true, force: true });
-});
-
 function startIngest(): Promise<IngestProcess> {
-  return spawnIngest({ REDIS_URL: redis.url, INGEST_PORT: String(port), ...ENV });
+  return spawnIngest({ REDIS_URL: fixture.redis.url, INGEST_PORT: String(port), ...ENV });
 }
 
 /** A rider heading north at 5 m/s from where the test starts it; its fixes reach the app `lagMs` late. */
@@ -102,7 +98,7 @@ function expectUploaded(upload: RiderClientEvents["uploaded"] | undefined): void
 
 /** The stored position's seq: at least the last acked, at most the last sent (close() may cut one off). */
 async function expectStoredSeq(riderId: string, client: RiderClient, acked: bigint): Promise<void> {
-  const stored = parseStoredPosition(await db.get(keys.riderPosition(riderId)))?.seq ?? 0n;
+  const stored = parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)))?.seq ?? 0n;
   expect(stored).toBeGreaterThanOrEqual(acked);
   expect(stored).toBeLessThanOrEqual(client.seq);
 }
@@ -155,7 +151,8 @@ test("an outage (SIGKILL): retried with backoff, the backlog uploaded once back;
   const again = await rider(riderId, seqFile, 2_000);
   await waitUntil(() => again.seen.acks.length >= 2, 10_000, "acks after the restart");
   expect(again.seen.acks.flatMap((ack) => ack.dropped)).toEqual([]);
-  const stored = async () => parseStoredPosition(await db.get(keys.riderPosition(riderId)))?.seq;
+  const stored = async () =>
+    parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)))?.seq;
   await waitUntil(
     async () => ((await stored()) ?? 0n) > first.client.seq,
     5_000,

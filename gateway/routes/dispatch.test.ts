@@ -1,27 +1,22 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Redis } from "ioredis";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { keys } from "../../core/redis/keys";
 import { startTestGateway, type TestGateway } from "../../test/support/gateway";
 import { seedOrder } from "../../test/support/orders";
-import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { useRedisClient } from "../../test/support/redis-connection";
 import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 
-let redis: RedisServer;
-let db: Redis;
 let gateway: TestGateway;
 const dispatcher = { sub: "dispatcher-1", role: "dispatcher" } as const;
 
-beforeAll(async () => {
-  redis = await startRedis();
-  db = new Redis(redis.url);
-  gateway = await startTestGateway({ REDIS_URL: redis.url, RATE_LIMIT_REQUESTS: "100000" });
+const fixture = useRedisClient({
+  stopFirst: async () => {
+    await gateway?.stop();
+  },
 });
 
-afterAll(async () => {
-  await gateway?.stop();
-  db?.disconnect();
-  await redis?.stop();
+beforeAll(async () => {
+  gateway = await startTestGateway({ REDIS_URL: fixture.redis.url, RATE_LIMIT_REQUESTS: "100000" });
 });
 
 const json = (body: unknown): RequestInit => ({
@@ -47,7 +42,7 @@ async function answer(orderId: string, riderId: string, action: string, token: s
 
 async function newOrder() {
   const orderId = uniqueId("order");
-  await seedOrder(db, { orderId, customerId: uniqueId("cust") });
+  await seedOrder(fixture.db, { orderId, customerId: uniqueId("cust") });
   return orderId;
 }
 
@@ -62,20 +57,20 @@ describe("candidates", () => {
       busy: uniqueId("busy"),
     };
     const at = { lat: 51.5, lng: -0.12 };
-    await db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0001, riders.near);
-    await db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.01, riders.far);
-    await db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0002, riders.stale);
-    await db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0003, riders.busy);
+    await fixture.db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0001, riders.near);
+    await fixture.db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.01, riders.far);
+    await fixture.db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0002, riders.stale);
+    await fixture.db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0003, riders.busy);
     for (const [rider, seen] of [
       [riders.near, now],
       [riders.far, now],
       [riders.stale, now - 600_000],
       [riders.busy, now],
     ] as const) {
-      await db.zadd(keys.cityRidersSeen(city), seen, rider);
+      await fixture.db.zadd(keys.cityRidersSeen(city), seen, rider);
     }
-    await db.set(keys.offerForRider(city, riders.busy), "o:1", "PX", 30_000);
-    await db.sadd(keys.riderOrders(riders.far), "order-a", "order-b");
+    await fixture.db.set(keys.offerForRider(city, riders.busy), "o:1", "PX", 30_000);
+    await fixture.db.sadd(keys.riderOrders(riders.far), "order-a", "order-b");
     const response = await gateway.call(
       `/v1/dispatch/candidates?city=${city}&lat=${at.lat}&lng=${at.lng}&radiusM=5000&limit=50`,
       {
@@ -139,7 +134,7 @@ describe("candidates", () => {
       expect((await gateway.call(`${base}${query}`, { as: dispatcher })).status).toBe(200);
     }
     const bounded = await startTestGateway({
-      REDIS_URL: redis.url,
+      REDIS_URL: fixture.redis.url,
       DISPATCH_MAX_RADIUS_M: "1000",
       DISPATCH_MAX_CANDIDATES: "5",
     });
@@ -203,7 +198,7 @@ describe("offers and fencing", () => {
     expect(responses.filter((r) => r.status === 409)).toHaveLength(199);
     const status = await gateway.call(`/v1/orders/${orderId}/status`, { as: dispatcher });
     expect(await status.json()).toMatchObject({ orderId, status: "ASSIGNED", version: 2, riderId });
-    expect(await db.sismember(keys.riderOrders(riderId), orderId)).toBe(1);
+    expect(await fixture.db.sismember(keys.riderOrders(riderId), orderId)).toBe(1);
     // The offer is spent: the rider is free for the next one.
     expect((await offer(await newOrder(), riderId)).status).toBe(201);
   });
@@ -215,7 +210,7 @@ describe("offers and fencing", () => {
       fencingToken: string;
     };
     await waitUntil(
-      async () => (await db.exists(keys.offerForOrder("london", lateOrder))) === 0,
+      async () => (await fixture.db.exists(keys.offerForOrder("london", lateOrder))) === 0,
       3_000,
     );
     const lateAnswer = await answer(lateOrder, riderId, "accept", late.fencingToken);
@@ -231,7 +226,10 @@ describe("offers and fencing", () => {
     expect((await answer(orderId, uniqueId("other"), "accept", fencingToken)).status).toBe(409);
     expect((await answer(orderId, riderId, "decline", fencingToken)).status).toBe(200);
     expect(
-      await db.exists(keys.offerForRider("london", riderId), keys.offerForOrder("london", orderId)),
+      await fixture.db.exists(
+        keys.offerForRider("london", riderId),
+        keys.offerForOrder("london", orderId),
+      ),
     ).toBe(0);
     const status = (await (
       await gateway.call(`/v1/orders/${orderId}/status`, { as: dispatcher })
@@ -258,7 +256,7 @@ describe("offers and fencing", () => {
     ).toBe(400);
     expect((await answer(orderId, "r1", "steal", "t")).status).toBe(400);
     const assigned = uniqueId("order");
-    await seedOrder(db, { orderId: assigned, customerId: "c", riderId: "r" });
+    await seedOrder(fixture.db, { orderId: assigned, customerId: "c", riderId: "r" });
     const conflict = await offer(assigned, uniqueId("rider"));
     expect(conflict.status).toBe(409);
     expect(((await conflict.json()) as { error: { code: string } }).error.code).toBe(

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
 import pino from "pino";
@@ -9,7 +9,8 @@ import { keys } from "../../core/redis/keys";
 import { type GeoPing, GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import { DropReason } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { seedOrder } from "../../test/support/orders";
-import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { useRedisClient } from "../../test/support/redis-connection";
+import { startRedis } from "../../test/support/redis-server";
 import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 import { loadIngestConfig } from "../config";
@@ -24,26 +25,22 @@ const config = loadIngestConfig({
 });
 const LIVE_AGE_MS = config.limits.maxLiveAgeMs;
 
-let redis: RedisServer;
 let connection: RedisConnection;
-let db: Redis;
 let clock = Date.now();
 
+const fixture = useRedisClient({
+  stopFirst: async () => {
+    await connection?.close();
+  },
+});
+
 beforeAll(async () => {
-  redis = await startRedis();
   connection = createRedisConnection(
-    { mode: "standalone", url: redis.url },
+    { mode: "standalone", url: fixture.redis.url },
     "rider-session-test",
     pino({ level: "silent" }),
   );
   await connection.waitReady(5_000);
-  db = new Redis(redis.url);
-});
-
-afterAll(async () => {
-  db?.disconnect();
-  await connection?.close();
-  await redis?.stop();
 });
 
 /** A session of a fresh rider (or of `riderId`) on the real writer; its clock is `clock`. */
@@ -87,7 +84,7 @@ function ping(seq: bigint, north = 0): GeoPing {
 }
 
 const storedSeq = async (riderId: string) =>
-  parseStoredPosition(await db.get(keys.riderPosition(riderId)))?.seq;
+  parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)))?.seq;
 
 describe("accept", () => {
   test("a ping is stored and acked; a repeat or an older seq is dropped with its reason", async () => {
@@ -153,12 +150,22 @@ describe("active orders", () => {
     const [active, delivered, cancelled, reassigned, expired] = Array.from({ length: 5 }, () =>
       uniqueId("order"),
     ) as [string, string, string, string, string];
-    await seedOrder(db, { orderId: active, customerId: "c1", riderId });
-    await seedOrder(db, { orderId: delivered, customerId: "c1", riderId, status: "DELIVERED" });
-    await seedOrder(db, { orderId: cancelled, customerId: "c1", riderId, status: "CANCELLED" });
-    await seedOrder(db, { orderId: reassigned, customerId: "c1", riderId: "someone-else" });
-    await db.sadd(keys.riderOrders(riderId), reassigned, expired);
-    const subscriber = new Redis(redis.url);
+    await seedOrder(fixture.db, { orderId: active, customerId: "c1", riderId });
+    await seedOrder(fixture.db, {
+      orderId: delivered,
+      customerId: "c1",
+      riderId,
+      status: "DELIVERED",
+    });
+    await seedOrder(fixture.db, {
+      orderId: cancelled,
+      customerId: "c1",
+      riderId,
+      status: "CANCELLED",
+    });
+    await seedOrder(fixture.db, { orderId: reassigned, customerId: "c1", riderId: "someone-else" });
+    await fixture.db.sadd(keys.riderOrders(riderId), reassigned, expired);
+    const subscriber = new Redis(fixture.redis.url);
     const heard = new Set<string>();
     const orders = [active, delivered, cancelled, reassigned, expired];
     await subscriber.subscribe(...orders.map((orderId) => keys.orderTrack(orderId)));
@@ -167,9 +174,9 @@ describe("active orders", () => {
     await session.accept(ping(1n));
     await waitUntil(() => heard.size > 0);
     // One more round trip for anything else to arrive.
-    await db.ping();
+    await fixture.db.ping();
     expect([...heard]).toEqual([keys.orderTrack(active)]);
-    expect(await db.smembers(keys.riderOrders(riderId))).toEqual([active]);
+    expect(await fixture.db.smembers(keys.riderOrders(riderId))).toEqual([active]);
     subscriber.disconnect();
   });
 
@@ -177,9 +184,9 @@ describe("active orders", () => {
     const { session, riderId } = sessionOf();
     await session.accept(ping(1n));
     const orderId = uniqueId("order");
-    await seedOrder(db, { orderId, customerId: "c1", riderId });
+    await seedOrder(fixture.db, { orderId, customerId: "c1", riderId });
     session.ordersChanged();
-    const subscriber = new Redis(redis.url);
+    const subscriber = new Redis(fixture.redis.url);
     const frames: string[] = [];
     await subscriber.subscribe(keys.orderTrack(orderId));
     subscriber.on("message", (_channel: string, message: string) => frames.push(message));
@@ -208,7 +215,7 @@ describe("backlog", () => {
     expect(result.dropped.map((d) => [d.seq, d.reason])).toEqual([[21n, DropReason.OUT_OF_ORDER]]);
     expect(result.lastAcceptedSeq).toBe(101n);
     expect(await storedSeq(riderId)).toBe(101n);
-    const logged = (await db.xrange(keys.locationLog("london"), "-", "+")).filter(
+    const logged = (await fixture.db.xrange(keys.locationLog("london"), "-", "+")).filter(
       ([, fields]) => fields[fields.indexOf("rider") + 1] === riderId,
     );
     expect(logged).toHaveLength(5);

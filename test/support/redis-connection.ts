@@ -1,4 +1,5 @@
 import { afterAll, beforeAll } from "bun:test";
+import { Redis } from "ioredis";
 import pino from "pino";
 import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
 import { type RedisServer, startRedis } from "./redis-server";
@@ -22,6 +23,48 @@ export function useRedisConnection(name: string): RedisConnectionFixture {
   });
   afterAll(async () => {
     await fixture.connection?.close();
+    await fixture.redis?.stop();
+  });
+  return fixture;
+}
+
+export interface RedisClientFixture {
+  readonly redis: RedisServer;
+  /** A plain ioredis client: what a test seeds and inspects Redis with. */
+  readonly db: Redis;
+}
+
+/** How long the client's QUIT may wait for replies still due (a restarted server) before it is cut. */
+const QUIT_WAIT_MS = 2_000;
+
+/**
+ * For a test file: a redis-server and a plain ioredis client of it, ready
+ * before the tests. After them, in this order: `stopFirst` (what the file
+ * started against this Redis: gateways, nodes, ingest processes, so none
+ * sees it vanish while it drains), the client's QUIT, the server. File-level
+ * afterAll hooks run in the order they are declared, and this one is
+ * declared before the file's own: hence `stopFirst` rather than a hook of
+ * the file's.
+ */
+export function useRedisClient(
+  options: { stopFirst?: () => Promise<unknown> } = {},
+): RedisClientFixture {
+  const fixture = {} as { redis: RedisServer; db: Redis };
+  beforeAll(async () => {
+    fixture.redis = await startRedis();
+    fixture.db = new Redis(fixture.redis.url);
+    // Its commands fail on their own while a test has the server down; unheard,
+    // each reconnect attempt would also print "Unhandled error event".
+    fixture.db.on("error", () => undefined);
+  });
+  afterAll(async () => {
+    await options.stopFirst?.();
+    if (fixture.db) {
+      const cut = setTimeout(() => fixture.db.disconnect(), QUIT_WAIT_MS);
+      await fixture.db.quit().catch(() => undefined);
+      clearTimeout(cut);
+      fixture.db.disconnect();
+    }
     await fixture.redis?.stop();
   });
   return fixture;

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { Redis } from "ioredis";
 import { keys } from "../../../core/redis/keys";
 import { LocationIngestService } from "../../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { LocationRecordSchema } from "../../../proto/gen/delivery/tracking/v1/location_record_pb";
@@ -10,27 +9,16 @@ import { pingTrack, startTestIngest } from "../../../test/support/ingest";
 import { type IngestProcess, spawnIngest } from "../../../test/support/ingest-process";
 import { type KafkaBroker, startKafkaBroker } from "../../../test/support/kafka-broker";
 import { openPingStream } from "../../../test/support/ping-stream";
-import { type RedisServer, startRedis } from "../../../test/support/redis-server";
+import { useRedisClient } from "../../../test/support/redis-connection";
 import { testToken, uniqueId } from "../../../test/support/tokens";
 import { waitUntil } from "../../../test/support/wait";
 import { LOCATION_TOPIC } from "./kafka-log";
 
-let redis: RedisServer;
-let db: Redis;
-
-beforeAll(async () => {
-  redis = await startRedis();
-  db = new Redis(redis.url);
-});
-
-afterAll(async () => {
-  db?.disconnect();
-  await redis?.stop();
-});
+const fixture = useRedisClient();
 
 /** Kafka settings small enough to overflow and replay within a test. */
 const kafkaEnv = (broker: KafkaBroker) => ({
-  REDIS_URL: redis.url,
+  REDIS_URL: fixture.redis.url,
   KAFKA_BROKERS: broker.brokers,
   KAFKA_BUFFER_RECORDS: "5",
   KAFKA_RETRY_MAX_MS: "100",
@@ -92,12 +80,12 @@ describe("acked location history survives Kafka being away (real ingest processe
     );
     expect(await first.stop()).toBe(0);
     // The drain kept the buffer too: every acked record is in the city's spill.
-    expect(await db.xlen(keys.locationSpill(city))).toBe(count);
+    expect(await fixture.db.xlen(keys.locationSpill(city))).toBe(count);
     expect(first.logs.some((line) => line.includes("did not take by the drain"))).toBe(true);
 
     await broker.restart();
     nodes.push(await spawnIngest(kafkaEnv(broker)), await spawnIngest(kafkaEnv(broker)));
-    await waitUntil(async () => (await db.xlen(keys.locationSpill(city))) === 0, 15_000);
+    await waitUntil(async () => (await fixture.db.xlen(keys.locationSpill(city))) === 0, 15_000);
     const replayed = await Promise.all(
       nodes.map((node) => node.metric("edge_ingest_location_log_replayed_total")),
     );
@@ -134,5 +122,5 @@ test("the spill's cap: records past it are lost, counted by reason (overflow, th
   expect(await metric("edge_ingest_location_log_lost_total")).toMatch(
     /reason="spill_full"[^}]*\} 7$/m,
   );
-  expect(await db.xlen(keys.locationSpill(city))).toBe(3);
+  expect(await fixture.db.xlen(keys.locationSpill(city))).toBe(3);
 });
