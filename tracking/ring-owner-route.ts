@@ -26,12 +26,10 @@ export function createRingOwnerRoute(ring: TrackingRing) {
     if (request.method !== "GET") return undefined;
     const { pathname } = new URL(request.url);
     if (!pathname.startsWith(OWNER_PATH)) return undefined;
-    // Redis unreachable: the last tick's answer is the best there is.
-    if (!ring.isCurrent()) await ring.refresh().catch(() => false);
     const rest = pathname.slice(OWNER_PATH.length);
     const raw = APPENDED_TRACK_PATH.exec(rest)?.[1] ?? rest;
     const orderId = decodePathPart(raw) ?? raw;
-    const owner = ring.ownerOf(orderId);
+    const owner = await ring.currentOwnerOf(orderId);
     if (!owner)
       return errorResponse(
         new EdgeError("unavailable", "no tracking node is in the ring"),

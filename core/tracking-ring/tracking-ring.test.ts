@@ -84,6 +84,28 @@ test("a tick is read once: a change written mid-tick shows at the next tick ever
   expect(ring.nodes().map((n) => n.id)).toEqual(["a", "b"]);
 });
 
+test("currentOwnerOf: a ring a tick late reads that tick first (once), a current one asks Redis nothing", async () => {
+  await connection.client.del(keys.trackingNodes(), keys.trackingNodeUrls());
+  const tickStart = 2_500_000 * TICK;
+  await register("", { a: tickStart, b: tickStart });
+  const { ring, clock } = ringAt(tickStart + 100);
+  await ring.refresh();
+  const orderId = "order-late-ring";
+  const owner = ring.ownerOf(orderId)?.id ?? "";
+  const reads = async () =>
+    Number(/cmdstat_zrange:calls=(\d+)/.exec(await connection.client.info("commandstats"))?.[1]);
+  const before = await reads();
+  expect((await ring.currentOwnerOf(orderId))?.id).toBe(owner);
+  expect(await reads()).toBe(before);
+  // The owner left from the next tick on; the ring's timer has not read it yet.
+  await connection.client.zadd(keys.trackingNodes(), tickStart - 10 * TTL, owner);
+  clock.now = tickStart + TICK + 5;
+  expect(ring.ownerOf(orderId)?.id).toBe(owner);
+  const answers = await Promise.all([1, 2, 3].map(() => ring.currentOwnerOf(orderId)));
+  expect(new Set(answers.map((node) => node?.id))).toEqual(new Set([owner === "a" ? "b" : "a"]));
+  expect(await reads()).toBe(before + 1);
+});
+
 test("every reader computes the same owner for every order", async () => {
   await connection.client.del(keys.trackingNodes(), keys.trackingNodeUrls());
   const tickStart = 3_000_000 * TICK;

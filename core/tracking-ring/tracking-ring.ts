@@ -11,6 +11,14 @@ export interface TrackingNode {
 export interface TrackingRing {
   /** The node that owns an order, or undefined while no node is alive. */
   ownerOf(orderId: string): TrackingNode | undefined;
+  /**
+   * The owner as of the tick now running, for a lookup that sends a client
+   * somewhere: a ring whose timer has not read that tick yet (late on a
+   * loaded host) reads it first, so the answer never names a node that left
+   * at this tick. No Redis call otherwise; Redis unreachable: the last
+   * tick's answer, the best there is.
+   */
+  currentOwnerOf(orderId: string): Promise<TrackingNode | undefined>;
   nodes(): readonly TrackingNode[];
   /**
    * Reads the registry for the tick now running, unless that tick was read
@@ -145,10 +153,16 @@ export function createTrackingRing(options: {
 
   schedule();
 
+  function ownerOf(orderId: string): TrackingNode | undefined {
+    const id = ring?.get(orderId);
+    return members.find((node) => node.id === id);
+  }
+
   return {
-    ownerOf(orderId) {
-      const id = ring?.get(orderId);
-      return members.find((node) => node.id === id);
+    ownerOf,
+    async currentOwnerOf(orderId) {
+      if (readForTick !== tickStart(now())) await refresh().catch(() => false);
+      return ownerOf(orderId);
     },
     nodes: () => members,
     refresh,

@@ -32,7 +32,7 @@ function assertMaySee(identity: Identity, order: OrderRecord): void {
  * step that ends the order starts the record's `orderEndedTtlMs` and takes
  * the order out of the rider's active set) and `GET /v1/orders/:id/track`
  * (the URL of the tracking node that owns the order, from the same ring the
- * nodes build).
+ * nodes build, read for the tick now running when its timer is late).
  */
 export function orderTrackingRoutes(options: {
   connection: RedisConnection;
@@ -111,7 +111,8 @@ export function orderTrackingRoutes(options: {
   });
   mountRoute(app, orderTrackRoute, async (c) => {
     const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
-    const owner = ring.ownerOf(order.orderId);
+    // The lookup sends the customer somewhere: from the tick now running, as the nodes' own lookup.
+    const owner = await ring.currentOwnerOf(order.orderId);
     if (!owner) throw new EdgeError("unavailable", "no tracking node is available");
     return c.json(
       {

@@ -1,0 +1,66 @@
+import { expect, test } from "bun:test";
+import { Hono } from "hono";
+import pino from "pino";
+import { createTokenVerifier } from "../../core/auth/token-verifier";
+import { keys } from "../../core/redis/keys";
+import { createTrackingRing } from "../../core/tracking-ring/tracking-ring";
+import { seedOrder } from "../../test/support/orders";
+import { useRedisConnection } from "../../test/support/redis-connection";
+import { TEST_JWT_SECRET, testToken, uniqueId } from "../../test/support/tokens";
+import type { GatewayEnv } from "../context";
+import { authenticate } from "../middleware/authenticate";
+import { createErrorHandler } from "../middleware/error-handler";
+import { orderTrackingRoutes } from "./order-tracking";
+
+const fixture = useRedisConnection("order-tracking-test");
+const TICK = 1_000;
+const TTL = 5_000;
+const silent = pino({ level: "silent" });
+
+test("the track lookup answers from the tick now running: a ring whose timer is a tick late never names a node that has just left", async () => {
+  const { connection } = fixture;
+  const { client } = connection;
+  const tickStart = 7_000_000 * TICK;
+  // The ring's own timer is stopped: the test plays a timer that has not fired yet.
+  const clock = { now: tickStart + 100 };
+  const ring = createTrackingRing({
+    connection,
+    ttlMs: TTL,
+    refreshMs: TICK,
+    logger: silent,
+    now: () => clock.now,
+  });
+  ring.stop();
+  const [a, b] = [uniqueId("t"), uniqueId("t")];
+  for (const id of [a, b]) {
+    await client.zadd(keys.trackingNodes(), tickStart, id);
+    await client.hset(keys.trackingNodeUrls(), id, `ws://${id}.test`);
+  }
+  await ring.refresh();
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(silent));
+  app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
+  app.route("/", orderTrackingRoutes({ connection, ring, orderEndedTtlMs: 60_000 }));
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  await seedOrder(client, { orderId, customerId, riderId: uniqueId("rider") });
+  const headers = { authorization: `Bearer ${await testToken(customerId, "customer")}` };
+  const lookUp = async () =>
+    (await (await app.request(`/v1/orders/${orderId}/track`, { headers })).json()) as {
+      node: string;
+      url: string;
+    };
+
+  const owner = (await lookUp()).node;
+  const other = owner === a ? b : a;
+  // The owner drains: listed with a long-gone beat, it is out of every ring from the next tick.
+  await client.zadd(keys.trackingNodes(), tickStart - 10 * TTL, owner);
+  clock.now = tickStart + TICK + 5;
+  expect(ring.ownerOf(orderId)?.id).toBe(owner);
+  expect(await lookUp()).toEqual({
+    orderId,
+    node: other,
+    url: `ws://${other}.test/v1/orders/${orderId}/track`,
+  } as { node: string; url: string });
+  expect(ring.isCurrent()).toBe(true);
+});
