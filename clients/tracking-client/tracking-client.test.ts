@@ -191,3 +191,32 @@ test("a drain: one `moved` followed straight to the other node, no backoff, with
   expect(seqs()).toEqual([1n, 2n, 3n, 4n]);
   client.close();
 });
+
+test("a lookup answered 429 waits at least its Retry-After before asking again, not just the backoff", async () => {
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
+  // The customer's request budget spent, in this window and the next (the gateway's default 60 s).
+  const windowMs = 60_000;
+  const windowStart = Date.now() - (Date.now() % windowMs);
+  for (const start of [windowStart, windowStart + windowMs])
+    await fixture.db.set(
+      keys.rateLimit(`customer:${customerId}`, start),
+      "1000000",
+      "PX",
+      3 * windowMs,
+    );
+  const retrying: TrackingClientEvents["retrying"][] = [];
+  const client = followOrder({
+    gatewayUrl: fixture.gateway.url,
+    orderId,
+    token: await testToken(customerId, "customer"),
+    backoff: { firstMs: 20, maxMs: 40 },
+  });
+  client.on("retrying", (event) => retrying.push(event));
+  await waitUntil(() => retrying.length > 0);
+  client.close();
+  expect(String(retrying[0]?.error)).toContain("429");
+  // Retry-After is whole seconds, at least 1: far above the 40 ms backoff.
+  expect(retrying[0]?.delayMs).toBeGreaterThanOrEqual(1_000);
+});

@@ -82,6 +82,16 @@ function nodeBase(url: string, orderId: string): string {
   return url.endsWith(path) ? url.slice(0, -path.length) : url;
 }
 
+/**
+ * A lookup answer's `Retry-After` (delta-seconds, as the edge sends it with 429 and some
+ * 503s) in ms, or 0: the backoff waits at least this long, so a fleet of apps does not
+ * hammer a gateway that said when to come back.
+ */
+function retryAfterMs(answer: Response): number {
+  const seconds = Number(answer.headers.get("retry-after"));
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
+}
+
 /** Moves in a row (without another frame between) followed at once; past that, moves back off. */
 const MOVES_FOLLOWED_AT_ONCE = 3;
 
@@ -114,9 +124,9 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
     events.emit("stopped", code === undefined ? { reason } : { reason, code });
   }
 
-  function retry(failure: { code?: number; error?: unknown }): void {
+  function retry(failure: { code?: number; error?: unknown }, atLeastMs = 0): void {
     if (state === "stopped") return;
-    const delayMs = backoff.next();
+    const delayMs = Math.max(backoff.next(), atLeastMs);
     setState("waiting");
     events.emit("retrying", { ...failure, delayMs });
     // The owner may have changed while this client was away: ask the gateway again.
@@ -154,7 +164,10 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
     }
     if (answer.status === 403) return stop("not allowed");
     if (answer.status === 404) return stop("not found");
-    if (!answer.ok) return retry({ error: new Error(`tracking lookup answered ${answer.status}`) });
+    if (!answer.ok) {
+      const error = new Error(`tracking lookup answered ${answer.status}`);
+      return retry({ error }, retryAfterMs(answer));
+    }
     const { url } = (await answer.json()) as { url: string };
     connect(nodeBase(url, orderId));
   }
