@@ -225,6 +225,15 @@ describe("middleware", () => {
     });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    // A browser app on another origin can read when to retry and which request it was.
+    const crossOrigin = await fixture.gateway.call("/v1/orders/x/status", {
+      headers: { origin: "https://app.example" },
+      as: { sub: "o1", role: "ops" },
+    });
+    const exposed = (crossOrigin.headers.get("access-control-expose-headers") ?? "").split(/, */);
+    expect(exposed).toEqual(
+      expect.arrayContaining(["Retry-After", "RateLimit-Remaining", "X-Request-Id"]),
+    );
     const missing = await fixture.gateway.call("/nope", { as: { sub: "o1", role: "ops" } });
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");

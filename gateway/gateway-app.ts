@@ -29,6 +29,22 @@ import { orderRoutes } from "./routes/orders";
 import { restaurantRoutes } from "./routes/restaurants";
 import { createUpstreamService } from "./upstream-service";
 
+/**
+ * Response headers a browser app on another origin may read (CORS hides all but a few
+ * otherwise): when to retry, the rate budget, the request id to quote, whether an order
+ * create was a replay, and a search answer's freshness.
+ */
+const EXPOSED_HEADERS = [
+  "Retry-After",
+  "RateLimit-Limit",
+  "RateLimit-Remaining",
+  "RateLimit-Reset",
+  "X-Request-Id",
+  "Idempotent-Replayed",
+  "X-Cache",
+  "Age",
+] as const;
+
 export interface GatewayApp {
   readonly port: number;
   /** The gateway's view of the tracking ring (the nodes build the same one). */
@@ -98,7 +114,11 @@ export async function startGateway(
     requestLimits({ maxHeaderBytes: config.maxHeaderBytes, maxQueryBytes: config.maxQueryBytes }),
   );
   app.use(
-    cors({ origin: config.corsOrigins.includes("*") ? "*" : [...config.corsOrigins], maxAge: 600 }),
+    cors({
+      origin: config.corsOrigins.includes("*") ? "*" : [...config.corsOrigins],
+      maxAge: 600,
+      exposeHeaders: [...EXPOSED_HEADERS],
+    }),
   );
   app.use(
     bodyLimit({
