@@ -1,7 +1,9 @@
 // The baseline for the ingest bench: the Redis writes the ingest makes per
-// ping (GEOADD, ZADD, the rider's position through store-rider-position.lua,
-// XADD MAXLEN ~), sent as bare ioredis pipelines from one process with no
-// gRPC, checks or batching logic.
+// ping (GEOADD, ZADD, the rider's position through store-rider-positions.lua,
+// XADD MAXLEN ~), one command each per ping (the ingest itself batches them
+// into one call per city and one per slot: that is not the baseline's), sent
+// as bare ioredis pipelines from one process with no gRPC, checks or
+// batching logic.
 //   bun bench/ingest/raw-redis-ceiling.ts --redis redis://127.0.0.1:6379 --seconds 10
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
@@ -12,7 +14,7 @@ import {
 } from "../../core/position/position-forms";
 import type { RiderPosition } from "../../core/position/rider-position";
 import { keys } from "../../core/redis/keys";
-import { queueStoreRiderPosition, registerScripts } from "../../core/redis/scripts";
+import { queueStoreRiderPositions, registerScripts } from "../../core/redis/scripts";
 import { polyfillTracingChannelHasSubscribers } from "../../core/redis/tracing-channel-polyfill";
 import { measureWindow } from "../support/measure-window";
 
@@ -55,10 +57,9 @@ function stagePing(pipeline: ReturnType<Redis["pipeline"]>): void {
     seq: BigInt(seq),
     receivedAtMs: now,
   };
-  queueStoreRiderPosition(
+  queueStoreRiderPositions(
     pipeline,
-    position,
-    encodeStoredPosition(position),
+    [{ position, json: encodeStoredPosition(position) }],
     LIVE_AGE_MS,
     RIDER_POSITION_TTL_S,
   );

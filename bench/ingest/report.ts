@@ -134,7 +134,7 @@ past the knee.
 
 ${table(ingest, "ingest", `open loop at ${options.allocationRate}/s, Bun's GC timer off (allocation)`)}
 
-Raw ceiling, same run: the ingest's Redis writes per ping (GEOADD, ZADD, store-rider-position.lua,
+Raw ceiling, same run: the ingest's Redis writes per ping (GEOADD, ZADD, store-rider-positions.lua,
 XADD) as bare ioredis pipelines of 512 pings from one process: **${fmt(raw.pingsPerSecond)} pings/s** (${cpu(raw.cpu)}).
 
 **Ingest / raw ceiling: ${fmt(ratio * 100)}%.**${

@@ -34,7 +34,7 @@ function geoPingJson(position: RiderPosition) {
 
 /**
  * `rider:{r}:pos`: LocationRecord as proto3 JSON (a live position, so
- * `backfill` is always false and left out). store-rider-position.lua reads
+ * `backfill` is always false and left out). store-rider-positions.lua reads
  * its `"seq"` and `"receivedAtMs"` strings back by pattern: keep them strings.
  */
 export function encodeStoredPosition(position: RiderPosition): string {

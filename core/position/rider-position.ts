@@ -38,7 +38,7 @@ export interface SeqMark {
  * restart: an app that lost its seq (a reinstall, a bug that sent 2^64-1)
  * is refused for at most that long after its last accepted ping, never
  * locked out. The ingest's session, its Redis write
- * (store-rider-position.lua) and the tracking tier's watchers apply it alike.
+ * (store-rider-positions.lua) and the tracking tier's watchers apply it alike.
  */
 export function followsInOrder(next: SeqMark, last: SeqMark, restartAfterMs: number): boolean {
   return next.seq > last.seq || next.receivedAtMs - last.receivedAtMs > restartAfterMs;

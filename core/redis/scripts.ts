@@ -11,7 +11,8 @@ import { keys } from "./keys";
 const SCRIPTS = {
   pruneStaleRiders: { file: "prune-stale-riders.lua", keys: 2 },
   recordPositions: { file: "record-positions.lua", keys: 3 },
-  storeRiderPosition: { file: "store-rider-position.lua", keys: 1 },
+  /** Takes its key count as the first argument (one key per position). */
+  storeRiderPositions: { file: "store-rider-positions.lua", keys: null },
   takeRateLimit: { file: "take-rate-limit.lua", keys: 1 },
   createOffer: { file: "create-offer.lua", keys: 3 },
   takeOffer: { file: "take-offer.lua", keys: 2 },
@@ -60,7 +61,8 @@ function scriptSources(): Map<ScriptName, string> {
 
 export function registerScripts(client: Redis | Cluster): RedisClient {
   for (const [name, lua] of scriptSources()) {
-    client.defineCommand(name, { lua, numberOfKeys: SCRIPTS[name].keys });
+    const { keys: numberOfKeys } = SCRIPTS[name];
+    client.defineCommand(name, numberOfKeys === null ? { lua } : { lua, numberOfKeys });
   }
   return client as RedisClient;
 }
@@ -112,26 +114,44 @@ export function queueRecordPositions(
   (pipeline as ScriptPipeline).recordPositions(...args);
 }
 
+/** One position for store-rider-positions.lua: whose, its place in the rider's order, its stored form. */
+export interface StoredPositionEntry {
+  readonly position: {
+    readonly riderId: string;
+    readonly seq: bigint;
+    readonly receivedAtMs: number;
+  };
+  /** encodeStoredPosition(position). */
+  readonly json: string;
+}
+
 /**
- * Queues store-rider-position.lua for one position on `pipeline` (the
- * rider's shard): stored unless the stored position follows it in the
- * rider's order. Its reply is 1 (stored) or 0 (kept the stored one).
+ * Queues one store-rider-positions.lua call on `pipeline` for positions
+ * whose keys share a slot (any, on a standalone server): each stored
+ * unless the stored position follows it in the rider's order, in the order
+ * given. Its reply is an array with 1 (stored) or 0 (kept the stored one)
+ * per entry.
  */
-export function queueStoreRiderPosition(
+export function queueStoreRiderPositions(
   pipeline: ChainableCommander,
-  position: { riderId: string; seq: bigint; receivedAtMs: number },
-  json: string,
+  entries: readonly StoredPositionEntry[],
   restartAfterMs: number,
   ttlSeconds: number,
 ): void {
-  (pipeline as ScriptPipeline).storeRiderPosition(
-    keys.riderPosition(position.riderId),
-    position.seq.toString(),
-    position.receivedAtMs,
-    restartAfterMs,
-    json,
-    ttlSeconds,
-  );
+  const count = entries.length;
+  const args: ScriptArg[] = new Array(1 + 4 * count + 2);
+  args[0] = count;
+  args[count + 1] = restartAfterMs;
+  args[count + 2] = ttlSeconds;
+  for (let i = 0; i < count; i += 1) {
+    const { position, json } = entries[i] as StoredPositionEntry;
+    args[i + 1] = keys.riderPosition(position.riderId);
+    const at = count + 3 + 3 * i;
+    args[at] = position.seq.toString();
+    args[at + 1] = position.receivedAtMs;
+    args[at + 2] = json;
+  }
+  (pipeline as ScriptPipeline).storeRiderPositions(...args);
 }
 
 export interface RateLimitDecision {

@@ -46,6 +46,14 @@ export class ShardBatch {
   }
 
   /**
+   * Which keys one multi-key command of this batch may take together: keys
+   * with the same answer share a slot (any two do on a standalone server).
+   */
+  slotOf(key: string): string {
+    return this.#connection.mode === "standalone" ? "all" : String(calculateSlot(key));
+  }
+
+  /**
    * Runs every pipeline at once. A shard that has not answered within
    * `timeoutMs` counts as failed, so one hung connection cannot stall the
    * caller's flushes; the other shards' replies stand.

@@ -55,7 +55,7 @@ const ORDERS_MAX_AGE_MS = 10_000;
  * answer, what the rider is inside of (geofences) and its active orders.
  * Every call of the rider on this node (its StreamPings, an upload, unary
  * pings) goes through the same session, so ordering holds across them; the
- * Redis write is conditional too (store-rider-position.lua), so it holds
+ * Redis write is conditional too (store-rider-positions.lua), so it holds
  * across nodes.
  */
 export class RiderSession {

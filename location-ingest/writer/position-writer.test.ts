@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import calculateSlot from "cluster-key-slot";
 import pino from "pino";
 import { createMetricsRegistry } from "../../core/observability/metrics";
 import { parseStoredPosition } from "../../core/position/position-forms";
@@ -44,6 +45,28 @@ const live = (position: Partial<RiderPosition>): PositionWrite => ({
   backfill: false,
 });
 
+/**
+ * One flush (written in one tick): riders `a` and `b` with pings out of
+ * order, `b` already stored at seq 7. Each ping gets its own outcome, judged
+ * in the order written, and each rider ends at its highest seq.
+ */
+async function oneFlushKeepsEachRidersOrder(connection: RedisConnection, a: string, b: string) {
+  const writer = writerOn(connection);
+  const at = (riderId: string, seq: bigint) => live({ riderId, seq });
+  expect(await writer.write(at(b, 7n))).toBe("stored");
+  const outcomes = await Promise.all(
+    [at(a, 5n), at(b, 6n), at(a, 3n), at(a, 6n), at(b, 8n)].map((write) => writer.write(write)),
+  );
+  expect(outcomes).toEqual(["stored", "not_newer", "not_newer", "stored", "stored"]);
+  for (const [riderId, seq] of [
+    [a, 6n],
+    [b, 8n],
+  ] as const) {
+    const stored = parseStoredPosition(await connection.client.get(keys.riderPosition(riderId)));
+    expect(stored?.seq).toBe(seq);
+  }
+}
+
 describe("on one redis-server", () => {
   let redis: RedisServer;
   let connection: RedisConnection;
@@ -77,6 +100,10 @@ describe("on one redis-server", () => {
       ([, fields]) => fields[fields.indexOf("rider") + 1] === riderId,
     );
     expect(logged).toHaveLength(3);
+  });
+
+  test("positions of one flush share one store call: each rider's pings keep their order and their own outcome", async () => {
+    await oneFlushKeepsEachRidersOrder(connection, uniqueId("rider"), uniqueId("rider"));
   });
 
   test("overload: past the queue bound writes are refused at once; those queued are written when Redis answers again", async () => {
@@ -113,6 +140,15 @@ describe("on a Redis Cluster", () => {
   afterAll(async () => {
     await connection?.close();
     await cluster?.stop();
+  });
+
+  test("riders whose keys share a slot share a store call, others get their own: each rider's order holds", async () => {
+    const a = uniqueId("rider");
+    let b = uniqueId("rider");
+    while (calculateSlot(keys.riderPosition(b)) !== calculateSlot(keys.riderPosition(a)))
+      b = uniqueId("rider");
+    await oneFlushKeepsEachRidersOrder(connection, a, b);
+    await oneFlushKeepsEachRidersOrder(connection, uniqueId("rider"), uniqueId("rider"));
   });
 
   test("one shard failing: its positions are unavailable, the other shards' are stored in the same flush", async () => {

@@ -10,7 +10,8 @@ import { keys } from "../../core/redis/keys";
 import {
   type PositionEntry,
   queueRecordPositions,
-  queueStoreRiderPosition,
+  queueStoreRiderPositions,
+  type StoredPositionEntry,
 } from "../../core/redis/scripts";
 import { type QueuedCommand, ShardBatch } from "../../core/redis/shard-batch";
 import type { IngestMetrics } from "../metrics";
@@ -47,6 +48,9 @@ export interface PositionWriter {
   drain(): Promise<void>;
 }
 
+/** A store call's place before its pipeline is known. */
+const NOT_QUEUED: QueuedCommand = { group: "", index: -1 };
+
 /** A flush Redis has not answered in this long is reported as unavailable. */
 const FLUSH_TIMEOUT_MS = 2_000;
 
@@ -60,9 +64,10 @@ interface Pending {
  * one flush is in flight the next batch gathers, so load turns into bigger
  * pipelines (one per Redis shard) rather than more round trips. Per flush:
  * one record-positions.lua call per city (geo set, last seen, the stream
- * log), and per current position its conditional store
- * (store-rider-position.lua on the rider's slot) and one publish per
- * active order. The queue is bounded: past it, writes are refused as
+ * log), one store-rider-positions.lua call per slot holding the flush's
+ * current positions (each stored only if it follows the stored one: per
+ * flush on a standalone server, about one per position on a cluster, whose
+ * riders' keys spread over its slots), and one publish per active order. The queue is bounded: past it, writes are refused as
  * overloaded instead of growing memory.
  */
 export function createPositionWriter(options: {
@@ -73,7 +78,7 @@ export function createPositionWriter(options: {
   maxBatch: number;
   /** Flushes outstanding at once; ordering holds because each shard's pipelines share one connection. */
   maxInFlight: number;
-  /** The live-age bound: the ordering rule's restart window (store-rider-position.lua). */
+  /** The live-age bound: the ordering rule's restart window (store-rider-positions.lua). */
   restartAfterMs: number;
   now?: () => number;
 }): PositionWriter {
@@ -114,7 +119,10 @@ export function createPositionWriter(options: {
       return;
     }
     const shards = new ShardBatch(connection);
-    const staged = batch.map(({ entry }) => stage(shards, entry));
+    const stores = new Map<string, StoreCall>();
+    const staged = batch.map(({ entry }) => stage(shards, stores, entry));
+    queueStores(shards, stores, staged);
+    queueEvents(shards, batch, staged);
     stageCities(shards, batch, staged);
     const replies = await shards.exec(FLUSH_TIMEOUT_MS);
     const doneAt = now();
@@ -125,21 +133,29 @@ export function createPositionWriter(options: {
         continue;
       }
       metrics.writeLatency.observe((doneAt - entry.position.receivedAtMs) / 1000);
-      resolve(store && replies.reply(store) === 0 ? "not_newer" : "stored");
+      const stored = store && (replies.reply(store.call.command) as number[])[store.offset];
+      resolve(stored === 0 ? "not_newer" : "stored");
     }
+  }
+
+  /** One store-rider-positions.lua call: positions whose keys share a slot. */
+  interface StoreCall {
+    readonly key: string;
+    readonly entries: StoredPositionEntry[];
+    command: QueuedCommand;
   }
 
   interface Staged {
     /** Shard groups the entry touched. */
     groups: string[];
-    /** Its conditional store, for a current position. */
-    store?: QueuedCommand;
+    /** Its conditional store (a current position): the call and its place in it. */
+    store?: { call: StoreCall; offset: number };
     /** The LocationRecord, for the stream log (Kafka got it already). */
     record: Uint8Array;
   }
 
-  /** One entry's own commands: its conditional store and its order events. */
-  function stage(shards: ShardBatch, entry: PositionWrite): Staged {
+  /** One entry's record (to Kafka at once), and for a current position its conditional store. */
+  function stage(shards: ShardBatch, stores: Map<string, StoreCall>, entry: PositionWrite): Staged {
     const { position } = entry;
     const record = encodeLocationRecord(position, entry.backfill);
     if (locationLog.kind === "external") {
@@ -147,17 +163,38 @@ export function createPositionWriter(options: {
       locationLog.sink.append({ riderId, city, recordedAtMs, record });
     }
     if (!entry.current) return { groups: [], record };
-    const json = encodeStoredPosition(position);
-    const store = shards.queue(keys.riderPosition(position.riderId), (pipeline) =>
-      queueStoreRiderPosition(pipeline, position, json, restartAfterMs, RIDER_POSITION_TTL_S),
-    );
-    const groups = [store.group];
-    for (const orderId of entry.orderIds) {
-      const channel = keys.orderTrack(orderId);
-      const event = positionEventJson(orderId, position);
-      groups.push(shards.queue(channel, (pipeline) => pipeline[publish](channel, event)).group);
+    const key = keys.riderPosition(position.riderId);
+    const slot = shards.slotOf(key);
+    let call = stores.get(slot);
+    if (!call) {
+      call = { key, entries: [], command: NOT_QUEUED };
+      stores.set(slot, call);
     }
-    return { groups, store, record };
+    const offset = call.entries.push({ position, json: encodeStoredPosition(position) }) - 1;
+    return { groups: [], store: { call, offset }, record };
+  }
+
+  /** The flush's conditional stores: one call per slot (per flush on a standalone server). */
+  function queueStores(shards: ShardBatch, stores: Map<string, StoreCall>, staged: Staged[]): void {
+    for (const call of stores.values()) {
+      call.command = shards.queue(call.key, (pipeline) =>
+        queueStoreRiderPositions(pipeline, call.entries, restartAfterMs, RIDER_POSITION_TTL_S),
+      );
+    }
+    for (const item of staged) if (item.store) item.groups.push(item.store.call.command.group);
+  }
+
+  /** One publish per active order of each current position, queued after the stores. */
+  function queueEvents(shards: ShardBatch, batch: Pending[], staged: Staged[]): void {
+    for (const [index, { entry }] of batch.entries()) {
+      if (!entry.current || entry.orderIds.length === 0) continue;
+      const { groups } = staged[index] as Staged;
+      for (const orderId of entry.orderIds) {
+        const channel = keys.orderTrack(orderId);
+        const event = positionEventJson(orderId, entry.position);
+        groups.push(shards.queue(channel, (pipeline) => pipeline[publish](channel, event)).group);
+      }
+    }
   }
 
   /** Per city one record-positions.lua call: geo set and last seen (current ones), the stream log. */

@@ -5,24 +5,28 @@ import { uniqueId } from "../../test/support/tokens";
 import { encodeStoredPosition, parseStoredPosition } from "../position/position-forms";
 import type { RiderPosition } from "../position/rider-position";
 import { keys } from "./keys";
-import { queueStoreRiderPosition } from "./scripts";
+import { queueStoreRiderPositions } from "./scripts";
 
-const fixture = useRedisConnection("store-rider-position-test");
+const fixture = useRedisConnection("store-rider-positions-test");
 const LIVE_AGE_MS = 120_000;
 
-/** Runs store-rider-position.lua for one position; true when it was stored. */
-async function store(position: RiderPosition): Promise<boolean> {
+/** Runs store-rider-positions.lua for positions in one call; 1 for each stored, 0 for each kept. */
+async function storeAll(positions: RiderPosition[]): Promise<number[]> {
   const pipeline = fixture.connection.client.pipeline();
-  queueStoreRiderPosition(pipeline, position, encodeStoredPosition(position), LIVE_AGE_MS, 60);
-  const [[error, stored]] = (await pipeline.exec()) as [[Error | null, number]];
+  const entries = positions.map((position) => ({ position, json: encodeStoredPosition(position) }));
+  queueStoreRiderPositions(pipeline, entries, LIVE_AGE_MS, 60);
+  const [[error, stored]] = (await pipeline.exec()) as [[Error | null, number[]]];
   if (error) throw error;
-  return stored === 1;
+  return stored;
 }
+
+/** Runs store-rider-positions.lua for one position; true when it was stored. */
+const store = async (position: RiderPosition) => (await storeAll([position]))[0] === 1;
 
 const storedSeq = async (riderId: string) =>
   parseStoredPosition(await fixture.connection.client.get(keys.riderPosition(riderId)))?.seq;
 
-describe("store-rider-position.lua", () => {
+describe("store-rider-positions.lua", () => {
   test("the stored position only moves forward in seq, exactly past 2^53", async () => {
     const riderId = uniqueId("rider");
     const at = (seq: bigint, receivedAtMs = 1_000_000) =>
@@ -59,5 +63,16 @@ describe("store-rider-position.lua", () => {
     expect(await store({ ...SOME_POSITION, riderId, seq: 1n })).toBe(true);
     expect(await storedSeq(riderId)).toBe(1n);
     expect(await fixture.connection.client.ttl(key)).toBeGreaterThan(0);
+  });
+
+  test("one call: each position judged in the order given against what the one before left, one answer each", async () => {
+    const [a, b] = [uniqueId("rider"), uniqueId("rider")];
+    const at = (riderId: string, seq: bigint) =>
+      ({ ...SOME_POSITION, riderId, seq, receivedAtMs: 1_000_000 }) satisfies RiderPosition;
+    expect(await store(at(b, 7n))).toBe(true);
+    // a: 5 then 3 (kept 5) then 6; b: 6 (kept 7) then 8.
+    const replies = await storeAll([at(a, 5n), at(b, 6n), at(a, 3n), at(a, 6n), at(b, 8n)]);
+    expect(replies).toEqual([1, 0, 0, 1, 1]);
+    expect([await storedSeq(a), await storedSeq(b)]).toEqual([6n, 8n]);
   });
 });
