@@ -106,8 +106,8 @@ export function queueRecordPositions(
     streamMaxLen,
   ];
   for (const { position, current, record } of entries) {
-    const logged =
-      streamMaxLen > 0 ? Buffer.from(record.buffer, record.byteOffset, record.byteLength) : "";
+    // A copy: reading a typed array's .buffer makes JavaScriptCore materialize it (slower than copying ~100 bytes).
+    const logged = streamMaxLen > 0 ? Buffer.copyBytesFrom(record) : "";
     const { riderId, lng, lat, receivedAtMs } = position;
     args.push(riderId, current ? "1" : "0", lng, lat, receivedAtMs, logged);
   }
