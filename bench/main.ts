@@ -47,6 +47,10 @@ const spec = {
     "baseline-entry": {
       help: "ingest: the ingest as it was (another checkout's location-ingest/main.ts), measured in the same run for a before/after",
     },
+    "pinned-rates": {
+      default: "10000,20000",
+      help: 'ingest: pings/s of the steps with the ingest alone on core 0, Redis and the load on core 1 (taskset), comma-separated; "none" to skip',
+    },
     "no-peer": {
       type: "boolean" as const,
       help: "ingest: skip the peer (a stock @grpc/grpc-js server on Node)",
@@ -133,6 +137,12 @@ const statusRates = values["status-rates"]
   .split(",")
   .map((rate) => intFlag(spec, "status-rates", rate, { min: 1 }));
 const ingestRates = values.rates.split(",").map((rate) => intFlag(spec, "rates", rate, { min: 1 }));
+const pinnedRates =
+  values["pinned-rates"] === "none"
+    ? []
+    : values["pinned-rates"]
+        .split(",")
+        .map((rate) => intFlag(spec, "pinned-rates", rate, { min: 1 }));
 const out = values.out;
 const seconds = numbers.seconds;
 const runs = (part: string) => values.only === undefined || values.only === part;
@@ -144,6 +154,7 @@ const progress = createBenchProgress(
       // The ingest's allocation, closed-loop, Connect and curve runs, the baseline's three, then the peer's, and the raw ceiling.
       seconds:
         (2 * ingestRates.length +
+          pinnedRates.length +
           (values["no-peer"] ? 3 : 5) +
           (values["baseline-entry"] ? 3 : 0)) *
           (seconds + 5) +
@@ -162,13 +173,14 @@ const progress = createBenchProgress(
 const report = progress.report;
 
 if (runs("ingest")) {
-  const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rates ${ingestRates.join(",")} --allocation-rate ${values["allocation-rate"]}${values["baseline-entry"] ? ` --baseline-entry ${values["baseline-entry"]}` : ""}${values["no-peer"] ? " --no-peer" : ""}`;
+  const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rates ${ingestRates.join(",")} --allocation-rate ${values["allocation-rate"]}${values["baseline-entry"] ? ` --baseline-entry ${values["baseline-entry"]}` : ""}${values["no-peer"] ? " --no-peer" : ""}${values["pinned-rates"] === spec.flags["pinned-rates"].default ? "" : ` --pinned-rates ${values["pinned-rates"]}`}`;
   progress.part("ingest");
   const result = await runIngestBench({
     streams: numbers.streams,
     seconds,
     rates: ingestRates,
     allocationRate: numbers.allocationRate,
+    pinnedRates,
     ...(values["baseline-entry"] ? { baselineEntry: values["baseline-entry"] } : {}),
     peer: !values["no-peer"],
     progress: report,

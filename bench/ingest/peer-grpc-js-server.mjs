@@ -2,7 +2,7 @@
 // @grpc/grpc-js server on Node, reading the .proto files with
 // @grpc/proto-loader, that checks each ping of a StreamPings and makes the
 // ingest's Redis writes for it through ioredis — GEOADD and ZADD on the
-// city's keys, the rider's position through store-rider-position.lua, an
+// city's keys, the rider's position through store-rider-positions.lua, an
 // XADD to the city's location stream (the record as JSON: the stock tools
 // have no LocationRecord encoder) — one pipeline per ping, then acks it.
 // Plain JavaScript: Node 20 runs no TypeScript. Key names are those of
@@ -29,9 +29,8 @@ const LIVE_AGE_MS = 120_000;
 const POSITION_TTL_S = 86_400;
 const secret = new TextEncoder().encode(args.secret);
 const redis = new Redis(args.redis);
-redis.defineCommand("storeRiderPosition", {
-  numberOfKeys: 1,
-  lua: readFileSync(join(root, "core", "redis", "lua", "store-rider-position.lua"), "utf8"),
+redis.defineCommand("storeRiderPositions", {
+  lua: readFileSync(join(root, "core", "redis", "lua", "store-rider-positions.lua"), "utf8"),
 });
 
 const definition = protoLoader.loadSync("delivery/tracking/v1/ingest.proto", {
@@ -77,13 +76,14 @@ async function store(rider, ping, receivedAtMs) {
     .pipeline()
     .geoadd(`geo:{${city}}:riders`, ping.lng, ping.lat, riderId)
     .zadd(`geo:{${city}}:seen`, receivedAtMs, riderId)
-    .storeRiderPosition(
+    .storeRiderPositions(
+      1,
       `rider:{${riderId}}:pos`,
+      LIVE_AGE_MS,
+      POSITION_TTL_S,
       String(ping.seq),
       receivedAtMs,
-      LIVE_AGE_MS,
       json,
-      POSITION_TTL_S,
     )
     .xadd(`locations:{${city}}`, "MAXLEN", "~", 1_000_000, "*", "rider", riderId, "record", json)
     .exec();

@@ -36,6 +36,10 @@ function table(runs: ServerRuns, server: string, allocationLabel: string): strin
   if (runs.closedLoopConnect)
     rows.push(row("closed loop, Connect protocol (connect-node)", runs.closedLoopConnect, server));
   for (const { rate, run } of runs.curve) rows.push(row(`open loop at ${rate}/s`, run, server));
+  for (const { rate, run } of runs.pinned ?? [])
+    rows.push(
+      row(`open loop at ${rate}/s, ingest alone on core 0 (Redis, load on core 1)`, run, server),
+    );
   rows.push(row(allocationLabel, runs.allocation, server));
   return [HEADER, ...rows].join("\n");
 }

@@ -14,6 +14,7 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
     seconds: 1,
     rates: [100],
     allocationRate: 100,
+    pinnedRates: [100],
     // This checkout again as the baseline: only that the before/after runs and reports.
     baselineEntry: join(import.meta.dir, "..", "..", "location-ingest", "main.ts"),
     peer: true,
@@ -25,7 +26,9 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
     ingest.closedLoop,
     ingest.closedLoopConnect,
     ...ingest.curve.map((step) => step.run),
+    ...(ingest.pinned ?? []).map((step) => step.run),
   ];
+  expect(ingest.pinned).toHaveLength(1);
   expect(baseline?.allocation.heapBytesPerPing).toBeGreaterThanOrEqual(0);
   expect(baseline?.closedLoop.ackedPerSecond).toBeGreaterThan(0);
   expect(baseline?.atGoalRate.writeLatencyMs).toBeDefined();
@@ -60,5 +63,6 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
   expect(text).toContain("bun run bench -- again");
   expect(text).toMatch(/Ingest \/ raw ceiling: \d+%/);
   expect(text).toContain("| before |");
+  expect(text).toContain("open loop at 100/s, ingest alone on core 0 (Redis, load on core 1)");
   expect(text).toMatch(/closed loop ≥ 80% of the raw pipelined ceiling: \d+%/);
 }, 60_000);

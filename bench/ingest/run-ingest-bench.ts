@@ -1,10 +1,17 @@
 import { randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { startRedis } from "../../test/support/redis-server";
 import { histogramPercentile, parseHistogram } from "../support/percentiles";
 import { cpuMeter } from "../support/process-stats";
 import type { GcSnapshot } from "./gc-log";
-import { type ServerUnderTest, startIngest, startPeer } from "./servers-under-test";
+import {
+  moveToCpus,
+  onCpus,
+  type ServerUnderTest,
+  startIngest,
+  startPeer,
+} from "./servers-under-test";
 
 export interface IngestBenchOptions {
   streams: number;
@@ -21,6 +28,12 @@ export interface IngestBenchOptions {
   allocationRate: number;
   /** Also load the peer (a stock @grpc/grpc-js server on Node). */
   peer: boolean;
+  /**
+   * Also the pinned steps: the ingest alone on core 0, Redis and the load
+   * process on core 1 (as on a production ingest node, whose cores are its
+   * own), at these pings/s. Needs taskset and two cores.
+   */
+  pinnedRates: number[];
   /** Seconds of load before each window (stream set-up stalls the first seconds); default 5. */
   warmupSeconds?: number;
   progress: (line: string) => void;
@@ -54,6 +67,8 @@ export interface ServerRuns {
   /** The same ingest over the Connect protocol (connect-node's adapter instead of the lean path). */
   closedLoopConnect?: LoadRun;
   curve: { rate: number; run: LoadRun }[];
+  /** Open-loop steps with the ingest on a core of its own (IngestBenchOptions.pinnedRates). */
+  pinned?: { rate: number; run: LoadRun }[];
 }
 
 /** The baseline ingest's runs (IngestBenchOptions.baselineEntry). */
@@ -91,8 +106,9 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
   const { warmupSeconds = 5 } = options;
   const redis = await startRedis();
   const secret = randomBytes(32).toString("hex");
-  const load = (server: ServerUnderTest, rate: number, protocol = "grpc") =>
+  const load = (server: ServerUnderTest, rate: number, protocol = "grpc", cpus?: string) =>
     runLoad({
+      cpus,
       server,
       streams,
       seconds,
@@ -143,12 +159,31 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     return { allocation, closedLoop, ...(closedLoopConnect ? { closedLoopConnect } : {}), curve };
   }
 
+  /** The ingest on core 0; Redis and the load process on core 1 for these steps only. */
+  async function pinnedSteps(): Promise<{ rate: number; run: LoadRun }[]> {
+    const server = await startIngest(INGEST_ENTRY, redis.url, secret, { gcTimer: true, cpus: "0" });
+    moveToCpus(redis.pid, "1");
+    const steps: { rate: number; run: LoadRun }[] = [];
+    try {
+      for (const rate of options.pinnedRates) {
+        const run = await load(server, rate, "grpc", "1");
+        report(`open loop at ${rate}/s, ingest on core 0, Redis and load on core 1`, run);
+        steps.push({ rate, run });
+      }
+    } finally {
+      moveToCpus(redis.pid, `0-${availableParallelism() - 1}`);
+      await server.stop();
+    }
+    return steps;
+  }
+
   try {
     // Bun's GC timer off for the allocation run only (it changes when collections happen).
     const counting = await startIngest(INGEST_ENTRY, redis.url, secret, { gcTimer: false });
     const allocation = await allocationRun(counting).finally(() => counting.stop());
     const ingestServer = await startIngest(INGEST_ENTRY, redis.url, secret, { gcTimer: true });
     const ingest = await runAll(ingestServer, true, allocation).finally(() => ingestServer.stop());
+    if (options.pinnedRates.length > 0) ingest.pinned = await pinnedSteps();
 
     let baseline: BaselineRuns | undefined;
     if (baselineEntry) {
@@ -186,6 +221,7 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
         seconds,
         rates,
         allocationRate,
+        pinnedRates: options.pinnedRates,
         ...(baselineEntry ? { baselineEntry } : {}),
         peer: options.peer,
         warmupSeconds,
@@ -218,6 +254,8 @@ async function rawCeiling(redisUrl: string, redisPid: number, seconds: number, r
 }
 
 async function runLoad(options: {
+  /** Cores the load process runs on (taskset), or any. */
+  cpus: string | undefined;
   server: ServerUnderTest;
   streams: number;
   seconds: number;
@@ -229,13 +267,13 @@ async function runLoad(options: {
 }): Promise<LoadRun> {
   const { server, streams, seconds, warmupSeconds, rate, protocol, secret, redisPid } = options;
   const child = Bun.spawn(
-    [
+    onCpus(options.cpus, [
       process.execPath,
       join(import.meta.dir, "load-riders.ts"),
       ...["--url", server.url, "--streams", String(streams), "--seconds", String(seconds)],
       ...["--warmup", String(warmupSeconds), "--rate", String(rate), "--secret", secret],
       ...["--protocol", protocol],
-    ],
+    ]),
     // stdin: the child waits for its end before exiting, so its CPU time can be read however late.
     { stdin: "pipe", stdout: "pipe", stderr: "inherit" },
   );

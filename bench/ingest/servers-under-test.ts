@@ -17,6 +17,18 @@ export interface ServerUnderTest {
 }
 
 const ROOT = join(import.meta.dir, "..", "..");
+
+/** `command` run on the given cores only (taskset's list, e.g. "0"), or anywhere. */
+export const onCpus = (cpus: string | undefined, command: string[]) =>
+  cpus === undefined ? command : ["taskset", "-c", cpus, ...command];
+
+/** Moves a running process (all its threads) to the given cores: a Redis started before. */
+export function moveToCpus(pid: number, cpus: string): void {
+  const moved = Bun.spawnSync(["taskset", "-a", "-p", "-c", cpus, String(pid)], {
+    stdout: "ignore",
+  });
+  if (!moved.success) throw new Error(`taskset could not move process ${pid} to cores ${cpus}`);
+}
 const echo = (line: string) => console.error(line);
 
 /**
@@ -31,11 +43,11 @@ export async function startIngest(
   entry: string,
   redisUrl: string,
   secret: string,
-  options: { gcTimer: boolean; name?: string },
+  options: { gcTimer: boolean; name?: string; cpus?: string },
 ): Promise<ServerUnderTest> {
-  const { gcTimer, name = "ingest" } = options;
+  const { gcTimer, name = "ingest", cpus } = options;
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
-  const child = Bun.spawn([process.execPath, entry], {
+  const child = Bun.spawn(onCpus(cpus, [process.execPath, entry]), {
     env: {
       ...process.env,
       REDIS_URL: redisUrl,
@@ -54,7 +66,8 @@ export async function startIngest(
   const gc = gcMeter(child.stderr, "bun", echo);
   await waitForOk(`http://127.0.0.1:${httpPort}/readyz`);
   return {
-    name: gcTimer ? name : `${name} (GC timer off)`,
+    name:
+      (gcTimer ? name : `${name} (GC timer off)`) + (cpus === undefined ? "" : ` on core ${cpus}`),
     pid: child.pid,
     url: `http://127.0.0.1:${grpcPort}`,
     metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
