@@ -95,6 +95,37 @@ describe("createTokenVerifier", () => {
     }
   });
 
+  test("an expired token presented again is refused without another signature check, while it stays expired", async () => {
+    let now = Date.now();
+    const clocked = createTokenVerifier({ secret: SECRET }, { now: () => now });
+    const token = await mintToken(SECRET, { sub: "c1", role: "customer", ttlSeconds: 5 });
+    now += 10_000;
+    const subtle = crypto.subtle;
+    const verify = subtle.verify.bind(subtle);
+    let signatureChecks = 0;
+    subtle.verify = ((...args: Parameters<typeof verify>) => {
+      signatureChecks += 1;
+      return verify(...args);
+    }) as typeof subtle.verify;
+    try {
+      for (let i = 0; i < 20; i++) {
+        const refused = await rejection(clocked.verify(token));
+        expect([refused.message, isExpiredToken(refused)]).toEqual(["token expired", true]);
+      }
+      expect(signatureChecks).toBe(1);
+      // A forged token gets the full check every time (the failed-auth limit deals with those).
+      const forged = `${token.slice(0, -4)}AAAA`;
+      for (let i = 0; i < 3; i++) await rejection(clocked.verify(forged));
+      expect(signatureChecks).toBe(4);
+      // The host's clock set back before exp: checked in full again, and good.
+      now -= 10_000;
+      expect((await clocked.verify(token)).sub).toBe("c1");
+      expect(signatureChecks).toBe(5);
+    } finally {
+      subtle.verify = verify;
+    }
+  });
+
   test("refuses unknown roles, riders without a city and ids that could break keys", async () => {
     const sign = (payload: Record<string, unknown>) =>
       new SignJWT(payload)

@@ -40,6 +40,17 @@ export function createTokenVerifier(
       : undefined;
   const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined;
   const cache = new Map<string, Identity>();
+  // Tokens already found expired (signature good, exp past), with their exp in
+  // seconds: one replayed again and again costs a Map lookup, not a signature check.
+  const expired = new Map<string, number>();
+
+  /** Remembers the token (bounded like the cache, oldest dropped first). */
+  function rememberExpired(token: string, cause: errors.JWTExpired): void {
+    const exp = cause.payload.exp;
+    if (cacheSize === 0 || typeof exp !== "number") return;
+    if (expired.size >= cacheSize) expired.delete(expired.keys().next().value as string);
+    expired.set(token, exp);
+  }
 
   async function verifyUncached(token: string): Promise<Identity> {
     const verifyOptions = {
@@ -69,14 +80,25 @@ export function createTokenVerifier(
       const cached = cache.get(token);
       if (cached && cached.exp * 1000 > now()) return cached;
       if (cached) cache.delete(token);
+      const expiredAt = expired.get(token);
+      if (expiredAt !== undefined) {
+        // A clock set back (exp ahead again) gets the full check.
+        if (expiredAt * 1000 <= now()) {
+          const cause = new errors.JWTExpired("token expired", { exp: expiredAt }, "exp");
+          throw new EdgeError("unauthenticated", "token expired", { cause });
+        }
+        expired.delete(token);
+      }
       let identity: Identity;
       try {
         identity = await verifyUncached(token);
       } catch (error) {
         // auth_unavailable: the keys could not be had; the token may be fine.
         if (error instanceof EdgeError) throw error;
-        if (error instanceof errors.JWTExpired)
+        if (error instanceof errors.JWTExpired) {
+          rememberExpired(token, error);
           throw new EdgeError("unauthenticated", "token expired", { cause: error });
+        }
         throw new EdgeError("unauthenticated", "invalid token", { cause: error });
       }
       if (cacheSize > 0) {
