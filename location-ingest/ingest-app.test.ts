@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { create, fromBinary, fromJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Redis } from "ioredis";
@@ -15,15 +15,6 @@ import { testToken, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
 
 const fixture = useIngestOnRedis();
-let db: Redis;
-
-beforeAll(() => {
-  db = new Redis(fixture.redis.url);
-});
-
-afterAll(() => {
-  db?.disconnect();
-});
 
 async function riderToken(riderId: string, city = "london") {
   return testToken(riderId, "rider", city);
@@ -35,7 +26,7 @@ describe("StreamPings", () => {
     async (protocol) => {
       const riderId = uniqueId("rider");
       const orderId = uniqueId("order");
-      await seedOrder(db, { orderId, customerId: "c1", riderId });
+      await seedOrder(fixture.db, { orderId, customerId: "c1", riderId });
       const subscriber = new Redis(fixture.redis.url);
       const frames: string[] = [];
       await subscriber.subscribe(keys.orderTrack(orderId));
@@ -54,7 +45,7 @@ describe("StreamPings", () => {
       }
       await stream.finish();
 
-      const nearby = await db.geosearch(
+      const nearby = await fixture.db.geosearch(
         keys.cityRiders("london"),
         "FROMLONLAT",
         -0.1278,
@@ -64,7 +55,7 @@ describe("StreamPings", () => {
         "m",
       );
       expect(nearby).toContain(riderId);
-      const position = parseStoredPosition(await db.get(keys.riderPosition(riderId)));
+      const position = parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)));
       expect(position?.seq).toBe(3n);
       expect(position?.lat).toBeCloseTo(track[2]?.lat ?? 0, 9);
       await waitUntil(() => frames.length === 3);
@@ -200,7 +191,7 @@ describe("SendPing and UploadPings", () => {
       bearer(await riderToken(riderId)),
     );
     expect(response.ack?.lastAcceptedSeq).toBe(7n);
-    expect(parseStoredPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe(7n);
+    expect(parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)))?.seq).toBe(7n);
     // The same call by hand, as curl would send it.
     const raw = await fetch(
       `${fixture.ingest.httpUrl}/delivery.tracking.v1.LocationIngestService/SendPing`,
@@ -228,7 +219,7 @@ describe("SendPing and UploadPings", () => {
   test("an offline backlog is logged in order; only fresh pings become the live position", async () => {
     const riderId = uniqueId("rider");
     const orderId = uniqueId("order");
-    await seedOrder(db, { orderId, customerId: "c1", riderId });
+    await seedOrder(fixture.db, { orderId, customerId: "c1", riderId });
     const now = Date.now();
     const backlog = Array.from({ length: 50 }, (_, i) =>
       create(GeoPingSchema, {
@@ -260,9 +251,9 @@ describe("SendPing and UploadPings", () => {
       [1_005n, DropReason.OUT_OF_ORDER],
     ]);
     expect(result.lastAcceptedSeq).toBe(1_049n);
-    expect(parseStoredPosition(await db.get(keys.riderPosition(riderId)))?.seq).toBe(1049n);
+    expect(parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)))?.seq).toBe(1049n);
 
-    const entries = await db.xrangeBuffer(keys.locationLog("london"), "-", "+");
+    const entries = await fixture.db.xrangeBuffer(keys.locationLog("london"), "-", "+");
     const mine = entries
       .map(([, fields]) => fromBinary(LocationRecordSchema, fields[3] as Buffer))
       .filter((record) => record.riderId === riderId);

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
-import { Redis } from "ioredis";
 import pino from "pino";
 import { statusEventJson } from "../core/messages/tracking-events";
 import { TRACKING_SUBPROTOCOLS } from "../core/protocol/tracking-protocol";
@@ -22,14 +21,21 @@ import {
   type TestTrackingNode,
 } from "../test/support/tracking";
 
-const fixture = useIngestOnRedis();
-let db: Redis;
+const fixture = useIngestOnRedis(
+  {},
+  {
+    stopFirst: async () => {
+      await nodeA?.stop();
+      await nodeB?.stop();
+      await connection?.close();
+    },
+  },
+);
 let connection: RedisConnection;
 let nodeA: TestTrackingNode;
 let nodeB: TestTrackingNode;
 
 beforeAll(async () => {
-  db = new Redis(fixture.redis.url);
   connection = createRedisConnection(
     { mode: "standalone", url: fixture.redis.url },
     "tracking-app-test",
@@ -50,13 +56,6 @@ beforeAll(async () => {
   );
 });
 
-afterAll(async () => {
-  await nodeA?.stop();
-  await nodeB?.stop();
-  db?.disconnect();
-  await connection?.close();
-});
-
 async function waitUntil(
   condition: () => Promise<boolean> | boolean,
   timeoutMs = 5_000,
@@ -73,7 +72,7 @@ async function newOrder() {
   const orderId = uniqueId("order");
   const customerId = uniqueId("cust");
   const riderId = uniqueId("rider");
-  await seedOrder(db, { orderId, customerId, riderId });
+  await seedOrder(fixture.db, { orderId, customerId, riderId });
   const ownerId = nodeA.app.ring.ownerOf(orderId)?.id;
   const [owner, other] = ownerId === nodeA.id ? [nodeA, nodeB] : [nodeB, nodeA];
   const path = `/v1/orders/${orderId}/track`;
@@ -308,11 +307,13 @@ describe("consistent hashing", () => {
       Array.from({ length: 1_000 }, () => openWatcher(`${owner.url}${path}`, { headers })),
     );
     const subscribers = async () =>
-      Number(((await db.pubsub("NUMSUB", keys.orderTrack(orderId))) as [string, number])[1]);
+      Number(
+        ((await fixture.db.pubsub("NUMSUB", keys.orderTrack(orderId))) as [string, number])[1],
+      );
     await waitUntil(async () => (await subscribers()) === 1);
     // Every snapshot first: a snapshot read after READY would be older than it, and skipped.
     await Promise.all(watchers.map((watcher) => watcher.waitForFrames(1, 20_000)));
-    await db.publish(
+    await fixture.db.publish(
       keys.orderTrack(orderId),
       statusEventJson(orderId, { status: "READY", version: 3 }),
     );

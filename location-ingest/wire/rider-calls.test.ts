@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError } from "@connectrpc/connect";
-import { Redis } from "ioredis";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import { keys } from "../../core/redis/keys";
 import {
@@ -28,12 +27,6 @@ const fixture = useIngestOnRedis({
 });
 const STREAM_PINGS = "/delivery.tracking.v1.LocationIngestService/StreamPings";
 const REFUSED_STREAM = 7;
-let db: Redis;
-beforeAll(() => {
-  db = new Redis(fixture.redis.url);
-});
-afterAll(() => db?.disconnect());
-
 async function expectAck(stream: ReturnType<typeof openPingStream>, seq: bigint) {
   const [ping] = pingTrack(1, { startSeq: seq });
   if (!ping) throw new Error("unreachable");
@@ -58,7 +51,7 @@ function openUpload(client: Client<typeof LocationIngestService>, token: string,
 
 /** How many of the rider's pings the location log (the Redis stream here) holds. */
 const loggedPings = async (riderId: string) =>
-  (await db.xrange(keys.locationLog("london"), "-", "+")).filter(
+  (await fixture.db.xrange(keys.locationLog("london"), "-", "+")).filter(
     ([, fields]) => fields[fields.indexOf("rider") + 1] === riderId,
   ).length;
 
@@ -125,7 +118,7 @@ describe("one live StreamPings per rider", () => {
       expect(error).toBeInstanceOf(ConnectError);
       expect(error.code).toBe(Code.FailedPrecondition);
       expect(error.rawMessage).toContain("must not reconnect");
-      await db.publish(
+      await fixture.db.publish(
         keys.riderInbox(riderId),
         encodeRiderInboxMessage({
           type: "offer",

@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
-import { Redis } from "ioredis";
 import type { Role } from "../../core/auth/identity";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import { statusEventJson } from "../../core/messages/tracking-events";
@@ -26,25 +25,25 @@ import { waitUntil } from "../support/wait";
 // Long enough for the checks on the ended order, even on a busy machine; the
 // expiry itself is awaited.
 const ENDED_TTL_MS = 3_000;
-const fixture = useIngestOnRedis();
-let db: Redis;
+const fixture = useIngestOnRedis(
+  {},
+  {
+    stopFirst: async () => {
+      await gateway?.stop();
+      await node?.stop();
+    },
+  },
+);
 let gateway: TestGateway;
 let node: TestTrackingNode;
 
 beforeAll(async () => {
-  db = new Redis(fixture.redis.url);
   node = await startTestTracking({ REDIS_URL: fixture.redis.url });
   gateway = await startTestGateway({
     REDIS_URL: fixture.redis.url,
     ORDER_ENDED_TTL_MS: String(ENDED_TTL_MS),
     RATE_LIMIT_REQUESTS: "10000",
   });
-});
-
-afterAll(async () => {
-  await gateway?.stop();
-  await node?.stop();
-  db?.disconnect();
 });
 
 type Frame = { type: string; status?: string; seq?: number; riderId?: string };
@@ -89,7 +88,9 @@ async function riderApp(riderId: string) {
   await ping();
   await waitUntil(
     async () =>
-      Number(((await db.pubsub("NUMSUB", keys.riderInbox(riderId))) as [string, number])[1]) === 1,
+      Number(
+        ((await fixture.db.pubsub("NUMSUB", keys.riderInbox(riderId))) as [string, number])[1],
+      ) === 1,
     5_000,
     "the rider's inbox subscription",
   );
@@ -187,13 +188,13 @@ describe("who sees the courier", () => {
   test("delivered: seen from ASSIGNED until DELIVERED, by every role, never after; the rider moves on unseen; the record expires", async () => {
     const orderA = uniqueId("order");
     const customerA = uniqueId("cust");
-    await seedOrder(db, { orderId: orderA, customerId: customerA });
+    await seedOrder(fixture.db, { orderId: orderA, customerId: customerA });
     const rider = await riderApp(uniqueId("rider"));
 
     // CONFIRMED: the rider is nobody's courier yet, even if something publishes its position.
     const customer = await watch(orderA, customerA, "customer");
     await customer.waitForFrames(1);
-    await db.publish(keys.orderTrack(orderA), positionEvent(orderA, rider.riderId, 999));
+    await fixture.db.publish(keys.orderTrack(orderA), positionEvent(orderA, rider.riderId, 999));
     await rider.take(orderA);
     // Assigned: the rider's last position comes at once, not with the next ping.
     await positionArrives(customer, rider.riderId, 1);
@@ -226,8 +227,8 @@ describe("who sees the courier", () => {
       expect(await watcher.closed).toEqual({ code: 4410, reason: "order ended" });
       expect(framesOf(watcher).at(-1)).toMatchObject({ type: "status", status: "DELIVERED" });
     }
-    expect(await db.sismember(keys.riderOrders(rider.riderId), orderA)).toBe(0);
-    const ttl = await db.pttl(keys.order(orderA));
+    expect(await fixture.db.sismember(keys.riderOrders(rider.riderId), orderA)).toBe(0);
+    const ttl = await fixture.db.pttl(keys.order(orderA));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(ENDED_TTL_MS);
     for (const [sub, role] of [
@@ -240,7 +241,7 @@ describe("who sees the courier", () => {
     // The rider moves on to order B: its customer sees the rider, A's customer never does.
     const orderB = uniqueId("order");
     const customerB = uniqueId("cust");
-    await seedOrder(db, { orderId: orderB, customerId: customerB });
+    await seedOrder(fixture.db, { orderId: orderB, customerId: customerB });
     await rider.take(orderB);
     const watcherB = await watch(orderB, customerB, "customer");
     await rider.pingSeenBy(watcherB);
@@ -257,10 +258,14 @@ describe("who sees the courier", () => {
       pickup: { lat: 51.5, lng: -0.12 },
       dropoff: { lat: 51.52, lng: -0.1 },
     });
-    expect(await db.pttl(keys.order(orderB))).toBe(-1);
+    expect(await fixture.db.pttl(keys.order(orderB))).toBe(-1);
 
     // After the retention the record is gone: 404 everywhere.
-    await waitUntil(async () => (await db.exists(keys.order(orderA))) === 0, 10_000, "expiry");
+    await waitUntil(
+      async () => (await fixture.db.exists(keys.order(orderA))) === 0,
+      10_000,
+      "expiry",
+    );
     const token = await testToken(customerA, "customer");
     const gone = await refusalStatus(
       node.httpUrl,
@@ -281,7 +286,7 @@ describe("who sees the courier", () => {
   test("cancelled: watchers get CANCELLED and 4410; the rider's active set loses the order; no position on reconnect", async () => {
     const orderId = uniqueId("order");
     const customerId = uniqueId("cust");
-    await seedOrder(db, { orderId, customerId });
+    await seedOrder(fixture.db, { orderId, customerId });
     const rider = await riderApp(uniqueId("rider"));
     await rider.take(orderId);
     const customer = await watch(orderId, customerId, "customer");
@@ -289,8 +294,8 @@ describe("who sees the courier", () => {
     await step(orderId, "CANCELLED", { sub: "dispatcher-1", role: "dispatcher" });
     expect(await customer.closed).toEqual({ code: 4410, reason: "order ended" });
     expect(framesOf(customer).at(-1)).toMatchObject({ type: "status", status: "CANCELLED" });
-    expect(await db.sismember(keys.riderOrders(rider.riderId), orderId)).toBe(0);
-    expect(await db.pttl(keys.order(orderId))).toBeGreaterThan(0);
+    expect(await fixture.db.sismember(keys.riderOrders(rider.riderId), orderId)).toBe(0);
+    expect(await fixture.db.pttl(keys.order(orderId))).toBeGreaterThan(0);
     await rider.ping();
     await expectEndedOnConnect(orderId, customerId, "customer", "CANCELLED");
     await rider.finish();
@@ -299,7 +304,7 @@ describe("who sees the courier", () => {
   test("rider replaced: the old rider's positions are withheld, the old rider's own socket is closed 4403", async () => {
     const orderId = uniqueId("order");
     const customerId = uniqueId("cust");
-    await seedOrder(db, { orderId, customerId });
+    await seedOrder(fixture.db, { orderId, customerId });
     const first = await riderApp(uniqueId("rider"));
     const second = await riderApp(uniqueId("rider"));
     await first.take(orderId);
@@ -309,7 +314,7 @@ describe("who sees the courier", () => {
     // No route reassigns a rider today; this is the change such a script would
     // make, with its status event (the ingest's view of the old rider's
     // active orders may lag it, so the old rider keeps publishing here).
-    await db
+    await fixture.db
       .multi()
       .hset(keys.order(orderId), "riderId", second.riderId)
       .hincrby(keys.order(orderId), "version", 1)
@@ -325,7 +330,7 @@ describe("who sees the courier", () => {
     expect(framesOf(firstRiderWatch).some((frame) => frame.riderId === second.riderId)).toBe(false);
     const withheldBefore = await withheldPositions();
     const stale = await first.ping();
-    await db.publish(
+    await fixture.db.publish(
       keys.riderInbox(second.riderId),
       encodeRiderInboxMessage({ type: "orders-changed" }),
     );
@@ -361,13 +366,13 @@ describe("who sees the courier", () => {
   test("a status event missed while the node's subscription was down: read again on resubscribe, so the end still closes the watcher", async () => {
     const orderId = uniqueId("order");
     const customerId = uniqueId("cust");
-    await seedOrder(db, { orderId, customerId });
+    await seedOrder(fixture.db, { orderId, customerId });
     const rider = await riderApp(uniqueId("rider"));
     await rider.take(orderId);
     const customer = await watch(orderId, customerId, "customer");
     await rider.pingSeenBy(customer);
     // Drop every subscriber connection, then end the order before they are back.
-    await db.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await fixture.db.call("CLIENT", "KILL", "TYPE", "pubsub");
     await step(orderId, "CANCELLED", { sub: "dispatcher-1", role: "dispatcher" });
     expect(await customer.closed).toEqual({ code: 4410, reason: "order ended" });
     expect(framesOf(customer).at(-1)).toMatchObject({ type: "status", status: "CANCELLED" });

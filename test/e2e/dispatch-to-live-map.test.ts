@@ -1,5 +1,4 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { Redis } from "ioredis";
+import { beforeAll, expect, test } from "bun:test";
 import { startTestGateway, type TestGateway } from "../support/gateway";
 import { pingTrack, useIngestOnRedis } from "../support/ingest";
 import { offerAcceptAndWatch, seedOrder } from "../support/orders";
@@ -10,28 +9,28 @@ import { startTestTracking, type TestTrackingNode } from "../support/tracking";
 // The whole flow across the tiers: dispatcher → offer down the rider's ingest
 // stream → rider accepts at the gateway → the rider's pings reach the
 // customer's live map on the owning tracking node.
-const fixture = useIngestOnRedis();
-let db: Redis;
+const fixture = useIngestOnRedis(
+  {},
+  {
+    stopFirst: async () => {
+      await gateway?.stop();
+      await node?.stop();
+    },
+  },
+);
 let gateway: TestGateway;
 let node: TestTrackingNode;
 
 beforeAll(async () => {
-  db = new Redis(fixture.redis.url);
   node = await startTestTracking({ REDIS_URL: fixture.redis.url });
   gateway = await startTestGateway({ REDIS_URL: fixture.redis.url });
-});
-
-afterAll(async () => {
-  await gateway?.stop();
-  await node?.stop();
-  db?.disconnect();
 });
 
 test("offer, accept, and the courier appears on the customer's map", async () => {
   const orderId = uniqueId("order");
   const customerId = uniqueId("cust");
   const riderId = uniqueId("rider");
-  await seedOrder(db, { orderId, customerId });
+  await seedOrder(fixture.db, { orderId, customerId });
   const rider = openPingStream(fixture.ingest.grpc, await testToken(riderId, "rider", "london"));
   const [first, second] = pingTrack(2);
   if (!first || !second) throw new Error("unreachable");
@@ -39,7 +38,9 @@ test("offer, accept, and the courier appears on the customer's map", async () =>
   await rider.next();
   // The inbox subscription is made as the stream opens; wait until Redis has it.
   while (
-    Number(((await db.pubsub("NUMSUB", `rider:{${riderId}}:inbox`)) as [string, number])[1]) < 1
+    Number(
+      ((await fixture.db.pubsub("NUMSUB", `rider:{${riderId}}:inbox`)) as [string, number])[1],
+    ) < 1
   )
     await Bun.sleep(10);
 

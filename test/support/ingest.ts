@@ -1,13 +1,15 @@
-import { afterAll, beforeAll } from "bun:test";
+import { beforeAll } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { type Client, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import type { Redis } from "ioredis";
 import pino from "pino";
 import { loadIngestConfig } from "../../location-ingest/config";
 import { type IngestApp, startIngest } from "../../location-ingest/ingest-app";
 import { type GeoPing, GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import { type RedisServer, startRedis } from "./redis-server";
+import { useRedisClient } from "./redis-connection";
+import type { RedisServer } from "./redis-server";
 import { TEST_JWT_SECRET } from "./tokens";
 
 export interface TestIngest {
@@ -82,22 +84,41 @@ export function bearer(token: string): { headers: Record<string, string> } {
 
 export interface IngestFixture {
   readonly redis: RedisServer;
+  /** A plain ioredis client of that Redis: what a test seeds and inspects it with. */
+  readonly db: Redis;
   readonly ingest: TestIngest;
 }
 
 /**
- * For a test file: a redis-server and an ingest on it, started before the
- * file's tests and stopped after them. Read the fields inside tests.
+ * For a test file: a redis-server, an ioredis client and an ingest on it,
+ * started before the file's tests and stopped after them, in this order:
+ * `stopFirst` (what the file started against this Redis), the ingest, the
+ * client, the server (see useRedisClient). Read the fields inside tests.
  */
-export function useIngestOnRedis(env: Record<string, string> = {}): IngestFixture {
-  const fixture = {} as { redis: RedisServer; ingest: TestIngest };
+export function useIngestOnRedis(
+  env: Record<string, string> = {},
+  options: { stopFirst?: () => Promise<unknown> } = {},
+): IngestFixture {
+  let ingest: TestIngest | undefined;
+  const store = useRedisClient({
+    stopFirst: async () => {
+      await options.stopFirst?.();
+      await ingest?.stop();
+    },
+  });
   beforeAll(async () => {
-    fixture.redis = await startRedis();
-    fixture.ingest = await startTestIngest({ REDIS_URL: fixture.redis.url, ...env });
+    ingest = await startTestIngest({ REDIS_URL: store.redis.url, ...env });
   });
-  afterAll(async () => {
-    await fixture.ingest?.stop();
-    await fixture.redis?.stop();
-  });
-  return fixture;
+  return {
+    get redis() {
+      return store.redis;
+    },
+    get db() {
+      return store.db;
+    },
+    get ingest() {
+      if (!ingest) throw new Error("the ingest is started in beforeAll: read it inside tests");
+      return ingest;
+    },
+  };
 }
