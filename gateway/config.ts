@@ -4,6 +4,7 @@ import {
   readInt,
   readOptionalString,
   readPort,
+  readString,
   readUrl,
 } from "../core/config/env";
 import {
@@ -85,6 +86,29 @@ function readClientAddressHeader(env: Env): { clientAddressHeader?: string } {
   return { clientAddressHeader: name.toLowerCase() };
 }
 
+/**
+ * `CORS_ORIGINS`: `*` or origins exactly as browsers send them in `Origin`
+ * (scheme, host, port): CORS compares them as strings, so a trailing slash,
+ * a path or a missing scheme would never match and is refused at start.
+ */
+function readCorsOrigins(env: Env): string[] {
+  const raw = readString(env, "CORS_ORIGINS", "*");
+  const origins = raw
+    .split(",")
+    .map((origin) => origin.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    if (origin === "*") continue;
+    if (URL.parse(origin)?.origin !== origin)
+      throw new ConfigError(
+        "CORS_ORIGINS",
+        "must be * or origins such as https://app.example.com (scheme, host, port; no path or trailing slash), comma-separated",
+        raw,
+      );
+  }
+  return origins;
+}
+
 /** The candidate search's default bounds: part of the API's published document (docs/openapi.json). */
 export const DISPATCH_DEFAULTS = { maxRadiusM: 5_000, maxCount: 50 } as const;
 
@@ -115,10 +139,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
       max: 1024 * 1024,
     }),
     maxQueryBytes: readInt(env, "GATEWAY_MAX_QUERY_BYTES", 2048, { min: 64, max: 64 * 1024 }),
-    corsOrigins: (env.CORS_ORIGINS ?? "*")
-      .split(",")
-      .map((origin) => origin.trim())
-      .filter(Boolean),
+    corsOrigins: readCorsOrigins(env),
     trackingNodeTtlMs: readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 }),
     trackingRingRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
     ...(kafkaBrokers ? { kafkaBrokers } : {}),
