@@ -10,8 +10,23 @@ const cpu = (shares: Record<string, number>) =>
 /** The gateway process's CPU per request answered (µs), from its share of a core over the run. */
 const gatewayMicros = (run: HttpRun) => ((run.cpu.gateway ?? 0) * 1e6) / run.requestsPerSecond;
 
+/** Latencies in ms: the lean generator's to 0.01 ms, autocannon's whole milliseconds. */
+const ms = (run: HttpRun, value: number | undefined) =>
+  value === undefined ? "—" : fmt(value, run.tool === "lean" ? 2 : 0);
+const latencies = (run: HttpRun) =>
+  `${ms(run, run.latencyMs.p50)} / ${ms(run, run.latencyMs.p99)} / ${ms(run, run.latencyMs.p999)}`;
+/** The lean generator's answers against the gateway's own count of that route's requests meanwhile. */
+const counted = (run: HttpRun) =>
+  run.answered === undefined ? "—" : `${run.answered} / ${run.served ?? "?"}`;
+
 function row(label: string, run: HttpRun): string {
-  return `| ${label} | ${fmt(run.requestsPerSecond)} | ${fmt(run.latencyMs.p50)} / ${fmt(run.latencyMs.p99)} | ${run.non2xx + run.errors} | ${cpu(run.cpu)} | ${fmt(gatewayMicros(run))} |`;
+  return `| ${label} | ${run.tool} | ${fmt(run.requestsPerSecond)} | ${latencies(run)} | ${run.non2xx + run.errors} | ${cpu(run.cpu)} | ${fmt(gatewayMicros(run))} |`;
+}
+
+/** The status read's p99 at 10,000 req/s and the bare route's in the same run, if the curve has that rate. */
+export function tenThousandTail(result: GatewayBenchResult) {
+  const point = result.curve.find((p) => p.rate === 10_000);
+  return point && { status: point.status.latencyMs.p99, bare: point.bare.latencyMs.p99 };
 }
 
 /** Each stage's CPU µs per request, what it added to the one before, and the rest (Bun.serve) from the end-to-end run. */
@@ -45,29 +60,43 @@ export function gatewayReport(
   const { options, hello, statusMax, curve, offers, ratio, breakdown } = result;
   const { rows, inProcess, outside } = breakdownRows(result);
   const metrics = metricsCost(result);
+  const { validation, loadAverage } = result;
+  const tail = tenThousandTail(result);
   return `
-Command: \`${command}\` — machine: ${machine}.
+Command: \`${command}\` — machine: ${machine}; load average (1 min) ${fmt(loadAverage.start, 2)} at the start, ${fmt(loadAverage.end, 2)} at the end.
 
-autocannon (100 connections; 20 for offers) in its own process against one gateway process on its
-own redis-server; ${options.seconds} s per run. The gateway runs as deployed: request metrics on and
-an access line per request at \`LOG_LEVEL=info\` (to /dev/null). The baseline is a route on the same
-server without token, rate limit or Redis (\`/healthz\`, which still passes request id, metrics,
-access line, CORS and body limit). Latencies are autocannon's (1 ms resolution).
+One gateway process on its own redis-server, each load in its own process; ${options.seconds} s per run.
+The gateway runs as deployed: request metrics on and an access line per request at
+\`LOG_LEVEL=info\` (to /dev/null). The baseline is a route on the same server without token, rate
+limit or Redis (\`/healthz\`, which still passes request id, metrics, access line and body limit).
+"lean" is \`bench/gateway/lean-http-load.ts\`: 100 keep-alive connections, a prebuilt request,
+answers counted by Content-Length, latencies to the microsecond; closed loop for "as fast as it
+goes", open loop on a fixed schedule for the offered rates, each latency taken from the request's
+due time (a request waiting for a free connection or a late timer counts its wait). autocannon
+(100 connections; 20 for offers) reports whole milliseconds.
 
-| run | req/s | p50 / p99 ms | non-2xx + errors | CPU (share of one core) | gateway CPU µs / request |
-|---|---:|---:|---:|---|---:|
-${row("bare route", hello)}
+| run | load | req/s | p50 / p99 / p99.9 ms | non-2xx + errors | CPU (share of one core) | gateway CPU µs / request |
+|---|---|---:|---:|---:|---|---:|
+${row("bare route, as fast as it goes", hello)}
 ${row("GET /v1/orders/{id}/status, as fast as it goes", statusMax)}
 ${row(`POST /v1/dispatch/offers at ${options.offerRate} req/s`, offers)}
 
-Latency against offered load (each rate ${options.seconds} s, bare route and status in turn):
+**Status throughput / bare route: ${fmt(ratio * 100)}%** (goal ≥ 50%).
 
-| offered req/s | bare route: achieved req/s, p50 / p99 ms | status: achieved req/s, p50 / p99 ms | status non-2xx + errors |
-|---:|---:|---:|---:|
-${curve.map(({ rate, bare, status }) => `| ${rate} | ${fmt(bare.requestsPerSecond)}, ${fmt(bare.latencyMs.p50)} / ${fmt(bare.latencyMs.p99)} | ${fmt(status.requestsPerSecond)}, ${fmt(status.latencyMs.p50)} / ${fmt(status.latencyMs.p99)} | ${status.non2xx + status.errors} |`).join("\n")}
+The lean generator against autocannon: the bare route at ${validation.rate} req/s, back to back
+(answers: the generator's count / the gateway's own count of \`/healthz\` requests in that run):
 
-**Status throughput / bare route: ${fmt(ratio * 100)}%.**
+| load | achieved req/s | p50 / p99 / p99.9 ms | answers | load generator's CPU |
+|---|---:|---:|---:|---:|
+${[validation.autocannon, validation.lean].map((run) => `| ${run.tool} | ${fmt(run.requestsPerSecond)} | ${latencies(run)} | ${counted(run)} | ${fmt((run.cpu.load ?? 0) * 100)}% |`).join("\n")}
 
+Latency against offered load (lean generator, open loop; each rate ${options.seconds} s, the bare route
+then status; send lag = how late the generator wrote requests after their due time, p99):
+
+| offered req/s | bare route: req/s, p50 / p99 / p99.9 ms | status: req/s, p50 / p99 / p99.9 ms | send lag p99 ms (bare, status) | status non-2xx + errors | answers / gateway's count (status) |
+|---:|---:|---:|---:|---:|---:|
+${curve.map(({ rate, bare, status }) => `| ${rate} | ${fmt(bare.requestsPerSecond)}, ${latencies(bare)} | ${fmt(status.requestsPerSecond)}, ${latencies(status)} | ${ms(bare, bare.sendLagMs?.p99)}, ${ms(status, status.sendLagMs?.p99)} | ${status.non2xx + status.errors} | ${counted(status)} |`).join("\n")}
+${tail ? `\n**p99 at 10,000 req/s: status ${fmt(tail.status, 2)} ms, bare route ${fmt(tail.bare, 2)} ms in the same run** (goal ≤ 5 ms).\n` : ""}
 Where a status read's CPU goes (\`bench/gateway/status-breakdown.ts\`, after the runs above, on the same
 Redis): the same request through \`app.fetch\` (no sockets) of apps built from the gateway's own
 pieces, each stage adding one; ${breakdown.inFlight} requests in flight, ${breakdown.requestsPerRound} per stage and round,
@@ -90,8 +119,8 @@ the root logger's redaction, ${fmt(breakdown.accessLine.plainMicros, 1)} µs thr
 
 /** The gateway's charts: latency against offered load, and throughput against the bare route. */
 export function gatewayCharts(result: GatewayBenchResult): NamedChart[] {
-  // autocannon reports whole milliseconds: a 0 ms p50 is drawn at 0.5 ms on the log axis.
-  const ms = (value: number) => Math.max(value, 0.5);
+  // A 0 ms latency (autocannon's whole milliseconds) is drawn at 0.05 ms on the log axis.
+  const ms = (value: number) => Math.max(value, 0.05);
   const at = (pick: (point: GatewayBenchResult["curve"][number]) => HttpRun, p: "p50" | "p99") =>
     result.curve.map((point) => {
       const run = pick(point);

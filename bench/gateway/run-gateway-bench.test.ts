@@ -13,15 +13,22 @@ test("the gateway bench runs end to end at a tiny size", async () => {
     breakdownRequests: 200,
     progress: () => undefined,
   });
-  for (const run of [
+  const runs = [
     result.hello,
     result.statusMax,
+    result.validation.autocannon,
+    result.validation.lean,
     ...result.curve.flatMap((p) => [p.bare, p.status]),
     result.offers,
-  ]) {
+  ];
+  for (const run of runs) {
     expect(run.requestsPerSecond).toBeGreaterThan(0);
     expect(run.non2xx + run.errors).toBe(0);
   }
+  // Every lean run's answer count is the gateway's own count of that route's requests.
+  const lean = runs.filter((run) => run.tool === "lean");
+  expect(lean.length).toBe(7);
+  for (const run of lean) expect(run.answered).toBe(run.served as number);
   expect(gatewayReport(result, "bun run bench", "test machine")).toMatch(
     /Status throughput \/ bare route: \d+%/,
   );
