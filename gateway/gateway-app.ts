@@ -10,6 +10,7 @@ import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import { createRedisConnection } from "../core/redis/client";
 import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
+import { createAccessLog, stdoutWriter } from "./access-log";
 import { apiDocument } from "./api/api-document";
 import { apiReferenceRoutes } from "./api/api-reference-routes";
 import { clientAddressReader, createAuthFailureLimiter } from "./auth-failure-limit";
@@ -109,7 +110,11 @@ export async function startGateway(
   app.onError(createErrorHandler(logger));
   app.notFound((c) => errorResponse(c, new EdgeError("not_found", "no such route")));
   app.use(requestId());
-  app.use(observeRequests({ logger, recordRequest: metrics.recordRequest }));
+  const accessLog = createAccessLog({ tier: "gateway", write: stdoutWriter() });
+  // A normal exit (the drain's, a fatal error's) writes the lines still queued.
+  const flushAccessLog = () => accessLog.flush();
+  process.on("exit", flushAccessLog);
+  app.use(observeRequests({ logger, accessLog, recordRequest: metrics.recordRequest }));
   app.use(
     requestLimits({ maxHeaderBytes: config.maxHeaderBytes, maxQueryBytes: config.maxQueryBytes }),
   );
@@ -222,6 +227,8 @@ export async function startGateway(
     async drain() {
       ring.stop();
       await server.stop();
+      accessLog.flush();
+      process.off("exit", flushAccessLog);
       await relay?.stop();
       await connection.close();
     },

@@ -113,7 +113,8 @@ ${rows.map((r) => `| ${r.name} | ${fmt(r.cpuMicros, 1)} | ${fmt(r.added, 1)} | $
 **Request metrics on: ${fmt(metrics.micros, 1)} µs per request, ${fmt(metrics.shareInProcess * 100, 1)}% of the status read in process
 (${fmt(inProcess, 1)} µs), ${fmt(metrics.shareEndToEnd * 100, 1)}% of its gateway CPU end to end (${fmt(gatewayMicros(statusMax), 1)} µs).** Alone, in a loop:
 \`recordRequest\` ${fmt(breakdown.recordRequestMicros, 2)} µs per call; the access line ${fmt(breakdown.accessLine.redactedMicros, 1)} µs through
-the root logger's redaction, ${fmt(breakdown.accessLine.plainMicros, 1)} µs through the unredacted child the gateway writes it with.
+the root logger's redaction, ${fmt(breakdown.accessLine.plainMicros, 1)} µs through an unredacted pino child, ${fmt(breakdown.accessLine.batchedMicros, 2)} µs through the
+gateway's batched access log (\`gateway/access-log.ts\`, its writes included).
 `;
 }
 

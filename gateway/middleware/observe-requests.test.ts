@@ -4,23 +4,29 @@ import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import pino from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
+import { createAccessLog } from "../access-log";
 import type { GatewayEnv } from "../context";
 import { createErrorHandler, errorResponse } from "./error-handler";
 import { observeRequests, requestLogger } from "./observe-requests";
 
+/** The root logger's lines and the access log's, into one list in the order they are written. */
 function captureLines() {
   const lines: Record<string, unknown>[] = [];
+  const take = (chunk: string) => {
+    for (const line of chunk.split("\n")) if (line) lines.push(JSON.parse(line));
+  };
   const sink = new Writable({
     write(chunk, _encoding, done) {
-      lines.push(JSON.parse(chunk.toString()));
+      take(chunk.toString());
       done();
     },
   });
-  return { lines, logger: pino(sink) };
+  const accessLog = createAccessLog({ tier: "gateway", write: take });
+  return { lines, logger: pino(sink), accessLog };
 }
 
 function observedApp(level = "info") {
-  const { lines, logger } = captureLines();
+  const { lines, logger, accessLog } = captureLines();
   logger.level = level;
   const recorded: { method: string; route: string; status: number; seconds: number }[] = [];
   const app = new Hono<GatewayEnv>();
@@ -30,6 +36,7 @@ function observedApp(level = "info") {
   app.use(
     observeRequests({
       logger,
+      accessLog,
       recordRequest: (method, route, status, seconds) =>
         recorded.push({ method, route, status, seconds }),
     }),
@@ -44,14 +51,15 @@ function observedApp(level = "info") {
     if (c.req.param("id") === "bug") throw new Error("a bug");
     return c.text("ok", 201);
   });
-  return { app, lines, recorded };
+  return { app, lines, recorded, accessLog };
 }
 
 test("one line per request with its request id, status and time; 4xx and 5xx lines carry the error code; no token", async () => {
-  const { app, lines } = observedApp();
+  const { app, lines, accessLog } = observedApp();
   const ok = await app.request("/v1/orders/o1/status", {
     headers: { authorization: "Bearer secret-token" },
   });
+  accessLog.flush();
   const id = ok.headers.get("x-request-id");
   expect(lines.map((line) => line.msg)).toEqual(["inside", "request"]);
   expect(lines[0]).toMatchObject({ requestId: id });
@@ -66,6 +74,7 @@ test("one line per request with its request id, status and time; 4xx and 5xx lin
   await app.request("/nowhere");
   await app.request("/v1/orders/bug/status");
   await app.request("/v1/orders/o1/status?access_token=secret-token");
+  accessLog.flush();
   expect(
     lines.filter((line) => line.msg === "request").map((line) => [line.status, line.code]),
   ).toEqual([

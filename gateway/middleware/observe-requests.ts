@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import type { Logger } from "pino";
+import type { AccessLog } from "../access-log";
 import type { GatewayEnv } from "../context";
 
 /** The route template a request matched, in the OpenAPI form (`/v1/orders/{id}/status`), or `unmatched`. */
@@ -31,42 +32,38 @@ export function requestLogger(c: Context<GatewayEnv>): Logger {
 }
 
 /**
- * Observes every request once it is answered: one access log line (request
- * id, method, path, status, ms, and the error code of a 4xx/5xx) and the
- * request metrics by route template and status. Runs right after the
- * request id, so errors thrown anywhere below are already answered (Hono's
- * onError) when it looks. The root logger is handed down as is: a child
- * logger per request (its bindings serialized and redacted) costs more than
- * the access line at the gateway's rates, so `requestLogger` makes one only
- * when a handler logs. The access line itself skips redaction: its fields
- * are fixed and hold no secret (the path, never the query), and the root
- * logger's redaction scans every field of every line, a third of the
- * line's cost (bench/RESULTS.md, the status read's breakdown).
+ * Observes every request once it is answered: one access line (request
+ * id, method, path, status, ms, and the error code of a 4xx/5xx; written
+ * by `accessLog` when the logger is at info or below) and the request
+ * metrics by route template and status. Runs right after the request id,
+ * so errors thrown anywhere below are already answered (Hono's onError)
+ * when it looks. The root logger is handed down as is: a child logger per
+ * request (its bindings serialized and redacted) costs more than the
+ * access line at the gateway's rates, so `requestLogger` makes one only
+ * when a handler logs.
  */
 export function observeRequests(options: {
   logger: Logger;
+  accessLog: AccessLog;
   recordRequest: (method: string, route: string, status: number, seconds: number) => void;
 }): MiddlewareHandler<GatewayEnv> {
-  const { logger, recordRequest } = options;
-  const accessLog = logger.child({}, { redact: [] });
+  const { logger, accessLog, recordRequest } = options;
   return async function observeRequest(c, next) {
     const started = performance.now();
     c.set("logger", logger);
     await next();
     const ms = performance.now() - started;
     const { status } = c.res;
-    recordRequest(c.req.method, routeTemplate(c), status, ms / 1000);
-    if (!accessLog.isLevelEnabled("info")) return;
-    accessLog.info(
-      {
-        requestId: c.get("requestId"),
-        method: c.req.method,
-        path: c.req.path,
-        status,
-        ...(status >= 400 ? { code: c.get("errorCode") ?? "unknown" } : {}),
-        ms: Math.round(ms * 100) / 100,
-      },
-      "request",
-    );
+    const { method } = c.req;
+    recordRequest(method, routeTemplate(c), status, ms / 1000);
+    if (!logger.isLevelEnabled("info")) return;
+    accessLog.write({
+      requestId: c.get("requestId"),
+      method,
+      path: c.req.path,
+      status,
+      code: status >= 400 ? (c.get("errorCode") ?? "unknown") : undefined,
+      ms,
+    });
   };
 }

@@ -6,7 +6,7 @@ import { waitUntil } from "./wait";
 
 export interface GatewayProcess {
   readonly url: string;
-  readonly child: Subprocess;
+  readonly child: Subprocess<"ignore", "pipe" | "ignore", "inherit">;
 }
 
 const living = new Set<Subprocess>();
@@ -18,9 +18,12 @@ process.once("exit", () => {
 /**
  * A real gateway process (`gateway/main.ts`) on a free port, for tests that
  * kill -9 it; resolves once it answers /readyz. Stop it with kill (9 or 15)
- * and await `child.exited`.
+ * and await `child.exited`. `stdout: "pipe"` to read its log lines.
  */
-export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
+export async function startGatewayProcess(
+  env: Record<string, string>,
+  options: { stdout?: "pipe" | "ignore" } = {},
+): Promise<GatewayProcess> {
   const port = await freePort();
   const child = Bun.spawn([process.execPath, join(import.meta.dir, "../../gateway/main.ts")], {
     env: {
@@ -31,7 +34,8 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
       LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
       ...env,
     },
-    stdout: "ignore",
+    stdin: "ignore",
+    stdout: options.stdout ?? "ignore",
     stderr: "inherit",
   });
   living.add(child);
