@@ -239,6 +239,22 @@ describe("middleware", () => {
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not_found");
   });
 
+  test("every answer keeps its X-Request-Id and says Vary: Origin; only a browser's (with Origin) gets CORS headers", async () => {
+    for (const path of ["/healthz", "/readyz", "/metrics", "/", "/live-map.js", "/docs", "/nope"]) {
+      const plain = await fetch(`${fixture.gateway.url}${path}`);
+      expect([path, plain.headers.get("x-request-id")]).toEqual([path, expect.any(String)]);
+      expect(plain.headers.get("vary")).toContain("Origin");
+      expect(plain.headers.get("access-control-allow-origin")).toBeNull();
+      const browser = await fetch(`${fixture.gateway.url}${path}`, {
+        headers: { origin: "https://app.example" },
+      });
+      expect([path, browser.headers.get("access-control-allow-origin")]).toEqual([path, "*"]);
+      expect(browser.headers.get("access-control-expose-headers")).toContain("X-Request-Id");
+      expect(browser.headers.get("x-request-id")).toBeString();
+      await Promise.all([plain.arrayBuffer(), browser.arrayBuffer()]);
+    }
+  });
+
   test("Redis down: 503 quickly, and readiness says why", async () => {
     const ownRedis = await startRedis();
     const own = await startTestGateway({ REDIS_URL: ownRedis.url });

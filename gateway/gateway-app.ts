@@ -1,6 +1,5 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import type { Logger } from "pino";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
@@ -19,6 +18,7 @@ import type { GatewayEnv } from "./context";
 import { liveMapRoutes } from "./live-map/live-map-routes";
 import { createGatewayMetrics } from "./metrics";
 import { authenticate } from "./middleware/authenticate";
+import { browserCors } from "./middleware/browser-cors";
 import { createErrorHandler, errorResponse } from "./middleware/error-handler";
 import { observeRequests } from "./middleware/observe-requests";
 import { rateLimit } from "./middleware/rate-limit";
@@ -29,22 +29,6 @@ import { orderTrackingRoutes } from "./routes/order-tracking";
 import { orderRoutes } from "./routes/orders";
 import { restaurantRoutes } from "./routes/restaurants";
 import { createUpstreamService } from "./upstream-service";
-
-/**
- * Response headers a browser app on another origin may read (CORS hides all but a few
- * otherwise): when to retry, the rate budget, the request id to quote, whether an order
- * create was a replay, and a search answer's freshness.
- */
-const EXPOSED_HEADERS = [
-  "Retry-After",
-  "RateLimit-Limit",
-  "RateLimit-Remaining",
-  "RateLimit-Reset",
-  "X-Request-Id",
-  "Idempotent-Replayed",
-  "X-Cache",
-  "Age",
-] as const;
 
 export interface GatewayApp {
   readonly port: number;
@@ -118,13 +102,7 @@ export async function startGateway(
   app.use(
     requestLimits({ maxHeaderBytes: config.maxHeaderBytes, maxQueryBytes: config.maxQueryBytes }),
   );
-  app.use(
-    cors({
-      origin: config.corsOrigins.includes("*") ? "*" : [...config.corsOrigins],
-      maxAge: 600,
-      exposeHeaders: [...EXPOSED_HEADERS],
-    }),
-  );
+  app.use(browserCors({ origins: config.corsOrigins, maxAgeSeconds: 600 }));
   app.use(
     bodyLimit({
       maxSize: config.maxBodyBytes,
@@ -139,7 +117,8 @@ export async function startGateway(
     const answer = await health(c.req.raw);
     if (!answer) return c.notFound();
     if (answer.status === 503) c.set("errorCode", "unavailable");
-    return answer;
+    // Through the context, so the headers set before the route (request id, CORS) stay on it.
+    return c.newResponse(answer.body, answer);
   });
   app.use(
     "/v1/*",

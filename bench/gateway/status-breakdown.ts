@@ -17,7 +17,6 @@ import { openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import pino from "pino";
 import { createTokenVerifier } from "../../core/auth/token-verifier";
@@ -31,6 +30,7 @@ import { loadGatewayConfig } from "../../gateway/config";
 import type { GatewayEnv } from "../../gateway/context";
 import { createGatewayMetrics } from "../../gateway/metrics";
 import { authenticate } from "../../gateway/middleware/authenticate";
+import { browserCors } from "../../gateway/middleware/browser-cors";
 import { observeRequests } from "../../gateway/middleware/observe-requests";
 import { rateLimit } from "../../gateway/middleware/rate-limit";
 import { requestLimits } from "../../gateway/middleware/request-limits";
@@ -99,7 +99,7 @@ const edgeMiddleware: Piece = (app) => {
   app.use(
     requestLimits({ maxHeaderBytes: config.maxHeaderBytes, maxQueryBytes: config.maxQueryBytes }),
   );
-  app.use(cors({ origin: "*", maxAge: 600 }));
+  app.use(browserCors({ origins: ["*"], maxAgeSeconds: 600 }));
   app.use(bodyLimit({ maxSize: config.maxBodyBytes }));
 };
 const observe =

@@ -70,10 +70,11 @@ export async function apiReferenceRoutes(document: object) {
   for (const [path, asset] of files) {
     app.get(path, (c) => {
       const gzip = /\bgzip\b/.test(c.req.header("accept-encoding") ?? "");
+      // Appended: the CORS middleware's Vary (Origin) stays.
+      c.header("Vary", "Accept-Encoding", { append: true });
       return c.body(gzip ? asset.gzipped : asset.body, 200, {
         ...PAGE_HEADERS,
         "content-type": asset.type,
-        vary: "Accept-Encoding",
         ...(gzip ? { "content-encoding": "gzip" } : {}),
       });
     });

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { RedisConnection } from "../../core/redis/client";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
 import { mountRoute } from "../api/api-router";
@@ -62,8 +62,9 @@ export async function liveMapRoutes(options: {
 }) {
   const { connection, ring, freshForMs, now = Date.now } = options;
   const { html, css, script } = await loadPage();
-  const asset = (body: string, type: string) => () =>
-    new Response(body, { headers: { ...PAGE_HEADERS, "content-type": type } });
+  // Through the context, so the headers set before the route (request id, CORS) stay on it.
+  const asset = (body: string, type: string) => (c: Context<GatewayEnv>) =>
+    c.body(body, 200, { ...PAGE_HEADERS, "content-type": type });
 
   const app = new Hono<GatewayEnv>()
     .get("/", asset(html, "text/html; charset=utf-8"))
