@@ -1,28 +1,24 @@
-import { realpathSync } from "node:fs";
-import { join } from "node:path";
 import type { Subprocess } from "bun";
 
 /**
  * Node itself, for the peers that must run on it. Under `bun run` (so under
  * `./edge bench` and `./edge test`) bunfig's `run.bun` puts a `node` that is
- * Bun first on PATH: those directories are skipped.
+ * Bun first on PATH (a link in /tmp/bun-node-<version>, to whichever
+ * checkout's Bun made it first, so not always this process's binary): every
+ * `node` on PATH is asked whether it is Bun, and the first that is not wins.
  */
 export function nodeExecutable(): string {
-  const bun = realpathSync(process.execPath);
-  const isBun = (dir: string) => {
-    try {
-      return realpathSync(join(dir, "node")) === bun;
-    } catch {
-      return false;
-    }
-  };
-  const path = (process.env.PATH ?? "")
-    .split(":")
-    .filter((dir) => !isBun(dir))
-    .join(":");
-  const node = Bun.which("node", { PATH: path });
-  if (!node) throw new Error("Node is needed for the bench's peers (node on PATH)");
-  return node;
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    const node = Bun.which("node", { PATH: dir });
+    if (!node) continue;
+    const probe = Bun.spawnSync([node, "-e", "process.exit(process.versions.bun ? 1 : 0)"], {
+      env: {},
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    if (probe.exitCode === 0) return node;
+  }
+  throw new Error("Node is needed for the bench's peers (node on PATH)");
 }
 
 /** Spawns `bun <script> ...args` with its stdout piped, for a bench part's helper process. */
