@@ -77,6 +77,7 @@ export function createRingMembership(options: {
         connection,
         node: self,
         heartbeatMs: options.heartbeatMs,
+        liveForMs: options.nodeTtlMs,
         logger,
       });
       await ring.refresh();

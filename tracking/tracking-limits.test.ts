@@ -1,10 +1,12 @@
 import { beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
 import { keys } from "../core/redis/keys";
 import { seedOrder } from "../test/support/orders";
 import { positionEvent } from "../test/support/positions";
 import { clientFrameHeader, openRawWebSocket } from "../test/support/raw-websocket";
 import { useRedisClient } from "../test/support/redis-connection";
-import { testToken, uniqueId } from "../test/support/tokens";
+import { freePort } from "../test/support/redis-server";
+import { TEST_JWT_SECRET, testToken, uniqueId } from "../test/support/tokens";
 import {
   openWatcher,
   refusalStatus,
@@ -294,4 +296,31 @@ describe("connection events", () => {
       expect.objectContaining({ level: 20, msg: "watch request refused", code: "unauthenticated" }),
     );
   }, 20_000);
+});
+
+test("a second node started with a live node's TRACKING_NODE_ID refuses to start (exit 2) and leaves the live node's URL alone", async () => {
+  const urls = await fixture.db.hgetall(keys.trackingNodeUrls());
+  const id = Object.keys(urls).find((nodeId) => urls[nodeId] === node.url);
+  if (!id) throw new Error("the node is not in the registry");
+  const otherPort = await freePort();
+  const twin = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {
+    env: {
+      PATH: process.env.PATH,
+      REDIS_URL: fixture.redis.url,
+      JWT_SECRET: TEST_JWT_SECRET,
+      TRACKING_PORT: String(otherPort),
+      TRACKING_NODE_ID: id,
+      TRACKING_PUBLIC_URL: `ws://127.0.0.1:${otherPort}`,
+      TRACKING_HEARTBEAT_MS: "100",
+      TRACKING_RING_REFRESH_MS: "100",
+      TRACKING_NODE_TTL_MS: "1000",
+    },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  expect(await twin.exited).toBe(2);
+  expect(await new Response(twin.stdout).text()).toContain(
+    `TRACKING_NODE_ID: used by a live node at ${node.url}`,
+  );
+  expect(await fixture.db.hget(keys.trackingNodeUrls(), id)).toBe(node.url);
 });

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { ConfigError } from "../config/env";
 import type { RedisConnection } from "../redis/client";
 import { keys } from "../redis/keys";
 import type { TrackingNode } from "./tracking-ring";
@@ -13,15 +14,25 @@ const FORGET_AFTER_MS = 3_600_000;
  * its last beat as `lastBeatMs`, a time the caller picks so that every ring
  * drops the node from one chosen tick on; the node stays listed, so a ring
  * can tell a node that left from one missing because Redis lost its data.
+ *
+ * One id, one node: an id whose last beat is still within `liveForMs` under
+ * another URL is waited out once (a node that died or drained stops
+ * beating, so a replacement at a new address joins after at most that
+ * long); if it beats again it is live, and joining fails rather than make
+ * both nodes one ring member whose URL flips at every beat. Two nodes
+ * started with the same id at the same moment are not caught.
  */
 export async function joinTrackingRegistry(options: {
   connection: RedisConnection;
   node: TrackingNode;
   heartbeatMs: number;
+  /** How long a beat keeps a node in the ring (TRACKING_NODE_TTL_MS). */
+  liveForMs: number;
   logger: Logger;
   now?: () => number;
 }): Promise<{ leave(lastBeatMs: number): Promise<void> }> {
-  const { connection, node, heartbeatMs, logger, now = Date.now } = options;
+  const { connection, node, heartbeatMs, liveForMs, logger, now = Date.now } = options;
+  await refuseIdLiveElsewhere(connection, node, liveForMs, now);
   let left = false;
   let beating: Promise<void> | undefined;
   const beat = async () => {
@@ -47,4 +58,39 @@ export async function joinTrackingRegistry(options: {
       await connection.client.zadd(keys.trackingNodes(), lastBeatMs, node.id);
     },
   };
+}
+
+/** Another node's last beat under this id, when it is still live and at another URL. */
+async function otherHolder(
+  connection: RedisConnection,
+  node: TrackingNode,
+  liveForMs: number,
+  now: () => number,
+): Promise<{ url: string; lastBeatMs: number } | undefined> {
+  const [url, score] = await Promise.all([
+    connection.client.hget(keys.trackingNodeUrls(), node.id),
+    connection.client.zscore(keys.trackingNodes(), node.id),
+  ]);
+  if (url === null || url === node.url || score === null) return undefined;
+  const lastBeatMs = Number(score);
+  return now() - lastBeatMs < liveForMs ? { url, lastBeatMs } : undefined;
+}
+
+async function refuseIdLiveElsewhere(
+  connection: RedisConnection,
+  node: TrackingNode,
+  liveForMs: number,
+  now: () => number,
+): Promise<void> {
+  const first = await otherHolder(connection, node, liveForMs, now);
+  if (!first) return;
+  // A last beat may lie ahead of now (a drain's, picked for a later tick): wait until it is stale.
+  await Bun.sleep(Math.max(0, first.lastBeatMs + liveForMs - now()) + 1);
+  const again = await otherHolder(connection, node, liveForMs, now);
+  if (again && again.lastBeatMs !== first.lastBeatMs)
+    throw new ConfigError(
+      "TRACKING_NODE_ID",
+      `used by a live node at ${again.url} (each node needs its own id)`,
+      node.id,
+    );
 }

@@ -146,6 +146,7 @@ test("a node missing from the registry (Redis lost it) stays until its last beat
         connection,
         node: { id, url: `ws://x/${id}` },
         heartbeatMs: 3_600_000,
+        liveForMs: TTL,
         logger,
         now: () => clock.now,
       }),
@@ -184,4 +185,31 @@ test("a node missing from the registry (Redis lost it) stays until its last beat
   expect(ids()).toEqual(["a"]);
   // Still listed (a ring tells a node that left from one Redis lost), with the last beat given.
   expect(Number(await client.zscore(keys.trackingNodes(), "b"))).toBe(outFrom - TTL - 1);
+});
+
+test("one id, one node: an id live at another URL is refused; one whose node stopped beating is taken once its last beat is stale; a restart at the same URL joins at once", async () => {
+  const { client } = connection;
+  await client.del(keys.trackingNodes(), keys.trackingNodeUrls());
+  const logger = pino({ level: "silent" });
+  const liveForMs = 300;
+  const join = (url: string, heartbeatMs = 50) =>
+    joinTrackingRegistry({ connection, node: { id: "t1", url }, heartbeatMs, liveForMs, logger });
+
+  const first = await join("ws://a/t1");
+  const refused = await join("ws://b/t1").catch((error: unknown) => error);
+  expect(String(refused)).toContain("TRACKING_NODE_ID: used by a live node at ws://a/t1");
+  // The refused node wrote nothing: the live one keeps its URL.
+  expect(await client.hget(keys.trackingNodeUrls(), "t1")).toBe("ws://a/t1");
+
+  // The same URL (the node restarted in place) joins without waiting.
+  const startedAt = Date.now();
+  const again = await join("ws://a/t1");
+  expect(Date.now() - startedAt).toBeLessThan(liveForMs);
+
+  // Both stop beating (as a node that died): a replacement elsewhere waits the last beat out, then joins.
+  await first.leave(Date.now());
+  await again.leave(Date.now());
+  const replacement = await join("ws://c/t1");
+  expect(await client.hget(keys.trackingNodeUrls(), "t1")).toBe("ws://c/t1");
+  await replacement.leave(Date.now());
 });
