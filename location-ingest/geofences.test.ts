@@ -7,16 +7,9 @@ import { type GeoPing, GeoPingSchema } from "../proto/gen/delivery/tracking/v1/g
 import { useIngestOnRedis } from "../test/support/ingest";
 import { orderOutboxEvents, seedOrder, trackingEventJson } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
+import { DROPOFF, north, PICKUP } from "../test/support/positions";
 import { testToken, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
-
-const METERS_PER_DEG_LAT = 111_320;
-const PICKUP = { lat: 51.5, lng: -0.12 };
-const DROPOFF = { lat: 51.52, lng: -0.1 };
-const north = (from: LatLng, meters: number) => ({
-  lat: from.lat + meters / METERS_PER_DEG_LAT,
-  lng: from.lng,
-});
 
 describe("geofences in the ingest (automatic status on)", () => {
   const fixture = useIngestOnRedis({ GEOFENCE_AUTO_STATUS: "true" });

@@ -4,7 +4,7 @@ import { encodeRiderInboxMessage } from "../core/messages/rider-inbox";
 import { parseStoredPosition } from "../core/position/position-forms";
 import { keys } from "../core/redis/keys";
 import { pingTrack, startTestIngest, type TestIngest } from "../test/support/ingest";
-import { seedOrder } from "../test/support/orders";
+import { seedOrder, testOffer } from "../test/support/orders";
 import { openPingStream } from "../test/support/ping-stream";
 import { type RedisCluster, startRedisCluster } from "../test/support/redis-server";
 import { testToken, uniqueId } from "../test/support/tokens";
@@ -80,15 +80,6 @@ test("in cluster mode a city's keys share one slot and position events use shard
 
   // Offers reach the rider through its sharded inbox too.
   const inbox = await connectToOwner(keys.riderInbox(riderId));
-  const offer = {
-    type: "offer" as const,
-    orderId,
-    fencingToken: `${orderId}:1`,
-    restaurantId: "rest-1",
-    pickup: { lat: 51.5, lng: -0.12 },
-    dropoff: { lat: 51.52, lng: -0.1 },
-    expiresAtMs: Date.now() + 30_000,
-  };
   const subscribed = Date.now() + 3_000;
   while (
     Number(
@@ -98,7 +89,11 @@ test("in cluster mode a city's keys share one slot and position events use shard
     if (Date.now() > subscribed) throw new Error("inbox never subscribed");
     await Bun.sleep(10);
   }
-  await inbox.call("SPUBLISH", keys.riderInbox(riderId), encodeRiderInboxMessage(offer));
+  await inbox.call(
+    "SPUBLISH",
+    keys.riderInbox(riderId),
+    encodeRiderInboxMessage(testOffer(orderId)),
+  );
   const response = await stream.next();
   expect(response.event.case === "offer" && response.event.value.fencingToken).toBe(`${orderId}:1`);
   await stream.finish();

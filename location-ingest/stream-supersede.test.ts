@@ -7,6 +7,7 @@ import { keys } from "../core/redis/keys";
 import { LocationIngestService } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import { pingTrack } from "../test/support/ingest";
 import { type IngestProcess, spawnIngest } from "../test/support/ingest-process";
+import { testOffer } from "../test/support/orders";
 import { openPingStream, type PingStream } from "../test/support/ping-stream";
 import { useRedisClient } from "../test/support/redis-connection";
 import { testToken, uniqueId } from "../test/support/tokens";
@@ -42,18 +43,6 @@ async function acked(stream: PingStream, seq: bigint): Promise<void> {
   if (response.event.case === "ack") expect(response.event.value.dropped).toEqual([]);
 }
 
-function offer(orderId: string) {
-  return encodeRiderInboxMessage({
-    type: "offer",
-    orderId,
-    fencingToken: `${orderId}:1`,
-    restaurantId: "rest-1",
-    pickup: { lat: 51.5, lng: -0.12 },
-    dropoff: { lat: 51.52, lng: -0.1 },
-    expiresAtMs: Date.now() + 30_000,
-  });
-}
-
 describe("one live StreamPings per rider across nodes", () => {
   test("a stream opened on node B ends the rider's stream on node A with FAILED_PRECONDITION; offers then reach B", async () => {
     const [nodeA, nodeB] = nodes as [IngestProcess, IngestProcess];
@@ -66,7 +55,7 @@ describe("one live StreamPings per rider across nodes", () => {
     const error = (await onA.ended) as ConnectError;
     expect(error?.code).toBe(Code.FailedPrecondition);
     expect(await nodeA.metric("edge_ingest_streams_superseded_total")).toBe(1);
-    await fixture.db.publish(keys.riderInbox(riderId), offer("o1"));
+    await fixture.db.publish(keys.riderInbox(riderId), encodeRiderInboxMessage(testOffer("o1")));
     const response = await onB.next();
     expect(response.event.case === "offer" && response.event.value.orderId).toBe("o1");
     await acked(onB, 3n);

@@ -1,14 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { LatLng } from "../../core/geo";
+import { DROPOFF, north, PICKUP } from "../../test/support/positions";
 import { createGeofenceTracker } from "./geofence-tracker";
-
-const METERS_PER_DEG_LAT = 111_320;
-const PICKUP = { lat: 51.5, lng: -0.12 };
-const DROPOFF = { lat: 51.52, lng: -0.1 };
-const north = (from: LatLng, meters: number) => ({
-  lat: from.lat + meters / METERS_PER_DEG_LAT,
-  lng: from.lng,
-});
 
 describe("the geofence tracker", () => {
   const policy = { pickupRadiusM: 75, dropoffRadiusM: 75, exitMarginM: 25, autoStatus: false };

@@ -43,15 +43,18 @@ beforeAll(async () => {
   await connection.waitReady(5_000);
 });
 
-/** A session of a fresh rider (or of `riderId`) on the real writer; its clock is `clock`. */
-function sessionOf(riderId = uniqueId("rider")) {
+/**
+ * A session of a fresh rider (or of `riderId`) on the real writer, on the
+ * suite's Redis (or `on`); its clock is `clock`.
+ */
+function sessionOf(riderId = uniqueId("rider"), on: RedisConnection = connection) {
   const now = () => clock;
   const metrics = createIngestMetrics(createMetricsRegistry("ingest"));
   const crossings: unknown[] = [];
   const env: SessionEnvironment = {
-    connection,
+    connection: on,
     writer: createPositionWriter({
-      connection,
+      connection: on,
       locationLog: { kind: "redis-stream", maxLen: 1_000 },
       metrics,
       maxQueued: 100,
@@ -232,28 +235,7 @@ describe("when Redis fails", () => {
     );
     try {
       await ownConnection.waitReady(5_000);
-      const metrics = createIngestMetrics(createMetricsRegistry("ingest"));
-      const now = () => clock;
-      const env: SessionEnvironment = {
-        connection: ownConnection,
-        writer: createPositionWriter({
-          connection: ownConnection,
-          locationLog: { kind: "redis-stream", maxLen: 1_000 },
-          metrics,
-          maxQueued: 100,
-          maxBatch: 16,
-          maxInFlight: 2,
-          restartAfterMs: LIVE_AGE_MS,
-          now,
-        }),
-        recordCrossings: () => undefined,
-        limits: config.limits,
-        interval: config.interval,
-        geofence: config.geofence,
-        metrics,
-        now,
-      };
-      const session = new RiderSession({ riderId: uniqueId("rider"), city: "london" }, env);
+      const { session } = sessionOf(uniqueId("rider"), ownConnection);
       expect((await session.accept(ping(1n))).dropped).toEqual([]);
       await own.kill();
       await waitUntil(() => !ownConnection.isReady());

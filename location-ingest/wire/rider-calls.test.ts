@@ -9,6 +9,7 @@ import {
   StreamPingsRequestSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { bearer, pingTrack, useIngestOnRedis } from "../../test/support/ingest";
+import { testOffer } from "../../test/support/orders";
 import { openPingStream } from "../../test/support/ping-stream";
 import { grpcFrame } from "../../test/support/raw-grpc";
 import {
@@ -118,18 +119,7 @@ describe("one live StreamPings per rider", () => {
       expect(error).toBeInstanceOf(ConnectError);
       expect(error.code).toBe(Code.FailedPrecondition);
       expect(error.rawMessage).toContain("must not reconnect");
-      await fixture.db.publish(
-        keys.riderInbox(riderId),
-        encodeRiderInboxMessage({
-          type: "offer",
-          orderId: "o1",
-          fencingToken: "o1:1",
-          restaurantId: "rest-1",
-          pickup: { lat: 51.5, lng: -0.12 },
-          dropoff: { lat: 51.52, lng: -0.1 },
-          expiresAtMs: Date.now() + 30_000,
-        }),
-      );
+      await fixture.db.publish(keys.riderInbox(riderId), encodeRiderInboxMessage(testOffer("o1")));
       const offer = await second.next();
       expect(offer.event.case).toBe("offer");
       await expectAck(second, 3n);

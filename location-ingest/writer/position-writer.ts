@@ -67,8 +67,9 @@ interface Pending {
  * log), one store-rider-positions.lua call per slot holding the flush's
  * current positions (each stored only if it follows the stored one: per
  * flush on a standalone server, about one per position on a cluster, whose
- * riders' keys spread over its slots), and one publish per active order. The queue is bounded: past it, writes are refused as
- * overloaded instead of growing memory.
+ * riders' keys spread over its slots), and one publish per active order.
+ * The queue is bounded: past it, writes are refused as overloaded instead
+ * of growing memory.
  */
 export function createPositionWriter(options: {
   connection: RedisConnection;

@@ -1,9 +1,11 @@
 import { fromJsonString } from "@bufbuild/protobuf";
 import type { Cluster, Redis } from "ioredis";
+import type { RiderInboxMessage } from "../../core/messages/rider-inbox";
 import { keys } from "../../core/redis/keys";
 import { orderRecordFields } from "../../core/redis/order-record";
 import { TrackingEventSchema } from "../../proto/gen/delivery/tracking/v1/tracking_event_pb";
 import type { TestGateway } from "./gateway";
+import { DROPOFF, PICKUP } from "./positions";
 import { testToken } from "./tokens";
 import type { TestWatcher } from "./tracking";
 
@@ -25,8 +27,8 @@ export async function seedOrder(
     ...(riderId ? { riderId } : {}),
     city,
     restaurantId: "rest-1",
-    pickup: { lat: 51.5, lng: -0.12 },
-    dropoff: { lat: 51.52, lng: -0.1 },
+    pickup: PICKUP,
+    dropoff: DROPOFF,
     status,
     version: riderId ? 2 : 1,
   });
@@ -39,6 +41,19 @@ export async function seedOrder(
  * the proto3 JSON mapping of a TrackingEvent (the strict parse refuses any
  * field the message does not have).
  */
+/** An offer of `orderId` as the gateway pushes it on a rider's inbox (fencing token `<orderId>:1`, 30 s to accept). */
+export function testOffer(orderId: string): RiderInboxMessage {
+  return {
+    type: "offer",
+    orderId,
+    fencingToken: `${orderId}:1`,
+    restaurantId: "rest-1",
+    pickup: PICKUP,
+    dropoff: DROPOFF,
+    expiresAtMs: Date.now() + 30_000,
+  };
+}
+
 export function trackingEventJson(payload: string): Record<string, unknown> {
   fromJsonString(TrackingEventSchema, payload);
   return JSON.parse(payload);
