@@ -44,12 +44,11 @@ export function createTokenVerifier(
   // seconds: one replayed again and again costs a Map lookup, not a signature check.
   const expired = new Map<string, number>();
 
-  /** Remembers the token (bounded like the cache, oldest dropped first). */
-  function rememberExpired(token: string, cause: errors.JWTExpired): void {
-    const exp = cause.payload.exp;
-    if (cacheSize === 0 || typeof exp !== "number") return;
-    if (expired.size >= cacheSize) expired.delete(expired.keys().next().value as string);
-    expired.set(token, exp);
+  /** Keeps at most cacheSize entries: a Map keeps insertion order, so the first key is the oldest. */
+  function keep<V>(map: Map<string, V>, token: string, value: V): void {
+    if (cacheSize === 0) return;
+    if (map.size >= cacheSize) map.delete(map.keys().next().value as string);
+    map.set(token, value);
   }
 
   async function verifyUncached(token: string): Promise<Identity> {
@@ -96,16 +95,12 @@ export function createTokenVerifier(
         // auth_unavailable: the keys could not be had; the token may be fine.
         if (error instanceof EdgeError) throw error;
         if (error instanceof errors.JWTExpired) {
-          rememberExpired(token, error);
+          if (typeof error.payload.exp === "number") keep(expired, token, error.payload.exp);
           throw new EdgeError("unauthenticated", "token expired", { cause: error });
         }
         throw new EdgeError("unauthenticated", "invalid token", { cause: error });
       }
-      if (cacheSize > 0) {
-        // Map keeps insertion order: evicting the first key drops the oldest.
-        if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
-        cache.set(token, identity);
-      }
+      keep(cache, token, identity);
       return identity;
     },
   };
