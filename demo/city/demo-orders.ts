@@ -36,6 +36,7 @@ export async function startDemoOrders(options: {
   const { gatewayUrl, jwtSecret, everyMs, logger } = options;
   const dispatcher = await mintToken(jwtSecret, { sub: "demo-dispatcher", role: "dispatcher" });
   const timers = new Set<ReturnType<typeof setTimeout>>();
+  let stopped = false;
   // Orders still waiting for a rider (offers expire or are declined).
   const waiting = new Map<string, Placed>();
   let count = 0;
@@ -208,6 +209,8 @@ export async function startDemoOrders(options: {
 
   /** A job the rider gave up on: the dispatcher cancels the order (freeing the rider) where it still can. */
   async function abandon(orderId: string, error: unknown): Promise<void> {
+    // The demo is stopping: its gateway is going away under the rider, nothing was given up.
+    if (stopped) return;
     logger.warn({ err: error, orderId }, "demo rider gave up a job");
     await moveTo(orderId, "CANCELLED", dispatcher).catch(() => false);
   }
@@ -251,6 +254,7 @@ export async function startDemoOrders(options: {
       );
     },
     stop() {
+      stopped = true;
       clearInterval(interval);
       for (const timer of timers) clearTimeout(timer);
     },
