@@ -200,7 +200,7 @@ Follow the first one (${firstOrder?.id}):
   curl -s -H 'authorization: Bearer ${customerToken}' http://127.0.0.1:${gatewayPort}/v1/orders/${firstOrder?.id}/status
   curl -s -H 'authorization: Bearer ${customerToken}' http://127.0.0.1:${gatewayPort}/v1/orders/${firstOrder?.id}/track
   then open the WebSocket URL it names with the token in an Authorization: Bearer
-  header (apps), or as the subprotocol bearer.<token> beside tracking.v1.json
+  header (apps), or as the subprotocol bearer.<token> beside tracking.v2.json
   (browsers). ?access_token= works too, for clients that can do neither, but a URL
   carrying a token ends up in every log and history that records URLs.
 `);

@@ -30,7 +30,7 @@ interface Outcome {
   closeCode?: number;
 }
 
-test("Chromium: a frame subprotocol beside bearer is selected; bearer alone fails the handshake; no offer gets JSON", async () => {
+test("Chromium: a frame subprotocol beside bearer is selected; bearer alone is refused; no offer gets JSON", async () => {
   const orderId = uniqueId("order");
   const customerId = uniqueId("cust");
   await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
@@ -77,8 +77,8 @@ test("Chromium: a frame subprotocol beside bearer is selected; bearer alone fail
     firstFrame: "text",
     closeCode: 1005,
   });
-  // The server answers no subprotocol rather than echo the token; the browser
-  // requires one of its offers back, so it fails the handshake (1006).
+  // The server refuses it (400) rather than echo the token; the browser sees
+  // the handshake fail (1006), as it would for a 101 naming none of its offers.
   expect(await connect(url, [`bearer.${token}`])).toEqual({
     opened: false,
     protocol: "",

@@ -178,7 +178,6 @@ describe("subprotocols", () => {
         opcode: data()?.opcode,
       };
     };
-    expect(await answer(`bearer.${token}`)).toEqual({ protocol: undefined, opcode: 0x1 });
     expect(await answer(`bearer.${token}, tracking.v1.proto`)).toEqual({
       protocol: "tracking.v1.proto",
       opcode: 0x2,
@@ -199,6 +198,38 @@ describe("subprotocols", () => {
       protocol: undefined,
       opcode: 0x1,
     });
+  });
+
+  test("offers with no frame subprotocol among them are refused 400 before the upgrade, not a 101 the client must fail", async () => {
+    const { path } = await newOrder();
+    const token = await testToken("limits-dispatcher-3", "dispatcher");
+    const opened = await metricValue("edge_tracking_sockets_opened_total", "");
+    for (const [offer, query] of [
+      [`bearer.${token}`, ""],
+      [`bearer.${token}, tracking.v3.json`, ""],
+      ["chat", `?access_token=${token}`],
+    ] as const) {
+      const response = await fetch(`${node.httpUrl}${path}${query}`, {
+        headers: {
+          connection: "Upgrade",
+          upgrade: "websocket",
+          "sec-websocket-version": "13",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          "sec-websocket-protocol": offer,
+        },
+      });
+      const text = await response.text();
+      expect({ offer: offer.slice(0, 12), status: response.status }).toEqual({
+        offer: offer.slice(0, 12),
+        status: 400,
+      });
+      const body = JSON.parse(text) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe("bad_request");
+      expect(body.error.message).toContain("tracking.v2.json");
+      expect(text).not.toContain(token);
+      expect(response.headers.get("sec-websocket-protocol")).toBeNull();
+    }
+    expect(await metricValue("edge_tracking_sockets_opened_total", "")).toBe(opened);
   });
 });
 

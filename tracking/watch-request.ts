@@ -5,6 +5,7 @@ import {
   BEARER_SUBPROTOCOL_PREFIX,
   chooseSubprotocol,
   type FrameFormat,
+  TRACKING_SUBPROTOCOLS,
 } from "../core/protocol/tracking-protocol";
 import { isKeyPart } from "../core/redis/keys";
 import type { OrderRecord } from "../core/redis/order-record";
@@ -12,6 +13,7 @@ import type { OrderRecord } from "../core/redis/order-record";
 // Plain decimal only (no sign, exponent, hex or spaces), a uint64 like the ping's seq.
 const AFTER_SEQ = /^\d{1,20}$/;
 const MAX_SEQ = 2n ** 64n - 1n;
+const SERVED_SUBPROTOCOLS = Object.values(TRACKING_SUBPROTOCOLS).join(", ");
 
 export interface WatchRequest {
   readonly orderId: string;
@@ -40,7 +42,8 @@ export function trackRoute(publicPath: string): (pathname: string) => string | u
  * Reads a watch request: the order from the path; the token from the
  * Authorization header, a `bearer.<jwt>` subprotocol, or `?access_token=`
  * (browsers cannot set headers); the frame format from the subprotocols.
- * Anything malformed is a 400 `bad_request` (401 without a token).
+ * Anything malformed is a 400 `bad_request` (401 without a token), offers
+ * without a frame subprotocol among them included (chooseSubprotocol).
  */
 export function parseWatchRequest(request: Request, url: URL, rawOrderId: string): WatchRequest {
   const orderId = decodePathPart(rawOrderId);
@@ -61,7 +64,13 @@ export function parseWatchRequest(request: Request, url: URL, rawOrderId: string
   const afterSeqText = url.searchParams.get("afterSeq");
   if (afterSeqText !== null && (!AFTER_SEQ.test(afterSeqText) || BigInt(afterSeqText) > MAX_SEQ))
     throw new EdgeError("bad_request", "afterSeq must be a plain decimal integer below 2^64");
-  const { format, protocol } = chooseSubprotocol(offered);
+  const chosen = chooseSubprotocol(offered);
+  if (chosen === undefined)
+    throw new EdgeError(
+      "bad_request",
+      `offer a frame subprotocol (${SERVED_SUBPROTOCOLS}) beside any other: the answer must name one of the offers`,
+    );
+  const { format, protocol } = chosen;
   return {
     orderId,
     token,

@@ -27,7 +27,7 @@ describe("close codes and their reconnect rules", () => {
 });
 
 describe("subprotocols", () => {
-  test("the first frame subprotocol offered wins; without one, the first JSON frames and no answer (never an echo)", () => {
+  test("the first frame subprotocol offered wins; nothing offered, the first JSON frames and no answer; offers without a frame subprotocol, none (refused)", () => {
     expect(chooseSubprotocol(["bearer.t", "tracking.v1.proto", "tracking.v2.json"])).toEqual({
       format: "proto",
       protocol: "tracking.v1.proto",
@@ -40,7 +40,8 @@ describe("subprotocols", () => {
       format: "legacyJson",
       protocol: "tracking.v1.json",
     });
-    expect(chooseSubprotocol(["bearer.t", "tracking.v3.json"])).toEqual({ format: "legacyJson" });
     expect(chooseSubprotocol([])).toEqual({ format: "legacyJson" });
+    expect(chooseSubprotocol(["bearer.t"])).toBeUndefined();
+    expect(chooseSubprotocol(["bearer.t", "tracking.v3.json"])).toBeUndefined();
   });
 });

@@ -41,24 +41,25 @@ export const BEARER_SUBPROTOCOL_PREFIX = "bearer.";
 /**
  * The rule a server answers a handshake's `Sec-WebSocket-Protocol` offers by:
  * - the first frame subprotocol the client offered (its order is its preference);
- * - no frame subprotocol offered: `tracking.v1.json` frames, as before there
- *   was a choice, and no subprotocol in the answer. Never an echo of another
- *   offer: a `bearer.<jwt>` echoed back would put the token in the 101
- *   response, where proxies and devtools log it.
- * A client that offers protocols requires one of them back (browsers and
- * RFC 6455 clients fail the handshake both when the answer names none and
- * when it names one not offered), so a browser sending its token as a
- * `bearer.` subprotocol must offer a frame subprotocol beside it.
+ * - nothing offered: `tracking.v1.json` frames, as before there was a
+ *   choice, and no subprotocol in the answer;
+ * - offers, but no frame subprotocol among them (`bearer.<jwt>` alone, or
+ *   only names this server does not serve): undefined, and the server
+ *   refuses the handshake (400) before upgrading. A client that offers
+ *   protocols requires one of them back (browsers and most RFC 6455 clients
+ *   fail a 101 that names none), and echoing another offer is no way out: a
+ *   `bearer.<jwt>` echoed back would put the token in the 101 response,
+ *   where proxies and devtools log it. So a browser sending its token as a
+ *   `bearer.` subprotocol must offer a frame subprotocol beside it.
  */
-export function chooseSubprotocol(offered: readonly string[]): {
-  readonly format: FrameFormat;
-  readonly protocol?: string;
-} {
+export function chooseSubprotocol(
+  offered: readonly string[],
+): { readonly format: FrameFormat; readonly protocol?: string } | undefined {
   for (const protocol of offered) {
     const format = FORMAT_BY_NAME.get(protocol);
     if (format) return { format, protocol };
   }
-  return { format: "legacyJson" };
+  return offered.length === 0 ? { format: "legacyJson" } : undefined;
 }
 
 /**
