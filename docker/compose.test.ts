@@ -199,3 +199,69 @@ test("each tier's image runs as the non-root bun user with a health check; the b
   expect(lb).toContain("apt-get install -y --no-install-recommends nginx");
   expect(lb).toContain("HEALTHCHECK");
 });
+
+/**
+ * Compose's interpolation of one value, as documented for `${VAR:-default}`
+ * and `${VAR:?error}` (empty counts as unset in both), defaults nested.
+ */
+function interpolate(value: string, shell: Record<string, string>): string {
+  const at = value.indexOf("${");
+  if (at < 0) return value;
+  let depth = 0;
+  let end = at;
+  for (; end < value.length; end += 1) {
+    if (value.startsWith("${", end)) depth += 1;
+    else if (value[end] === "}" && --depth === 0) break;
+  }
+  const [, name, operator, rest] = /^([A-Z0-9_]+)(?::([-?]))?(.*)$/s.exec(
+    value.slice(at + 2, end),
+  ) as unknown as [string, string, string | undefined, string];
+  let replaced = shell[name] ?? "";
+  if (replaced === "" && operator === "-") replaced = interpolate(rest, shell);
+  if (replaced === "" && operator === "?") throw new Error(`${name}: ${rest}`);
+  return value.slice(0, at) + replaced + interpolate(value.slice(end + 1), shell);
+}
+
+test("auth: compose starts with either JWT_SECRET or a JWKS, and refuses neither before any tier runs", async () => {
+  const { loadAuthConfig } = await import("../core/config/shared-config");
+  const raw = Bun.YAML.parse(await Bun.file(`${import.meta.dir}/compose.yaml`).text()) as Record<
+    string,
+    unknown
+  >;
+  // What each tier's container gets (environment values are interpolated strings).
+  const tierAuth = (shell: Record<string, string>) => {
+    for (const value of Object.values(raw)) {
+      if (typeof value === "string") interpolate(value, shell); // top-level checks
+    }
+    return Object.fromEntries(
+      tiers.map((name) => [
+        name,
+        loadAuthConfig(
+          Object.fromEntries(
+            Object.entries(env(name)).map(([key, value]) => [
+              key,
+              interpolate(String(value), shell),
+            ]),
+          ),
+        ),
+      ]),
+    );
+  };
+  const secret = "s".repeat(40);
+  for (const auth of Object.values(tierAuth({ JWT_SECRET: secret }))) {
+    expect(auth.secret).toBe(secret);
+    expect(auth.jwks).toBeUndefined();
+  }
+  const jwks = {
+    JWT_JWKS_URL: "https://idp.example/.well-known/jwks.json",
+    JWT_ISSUER: "https://idp.example/",
+    JWT_AUDIENCE: "delivery-edge",
+  };
+  for (const auth of Object.values(tierAuth(jwks))) {
+    expect(auth.secret).toBeUndefined();
+    expect(auth.jwks?.url).toBe(jwks.JWT_JWKS_URL);
+    expect([auth.issuer, auth.audience]).toEqual([jwks.JWT_ISSUER, jwks.JWT_AUDIENCE]);
+  }
+  // Neither: compose itself stops, naming both ways.
+  expect(() => tierAuth({})).toThrow(/JWT_SECRET.*JWT_JWKS_URL|JWT_JWKS_URL.*JWT_SECRET/);
+});
