@@ -4,6 +4,7 @@ import { keys } from "../core/redis/keys";
 import { useGatewayAndTrackingNodes } from "../test/support/edge-nodes";
 import { startTestGateway } from "../test/support/gateway";
 import { seedOrder, trackingEventJson } from "../test/support/orders";
+import { DROPOFF, PICKUP } from "../test/support/positions";
 import { startRedis } from "../test/support/redis-server";
 import { uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
@@ -38,8 +39,8 @@ describe("GET /v1/orders/:id/status", () => {
         status: "ASSIGNED",
         version: 2,
         riderId,
-        pickup: { lat: 51.5, lng: -0.12 },
-        dropoff: { lat: 51.52, lng: -0.1 },
+        pickup: PICKUP,
+        dropoff: DROPOFF,
       });
     }
     const other = await fixture.gateway.call(`/v1/orders/${orderId}/status`, {

@@ -3,6 +3,7 @@ import type { Identity, Role } from "../core/auth/identity";
 import type { EdgeError } from "../core/errors/edge-error";
 import { ORDER_STATUSES } from "../core/order-status";
 import type { OrderRecord } from "../core/redis/order-record";
+import { DROPOFF, PICKUP } from "../test/support/positions";
 import { planStep } from "./order-state-machine";
 
 const order: OrderRecord = {
@@ -11,8 +12,8 @@ const order: OrderRecord = {
   riderId: "r1",
   city: "london",
   restaurantId: "rest-1",
-  pickup: { lat: 51.5, lng: -0.12 },
-  dropoff: { lat: 51.52, lng: -0.1 },
+  pickup: PICKUP,
+  dropoff: DROPOFF,
   status: "ASSIGNED",
   version: 2,
 };

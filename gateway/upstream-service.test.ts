@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startTestGateway, type TestGateway } from "../test/support/gateway";
 import { startMisbehavingUpstream, type UpstreamMode } from "../test/support/misbehaving-upstream";
+import { DROPOFF, PICKUP } from "../test/support/positions";
 import { type RedisServer, startRedis } from "../test/support/redis-server";
 import { uniqueId } from "../test/support/tokens";
 
@@ -35,7 +36,10 @@ async function gatewayWith(env: Record<string, string>): Promise<TestGateway> {
 }
 
 const search = (gateway: TestGateway, query: string, headers: Record<string, string> = {}) =>
-  gateway.call(`/v1/restaurants?lat=51.5&lng=-0.12&q=${query}`, { as: customer, headers });
+  gateway.call(`/v1/restaurants?lat=${PICKUP.lat}&lng=${PICKUP.lng}&q=${query}`, {
+    as: customer,
+    headers,
+  });
 
 async function errorOf(response: Response) {
   const body = (await response.json()) as { error: { code: string; requestId: string } };
@@ -73,7 +77,7 @@ describe("upstreams that misbehave", () => {
           body: JSON.stringify({
             restaurantId: "r1",
             items: [{ menuItemId: "m1", quantity: 1 }],
-            dropoff: { lat: 51.5, lng: -0.1 },
+            dropoff: DROPOFF,
             paymentMethod: "card",
           }),
           as: customer,
@@ -101,7 +105,7 @@ describe("upstreams that misbehave", () => {
       body: JSON.stringify({
         restaurantId: "r1",
         items: [{ menuItemId: "m1", quantity: 1 }],
-        dropoff: { lat: 51.5, lng: -0.1 },
+        dropoff: DROPOFF,
         paymentMethod: "card",
       }),
       as: customer,

@@ -3,6 +3,7 @@ import { CLOSE, TRACKING_SUBPROTOCOLS } from "../../core/protocol/tracking-proto
 import { keys } from "../../core/redis/keys";
 import { useGatewayAndTrackingNodes } from "../../test/support/edge-nodes";
 import { seedOrder } from "../../test/support/orders";
+import { DROPOFF, north, PICKUP } from "../../test/support/positions";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { openWatcher } from "../../test/support/tracking";
 import { waitUntil } from "../../test/support/wait";
@@ -46,16 +47,18 @@ describe("GET /v1/ops/live", () => {
     const idle = uniqueId("rider");
     const gone = uniqueId("rider");
     const now = Date.now();
+    const idleAt = north(PICKUP, 1_000);
+    const goneAt = north(PICKUP, 2_000);
     await db.geoadd(
       keys.cityRiders(city),
-      -0.12,
-      51.5,
+      PICKUP.lng,
+      PICKUP.lat,
       busy,
-      -0.1,
-      51.51,
+      idleAt.lng,
+      idleAt.lat,
       idle,
-      -0.11,
-      51.49,
+      goneAt.lng,
+      goneAt.lat,
       gone,
     );
     await db.zadd(keys.cityRidersSeen(city), now, busy, now, idle, now - 600_000, gone);
@@ -85,7 +88,7 @@ describe("GET /v1/ops/live", () => {
     const riders = Object.fromEntries(view.riders.map((rider) => [rider.riderId, rider]));
     expect(Object.keys(riders).sort()).toEqual([busy, idle].sort());
     expect(riders[busy]?.orderIds).toEqual([orderId]);
-    expect(riders[busy]?.lat).toBeCloseTo(51.5, 4);
+    expect(riders[busy]?.lat).toBeCloseTo(PICKUP.lat, 4);
     expect(riders[idle]?.orderIds).toEqual([]);
     expect(view.orders).toEqual([
       {
@@ -93,8 +96,8 @@ describe("GET /v1/ops/live", () => {
         riderId: busy,
         status: "ASSIGNED",
         version: 2,
-        pickup: { lat: 51.5, lng: -0.12 },
-        dropoff: { lat: 51.52, lng: -0.1 },
+        pickup: PICKUP,
+        dropoff: DROPOFF,
         node: { id: owner?.id ?? "", url: owner?.url ?? "" },
       },
     ]);

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { keys } from "../../core/redis/keys";
 import { startTestGateway, type TestGateway } from "../../test/support/gateway";
 import { seedOrder } from "../../test/support/orders";
+import { north, PICKUP } from "../../test/support/positions";
 import { useRedisClient } from "../../test/support/redis-connection";
 import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
@@ -56,11 +57,16 @@ describe("candidates", () => {
       stale: uniqueId("stale"),
       busy: uniqueId("busy"),
     };
-    const at = { lat: 51.5, lng: -0.12 };
-    await fixture.db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0001, riders.near);
-    await fixture.db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.01, riders.far);
-    await fixture.db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0002, riders.stale);
-    await fixture.db.geoadd(keys.cityRiders(city), at.lng, at.lat + 0.0003, riders.busy);
+    const at = PICKUP;
+    for (const [rider, meters] of [
+      [riders.near, 10],
+      [riders.far, 1_100],
+      [riders.stale, 20],
+      [riders.busy, 30],
+    ] as const) {
+      const { lat, lng } = north(at, meters);
+      await fixture.db.geoadd(keys.cityRiders(city), lng, lat, rider);
+    }
     for (const [rider, seen] of [
       [riders.near, now],
       [riders.far, now],
@@ -88,9 +94,12 @@ describe("candidates", () => {
       [riders.near, 0],
       [riders.far, 2],
     ]);
-    const customer = await gateway.call(`/v1/dispatch/candidates?city=${city}&lat=51.5&lng=-0.12`, {
-      as: { sub: "c1", role: "customer" },
-    });
+    const customer = await gateway.call(
+      `/v1/dispatch/candidates?city=${city}&lat=${at.lat}&lng=${at.lng}`,
+      {
+        as: { sub: "c1", role: "customer" },
+      },
+    );
     expect(customer.status).toBe(403);
     const bad = await gateway.call("/v1/dispatch/candidates?city=london&lat=91&lng=0", {
       as: dispatcher,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { startGatewayProcess } from "../../test/support/gateway-process";
+import { DROPOFF } from "../../test/support/positions";
 import { type RedisServer, startRedis } from "../../test/support/redis-server";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { startTestUpstream, type TestUpstream } from "../../test/support/upstream";
@@ -42,7 +43,7 @@ const startGateway = async () => {
 const order = {
   restaurantId: "ldn-curry",
   items: [{ menuItemId: "ldn-curry-m1", quantity: 1 }],
-  dropoff: { lat: 51.51, lng: -0.09 },
+  dropoff: DROPOFF,
   paymentMethod: "card",
 };
 

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { useGatewayWithUpstream } from "../../test/support/gateway";
+import { DROPOFF } from "../../test/support/positions";
 import { uniqueId } from "../../test/support/tokens";
 
 const fixture = useGatewayWithUpstream();
@@ -10,7 +11,7 @@ const order = {
     { menuItemId: "ldn-curry-m1", quantity: 2, price: 1 },
     { menuItemId: "ldn-curry-m3", quantity: 1 },
   ],
-  dropoff: { lat: 51.51, lng: -0.09 },
+  dropoff: DROPOFF,
   paymentMethod: "card",
   total: 1,
   customerId: "someone-else",
