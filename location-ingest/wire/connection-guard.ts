@@ -3,6 +3,7 @@ import type { Socket } from "node:net";
 import type { Logger } from "pino";
 import type { TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter, type TransportLimit } from "../metrics";
+import { createConnectionCap } from "./connection-cap";
 
 /** What the guard knows of one h2c connection. */
 export interface GuardedConnection {
@@ -34,20 +35,14 @@ interface Connection extends GuardedConnection {
   closingSince: number | undefined;
 }
 
-/** How often the cap's log line may repeat while connections are evicted or refused. */
-const CAP_LOG_EVERY_MS = 10_000;
 /** A connection told to go away (GOAWAY) that is still open after this is cut. */
 const GOAWAY_GRACE_MS = 1_000;
 
 /**
  * The h2c port's connection limits, per process:
- * - a cap on open connections, so the file-descriptor limit is never what
- *   refuses a rider. At the cap a new connection takes the place of the one
- *   that has waited longest without a rider call (one that never finished
- *   the HTTP/2 preface first); only when every connection carries a rider's
- *   call is the new one refused, by closing it at once. An attacker holding
- *   idle sockets therefore cannot lock riders out: riders' connections are
- *   never the ones evicted, and each new one pushes out the stalest idler;
+ * - the port's connection cap (connection-cap.ts): a connection still in
+ *   the HTTP/2 preface counts as not started, one without a rider call as
+ *   idle; a refused one is closed at once;
  * - the preface deadline, the idle timeout (no open stream) and keep-alive
  *   PINGs on connections that carry streams but went silent, so a phone that
  *   vanished without a FIN is noticed and its streams end.
@@ -68,36 +63,21 @@ export function createConnectionGuard(deps: {
   now?: () => number;
 }) {
   const { limits, metrics, logger, now = Date.now } = deps;
-  const open = new Set<Connection>();
   const bySession = new WeakMap<Http2Session, Connection>();
-  /** Connections still in the preface, oldest first: the first to evict. */
-  const inPreface = new Set<Connection>();
-  /** Connections without a rider call, longest without one first: evicted next. */
-  const withoutRider = new Set<Connection>();
   /** Sessions and sockets seen by one event and not yet by the other, by peer address. */
   const unmatchedSockets = new Map<string, Socket>();
   const unmatchedSessions = new Map<string, { socket: Socket | undefined }>();
-  let capHits = { evicted: 0, refused: 0 };
-  let capLoggedAt = Number.NEGATIVE_INFINITY;
-
   const count = limitHitReporter(metrics, logger);
-
-  function reportCap(kind: "evicted" | "refused"): void {
-    capHits[kind] += 1;
-    const at = now();
-    if (at - capLoggedAt < CAP_LOG_EVERY_MS) return;
-    capLoggedAt = at;
-    logger.warn(
-      { maxConnections: limits.maxConnections, ...capHits },
-      "h2c connection cap reached: idle connections evicted, new ones refused when none is idle",
-    );
-    capHits = { evicted: 0, refused: 0 };
-  }
-
-  function markWithoutRider(connection: Connection): void {
-    withoutRider.delete(connection);
-    withoutRider.add(connection);
-  }
+  const open = createConnectionCap<Connection>({
+    max: limits.maxConnections,
+    port: "h2c",
+    logger,
+    now,
+    evict(victim) {
+      metrics.connections.set(open.size);
+      cut(victim, "connection_evicted");
+    },
+  });
 
   /** Cuts a connection at once (its streams, if any, end). */
   function cut(connection: Connection, limit: TransportLimit): void {
@@ -146,20 +126,13 @@ export function createConnectionGuard(deps: {
 
   function add(session: ServerHttp2Session): void {
     const key = peerOf(session.socket);
-    if (open.size >= limits.maxConnections) {
-      const victim = first(inPreface) ?? first(withoutRider);
-      if (!victim) {
-        reportCap("refused");
-        count("connection_refused", { peer: key });
-        const refused = { socket: undefined as Socket | undefined };
-        pair(key, session, refused);
-        session.destroy();
-        refused.socket?.destroy();
-        return;
-      }
-      reportCap("evicted");
-      forget(victim);
-      cut(victim, "connection_evicted");
+    if (!open.admit()) {
+      count("connection_refused", { peer: key });
+      const refused = { socket: undefined as Socket | undefined };
+      pair(key, session, refused);
+      session.destroy();
+      refused.socket?.destroy();
+      return;
     }
     const at = now();
     const connection: Connection = {
@@ -181,29 +154,27 @@ export function createConnectionGuard(deps: {
       },
       riderCallOpened() {
         connection.riderCalls += 1;
-        withoutRider.delete(connection);
+        open.working(connection);
       },
       streamClosed(riderCall) {
         connection.streams -= 1;
         if (connection.streams === 0) connection.idleSince = now();
         if (!riderCall) return;
         connection.riderCalls -= 1;
-        if (connection.riderCalls === 0 && open.has(connection)) markWithoutRider(connection);
+        if (connection.riderCalls === 0) open.idle(connection);
       },
       touch() {
         connection.reads += 1;
       },
     };
     open.add(connection);
-    inPreface.add(connection);
-    withoutRider.add(connection);
     bySession.set(session, connection);
     metrics.connections.set(open.size);
     metrics.connectionsOpened.inc();
     logger.debug({ peer: key }, "h2c connection opened");
     session.once("remoteSettings", () => {
       connection.prefaceDone = true;
-      inPreface.delete(connection);
+      open.started(connection);
     });
     // Bun answers bytes that are not the HTTP/2 preface with GOAWAY and closes: count it.
     session.on("error", () => {
@@ -218,10 +189,7 @@ export function createConnectionGuard(deps: {
   }
 
   function forget(connection: Connection): void {
-    if (!open.delete(connection)) return;
-    inPreface.delete(connection);
-    withoutRider.delete(connection);
-    metrics.connections.set(open.size);
+    if (open.forget(connection)) metrics.connections.set(open.size);
   }
 
   function ping(connection: Connection): void {
@@ -294,9 +262,4 @@ export type ConnectionGuard = ReturnType<typeof createConnectionGuard>;
 
 function peerOf(socket: { remoteAddress?: string; remotePort?: number }): string {
   return `${socket.remoteAddress}:${socket.remotePort}`;
-}
-
-function first<T>(set: Set<T>): T | undefined {
-  for (const item of set) return item;
-  return undefined;
 }
