@@ -25,6 +25,18 @@ describe("transport limits", () => {
     );
   });
 
+  test("the HTTP/1.1 port's cap defaults to a sixteenth of the open-file limit (at most 1,000), three descriptors each", () => {
+    const cap = (openFileLimit?: number, env: Record<string, string> = {}) =>
+      loadIngestConfig({ ...BASE, ...env }, { openFileLimit }).transport.httpMaxConnections;
+    expect(cap(1_024)).toBe(64);
+    expect(cap(1_048_576)).toBe(1_000);
+    expect(cap(undefined)).toBe(1_000);
+    expect(cap(1_024, { INGEST_HTTP_MAX_CONNECTIONS: "85" })).toBe(85);
+    expect(() => cap(1_024, { INGEST_HTTP_MAX_CONNECTIONS: "86" })).toThrow(
+      /INGEST_HTTP_MAX_CONNECTIONS: must be between 1 and 85/,
+    );
+  });
+
   test("each limit is an integer in its range", () => {
     const load = (env: Record<string, string>) => loadIngestConfig({ ...BASE, ...env });
     expect(load({}).transport).toMatchObject({
@@ -36,6 +48,7 @@ describe("transport limits", () => {
       keepaliveTimeoutMs: 10_000,
       messageTimeoutMs: 10_000,
       httpIdleTimeoutS: 10,
+      httpHeadTimeoutMs: 10_000,
       httpMaxHeaderBytes: 8_192,
     });
     expect(() => load({ INGEST_IDLE_TIMEOUT_MS: "30s" })).toThrow(/INGEST_IDLE_TIMEOUT_MS/);

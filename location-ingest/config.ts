@@ -62,7 +62,11 @@ export interface TransportLimits {
   readonly keepaliveTimeoutMs: number;
   /** A started request message (for a unary call: the request) must arrive in full within this. */
   readonly messageTimeoutMs: number;
-  /** HTTP/1.1 port: seconds a connection may stay silent (Bun's idleTimeout). */
+  /** HTTP/1.1 port: open connections per process; at the cap a new one takes the place of the longest idle. */
+  readonly httpMaxConnections: number;
+  /** HTTP/1.1 port: a request's line and headers must arrive within this of their first byte. */
+  readonly httpHeadTimeoutMs: number;
+  /** HTTP/1.1 port: seconds a connection may stay without a request. */
   readonly httpIdleTimeoutS: number;
   /** HTTP/1.1 port: request line and headers larger than this get 431. */
   readonly httpMaxHeaderBytes: number;
@@ -185,11 +189,28 @@ function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
     keepaliveMs: readInt(env, "INGEST_KEEPALIVE_MS", 30_000, { min: 50 }),
     keepaliveTimeoutMs: readInt(env, "INGEST_KEEPALIVE_TIMEOUT_MS", 10_000, { min: 50 }),
     messageTimeoutMs: readInt(env, "INGEST_MESSAGE_TIMEOUT_MS", 10_000, { min: 50 }),
+    httpMaxConnections: readHttpMaxConnections(env, host.openFileLimit),
+    httpHeadTimeoutMs: readInt(env, "INGEST_HTTP_HEAD_TIMEOUT_MS", 10_000, { min: 50 }),
     httpIdleTimeoutS: readInt(env, "INGEST_HTTP_IDLE_TIMEOUT_S", 10, { min: 1, max: 255 }),
     httpMaxHeaderBytes: readInt(env, "INGEST_HTTP_MAX_HEADER_BYTES", 8 * 1024, {
       min: 1_024,
       max: PARSER_HEADER_LIMIT_BYTES,
     }),
+  });
+}
+
+/**
+ * The HTTP/1.1 port's cap: by default a sixteenth of the open-file limit (at
+ * most 1,000). Each of its connections holds three descriptors (the client's,
+ * and both ends of the pipe to the HTTP server), so at most a quarter.
+ */
+function readHttpMaxConnections(env: Env, openFileLimit: number | undefined): number {
+  if (openFileLimit === undefined)
+    return readInt(env, "INGEST_HTTP_MAX_CONNECTIONS", 1_000, { min: 1 });
+  const fallback = Math.max(1, Math.min(1_000, Math.floor(openFileLimit / 16)));
+  return readInt(env, "INGEST_HTTP_MAX_CONNECTIONS", fallback, {
+    min: 1,
+    max: Math.max(1, Math.floor(openFileLimit / 12)),
   });
 }
 

@@ -108,7 +108,7 @@ export async function startIngest(
     bindHost: config.bindHost,
   };
   const grpc = await startH2cServer(config.grpcPort, { ...transport, sessions });
-  const http = startHttp1Server(config.httpPort, { ...transport, healthRoutes: health });
+  const http = await startHttp1Server(config.httpPort, { ...transport, healthRoutes: health });
   const pingsPerSecond = ratePerSecond(() => metricTotal(metrics.pingsAccepted));
   const stats = startNodeStatsReporter({
     connection,

@@ -28,7 +28,11 @@ export type TransportLimit =
   | "message_too_large"
   | "malformed_message"
   | "headers_too_large"
-  | "body_too_large";
+  | "body_too_large"
+  | "http_connection_evicted"
+  | "http_connection_refused"
+  | "http_head_timeout"
+  | "http_idle_timeout";
 
 /** The ingest's metrics, registered on the process registry. */
 export function createIngestMetrics(registry: Registry) {
@@ -64,6 +68,11 @@ export function createIngestMetrics(registry: Registry) {
     connections: new Gauge({
       name: "edge_ingest_connections",
       help: "Open h2c connections",
+      registers,
+    }),
+    httpConnections: new Gauge({
+      name: "edge_ingest_http_connections",
+      help: "Open HTTP/1.1 connections (INGEST_HTTP_MAX_CONNECTIONS caps them)",
       registers,
     }),
     limitHits: new Counter({

@@ -13,6 +13,7 @@ import { PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
 import { translateErrors } from "./connect-errors";
 import type { RunningServer } from "./h2c-server";
+import { createHttp1ConnectionGuard } from "./http1-connection-guard";
 import { guardMessages } from "./message-guard";
 import { callAdmission, type RiderCalls } from "./rider-calls";
 import { MESSAGE_MAX_BYTES, registerIngestRoutes, UPLOAD_MESSAGE_MAX_BYTES } from "./routes";
@@ -41,9 +42,14 @@ export interface Http1ServerDeps {
  * curl, plus the health and metrics routes. Its own errors (unknown route,
  * headers or body too large, a crash) are the edge's JSON error shape with
  * `requestId`; RPC errors are the Connect protocol's, which Connect clients
- * read. Every answer carries `X-Request-Id`.
+ * read. Every answer carries `X-Request-Id`. Connections come in through
+ * the port's connection guard (cap, head deadline, idle timeout), which
+ * pipes them to this server on a loopback port.
  */
-export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningServer {
+export async function startHttp1Server(
+  port: number,
+  deps: Http1ServerDeps,
+): Promise<RunningServer> {
   const { service, riderCalls, healthRoutes, limits, metrics, logger } = deps;
   const reportLimit = limitHitReporter(metrics, logger);
   const router = createConnectRouter({
@@ -104,12 +110,15 @@ export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningSe
 
   // Requests up to the parser's limit reach the handler, which answers 431 in the error shape.
   raiseParserHeaderLimit(PARSER_HEADER_LIMIT_BYTES);
+  const guard = createHttp1ConnectionGuard({ limits, metrics, logger });
   const server = Bun.serve({
-    port,
-    hostname: deps.bindHost,
-    idleTimeout: limits.httpIdleTimeoutS,
+    port: 0,
+    hostname: "127.0.0.1",
+    // The guard's idle timeout decides; Bun's is a backstop.
+    idleTimeout: Math.min(255, limits.httpIdleTimeoutS + 5),
     maxRequestBodySize: BUN_MAX_BODY_BYTES,
-    async fetch(request) {
+    async fetch(request, bun) {
+      const answered = guard.requestStarted(bun.requestIP(request)?.port);
       const requestId = requestIdOf(request);
       try {
         return await serve(request, requestId);
@@ -119,13 +128,16 @@ export function startHttp1Server(port: number, deps: Http1ServerDeps): RunningSe
           logger.error({ err: error, requestId }, "http request failed");
         }
         return errorResponse(edgeError, requestId);
+      } finally {
+        answered();
       }
     },
   });
+  const listening = await guard.listen(port, deps.bindHost, server.port as number);
   return {
-    port: server.port ?? port,
+    port: listening,
     close: async () => {
-      await server.stop();
+      await guard.stop(() => server.stop());
     },
   };
 }

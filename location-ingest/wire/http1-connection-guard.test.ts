@@ -1,0 +1,165 @@
+// The HTTP/1.1 port's connection guard attacked from 127.0.0.1, against a
+// real ingest process: idle sockets, slowloris heads, a cap full of riders.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { type IngestProcess, spawnIngest } from "../../test/support/ingest-process";
+import { PICKUP } from "../../test/support/positions";
+import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { testToken, uniqueId } from "../../test/support/tokens";
+import { waitUntil } from "../../test/support/wait";
+
+const CAP = 6;
+const SEND_PING = "/delivery.tracking.v1.LocationIngestService/SendPing";
+const hits = (node: IngestProcess, limit: string) =>
+  node.metric("edge_ingest_limit_hits_total", { limit });
+
+let redis: RedisServer;
+/** Only the cap decides here (default timeouts). */
+let ingest: IngestProcess;
+/** Short deadlines, no cap in reach. */
+let timed: IngestProcess;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  [ingest, timed] = await Promise.all([
+    spawnIngest({ REDIS_URL: redis.url, INGEST_HTTP_MAX_CONNECTIONS: String(CAP) }),
+    spawnIngest({
+      REDIS_URL: redis.url,
+      INGEST_HTTP_HEAD_TIMEOUT_MS: "400",
+      INGEST_HTTP_IDLE_TIMEOUT_S: "1",
+    }),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([ingest?.stop(), timed?.stop()]);
+  await redis?.stop();
+});
+
+interface RawClient {
+  socket: Socket;
+  received: () => string;
+  closed: Promise<void>;
+  isClosed: () => boolean;
+}
+
+async function openRaw(port: number): Promise<RawClient> {
+  const socket = connect(port, "127.0.0.1");
+  let received = "";
+  let isClosed = false;
+  socket.on("data", (chunk) => {
+    received += chunk.toString();
+  });
+  socket.on("error", () => undefined);
+  const closed = new Promise<void>((resolve) =>
+    socket.once("close", () => {
+      isClosed = true;
+      resolve();
+    }),
+  );
+  await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+  return { socket, received: () => received, closed, isClosed: () => isClosed };
+}
+
+/** The ingest's open descriptors. */
+const descriptors = () => readdirSync(`/proc/${ingest.child.pid}/fd`).length;
+
+/**
+ * A rider's SendPing over raw HTTP/1.1 whose body is held back after its
+ * first half: once the ingest asked for the body (100 Continue) the call is
+ * being answered. `finish()` sends the rest and resolves with the answer.
+ */
+async function slowSendPing(port: number) {
+  const token = await testToken(uniqueId("rider"), "rider", "london");
+  const body = JSON.stringify({
+    ping: { ...PICKUP, accuracyM: 5, recordedAtMs: String(Date.now()), seq: "1" },
+  });
+  const client = await openRaw(port);
+  client.socket.write(
+    `POST ${SEND_PING} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+      `Authorization: Bearer ${token}\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n` +
+      body.slice(0, 10),
+  );
+  await waitUntil(() => client.received().includes("100 Continue"));
+  return {
+    client,
+    async finish(): Promise<string> {
+      client.socket.write(body.slice(10));
+      await waitUntil(() =>
+        /\r\n\r\n\{.*\}$/s.test(client.received().split("100 Continue")[1] ?? ""),
+      );
+      return client.received();
+    },
+  };
+}
+
+describe("the HTTP/1.1 connection cap", () => {
+  test("hundreds of idle sockets cannot keep a rider out: the oldest idlers make room and descriptors stay bounded", async () => {
+    const before = descriptors();
+    // A call in flight when the flood comes: never the one evicted.
+    const rider = await slowSendPing(ingest.httpPort);
+    const idle: RawClient[] = [];
+    for (let i = 0; i < 200; i++) idle.push(await openRaw(ingest.httpPort));
+    // The ingest keeps at most CAP connections, three descriptors each.
+    await waitUntil(() => idle.filter((c) => !c.isClosed()).length <= CAP - 1, 10_000);
+    expect(descriptors()).toBeLessThanOrEqual(before + 3 * CAP + 4);
+    // The newest idlers are the ones left.
+    expect(idle.slice(-(CAP - 1)).every((c) => !c.isClosed())).toBe(true);
+    expect(rider.client.isClosed()).toBe(false);
+    expect(await rider.finish()).toContain('"lastAcceptedSeq":"1"');
+
+    // Another client (a health check, a rider) is answered at once.
+    const health = await fetch(`http://127.0.0.1:${ingest.httpPort}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await hits(ingest, "http_connection_evicted")).toBeGreaterThanOrEqual(200 - (CAP - 1));
+    expect(await ingest.metric("edge_ingest_http_connections")).toBeLessThanOrEqual(CAP);
+    expect(ingest.logs.some((l) => l.includes("HTTP/1.1 connection cap reached"))).toBe(true);
+    for (const client of idle) client.socket.destroy();
+    rider.client.socket.destroy();
+  });
+
+  test("with every connection answering a rider's call, a newcomer is refused at once", async () => {
+    const refusedBefore = await hits(ingest, "http_connection_refused");
+    // The metrics read above may still hold a pooled connection: riders take every slot.
+    const riders = [];
+    for (let i = 0; i < CAP; i++) riders.push(await slowSendPing(ingest.httpPort));
+    const late = await openRaw(ingest.httpPort);
+    late.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    await late.closed;
+    expect(late.received()).toBe("");
+    for (const rider of riders) {
+      expect(rider.client.isClosed()).toBe(false);
+      expect(await rider.finish()).toContain('"lastAcceptedSeq":"1"');
+    }
+    expect(await hits(ingest, "http_connection_refused")).toBe(refusedBefore + 1);
+    for (const rider of riders) rider.client.socket.destroy();
+  });
+});
+
+describe("the HTTP/1.1 port's deadlines", () => {
+  test("a slowloris head (one header byte every 100 ms) is cut at the head deadline, not kept alive by its trickle", async () => {
+    const before = await hits(timed, "http_head_timeout");
+    const client = await openRaw(timed.httpPort);
+    client.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
+    for (let i = 0; i < 100 && !client.isClosed(); i++) {
+      client.socket.write("a");
+      await Bun.sleep(100);
+    }
+    // Cut while still trickling (10 s of bytes), without an answer.
+    expect(client.isClosed()).toBe(true);
+    expect(client.received()).toBe("");
+    expect(await hits(timed, "http_head_timeout")).toBe(before + 1);
+  });
+
+  test("a connection that sends nothing, or nothing after its answer, is closed after INGEST_HTTP_IDLE_TIMEOUT_S and counted", async () => {
+    const before = await hits(timed, "http_idle_timeout");
+    const silent = await openRaw(timed.httpPort);
+    const kept = await openRaw(timed.httpPort);
+    kept.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    await waitUntil(() => kept.received().startsWith("HTTP/1.1 200"));
+    await Promise.all([silent.closed, kept.closed]);
+    // (+1 more when the metrics read before the test left its pooled connection idle)
+    expect(await hits(timed, "http_idle_timeout")).toBeGreaterThanOrEqual(before + 2);
+  });
+});
