@@ -334,14 +334,24 @@ test("a second node started with a live node's TRACKING_NODE_ID refuses to start
   const id = Object.keys(urls).find((nodeId) => urls[nodeId] === node.url);
   if (!id) throw new Error("the node is not in the registry");
   const otherPort = await freePort();
-  const twin = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {
+  const twin = spawnNode(id, otherPort);
+  expect(await twin.exited).toBe(2);
+  expect(await new Response(twin.stdout).text()).toContain(
+    `TRACKING_NODE_ID: used by a live node at ${node.url}`,
+  );
+  expect(await fixture.db.hget(keys.trackingNodeUrls(), id)).toBe(node.url);
+});
+
+/** `tracking/main.ts` with `id` on `port`, its stdout kept for the refusal line. */
+function spawnNode(id: string, port: number) {
+  return Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {
     env: {
       PATH: process.env.PATH,
       REDIS_URL: fixture.redis.url,
       JWT_SECRET: TEST_JWT_SECRET,
-      TRACKING_PORT: String(otherPort),
+      TRACKING_PORT: String(port),
       TRACKING_NODE_ID: id,
-      TRACKING_PUBLIC_URL: `ws://127.0.0.1:${otherPort}`,
+      TRACKING_PUBLIC_URL: `ws://127.0.0.1:${port}`,
       TRACKING_HEARTBEAT_MS: "100",
       TRACKING_RING_REFRESH_MS: "100",
       TRACKING_NODE_TTL_MS: "1000",
@@ -349,9 +359,59 @@ test("a second node started with a live node's TRACKING_NODE_ID refuses to start
     stdout: "pipe",
     stderr: "inherit",
   });
-  expect(await twin.exited).toBe(2);
-  expect(await new Response(twin.stdout).text()).toContain(
-    `TRACKING_NODE_ID: used by a live node at ${node.url}`,
-  );
-  expect(await fixture.db.hget(keys.trackingNodeUrls(), id)).toBe(node.url);
-});
+}
+
+test("two nodes started with the same TRACKING_NODE_ID at the same moment: exactly one runs, the other exits 2 naming the variable", async () => {
+  const id = uniqueId("twin");
+  const ports = [await freePort(), await freePort()];
+  // Redis holds every write for 3 s while both processes start: both reach the id check before
+  // either has written (a check-then-write lets both in; the atomic claim lets in one).
+  await fixture.db.call("CLIENT", "PAUSE", "3000", "WRITE");
+  const twins = ports.map((p) => spawnNode(id, p));
+  try {
+    // The loser waits one TTL for the winner's claim to lapse, sees it renewed, and exits.
+    const loser = await Promise.race([
+      ...twins.map((twin, i) => twin.exited.then(() => i)),
+      Bun.sleep(10_000).then(() => -1),
+    ]);
+    if (loser === -1) throw new Error("both nodes with one id still run after 10 s");
+    const winner = 1 - loser;
+    expect(await twins[loser]?.exited).toBe(2);
+    expect(await new Response(twins[loser]?.stdout).text()).toContain(
+      `TRACKING_NODE_ID: used by a live node at ws://127.0.0.1:${ports[winner]}`,
+    );
+    // The winner serves and is the id's one URL in the registry.
+    expect((await fetch(`http://127.0.0.1:${ports[winner]}/healthz`)).status).toBe(200);
+    expect(await fixture.db.hget(keys.trackingNodeUrls(), id)).toBe(
+      `ws://127.0.0.1:${ports[winner]}`,
+    );
+    expect(twins[winner]?.exitCode).toBeNull();
+  } finally {
+    for (const twin of twins) twin.kill("SIGKILL");
+    await Promise.all(twins.map((twin) => twin.exited));
+  }
+}, 20_000);
+
+test("a node that crashed takes its id back at the same URL once its claim lapses", async () => {
+  const id = uniqueId("crashed");
+  const crashed = await spawnTrackingProcess({
+    REDIS_URL: fixture.redis.url,
+    TRACKING_NODE_ID: id,
+  });
+  await crashed.kill();
+  const again = await spawnTrackingProcess({
+    REDIS_URL: fixture.redis.url,
+    TRACKING_NODE_ID: id,
+    TRACKING_PORT: new URL(crashed.url).port,
+  });
+  try {
+    await waitUntil(
+      async () => Date.now() - Number(await fixture.db.zscore(keys.trackingNodes(), id)) < 500,
+      5_000,
+      "the restarted node beating",
+    );
+    expect(await fixture.db.hget(keys.trackingNodeUrls(), id)).toBe(again.url);
+  } finally {
+    await again.stop();
+  }
+}, 20_000);

@@ -72,6 +72,8 @@ export const keys = {
   trackingNodes: () => "tracking:nodes",
   /** HASH tracking node id → its public WebSocket URL. */
   trackingNodeUrls: () => "tracking:node-urls",
+  /** STRING `<instance token> <url>`: the running node that holds a tracking node id (a lease renewed with its heartbeat). */
+  trackingNodeClaim: (node: string) => `tracking:node-claim:${node}`,
   /** HASH `<tier>:<node id>` → that node's live figures (JSON with `at`): what the live map totals. */
   nodeStats: () => "edge:node-stats",
   /** HASH: an idempotent request's claim and then its stored response. */

@@ -1,7 +1,9 @@
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { ConfigError } from "../config/env";
 import type { RedisConnection } from "../redis/client";
 import { keys } from "../redis/keys";
+import { holdLease, releaseLease } from "../redis/leases";
 import type { TrackingNode } from "./tracking-ring";
 
 const FORGET_AFTER_MS = 3_600_000;
@@ -15,27 +17,45 @@ const FORGET_AFTER_MS = 3_600_000;
  * drops the node from one chosen tick on; the node stays listed, so a ring
  * can tell a node that left from one missing because Redis lost its data.
  *
- * One id, one node: an id whose last beat is still within `liveForMs` under
- * another URL is waited out once (a node that died or drained stops
- * beating, so a replacement at a new address joins after at most that
- * long); if it beats again it is live, and joining fails rather than make
- * both nodes one ring member whose URL flips at every beat. Two nodes
- * started with the same id at the same moment are not caught.
+ * One id, one node: before anything is written, the node claims its id
+ * (`tracking:node-claim:<id>`, a lease held by this process's random
+ * instance token and URL, renewed by every beat and lasting one node TTL).
+ * The claim is atomic, so of two nodes started with the same id at the same
+ * moment exactly one wins. The other waits once for the claim to lapse (a
+ * node that died stops renewing: its replacement, at any URL, the same one
+ * after a crash included, takes the id after at most one TTL); if the claim
+ * is still held then, its holder is live and joining fails, rather than
+ * make two nodes one ring member whose URL flips at every beat. A drained
+ * node gives its claim back, so its replacement joins at once. A node that
+ * finds its claim taken by another (it stalled past the TTL) stops beating
+ * and logs an error: the id is the other node's now.
  */
 export async function joinTrackingRegistry(options: {
   connection: RedisConnection;
   node: TrackingNode;
   heartbeatMs: number;
-  /** How long a beat keeps a node in the ring (TRACKING_NODE_TTL_MS). */
+  /** How long a beat keeps a node in the ring (TRACKING_NODE_TTL_MS), and a claim its id. */
   liveForMs: number;
   logger: Logger;
   now?: () => number;
 }): Promise<{ leave(lastBeatMs: number): Promise<void> }> {
   const { connection, node, heartbeatMs, liveForMs, logger, now = Date.now } = options;
-  await refuseIdLiveElsewhere(connection, node, liveForMs, now);
+  const claim = keys.trackingNodeClaim(node.id);
+  const holder = `${randomUUID()} ${node.url}`;
+  await claimId(connection, node, holder, liveForMs);
   let left = false;
+  let lost = false;
   let beating: Promise<void> | undefined;
   const beat = async () => {
+    if ((await holdLease(connection.client, claim, holder, liveForMs)) === "held") {
+      lost = true;
+      clearInterval(timer);
+      logger.error(
+        { nodeId: node.id, holder: await connection.client.get(claim) },
+        "TRACKING_NODE_ID claimed by another node (this one stalled past the node TTL): no more heartbeats",
+      );
+      return;
+    }
     await connection.client.hset(keys.trackingNodeUrls(), node.id, node.url);
     // A beat under way when the node left must not write over its last beat.
     if (left) return;
@@ -43,54 +63,46 @@ export async function joinTrackingRegistry(options: {
     // Forget nodes dead for long (their URL stays harmless in the hash until reused).
     await connection.client.zremrangebyscore(keys.trackingNodes(), "-inf", now() - FORGET_AFTER_MS);
   };
-  await beat();
   const timer = setInterval(() => {
     beating = beat().catch((error: unknown) =>
       logger.warn({ err: error }, "tracking heartbeat failed"),
     );
   }, heartbeatMs);
   timer.unref();
+  await beat();
   return {
     async leave(lastBeatMs) {
       left = true;
       clearInterval(timer);
       await beating;
+      // A node that stalled past its TTL may have lost the id to another: leave that one be.
+      if (lost || (await holdLease(connection.client, claim, holder, liveForMs)) === "held") return;
       await connection.client.zadd(keys.trackingNodes(), lastBeatMs, node.id);
+      await releaseLease(connection.client, claim, holder);
     },
   };
 }
 
-/** Another node's last beat under this id, when it is still live and at another URL. */
-async function otherHolder(
+/**
+ * Takes the id's claim for `holder`; held by another, waits once until it
+ * lapses and tries again; still held: a live node has the id.
+ */
+async function claimId(
   connection: RedisConnection,
   node: TrackingNode,
+  holder: string,
   liveForMs: number,
-  now: () => number,
-): Promise<{ url: string; lastBeatMs: number } | undefined> {
-  const [url, score] = await Promise.all([
-    connection.client.hget(keys.trackingNodeUrls(), node.id),
-    connection.client.zscore(keys.trackingNodes(), node.id),
-  ]);
-  if (url === null || url === node.url || score === null) return undefined;
-  const lastBeatMs = Number(score);
-  return now() - lastBeatMs < liveForMs ? { url, lastBeatMs } : undefined;
-}
-
-async function refuseIdLiveElsewhere(
-  connection: RedisConnection,
-  node: TrackingNode,
-  liveForMs: number,
-  now: () => number,
 ): Promise<void> {
-  const first = await otherHolder(connection, node, liveForMs, now);
-  if (!first) return;
-  // A last beat may lie ahead of now (a drain's, picked for a later tick): wait until it is stale.
-  await Bun.sleep(Math.max(0, first.lastBeatMs + liveForMs - now()) + 1);
-  const again = await otherHolder(connection, node, liveForMs, now);
-  if (again && again.lastBeatMs !== first.lastBeatMs)
-    throw new ConfigError(
-      "TRACKING_NODE_ID",
-      `used by a live node at ${again.url} (each node needs its own id)`,
-      node.id,
-    );
+  const { client } = connection;
+  const claim = keys.trackingNodeClaim(node.id);
+  if ((await holdLease(client, claim, holder, liveForMs)) !== "held") return;
+  const left = await client.pttl(claim);
+  await Bun.sleep(Math.max(0, Math.min(left, liveForMs)) + 1);
+  if ((await holdLease(client, claim, holder, liveForMs)) !== "held") return;
+  const other = (await client.get(claim)) ?? "";
+  throw new ConfigError(
+    "TRACKING_NODE_ID",
+    `used by a live node at ${other.slice(other.indexOf(" ") + 1) || "another address"} (each node needs its own id)`,
+    node.id,
+  );
 }

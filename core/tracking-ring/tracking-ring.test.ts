@@ -187,29 +187,43 @@ test("a node missing from the registry (Redis lost it) stays until its last beat
   expect(Number(await client.zscore(keys.trackingNodes(), "b"))).toBe(outFrom - TTL - 1);
 });
 
-test("one id, one node: an id live at another URL is refused; one whose node stopped beating is taken once its last beat is stale; a restart at the same URL joins at once", async () => {
+test("one id, one node: an id claimed by a live node is refused, at its URL too; of two simultaneous claims one wins; a crashed node's id is taken once its claim lapses; a drained one's at once", async () => {
   const { client } = connection;
-  await client.del(keys.trackingNodes(), keys.trackingNodeUrls());
+  await client.del(keys.trackingNodes(), keys.trackingNodeUrls(), keys.trackingNodeClaim("t1"));
   const logger = pino({ level: "silent" });
   const liveForMs = 300;
-  const join = (url: string, heartbeatMs = 50) =>
-    joinTrackingRegistry({ connection, node: { id: "t1", url }, heartbeatMs, liveForMs, logger });
+  const join = (url: string, heartbeatMs = 50, id = "t1") =>
+    joinTrackingRegistry({ connection, node: { id, url }, heartbeatMs, liveForMs, logger });
+  const refusal = (joining: Promise<unknown>) => joining.then(() => "joined", String);
 
   const first = await join("ws://a/t1");
-  const refused = await join("ws://b/t1").catch((error: unknown) => error);
-  expect(String(refused)).toContain("TRACKING_NODE_ID: used by a live node at ws://a/t1");
-  // The refused node wrote nothing: the live one keeps its URL.
+  expect(await refusal(join("ws://b/t1"))).toContain(
+    "TRACKING_NODE_ID: used by a live node at ws://a/t1",
+  );
+  // A second process at the same URL (two containers behind one public URL) is refused too.
+  expect(await refusal(join("ws://a/t1"))).toContain("TRACKING_NODE_ID: used by a live node");
+  // The refused nodes wrote nothing: the live one keeps its URL.
   expect(await client.hget(keys.trackingNodeUrls(), "t1")).toBe("ws://a/t1");
 
-  // The same URL (the node restarted in place) joins without waiting.
-  const startedAt = Date.now();
-  const again = await join("ws://a/t1");
-  expect(Date.now() - startedAt).toBeLessThan(liveForMs);
+  // Two starting together with a free id: exactly one joins.
+  const both = await Promise.all([
+    refusal(join("ws://x/t2", 50, "t2")),
+    refusal(join("ws://y/t2", 50, "t2")),
+  ]);
+  expect(both.filter((outcome) => outcome === "joined")).toHaveLength(1);
+  expect(both.find((outcome) => outcome !== "joined")).toContain("TRACKING_NODE_ID");
 
-  // Both stop beating (as a node that died): a replacement elsewhere waits the last beat out, then joins.
+  // A node that crashed (it stops renewing, never leaves): the same URL takes the id after the TTL.
   await first.leave(Date.now());
-  await again.leave(Date.now());
+  const crashed = await join("ws://a/t1", 3_600_000);
+  const restarted = await join("ws://a/t1");
+  expect(await client.get(keys.trackingNodeClaim("t1"))).toEndWith(" ws://a/t1");
+  // Drained: its claim is given back, and a replacement elsewhere joins without waiting.
+  await restarted.leave(Date.now());
+  const startedAt = Date.now();
   const replacement = await join("ws://c/t1");
+  expect(Date.now() - startedAt).toBeLessThan(liveForMs);
   expect(await client.hget(keys.trackingNodeUrls(), "t1")).toBe("ws://c/t1");
   await replacement.leave(Date.now());
+  await crashed.leave(Date.now());
 });
