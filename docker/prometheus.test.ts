@@ -77,3 +77,24 @@ test("every metric and label value the alerts name is one the code exports", asy
   for (const value of values)
     expect({ value, inCode: code.includes(`"${value}"`) }).toEqual({ value, inCode: true });
 });
+
+test("every alert says how bad (critical or warning), what is wrong (summary) and what to check or do (description)", async () => {
+  const { groups } = Bun.YAML.parse(await Bun.file(join(DIR, "alerts.yml")).text()) as {
+    groups: {
+      rules: {
+        alert: string;
+        labels?: { severity?: string };
+        annotations?: { summary?: string; description?: string };
+      }[];
+    }[];
+  };
+  const alerts = groups.flatMap((group) => group.rules);
+  expect(alerts.length).toBeGreaterThan(20);
+  for (const { alert, labels, annotations } of alerts)
+    expect({
+      alert,
+      severity: ["critical", "warning"].includes(labels?.severity ?? ""),
+      summary: (annotations?.summary ?? "").length > 10,
+      description: (annotations?.description ?? "").length > 30,
+    }).toEqual({ alert, severity: true, summary: true, description: true });
+});
