@@ -220,3 +220,45 @@ test("a lookup answered 429 waits at least its Retry-After before asking again, 
   // Retry-After is whole seconds, at least 1: far above the 40 ms backoff.
   expect(retrying[0]?.delayMs).toBeGreaterThanOrEqual(1_000);
 });
+
+test("a lookup answer it cannot read (a captive portal's 200 page, JSON without url) is retried with backoff, not a hang", async () => {
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
+  // What a phone behind a captive portal or a broken proxy gets, twice, before the real gateway.
+  const answers = [
+    () =>
+      new Response("<html>Sign in to the Wi-Fi</html>", {
+        headers: { "content-type": "text/html" },
+      }),
+    () => Response.json({ node: "t1" }),
+  ];
+  const portal = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: (request) =>
+      answers.shift()?.() ??
+      fetch(`${fixture.gateway.url}${new URL(request.url).pathname}`, { headers: request.headers }),
+  });
+  const retrying: TrackingClientEvents["retrying"][] = [];
+  const events: TrackingEvent[] = [];
+  const client = followOrder({
+    gatewayUrl: `http://127.0.0.1:${portal.port}`,
+    orderId,
+    token: await testToken(customerId, "customer"),
+    backoff: { firstMs: 20, maxMs: 40 },
+  });
+  client.on("retrying", (event) => retrying.push(event));
+  client.on("event", (event) => events.push(event));
+  try {
+    await waitUntil(() => events.some((event) => event.event.case === "status"));
+    expect(client.state).toBe("open");
+    expect(retrying.map((event) => String(event.error))).toEqual([
+      expect.stringContaining("unreadable"),
+      expect.stringContaining("no socket url"),
+    ]);
+  } finally {
+    client.close();
+    await portal.stop(true);
+  }
+});

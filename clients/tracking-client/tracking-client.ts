@@ -168,7 +168,15 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
       const error = new Error(`tracking lookup answered ${answer.status}`);
       return retry({ error }, retryAfterMs(answer));
     }
-    const { url } = (await answer.json()) as { url: string };
+    // A captive portal or a broken proxy answers 200 too: what cannot be read is retried.
+    let url: unknown;
+    try {
+      url = ((await answer.json()) as { url?: unknown } | null)?.url;
+    } catch (error) {
+      return retry({ error: new Error(`tracking lookup answer unreadable: ${String(error)}`) });
+    }
+    if (typeof url !== "string" || !/^wss?:\/\//.test(url))
+      return retry({ error: new Error("tracking lookup answered no socket url") });
     connect(nodeBase(url, orderId));
   }
 
@@ -176,14 +184,21 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
     if (state === "stopped") return;
     nodeUrl = base;
     setState("connecting");
-    const url = new URL(`${base}${orderPath(orderId)}`);
-    if (afterSeq !== undefined) url.searchParams.set("afterSeq", afterSeq.toString());
-    // Browsers cannot set headers: the token travels as a subprotocol beside the frame format,
-    // and the server never echoes it.
-    const current = new WebSocket(url, [
-      TRACKING_SUBPROTOCOLS[frames],
-      `${BEARER_SUBPROTOCOL_PREFIX}${token}`,
-    ]);
+    let current: WebSocket;
+    try {
+      const url = new URL(`${base}${orderPath(orderId)}`);
+      if (afterSeq !== undefined) url.searchParams.set("afterSeq", afterSeq.toString());
+      // Browsers cannot set headers: the token travels as a subprotocol beside the frame
+      // format, and the server never echoes it.
+      current = new WebSocket(url, [
+        TRACKING_SUBPROTOCOLS[frames],
+        `${BEARER_SUBPROTOCOL_PREFIX}${token}`,
+      ]);
+    } catch (error) {
+      // A URL (a `moved` one included) or a token the WebSocket refuses: look the owner up again.
+      retry({ error });
+      return;
+    }
     current.binaryType = "arraybuffer";
     socket = current;
     let movedTo: string | undefined;
