@@ -56,6 +56,8 @@ export interface RiderClientEvents {
   uploaded: { sent: number; response: UploadPingsResponse };
   /** A backlog the ingest refused as a whole (InvalidArgument): dropped, so it cannot block the stream. */
   backlogDropped: { count: number; error: unknown };
+  /** A ping was due and locate() had no fix (returned undefined, or threw `error`): none sent that interval. */
+  noFix: { error?: unknown };
   stopped: { reason: RiderStopReason; error?: unknown };
 }
 
@@ -66,8 +68,12 @@ export interface RiderClientOptions {
   /** Called on Unauthenticated; resolves to a fresh token. */
   refreshToken?: () => Promise<string>;
   seqStore: SeqStore;
-  /** The phone's current fix, asked for each time a ping is due (online or not). */
-  locate: () => Fix;
+  /**
+   * The phone's current fix, asked for each time a ping is due (online or not);
+   * undefined, or a throw, when it has none (GPS off, no fix yet): that
+   * interval sends nothing and the stream stays open.
+   */
+  locate: () => Fix | undefined;
   /** The interval until the first ack names one (ms; default 1,000). */
   firstIntervalMs?: number;
   /** Fixes kept while offline, the newest (default 20,000: one UploadPings call). */
@@ -201,11 +207,13 @@ export class RiderClient {
       const ping = await this.#nextPing();
       // The stream ended while the fix was being taken: it goes up with the backlog.
       if (signal.aborted) {
-        this.#backlog.push(ping);
+        if (ping) this.#backlog.push(ping);
         return;
       }
-      this.#inFlight.push(ping);
-      yield create(StreamPingsRequestSchema, { ping });
+      if (ping) {
+        this.#inFlight.push(ping);
+        yield create(StreamPingsRequestSchema, { ping });
+      }
       await this.#sleep(this.#intervalMs, signal);
     }
   }
@@ -278,7 +286,8 @@ export class RiderClient {
     while (!this.#isStopped()) {
       const now = Date.now();
       if (this.#wantFix || now >= this.#lastFixAt + this.#intervalMs) {
-        this.#backlog.push(await this.#nextPing());
+        const ping = await this.#nextPing();
+        if (ping) this.#backlog.push(ping);
         this.#trimBacklog();
         continue;
       }
@@ -287,11 +296,25 @@ export class RiderClient {
     }
   }
 
-  /** The next fix with its seq, saved before it leaves: seq = max(last + 1, recorded_at_ms). */
-  async #nextPing(): Promise<GeoPing> {
+  /**
+   * The next fix with its seq, saved before it leaves: seq = max(last + 1, recorded_at_ms).
+   * Undefined when locate() has none: a GPS hiccup must not break the stream.
+   */
+  async #nextPing(): Promise<GeoPing | undefined> {
     this.#wantFix = false;
     this.#lastFixAt = Date.now();
-    const { recordedAtMs = this.#lastFixAt, ...fix } = this.#options.locate();
+    let located: Fix | undefined;
+    try {
+      located = this.#options.locate();
+    } catch (error) {
+      this.#events.emit("noFix", { error });
+      return undefined;
+    }
+    if (located === undefined) {
+      this.#events.emit("noFix", {});
+      return undefined;
+    }
+    const { recordedAtMs = this.#lastFixAt, ...fix } = located;
     const recorded = BigInt(Math.trunc(recordedAtMs));
     this.#seq = this.#seq + 1n > recorded ? this.#seq + 1n : recorded;
     await this.#options.seqStore.save(this.#seq);

@@ -67,3 +67,38 @@ test("an expired token: refreshToken, then the stream at once (no backoff)", asy
   expect([seen.refreshed, seen.retries, seen.stopped]).toEqual([1, 1, []]);
   await client.close();
 });
+
+test("no GPS fix (locate throws or has none): that interval sends nothing, the stream stays open", async () => {
+  let calls = 0;
+  const noFix: RiderClientEvents["noFix"][] = [];
+  let acks = 0;
+  let retries = 0;
+  const client = new RiderClient({
+    ingest: fixture.ingest.grpc,
+    token: await testToken(uniqueId("rider"), "rider", "london"),
+    seqStore: new MemorySeqStore(),
+    // Fix, GPS error, no fix yet, fix, ...
+    locate: () => {
+      calls += 1;
+      if (calls % 3 === 2) throw new Error("location unavailable");
+      if (calls % 3 === 0) return undefined;
+      return { lat: 51.5, lng: -0.12, accuracyM: 5, speedMps: 0, headingDeg: 0 };
+    },
+    firstIntervalMs: 100,
+    backoff: { firstMs: 50, maxMs: 100 },
+  });
+  client.on("noFix", (event) => noFix.push(event));
+  client.on("ack", () => {
+    acks += 1;
+  });
+  client.on("retrying", () => {
+    retries += 1;
+  });
+  void client.start();
+  await waitUntil(() => acks >= 2, 10_000, "acks around the missing fixes");
+  await client.close();
+  expect(retries).toBe(0);
+  expect(noFix.slice(0, 2)).toEqual([{ error: expect.any(Error) }, {}]);
+  // One seq per fix sent, none burnt on the intervals without one.
+  expect(client.seq).toBeGreaterThan(0n);
+});
