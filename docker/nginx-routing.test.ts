@@ -246,7 +246,7 @@ describe("what the balancer tells and keeps", () => {
     expect(await edge.db.keys("*203.0.113.9*")).toEqual([]);
   });
 
-  test("refusals are the edge's JSON errors; the ring lookup is not public; plain HTTP redirects", async () => {
+  test("refusals are the edge's JSON errors; the ring lookup, metrics and readiness are not public; plain HTTP redirects", async () => {
     const tls = { ca: edge.certificate.pem };
     const unknown = await fetch(`${edge.nginx.url}/tracking/t9/v1/orders/o1/track`, { tls });
     expect(unknown.status).toBe(404);
@@ -255,6 +255,14 @@ describe("what the balancer tells and keeps", () => {
       const response = await fetch(`${edge.nginx.url}${path}`, { tls });
       expect(response.status).toBe(404);
       expect(response.headers.get("x-tracking-node")).toBeNull();
+    }
+    // The tiers' metrics and readiness stay inside, however the path is spelled.
+    for (const path of ["/metrics", "/readyz", "//metrics", "/%6Detrics", "/metrics?x=1"]) {
+      const response = await fetch(`${edge.nginx.url}${path}`, { tls });
+      const text = await response.text();
+      expect({ path, status: response.status }).toEqual({ path, status: 404 });
+      expect(text).not.toContain("edge_");
+      expect((JSON.parse(text) as { error: { code: string } }).error.code).toBe("not_found");
     }
     // Under nginx's buffer, a long query string reaches the gateway, which refuses it itself.
     const long = await fetch(`${edge.nginx.url}/v1/restaurants?q=${"x".repeat(20_000)}`, { tls });
