@@ -85,3 +85,13 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** Whether a listener could take `port` on 127.0.0.1 right now. */
+export async function canListen(port: number): Promise<boolean> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}

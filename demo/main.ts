@@ -6,7 +6,7 @@ import { mintToken } from "../core/auth/mint-token";
 import { parseCommandLine } from "../core/config/command-line";
 import { ConfigError, readInt, readOptionalString, readPort } from "../core/config/env";
 import { createLogger } from "../core/observability/logger";
-import { createSupervisor, freePort, waitForHttp } from "./child-processes";
+import { canListen, createSupervisor, freePort, waitForHttp } from "./child-processes";
 import { startDemoOrders } from "./city/demo-orders";
 import { startSimulatedCity } from "./city/simulated-city";
 
@@ -50,9 +50,44 @@ function readSettings() {
     };
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    console.error(`error: ${error.message}`);
-    process.exit(2);
+    fail(error.message);
   }
+}
+
+await refuseTakenPorts();
+
+/**
+ * Every port the demo's processes will bind must be free and distinct, or the
+ * demo stops at once with one line naming the variable (exit 2). Otherwise a
+ * tier crashes on EADDRINUSE while the simulated city talks to whatever holds
+ * the port (another demo: refused tokens, "the first order" undefined).
+ */
+async function refuseTakenPorts(): Promise<void> {
+  const wanted: [string, number][] = [
+    ["GATEWAY_PORT", gatewayPort],
+    ["INGEST_PORT", ingestPort],
+    ["INGEST_HTTP_PORT", ingestHttpPort],
+    ["UPSTREAM_PORT", upstreamPort],
+    ...Array.from({ length: TRACKING_NODES }, (_, n): [string, number] => [
+      n === 0 ? "TRACKING_PORT" : `TRACKING_PORT (+${n})`,
+      trackingPort + n,
+    ]),
+  ];
+  const seen = new Map<number, string>();
+  for (const [name, port] of wanted) {
+    const other = seen.get(port);
+    if (other) fail(`${name} and ${other} are both ${port}: give each its own port`);
+    seen.set(port, name);
+    if (!(await canListen(port)))
+      fail(
+        `${name} ${port} is taken on 127.0.0.1 (another demo or tier running?): stop it, or set ${name.split(" ")[0]} to a free port`,
+      );
+  }
+}
+
+function fail(message: string): never {
+  console.error(`error: ${message}`);
+  process.exit(2);
 }
 
 let stopping = false;

@@ -1,8 +1,8 @@
 import { mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { canListen } from "../../demo/child-processes";
 import { freePort } from "./redis-server";
 
 export interface RunningDemo {
@@ -20,14 +20,6 @@ export interface RunningDemo {
   mapLink: string;
   opsToken: string;
   stop(): Promise<number>;
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
 }
 
 /** A free port whose next `count - 1` ports are free too (the demo's tracking nodes take +1, +2). */
