@@ -63,6 +63,9 @@ export const TrackingEventSchema: GenMessage<TrackingEvent> = /*@__PURE__*/
   messageDesc(file_delivery_tracking_v1_tracking_event, 0);
 
 /**
+ * The order's rider's accepted GPS fix (sent only from ASSIGNED until the
+ * order ends), in the rider's seq order.
+ *
  * @generated from message delivery.tracking.v1.PositionEvent
  */
 export type PositionEvent = Message<"delivery.tracking.v1.PositionEvent"> & {
@@ -72,6 +75,8 @@ export type PositionEvent = Message<"delivery.tracking.v1.PositionEvent"> & {
   riderId: string;
 
   /**
+   * WGS84 degrees.
+   *
    * @generated from field: double lat = 2;
    */
   lat: number;
@@ -82,6 +87,8 @@ export type PositionEvent = Message<"delivery.tracking.v1.PositionEvent"> & {
   lng: number;
 
   /**
+   * 0-360, clockwise from north, as the phone reported it.
+   *
    * @generated from field: float heading_deg = 4;
    */
   headingDeg: number;
@@ -92,11 +99,15 @@ export type PositionEvent = Message<"delivery.tracking.v1.PositionEvent"> & {
   speedMps: number;
 
   /**
+   * When the phone took the fix (Unix ms, the phone's clock).
+   *
    * @generated from field: int64 recorded_at_ms = 6;
    */
   recordedAtMs: bigint;
 
   /**
+   * The rider's ping seq: keep the newest and reconnect with ?afterSeq=<seq>.
+   *
    * @generated from field: uint64 seq = 7;
    */
   seq: bigint;
@@ -117,6 +128,9 @@ export const PositionEventSchema: GenMessage<PositionEvent> = /*@__PURE__*/
   messageDesc(file_delivery_tracking_v1_tracking_event, 1);
 
 /**
+ * The order's status: CONFIRMED, ASSIGNED, READY, PICKED_UP, then DELIVERED
+ * or CANCELLED (the last frame before close 4410). Accept values not listed.
+ *
  * @generated from message delivery.tracking.v1.StatusEvent
  */
 export type StatusEvent = Message<"delivery.tracking.v1.StatusEvent"> & {
@@ -126,11 +140,15 @@ export type StatusEvent = Message<"delivery.tracking.v1.StatusEvent"> & {
   status: string;
 
   /**
+   * Rises with each change of the order: an older version is stale.
+   *
    * @generated from field: uint64 version = 2;
    */
   version: bigint;
 
   /**
+   * The assigned rider ("" before one is).
+   *
    * @generated from field: string rider_id = 3;
    */
   riderId: string;
@@ -144,7 +162,9 @@ export const StatusEventSchema: GenMessage<StatusEvent> = /*@__PURE__*/
   messageDesc(file_delivery_tracking_v1_tracking_event, 2);
 
 /**
- * The order is now served by another tracking node: reconnect to url.
+ * The order is now served by another tracking node: when the socket then
+ * closes (4001, or 1012 on a drain), connect at once to
+ * <url>/v1/orders/{order_id}/track (url is the node's base, without the path).
  *
  * @generated from message delivery.tracking.v1.MovedEvent
  */
