@@ -31,9 +31,21 @@ describe("transport limits", () => {
     expect(cap(1_024)).toBe(64);
     expect(cap(1_048_576)).toBe(1_000);
     expect(cap(undefined)).toBe(1_000);
-    expect(cap(1_024, { INGEST_HTTP_MAX_CONNECTIONS: "85" })).toBe(85);
-    expect(() => cap(1_024, { INGEST_HTTP_MAX_CONNECTIONS: "86" })).toThrow(
-      /INGEST_HTTP_MAX_CONNECTIONS: must be between 1 and 85/,
+  });
+
+  test("the two ports' caps together leave 128 descriptors: an HTTP/1.1 cap past what the h2c cap leaves stops the start", () => {
+    const cap = (env: Record<string, string>) =>
+      loadIngestConfig({ ...BASE, ...env }, { openFileLimit: 1_024 }).transport.httpMaxConnections;
+    // 1,024 - 512 (h2c) - 128 leaves 384 descriptors: 128 connections of three.
+    expect(cap({ INGEST_HTTP_MAX_CONNECTIONS: "128" })).toBe(128);
+    expect(() => cap({ INGEST_HTTP_MAX_CONNECTIONS: "129" })).toThrow(
+      /INGEST_HTTP_MAX_CONNECTIONS: at 3 open files per connection, must leave 128 of the process's 1024 \(ulimit -n\) beside the h2c port's 512/,
+    );
+    // A large h2c cap shrinks the default, never below one.
+    expect(cap({ INGEST_MAX_CONNECTIONS: "800" })).toBe(32);
+    expect(cap({ INGEST_MAX_CONNECTIONS: "896" })).toBe(1);
+    expect(() => cap({ INGEST_MAX_CONNECTIONS: "800", INGEST_HTTP_MAX_CONNECTIONS: "64" })).toThrow(
+      /INGEST_HTTP_MAX_CONNECTIONS/,
     );
   });
 

@@ -78,7 +78,7 @@ export interface TransportLimits {
  * answers a bare 431 before any JavaScript runs.
  */
 export const PARSER_HEADER_LIMIT_BYTES = 64 * 1024;
-/** File descriptors left to Redis, Kafka, the HTTP/1.1 port and logs beside the h2c connections. */
+/** File descriptors left to Redis, Kafka and logs beside the two ports' connections. */
 const RESERVED_FILE_DESCRIPTORS = 128;
 
 export interface IngestConfig {
@@ -177,8 +177,9 @@ export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig 
 }
 
 function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
+  const maxConnections = readMaxConnections(env, host.openFileLimit);
   return Object.freeze({
-    maxConnections: readMaxConnections(env, host.openFileLimit),
+    maxConnections,
     maxStreamsPerConnection: readInt(env, "INGEST_MAX_STREAMS_PER_CONNECTION", 4, {
       min: 1,
       max: 1_000,
@@ -189,7 +190,7 @@ function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
     keepaliveMs: readInt(env, "INGEST_KEEPALIVE_MS", 30_000, { min: 50 }),
     keepaliveTimeoutMs: readInt(env, "INGEST_KEEPALIVE_TIMEOUT_MS", 10_000, { min: 50 }),
     messageTimeoutMs: readInt(env, "INGEST_MESSAGE_TIMEOUT_MS", 10_000, { min: 50 }),
-    httpMaxConnections: readHttpMaxConnections(env, host.openFileLimit),
+    httpMaxConnections: readHttpMaxConnections(env, host.openFileLimit, maxConnections),
     httpHeadTimeoutMs: readInt(env, "INGEST_HTTP_HEAD_TIMEOUT_MS", 10_000, { min: 50 }),
     httpIdleTimeoutS: readInt(env, "INGEST_HTTP_IDLE_TIMEOUT_S", 10, { min: 1, max: 255 }),
     httpMaxHeaderBytes: readInt(env, "INGEST_HTTP_MAX_HEADER_BYTES", 8 * 1024, {
@@ -199,19 +200,35 @@ function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
   });
 }
 
+/** Descriptors one HTTP/1.1 connection holds: the client's, and both ends of the pipe to the HTTP server. */
+const HTTP_CONNECTION_FILES = 3;
+
 /**
  * The HTTP/1.1 port's cap: by default a sixteenth of the open-file limit (at
- * most 1,000). Each of its connections holds three descriptors (the client's,
- * and both ends of the pipe to the HTTP server), so at most a quarter.
+ * most 1,000), and never more than what the h2c cap leaves beside the
+ * reserve, so that together the two caps keep the descriptor limit from
+ * ever deciding (a default squeezed by a large h2c cap goes down to one).
  */
-function readHttpMaxConnections(env: Env, openFileLimit: number | undefined): number {
-  if (openFileLimit === undefined)
-    return readInt(env, "INGEST_HTTP_MAX_CONNECTIONS", 1_000, { min: 1 });
-  const fallback = Math.max(1, Math.min(1_000, Math.floor(openFileLimit / 16)));
-  return readInt(env, "INGEST_HTTP_MAX_CONNECTIONS", fallback, {
-    min: 1,
-    max: Math.max(1, Math.floor(openFileLimit / 12)),
-  });
+function readHttpMaxConnections(
+  env: Env,
+  openFileLimit: number | undefined,
+  h2cMaxConnections: number,
+): number {
+  const name = "INGEST_HTTP_MAX_CONNECTIONS";
+  if (openFileLimit === undefined) return readInt(env, name, 1_000, { min: 1 });
+  const room = Math.floor(
+    (openFileLimit - h2cMaxConnections - RESERVED_FILE_DESCRIPTORS) / HTTP_CONNECTION_FILES,
+  );
+  const fallback = Math.max(1, Math.min(1_000, Math.floor(openFileLimit / 16), room));
+  const value = readInt(env, name, fallback, { min: 1 });
+  if (value > Math.max(1, room)) {
+    throw new ConfigError(
+      name,
+      `at ${HTTP_CONNECTION_FILES} open files per connection, must leave ${RESERVED_FILE_DESCRIPTORS} of the process's ${openFileLimit} (ulimit -n) beside the h2c port's ${h2cMaxConnections}`,
+      String(value),
+    );
+  }
+  return value;
 }
 
 /**
@@ -227,7 +244,7 @@ function readMaxConnections(env: Env, openFileLimit: number | undefined): number
   if (value > openFileLimit - RESERVED_FILE_DESCRIPTORS) {
     throw new ConfigError(
       name,
-      `must leave ${RESERVED_FILE_DESCRIPTORS} of the process's ${openFileLimit} open files (ulimit -n) for Redis, Kafka and the HTTP port`,
+      `must leave ${RESERVED_FILE_DESCRIPTORS} of the process's ${openFileLimit} open files (ulimit -n) for Redis, Kafka and logs`,
       String(value),
     );
   }
