@@ -18,6 +18,8 @@ export const readyRoute = createRoute({
   path: "/readyz",
   tags: ["operations"],
   summary: "Ready for traffic",
+  description:
+    "On the gateway's own port, for the orchestrator and active health checks: the shipped balancer (docker/nginx.conf) does not route it (404).",
   responses: {
     200: jsonResponse(z.object({ status: z.literal("ready") }), "Redis is reachable", NO_TOKEN),
     503: jsonResponse(
@@ -33,6 +35,8 @@ export const metricsRoute = createRoute({
   path: "/metrics",
   tags: ["operations"],
   summary: "Prometheus metrics",
+  description:
+    "On the gateway's own port, for Prometheus: the shipped balancer (docker/nginx.conf) does not route it (404).",
   responses: {
     200: {
       description: "Prometheus text exposition format",
