@@ -171,6 +171,29 @@ describe("GET /v1/orders/:id/track", () => {
       } as never);
     }
   });
+
+  test("with no tracking node alive: 503 unavailable with Retry-After, as the balancer answers its socket", async () => {
+    const redis = await startRedis();
+    const db = new Redis(redis.url);
+    const lonely = await startTestGateway({ REDIS_URL: redis.url });
+    try {
+      const orderId = uniqueId("order");
+      const customerId = uniqueId("cust");
+      await seedOrder(db, { orderId, customerId, riderId: uniqueId("rider") });
+      const response = await lonely.call(`/v1/orders/${orderId}/track`, {
+        as: { sub: customerId, role: "customer" },
+      });
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+        "unavailable",
+      );
+      expect(response.headers.get("retry-after")).toBe("1");
+    } finally {
+      await lonely.stop();
+      db.disconnect();
+      await redis.stop();
+    }
+  });
 });
 
 describe("middleware", () => {

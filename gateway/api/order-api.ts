@@ -185,7 +185,7 @@ export const orderTrackRoute = createRoute({
     ...errorResponses({
       ...FORBIDDEN_TO_SEE,
       ...NOT_FOUND,
-      unavailable: "no tracking node is alive, or Redis is unreachable",
+      unavailable: "no tracking node is alive (`Retry-After`), or Redis is unreachable",
     }),
   },
 });

@@ -113,7 +113,9 @@ export function orderTrackingRoutes(options: {
     const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
     // The lookup sends the customer somewhere: from the tick now running, as the nodes' own lookup.
     const owner = await ring.currentOwnerOf(order.orderId);
-    if (!owner) throw new EdgeError("unavailable", "no tracking node is available");
+    // A node that starts is in every ring at the next tick (TRACKING_RING_REFRESH_MS).
+    if (!owner)
+      throw new EdgeError("unavailable", "no tracking node is available", { retryAfterSeconds: 1 });
     return c.json(
       {
         orderId: order.orderId,
