@@ -262,3 +262,43 @@ test("a lookup answer it cannot read (a captive portal's 200 page, JSON without 
     await portal.stop(true);
   }
 });
+
+test("a frame it cannot read (a broken middlebox, a server bug) is not thrown at the app: it backs off and reconnects to the owner", async () => {
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
+  // The socket the app was told about answers with a frame that is no TrackingEvent.
+  const broken = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch: (request, server) =>
+      server.upgrade(request, { headers: { "Sec-WebSocket-Protocol": "tracking.v2.json" } })
+        ? undefined
+        : new Response("upgrade expected", { status: 400 }),
+    websocket: {
+      open: (ws) => void ws.send("<html>not a frame</html>"),
+      message: () => undefined,
+    },
+  });
+  const retrying: TrackingClientEvents["retrying"][] = [];
+  const events: TrackingEvent[] = [];
+  const client = followOrder({
+    gatewayUrl: fixture.gateway.url,
+    nodeUrl: `ws://127.0.0.1:${broken.port}`,
+    orderId,
+    token: await testToken(customerId, "customer"),
+    backoff: { firstMs: 20, maxMs: 40 },
+  });
+  client.on("retrying", (event) => retrying.push(event));
+  client.on("event", (event) => events.push(event));
+  try {
+    await waitUntil(() => events.some((event) => event.event.case === "status"));
+    expect(client.state).toBe("open");
+    expect(client.nodeUrl).toBe(ownerOf(orderId).url);
+    expect(retrying).toHaveLength(1);
+    expect(String(retrying[0]?.error)).toContain("unreadable frame");
+  } finally {
+    client.close();
+    await broken.stop(true);
+  }
+});

@@ -207,11 +207,21 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
     };
     current.onmessage = (message) => {
       if (socket !== current) return;
-      // Fields added to TrackingEvent later must not break an app built before them.
-      const event =
-        typeof message.data === "string"
-          ? fromJsonString(TrackingEventSchema, message.data, { ignoreUnknownFields: true })
-          : fromBinary(TrackingEventSchema, new Uint8Array(message.data as ArrayBuffer));
+      let event: TrackingEvent;
+      try {
+        // Fields added to TrackingEvent later must not break an app built before them.
+        event =
+          typeof message.data === "string"
+            ? fromJsonString(TrackingEventSchema, message.data, { ignoreUnknownFields: true })
+            : fromBinary(TrackingEventSchema, new Uint8Array(message.data as ArrayBuffer));
+      } catch (error) {
+        // Not thrown at the app (Bun ends the process on a throw here): this socket is given
+        // up, and the owner looked up again; afterSeq and the snapshot keep nothing lost.
+        socket = undefined;
+        current.close(1000);
+        retry({ error: new Error(`unreadable frame: ${String(error)}`) });
+        return;
+      }
       if (event.event.case === "moved") movedTo = event.event.value.url;
       else {
         backoff.reset();
