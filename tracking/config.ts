@@ -42,6 +42,11 @@ export interface TrackingConfig {
   readonly maxSocketsPerUser: number;
   /** Open sockets per dispatcher or ops identity on this node (consoles watch many orders). */
   readonly maxSocketsPerStaff: number;
+  /** Watch requests per user identity on this node per window; past it 429 before the order is read. */
+  readonly maxWatchAttemptsPerUser: number;
+  /** The same for dispatcher and ops identities (consoles follow many orders). */
+  readonly maxWatchAttemptsPerStaff: number;
+  readonly watchAttemptsWindowMs: number;
   /** Request line plus headers of a watch request; over it 431 in the error shape. */
   readonly maxHeaderBytes: number;
   /** The ingest's live-age bound: after it a rider's lower seq is a restart, not a replay. */
@@ -90,6 +95,18 @@ export function loadTrackingConfig(env: Env): TrackingConfig {
     maxSocketsPerStaff: readInt(env, "TRACKING_MAX_SOCKETS_PER_STAFF", 1_000, {
       min: 1,
       max: 1_000_000,
+    }),
+    maxWatchAttemptsPerUser: readInt(env, "TRACKING_MAX_WATCH_ATTEMPTS_PER_USER", 30, {
+      min: 1,
+      max: 1_000_000,
+    }),
+    maxWatchAttemptsPerStaff: readInt(env, "TRACKING_MAX_WATCH_ATTEMPTS_PER_STAFF", 2_000, {
+      min: 1,
+      max: 10_000_000,
+    }),
+    watchAttemptsWindowMs: readInt(env, "TRACKING_WATCH_ATTEMPTS_WINDOW_MS", 10_000, {
+      min: 100,
+      max: 3_600_000,
     }),
     maxHeaderBytes: readInt(env, "TRACKING_MAX_HEADER_BYTES", 8 * 1024, {
       min: 1024,

@@ -41,8 +41,12 @@ beforeAll(async () => {
     "tracking-app-test",
     pino({ level: "silent" }),
   );
-  // One customer holds the 1,000 sockets of the subscription test.
-  const env = { REDIS_URL: fixture.redis.url, TRACKING_MAX_SOCKETS_PER_USER: "1000" };
+  // One customer holds (and opens at once) the 1,000 sockets of the subscription test.
+  const env = {
+    REDIS_URL: fixture.redis.url,
+    TRACKING_MAX_SOCKETS_PER_USER: "1000",
+    TRACKING_MAX_WATCH_ATTEMPTS_PER_USER: "10000",
+  };
   nodeA = await startTestTracking(env);
   nodeB = await startTestTracking(env);
   // Both rings must see both nodes before ownership means anything.

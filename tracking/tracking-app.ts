@@ -17,6 +17,7 @@ import { createOrderWatch } from "./order-watch";
 import { createRingMembership } from "./ring-membership";
 import { createRingOwnerRoute } from "./ring-owner-route";
 import { createSocketQuota } from "./socket-quota";
+import { createWatchAttempts } from "./watch-attempts";
 import { createWatchSockets } from "./watch-sockets";
 import { createWatchUpgrade } from "./watch-upgrade";
 import { createWatchers, type WatcherData } from "./watchers";
@@ -78,6 +79,11 @@ export async function startTracking(
     perUser: config.maxSocketsPerUser,
     perStaff: config.maxSocketsPerStaff,
   });
+  const attempts = createWatchAttempts({
+    perUser: config.maxWatchAttemptsPerUser,
+    perStaff: config.maxWatchAttemptsPerStaff,
+    windowMs: config.watchAttemptsWindowMs,
+  });
   const membership = createRingMembership({
     connection,
     self,
@@ -105,6 +111,7 @@ export async function startTracking(
       return order;
     },
     quota,
+    attempts,
     settleOwner: membership.settleOwner,
     metrics,
     isDraining: () => draining,

@@ -31,6 +31,9 @@ beforeAll(async () => {
     REDIS_URL: fixture.redis.url,
     TRACKING_PING_INTERVAL_MS: "500",
     TRACKING_MAX_SOCKETS_PER_USER: "3",
+    // An hour's window: no test here straddles one.
+    TRACKING_MAX_WATCH_ATTEMPTS_PER_USER: "10",
+    TRACKING_WATCH_ATTEMPTS_WINDOW_MS: "3600000",
   });
   port = Number(new URL(node.url).port);
 });
@@ -154,6 +157,60 @@ describe("sockets per identity", () => {
     await again.waitForFrames(1);
     for (const watcher of [...open.slice(1), again, otherWatcher, ...staffWatchers])
       watcher.close();
+  });
+});
+
+describe("watch requests per identity", () => {
+  test("past its budget a token gets 429 rate_limited with Retry-After before any order is read; others keep theirs", async () => {
+    const token = await testToken(uniqueId("cust"), "customer");
+    const orderReads = async () =>
+      Number(/cmdstat_hmget:calls=(\d+)/.exec(await fixture.db.info("commandstats"))?.[1] ?? 0);
+    const statuses: number[] = [];
+    for (let n = 0; n < 10; n++)
+      statuses.push(
+        (
+          await refusalStatus(
+            node.httpUrl,
+            `/v1/orders/${uniqueId("nope")}/track?access_token=${token}`,
+          )
+        ).status,
+      );
+    expect(statuses).toEqual(Array(10).fill(404));
+    const readsBefore = await orderReads();
+    for (let n = 0; n < 20; n++) {
+      const response = await fetch(
+        `${node.httpUrl}/v1/orders/${uniqueId("nope")}/track?access_token=${token}`,
+        {
+          headers: {
+            connection: "Upgrade",
+            upgrade: "websocket",
+            "sec-websocket-version": "13",
+            "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          },
+        },
+      );
+      expect(response.status).toBe(429);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+        "rate_limited",
+      );
+      const retryAfter = Number(response.headers.get("retry-after"));
+      expect(retryAfter >= 1 && retryAfter <= 3600).toBe(true);
+    }
+    // Refused before the order's record was asked for.
+    expect(await orderReads()).toBe(readsBefore);
+    expect(await metricValue("edge_tracking_upgrades_refused_total", 'code="rate_limited"')).toBe(
+      20,
+    );
+    // Another customer has its own budget.
+    const other = await testToken(uniqueId("cust"), "customer");
+    expect(
+      (
+        await refusalStatus(
+          node.httpUrl,
+          `/v1/orders/${uniqueId("nope")}/track?access_token=${other}`,
+        )
+      ).status,
+    ).toBe(404);
   });
 });
 

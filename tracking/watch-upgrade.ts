@@ -7,6 +7,7 @@ import { percentDecodes, requestHeadBytes } from "../core/http/request-head";
 import type { OrderRecord } from "../core/redis/order-record";
 import type { TrackingMetrics } from "./metrics";
 import type { SocketQuota } from "./socket-quota";
+import type { WatchAttempts } from "./watch-attempts";
 import { assertMayWatch, parseWatchRequest, trackRoute } from "./watch-request";
 import type { WatcherData } from "./watchers";
 
@@ -15,8 +16,9 @@ import type { WatcherData } from "./watchers";
  * a WebSocket, each refusal an HTTP status with the JSON error shape and
  * the request id, counted by code. In order: the request head's size (431),
  * the route (404), draining (503), percent-encoding and the request's own
- * fields (400), the token (401), the order (404) and who may watch it (403),
- * the identity's share of sockets (429).
+ * fields (400), the token (401), the identity's watch requests in this
+ * window (429 rate_limited), the order (404) and who may watch it (403),
+ * the identity's share of sockets (429 too_many_connections).
  */
 export function createWatchUpgrade(options: {
   /** The node's public path (see trackRoute). */
@@ -27,6 +29,8 @@ export function createWatchUpgrade(options: {
   verifier: TokenVerifier;
   loadOrder: (orderId: string) => Promise<OrderRecord>;
   quota: SocketQuota;
+  /** Watch requests per identity and window, spent before the order is read. */
+  attempts: WatchAttempts;
   /**
    * Called for an admitted watch before the upgrade: brings the ring up to
    * the current tick when it would send the watcher away on a stale view.
@@ -50,6 +54,11 @@ export function createWatchUpgrade(options: {
       throw new EdgeError("bad_request", "malformed percent-encoding in the URL");
     const watch = parseWatchRequest(request, url, rawOrderId);
     const identity = await verifier.verify(watch.token);
+    const retryAfterSeconds = options.attempts.spend(identity);
+    if (retryAfterSeconds !== undefined)
+      throw new EdgeError("rate_limited", "too many watch requests for this token", {
+        retryAfterSeconds,
+      });
     const order = await loadOrder(watch.orderId);
     assertMayWatch(identity, order);
     await options.settleOwner(watch.orderId);

@@ -133,6 +133,7 @@ export async function runFanoutBench(options: FanoutBenchOptions): Promise<Fanou
           TRACKING_PUBLIC_URL: `ws://127.0.0.1:${port}`,
           // The load generator watches every order as one dispatcher.
           TRACKING_MAX_SOCKETS_PER_STAFF: "1000000",
+          TRACKING_MAX_WATCH_ATTEMPTS_PER_STAFF: "10000000",
         });
         children.push(child);
         await waitForOk(`http://127.0.0.1:${port}/readyz`);

@@ -101,6 +101,7 @@ export async function runRoutingBench(options: RoutingBenchOptions): Promise<Rou
           TRACKING_NODE_ID: id,
           TRACKING_PUBLIC_URL: `wss://127.0.0.1:${httpsPort}/tracking/${id}`,
           TRACKING_MAX_SOCKETS_PER_USER: "100000",
+          TRACKING_MAX_WATCH_ATTEMPTS_PER_USER: "1000000",
           // Each upgrade subscribes and each close unsubscribes, whichever way ran before.
           TRACKING_UNSUBSCRIBE_AFTER_MS: "0",
           LOG_LEVEL: "warn",
