@@ -48,9 +48,6 @@ export interface PositionWriter {
   drain(): Promise<void>;
 }
 
-/** A store call's place before its pipeline is known. */
-const NOT_QUEUED: QueuedCommand = { group: "", index: -1 };
-
 /** A flush Redis has not answered in this long is reported as unavailable. */
 const FLUSH_TIMEOUT_MS = 2_000;
 
@@ -122,7 +119,7 @@ export function createPositionWriter(options: {
     const shards = new ShardBatch(connection);
     const stores = new Map<string, StoreCall>();
     const staged = batch.map(({ entry }) => stage(shards, stores, entry));
-    queueStores(shards, stores, staged);
+    queueStores(shards, stores);
     queueEvents(shards, batch, staged);
     stageCities(shards, batch, staged);
     const replies = await shards.exec(FLUSH_TIMEOUT_MS);
@@ -134,23 +131,23 @@ export function createPositionWriter(options: {
         continue;
       }
       metrics.writeLatency.observe((doneAt - entry.position.receivedAtMs) / 1000);
-      const stored = store && (replies.reply(store.call.command) as number[])[store.offset];
+      const stored = store && (replies.reply(store.command) as number[])[store.offset];
       resolve(stored === 0 ? "not_newer" : "stored");
     }
   }
 
-  /** One store-rider-positions.lua call: positions whose keys share a slot. */
+  /** One store-rider-positions.lua call: positions whose keys share a slot, and whose they are. */
   interface StoreCall {
     readonly key: string;
     readonly entries: StoredPositionEntry[];
-    command: QueuedCommand;
+    readonly members: Staged[];
   }
 
   interface Staged {
     /** Shard groups the entry touched. */
     groups: string[];
-    /** Its conditional store (a current position): the call and its place in it. */
-    store?: { call: StoreCall; offset: number };
+    /** Its conditional store (a current position), once queued: the call and its place in it. */
+    store?: { command: QueuedCommand; offset: number };
     /** The LocationRecord, for the stream log (Kafka got it already). */
     record: Uint8Array;
   }
@@ -163,26 +160,31 @@ export function createPositionWriter(options: {
       const { riderId, city, recordedAtMs } = position;
       locationLog.sink.append({ riderId, city, recordedAtMs, record });
     }
-    if (!entry.current) return { groups: [], record };
+    const staged: Staged = { groups: [], record };
+    if (!entry.current) return staged;
     const key = keys.riderPosition(position.riderId);
     const slot = shards.slotOf(key);
     let call = stores.get(slot);
     if (!call) {
-      call = { key, entries: [], command: NOT_QUEUED };
+      call = { key, entries: [], members: [] };
       stores.set(slot, call);
     }
-    const offset = call.entries.push({ position, json: encodeStoredPosition(position) }) - 1;
-    return { groups: [], store: { call, offset }, record };
+    call.entries.push({ position, json: encodeStoredPosition(position) });
+    call.members.push(staged);
+    return staged;
   }
 
   /** The flush's conditional stores: one call per slot (per flush on a standalone server). */
-  function queueStores(shards: ShardBatch, stores: Map<string, StoreCall>, staged: Staged[]): void {
-    for (const call of stores.values()) {
-      call.command = shards.queue(call.key, (pipeline) =>
-        queueStoreRiderPositions(pipeline, call.entries, restartAfterMs, RIDER_POSITION_TTL_S),
+  function queueStores(shards: ShardBatch, stores: Map<string, StoreCall>): void {
+    for (const { key, entries, members } of stores.values()) {
+      const command = shards.queue(key, (pipeline) =>
+        queueStoreRiderPositions(pipeline, entries, restartAfterMs, RIDER_POSITION_TTL_S),
       );
+      for (const [offset, member] of members.entries()) {
+        member.store = { command, offset };
+        member.groups.push(command.group);
+      }
     }
-    for (const item of staged) if (item.store) item.groups.push(item.store.call.command.group);
   }
 
   /** One publish per active order of each current position, queued after the stores. */
