@@ -143,6 +143,37 @@ describe.each(["standalone", "cluster"] as const)("record-positions.lua on %s", 
     expect(log[3]?.[1][3]).toEqual(Buffer.from([3, 7]));
   });
 
+  test("the log is capped at about MAXLEN: whole stream nodes beyond it go, the newest entries stay", async () => {
+    const connection = connections[mode];
+    if (!connection) throw new Error("no connection");
+    const { client } = connection;
+    const city = uniqueId("city").toLowerCase();
+    const maxLen = 150;
+    // Five calls of 100 pings: the cap holds across calls, not only within one.
+    for (let call = 0; call < 5; call++) {
+      const entries: PositionEntry[] = Array.from({ length: 100 }, (_, i) => ({
+        position: { ...SOME_POSITION, riderId: `r${call * 100 + i}` },
+        current: true,
+        record: new Uint8Array([call, i]),
+      }));
+      const pipeline = client.pipeline();
+      queueRecordPositions(pipeline, city, entries, maxLen);
+      await pipeline.exec();
+    }
+    const length = await client.xlen(keys.locationLog(city));
+    // `~` trims whole nodes (stream-node-max-entries, 100 by default): never below the cap.
+    expect(length).toBeGreaterThanOrEqual(maxLen);
+    expect(length).toBeLessThan(maxLen + 100);
+    const [[, newest] = ["", []]] = await client.xrevrangeBuffer(
+      keys.locationLog(city),
+      "+",
+      "-",
+      "COUNT",
+      1,
+    );
+    expect(newest[1]?.toString()).toBe("r499");
+  });
+
   test("with the log elsewhere (MAXLEN 0) nothing is written to the stream", async () => {
     const connection = connections[mode];
     if (!connection) throw new Error("no connection");

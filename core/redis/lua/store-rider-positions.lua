@@ -12,8 +12,9 @@
 -- flush, oldest first); each is judged against what the one before it left.
 --
 -- KEYS[1..n]  rider:{r}:pos   STRING the last position, a LocationRecord in proto3 JSON
---                             (written by core/position/position-forms.ts: its "seq" and
---                             "receivedAtMs" are decimal strings, read back here by pattern)
+--                             (written by core/position/position-forms.ts: its "seq" and, after
+--                             it, "receivedAtMs" are decimal strings, found here by plain search:
+--                             a pattern scan of the JSON cost ~40% of this script's CPU)
 -- ARGV[1]     the live-age bound (ms)
 -- ARGV[2]     seconds a position lives (EX)
 -- ARGV[3..]   three values per key, in the order of KEYS: the new position's seq
@@ -34,8 +35,13 @@ for i = 1, #KEYS do
   local keep = false
   local stored = redis.call("GET", KEYS[i])
   if stored then
-    local seq = string.match(stored, '"seq":"(%d+)"')
-    local at = tonumber(string.match(stored, '"receivedAtMs":"(%d+)"'))
+    local seq, at
+    local _, seqEnd = string.find(stored, '"seq":"', 1, true)
+    if seqEnd then
+      seq = string.match(stored, "^%d+", seqEnd + 1)
+      local _, atEnd = string.find(stored, '"receivedAtMs":"', seqEnd, true)
+      if atEnd then at = tonumber(string.match(stored, "^%d+", atEnd + 1)) end
+    end
     if seq and at and receivedAt - at <= liveAgeMs then
       -- uint64 seqs are compared as decimal strings: exact where Lua's doubles are not.
       keep = #new < #seq or (#new == #seq and new <= seq)
