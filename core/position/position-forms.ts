@@ -34,8 +34,9 @@ function geoPingJson(position: RiderPosition) {
 
 /**
  * `rider:{r}:pos`: LocationRecord as proto3 JSON (a live position, so
- * `backfill` is always false and left out). store-rider-positions.lua reads
- * its `"seq"` and `"receivedAtMs"` strings back by pattern: keep them strings.
+ * `backfill` is always false and left out). store-rider-positions.lua finds
+ * its `"seq"` and then `"receivedAtMs"` strings by plain search: keep them
+ * strings, and `receivedAtMs` after `ping`.
  */
 export function encodeStoredPosition(position: RiderPosition): string {
   return JSON.stringify({
