@@ -21,9 +21,13 @@ export function createWatchAttempts(limits: {
   return {
     /**
      * Spends one attempt for `identity`: undefined when within its budget,
-     * else the seconds until the window ends (Retry-After).
+     * else the seconds until the window ends (Retry-After) and whether this
+     * is the identity's first refusal of the window (log it once, not each).
      */
-    spend(identity: Identity, now = Date.now()): number | undefined {
+    spend(
+      identity: Identity,
+      now = Date.now(),
+    ): { retryAfterSeconds: number; firstRefusal: boolean } | undefined {
       const start = now - (now % limits.windowMs);
       if (start !== windowStart) {
         windowStart = start;
@@ -33,8 +37,12 @@ export function createWatchAttempts(limits: {
       const staff = identity.role === "dispatcher" || identity.role === "ops";
       const count = (spent.get(key) ?? 0) + 1;
       spent.set(key, count);
-      if (count <= (staff ? limits.perStaff : limits.perUser)) return undefined;
-      return Math.max(1, Math.ceil((start + limits.windowMs - now) / 1000));
+      const limit = staff ? limits.perStaff : limits.perUser;
+      if (count <= limit) return undefined;
+      return {
+        retryAfterSeconds: Math.max(1, Math.ceil((start + limits.windowMs - now) / 1000)),
+        firstRefusal: count === limit + 1,
+      };
     },
   };
 }

@@ -54,11 +54,18 @@ export function createWatchUpgrade(options: {
       throw new EdgeError("bad_request", "malformed percent-encoding in the URL");
     const watch = parseWatchRequest(request, url, rawOrderId);
     const identity = await verifier.verify(watch.token);
-    const retryAfterSeconds = options.attempts.spend(identity);
-    if (retryAfterSeconds !== undefined)
+    const over = options.attempts.spend(identity);
+    if (over) {
+      // Who it is, once per window: what the operator needs to revoke a token or raise the budget.
+      if (over.firstRefusal)
+        logger.warn(
+          { role: identity.role, sub: identity.sub, retryAfterSeconds: over.retryAfterSeconds },
+          "watch requests throttled",
+        );
       throw new EdgeError("rate_limited", "too many watch requests for this token", {
-        retryAfterSeconds,
+        retryAfterSeconds: over.retryAfterSeconds,
       });
+    }
     const order = await loadOrder(watch.orderId);
     assertMayWatch(identity, order);
     await options.settleOwner(watch.orderId);
