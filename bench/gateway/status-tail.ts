@@ -13,7 +13,8 @@
 //   gateway-bare  the gateway's /healthz
 //   gateway-status the gateway's GET /v1/orders/{id}/status
 // One Redis connection as the gateway opens it (core/redis/client.ts). With
-// --pin, the servers and Redis run on core 0 and the generator on core 1.
+// --pin, the servers run on core 0, Redis and the generator on core 1 (as
+// on a node whose cores are the gateway's, Redis elsewhere).
 // Prints one line per run, then one JSON line: StatusTail.
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
@@ -140,7 +141,10 @@ async function drive(options: {
     await seedBenchOrders(redis.url, 1, { orderPrefix: "bench-tail-" });
     await lineReader(raw).until((line) => line.startsWith("serving"));
     await waitForOk(`http://127.0.0.1:${gatewayPort}/readyz`);
-    if (pin) for (const pid of [redis.pid, raw.pid, gateway.pid]) moveToCpus(pid, "0");
+    if (pin) {
+      for (const pid of [raw.pid, gateway.pid]) moveToCpus(pid, "0");
+      moveToCpus(redis.pid, "1");
+    }
     const token = await mintToken(secret, { sub: "bench-tail", role: "dispatcher" });
     const urlOf = (variant: Variant) =>
       variant === "gateway-bare"
