@@ -25,7 +25,7 @@ import { rateLimit } from "./middleware/rate-limit";
 import { requestLimits } from "./middleware/request-limits";
 import { startOutboxRelay } from "./outbox-relay";
 import { dispatchRoutes } from "./routes/dispatch";
-import { orderTrackingRoutes } from "./routes/order-tracking";
+import { isStatusRead, orderTrackingRoutes } from "./routes/order-tracking";
 import { orderRoutes } from "./routes/orders";
 import { restaurantRoutes } from "./routes/restaurants";
 import { createUpstreamService } from "./upstream-service";
@@ -140,6 +140,7 @@ export async function startGateway(
       windowMs: config.rateLimitWindowMs,
       onRefused: () => metrics.rateLimited.inc({ limit: "requests" }),
       onUnchecked: () => metrics.rateLimitUnchecked.inc(),
+      readAhead: isStatusRead,
     }),
   );
   app.route(

@@ -34,7 +34,7 @@ import { browserCors } from "../../gateway/middleware/browser-cors";
 import { observeRequests } from "../../gateway/middleware/observe-requests";
 import { rateLimit } from "../../gateway/middleware/rate-limit";
 import { requestLimits } from "../../gateway/middleware/request-limits";
-import { orderTrackingRoutes } from "../../gateway/routes/order-tracking";
+import { isStatusRead, orderTrackingRoutes } from "../../gateway/routes/order-tracking";
 
 export interface StatusBreakdown {
   requestsPerRound: number;
@@ -122,6 +122,7 @@ const limit: Piece = (app) => {
       client: connection.client,
       limit: config.rateLimit,
       windowMs: config.rateLimitWindowMs,
+      readAhead: isStatusRead,
     }),
   );
 };

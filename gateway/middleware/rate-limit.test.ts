@@ -52,6 +52,75 @@ test("counts per identity in a fixed window: RateLimit-* headers, then 429 with 
   );
 });
 
+test("a read-ahead route runs while the count is on its way and answers once admitted; over the limit it is 429 with Retry-After, even from a route that did not wait", async () => {
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(logger));
+  app.use(async (c, next) => {
+    c.set("identity", { sub: c.req.header("x-sub") ?? "", role: "customer", exp: 9_999_999_999 });
+    await next();
+  });
+  let refused = 0;
+  app.use(
+    rateLimit({
+      client: fixture.connection.client,
+      limit: 1,
+      windowMs: 60_000,
+      onRefused: () => refused++,
+      readAhead: (c) => c.req.path !== "/counted-first",
+    }),
+  );
+  const admittedAtEntry: (string | undefined)[] = [];
+  const stateOf = async (admitted: Promise<void> | undefined) =>
+    admitted === undefined
+      ? undefined
+      : Promise.race([
+          admitted.then(
+            () => "admitted",
+            () => "refused",
+          ),
+          Promise.resolve("pending"),
+        ]);
+  app.get("/waits", async (c) => {
+    admittedAtEntry.push(await stateOf(c.get("admitted")));
+    await c.get("admitted");
+    return c.text("read");
+  });
+  const written: string[] = [];
+  app.get("/does-not-wait", (c) => {
+    written.push(c.req.header("x-sub") ?? "");
+    return c.text("read");
+  });
+  app.get("/counted-first", async (c) => {
+    admittedAtEntry.push(await stateOf(c.get("admitted")));
+    return c.text("read");
+  });
+  const call = (path: string, sub: string) => app.request(path, { headers: { "x-sub": sub } });
+
+  const waiter = uniqueId("waiter");
+  const first = await call("/waits", waiter);
+  expect([first.status, first.headers.get("ratelimit-remaining")]).toEqual([200, "0"]);
+  const second = await call("/waits", waiter);
+  expect([second.status, (await second.json()).error.code]).toEqual([429, "rate_limited"]);
+  expect(Number(second.headers.get("retry-after"))).toBeGreaterThan(0);
+  // The route ran before the count was in: its own reads could go to Redis in the same turn.
+  expect(admittedAtEntry).toEqual(["pending", "pending"]);
+
+  const hasty = uniqueId("hasty");
+  expect((await call("/does-not-wait", hasty)).status).toBe(200);
+  const held = await call("/does-not-wait", hasty);
+  expect([held.status, (await held.json()).error.code]).toEqual([429, "rate_limited"]);
+  expect(held.headers.get("ratelimit-remaining")).toBe("0");
+  expect(Number(held.headers.get("retry-after"))).toBeGreaterThan(0);
+  expect(written).toEqual([hasty, hasty]);
+  expect(refused).toBe(2);
+
+  // Any other route is counted before it runs (it never sees a pending count).
+  const other = uniqueId("other");
+  expect((await call("/counted-first", other)).status).toBe(200);
+  expect((await call("/counted-first", other)).status).toBe(429);
+  expect(admittedAtEntry).toEqual(["pending", "pending", undefined]);
+});
+
 test("while the counter's Redis is unreachable the request goes on uncounted (a route that needs Redis answers 503 itself)", async () => {
   const app = new Hono<GatewayEnv>();
   app.onError(createErrorHandler(logger));

@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { EdgeError } from "../../core/errors/edge-error";
 import type { RedisClient } from "../../core/redis/scripts";
 import { takeRateLimit } from "../../core/redis/scripts";
@@ -23,13 +23,23 @@ export function rateLimit(options: {
   onRefused?: () => void;
   /** Told of each request let through uncounted while the counter's shard is unreachable. */
   onUnchecked?: () => void;
+  /**
+   * Requests whose route starts its own Redis reads (reads only: no change,
+   * no call out) before the count is in, so both go to Redis in the same
+   * turn: one round trip where there were two. Such a route awaits
+   * `c.var.admitted` before it answers; one that answers without waiting
+   * is still held to the limit: a refusal replaces its answer.
+   */
+  readAhead?: (c: Context<GatewayEnv>) => boolean;
 }): MiddlewareHandler<GatewayEnv> {
-  const { client, limit, windowMs, now = Date.now, onRefused, onUnchecked } = options;
+  const { client, limit, windowMs, now = Date.now, onRefused, onUnchecked, readAhead } = options;
   if (!Number.isInteger(limit) || limit < 1)
     throw new Error("rateLimit: limit must be a positive integer");
   if (!Number.isInteger(windowMs) || windowMs < 1)
     throw new Error("rateLimit: windowMs must be a positive integer");
-  return async function limitRequests(c, next) {
+
+  /** Takes the count: RateLimit-* headers on the answer, or 429 when over the limit. */
+  async function admit(c: Context<GatewayEnv>): Promise<void> {
     const identity = c.get("identity");
     const at = now();
     const decision = await takeRateLimit(
@@ -44,7 +54,6 @@ export function rateLimit(options: {
     });
     if (!decision) {
       onUnchecked?.();
-      await next();
       return;
     }
     const resetSeconds = Math.max(1, Math.ceil((decision.resetAtMs - at) / 1000));
@@ -56,6 +65,22 @@ export function rateLimit(options: {
       c.header("Retry-After", String(resetSeconds));
       throw new EdgeError("rate_limited", "too many requests");
     }
+  }
+
+  return async function limitRequests(c, next) {
+    const admitted = admit(c);
+    if (!readAhead?.(c)) {
+      await admitted;
+      await next();
+      return;
+    }
+    // Handled here until the route awaits it (no unhandled rejection meanwhile).
+    admitted.catch(() => undefined);
+    c.set("admitted", admitted);
     await next();
+    // The route's own refusal is already the answer; a route that did not wait gets it now.
+    await admitted.catch((error: unknown) => {
+      if (c.error !== error) throw error;
+    });
   };
 }

@@ -10,7 +10,8 @@ import { TEST_JWT_SECRET, testToken, uniqueId } from "../../test/support/tokens"
 import type { GatewayEnv } from "../context";
 import { authenticate } from "../middleware/authenticate";
 import { createErrorHandler } from "../middleware/error-handler";
-import { orderTrackingRoutes } from "./order-tracking";
+import { rateLimit } from "../middleware/rate-limit";
+import { isStatusRead, orderTrackingRoutes } from "./order-tracking";
 
 const fixture = useRedisConnection("order-tracking-test");
 const TICK = 1_000;
@@ -63,4 +64,36 @@ test("the track lookup answers from the tick now running: a ring whose timer is 
     url: `ws://${other}.test/v1/orders/${orderId}/track`,
   } as { node: string; url: string });
   expect(ring.isCurrent()).toBe(true);
+});
+
+test("a status read goes to Redis with its rate-limit count: answered with the RateLimit headers; over the limit 429 first, whatever its record says", async () => {
+  const { connection } = fixture;
+  const ring = createTrackingRing({ connection, ttlMs: TTL, refreshMs: TICK, logger: silent });
+  ring.stop();
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(silent));
+  app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
+  app.use(
+    rateLimit({ client: connection.client, limit: 2, windowMs: 60_000, readAhead: isStatusRead }),
+  );
+  app.route("/", orderTrackingRoutes({ connection, ring, orderEndedTtlMs: 60_000 }));
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  await seedOrder(connection.client, { orderId, customerId });
+  const headers = { authorization: `Bearer ${await testToken(customerId, "customer")}` };
+  const read = (id: string) => app.request(`/v1/orders/${id}/status`, { headers });
+
+  const answer = await read(orderId);
+  expect([answer.status, answer.headers.get("ratelimit-remaining")]).toEqual([200, "1"]);
+  expect(((await answer.json()) as { orderId: string }).orderId).toBe(orderId);
+  const missing = await read(uniqueId("no-such-order"));
+  expect([missing.status, missing.headers.get("ratelimit-remaining")]).toEqual([404, "0"]);
+  for (const id of [orderId, uniqueId("no-such-order")]) {
+    const refused = await read(id);
+    expect([
+      refused.status,
+      ((await refused.json()) as { error: { code: string } }).error.code,
+    ]).toEqual([429, "rate_limited"]);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+  }
 });

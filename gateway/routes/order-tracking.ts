@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Identity } from "../../core/auth/identity";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
@@ -13,6 +13,15 @@ import { changeStatusRoute, orderStatusRoute, orderTrackRoute } from "../api/ord
 import type { GatewayEnv } from "../context";
 import { requestLogger } from "../middleware/observe-requests";
 import { planStep } from "../order-state-machine";
+
+const STATUS_READ_PATH = /^\/v1\/orders\/[^/]+\/status$/;
+
+/**
+ * `GET /v1/orders/:id/status`: a read only, so its record read may go to Redis
+ * with the rate limit's count (the rate limit's `readAhead`).
+ */
+export const isStatusRead = (c: Context<GatewayEnv>): boolean =>
+  c.req.method === "GET" && STATUS_READ_PATH.test(c.req.path);
 
 /** The order's customer, its assigned rider, its restaurant, dispatchers and ops; others get 403. */
 function assertMaySee(identity: Identity, order: OrderRecord): void {
@@ -70,7 +79,11 @@ export function orderTrackingRoutes(options: {
 
   const app = new Hono<GatewayEnv>();
   mountRoute(app, orderStatusRoute, async (c) => {
-    const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
+    // Read with the rate limit's count (isStatusRead: one round trip); answered once admitted.
+    const reading = loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
+    reading.catch(() => undefined);
+    await c.get("admitted");
+    const order = await reading;
     return c.json(
       {
         orderId: order.orderId,
