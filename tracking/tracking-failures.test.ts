@@ -146,7 +146,11 @@ describe("node changes", () => {
   });
 
   test("a node that dies: its heartbeat expires, the order moves, and the new owner sends the last position at once", async () => {
-    const nodeY = await startTestTracking({ REDIS_URL: fixture.redis.url });
+    // nodeY's ring must see the killed node age out: a short TTL, not the harness's.
+    const nodeY = await startTestTracking({
+      REDIS_URL: fixture.redis.url,
+      TRACKING_NODE_TTL_MS: "1000",
+    });
     const port = await freePort();
     const deadId = uniqueId("dead");
     const child = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts")], {

@@ -32,14 +32,9 @@ const fixture = {} as {
 beforeAll(async () => {
   fixture.redis = await startRedis();
   fixture.upstream = startTestUpstream();
-  // The node beats from this process, whose event loop a full suite's GC under load can stall
-  // past the harness's 1 s TTL: then the node is out of the ring for a tick and the track
-  // lookup answers 503. Nothing here tests a node's death, so a TTL no stall reaches.
-  const ring = { TRACKING_NODE_TTL_MS: "15000" };
-  fixture.node = await startTestTracking({ REDIS_URL: fixture.redis.url, ...ring });
+  fixture.node = await startTestTracking({ REDIS_URL: fixture.redis.url });
   fixture.gateway = await startTestGateway({
     REDIS_URL: fixture.redis.url,
-    ...ring,
     ORDER_SERVICE_URL: fixture.upstream.url,
     SEARCH_SERVICE_URL: fixture.upstream.url,
     RATE_LIMIT_REQUESTS: "100000",

@@ -5,6 +5,7 @@ import { loadGatewayConfig } from "../../gateway/config";
 import { type GatewayApp, startGateway } from "../../gateway/gateway-app";
 import { freePort, type RedisServer, startRedis } from "./redis-server";
 import { TEST_JWT_SECRET, testToken } from "./tokens";
+import { IN_PROCESS_NODE_TTL_MS } from "./tracking";
 import { startTestUpstream, type TestUpstream } from "./upstream";
 
 export interface TestGateway {
@@ -20,7 +21,7 @@ export async function startTestGateway(env: Record<string, string>): Promise<Tes
   const config = loadGatewayConfig({
     JWT_SECRET: TEST_JWT_SECRET,
     GATEWAY_PORT: String(port),
-    TRACKING_NODE_TTL_MS: "1000",
+    TRACKING_NODE_TTL_MS: IN_PROCESS_NODE_TTL_MS,
     TRACKING_RING_REFRESH_MS: "100",
     ...env,
   });

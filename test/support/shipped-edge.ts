@@ -8,7 +8,7 @@ import { startTestIngest, type TestIngest } from "./ingest";
 import { freePort, type RedisServer, startRedis } from "./redis-server";
 import { type ShippedNginx, startShippedNginx } from "./shipped-nginx";
 import { makeSelfSignedCertificate, type TestCertificate } from "./tls-cert";
-import { spawnTrackingProcess, type TrackingProcess } from "./tracking";
+import { PROCESS_NODE_TTL_MS, spawnTrackingProcess, type TrackingProcess } from "./tracking";
 import { startTestUpstream, type TestUpstream } from "./upstream";
 import { waitUntil } from "./wait";
 
@@ -80,6 +80,8 @@ export function useShippedEdge(): ShippedEdge {
       SEARCH_SERVICE_URL: upstream.url,
       RATE_LIMIT_REQUESTS: "100000",
       TRACKING_RING_REFRESH_MS: String(TICK_MS),
+      // The nodes are processes (a kill -9 must age out of the gateways' rings): their TTL.
+      TRACKING_NODE_TTL_MS: PROCESS_NODE_TTL_MS,
       // As docker/compose.yaml sets it: the balancer appends the client's address.
       GATEWAY_CLIENT_ADDRESS_HEADER: "X-Forwarded-For",
     };

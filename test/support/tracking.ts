@@ -14,6 +14,22 @@ export interface TestTrackingNode {
   stop(): Promise<void>;
 }
 
+/**
+ * TRACKING_NODE_TTL_MS of the nodes and gateways a test runs in its own
+ * process. Their heartbeats and ring reads run on the test's event loop, so
+ * a stall of that process (a full suite's GC under load: 1-3 s seen) would
+ * drop a live node from every ring for a tick with a short TTL (lookups
+ * 503, watchers `moved`). A test whose node must age out passes a short TTL
+ * itself (a killed child process, watched by an in-process ring).
+ */
+export const IN_PROCESS_NODE_TTL_MS = "15000";
+/**
+ * TRACKING_NODE_TTL_MS of node processes (spawnTrackingProcess): they beat on
+ * their own event loop, and the tests kill them and wait for the rings to
+ * drop them. An in-process gateway reading their ring passes the same TTL.
+ */
+export const PROCESS_NODE_TTL_MS = "1000";
+
 /** Starts a tracking node in this process on a free port, registered in the given Redis. */
 export async function startTestTracking(env: Record<string, string>): Promise<TestTrackingNode> {
   const port = await freePort();
@@ -26,7 +42,7 @@ export async function startTestTracking(env: Record<string, string>): Promise<Te
     TRACKING_PUBLIC_URL: url,
     TRACKING_HEARTBEAT_MS: "100",
     TRACKING_RING_REFRESH_MS: "100",
-    TRACKING_NODE_TTL_MS: "1000",
+    TRACKING_NODE_TTL_MS: IN_PROCESS_NODE_TTL_MS,
     TRACKING_UNSUBSCRIBE_AFTER_MS: "0",
     ...env,
   });
@@ -183,7 +199,7 @@ export async function spawnTrackingProcess(env: Record<string, string>): Promise
         TRACKING_PUBLIC_URL: url,
         TRACKING_HEARTBEAT_MS: "100",
         TRACKING_RING_REFRESH_MS: "100",
-        TRACKING_NODE_TTL_MS: "1000",
+        TRACKING_NODE_TTL_MS: PROCESS_NODE_TTL_MS,
         LOG_LEVEL: "debug",
         ...env,
       },
