@@ -24,6 +24,12 @@ export interface LeanLoadOptions {
   headers?: Record<string, string>;
   /** Stop sending after this many requests (the test's bounded runs); the run still waits for their answers. */
   maxRequests?: number;
+  /**
+   * Builds each request's bytes (a whole HTTP/1.1 request) for the connection
+   * numbered `connection`, instead of one prebuilt GET of `url`: for calls
+   * whose body changes (a rider's next seq, on its own connection).
+   */
+  requestFor?: (connection: number) => Uint8Array;
 }
 
 export interface LeanLoadResult {
@@ -44,6 +50,7 @@ const CONTENT_LENGTH = /\r\ncontent-length:[ \t]*(\d+)/i;
 const DRAIN_GRACE_MS = 2_000;
 
 interface Connection {
+  readonly index: number;
   socket: Socket<undefined> | undefined;
   /** The bytes of an answer not complete yet. */
   pending: Buffer | undefined;
@@ -72,7 +79,8 @@ export async function runLeanLoad(options: LeanLoadOptions): Promise<LeanLoadRes
     "",
     "",
   ].join("\r\n");
-  const request = Buffer.from(head, "latin1");
+  const prebuilt = Buffer.from(head, "latin1");
+  const requestFor = options.requestFor ?? (() => prebuilt);
   const maxRequests = options.maxRequests ?? Number.POSITIVE_INFINITY;
   const expected = Math.min(maxRequests, rate > 0 ? Math.ceil(rate * seconds) : maxRequests);
   const latencies: number[] = [];
@@ -107,7 +115,8 @@ export async function runLeanLoad(options: LeanLoadOptions): Promise<LeanLoadRes
     const now = performance.now();
     connection.dueAt = rate > 0 ? dueAt : now;
     if (rate > 0) lags.push(now - dueAt);
-    // 60-odd bytes into an empty socket buffer: written whole, or the connection is broken.
+    const request = requestFor(connection.index);
+    // A request of a few hundred bytes into an empty socket buffer: written whole, or the connection is broken.
     if (socket.write(request) !== request.length) {
       connection.dueAt = Number.NaN;
       errors += 1;
@@ -156,8 +165,13 @@ export async function runLeanLoad(options: LeanLoadOptions): Promise<LeanLoadRes
   }
 
   const connections: Connection[] = await Promise.all(
-    Array.from({ length: connectionCount }, async () => {
-      const connection: Connection = { socket: undefined, pending: undefined, dueAt: Number.NaN };
+    Array.from({ length: connectionCount }, async (_, index) => {
+      const connection: Connection = {
+        index,
+        socket: undefined,
+        pending: undefined,
+        dueAt: Number.NaN,
+      };
       connection.socket = await Bun.connect({
         hostname: url.hostname,
         port: Number(url.port || 80),
