@@ -17,7 +17,7 @@ const hits = (node: IngestProcess, limit: string) =>
 let redis: RedisServer;
 /** Only the cap decides here (default timeouts). */
 let ingest: IngestProcess;
-/** Short deadlines, no cap in reach. */
+/** Short deadlines, no cap in reach; logs at debug. */
 let timed: IngestProcess;
 
 beforeAll(async () => {
@@ -28,6 +28,7 @@ beforeAll(async () => {
       REDIS_URL: redis.url,
       INGEST_HTTP_HEAD_TIMEOUT_MS: "400",
       INGEST_HTTP_IDLE_TIMEOUT_S: "1",
+      LOG_LEVEL: "debug",
     }),
   ]);
 });
@@ -162,4 +163,23 @@ describe("the HTTP/1.1 port's deadlines", () => {
     // (+1 more when the metrics read before the test left its pooled connection idle)
     expect(await hits(timed, "http_idle_timeout")).toBeGreaterThanOrEqual(before + 2);
   });
+});
+
+test("each connection opened and closed is a debug line with its peer (and ms open), as on the h2c port", async () => {
+  const client = await openRaw(timed.httpPort);
+  const peer = `${client.socket.localAddress}:${client.socket.localPort}`;
+  client.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  await waitUntil(() => client.received().startsWith("HTTP/1.1 200"));
+  client.socket.end();
+  await client.closed;
+  const lines = () =>
+    timed.logs
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => typeof line.peer === "string" && line.peer.endsWith(peer));
+  await waitUntil(() => lines().some((line) => line.msg === "http connection closed"));
+  expect(lines().map((line) => line.msg)).toEqual([
+    "http connection opened",
+    "http connection closed",
+  ]);
+  expect(lines()[1]).toMatchObject({ level: 20, ms: expect.any(Number) });
 });

@@ -17,6 +17,7 @@ interface Http1Connection {
   idleSince: number;
   /** When the server closed its side: the answer is flushed, then the client is cut. */
   closingSince: number | undefined;
+  readonly openedAt: number;
 }
 
 /** A client whose server side closed is destroyed this long after, FIN answered or not. */
@@ -63,7 +64,12 @@ export function createHttp1ConnectionGuard(deps: {
   function close(connection: Http1Connection): void {
     connection.client.destroy();
     connection.server.destroy();
-    if (open.forget(connection)) metrics.httpConnections.set(open.size);
+    if (!open.forget(connection)) return;
+    metrics.httpConnections.set(open.size);
+    logger.debug(
+      { peer: connection.peer, ms: now() - connection.openedAt },
+      "http connection closed",
+    );
   }
 
   function cut(connection: Http1Connection, limit: TransportLimit): void {
@@ -87,9 +93,11 @@ export function createHttp1ConnectionGuard(deps: {
       headSince: undefined,
       idleSince: now(),
       closingSince: undefined,
+      openedAt: now(),
     };
     open.add(connection);
     metrics.httpConnections.set(open.size);
+    logger.debug({ peer }, "http connection opened");
     server.once("connect", () => {
       const port = server.localPort;
       if (port === undefined) return;
