@@ -59,6 +59,11 @@ export function createTrackingMetrics(registry: Registry, subscriptions: () => n
       labelNames: ["type"] as const,
       registers,
     }),
+    nodeIdClaimLost: new Counter({
+      name: "edge_tracking_node_id_claim_lost_total",
+      help: "Times this node found its TRACKING_NODE_ID claimed by another node (it stalled past the node TTL) and stopped its heartbeat",
+      registers,
+    }),
     pingToFrameLag: new Histogram({
       name: "edge_tracking_ping_to_frame_seconds",
       help: "From the ingest receiving a ping to its frame leaving this node",

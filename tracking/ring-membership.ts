@@ -23,6 +23,8 @@ export function createRingMembership(options: {
   nodeTtlMs: number;
   heartbeatMs: number;
   watchers: Watchers;
+  /** This node's id was claimed by another node (it stalled past the TTL): it stopped beating. */
+  onClaimLost: () => void;
   logger: Logger;
 }) {
   const { connection, self, ringRefreshMs, watchers, logger } = options;
@@ -79,6 +81,7 @@ export function createRingMembership(options: {
         heartbeatMs: options.heartbeatMs,
         liveForMs: options.nodeTtlMs,
         logger,
+        onClaimLost: options.onClaimLost,
       });
       await ring.refresh();
     },

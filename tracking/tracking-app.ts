@@ -91,6 +91,7 @@ export async function startTracking(
     nodeTtlMs: config.nodeTtlMs,
     heartbeatMs: config.heartbeatMs,
     watchers,
+    onClaimLost: () => metrics.nodeIdClaimLost.inc(),
     logger,
   });
 

@@ -145,6 +145,38 @@ describe("node changes", () => {
     }
   });
 
+  test("a node whose id another node claimed (it stalled past the TTL) stops beating and counts it", async () => {
+    const node = await startTestTracking({
+      REDIS_URL: fixture.redis.url,
+      TRACKING_NODE_TTL_MS: "1000",
+    });
+    try {
+      const lastBeat = async () => Number(await fixture.db.zscore(keys.trackingNodes(), node.id));
+      const claimLost = async () =>
+        (
+          await node.app.registry.getSingleMetricAsString("edge_tracking_node_id_claim_lost_total")
+        ).endsWith(" 1");
+      expect(await claimLost()).toBe(false);
+      // What a second node with this id does once this one's claim lapsed.
+      await fixture.db.set(
+        keys.trackingNodeClaim(node.id),
+        "another-instance ws://127.0.0.1:1",
+        "PX",
+        60_000,
+      );
+      await waitUntil(claimLost, 5_000, "the lost claim counted");
+      const beat = await lastBeat();
+      await Bun.sleep(300);
+      expect(await lastBeat()).toBe(beat);
+      // The other node's claim is left alone.
+      expect(await fixture.db.get(keys.trackingNodeClaim(node.id))).toBe(
+        "another-instance ws://127.0.0.1:1",
+      );
+    } finally {
+      await node.stop();
+    }
+  });
+
   test("a node that dies: its heartbeat expires, the order moves, and the new owner sends the last position at once", async () => {
     // nodeY's ring must see the killed node age out: a short TTL, not the harness's.
     const nodeY = await startTestTracking({

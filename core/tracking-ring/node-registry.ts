@@ -27,8 +27,8 @@ const FORGET_AFTER_MS = 3_600_000;
  * is still held then, its holder is live and joining fails, rather than
  * make two nodes one ring member whose URL flips at every beat. A drained
  * node gives its claim back, so its replacement joins at once. A node that
- * finds its claim taken by another (it stalled past the TTL) stops beating
- * and logs an error: the id is the other node's now.
+ * finds its claim taken by another (it stalled past the TTL) stops beating,
+ * logs an error and calls `onClaimLost`: the id is the other node's now.
  */
 export async function joinTrackingRegistry(options: {
   connection: RedisConnection;
@@ -37,6 +37,8 @@ export async function joinTrackingRegistry(options: {
   /** How long a beat keeps a node in the ring (TRACKING_NODE_TTL_MS), and a claim its id. */
   liveForMs: number;
   logger: Logger;
+  /** The id was found claimed by another node: this one no longer beats (counted by the tier). */
+  onClaimLost?: () => void;
   now?: () => number;
 }): Promise<{ leave(lastBeatMs: number): Promise<void> }> {
   const { connection, node, heartbeatMs, liveForMs, logger, now = Date.now } = options;
@@ -50,6 +52,7 @@ export async function joinTrackingRegistry(options: {
     if ((await holdLease(connection.client, claim, holder, liveForMs)) === "held") {
       lost = true;
       clearInterval(timer);
+      options.onClaimLost?.();
       logger.error(
         { nodeId: node.id, holder: await connection.client.get(claim) },
         "TRACKING_NODE_ID claimed by another node (this one stalled past the node TTL): no more heartbeats",
