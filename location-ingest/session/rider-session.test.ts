@@ -2,7 +2,6 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { createMetricsRegistry } from "../../core/observability/metrics";
 import { parseStoredPosition } from "../../core/position/position-forms";
 import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
@@ -11,12 +10,11 @@ import { DropReason } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { seedOrder } from "../../test/support/orders";
 import { useRedisClient } from "../../test/support/redis-connection";
 import { startRedis } from "../../test/support/redis-server";
+import { sessionEnvironment } from "../../test/support/session-environment";
 import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 import { loadIngestConfig } from "../config";
-import { createIngestMetrics } from "../metrics";
-import { createPositionWriter } from "../writer/position-writer";
-import { RiderSession, type SessionEnvironment } from "./rider-session";
+import { RiderSession } from "./rider-session";
 
 const config = loadIngestConfig({
   REDIS_URL: "redis://127.0.0.1:1",
@@ -48,28 +46,7 @@ beforeAll(async () => {
  * suite's Redis (or `on`); its clock is `clock`.
  */
 function sessionOf(riderId = uniqueId("rider"), on: RedisConnection = connection) {
-  const now = () => clock;
-  const metrics = createIngestMetrics(createMetricsRegistry("ingest"));
-  const crossings: unknown[] = [];
-  const env: SessionEnvironment = {
-    connection: on,
-    writer: createPositionWriter({
-      connection: on,
-      locationLog: { kind: "redis-stream", maxLen: 1_000 },
-      metrics,
-      maxQueued: 100,
-      maxBatch: 16,
-      maxInFlight: 2,
-      restartAfterMs: LIVE_AGE_MS,
-      now,
-    }),
-    recordCrossings: (_rider, found) => crossings.push(...found),
-    limits: config.limits,
-    interval: config.interval,
-    geofence: config.geofence,
-    metrics,
-    now,
-  };
+  const { env, crossings } = sessionEnvironment(on, config, () => clock);
   return { session: new RiderSession({ riderId, city: "london" }, env), riderId, crossings };
 }
 

@@ -32,6 +32,13 @@ export interface SessionLease {
 const SUBSCRIBE_WAIT_MS = 2_000;
 /** How long the stream generation counter outlives the rider's last StreamPings. */
 const STREAM_GENERATION_TTL_S = 86_400;
+/**
+ * How long an idle session keeps listening to the rider's inbox: past the
+ * longest ping interval (parked, 30 s), so a rider on unary pings costs one
+ * SUBSCRIBE when it starts, not a SUBSCRIBE, an UNSUBSCRIBE and a read of
+ * its orders per ping.
+ */
+export const INBOX_LINGER_MS = 60_000;
 
 interface Held {
   readonly session: RiderSession;
@@ -51,7 +58,8 @@ interface Live {
 /**
  * The rider sessions of this process: one per rider with a call here (and
  * a bounded number of idle ones, so unary pings do not read Redis each
- * time), and the rule of one live StreamPings per rider across every node.
+ * time; an idle one keeps listening to the rider's inbox for
+ * INBOX_LINGER_MS, so its orders stay current without a read), and the rule of one live StreamPings per rider across every node.
  *
  * A new StreamPings supersedes the rider's older one at once on this node.
  * Across nodes it draws the next generation from `rider:{r}:stream` (INCR)
@@ -64,19 +72,25 @@ export function createRiderSessions(deps: {
   inbox: RiderInbox;
   /** Idle sessions kept for riders without an open call (unary pings). */
   maxIdle: number;
+  /** How long an idle session keeps listening to its inbox (INBOX_LINGER_MS). */
+  inboxLingerMs?: number;
   logger: Logger;
 }) {
-  const { env, inbox, maxIdle, logger } = deps;
+  const { env, inbox, maxIdle, inboxLingerMs = INBOX_LINGER_MS, logger } = deps;
   const held = new Map<string, Held>();
   /** Idle sessions, least recently released first. */
   const idle = new Map<string, RiderSession>();
+  /** Inbox listeners of idle sessions, least recently released first, and when each stops. */
+  const lingering = new Map<string, { stop: () => void; until: number }>();
+  let lingerTimerSet = false;
   const live = new Map<string, Live>();
   /** Cities this process has registered for the stale-rider sweep. */
   const registeredCities = new Set<string>();
   let drainingAfterMs: number | undefined;
 
   function onInbox(riderId: string, message: RiderInboxMessage): void {
-    if (message.type === "orders-changed") held.get(riderId)?.session.ordersChanged();
+    if (message.type === "orders-changed")
+      (held.get(riderId)?.session ?? idle.get(riderId))?.ordersChanged();
     else if (message.type === "offer") {
       const stream = live.get(riderId);
       if (stream && !stream.ended) stream.events.offer(message);
@@ -102,14 +116,16 @@ export function createRiderSessions(deps: {
     if (!entry || entry.session.city !== rider.city) {
       let session = idle.get(rider.riderId);
       idle.delete(rider.riderId);
+      const listening = lingering.get(rider.riderId);
+      lingering.delete(rider.riderId);
       if (session?.city !== rider.city) session = new RiderSession(rider, env);
-      // Nobody listened to its inbox while it was idle.
-      else session.ordersChanged();
+      // Nobody listened to its inbox since its linger ran out.
+      else if (!listening) session.ordersChanged();
       entry = { session, calls: 0 };
       held.set(rider.riderId, entry);
-      entry.stopListening = inbox.listen(rider.riderId, (message) =>
-        onInbox(rider.riderId, message),
-      );
+      entry.stopListening =
+        listening?.stop ??
+        inbox.listen(rider.riderId, (message) => onInbox(rider.riderId, message));
     }
     registerCity(rider.city);
     entry.calls += 1;
@@ -122,14 +138,46 @@ export function createRiderSessions(deps: {
         released = true;
         current.calls -= 1;
         if (current.calls > 0) return;
-        current.stopListening?.();
         // A session replaced meanwhile (the rider's token named another city) is just dropped.
-        if (held.get(rider.riderId) !== current) return;
+        if (held.get(rider.riderId) !== current) {
+          current.stopListening?.();
+          return;
+        }
         held.delete(rider.riderId);
         idle.set(rider.riderId, current.session);
-        if (idle.size > maxIdle) idle.delete(idle.keys().next().value as string);
+        if (current.stopListening) linger(rider.riderId, current.stopListening);
+        if (idle.size > maxIdle) forget(idle.keys().next().value as string);
       },
     };
+  }
+
+  function linger(riderId: string, stop: () => void): void {
+    lingering.set(riderId, { stop, until: performance.now() + inboxLingerMs });
+    if (lingerTimerSet) return;
+    lingerTimerSet = true;
+    setTimeout(stopLingering, inboxLingerMs).unref();
+  }
+
+  /** Stops the idle listeners whose time is up; comes back for the next one. */
+  function stopLingering(): void {
+    lingerTimerSet = false;
+    const now = performance.now();
+    for (const [riderId, listener] of lingering) {
+      if (listener.until > now) {
+        lingerTimerSet = true;
+        setTimeout(stopLingering, listener.until - now).unref();
+        return;
+      }
+      lingering.delete(riderId);
+      listener.stop();
+    }
+  }
+
+  /** Drops an idle session (the least recently used, past `maxIdle`). */
+  function forget(riderId: string): void {
+    idle.delete(riderId);
+    lingering.get(riderId)?.stop();
+    lingering.delete(riderId);
   }
 
   /** The stale-rider sweep walks `geo:cities`: a city gets in once per process. */

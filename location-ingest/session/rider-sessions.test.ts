@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { create } from "@bufbuild/protobuf";
+import { Redis } from "ioredis";
+import pino from "pino";
+import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
+import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { keys } from "../../core/redis/keys";
+import { GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
+import { seedOrder } from "../../test/support/orders";
+import { useRedisClient } from "../../test/support/redis-connection";
+import { sessionEnvironment } from "../../test/support/session-environment";
+import { uniqueId } from "../../test/support/tokens";
+import { waitUntil } from "../../test/support/wait";
+import { loadIngestConfig } from "../config";
+import { createRiderInbox } from "./rider-inbox";
+import { createRiderSessions } from "./rider-sessions";
+
+const config = loadIngestConfig({ REDIS_URL: "redis://127.0.0.1:1", JWT_SECRET: "x".repeat(32) });
+const logger = pino({ level: "silent" });
+const clock = Date.now();
+let connection: RedisConnection;
+let watcher: Redis;
+
+const fixture = useRedisClient({
+  stopFirst: async () => {
+    watcher?.disconnect();
+    await connection?.close();
+  },
+});
+
+beforeAll(async () => {
+  connection = createRedisConnection(
+    { mode: "standalone", url: fixture.redis.url },
+    "rider-sessions-test",
+    logger,
+  );
+  await connection.waitReady(5_000);
+  watcher = new Redis(fixture.redis.url);
+});
+afterAll(() => watcher?.disconnect());
+
+function sessionsOf(options: { inboxLingerMs?: number; maxIdle?: number } = {}) {
+  const { env } = sessionEnvironment(connection, config, () => clock);
+  const { maxIdle = 100, inboxLingerMs } = options;
+  const inbox = createRiderInbox(connection, logger);
+  return createRiderSessions({ env, inbox, maxIdle, inboxLingerMs, logger });
+}
+
+type Sessions = ReturnType<typeof sessionsOf>;
+
+/** One SendPing as the Connect handler makes it: acquire, accept, release. */
+async function unaryPing(sessions: Sessions, riderId: string, seq: number): Promise<void> {
+  const lease = sessions.acquire({ riderId, city: "london" });
+  try {
+    const fix = {
+      lat: 51.5 + seq / 111_320,
+      lng: -0.12,
+      accuracyM: 5,
+      recordedAtMs: BigInt(clock),
+    };
+    const ack = await lease.session.accept(create(GeoPingSchema, { ...fix, seq: BigInt(seq) }));
+    expect(ack.dropped).toEqual([]);
+  } finally {
+    lease.release();
+  }
+}
+
+const listeners = async (riderId: string) =>
+  Number(((await fixture.db.pubsub("NUMSUB", keys.riderInbox(riderId))) as unknown[])[1]);
+
+/** How many times Redis has run `command` so far. */
+async function commandCalls(command: string): Promise<number> {
+  const stats = await fixture.db.info("commandstats");
+  return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+}
+
+/** Frames published to the order's track channel, from now on. */
+async function trackOf(orderId: string): Promise<string[]> {
+  const frames: string[] = [];
+  await watcher.subscribe(keys.orderTrack(orderId));
+  watcher.on("message", (channel: string, frame: string) => {
+    if (channel === keys.orderTrack(orderId)) frames.push(frame);
+  });
+  return frames;
+}
+
+test("a rider on unary pings keeps its inbox subscription between calls, and an orders-changed sent while it is idle reaches its next ping", async () => {
+  const sessions = sessionsOf();
+  const riderId = uniqueId("rider");
+  await unaryPing(sessions, riderId, 1);
+  await waitUntil(async () => (await listeners(riderId)) === 1, 5_000, "inbox subscribed");
+  const [subscribes, unsubscribes, orderReads] = await Promise.all(
+    ["subscribe", "unsubscribe", "smembers"].map(commandCalls),
+  );
+  for (let seq = 2; seq <= 4; seq++) await unaryPing(sessions, riderId, seq);
+  expect(await listeners(riderId)).toBe(1);
+  // No SUBSCRIBE, UNSUBSCRIBE or read of its orders per ping.
+  expect(await commandCalls("subscribe")).toBe(subscribes as number);
+  expect(await commandCalls("unsubscribe")).toBe(unsubscribes as number);
+  expect(await commandCalls("smembers")).toBe(orderReads as number);
+
+  const orderId = uniqueId("order");
+  await seedOrder(fixture.db, { orderId, customerId: "c1", riderId });
+  const frames = await trackOf(orderId);
+  expect(
+    await fixture.db.publish(
+      keys.riderInbox(riderId),
+      encodeRiderInboxMessage({ type: "orders-changed" }),
+    ),
+  ).toBe(1);
+  // The message reaches the idle session on its own time: ping until a position reaches the order.
+  let seq = 5;
+  await waitUntil(
+    async () => {
+      await unaryPing(sessions, riderId, seq++);
+      return frames.length > 0;
+    },
+    5_000,
+    "a position on the new order",
+  );
+  expect(await commandCalls("smembers")).toBe((orderReads as number) + 1);
+});
+
+test("once the linger runs out the inbox is let go, and the next ping subscribes again and reads the orders it missed", async () => {
+  const sessions = sessionsOf({ inboxLingerMs: 100 });
+  const riderId = uniqueId("rider");
+  await unaryPing(sessions, riderId, 1);
+  await waitUntil(async () => (await listeners(riderId)) === 1, 5_000, "inbox subscribed");
+  await waitUntil(async () => (await listeners(riderId)) === 0, 5_000, "inbox let go");
+
+  // Assigned while nobody listened: no message reaches this node.
+  const orderId = uniqueId("order");
+  await seedOrder(fixture.db, { orderId, customerId: "c1", riderId });
+  const frames = await trackOf(orderId);
+  await unaryPing(sessions, riderId, 2);
+  await waitUntil(() => frames.length === 1, 5_000, "a position on the order");
+  await waitUntil(async () => (await listeners(riderId)) === 1, 5_000, "inbox subscribed again");
+});
+
+test("an idle session dropped past maxIdle lets its inbox go at once", async () => {
+  const sessions = sessionsOf({ maxIdle: 1 });
+  const [first, second] = [uniqueId("rider"), uniqueId("rider")];
+  await unaryPing(sessions, first, 1);
+  await waitUntil(async () => (await listeners(first)) === 1, 5_000, "first inbox subscribed");
+  await unaryPing(sessions, second, 1);
+  await waitUntil(async () => (await listeners(first)) === 0, 5_000, "first inbox let go");
+  await waitUntil(async () => (await listeners(second)) === 1, 5_000, "second inbox kept");
+});
