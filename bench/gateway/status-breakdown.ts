@@ -117,27 +117,21 @@ const jwt: Piece = (app) => {
 };
 // The fixed answer does not wait for the count (a read-ahead route would answer before it and
 // have its headers set on a built answer); the real status route reads ahead as in the gateway.
-const limitFirst: Piece = (app) => {
-  app.use(
-    "/v1/*",
-    rateLimit({
-      client: connection.client,
-      limit: config.rateLimit,
-      windowMs: config.rateLimitWindowMs,
-    }),
-  );
-};
-const limitReadAhead: Piece = (app) => {
-  app.use(
-    "/v1/*",
-    rateLimit({
-      client: connection.client,
-      limit: config.rateLimit,
-      windowMs: config.rateLimitWindowMs,
-      readAhead: isStatusRead,
-    }),
-  );
-};
+const rateLimited =
+  (readAhead?: typeof isStatusRead): Piece =>
+  (app) => {
+    app.use(
+      "/v1/*",
+      rateLimit({
+        client: connection.client,
+        limit: config.rateLimit,
+        windowMs: config.rateLimitWindowMs,
+        ...(readAhead ? { readAhead } : {}),
+      }),
+    );
+  };
+const limitFirst = rateLimited();
+const limitReadAhead = rateLimited(isStatusRead);
 const fixedAnswer: Piece = (app) => {
   app.get("/v1/orders/:id/status", (c) => c.json(FIXED_ANSWER, 200));
 };

@@ -20,7 +20,15 @@ function positionOf(riderId: string, seq: bigint) {
 }
 
 /** Starts an order with a rider, and a client following it that records what it emits. */
-async function followed(options: { frames?: "json" | "proto"; ttlSeconds?: number } = {}) {
+async function followed(
+  options: {
+    frames?: "json" | "proto";
+    ttlSeconds?: number;
+    /** Where the client looks the order up (a stand-in in front of the gateway), and its first socket. */
+    gatewayUrl?: string;
+    nodeUrl?: string;
+  } = {},
+) {
   const orderId = uniqueId("order");
   const customerId = uniqueId("cust");
   const riderId = uniqueId("rider");
@@ -34,7 +42,8 @@ async function followed(options: { frames?: "json" | "proto"; ttlSeconds?: numbe
   const token = await testToken(customerId, "customer", undefined, options.ttlSeconds);
   const expiresAtMs = (JSON.parse(atob(token.split(".")[1] ?? "")) as { exp: number }).exp * 1000;
   const client = followOrder({
-    gatewayUrl: fixture.gateway.url,
+    gatewayUrl: options.gatewayUrl ?? fixture.gateway.url,
+    ...(options.nodeUrl ? { nodeUrl: options.nodeUrl } : {}),
     orderId,
     token,
     refreshToken: () => {
@@ -222,9 +231,6 @@ test("a lookup answered 429 waits at least its Retry-After before asking again, 
 });
 
 test("a lookup answer it cannot read (a captive portal's 200 page, JSON without url) is retried with backoff, not a hang", async () => {
-  const orderId = uniqueId("order");
-  const customerId = uniqueId("cust");
-  await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
   // What a phone behind a captive portal or a broken proxy gets, twice, before the real gateway.
   const answers = [
     () =>
@@ -240,20 +246,13 @@ test("a lookup answer it cannot read (a captive portal's 200 page, JSON without 
       answers.shift()?.() ??
       fetch(`${fixture.gateway.url}${new URL(request.url).pathname}`, { headers: request.headers }),
   });
-  const retrying: TrackingClientEvents["retrying"][] = [];
-  const events: TrackingEvent[] = [];
-  const client = followOrder({
+  const { client, seen, statuses } = await followed({
     gatewayUrl: `http://127.0.0.1:${portal.port}`,
-    orderId,
-    token: await testToken(customerId, "customer"),
-    backoff: { firstMs: 20, maxMs: 40 },
   });
-  client.on("retrying", (event) => retrying.push(event));
-  client.on("event", (event) => events.push(event));
   try {
-    await waitUntil(() => events.some((event) => event.event.case === "status"));
+    await waitUntil(() => statuses() > 0);
     expect(client.state).toBe("open");
-    expect(retrying.map((event) => String(event.error))).toEqual([
+    expect(seen.retrying.map((event) => String(event.error))).toEqual([
       expect.stringContaining("unreadable"),
       expect.stringContaining("no socket url"),
     ]);
@@ -264,9 +263,6 @@ test("a lookup answer it cannot read (a captive portal's 200 page, JSON without 
 });
 
 test("a frame it cannot read (a broken middlebox, a server bug) is not thrown at the app: it backs off and reconnects to the owner", async () => {
-  const orderId = uniqueId("order");
-  const customerId = uniqueId("cust");
-  await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
   // The socket the app was told about answers with a frame that is no TrackingEvent.
   const broken = Bun.serve({
     port: 0,
@@ -280,23 +276,15 @@ test("a frame it cannot read (a broken middlebox, a server bug) is not thrown at
       message: () => undefined,
     },
   });
-  const retrying: TrackingClientEvents["retrying"][] = [];
-  const events: TrackingEvent[] = [];
-  const client = followOrder({
-    gatewayUrl: fixture.gateway.url,
+  const { orderId, client, seen, statuses } = await followed({
     nodeUrl: `ws://127.0.0.1:${broken.port}`,
-    orderId,
-    token: await testToken(customerId, "customer"),
-    backoff: { firstMs: 20, maxMs: 40 },
   });
-  client.on("retrying", (event) => retrying.push(event));
-  client.on("event", (event) => events.push(event));
   try {
-    await waitUntil(() => events.some((event) => event.event.case === "status"));
+    await waitUntil(() => statuses() > 0);
     expect(client.state).toBe("open");
     expect(client.nodeUrl).toBe(ownerOf(orderId).url);
-    expect(retrying).toHaveLength(1);
-    expect(String(retrying[0]?.error)).toContain("unreadable frame");
+    expect(seen.retrying).toHaveLength(1);
+    expect(String(seen.retrying[0]?.error)).toContain("unreadable frame");
   } finally {
     client.close();
     await broken.stop(true);

@@ -10,14 +10,20 @@ import { rateLimit } from "./rate-limit";
 const fixture = useRedisConnection("rate-limit-test");
 const logger = pino({ level: "silent" });
 
-test("counts per identity in a fixed window: RateLimit-* headers, then 429 with Retry-After until the window turns", async () => {
-  let now = 1_800_000_000_000;
+/** An app whose requests carry a customer identity named by their `x-sub` header. */
+function appWithIdentity(): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.onError(createErrorHandler(logger));
   app.use(async (c, next) => {
     c.set("identity", { sub: c.req.header("x-sub") ?? "", role: "customer", exp: 9_999_999_999 });
     await next();
   });
+  return app;
+}
+
+test("counts per identity in a fixed window: RateLimit-* headers, then 429 with Retry-After until the window turns", async () => {
+  let now = 1_800_000_000_000;
+  const app = appWithIdentity();
   let refused = 0;
   app.use(
     rateLimit({
@@ -53,12 +59,7 @@ test("counts per identity in a fixed window: RateLimit-* headers, then 429 with 
 });
 
 test("a read-ahead route runs while the count is on its way and answers once admitted; over the limit it is 429 with Retry-After, even from a route that did not wait", async () => {
-  const app = new Hono<GatewayEnv>();
-  app.onError(createErrorHandler(logger));
-  app.use(async (c, next) => {
-    c.set("identity", { sub: c.req.header("x-sub") ?? "", role: "customer", exp: 9_999_999_999 });
-    await next();
-  });
+  const app = appWithIdentity();
   let refused = 0;
   app.use(
     rateLimit({
