@@ -23,7 +23,7 @@ async function newOrder() {
 }
 
 describe("GET /v1/orders/:id/status", () => {
-  test("the customer, the assigned rider, the restaurant, dispatchers and ops read it; others 403; unknown 404", async () => {
+  test("the customer, the assigned rider, the restaurant, dispatchers and ops read it; unknown 404", async () => {
     const { orderId, customerId, riderId } = await newOrder();
     for (const as of [
       { sub: customerId, role: "customer" },
@@ -43,25 +43,13 @@ describe("GET /v1/orders/:id/status", () => {
         dropoff: DROPOFF,
       });
     }
-    const other = await fixture.gateway.call(`/v1/orders/${orderId}/status`, {
-      as: { sub: "someone", role: "customer" },
+    const missing = await fixture.gateway.call(`/v1/orders/${uniqueId("none")}/status`, {
+      as: { sub: customerId, role: "customer" },
     });
-    expect(other.status).toBe(403);
-    const body = (await other.json()) as { error: { code: string; requestId: string } };
-    expect(body.error.code).toBe("forbidden");
-    expect(body.error.requestId).toBe(other.headers.get("x-request-id") ?? "missing");
-    for (const as of [
-      { sub: "r9", role: "rider" },
-      { sub: "rest-9", role: "restaurant" },
-    ] as const)
-      expect((await fixture.gateway.call(`/v1/orders/${orderId}/status`, { as })).status).toBe(403);
-    expect(
-      (
-        await fixture.gateway.call(`/v1/orders/${uniqueId("none")}/status`, {
-          as: { sub: customerId, role: "customer" },
-        })
-      ).status,
-    ).toBe(404);
+    expect(missing.status).toBe(404);
+    const body = (await missing.json()) as { error: { code: string; requestId: string } };
+    expect(body.error.code).toBe("not_found");
+    expect(body.error.requestId).toBe(missing.headers.get("x-request-id") ?? "missing");
     expect(
       (
         await fixture.gateway.call(`/v1/orders/a%7Bb%7D/status`, {
@@ -85,6 +73,58 @@ describe("GET /v1/orders/:id/status", () => {
         "unauthenticated",
       );
     }
+  });
+});
+
+/** What a refusal shows a caller: status, code, message and header names (not per-request values). */
+async function refusalShape(response: Response) {
+  const { error } = (await response.json()) as { error: { code: string; message: string } };
+  return {
+    status: response.status,
+    code: error.code,
+    message: error.message,
+    headers: [...response.headers.keys()].sort(),
+  };
+}
+
+describe("someone else's order", () => {
+  test("is answered exactly as a missing one on every order route, so no token can probe which ids exist", async () => {
+    const { orderId } = await newOrder();
+    const missingId = uniqueId("none");
+    const strangers = [
+      { sub: uniqueId("cust"), role: "customer" },
+      { sub: uniqueId("rider"), role: "rider" },
+      { sub: uniqueId("rest"), role: "restaurant" },
+    ] as const;
+    const requests: [string, RequestInit?][] = [
+      ["status"],
+      ["track"],
+      // Each step, legal or not for the caller's role: no 403 or 409 before the order is theirs.
+      ...["READY", "PICKED_UP", "DELIVERED", "CANCELLED", "ASSIGNED", "CONFIRMED"].map(
+        (to): [string, RequestInit] => [
+          "status",
+          { method: "POST", body: JSON.stringify({ to, expectedVersion: 2 }) },
+        ],
+      ),
+    ];
+    for (const as of strangers)
+      for (const [route, init] of requests) {
+        const call = (id: string) =>
+          fixture.gateway.call(`/v1/orders/${id}/${route}`, { ...init, as });
+        const [theirs, missing] = await Promise.all([call(orderId), call(missingId)]);
+        const shape = await refusalShape(theirs);
+        expect({ as, route, init, ...shape }).toEqual({
+          as,
+          route,
+          init,
+          ...(await refusalShape(missing)),
+        });
+        expect(shape).toMatchObject({ status: 404, code: "not_found" });
+      }
+    const status = await fixture.gateway.call(`/v1/orders/${orderId}/status`, {
+      as: { sub: "o1", role: "ops" },
+    });
+    expect(await status.json()).toMatchObject({ status: "ASSIGNED", version: 2 });
   });
 });
 
@@ -122,7 +162,7 @@ describe("POST /v1/orders/:id/status", () => {
   });
 
   test("a stale version or an illegal step is 409, a wrong actor 403, and nothing changes", async () => {
-    const { orderId, riderId } = await newOrder();
+    const { orderId, riderId, customerId } = await newOrder();
     const stale = await step(orderId, "READY", 1, { sub: "rest-1", role: "restaurant" });
     expect(stale.status).toBe(409);
     expect(((await stale.json()) as { error: { code: string } }).error.code).toBe("stale_version");
@@ -131,13 +171,14 @@ describe("POST /v1/orders/:id/status", () => {
     expect(((await skip.json()) as { error: { code: string } }).error.code).toBe(
       "illegal_transition",
     );
-    expect((await step(orderId, "READY", 2, { sub: "rest-9", role: "restaurant" })).status).toBe(
-      403,
-    );
-    expect((await step(orderId, "PICKED_UP", 2, { sub: "someone", role: "rider" })).status).toBe(
-      403,
-    );
-    expect((await step(orderId, "CANCELLED", 2, { sub: "c", role: "customer" })).status).toBe(403);
+    // The order's own parties, on a step that is not theirs: they know the order, so 403.
+    expect(
+      (await step(orderId, "PICKED_UP", 2, { sub: "rest-1", role: "restaurant" })).status,
+    ).toBe(403);
+    expect((await step(orderId, "READY", 2, { sub: riderId, role: "rider" })).status).toBe(403);
+    expect(
+      (await step(orderId, "CANCELLED", 2, { sub: customerId, role: "customer" })).status,
+    ).toBe(403);
     expect((await step(orderId, "ASSIGNED", 2, { sub: "o1", role: "ops" })).status).toBe(409);
     const status = await fixture.gateway.call(`/v1/orders/${orderId}/status`, {
       as: { sub: "o1", role: "ops" },

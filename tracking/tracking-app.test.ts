@@ -203,7 +203,7 @@ describe("frame formats", () => {
 });
 
 describe("who may watch", () => {
-  test("missing or bad token 401, other customers and riders 403, unknown order 404; dispatchers and the rider may", async () => {
+  test("missing or bad token 401, unknown order 404, the order's restaurant 403; dispatchers and the rider may", async () => {
     const { customerId, riderId, owner, path } = await newOrder();
     const auth = async (sub: string, role: "customer" | "rider" | "dispatcher" | "ops") => ({
       authorization: `Bearer ${await testToken(sub, role, role === "rider" ? "london" : undefined)}`,
@@ -212,22 +212,18 @@ describe("who may watch", () => {
     expect(
       (await refusalStatus(owner.httpUrl, path, { authorization: "Bearer nope" })).status,
     ).toBe(401);
-    const foreign = await refusalStatus(
-      owner.httpUrl,
-      path,
-      await auth(uniqueId("cust"), "customer"),
-    );
-    expect(foreign).toMatchObject({ status: 403, body: { error: { code: "forbidden" } } });
-    expect(foreign.body.error.requestId).toMatch(/^[\w-]{8,}$/);
-    expect(
-      (await refusalStatus(owner.httpUrl, path, await auth(uniqueId("rider"), "rider"))).status,
-    ).toBe(403);
     const missing = await refusalStatus(
       owner.httpUrl,
       `/v1/orders/${uniqueId("nope")}/track`,
       await auth(customerId, "customer"),
     );
-    expect(missing.status).toBe(404);
+    expect(missing).toMatchObject({ status: 404, body: { error: { code: "not_found" } } });
+    expect(missing.body.error.requestId).toMatch(/^[\w-]{8,}$/);
+    // The order's restaurant knows the order: it is told no (it follows the status, not the rider).
+    const restaurant = await refusalStatus(owner.httpUrl, path, {
+      authorization: `Bearer ${await testToken("rest-1", "restaurant")}`,
+    });
+    expect(restaurant).toMatchObject({ status: 403, body: { error: { code: "forbidden" } } });
     expect(
       (
         await refusalStatus(
@@ -245,6 +241,32 @@ describe("who may watch", () => {
       const watcher = await openWatcher(`${owner.url}${path}`, { headers: await auth(sub, role) });
       await watcher.waitForFrames(1);
       watcher.close();
+    }
+  });
+});
+
+describe("someone else's order", () => {
+  test("is refused exactly as a missing one, so no token can probe which ids exist", async () => {
+    const { owner, path } = await newOrder();
+    const missingId = uniqueId("nope");
+    const shape = ({ status, body, headerNames }: Awaited<ReturnType<typeof refusalStatus>>) => ({
+      status,
+      code: body.error.code,
+      message: body.error.message,
+      headerNames,
+    });
+    for (const [sub, role] of [
+      [uniqueId("cust"), "customer"],
+      [uniqueId("rider"), "rider"],
+      [uniqueId("rest"), "restaurant"],
+    ] as const) {
+      const headers = { authorization: `Bearer ${await testToken(sub, role, "london")}` };
+      const theirs = shape(await refusalStatus(owner.httpUrl, path, headers));
+      const missing = shape(
+        await refusalStatus(owner.httpUrl, `/v1/orders/${missingId}/track`, headers),
+      );
+      expect({ role, ...theirs }).toEqual({ role, ...missing });
+      expect(theirs).toMatchObject({ status: 404, code: "not_found" });
     }
   });
 });

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { orderNotFound } from "../core/auth/order-access";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import { raiseParserHeaderLimit } from "../core/http/request-head";
@@ -108,7 +109,7 @@ export async function startTracking(
     async loadOrder(orderId) {
       if (!connection.isReady()) throw new EdgeError("unavailable", "tracking store unavailable");
       const order = await readOrderRecord(connection.client, orderId);
-      if (!order) throw new EdgeError("not_found", "no such order");
+      if (!order) throw orderNotFound();
       return order;
     },
     quota,

@@ -4,7 +4,7 @@ import type { Identity } from "../core/auth/identity";
  * Watch requests per token identity on this node, in fixed windows: every
  * admitted token spends one before its order is read, so one customer's
  * token cannot make a node read Redis thousands of times a second (unknown
- * or foreign orders, each answered 404/403; measured at 7,400/s from one
+ * or foreign orders, each answered 404; measured at 7,400/s from one
  * token before this budget). In memory like the socket quota: no Redis
  * round trip, nothing to leak after a crash; the counts of a window are
  * dropped when the next one starts, so memory stays bounded by one

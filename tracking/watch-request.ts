@@ -1,4 +1,5 @@
 import type { Identity } from "../core/auth/identity";
+import { type OrderParties, relationTo, requireRelation } from "../core/auth/order-access";
 import { bearerToken } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import {
@@ -88,20 +89,17 @@ export function decodePathPart(part: string): string | undefined {
   }
 }
 
-/** Only the order's customer, its assigned rider (now), dispatchers and ops may watch it. */
-export function mayWatch(
-  identity: Identity,
-  order: Pick<OrderRecord, "customerId" | "riderId">,
-): boolean {
-  return (
-    identity.role === "dispatcher" ||
-    identity.role === "ops" ||
-    (identity.role === "customer" && identity.sub === order.customerId) ||
-    (identity.role === "rider" && identity.sub === order.riderId)
-  );
+/**
+ * The order's customer, its assigned rider (now), dispatchers and ops may
+ * watch. A restaurant follows the order's status, never the rider's position.
+ */
+export function mayWatch(identity: Identity, order: OrderParties): boolean {
+  const relation = relationTo(identity, order);
+  return relation !== undefined && relation !== "restaurant";
 }
 
+/** Unrelated callers get the missing order's 404 (requireRelation); the order's restaurant a 403. */
 export function assertMayWatch(identity: Identity, order: OrderRecord): void {
-  if (!mayWatch(identity, order))
-    throw new EdgeError("forbidden", "not allowed to watch this order");
+  if (requireRelation(identity, order) === "restaurant")
+    throw new EdgeError("forbidden", "restaurants follow the order's status, not its rider");
 }

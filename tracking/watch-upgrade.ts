@@ -17,7 +17,8 @@ import type { WatcherData } from "./watchers";
  * the request id, counted by code. In order: the request head's size (431),
  * the route (404), draining (503), percent-encoding and the request's own
  * fields (400), the token (401), the identity's watch requests in this
- * window (429 rate_limited), the order (404) and who may watch it (403),
+ * window (429 rate_limited), the order and who may watch it (404 when the
+ * caller is not one of its parties, as for a missing order; 403 its restaurant),
  * the identity's share of sockets (429 too_many_connections).
  */
 export function createWatchUpgrade(options: {

@@ -4,12 +4,9 @@ import { BEARER, errorResponses, jsonResponse, UPSTREAM_ERRORS } from "./respons
 
 const orderId = keyPartId("an order id", "ord-5f2c9e");
 const orderPath = z.object({ id: orderId });
-const FORBIDDEN_TO_SEE = {
-  forbidden:
-    "the caller is not the order's customer, assigned rider or restaurant, nor dispatch or ops",
-};
 const NOT_FOUND = {
-  not_found: "no such order, or its record expired (`ORDER_ENDED_TTL_MS` after it ended)",
+  not_found:
+    "no such order, its record expired (`ORDER_ENDED_TTL_MS` after it ended), or the caller is not its customer, assigned rider or restaurant, nor dispatch or ops (another's order is answered as a missing one)",
 };
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_-]{8,128}$/;
@@ -117,7 +114,7 @@ export const orderStatusRoute = createRoute({
   request: { params: orderPath },
   responses: {
     200: jsonResponse(orderStatusView, "The order's status"),
-    ...errorResponses({ ...FORBIDDEN_TO_SEE, ...NOT_FOUND }),
+    ...errorResponses(NOT_FOUND),
   },
 });
 
@@ -149,7 +146,7 @@ export const changeStatusRoute = createRoute({
     200: jsonResponse(changedStatus, "The order after the step"),
     ...errorResponses(
       {
-        forbidden: "the caller may not take this step",
+        forbidden: "the caller may read the order but not take this step",
         ...NOT_FOUND,
         stale_version: "the order changed since expectedVersion (read it again)",
         illegal_transition:
@@ -183,7 +180,6 @@ export const orderTrackRoute = createRoute({
   responses: {
     200: jsonResponse(trackingTarget, "The owning node's socket URL"),
     ...errorResponses({
-      ...FORBIDDEN_TO_SEE,
       ...NOT_FOUND,
       unavailable: "no tracking node is alive (`Retry-After`), or Redis is unreachable",
     }),

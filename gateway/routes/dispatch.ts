@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { orderNotFound } from "../../core/auth/order-access";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import type { RedisConnection } from "../../core/redis/client";
@@ -38,7 +39,7 @@ export function dispatchRoutes(options: {
       orderId,
       await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
     );
-    if (!order) throw new EdgeError("not_found", "no such order");
+    if (!order) throw orderNotFound();
     return order;
   }
 

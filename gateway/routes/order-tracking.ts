@@ -1,5 +1,6 @@
 import { type Context, Hono } from "hono";
 import type { Identity } from "../../core/auth/identity";
+import { orderNotFound, requireRelation } from "../../core/auth/order-access";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import { isOrderStatus, type OrderStatus, orderEnded } from "../../core/order-status";
@@ -22,17 +23,6 @@ const STATUS_READ_PATH = /^\/v1\/orders\/[^/]+\/status$/;
  */
 export const isStatusRead = (c: Context<GatewayEnv>): boolean =>
   c.req.method === "GET" && STATUS_READ_PATH.test(c.req.path);
-
-/** The order's customer, its assigned rider, its restaurant, dispatchers and ops; others get 403. */
-function assertMaySee(identity: Identity, order: OrderRecord): void {
-  const allowed =
-    identity.role === "dispatcher" ||
-    identity.role === "ops" ||
-    (identity.role === "customer" && identity.sub === order.customerId) ||
-    (identity.role === "rider" && identity.sub === order.riderId) ||
-    (identity.role === "restaurant" && identity.sub === order.restaurantId);
-  if (!allowed) throw new EdgeError("forbidden", "not allowed to see this order");
-}
 
 /**
  * `GET /v1/orders/:id/status` (the fast path: straight from the tracking
@@ -68,8 +58,9 @@ export function orderTrackingRoutes(options: {
       orderId,
       await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
     );
-    if (!order) throw new EdgeError("not_found", "no such order");
-    assertMaySee(identity, order);
+    // The order's customer, assigned rider and restaurant, and staff; to anyone else it is not there.
+    if (!order) throw orderNotFound();
+    requireRelation(identity, order);
     const { status } = order;
     // Only the gateway's scripts write statuses; another one is a damaged record, not an answer.
     if (!isOrderStatus(status))
@@ -104,7 +95,9 @@ export function orderTrackingRoutes(options: {
       orderId,
       await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
     );
-    if (!order) throw new EdgeError("not_found", "no such order");
+    if (!order) throw orderNotFound();
+    // Unrelated callers first: a step's 403 or 409 would tell them the order exists.
+    requireRelation(c.get("identity"), order);
     const { legalFrom } = planStep(to, c.get("identity"), order);
     const ends = orderEnded(to);
     const { version, riderId } = await transitionOrder(connection, {

@@ -162,7 +162,10 @@ export async function refusalStatus(
   });
   return {
     status: response.status,
-    body: (await response.json()) as { error: { code: string; requestId: string } },
+    body: (await response.json()) as {
+      error: { code: string; message: string; requestId: string };
+    },
+    headerNames: [...response.headers.keys()].sort(),
   };
 }
 
