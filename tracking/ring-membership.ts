@@ -132,11 +132,26 @@ export function createRingMembership(options: {
       ring.stop();
     },
 
-    /** After leaving: every watcher gets `moved` to its order's new owner, if any, and the drain close. */
+    /**
+     * The id was claimed by another node: nothing of this node's may be
+     * written any more (the registry entry and the claim are the holder's).
+     * The ring is read once more, briefly, so it names the holder's URL.
+     */
+    async abandon(): Promise<void> {
+      leaving = true;
+      await Promise.race([ring.refresh().catch(() => false), Bun.sleep(ringRefreshMs)]);
+      ring.stop();
+    },
+
+    /**
+     * After leaving or abandoning: every watcher gets `moved` to its order's
+     * owner when that is another address (a new owner, or the new holder of
+     * this id), and the drain close.
+     */
     sendEveryoneAway(): void {
       for (const ws of watchers.all()) {
         const owner = ring.ownerOf(ws.data.orderId);
-        watchers.close(ws, CLOSE.draining, owner && owner.id !== self.id ? owner.url : undefined);
+        watchers.close(ws, CLOSE.draining, owner && owner.url !== self.url ? owner.url : undefined);
       }
     },
   };

@@ -36,6 +36,14 @@ export interface TrackingApp {
    * (the new owner) + the drain close, stop.
    */
   drain(): Promise<void>;
+  /**
+   * Settles when the node stopped serving by itself: its id was claimed by
+   * another node (it stalled past TRACKING_NODE_TTL_MS), so it sent every
+   * watcher to the id's new holder with the drain close and closed, leaving
+   * the registry and the claim to that holder. The process should exit
+   * non-zero for its supervisor (runMain does).
+   */
+  readonly failed: Promise<Error>;
 }
 
 const REDIS_STARTUP_WAIT_MS = 5_000;
@@ -52,6 +60,8 @@ export async function startTracking(
     logger.warn("redis not reachable at start; serving anyway");
   const self = { id: config.nodeId, url: config.publicUrl };
   let draining = false;
+  let stopping: Promise<void> | undefined;
+  const claimLost = Promise.withResolvers<void>();
 
   const subscriptions = createOrderSubscriptions({
     connection,
@@ -92,7 +102,10 @@ export async function startTracking(
     nodeTtlMs: config.nodeTtlMs,
     heartbeatMs: config.heartbeatMs,
     watchers,
-    onClaimLost: () => metrics.nodeIdClaimLost.inc(),
+    onClaimLost() {
+      metrics.nodeIdClaimLost.inc();
+      claimLost.resolve();
+    },
     logger,
   });
 
@@ -149,20 +162,35 @@ export async function startTracking(
   const figures = startLiveFigures({ connection, nodeId: self.id, metrics, logger });
   logger.info({ port: server.port, node: self.id, url: self.url }, "tracking listening");
 
+  /** Refuses new watches, sends every watcher away (`moved` to its order's owner, if any), closes. */
+  async function stopServing(): Promise<void> {
+    draining = true;
+    heartbeat.stop();
+    await figures.stop();
+    membership.sendEveryoneAway();
+    subscriptions.close();
+    await server.stop();
+    await connection.close();
+  }
+
+  // The id is another node's: no ring names this one any more, so its watchers would see
+  // nothing new from here on a move of the ring. They go to the id's new holder now.
+  const failed = claimLost.promise.then(async () => {
+    // A drain already under way finishes as it began (its leave() writes nothing once lost).
+    stopping ??= membership.abandon().then(stopServing);
+    await stopping;
+    return new Error("TRACKING_NODE_ID claimed by another node");
+  });
+
   return {
     port: server.port ?? config.port,
     registry,
     ring: membership.ring,
     subscriptionCount: subscriptions.subscriptionCount,
-    async drain() {
-      await membership.leave();
-      draining = true;
-      heartbeat.stop();
-      await figures.stop();
-      membership.sendEveryoneAway();
-      subscriptions.close();
-      await server.stop();
-      await connection.close();
+    drain() {
+      stopping ??= membership.leave().then(stopServing);
+      return stopping;
     },
+    failed,
   };
 }

@@ -6,11 +6,12 @@ import { onShutdown } from "./shutdown";
 /**
  * A tier's entry point: starts it, drains it on SIGTERM/SIGINT, and turns a
  * start-up failure into one fatal log line and a non-zero exit (2 for bad
- * configuration, 1 otherwise) rather than a stack trace.
+ * configuration, 1 otherwise) rather than a stack trace; a tier that stops
+ * serving by itself (`failed`) exits 1 after one fatal line too.
  */
 export async function runMain(
   tier: string,
-  start: (logger: Logger) => Promise<{ drain(): Promise<void> }>,
+  start: (logger: Logger) => Promise<{ drain(): Promise<void>; failed?: Promise<Error> }>,
 ): Promise<void> {
   // Tiers take no flags: `--help` says where their settings come from; any flag is refused.
   parseCommandLine(
@@ -27,6 +28,11 @@ export async function runMain(
   try {
     const app = await start(logger);
     onShutdown(logger, () => app.drain());
+    // Stopped by itself (it closed what it served first): out, for the supervisor to restart.
+    void app.failed?.then((reason) => {
+      logger.fatal(`stopped serving: ${reason.message}`);
+      process.exit(1);
+    });
   } catch (error) {
     if (error instanceof ConfigError) {
       logger.fatal({ variable: error.variable }, error.message);

@@ -82,7 +82,10 @@ export const CLOSE = {
   moved: { code: 4001, reason: "moved", reconnect: "follow-moved" },
   /** The socket could not keep up with its frames. */
   slowConsumer: { code: 4008, reason: "slow consumer", reconnect: "backoff" },
-  /** The node is draining for a deploy; a `moved` frame names the new owner when there is one. */
+  /**
+   * The node is draining for a deploy, or stopping because another node took
+   * its id; a `moved` frame names the new owner when there is one.
+   */
   draining: { code: 1012, reason: "server restarting", reconnect: "follow-moved" },
   /** The token expired while watching. */
   tokenExpired: { code: 4401, reason: "token expired", reconnect: "refresh-token" },

@@ -180,6 +180,10 @@ export interface TrackingProcess {
   rssBytes(): Promise<{ now: number; peak: number }>;
   /** One metric family's text from the node's /metrics. */
   metric(name: string): Promise<string>;
+  /** The exit code, once the process has exited by itself or by a signal. */
+  readonly exited: Promise<number>;
+  /** Sends a signal (SIGSTOP/SIGCONT: a stall) without waiting. */
+  signal(name: NodeJS.Signals): void;
   /** SIGTERM (the node drains), then wait for the exit code. */
   stop(): Promise<number>;
   /** SIGKILL: a crash, no drain. */
@@ -242,6 +246,8 @@ export async function spawnTrackingProcess(env: Record<string, string>): Promise
         .filter((line) => line.startsWith(name))
         .join("\n");
     },
+    exited: child.exited,
+    signal: (name) => child.kill(name),
     async stop() {
       child.kill("SIGTERM");
       return child.exited;

@@ -1,0 +1,65 @@
+// A tracking node that stalls past its TTL while a replacement takes its id
+// (a VM pause, a long GC, a partition from Redis), with real node processes.
+import { expect, test } from "bun:test";
+import { keys } from "../core/redis/keys";
+import { seedOrder } from "../test/support/orders";
+import { useRedisClient } from "../test/support/redis-connection";
+import { testToken, uniqueId } from "../test/support/tokens";
+import { openWatcher, spawnTrackingProcess } from "../test/support/tracking";
+import { waitUntil } from "../test/support/wait";
+
+const fixture = useRedisClient();
+
+test("a node that finds its id claimed by another sends its watchers to the new holder, closes 1012 and exits 1", async () => {
+  const id = uniqueId("stalled");
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
+  const stalled = await spawnTrackingProcess({
+    REDIS_URL: fixture.redis.url,
+    TRACKING_NODE_ID: id,
+  });
+  const holds = (url: string) => async () =>
+    (await fixture.db.get(keys.trackingNodeClaim(id)))?.endsWith(` ${url}`) === true;
+  await waitUntil(holds(stalled.url), 5_000, "the node holding its id");
+  const headers = { authorization: `Bearer ${await testToken(customerId, "customer")}` };
+  const path = `/v1/orders/${orderId}/track`;
+  let replacement: Awaited<ReturnType<typeof spawnTrackingProcess>> | undefined;
+  try {
+    const watcher = await openWatcher(`${stalled.url}${path}`, { headers });
+    await watcher.waitForFrames(1);
+    // Stalled past its TTL: its claim lapses and a replacement started with the same id takes it.
+    stalled.signal("SIGSTOP");
+    replacement = await spawnTrackingProcess({
+      REDIS_URL: fixture.redis.url,
+      TRACKING_NODE_ID: id,
+    });
+    const { url } = replacement;
+    await waitUntil(holds(url), 5_000, "the replacement holding the id");
+    stalled.signal("SIGCONT");
+
+    // Its watchers are sent to the id's new holder, not left on a node no ring names any more.
+    expect(await watcher.closed).toEqual({ code: 1012, reason: "server restarting" });
+    expect(watcher.frames.at(-1)).toEqual({ type: "moved", orderId, url });
+    // Out, for its supervisor to restart (a restart waits one TTL, then exits 2 while the id is held).
+    expect(await stalled.exited).toBe(1);
+    const messages = stalled.logs.map((line) => line.msg);
+    expect(messages.some((msg) => msg.startsWith("TRACKING_NODE_ID claimed by another node"))).toBe(
+      true,
+    );
+    expect(stalled.logs.find((line) => line.level === 60)?.msg).toBe(
+      "stopped serving: TRACKING_NODE_ID claimed by another node",
+    );
+    // The holder's claim and its place in the registry are left alone.
+    expect(await fixture.db.get(keys.trackingNodeClaim(id))).toEndWith(` ${url}`);
+    expect(await fixture.db.hget(keys.trackingNodeUrls(), id)).toBe(url);
+    // Where the moved frame sent the watcher, it is served.
+    const moved = await openWatcher(`${url}${path}`, { headers });
+    await moved.waitForFrames(1);
+    moved.close();
+  } finally {
+    stalled.signal("SIGCONT");
+    await stalled.kill();
+    await replacement?.stop();
+  }
+}, 20_000);
