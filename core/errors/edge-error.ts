@@ -2,12 +2,22 @@ import { ConnectError } from "@connectrpc/connect";
 import { ERROR_CODES, type ErrorCode } from "./error-codes";
 
 /**
+ * `Retry-After` of a 503 that does not know better: a node that cannot serve
+ * now (Redis away, draining, no owner yet) tells every client to wait a
+ * moment rather than retry at once and in step with the rest of its fleet.
+ */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
+
+/**
  * The one error type of the edge. Each tier translates it once at its edge
  * (HTTP JSON, ConnectError); `message` is safe to show a
  * client, `cause` is for the logs only.
  */
 export class EdgeError extends Error {
-  /** When set, the answer carries `Retry-After` (seconds): the client may try again then. */
+  /**
+   * When set, the answer carries `Retry-After` (seconds): the client may try
+   * again then. Every 503 has one (UNAVAILABLE_RETRY_AFTER_SECONDS unless given).
+   */
   readonly retryAfterSeconds?: number;
   constructor(
     readonly code: ErrorCode,
@@ -16,8 +26,10 @@ export class EdgeError extends Error {
   ) {
     super(message, options);
     this.name = "EdgeError";
-    if (options?.retryAfterSeconds !== undefined)
-      this.retryAfterSeconds = options.retryAfterSeconds;
+    const retryAfterSeconds =
+      options?.retryAfterSeconds ??
+      (ERROR_CODES[code].http === 503 ? UNAVAILABLE_RETRY_AFTER_SECONDS : undefined);
+    if (retryAfterSeconds !== undefined) this.retryAfterSeconds = retryAfterSeconds;
   }
 
   get httpStatus(): number {

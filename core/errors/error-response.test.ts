@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { EdgeError } from "./edge-error";
+import { ERROR_CODES, type ErrorCode } from "./error-codes";
 import { errorResponse, requestIdOf } from "./error-response";
 
 describe("error responses", () => {
@@ -13,6 +14,26 @@ describe("error responses", () => {
     expect(await response.json()).toEqual({
       error: { code: "forbidden", message: "not yours", requestId: "req-1" },
     });
+  });
+
+  test("every 503 says when to come back (1 s unless the error knows better); other statuses do not", () => {
+    const codes = Object.keys(ERROR_CODES) as ErrorCode[];
+    const unavailable = codes.filter((code) => ERROR_CODES[code].http === 503);
+    expect(unavailable).toEqual(
+      expect.arrayContaining(["draining", "unavailable", "upstream_unavailable"]),
+    );
+    for (const code of unavailable)
+      expect([
+        code,
+        errorResponse(new EdgeError(code, "x"), "r").headers.get("retry-after"),
+      ]).toEqual([code, "1"]);
+    const breaker = new EdgeError("upstream_unavailable", "x", { retryAfterSeconds: 4 });
+    expect(errorResponse(breaker, "r").headers.get("retry-after")).toBe("4");
+    for (const code of codes.filter((code) => ![429, 503].includes(ERROR_CODES[code].http)))
+      expect([
+        code,
+        errorResponse(new EdgeError(code, "x"), "r").headers.get("retry-after"),
+      ]).toEqual([code, null]);
   });
 
   test("a plain inbound X-Request-Id is kept; a long or odd one is replaced", () => {
