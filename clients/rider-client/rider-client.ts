@@ -56,7 +56,7 @@ export interface RiderClientEvents {
   uploaded: { sent: number; response: UploadPingsResponse };
   /** A backlog the ingest refused as a whole (InvalidArgument): dropped, so it cannot block the stream. */
   backlogDropped: { count: number; error: unknown };
-  /** A ping was due and locate() had no fix (returned undefined, or threw `error`): none sent that interval. */
+  /** A ping was due and locate() had no fix (undefined, or `error`: it threw, rejected or timed out): none sent that interval. */
   noFix: { error?: unknown };
   stopped: { reason: RiderStopReason; error?: unknown };
 }
@@ -69,11 +69,15 @@ export interface RiderClientOptions {
   refreshToken?: () => Promise<string>;
   seqStore: SeqStore;
   /**
-   * The phone's current fix, asked for each time a ping is due (online or not);
-   * undefined, or a throw, when it has none (GPS off, no fix yet): that
-   * interval sends nothing and the stream stays open.
+   * The phone's current fix, asked for each time a ping is due (online or not),
+   * at once or as a promise (the platforms' location APIs answer later);
+   * undefined, or a throw or rejection, when it has none (GPS off, no fix
+   * yet): that interval sends nothing and the stream stays open. The next
+   * interval starts once it has answered, or after `locateTimeoutMs`.
    */
-  locate: () => Fix | undefined;
+  locate: () => Fix | undefined | Promise<Fix | undefined>;
+  /** How long a pending locate() may take before its interval counts as a missed fix (default 10,000 ms). */
+  locateTimeoutMs?: number;
   /** The interval until the first ack names one (ms; default 1,000). */
   firstIntervalMs?: number;
   /** Fixes kept while offline, the newest (default 20,000: one UploadPings call). */
@@ -305,7 +309,7 @@ export class RiderClient {
     this.#lastFixAt = Date.now();
     let located: Fix | undefined;
     try {
-      located = this.#options.locate();
+      located = await this.#located();
     } catch (error) {
       this.#events.emit("noFix", { error });
       return undefined;
@@ -319,6 +323,21 @@ export class RiderClient {
     this.#seq = this.#seq + 1n > recorded ? this.#seq + 1n : recorded;
     await this.#options.seqStore.save(this.#seq);
     return create(GeoPingSchema, { ...fix, recordedAtMs: recorded, seq: this.#seq });
+  }
+
+  /** locate()'s answer, or a rejection once it is late: a location call that never answers must not stop the pings. */
+  #located(): Promise<Fix | undefined> {
+    const timeoutMs = this.#options.locateTimeoutMs ?? 10_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`locate() did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    return Promise.race([Promise.resolve().then(() => this.#options.locate()), late]).finally(() =>
+      clearTimeout(timer),
+    );
   }
 
   #trimBacklog(): void {

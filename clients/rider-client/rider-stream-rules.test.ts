@@ -1,4 +1,6 @@
 import { expect, test } from "bun:test";
+import { parseStoredPosition } from "../../core/position/position-forms";
+import { keys } from "../../core/redis/keys";
 import { useIngestOnRedis } from "../../test/support/ingest";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
@@ -101,4 +103,64 @@ test("no GPS fix (locate throws or has none): that interval sends nothing, the s
   expect(noFix.slice(0, 2)).toEqual([{ error: expect.any(Error) }, {}]);
   // One seq per fix sent, none burnt on the intervals without one.
   expect(client.seq).toBeGreaterThan(0n);
+});
+
+test("an asynchronous locate (as the platforms' location APIs are) is awaited: its fix is what goes up; a rejection is a missed fix", async () => {
+  const riderId = uniqueId("rider");
+  let calls = 0;
+  const noFix: RiderClientEvents["noFix"][] = [];
+  let acks = 0;
+  const client = new RiderClient({
+    ingest: fixture.ingest.grpc,
+    token: await testToken(riderId, "rider", "london"),
+    seqStore: new MemorySeqStore(),
+    // A fix a moment later, then a location error, then a fix...
+    locate: async () => {
+      calls += 1;
+      await Bun.sleep(20);
+      if (calls % 2 === 0) throw new Error("location unavailable");
+      return { lat: 51.5072, lng: -0.1276, accuracyM: 5, speedMps: 0, headingDeg: 0 };
+    },
+    firstIntervalMs: 100,
+    backoff: { firstMs: 50, maxMs: 100 },
+  });
+  client.on("noFix", (event) => noFix.push(event));
+  client.on("ack", (ack) => {
+    if (ack.dropped.length === 0) acks += 1;
+  });
+  void client.start();
+  await waitUntil(() => acks >= 2 && noFix.length >= 1, 10_000, "acks around a missed fix");
+  await client.close();
+  const stored = parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)));
+  expect([stored?.lat, stored?.lng]).toEqual([51.5072, -0.1276]);
+  expect(noFix[0]).toEqual({ error: expect.any(Error) });
+});
+
+test("a locate that never answers is a missed fix after locateTimeoutMs, and the pings go on", async () => {
+  let calls = 0;
+  const noFix: RiderClientEvents["noFix"][] = [];
+  let acks = 0;
+  const client = new RiderClient({
+    ingest: fixture.ingest.grpc,
+    token: await testToken(uniqueId("rider"), "rider", "london"),
+    seqStore: new MemorySeqStore(),
+    // The first call hangs (a permission prompt left open, a stuck location service).
+    locate: () => {
+      calls += 1;
+      if (calls === 1) return new Promise<undefined>(() => undefined);
+      return { lat: 51.5, lng: -0.12, accuracyM: 5, speedMps: 0, headingDeg: 0 };
+    },
+    locateTimeoutMs: 200,
+    firstIntervalMs: 100,
+    backoff: { firstMs: 50, maxMs: 100 },
+  });
+  client.on("noFix", (event) => noFix.push(event));
+  client.on("ack", () => {
+    acks += 1;
+  });
+  void client.start();
+  await waitUntil(() => acks >= 1, 10_000, "an ack after the hung locate");
+  await client.close();
+  expect(noFix).toEqual([{ error: expect.any(Error) }]);
+  expect(String(noFix[0]?.error)).toContain("did not answer within 200 ms");
 });
