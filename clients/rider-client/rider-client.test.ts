@@ -12,7 +12,8 @@ import { useRedisClient } from "../../test/support/redis-connection";
 import { freePort } from "../../test/support/redis-server";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
-import { RiderClient as Rider, type RiderClient, type RiderClientEvents } from "./rider-client";
+import { RiderClient as Rider, type RiderClient } from "./rider-client";
+import type { RiderClientEvents } from "./rider-client-api";
 import { FileSeqStore } from "./seq-file-store";
 
 // A real ingest process on a fixed port, stopped and started again as a

@@ -5,89 +5,22 @@
 // and uploaded with UploadPings when the ingest is back, offers as events,
 // and no reconnect once a newer stream of the rider superseded this one.
 import { create } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError } from "@connectrpc/connect";
-import { type GeoPing, GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
+import { Code, ConnectError } from "@connectrpc/connect";
 import {
   DropReason,
-  type LocationIngestService,
   type PingAck,
-  type RideOffer,
   StreamPingsRequestSchema,
-  UploadPingsRequestSchema,
-  type UploadPingsResponse,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import { type BackoffOptions, createBackoff } from "../backoff";
+import { createBackoff } from "../backoff";
 import { ClientEvents } from "../client-events";
-import type { SeqStore } from "./seq-store";
-
-/** One GPS fix as the app's location service gives it (seq is the client's job). */
-export interface Fix {
-  lat: number;
-  lng: number;
-  accuracyM: number;
-  speedMps: number;
-  headingDeg: number;
-  /** When the phone took the fix (default: now). */
-  recordedAtMs?: number;
-}
-
-export type RiderState = "connecting" | "streaming" | "uploading" | "offline" | "stopped";
-
-export type RiderStopReason =
-  /** close() was called. */
-  | "closed"
-  /** A newer StreamPings of this rider (this app restarted, or another device) holds the live position. */
-  | "superseded"
-  /** Unauthenticated, and no refreshToken (or it failed). */
-  | "token expired"
-  /** PermissionDenied: the token is not a rider's. */
-  | "refused";
-
-export interface RiderClientEvents {
-  state: RiderState;
-  /** Every ack of the live stream (next_interval_ms, last_accepted_seq, drops). */
-  ack: PingAck;
-  offer: RideOffer;
-  /** The server's Reconnect (a drain): the client opens a new stream after afterMs. */
-  reconnect: { afterMs: number; reason: string };
-  /** A stream or upload failed; the client tries again after delayMs. */
-  retrying: { error: unknown; delayMs: number };
-  /** An offline backlog went up: how many fixes, and the ingest's answer. */
-  uploaded: { sent: number; response: UploadPingsResponse };
-  /** A backlog the ingest refused as a whole (InvalidArgument): dropped, so it cannot block the stream. */
-  backlogDropped: { count: number; error: unknown };
-  /** A ping was due and locate() had no fix (undefined, or `error`: it threw, rejected or timed out): none sent that interval. */
-  noFix: { error?: unknown };
-  stopped: { reason: RiderStopReason; error?: unknown };
-}
-
-export interface RiderClientOptions {
-  /** A LocationIngestService client (connect-node's gRPC transport in Bun, connect-web in a browser). */
-  ingest: Client<typeof LocationIngestService>;
-  token: string;
-  /** Called on Unauthenticated; resolves to a fresh token. */
-  refreshToken?: () => Promise<string>;
-  seqStore: SeqStore;
-  /**
-   * The phone's current fix, asked for each time a ping is due (online or not),
-   * at once or as a promise (the platforms' location APIs answer later);
-   * undefined, or a throw or rejection, when it has none (GPS off, no fix
-   * yet): that interval sends nothing and the stream stays open. The next
-   * interval starts once it has answered, or after `locateTimeoutMs`.
-   */
-  locate: () => Fix | undefined | Promise<Fix | undefined>;
-  /** How long a pending locate() may take before its interval counts as a missed fix (default 10,000 ms). */
-  locateTimeoutMs?: number;
-  /** The interval until the first ack names one (ms; default 1,000). */
-  firstIntervalMs?: number;
-  /** Fixes kept while offline, the newest (default 20,000: one UploadPings call). */
-  maxBacklog?: number;
-  /** Fixes per UploadPings message (default 1,000: small enough for a slow link). */
-  uploadChunk?: number;
-  backoff?: Partial<BackoffOptions>;
-}
-
-const MAX_SEQ = 2n ** 64n - 1n;
+import { FixSource } from "./fix-source";
+import { PingBacklog } from "./ping-backlog";
+import type {
+  RiderClientEvents,
+  RiderClientOptions,
+  RiderState,
+  RiderStopReason,
+} from "./rider-client-api";
 
 /** What to do after a failed stream or upload. */
 type Failure = { stop: RiderStopReason } | { retryAfterMs: number };
@@ -96,15 +29,12 @@ export class RiderClient {
   readonly #options: RiderClientOptions;
   readonly #events = new ClientEvents<RiderClientEvents>();
   readonly #backoff;
+  readonly #fixes: FixSource;
+  readonly #backlog: PingBacklog;
   #token: string;
   #state: RiderState = "connecting";
-  #seq = 0n;
   #intervalMs: number;
   #lastFixAt = Number.NEGATIVE_INFINITY;
-  /** Fixes taken while no stream was live, oldest first. */
-  #backlog: GeoPing[] = [];
-  /** Fixes sent on the live stream and not acked yet: back to the backlog if the stream breaks. */
-  #inFlight: GeoPing[] = [];
   #call: AbortController | undefined;
   #wake: (() => void) | undefined;
   #wantFix = false;
@@ -115,6 +45,13 @@ export class RiderClient {
     this.#token = options.token;
     this.#intervalMs = options.firstIntervalMs ?? 1_000;
     this.#backoff = createBackoff(options.backoff);
+    this.#fixes = new FixSource({
+      locate: options.locate,
+      timeoutMs: options.locateTimeoutMs ?? 10_000,
+      seqStore: options.seqStore,
+      onNoFix: (event) => this.#events.emit("noFix", event),
+    });
+    this.#backlog = new PingBacklog(options.maxBacklog ?? 20_000);
   }
 
   readonly on: ClientEvents<RiderClientEvents>["on"] = (type, listener) =>
@@ -126,12 +63,12 @@ export class RiderClient {
 
   /** The seq given to the newest fix (saved in the SeqStore). */
   get seq(): bigint {
-    return this.#seq;
+    return this.#fixes.seq;
   }
 
   /** Fixes waiting for an upload. */
   get backlogSize(): number {
-    return this.#backlog.length;
+    return this.#backlog.size;
   }
 
   /** Starts streaming; the promise settles when the client stops. */
@@ -153,11 +90,11 @@ export class RiderClient {
   }
 
   async #run(): Promise<void> {
-    this.#seq = (await this.#options.seqStore.load()) ?? 0n;
+    await this.#fixes.load();
     while (!this.#isStopped()) {
       let waitMs: number;
       try {
-        if (this.#backlog.length > 0) await this.#upload();
+        if (this.#backlog.size > 0) await this.#upload();
         const reconnect = await this.#stream();
         if (reconnect) {
           this.#events.emit("reconnect", reconnect);
@@ -173,9 +110,7 @@ export class RiderClient {
         waitMs = failure.retryAfterMs;
         this.#events.emit("retrying", { error, delayMs: waitMs });
       }
-      // Whatever the broken stream did not ack goes up with the backlog.
-      this.#backlog.unshift(...this.#inFlight.splice(0));
-      this.#trimBacklog();
+      this.#backlog.takeBackUnacked();
       if (this.#isStopped()) break;
       this.#setState("offline");
       await this.#collectOffline(waitMs);
@@ -211,11 +146,11 @@ export class RiderClient {
       const ping = await this.#nextPing();
       // The stream ended while the fix was being taken: it goes up with the backlog.
       if (signal.aborted) {
-        if (ping) this.#backlog.push(ping);
+        if (ping) this.#backlog.keep(ping);
         return;
       }
       if (ping) {
-        this.#inFlight.push(ping);
+        this.#backlog.sent(ping);
         yield create(StreamPingsRequestSchema, { ping });
       }
       await this.#sleep(this.#intervalMs, signal);
@@ -223,44 +158,34 @@ export class RiderClient {
   }
 
   async #acked(ack: PingAck): Promise<void> {
-    // One ack answers each ping, in order.
-    this.#inFlight.shift();
+    this.#backlog.acked();
     this.#setState("streaming");
     this.#backoff.reset();
     if (ack.nextIntervalMs > 0) this.#intervalMs = ack.nextIntervalMs;
-    // An OUT_OF_ORDER fix below what the rider has stored: this app lost count (a restore
-    // from an old backup, another install); go on from the stored seq instead of waiting.
+    // An OUT_OF_ORDER fix below what the rider has stored: this app lost count.
     const lostCount = ack.dropped.some(
       (drop) => drop.reason === DropReason.OUT_OF_ORDER && drop.seq < ack.lastAcceptedSeq,
     );
-    if (lostCount && ack.lastAcceptedSeq > this.#seq && ack.lastAcceptedSeq < MAX_SEQ) {
-      this.#seq = ack.lastAcceptedSeq;
-      await this.#options.seqStore.save(this.#seq);
-    }
+    if (lostCount) await this.#fixes.adopt(ack.lastAcceptedSeq);
     this.#events.emit("ack", ack);
   }
 
   async #upload(): Promise<void> {
     this.#setState("uploading");
-    const pings = this.#backlog.slice();
-    const chunk = this.#options.uploadChunk ?? 1_000;
-    async function* messages() {
-      for (let i = 0; i < pings.length; i += chunk)
-        yield create(UploadPingsRequestSchema, { pings: pings.slice(i, i + chunk) });
-    }
+    const upload = this.#backlog.upload(this.#options.uploadChunk ?? 1_000);
     const call = new AbortController();
     this.#call = call;
     try {
-      const response = await this.#options.ingest.uploadPings(messages(), {
+      const response = await this.#options.ingest.uploadPings(upload.messages, {
         headers: { authorization: `Bearer ${this.#token}` },
         signal: call.signal,
       });
-      this.#backlog.splice(0, pings.length);
-      this.#events.emit("uploaded", { sent: pings.length, response });
+      upload.done();
+      this.#events.emit("uploaded", { sent: upload.count, response });
     } catch (error) {
       if (ConnectError.from(error).code !== Code.InvalidArgument) throw error;
-      this.#backlog.splice(0, pings.length);
-      this.#events.emit("backlogDropped", { count: pings.length, error });
+      upload.done();
+      this.#events.emit("backlogDropped", { count: upload.count, error });
     } finally {
       this.#call = undefined;
     }
@@ -291,8 +216,7 @@ export class RiderClient {
       const now = Date.now();
       if (this.#wantFix || now >= this.#lastFixAt + this.#intervalMs) {
         const ping = await this.#nextPing();
-        if (ping) this.#backlog.push(ping);
-        this.#trimBacklog();
+        if (ping) this.#backlog.keep(ping);
         continue;
       }
       if (now >= until) return;
@@ -300,49 +224,11 @@ export class RiderClient {
     }
   }
 
-  /**
-   * The next fix with its seq, saved before it leaves: seq = max(last + 1, recorded_at_ms).
-   * Undefined when locate() has none: a GPS hiccup must not break the stream.
-   */
-  async #nextPing(): Promise<GeoPing | undefined> {
+  /** The next fix (FixSource), its interval counted from now. */
+  #nextPing() {
     this.#wantFix = false;
     this.#lastFixAt = Date.now();
-    let located: Fix | undefined;
-    try {
-      located = await this.#located();
-    } catch (error) {
-      this.#events.emit("noFix", { error });
-      return undefined;
-    }
-    if (located === undefined) {
-      this.#events.emit("noFix", {});
-      return undefined;
-    }
-    const { recordedAtMs = this.#lastFixAt, ...fix } = located;
-    const recorded = BigInt(Math.trunc(recordedAtMs));
-    this.#seq = this.#seq + 1n > recorded ? this.#seq + 1n : recorded;
-    await this.#options.seqStore.save(this.#seq);
-    return create(GeoPingSchema, { ...fix, recordedAtMs: recorded, seq: this.#seq });
-  }
-
-  /** locate()'s answer, or a rejection once it is late: a location call that never answers must not stop the pings. */
-  #located(): Promise<Fix | undefined> {
-    const timeoutMs = this.#options.locateTimeoutMs ?? 10_000;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`locate() did not answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    return Promise.race([Promise.resolve().then(() => this.#options.locate()), late]).finally(() =>
-      clearTimeout(timer),
-    );
-  }
-
-  #trimBacklog(): void {
-    const excess = this.#backlog.length - (this.#options.maxBacklog ?? 20_000);
-    if (excess > 0) this.#backlog.splice(0, excess);
+    return this.#fixes.next(this.#lastFixAt);
   }
 
   #sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -4,7 +4,8 @@ import { keys } from "../../core/redis/keys";
 import { useIngestOnRedis } from "../../test/support/ingest";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
-import { RiderClient, type RiderClientEvents } from "./rider-client";
+import { RiderClient } from "./rider-client";
+import type { RiderClientEvents } from "./rider-client-api";
 import { MemorySeqStore } from "./seq-store";
 
 const fixture = useIngestOnRedis({ PING_INTERVAL_PARKED_MS: "1000" });

@@ -1,5 +1,6 @@
 import type { Client } from "@connectrpc/connect";
-import { type Fix, RiderClient } from "../../clients/rider-client/rider-client";
+import type { Fix } from "../../clients/rider-client/fix-source";
+import { RiderClient } from "../../clients/rider-client/rider-client";
 import { MemorySeqStore } from "../../clients/rider-client/seq-store";
 import type { LatLng } from "../../core/geo";
 import type {
