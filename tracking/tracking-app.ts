@@ -178,7 +178,10 @@ export async function startTracking(
   const failed = claimLost.promise.then(async () => {
     // A drain already under way finishes as it began (its leave() writes nothing once lost).
     stopping ??= membership.abandon().then(stopServing);
-    await stopping;
+    // Stopped as far as it could: the process must go either way.
+    await stopping.catch((error: unknown) =>
+      logger.error({ err: error }, "stop after the lost claim failed"),
+    );
     return new Error("TRACKING_NODE_ID claimed by another node");
   });
 
