@@ -17,6 +17,7 @@ import { createConnectService } from "./wire/connect-service";
 import { startH2cServer } from "./wire/h2c-server";
 import { startHttp1Server } from "./wire/http1-server";
 import { createRiderCalls } from "./wire/rider-calls";
+import { createSendPing } from "./wire/send-ping";
 import { createGeofenceRecorder } from "./writer/geofence-recorder";
 import { openLocationLog } from "./writer/location-log/open-location-log";
 import { createPositionWriter } from "./writer/position-writer";
@@ -78,7 +79,12 @@ export async function startIngest(
     maxIdle: MAX_IDLE_SESSIONS,
     logger,
   });
-  const service = createConnectService({ sessions, maxUploadPings: config.maxUploadPings });
+  const sendPing = createSendPing(sessions);
+  const service = createConnectService({
+    sessions,
+    sendPing,
+    maxUploadPings: config.maxUploadPings,
+  });
   const verifier = createTokenVerifier(config.auth, options.verifier);
   const sweeper = startStaleRiderSweeper({
     connection,
@@ -101,6 +107,7 @@ export async function startIngest(
   });
   const transport = {
     service,
+    sendPing,
     riderCalls,
     limits: config.transport,
     metrics,

@@ -7,6 +7,7 @@ import type {
 import type { RiderIdentity, RiderSessions } from "../session/rider-sessions";
 import { ResponseQueue } from "./response-queue";
 import { callAdmission } from "./rider-calls";
+import { admittedRider, type SendPing } from "./send-ping";
 import { openStreamPings } from "./stream-pings";
 
 /**
@@ -18,15 +19,13 @@ import { openStreamPings } from "./stream-pings";
  */
 export function createConnectService(deps: {
   sessions: RiderSessions;
+  sendPing: SendPing;
   maxUploadPings: number;
 }): ServiceImpl<typeof LocationIngestService> {
-  const { sessions, maxUploadPings } = deps;
+  const { sessions, sendPing, maxUploadPings } = deps;
 
   function riderOf(context: HandlerContext): RiderIdentity {
-    if (sessions.isDraining()) throw new EdgeError("draining", "server is draining");
-    const admission = context.values.get(callAdmission);
-    if (!admission.rider) throw admission.refusal;
-    return admission.rider;
+    return admittedRider(sessions, context.values.get(callAdmission));
   }
 
   return {
@@ -71,15 +70,6 @@ export function createConnectService(deps: {
       }
     },
 
-    async sendPing(request, context) {
-      const rider = riderOf(context);
-      if (!request.ping) throw new EdgeError("invalid_message", "SendPingRequest without a ping");
-      const lease = sessions.acquire(rider);
-      try {
-        return { ack: await lease.session.accept(request.ping) };
-      } finally {
-        lease.release();
-      }
-    },
+    sendPing: (request, context) => sendPing(request, context.values.get(callAdmission)),
   };
 }

@@ -229,7 +229,7 @@ function grpcResponses(
 }
 
 /** The call's status as gRPC trailers: the one place its errors become codes. */
-function statusTrailers(failure: unknown): Record<string, string> {
+export function statusTrailers(failure: unknown): Record<string, string> {
   if (failure === undefined) return { "grpc-status": "0" };
   const error = toConnectError(failure);
   return {
@@ -243,7 +243,7 @@ function statusTrailers(failure: unknown): Record<string, string> {
  * RST_STREAM(NO_ERROR) after the trailers, as gRPC servers do, so the
  * stream does not linger half-open and a drain can close the session.
  */
-function endCall(response: Http2ServerResponse): void {
+export function endCall(response: Http2ServerResponse): void {
   response.end(() => {
     if (!response.stream.closed) response.stream.close(http2.constants.NGHTTP2_NO_ERROR);
   });

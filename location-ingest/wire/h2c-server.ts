@@ -22,9 +22,11 @@ import type { RiderSessions } from "../session/rider-sessions";
 import { translateErrors } from "./connect-errors";
 import { createConnectionGuard } from "./connection-guard";
 import { createGrpcStreamPath, isGrpcStreamPings } from "./grpc-stream-path";
+import { createH2cUnaryPath } from "./h2c-unary-path";
 import { guardMessages } from "./message-guard";
 import { type CallAdmission, callAdmission, type RiderCalls } from "./rider-calls";
 import { MESSAGE_MAX_BYTES, registerIngestRoutes } from "./routes";
+import type { SendPing } from "./send-ping";
 
 const SESSION_CLOSE_GRACE_MS = 2_000;
 const STREAM_PINGS_METHOD = `/${LocationIngestService.method.streamPings.name}`;
@@ -36,6 +38,7 @@ export interface RunningServer {
 
 export interface H2cServerDeps {
   service: ServiceImpl<typeof LocationIngestService>;
+  sendPing: SendPing;
   sessions: RiderSessions;
   riderCalls: RiderCalls;
   limits: TransportLimits;
@@ -64,6 +67,11 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
   const reportLimit = limitHitReporter(metrics, logger);
   const serveStreamPings = createGrpcStreamPath({
     sessions: deps.sessions,
+    reportLimit,
+    messageTimeoutMs: limits.messageTimeoutMs,
+  });
+  const serveUnary = createH2cUnaryPath({
+    sendPing: deps.sendPing,
     reportLimit,
     messageTimeoutMs: limits.messageTimeoutMs,
   });
@@ -100,6 +108,10 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
       response.end();
       return;
     }
+    const unary = serveUnary(request, response, call.admission, onBytes, (body) =>
+      serveConnect(handler, request, response, call.admission, onBytes, body),
+    );
+    if (unary) return unary;
     await serveConnect(handler, request, response, call.admission, onBytes);
   }
 
@@ -109,6 +121,8 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
     response: Http2ServerResponse,
     admission: CallAdmission,
     onBytes: () => void,
+    /** The body when the lean unary path has read it (or its start) already. */
+    readBody?: AsyncIterable<Uint8Array>,
   ) {
     const universal = universalRequestFromNodeRequest(
       request,
@@ -116,7 +130,7 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
       undefined,
       createContextValues().set(callAdmission, admission),
     );
-    universal.body = guardMessages(universal.body as AsyncIterable<Uint8Array>, {
+    universal.body = guardMessages(readBody ?? (universal.body as AsyncIterable<Uint8Array>), {
       method: handler.method,
       header: universal.header,
       maxBytes: MESSAGE_MAX_BYTES[handler.method.name] ?? 0,

@@ -1,5 +1,6 @@
 import { createConnectRouter, createContextValues, type ServiceImpl } from "@connectrpc/connect";
 import {
+  type UniversalServerRequest,
   type UniversalServerResponse,
   universalServerRequestFromFetch,
   universalServerResponseToFetch,
@@ -8,15 +9,24 @@ import type { Logger } from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
 import { errorResponse, requestIdOf } from "../../core/errors/error-response";
 import { raiseParserHeaderLimit, requestHeadBytes } from "../../core/http/request-head";
-import type { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
 import { translateErrors } from "./connect-errors";
 import type { RunningServer } from "./h2c-server";
 import { createHttp1ConnectionGuard } from "./http1-connection-guard";
-import { guardMessages } from "./message-guard";
-import { callAdmission, type RiderCalls } from "./rider-calls";
+import { guardMessages, messageTimeoutError } from "./message-guard";
+import { type AdmittedCall, callAdmission, type RiderCalls } from "./rider-calls";
 import { MESSAGE_MAX_BYTES, registerIngestRoutes, UPLOAD_MESSAGE_MAX_BYTES } from "./routes";
+import type { SendPing } from "./send-ping";
+import {
+  createUnarySendPing,
+  leanUnaryForm,
+  oneChunk,
+  type UnaryAnswer,
+  type UnaryForm,
+  unaryErrorAnswer,
+} from "./unary-send-ping";
 
 /** The largest body the port takes (an upload message and its framing); larger is 413. */
 const MAX_BODY_BYTES = UPLOAD_MESSAGE_MAX_BYTES + 64 * 1024;
@@ -25,9 +35,11 @@ const MAX_BODY_BYTES = UPLOAD_MESSAGE_MAX_BYTES + 64 * 1024;
  * so the handler's JSON 413 covers declared lengths between the two.
  */
 const BUN_MAX_BODY_BYTES = 2 * MAX_BODY_BYTES;
+const SEND_PING = LocationIngestService.method.sendPing;
 
 export interface Http1ServerDeps {
   service: ServiceImpl<typeof LocationIngestService>;
+  sendPing: SendPing;
   riderCalls: RiderCalls;
   healthRoutes: (request: Request) => Promise<Response | undefined>;
   limits: TransportLimits;
@@ -60,6 +72,34 @@ export async function startHttp1Server(
   });
   registerIngestRoutes(router, service);
   const handlers = new Map(router.handlers.map((handler) => [handler.requestPath, handler]));
+  const answerSendPing = createUnarySendPing(deps.sendPing);
+
+  /**
+   * A plain SendPing answered from its whole body as one byte answer; the
+   * body, when it is connect-node's to answer (unary-send-ping.ts).
+   */
+  async function serveLean(
+    form: UnaryForm,
+    request: Request,
+    call: AdmittedCall,
+    requestId: string,
+  ): Promise<Response | Uint8Array> {
+    const body = await bodyWithin(request, limits.messageTimeoutMs);
+    let answer: UnaryAnswer | undefined;
+    if (body === "timeout") {
+      reportLimit("message_timeout", { requestId, method: SEND_PING.name });
+      answer = unaryErrorAnswer(form, messageTimeoutError(limits.messageTimeoutMs));
+    } else {
+      answer = await answerSendPing(form, body, call.admission);
+      if (!answer) return body;
+    }
+    call.release();
+    // Every answer body is on an ordinary ArrayBuffer (protobuf-es, TextEncoder, Buffer).
+    return new Response(answer.body as Uint8Array<ArrayBuffer>, {
+      status: answer.status,
+      headers: { ...answer.headers, "x-request-id": requestId },
+    });
+  }
 
   async function serve(request: Request, requestId: string): Promise<Response> {
     if (requestHeadBytes(request) > limits.httpMaxHeaderBytes) {
@@ -82,7 +122,29 @@ export async function startHttp1Server(
     }
     // Only unary calls work over HTTP/1.1 (no full duplex): each counts.
     const call = await riderCalls.admit(request.headers.get("authorization"), true);
-    const universal = universalServerRequestFromFetch(request, { httpVersion: "1.1" });
+    const form =
+      handler.method === SEND_PING
+        ? leanUnaryForm(
+            { method: request.method, header: (name) => request.headers.get(name) },
+            false,
+          )
+        : undefined;
+    let readBody: Uint8Array | undefined;
+    if (form) {
+      let lean: Response | Uint8Array;
+      try {
+        lean = await serveLean(form, request, call, requestId);
+      } catch (error) {
+        call.release();
+        throw error;
+      }
+      if (lean instanceof Response) return lean;
+      readBody = lean;
+    }
+    // A body already read is handed on as it is (the request's stream is spent).
+    const universal: UniversalServerRequest = readBody
+      ? { ...requestHead(request), body: oneChunk(readBody) }
+      : universalServerRequestFromFetch(request, { httpVersion: "1.1" });
     universal.contextValues = createContextValues().set(callAdmission, call.admission);
     universal.body = guardMessages(universal.body as AsyncIterable<Uint8Array>, {
       method: handler.method,
@@ -140,6 +202,28 @@ export async function startHttp1Server(
       await guard.stop(() => server.stop());
     },
   };
+}
+
+/** The request's whole body, or "timeout" when it did not arrive within `ms`. */
+async function bodyWithin(request: Request, ms: number): Promise<Uint8Array | "timeout"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), ms);
+  });
+  const reading = request.bytes();
+  try {
+    const body = await Promise.race([reading, timeout]);
+    // The abandoned read settles when the connection is torn down; nobody waits for it.
+    if (body === "timeout") reading.catch(() => undefined);
+    return body;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function requestHead(request: Request): Omit<UniversalServerRequest, "body"> {
+  const { method, url, headers: header, signal } = request;
+  return { httpVersion: "1.1", method, url, header, signal };
 }
 
 async function* releasedAfter<T>(body: AsyncIterable<T>, release: () => void): AsyncGenerator<T> {

@@ -21,9 +21,16 @@ type GuardedLimit = Extract<
   "message_timeout" | "message_too_large" | "malformed_message"
 >;
 
+/** What a client that did not send its message within `timeoutMs` is told. */
+export function messageTimeoutError(timeoutMs: number): EdgeError {
+  return new EdgeError(
+    "message_timeout",
+    `a request message did not arrive within ${timeoutMs} ms`,
+  );
+}
+
 const ERRORS: Record<GuardedLimit, (options: MessageGuardOptions) => EdgeError> = {
-  message_timeout: ({ timeoutMs }) =>
-    new EdgeError("message_timeout", `a request message did not arrive within ${timeoutMs} ms`),
+  message_timeout: ({ timeoutMs }) => messageTimeoutError(timeoutMs),
   message_too_large: ({ maxBytes }) =>
     new EdgeError("payload_too_large", `message larger than ${maxBytes} bytes`),
   malformed_message: ({ method }) =>
