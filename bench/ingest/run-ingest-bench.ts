@@ -50,8 +50,12 @@ interface LoadResult {
 }
 
 export interface LoadRun extends LoadResult {
-  /** Receipt → Redis pipeline done, from the ingest's own histogram (ms); none for the peer. */
-  writeLatencyMs?: { p50: number; p99: number };
+  /**
+   * Receipt → Redis pipeline done, from the ingest's own histogram (ms), and
+   * the share of writes that took longer than the tail goal's 10 ms; none for
+   * the peer.
+   */
+  writeLatencyMs?: { p50: number; p99: number; shareOver10Ms: number };
   cpu: Record<string, number>;
   /** The server's CPU time per acked ping (µs). */
   cpuMicrosPerPing: number;
@@ -253,7 +257,8 @@ async function rawCeiling(redisUrl: string, redisPid: number, seconds: number, r
   return { pingsPerSecond: (JSON.parse(out) as { pingsPerSecond: number }).pingsPerSecond, cpu };
 }
 
-async function runLoad(options: {
+/** One load process against `server` for a warm-up and a measured window (`rate` 0: closed loop). */
+export async function runLoad(options: {
   /** Cores the load process runs on (taskset), or any. */
   cpus: string | undefined;
   server: ServerUnderTest;
@@ -309,8 +314,20 @@ async function runLoad(options: {
           writeLatencyMs: {
             p50: histogramPercentile(before, after, 50) * 1000,
             p99: histogramPercentile(before, after, 99) * 1000,
+            shareOver10Ms: shareAbove(before, after, 0.01),
           },
         }
       : {}),
   };
+}
+
+/** The share of a histogram's observations between two scrapes above `bound` (one of its buckets). */
+function shareAbove(
+  before: Map<number, number>,
+  after: Map<number, number>,
+  bound: number,
+): number {
+  const delta = (le: number) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  const total = delta(Number.POSITIVE_INFINITY);
+  return total > 0 ? 1 - delta(bound) / total : Number.NaN;
 }

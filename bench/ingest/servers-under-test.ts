@@ -37,15 +37,17 @@ const echo = (line: string) => console.error(line);
  * with JavaScriptCore's GC log on. Without `gcTimer`, Bun's timer-driven
  * collections are off, so every collection is one the heap asked for and
  * the log counts every byte allocated (gc-log.ts): for the allocation run
- * only, since it changes when collections happen.
+ * only, since it changes when collections happen. `env` adds to (or
+ * overrides) its environment: JavaScriptCore options (`BUN_JSC_*`) are read
+ * only at start, so a run that compares them passes them here.
  */
 export async function startIngest(
   entry: string,
   redisUrl: string,
   secret: string,
-  options: { gcTimer: boolean; name?: string; cpus?: string },
+  options: { gcTimer: boolean; name?: string; cpus?: string; env?: Record<string, string> },
 ): Promise<ServerUnderTest> {
-  const { gcTimer, name = "ingest", cpus } = options;
+  const { gcTimer, name = "ingest", cpus, env = {} } = options;
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const child = Bun.spawn(onCpus(cpus, [process.execPath, entry]), {
     env: {
@@ -59,6 +61,7 @@ export async function startIngest(
       LOG_LEVEL: "warn",
       BUN_JSC_logGC: "1",
       ...(gcTimer ? {} : { BUN_GC_TIMER_DISABLE: "1" }),
+      ...env,
     },
     stdout: "inherit",
     stderr: "pipe",

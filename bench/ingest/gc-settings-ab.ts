@@ -1,0 +1,115 @@
+// The ingest under settings that change how its runtime collects garbage,
+// compared in alternating rounds of one run (the machine's load moves every
+// variant alike): each variant is a set of environment variables given to the
+// ingest process at start (JavaScriptCore reads its BUN_JSC_* options only
+// then), "as-is" for none, i.e. the ingest's defaults (gc-settings.ts;
+// INGEST_GC_HEAP_MB=0 is Bun's own). Per round, variant and rate: a fresh
+// ingest on the run's redis-server, 2,000 rider streams from the bench's load
+// process, and its collections per second, pauses (mean per collection, the
+// longest single stop), write p50 / p99, the share of writes over 10 ms, CPU
+// µs per ping and resident memory at the window's end and at its peak.
+//   bun bench/ingest/gc-settings-ab.ts --variant INGEST_GC_HEAP_MB=0 --variant as-is \
+//     --rates 10000,20000 [--rounds 2 --seconds 8 --pinned]
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { startRedis } from "../../test/support/redis-server";
+import { runLoad } from "./run-ingest-bench";
+import { moveToCpus, startIngest } from "./servers-under-test";
+
+const { values: args } = parseArgs({
+  options: {
+    variant: { type: "string", multiple: true, default: ["as-is"] },
+    rates: { type: "string", default: "10000,20000" },
+    rounds: { type: "string", default: "2" },
+    seconds: { type: "string", default: "8" },
+    warmup: { type: "string", default: "5" },
+    streams: { type: "string", default: "2000" },
+    /** The ingest alone on core 0, Redis and the load process on core 1. */
+    pinned: { type: "boolean", default: false },
+  },
+});
+const ENTRY = join(import.meta.dir, "..", "..", "location-ingest", "main.ts");
+
+/** "A=1 B=2" → { A: "1", B: "2" }; "as-is" → {}. */
+function variantEnv(variant: string): Record<string, string> {
+  if (variant === "as-is") return {};
+  return Object.fromEntries(
+    variant
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((pair) => {
+        const at = pair.indexOf("=");
+        if (at <= 0) throw new Error(`--variant takes NAME=value pairs or as-is (got ${pair})`);
+        return [pair.slice(0, at), pair.slice(at + 1)];
+      }),
+  );
+}
+
+/** A process's resident memory now and at its peak (VmRSS, VmHWM), in MB. */
+function memoryMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
+}
+const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+
+const rates = (args.rates ?? "").split(",").map(Number);
+const seconds = Number(args.seconds);
+const redis = await startRedis();
+const secret = randomBytes(32).toString("hex");
+const cpus = args.pinned ? { ingest: "0", rest: "1" } : undefined;
+if (cpus) moveToCpus(redis.pid, cpus.rest);
+console.log(
+  "round | variant | rate | acked/s | collections/s | pause mean / longest stop ms | paused % | write p50 / p99 ms | writes > 10 ms | ingest µs/ping | RSS end / peak MB | load avg",
+);
+try {
+  for (let round = 1; round <= Number(args.rounds); round += 1) {
+    for (const variant of args.variant ?? []) {
+      const server = await startIngest(ENTRY, redis.url, secret, {
+        gcTimer: true,
+        env: variantEnv(variant),
+        ...(cpus ? { cpus: cpus.ingest } : {}),
+      });
+      try {
+        for (const rate of rates) {
+          const run = await runLoad({
+            cpus: cpus?.rest,
+            server,
+            streams: Number(args.streams),
+            seconds,
+            warmupSeconds: Number(args.warmup),
+            rate,
+            protocol: "grpc",
+            secret,
+            redisPid: redis.pid,
+          });
+          const { gc, writeLatencyMs: write } = run;
+          const memory = memoryMb(server.pid);
+          const row = [
+            round,
+            variant,
+            rate,
+            Math.round(run.ackedPerSecond),
+            (gc.collections / seconds).toFixed(1),
+            `${(gc.pauseMs / Math.max(1, gc.collections)).toFixed(1)} / ${gc.maxPauseMs.toFixed(1)}`,
+            ((100 * gc.pauseMs) / (seconds * 1000)).toFixed(1),
+            `${write?.p50.toFixed(2)} / ${write?.p99.toFixed(2)}`,
+            `${(100 * (write?.shareOver10Ms ?? Number.NaN)).toFixed(2)}%`,
+            run.cpuMicrosPerPing.toFixed(1),
+            `${memory.rss.toFixed(0)} / ${memory.peak.toFixed(0)}`,
+            loadAverage(),
+          ].join(" | ");
+          console.log(row);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+} finally {
+  if (cpus) moveToCpus(redis.pid, `0-${availableParallelism() - 1}`);
+  await redis.stop();
+}
