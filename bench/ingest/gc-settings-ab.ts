@@ -7,7 +7,8 @@
 // ingest on the run's redis-server, 2,000 rider streams from the bench's load
 // process, and its collections per second, pauses (mean per collection, the
 // longest single stop), write p50 / p99, the share of writes over 10 ms, CPU
-// µs per ping and resident memory at the window's end and at its peak.
+// µs per ping, minor page faults per ping (fresh heap pages) and resident
+// memory at the window's end and at its peak.
 //   bun bench/ingest/gc-settings-ab.ts --variant INGEST_GC_HEAP_MB=0 --variant as-is \
 //     --rates 10000,20000 [--rounds 2 --seconds 8 --pinned]
 import { randomBytes } from "node:crypto";
@@ -54,6 +55,11 @@ function memoryMb(pid: number): { rss: number; peak: number } {
   const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
 }
+/** Minor page faults of a process so far (/proc/<pid>/stat field 10): fresh heap pages touched. */
+function minorFaults(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[7]);
+}
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
 const rates = (args.rates ?? "").split(",").map(Number);
@@ -63,7 +69,7 @@ const secret = randomBytes(32).toString("hex");
 const cpus = args.pinned ? { ingest: "0", rest: "1" } : undefined;
 if (cpus) moveToCpus(redis.pid, cpus.rest);
 console.log(
-  "round | variant | rate | acked/s | collections/s | pause mean / longest stop ms | paused % | write p50 / p99 ms | writes > 10 ms | ingest µs/ping | RSS end / peak MB | load avg",
+  "round | variant | rate | acked/s | collections/s | pause mean / longest stop ms | paused % | write p50 / p99 ms | writes > 10 ms | ingest µs/ping | page faults/ping | RSS end / peak MB | load avg",
 );
 try {
   for (let round = 1; round <= Number(args.rounds); round += 1) {
@@ -75,6 +81,7 @@ try {
       });
       try {
         for (const rate of rates) {
+          const faultsBefore = minorFaults(server.pid);
           const run = await runLoad({
             cpus: cpus?.rest,
             server,
@@ -87,6 +94,9 @@ try {
             redisPid: redis.pid,
           });
           const { gc, writeLatencyMs: write } = run;
+          // Over the warm-up and the window: the pings the open loop offered in both.
+          const faultsPerPing =
+            (minorFaults(server.pid) - faultsBefore) / (rate * (Number(args.warmup) + seconds));
           const memory = memoryMb(server.pid);
           const row = [
             round,
@@ -99,6 +109,7 @@ try {
             `${write?.p50.toFixed(2)} / ${write?.p99.toFixed(2)}`,
             `${(100 * (write?.shareOver10Ms ?? Number.NaN)).toFixed(2)}%`,
             run.cpuMicrosPerPing.toFixed(1),
+            faultsPerPing.toFixed(2),
             `${memory.rss.toFixed(0)} / ${memory.peak.toFixed(0)}`,
             loadAverage(),
           ].join(" | ");
