@@ -135,11 +135,14 @@ export function createRingMembership(options: {
     /**
      * The id was claimed by another node: nothing of this node's may be
      * written any more (the registry entry and the claim are the holder's).
-     * The ring is read once more, briefly, so it names the holder's URL.
+     * The ring is read once more so it names the holder's URL (this node's
+     * view may predate the holder's first beat); bounded by one node TTL,
+     * after which the watchers are sent away without a `moved` and look
+     * the owner up again.
      */
     async abandon(): Promise<void> {
       leaving = true;
-      await Promise.race([ring.refresh().catch(() => false), Bun.sleep(ringRefreshMs)]);
+      await Promise.race([ring.refresh().catch(() => false), Bun.sleep(options.nodeTtlMs)]);
       ring.stop();
     },
 
