@@ -153,7 +153,7 @@ export class RiderClient {
         this.#backlog.sent(ping);
         yield create(StreamPingsRequestSchema, { ping });
       }
-      await this.#sleep(this.#intervalMs, signal);
+      await this.#untilDue(signal);
     }
   }
 
@@ -161,7 +161,11 @@ export class RiderClient {
     this.#backlog.acked();
     this.#setState("streaming");
     this.#backoff.reset();
-    if (ack.nextIntervalMs > 0) this.#intervalMs = ack.nextIntervalMs;
+    // The ack times the next fix (the sleep after this ping already began): wake it to re-time.
+    if (ack.nextIntervalMs > 0 && ack.nextIntervalMs !== this.#intervalMs) {
+      this.#intervalMs = ack.nextIntervalMs;
+      this.#wake?.();
+    }
     // An OUT_OF_ORDER fix below what the rider has stored: this app lost count.
     const lostCount = ack.dropped.some(
       (drop) => drop.reason === DropReason.OUT_OF_ORDER && drop.seq < ack.lastAcceptedSeq,
@@ -229,6 +233,15 @@ export class RiderClient {
     this.#wantFix = false;
     this.#lastFixAt = Date.now();
     return this.#fixes.next(this.#lastFixAt);
+  }
+
+  /** Until the next fix is due: `#intervalMs` after the last one, as it stands when each sleep ends. */
+  async #untilDue(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const leftMs = this.#lastFixAt + this.#intervalMs - Date.now();
+      if (leftMs <= 0 || signal.aborted || this.#wantFix) return;
+      await this.#sleep(leftMs, signal);
+    }
   }
 
   #sleep(ms: number, signal?: AbortSignal): Promise<void> {

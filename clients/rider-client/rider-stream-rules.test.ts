@@ -165,3 +165,33 @@ test("a locate that never answers is a missed fix after locateTimeoutMs, and the
   expect(noFix).toEqual([{ error: expect.any(Error) }]);
   expect(String(noFix[0]?.error)).toContain("did not answer within 200 ms");
 });
+
+test("the ack's next_interval_ms times the next fix, not the one after: a rider who stops gets the parked interval at once", async () => {
+  // Moving (4 s by default) for the first fix, parked (1 s here) from then on.
+  let calls = 0;
+  const ackedAt: number[] = [];
+  const client = new RiderClient({
+    ingest: fixture.ingest.grpc,
+    token: await testToken(uniqueId("rider"), "rider", "london"),
+    seqStore: new MemorySeqStore(),
+    locate: () => {
+      calls += 1;
+      return { lat: 51.5, lng: -0.12, accuracyM: 5, speedMps: calls === 1 ? 5 : 0, headingDeg: 0 };
+    },
+    firstIntervalMs: 100,
+    backoff: { firstMs: 50, maxMs: 100 },
+  });
+  const intervals: number[] = [];
+  client.on("ack", (ack) => {
+    ackedAt.push(Date.now());
+    intervals.push(ack.nextIntervalMs);
+  });
+  void client.start();
+  await waitUntil(() => ackedAt.length >= 3, 15_000, "three acks");
+  await client.close();
+  expect(intervals.slice(0, 2)).toEqual([4_000, 1_000]);
+  const [first = 0, second = 0, third = 0] = ackedAt;
+  // The second fix waits the first ack's 4 s (not firstIntervalMs), the third the second's 1 s.
+  expect(second - first).toBeGreaterThanOrEqual(3_500);
+  expect(third - second).toBeLessThan(2_500);
+});
