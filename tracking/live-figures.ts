@@ -18,7 +18,7 @@ export function startLiveFigures(options: {
   nodeId: string;
   metrics: TrackingMetrics;
   logger: Logger;
-}): { stop(): Promise<void> } {
+}): { stop(options?: { forget?: boolean }): Promise<void> } {
   const { metrics } = options;
   const framesPerSecond = ratePerSecond(() => metricTotal(metrics.framesSent));
   const fanoutP99 = windowedQuantile(metrics.pingToFrameLag, 0.99);

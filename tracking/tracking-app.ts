@@ -162,11 +162,15 @@ export async function startTracking(
   const figures = startLiveFigures({ connection, nodeId: self.id, metrics, logger });
   logger.info({ port: server.port, node: self.id, url: self.url }, "tracking listening");
 
-  /** Refuses new watches, sends every watcher away (`moved` to its order's owner, if any), closes. */
-  async function stopServing(): Promise<void> {
+  /**
+   * Refuses new watches, sends every watcher away (`moved` to its order's
+   * owner, if any), closes; with `idTaken` it leaves the live figures under
+   * its id to the id's new holder.
+   */
+  async function stopServing(idTaken = false): Promise<void> {
     draining = true;
     heartbeat.stop();
-    await figures.stop();
+    await figures.stop({ forget: !idTaken });
     membership.sendEveryoneAway();
     subscriptions.close();
     await server.stop();
@@ -177,7 +181,7 @@ export async function startTracking(
   // nothing new from here on a move of the ring. They go to the id's new holder now.
   const failed = claimLost.promise.then(async () => {
     // A drain already under way finishes as it began (its leave() writes nothing once lost).
-    stopping ??= membership.abandon().then(stopServing);
+    stopping ??= membership.abandon().then(() => stopServing(true));
     // Stopped as far as it could: the process must go either way.
     await stopping.catch((error: unknown) =>
       logger.error({ err: error }, "stop after the lost claim failed"),
@@ -191,7 +195,7 @@ export async function startTracking(
     ring: membership.ring,
     subscriptionCount: subscriptions.subscriptionCount,
     drain() {
-      stopping ??= membership.leave().then(stopServing);
+      stopping ??= membership.leave().then(() => stopServing());
       return stopping;
     },
     failed,

@@ -38,6 +38,25 @@ test("a node's figures reach Redis on each report and leave it when the node sto
   expect(await readNodeStats(fixture.connection)).toEqual([]);
 });
 
+test("a node that lost its id to another stops reporting and leaves the entry to the id's new holder", async () => {
+  const reporter = startNodeStatsReporter({
+    connection: fixture.connection,
+    tier: "tracking",
+    nodeId: "t-taken",
+    everyMs: 20,
+    logger,
+    figures: async () => ({ sockets: 1 }),
+  });
+  await waitUntil(async () => (await readNodeStats(fixture.connection)).length === 1);
+  await reporter.stop({ forget: false });
+  const [left] = await readNodeStats(fixture.connection);
+  expect(left).toMatchObject({ tier: "tracking", nodeId: "t-taken" });
+  await Bun.sleep(60);
+  // No report after the stop: the entry is as the stop left it.
+  expect(await readNodeStats(fixture.connection)).toEqual([left as never]);
+  await fixture.connection.client.hdel(keys.nodeStats(), "tracking:t-taken");
+});
+
 test("entries of nodes gone silent and malformed entries are ignored and removed", async () => {
   const { client } = fixture.connection;
   const now = Date.now();

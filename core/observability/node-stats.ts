@@ -34,7 +34,7 @@ export function startNodeStatsReporter(options: {
   figures: () => Promise<Record<string, number>>;
   logger: Logger;
   now?: () => number;
-}): { stop(): Promise<void> } {
+}): { stop(options?: { forget?: boolean }): Promise<void> } {
   const {
     connection,
     tier,
@@ -59,11 +59,12 @@ export function startNodeStatsReporter(options: {
   }, everyMs);
   timer.unref();
   return {
-    async stop() {
+    /** Stops reporting and deletes the entry; `forget: false` leaves it (another node has the id now). */
+    async stop({ forget = true } = {}) {
       clearInterval(timer);
       // A report still in flight would put the entry back after the delete.
       await reporting;
-      await connection.client.hdel(keys.nodeStats(), field).catch(() => undefined);
+      if (forget) await connection.client.hdel(keys.nodeStats(), field).catch(() => undefined);
     },
   };
 }
