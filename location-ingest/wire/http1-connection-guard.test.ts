@@ -1,7 +1,7 @@
 // The HTTP/1.1 port's connection guard attacked from 127.0.0.1, against a
 // real ingest process: idle sockets, slowloris heads, a cap full of riders.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { type IngestProcess, spawnIngest } from "../../test/support/ingest-process";
 import { PICKUP } from "../../test/support/positions";
@@ -61,6 +61,34 @@ async function openRaw(port: number): Promise<RawClient> {
   );
   await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
   return { socket, received: () => received, closed, isClosed: () => isClosed };
+}
+
+/**
+ * The loopback port the HTTP server behind the front listens on: the
+ * process's one listening TCP socket on 127.0.0.1 that is not a public port
+ * (/proc/net/tcp, matched by the process's socket inodes).
+ */
+function innerPort(node: IngestProcess): number {
+  const pid = node.child.pid;
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1];
+      if (inode) inodes.add(inode);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const ports = readFileSync(`/proc/${pid}/net/tcp`, "utf8")
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    // local_address is field 1 (hex ip:port), st field 3 (0A = LISTEN), inode field 9.
+    .filter((f) => f[3] === "0A" && inodes.has(f[9] ?? "") && f[1]?.startsWith("0100007F:"))
+    .map((f) => Number.parseInt(f[1]?.split(":")[1] ?? "", 16))
+    .filter((port) => port !== node.httpPort && port !== node.grpcPort);
+  if (ports.length !== 1) throw new Error(`expected one inner port, found ${ports.join(", ")}`);
+  return ports[0] as number;
 }
 
 /** The ingest's open descriptors. */
@@ -136,6 +164,30 @@ describe("the HTTP/1.1 connection cap", () => {
     expect(await hits(ingest, "http_connection_refused")).toBe(refusedBefore + 1);
     for (const rider of riders) rider.client.socket.destroy();
   });
+});
+
+test("a local process on the server's loopback port behind the front is refused (403, connection closed): it cannot go round the port's limits", async () => {
+  const token = await testToken(uniqueId("rider"), "rider", "london");
+  const client = await openRaw(innerPort(ingest));
+  const body = JSON.stringify({
+    ping: { ...PICKUP, accuracyM: 5, recordedAtMs: String(Date.now()), seq: "1" },
+  });
+  client.socket.write(
+    `POST ${SEND_PING} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+      `Authorization: Bearer ${token}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+  await client.closed;
+  expect(client.received()).toStartWith("HTTP/1.1 403");
+  expect(client.received()).toContain('"code":"forbidden"');
+  // Nothing of the rider was stored.
+  const through = await fetch(`http://127.0.0.1:${ingest.httpPort}${SEND_PING}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body,
+  });
+  const { ack } = (await through.json()) as { ack: { lastAcceptedSeq: string; dropped?: unknown } };
+  expect(ack.lastAcceptedSeq).toBe("1");
+  expect(ack.dropped).toBeUndefined();
 });
 
 describe("the HTTP/1.1 port's deadlines", () => {

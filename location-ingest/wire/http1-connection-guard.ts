@@ -1,14 +1,24 @@
-import { type AddressInfo, createServer, connect as openSocket, type Socket } from "node:net";
+import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "pino";
 import type { TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter, type TransportLimit } from "../metrics";
 import { createConnectionCap } from "./connection-cap";
 
+/** One side of a connection through the front: the client's socket, or the front's to the server. */
+interface Side {
+  readonly connection: Http1Connection;
+  socket: Socket<Side> | undefined;
+  /** Bytes for this side the kernel did not take yet; the other side is paused meanwhile. */
+  pending: Buffer | undefined;
+  /** The other side half-closed: end this one once `pending` is written. */
+  ending: boolean;
+}
+
 interface Http1Connection {
   readonly peer: string;
-  readonly client: Socket;
+  readonly client: Side;
   /** The front's own connection to the HTTP server. */
-  readonly server: Socket;
+  readonly server: Side;
   /** Requests the HTTP server is answering on it. */
   requests: number;
   /** When the first byte of a request head not yet handed to the server arrived. */
@@ -18,6 +28,7 @@ interface Http1Connection {
   /** When the server closed its side: the answer is flushed, then the client is cut. */
   closingSince: number | undefined;
   readonly openedAt: number;
+  closed: boolean;
 }
 
 /** A client whose server side closed is destroyed this long after, FIN answered or not. */
@@ -38,10 +49,15 @@ function sweepEveryMs(limits: TransportLimits): number {
  *
  * Bun.serve says nothing of a connection before its first request (and
  * node:http under Bun emits "connection" only then), so the port's listener
- * is a TCP front in the same process: it accepts, counts and times each
- * connection and pipes it to the HTTP server on a loopback port. The server
- * marks a connection working while it answers (`requestStarted`), matched
- * by the front's outbound port. A connection costs three descriptors.
+ * is a TCP front in the same process (Bun.listen; Bun.connect to the
+ * server): it accepts, counts and times each connection and copies its
+ * bytes both ways to the HTTP server on a loopback port, each chunk
+ * written straight to the other socket (what the kernel does not take
+ * waits, and the sending side is paused until it drains). The server marks
+ * a connection working while it answers (`requestStarted`), matched by the
+ * front's outbound port; a request that did not come through the front (a
+ * local process on the loopback port) is not the port's and is refused.
+ * A connection costs three descriptors.
  */
 export function createHttp1ConnectionGuard(deps: {
   limits: TransportLimits;
@@ -52,7 +68,7 @@ export function createHttp1ConnectionGuard(deps: {
   const { limits, metrics, logger, now = Date.now } = deps;
   const count = limitHitReporter(metrics, logger);
   const byServerPort = new Map<number, Http1Connection>();
-  let stopFront: () => Promise<void> = async () => undefined;
+  let front: TCPSocketListener<Side> | undefined;
   const open = createConnectionCap<Http1Connection>({
     max: limits.httpMaxConnections,
     port: "HTTP/1.1",
@@ -62,8 +78,10 @@ export function createHttp1ConnectionGuard(deps: {
   });
 
   function close(connection: Http1Connection): void {
-    connection.client.destroy();
-    connection.server.destroy();
+    if (connection.closed) return;
+    connection.closed = true;
+    connection.client.socket?.terminate();
+    connection.server.socket?.terminate();
     if (!open.forget(connection)) return;
     metrics.httpConnections.set(open.size);
     logger.debug(
@@ -77,48 +95,115 @@ export function createHttp1ConnectionGuard(deps: {
     close(connection);
   }
 
-  function accept(client: Socket, serverPort: number): void {
+  const otherSide = (side: Side) =>
+    side === side.connection.client ? side.connection.server : side.connection.client;
+
+  /** Writes `chunk` to `to`, keeping what the kernel did not take and pausing the sender. */
+  function forward(to: Side, chunk: Buffer): void {
+    if (to.pending || !to.socket) {
+      to.pending = to.pending ? Buffer.concat([to.pending, chunk]) : Buffer.from(chunk);
+      if (to.socket) otherSide(to).socket?.pause();
+      return;
+    }
+    const written = to.socket.write(chunk);
+    if (written >= chunk.byteLength) return;
+    to.pending = Buffer.from(chunk.subarray(Math.max(0, written)));
+    otherSide(to).socket?.pause();
+  }
+
+  /** `to` can take bytes again (connected, or drained): writes what waits, then ends if asked. */
+  function flush(to: Side): void {
+    const socket = to.socket;
+    if (!socket) return;
+    const pending = to.pending;
+    if (pending) {
+      const written = socket.write(pending);
+      if (written < pending.byteLength) {
+        to.pending = pending.subarray(Math.max(0, written));
+        return;
+      }
+      to.pending = undefined;
+      otherSide(to).socket?.resume();
+    }
+    if (to.ending) socket.end();
+  }
+
+  /** The other side half-closed: end `to` once what waits for it is written. */
+  function endAfterPending(to: Side): void {
+    to.ending = true;
+    if (!to.pending) to.socket?.end();
+  }
+
+  function accept(client: Socket<Side>, serverPort: number): void {
     const peer = `${client.remoteAddress}:${client.remotePort}`;
     if (!open.admit()) {
       count("http_connection_refused", { peer });
-      client.destroy();
+      client.terminate();
       return;
     }
-    const server = openSocket({ host: "127.0.0.1", port: serverPort });
-    const connection: Http1Connection = {
+    const connection = {
       peer,
-      client,
-      server,
       requests: 0,
       headSince: undefined,
       idleSince: now(),
       closingSince: undefined,
       openedAt: now(),
-    };
+      closed: false,
+    } as Omit<Http1Connection, "client" | "server"> as Http1Connection;
+    const side = (socket: Socket<Side> | undefined): Side => ({
+      connection,
+      socket,
+      pending: undefined,
+      ending: false,
+    });
+    Object.assign(connection, { client: side(client), server: side(undefined) });
+    client.data = connection.client;
     open.add(connection);
     metrics.httpConnections.set(open.size);
     logger.debug({ peer }, "http connection opened");
-    server.once("connect", () => {
-      const port = server.localPort;
-      if (port === undefined) return;
-      byServerPort.set(port, connection);
-      server.once("close", () => byServerPort.delete(port));
-    });
-    client.on("data", () => {
+    let serverSidePort: number | undefined;
+    Bun.connect<Side>({
+      hostname: "127.0.0.1",
+      port: serverPort,
+      data: connection.server,
+      socket: {
+        open(server) {
+          if (connection.closed) return server.terminate();
+          connection.server.socket = server;
+          serverSidePort = server.localPort;
+          byServerPort.set(serverSidePort, connection);
+          flush(connection.server);
+        },
+        data: (_server, chunk) => forward(connection.client, chunk),
+        drain: () => flush(connection.server),
+        // The server is done with it: the answer is flushed and the client sent FIN, then cut.
+        end() {
+          connection.closingSince ??= now();
+          endAfterPending(connection.client);
+        },
+        close(_server, error) {
+          if (serverSidePort !== undefined) byServerPort.delete(serverSidePort);
+          if (error) return close(connection);
+          connection.closingSince ??= now();
+          endAfterPending(connection.client);
+        },
+        connectError: () => close(connection),
+      },
+    }).catch(() => close(connection));
+  }
+
+  const clientHandlers = {
+    data(client: Socket<Side>, chunk: Buffer) {
+      const connection = client.data.connection;
       // Bytes while no request is being answered start a request head.
       if (connection.requests === 0) connection.headSince ??= now();
-    });
-    client.pipe(server);
-    server.pipe(client);
-    // Either side gone ends both; an answer already queued is flushed by the pipe's end().
-    client.once("close", () => close(connection));
-    server.once("close", (hadError) => {
-      if (hadError) close(connection);
-      else connection.closingSince = now();
-    });
-    client.on("error", () => close(connection));
-    server.on("error", () => close(connection));
-  }
+      forward(connection.server, chunk);
+    },
+    drain: (client: Socket<Side>) => flush(client.data),
+    end: (client: Socket<Side>) => endAfterPending(client.data.connection.server),
+    // A refused client never got its side.
+    close: (client: Socket<Side | undefined>) => client.data && close(client.data.connection),
+  };
 
   function sweep(): void {
     const at = now();
@@ -142,22 +227,25 @@ export function createHttp1ConnectionGuard(deps: {
   return {
     /** Listens on the public port, piping each connection to the HTTP server on `serverPort`. */
     async listen(port: number, host: string, serverPort: number): Promise<number> {
-      const front = createServer((client) => accept(client, serverPort));
-      await new Promise<void>((resolve, reject) => {
-        front.once("error", reject);
-        front.listen(port, host, () => resolve());
+      front = Bun.listen<Side>({
+        hostname: host,
+        port,
+        socket: {
+          open: (client) => accept(client, serverPort),
+          ...clientHandlers,
+        },
       });
-      stopFront = () => new Promise<void>((resolve) => front.close(() => resolve()));
-      return (front.address() as AddressInfo).port;
+      return front.port;
     },
     /**
      * The HTTP server started answering a request that came through the
      * front's connection from `serverSidePort`; call the result once answered.
+     * Undefined for a request that did not come through the front.
      */
-    requestStarted(serverSidePort: number | undefined): () => void {
+    requestStarted(serverSidePort: number | undefined): (() => void) | undefined {
       const connection =
         serverSidePort === undefined ? undefined : byServerPort.get(serverSidePort);
-      if (!connection) return () => undefined;
+      if (!connection) return undefined;
       connection.requests += 1;
       connection.headSince = undefined;
       open.started(connection);
@@ -178,10 +266,9 @@ export function createHttp1ConnectionGuard(deps: {
      */
     async stop(drain: () => Promise<void>): Promise<void> {
       clearInterval(ticker);
-      const closed = stopFront();
+      front?.stop();
       await drain();
       for (const connection of open) close(connection);
-      await closed;
     },
   };
 }

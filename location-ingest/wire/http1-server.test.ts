@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "node:net";
 import { useIngestOnRedis } from "../../test/support/ingest";
+import { testToken, uniqueId } from "../../test/support/tokens";
+import { waitUntil } from "../../test/support/wait";
 
 const fixture = useIngestOnRedis({ INGEST_HTTP_IDLE_TIMEOUT_S: "1" });
 const SEND_PING = "/delivery.tracking.v1.LocationIngestService/SendPing";
@@ -82,4 +84,52 @@ test("a silent keep-alive connection is closed after INGEST_HTTP_IDLE_TIMEOUT_S"
   const afterMs = await closed;
   expect(answer).toStartWith("HTTP/1.1 200");
   expect(afterMs).toBeGreaterThanOrEqual(900);
+});
+
+test("a large upload and its large answer pass through the port's front whole, with a client slow to read", async () => {
+  const token = await testToken(uniqueId("rider"), "rider", "london");
+  // 6,000 pings with an impossible latitude: ~600 KB in, one dropped entry each out.
+  const pings = Array.from({ length: 6_000 }, (_, i) => ({
+    lat: 999,
+    lng: -0.1278,
+    accuracyM: 5,
+    recordedAtMs: String(Date.now()),
+    seq: String(i + 1),
+  }));
+  // One Connect streaming message (UploadPings is client-streaming): a 5-byte envelope, then JSON.
+  const message = Buffer.from(JSON.stringify({ pings }));
+  const body = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), message]);
+  body.writeUInt32BE(message.length, 1);
+  const socket = connect(Number(new URL(fixture.ingest.httpUrl).port), "127.0.0.1");
+  const chunks: Buffer[] = [];
+  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+  socket.write(
+    "POST /delivery.tracking.v1.LocationIngestService/UploadPings HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+      `Content-Type: application/connect+json\r\nAuthorization: Bearer ${token}\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n`,
+  );
+  socket.write(body);
+  // Not reading for a while: the answer waits in the front, not lost.
+  socket.pause();
+  await Bun.sleep(300);
+  socket.resume();
+  const received = () => Buffer.concat(chunks).toString();
+  // The answer is chunked: its last chunk ends it.
+  await waitUntil(() => received().endsWith("\r\n0\r\n\r\n"), 10_000);
+  socket.destroy();
+  const text = received();
+  expect(text).toStartWith("HTTP/1.1 200");
+  const chunked = Buffer.from(text.slice(text.indexOf("\r\n\r\n") + 4));
+  const payload: Buffer[] = [];
+  for (let at = 0; ; ) {
+    const lineEnd = chunked.indexOf("\r\n", at);
+    const size = Number.parseInt(chunked.subarray(at, lineEnd).toString(), 16);
+    if (size === 0) break;
+    payload.push(chunked.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+  const messages = Buffer.concat(payload);
+  const answer = JSON.parse(messages.subarray(5, 5 + messages.readUInt32BE(1)).toString());
+  expect(answer.dropped).toHaveLength(6_000);
+  expect(answer.dropped[5_999]).toMatchObject({ seq: "6000" });
 });

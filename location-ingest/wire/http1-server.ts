@@ -182,6 +182,7 @@ export async function startHttp1Server(
     async fetch(request, bun) {
       const answered = guard.requestStarted(bun.requestIP(request)?.port);
       const requestId = requestIdOf(request);
+      if (!answered) return outsideTheFront(requestId);
       try {
         return await serve(request, requestId);
       } catch (error) {
@@ -202,6 +203,20 @@ export async function startHttp1Server(
       await guard.stop(() => server.stop());
     },
   };
+}
+
+/**
+ * A request on the server's loopback port that did not come through the
+ * port's front (a local process going round its limits): refused, and the
+ * connection closed.
+ */
+function outsideTheFront(requestId: string): Response {
+  const response = errorResponse(
+    new EdgeError("forbidden", "connect to the HTTP port, not the server behind it"),
+    requestId,
+  );
+  response.headers.set("connection", "close");
+  return response;
 }
 
 /** The request's whole body, or "timeout" when it did not arrive within `ms`. */
