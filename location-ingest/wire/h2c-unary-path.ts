@@ -45,7 +45,7 @@ export function createH2cUnaryPath(deps: {
     const { headers } = request;
     const form = leanUnaryForm(
       { method: request.method, header: (name) => single(headers[name]) },
-      true,
+      "h2c",
     );
     if (!form) return false;
     return (async () => {

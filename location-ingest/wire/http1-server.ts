@@ -126,7 +126,7 @@ export async function startHttp1Server(
       handler.method === SEND_PING
         ? leanUnaryForm(
             { method: request.method, header: (name) => request.headers.get(name) },
-            false,
+            "http1",
           )
         : undefined;
     let readBody: Uint8Array | undefined;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import http2 from "node:http2";
+import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import { create, fromBinary, toBinary, toJson } from "@bufbuild/protobuf";
 import {
@@ -10,6 +11,7 @@ import {
 import { pingTrack, useIngestOnRedis } from "../../test/support/ingest";
 import { grpcFrame, rawH2Request } from "../../test/support/raw-grpc";
 import { testToken, uniqueId } from "../../test/support/tokens";
+import { waitUntil } from "../../test/support/wait";
 import { leanUnaryForm } from "./unary-send-ping";
 
 // The lean unary SendPing (unary-send-ping.ts) against connect-node on the
@@ -191,9 +193,12 @@ describe("which calls take the lean path", () => {
     header: (name: string) => headers[name],
   });
   test("plain Connect unary JSON / proto, and gRPC where the port speaks it", () => {
-    expect(leanUnaryForm(head("POST", { "content-type": "application/json" }), false)).toBe(
-      "connect-json",
-    );
+    expect(
+      leanUnaryForm(
+        head("POST", { "content-type": "application/json", "content-length": "120" }),
+        "http1",
+      ),
+    ).toBe("connect-json");
     expect(
       leanUnaryForm(
         head("POST", {
@@ -201,26 +206,26 @@ describe("which calls take the lean path", () => {
           "content-length": "120",
           "connect-timeout-ms": "5000",
         }),
-        true,
+        "h2c",
       ),
     ).toBe("connect-json");
-    expect(leanUnaryForm(head("POST", { "content-type": "application/proto" }), true)).toBe(
+    expect(leanUnaryForm(head("POST", { "content-type": "application/proto" }), "h2c")).toBe(
       "connect-proto",
     );
     expect(
       leanUnaryForm(
         head("POST", { "content-type": "application/grpc", "grpc-timeout": "5S" }),
-        true,
+        "h2c",
       ),
     ).toBe("grpc");
     expect(
       leanUnaryForm(
         head("POST", { "content-type": "application/grpc+proto", "grpc-encoding": "identity" }),
-        true,
+        "h2c",
       ),
     ).toBe("grpc");
   });
-  test("everything else is connect-node's: compression, gRPC-Web, gRPC on HTTP/1.1, GET, streams, a bad timeout, a body over one message", () => {
+  test("everything else is connect-node's: compression, gRPC-Web, gRPC on HTTP/1.1, GET, streams, a bad timeout, a body over one message, a chunked HTTP/1.1 body", () => {
     const refused = [
       head("POST", { "content-type": "application/proto", "content-encoding": "gzip" }),
       head("POST", { "content-type": "application/grpc", "grpc-encoding": "gzip" }),
@@ -233,9 +238,39 @@ describe("which calls take the lean path", () => {
       head("POST", { "content-type": "application/json", "content-length": "5000" }),
       head("POST", { "content-type": "text/plain" }),
     ];
-    for (const request of refused) expect(leanUnaryForm(request, true)).toBeUndefined();
+    for (const request of refused) expect(leanUnaryForm(request, "h2c")).toBeUndefined();
+    // HTTP/1.1 reads the body whole first: only with a declared length within the limit.
+    const type = { "content-type": "application/json" };
+    expect(leanUnaryForm(head("POST", type), "http1")).toBeUndefined();
     expect(
-      leanUnaryForm(head("POST", { "content-type": "application/grpc" }), false),
+      leanUnaryForm(head("POST", { ...type, "transfer-encoding": "chunked" }), "http1"),
+    ).toBeUndefined();
+    expect(
+      leanUnaryForm(
+        head("POST", { "content-type": "application/grpc", "content-length": "20" }),
+        "http1",
+      ),
     ).toBeUndefined();
   });
+});
+
+test("a chunked HTTP/1.1 SendPing past the message limit is refused as it streams (429), never read whole first", async () => {
+  const token = await testToken(uniqueId("rider"), "rider", "london");
+  const socket = connect(Number(new URL(fixture.ingest.httpUrl).port), "127.0.0.1");
+  let received = "";
+  socket.on("data", (chunk: Buffer) => {
+    received += chunk.toString();
+  });
+  const chunk = `{"ping": {"lat": 51.5, "pad": "${"x".repeat(8_000)}"`;
+  // One 8 KB chunk, then nothing: the body never ends.
+  socket.write(
+    `POST ${PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+      `Authorization: Bearer ${token}\r\nTransfer-Encoding: chunked\r\n\r\n` +
+      `${chunk.length.toString(16)}\r\n${chunk}\r\n`,
+  );
+  // Well inside the message timeout (10 s): the guard's limit, not the clock, ends it.
+  await waitUntil(() => received.includes("\r\n\r\n"), 5_000);
+  socket.destroy();
+  expect(received).toStartWith("HTTP/1.1 429");
+  expect(received).toContain('"code":"resource_exhausted"');
 });
