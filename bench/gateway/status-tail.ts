@@ -1,4 +1,5 @@
-// `bun bench/gateway/status-tail.ts [--rate 2500] [--seconds 5] [--rounds 2] [--pin]`:
+// `bun bench/gateway/status-tail.ts [--rate 2500] [--seconds 5] [--rounds 2] [--pin]
+//   [--only gateway-bare,gateway-status] [--env heap=BUN_JSC_largeHeapSize=268435456 ...]`:
 // where the status read's latency tail comes from. The lean generator
 // (open loop) loads, in alternating rounds, routes that each add one piece
 // of a status read, on bare Bun.serve (no Hono, no middleware, no metrics,
@@ -14,18 +15,26 @@
 //   gateway-status the gateway's GET /v1/orders/{id}/status
 // One Redis connection as the gateway opens it (core/redis/client.ts). With
 // --pin, the servers run on core 0, Redis and the generator on core 1 (as
-// on a node whose cores are the gateway's, Redis elsewhere).
+// on a node whose cores are the gateway's, Redis elsewhere). --only picks
+// the variants. Each --env name=VARS starts another raw server and gateway
+// with those variables (collector settings, say), loaded in turn with the
+// plain ones as "<variant>+name". The servers run with JavaScriptCore's GC
+// log on: each run reports the server's collections, their pauses and the
+// heap it allocated per request (complete only when no timer collects:
+// BUN_JSC_collectionTimerMaxPercentCPU=0 and BUN_GC_TIMER_DISABLE=1).
 // Prints one line per run, then one JSON line: StatusTail.
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { Subprocess } from "bun";
 import pino from "pino";
 import { mintToken } from "../../core/auth/mint-token";
 import { createRedisConnection } from "../../core/redis/client";
 import { readOrderRecord } from "../../core/redis/order-record";
 import { takeRateLimit } from "../../core/redis/scripts";
 import { freePort, startRedis } from "../../test/support/redis-server";
+import { type GcMeter, gcMeter } from "../ingest/gc-log";
 import { moveToCpus } from "../ingest/servers-under-test";
 import { lineReader, spawnBun, waitForOk } from "../support/child";
 import { cpuTimes } from "../support/process-stats";
@@ -41,10 +50,15 @@ export interface StatusTail {
   seconds: number;
   rounds: number;
   pinned: boolean;
+  /** Per --env name, the variables of its servers ("+name" in `runs`). */
+  tunedEnv: Record<string, Record<string, string>>;
   loadAverage: { start: number; end: number };
-  /** Per variant, one entry per round: latency ms (from due time), send lag p99, server CPU µs per request. */
+  /**
+   * Per variant (with "+name" for the --env servers), one entry per round: latency ms (from
+   * due time), send lag p99, server CPU µs per request, the server's collections and pauses.
+   */
   runs: Record<
-    Variant,
+    string,
     {
       p50: number;
       p99: number;
@@ -53,6 +67,11 @@ export interface StatusTail {
       sendLagP99: number;
       userMicros: number;
       systemMicros: number;
+      collections: number;
+      /** Heap KB allocated per request, as the GC log counts it: complete only with both GC timers off. */
+      allocatedKb: number;
+      gcPauseMs: number;
+      gcMaxPauseMs: number;
     }[]
   >;
 }
@@ -108,25 +127,35 @@ async function serve(port: number, redisUrl: string): Promise<void> {
   console.log(`serving ${server.port}`);
 }
 
-async function drive(options: {
-  rate: number;
-  seconds: number;
-  rounds: number;
-  pin: boolean;
-}): Promise<StatusTail> {
-  const { rate, seconds, rounds, pin } = options;
-  const redis = await startRedis();
-  const secret = randomBytes(32).toString("hex");
+interface ServerSet {
+  /** "" for the servers as deployed, "+name" for the ones started with --env name=.... */
+  suffix: string;
+  raw: Subprocess<"ignore", "pipe", "pipe">;
+  gateway: Subprocess<"ignore", "ignore", "pipe">;
+  gatewayPort: number;
+  rawPort: number;
+  gc: { raw: GcMeter; gateway: GcMeter };
+}
+
+async function startSet(
+  suffix: string,
+  redisUrl: string,
+  secret: string,
+  env: Record<string, string>,
+): Promise<ServerSet> {
   const [rawPort, gatewayPort] = [await freePort(), await freePort()];
-  const raw = spawnBun(import.meta.path, [
-    ...["--serve", String(rawPort), "--redis-url", redis.url],
-  ]);
+  // JavaScriptCore's GC log on stderr (a few lines per collection): counted per run.
+  const logged = { ...process.env, LOG_LEVEL: "warn", BUN_JSC_logGC: "1", ...env };
+  const raw = Bun.spawn(
+    [process.execPath, import.meta.path, "--serve", String(rawPort), "--redis-url", redisUrl],
+    { env: logged, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
+  );
   const gateway = Bun.spawn(
     [process.execPath, join(import.meta.dir, "..", "..", "gateway", "main.ts")],
     {
       env: {
-        ...process.env,
-        REDIS_URL: redis.url,
+        ...logged,
+        REDIS_URL: redisUrl,
         JWT_SECRET: secret,
         GATEWAY_PORT: String(gatewayPort),
         RATE_LIMIT_REQUESTS: "1000000000",
@@ -134,36 +163,63 @@ async function drive(options: {
       },
       stdin: "ignore",
       stdout: "ignore",
-      stderr: "inherit",
+      stderr: "pipe",
     },
   );
+  const echo = (line: string) => console.error(line);
+  const gc = {
+    raw: gcMeter(raw.stderr, "bun", echo),
+    gateway: gcMeter(gateway.stderr, "bun", echo),
+  };
+  await lineReader(raw).until((line) => line.startsWith("serving"));
+  await waitForOk(`http://127.0.0.1:${gatewayPort}/readyz`);
+  return { suffix, raw, gateway, gatewayPort, rawPort, gc };
+}
+
+async function drive(options: {
+  rate: number;
+  seconds: number;
+  rounds: number;
+  pin: boolean;
+  only: readonly Variant[];
+  env: Record<string, Record<string, string>>;
+}): Promise<StatusTail> {
+  const { rate, seconds, rounds, pin, only, env } = options;
+  const redis = await startRedis();
+  const secret = randomBytes(32).toString("hex");
+  const sets: ServerSet[] = [];
   try {
     await seedBenchOrders(redis.url, 1, { orderPrefix: "bench-tail-" });
-    await lineReader(raw).until((line) => line.startsWith("serving"));
-    await waitForOk(`http://127.0.0.1:${gatewayPort}/readyz`);
+    sets.push(await startSet("", redis.url, secret, {}));
+    for (const [name, variables] of Object.entries(env))
+      sets.push(await startSet(`+${name}`, redis.url, secret, variables));
     if (pin) {
-      for (const pid of [raw.pid, gateway.pid]) moveToCpus(pid, "0");
+      for (const set of sets)
+        for (const pid of [set.raw.pid, set.gateway.pid]) moveToCpus(pid, "0");
       moveToCpus(redis.pid, "1");
     }
     const token = await mintToken(secret, { sub: "bench-tail", role: "dispatcher" });
-    const urlOf = (variant: Variant) =>
+    const urlOf = (set: ServerSet, variant: Variant) =>
       variant === "gateway-bare"
-        ? `http://127.0.0.1:${gatewayPort}/healthz`
+        ? `http://127.0.0.1:${set.gatewayPort}/healthz`
         : variant === "gateway-status"
-          ? `http://127.0.0.1:${gatewayPort}/v1/orders/${ORDER_ID}/status`
-          : `http://127.0.0.1:${rawPort}/${variant}`;
-    const load = async (variant: Variant, runSeconds: number) => {
+          ? `http://127.0.0.1:${set.gatewayPort}/v1/orders/${ORDER_ID}/status`
+          : `http://127.0.0.1:${set.rawPort}/${variant}`;
+    const load = async (set: ServerSet, variant: Variant, runSeconds: number) => {
       const child = spawnBun(join(import.meta.dir, "lean-http-load.ts"), [
-        ...["--url", urlOf(variant), "--seconds", String(runSeconds)],
+        ...["--url", urlOf(set, variant), "--seconds", String(runSeconds)],
         ...["--rate", String(rate), "--token", token],
       ]);
       if (pin) moveToCpus(child.pid, "1");
-      const pid = variant.startsWith("gateway") ? gateway.pid : raw.pid;
+      const onGateway = variant.startsWith("gateway");
+      const pid = onGateway ? set.gateway.pid : set.raw.pid;
       const before = cpuTimes(pid);
+      const gcWindow = (onGateway ? set.gc.gateway : set.gc.raw).open();
       const result = JSON.parse(
         await lineReader(child).until((line) => line.startsWith("{")),
       ) as LeanLoadResult;
       const after = cpuTimes(pid);
+      const gc = gcWindow.close();
       if (result.non2xx + result.errors > 0)
         throw new Error(`${variant}: ${result.non2xx} non-2xx, ${result.errors} errors`);
       const perRequest = (seconds: number) => Math.round((seconds * 1e6) / result.answered);
@@ -175,32 +231,39 @@ async function drive(options: {
         sendLagP99: result.sendLagMs.p99,
         userMicros: perRequest(after.user - before.user),
         systemMicros: perRequest(after.system - before.system),
+        collections: gc.collections,
+        allocatedKb: Math.round(gc.allocatedBytes / 1024 / result.answered),
+        gcPauseMs: Math.round(gc.pauseMs * 10) / 10,
+        gcMaxPauseMs: Math.round(gc.maxPauseMs * 10) / 10,
       };
     };
     const loadStart = loadavg()[0] ?? 0;
-    const runs = Object.fromEntries(
-      VARIANTS.map((variant) => [variant, [] as StatusTail["runs"][Variant]]),
-    ) as StatusTail["runs"];
+    const runs: StatusTail["runs"] = {};
     for (let round = 0; round < rounds; round += 1)
-      for (const variant of VARIANTS) {
-        await load(variant, WARM_UP_SECONDS);
-        const run = await load(variant, seconds);
-        runs[variant].push(run);
-        console.log(
-          `${variant.padEnd(15)} p50 ${run.p50} p99 ${run.p99} p99.9 ${run.p999} max ${run.max} ms, send lag p99 ${run.sendLagP99} ms, CPU µs/request user ${run.userMicros} system ${run.systemMicros}`,
-        );
-      }
+      for (const variant of only)
+        for (const set of sets) {
+          const name = variant + set.suffix;
+          await load(set, variant, WARM_UP_SECONDS);
+          const run = await load(set, variant, seconds);
+          runs[name] = [...(runs[name] ?? []), run];
+          console.log(
+            `${name.padEnd(21)} p50 ${run.p50} p99 ${run.p99} p99.9 ${run.p999} max ${run.max} ms, send lag p99 ${run.sendLagP99} ms, CPU µs/request user ${run.userMicros} system ${run.systemMicros}, GC ${run.collections} (pauses ${run.gcPauseMs} ms, longest ${run.gcMaxPauseMs}; ${run.allocatedKb} KB/request counted)`,
+          );
+        }
     return {
       rate,
       seconds,
       rounds,
       pinned: pin,
+      tunedEnv: env,
       loadAverage: { start: loadStart, end: loadavg()[0] ?? 0 },
       runs,
     };
   } finally {
-    raw.kill("SIGKILL");
-    gateway.kill("SIGKILL");
+    for (const set of sets) {
+      set.raw.kill("SIGKILL");
+      set.gateway.kill("SIGKILL");
+    }
     await redis.stop();
   }
 }
@@ -213,8 +276,24 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "5" },
     rounds: { type: "string", default: "2" },
     pin: { type: "boolean", default: false },
+    only: { type: "string", default: VARIANTS.join(",") },
+    env: { type: "string", multiple: true, default: [] },
   },
 });
+const only = (args.only ?? "").split(",") as Variant[];
+for (const variant of only)
+  if (!VARIANTS.includes(variant)) throw new Error(`--only: no variant ${variant} (${VARIANTS})`);
+/**
+ * `--env name=A=1,B=2` (repeatable): another raw server and gateway with these variables
+ * (runs named "<variant>+name"), each variant run on every set in turn.
+ */
+const env = Object.fromEntries(
+  (args.env ?? []).map((spec) => {
+    const [name = "", variables = ""] = spec.split(/=(.*)/s);
+    const pairs = variables.split(",").map((pair) => pair.split(/=(.*)/s).slice(0, 2));
+    return [name, Object.fromEntries(pairs)];
+  }),
+);
 if (args.serve) await serve(Number(args.serve), args["redis-url"] ?? "");
 else {
   const result = await drive({
@@ -222,6 +301,8 @@ else {
     seconds: Number(args.seconds),
     rounds: Number(args.rounds),
     pin: args.pin ?? false,
+    only,
+    env,
   });
   console.log(JSON.stringify(result));
   process.exit(0);
