@@ -9,7 +9,6 @@ import {
   readLiveAgeMs,
   readNodeId,
 } from "../core/config/shared-config";
-import { readGcHeapMb } from "./gc-settings";
 
 export interface PingLimits {
   /** How far ahead of the server clock a phone's timestamp may be. */
@@ -118,13 +117,6 @@ export interface IngestConfig {
   readonly kafkaReplayLeaseMs: number;
   readonly maxUploadPings: number;
   readonly drainReconnectMs: number;
-  /**
-   * MB the JavaScript heap allocates between two collections with no
-   * timer-driven ones; 0 (the default) for Bun's own collector settings.
-   * Applied before start (gc-settings.ts restarts the process with it); read
-   * here so a bad value stops the process like any other.
-   */
-  readonly gcHeapMb: number;
   readonly transport: TransportLimits;
 }
 
@@ -180,7 +172,6 @@ export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig 
     kafkaReplayLeaseMs: readInt(env, "KAFKA_REPLAY_LEASE_MS", 10_000, { min: 500 }),
     maxUploadPings: readInt(env, "UPLOAD_MAX_PINGS", 20_000, { min: 1 }),
     drainReconnectMs: readInt(env, "DRAIN_RECONNECT_MS", 1_000, { min: 0 }),
-    gcHeapMb: readGcHeapMb(env),
     transport: loadTransportLimits(env, host),
   });
 }

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
@@ -64,22 +63,4 @@ test("a bad setting stops the process at start with a message naming the variabl
   expect(result.exitCode).not.toBe(0);
   expect(result.exitCode).toBe(2);
   expect(result.stdout.toString()).toContain("INGEST_PORT: must be an integer");
-});
-
-test("the process restarts in place with the collector settings it lacks, keeping the operator's", async () => {
-  const ingest = await spawnIngest({
-    REDIS_URL: redis.url,
-    INGEST_GC_HEAP_MB: "64",
-    BUN_GC_TIMER_DISABLE: "0",
-  });
-  try {
-    // Same pid, new environment: JavaScriptCore started with these (it reads them only at start).
-    const environment = readFileSync(`/proc/${ingest.child.pid}/environ`, "utf8").split("\0");
-    expect(environment).toContain(`BUN_JSC_largeHeapSize=${64 * 2 ** 20}`);
-    expect(environment).toContain("BUN_JSC_collectionTimerMaxPercentCPU=0");
-    expect(environment).toContain("BUN_GC_TIMER_DISABLE=0");
-    expect(await ingest.metric("edge_ingest_streams")).toBe(0);
-  } finally {
-    expect(await ingest.stop()).toBe(0);
-  }
 });

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { gcSettingsToAdd } from "../../location-ingest/gc-settings";
 import { startRedis } from "../../test/support/redis-server";
 import { histogramPercentile, parseHistogram } from "../support/percentiles";
 import { cpuMeter } from "../support/process-stats";
@@ -192,11 +191,8 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
 
     let baseline: BaselineRuns | undefined;
     if (baselineEntry) {
-      // With the collector settings this ingest would restart itself with (gc-settings.ts, when
-      // INGEST_GC_HEAP_MB is set), which the baseline may predate: the before/after compares code.
-      const env = gcSettingsToAdd(process.env);
       const start = (gcTimer: boolean) =>
-        startIngest(baselineEntry, redis.url, secret, { gcTimer, name: "baseline", env });
+        startIngest(baselineEntry, redis.url, secret, { gcTimer, name: "baseline" });
       const before = await start(false);
       const allocation = await allocationRun(before).finally(() => before.stop());
       const server = await start(true);
