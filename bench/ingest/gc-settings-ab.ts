@@ -2,14 +2,14 @@
 // compared in alternating rounds of one run (the machine's load moves every
 // variant alike): each variant is a set of environment variables given to the
 // ingest process at start (JavaScriptCore reads its BUN_JSC_* options only
-// then), "as-is" for none, i.e. the ingest's defaults (gc-settings.ts;
-// INGEST_GC_HEAP_MB=0 is Bun's own). Per round, variant and rate: a fresh
+// then), "as-is" for none (Bun's own settings). Per round, variant and rate: a fresh
 // ingest on the run's redis-server, 2,000 rider streams from the bench's load
 // process, and its collections per second, pauses (mean per collection, the
 // longest single stop), write p50 / p99, the share of writes over 10 ms, CPU
 // µs per ping, minor page faults per ping (fresh heap pages) and resident
 // memory at the window's end and at its peak.
-//   bun bench/ingest/gc-settings-ab.ts --variant INGEST_GC_HEAP_MB=0 --variant as-is \
+//   bun bench/ingest/gc-settings-ab.ts --variant as-is \
+//     --variant 'BUN_JSC_largeHeapSize=268435456 BUN_JSC_collectionTimerMaxPercentCPU=0 BUN_GC_TIMER_DISABLE=1' \
 //     --rates 10000,20000 [--rounds 2 --seconds 8 --pinned]
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
