@@ -8,25 +8,37 @@ import {
   SendPingRequestSchema,
   SendPingResponseSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import { pingTrack, useIngestOnRedis } from "../../test/support/ingest";
+import { pingTrack } from "../../test/support/ingest";
+import { type IngestProcess, spawnIngest } from "../../test/support/ingest-process";
 import { grpcFrame, rawH2Request } from "../../test/support/raw-grpc";
+import { type RedisServer, startRedis } from "../../test/support/redis-server";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 import { leanUnaryForm } from "./unary-send-ping";
 
 // The lean unary SendPing (unary-send-ping.ts) against connect-node on the
-// same ingest: a plain call takes the lean path on either port, the same
+// same ingest process: a plain call takes the lean path on either port, the same
 // call gzipped over h2c goes through connect-node (the lean path leaves
 // compression to it; the HTTP/1.1 port takes none), and both must answer
 // the same bytes, status and codes.
-const fixture = useIngestOnRedis();
 const PATH = "/delivery.tracking.v1.LocationIngestService/SendPing";
 
+let redis: RedisServer;
+let ingest: IngestProcess;
 let session: http2.ClientHttp2Session;
-beforeAll(() => {
-  session = http2.connect(fixture.ingest.grpcUrl);
+const httpUrl = () => `http://127.0.0.1:${ingest.httpPort}`;
+
+beforeAll(async () => {
+  redis = await startRedis();
+  ingest = await spawnIngest({ REDIS_URL: redis.url });
+  session = http2.connect(`http://127.0.0.1:${ingest.grpcPort}`);
 });
-afterAll(() => session?.close());
+
+afterAll(async () => {
+  session?.close();
+  await ingest?.stop();
+  await redis?.stop();
+});
 
 type Form = "connect-json" | "connect-proto" | "grpc";
 type Port = "http1" | "h2c";
@@ -76,7 +88,7 @@ async function call(
   }
   if (form === "grpc") headers.te = "trailers";
   if (port === "http1") {
-    const response = await fetch(`${fixture.ingest.httpUrl}${PATH}`, {
+    const response = await fetch(`${httpUrl()}${PATH}`, {
       method: "POST",
       headers,
       body: new Uint8Array(body),
@@ -256,7 +268,7 @@ describe("which calls take the lean path", () => {
 
 test("a chunked HTTP/1.1 SendPing past the message limit is refused as it streams (429), never read whole first", async () => {
   const token = await testToken(uniqueId("rider"), "rider", "london");
-  const socket = connect(Number(new URL(fixture.ingest.httpUrl).port), "127.0.0.1");
+  const socket = connect(ingest.httpPort, "127.0.0.1");
   let received = "";
   socket.on("data", (chunk: Buffer) => {
     received += chunk.toString();
