@@ -28,6 +28,8 @@ interface Http1Connection {
   /** When the server closed its side: the answer is flushed, then the client is cut. */
   closingSince: number | undefined;
   readonly openedAt: number;
+  /** Its connection to the server is open or on its way (from the client's first byte). */
+  connecting: boolean;
   closed: boolean;
 }
 
@@ -57,7 +59,7 @@ function sweepEveryMs(limits: TransportLimits): number {
  * a connection working while it answers (`requestStarted`), matched by the
  * front's outbound port; a request that did not come through the front (a
  * local process on the loopback port) is not the port's and is refused.
- * A connection costs three descriptors.
+ * A connection costs one descriptor until its first byte, three after.
  */
 export function createHttp1ConnectionGuard(deps: {
   limits: TransportLimits;
@@ -69,6 +71,8 @@ export function createHttp1ConnectionGuard(deps: {
   const count = limitHitReporter(metrics, logger);
   const byServerPort = new Map<number, Http1Connection>();
   let front: TCPSocketListener<Side> | undefined;
+  /** The HTTP server's loopback port (listen). */
+  let serverPort = 0;
   const open = createConnectionCap<Http1Connection>({
     max: limits.httpMaxConnections,
     port: "HTTP/1.1",
@@ -134,7 +138,7 @@ export function createHttp1ConnectionGuard(deps: {
     if (!to.pending) to.socket?.end();
   }
 
-  function accept(client: Socket<Side>, serverPort: number): void {
+  function accept(client: Socket<Side>): void {
     const peer = `${client.remoteAddress}:${client.remotePort}`;
     if (!open.admit()) {
       count("http_connection_refused", { peer });
@@ -148,6 +152,7 @@ export function createHttp1ConnectionGuard(deps: {
       idleSince: now(),
       closingSince: undefined,
       openedAt: now(),
+      connecting: false,
       closed: false,
     } as Omit<Http1Connection, "client" | "server"> as Http1Connection;
     const side = (socket: Socket<Side> | undefined): Side => ({
@@ -161,6 +166,16 @@ export function createHttp1ConnectionGuard(deps: {
     open.add(connection);
     metrics.httpConnections.set(open.size);
     logger.debug({ peer }, "http connection opened");
+  }
+
+  /**
+   * The front's connection to the HTTP server, opened at the client's first
+   * byte: until then a connection holds one descriptor, so idle sockets
+   * (the flood the cap is for) cost the server side nothing, and one cut
+   * before it sends leaves no connect behind.
+   */
+  function connectServer(connection: Http1Connection): void {
+    connection.connecting = true;
     let serverSidePort: number | undefined;
     Bun.connect<Side>({
       hostname: "127.0.0.1",
@@ -197,6 +212,7 @@ export function createHttp1ConnectionGuard(deps: {
       const connection = client.data.connection;
       // Bytes while no request is being answered start a request head.
       if (connection.requests === 0) connection.headSince ??= now();
+      if (!connection.connecting) connectServer(connection);
       forward(connection.server, chunk);
     },
     drain: (client: Socket<Side>) => flush(client.data),
@@ -225,13 +241,14 @@ export function createHttp1ConnectionGuard(deps: {
   ticker.unref();
 
   return {
-    /** Listens on the public port, piping each connection to the HTTP server on `serverPort`. */
-    async listen(port: number, host: string, serverPort: number): Promise<number> {
+    /** Listens on the public port, piping each connection to the HTTP server on `httpServerPort`. */
+    async listen(port: number, host: string, httpServerPort: number): Promise<number> {
+      serverPort = httpServerPort;
       front = Bun.listen<Side>({
         hostname: host,
         port,
         socket: {
-          open: (client) => accept(client, serverPort),
+          open: accept,
           ...clientHandlers,
         },
       });
