@@ -1,3 +1,5 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
 import { keys, ORDER_PARTITIONS } from "../core/redis/keys";
 import { holdLease, releaseLease } from "../core/redis/leases";
 import type { RedisClient } from "../core/redis/scripts";
@@ -55,21 +57,54 @@ export interface PartitionLeases {
  * slot), so at most one gateway reads a partition at a time even while
  * views of the registry differ. A dead gateway's leases expire after
  * `leaseMs` and its share is taken over at the others' next rebalance.
+ *
+ * A lease's holder is `<node id> <instance token>`, the token random per
+ * process: two gateways given the same node id (a copied config) are one
+ * registry member and compute the same share, but only one of them can take
+ * or renew each lease, so neither relays a partition the other holds. A
+ * gateway restarted after a crash is a new holder too: it takes its old
+ * share back once those leases lapse, as any other gateway would. A gateway
+ * that, one lease length after it started (when a crashed predecessor's
+ * leases have lapsed), still finds part of its share held under its own
+ * node id logs it once: a live twin, which relays that part alone.
  */
 export function createPartitionLeases(options: {
   client: RedisClient;
   nodeId: string;
   leaseMs: number;
+  logger: Logger;
   partitions?: number;
   now?: () => number;
 }): PartitionLeases {
-  const { client, nodeId, leaseMs, partitions = ORDER_PARTITIONS, now = Date.now } = options;
+  const {
+    client,
+    nodeId,
+    leaseMs,
+    logger,
+    partitions = ORDER_PARTITIONS,
+    now = Date.now,
+  } = options;
   // partition → when the lease runs out, measured from before it was asked for.
   const expiries = new Map<number, number>();
+  const holder = `${nodeId} ${randomUUID()}`;
+  const createdAt = now();
+  let twinLogged = false;
 
   async function release(partition: number): Promise<void> {
     expiries.delete(partition);
-    await releaseLease(client, keys.outboxLease(partition), nodeId);
+    await releaseLease(client, keys.outboxLease(partition), holder);
+  }
+
+  /** Logs once if another process holds leases of our share under our node id. */
+  async function logTwin(refused: number[]): Promise<void> {
+    const holders = await Promise.all(refused.map((p) => client.get(keys.outboxLease(p))));
+    const twin = holders.find((other) => other?.startsWith(`${nodeId} `) && other !== holder);
+    if (!twin) return;
+    twinLogged = true;
+    logger.warn(
+      { nodeId, holder, twin },
+      "another gateway relays under this GATEWAY_NODE_ID: each holds only the leases it took (give each gateway its own id)",
+    );
   }
 
   return {
@@ -88,13 +123,16 @@ export function createPartitionLeases(options: {
       const outcomes = await Promise.all(
         [...share].map(async (partition) => ({
           partition,
-          outcome: await holdLease(client, keys.outboxLease(partition), nodeId, leaseMs),
+          outcome: await holdLease(client, keys.outboxLease(partition), holder, leaseMs),
         })),
       );
       for (const { partition, outcome } of outcomes) {
         if (outcome === "held") expiries.delete(partition);
         else expiries.set(partition, startedAt + leaseMs);
       }
+      const refused = outcomes.filter(({ outcome }) => outcome === "held");
+      if (!twinLogged && refused.length > 0 && startedAt - createdAt > leaseMs)
+        await logTwin(refused.map((o) => o.partition));
     },
     held(minLeftMs) {
       const until = now() + minLeftMs;

@@ -229,8 +229,11 @@ test("several gateways relay at once, each a fair share, rebalanced when one lea
   const relays = new Map<string, OutboxRelay>(
     ["ga", "gb", "gc"].map((id) => [id, startRelay(id, timing)]),
   );
+  // A lease's holder is `<node id> <instance token>`.
   const holders = async () =>
-    client.mget(...Array.from({ length: ORDER_PARTITIONS }, (_, p) => keys.outboxLease(p)));
+    (
+      await client.mget(...Array.from({ length: ORDER_PARTITIONS }, (_, p) => keys.outboxLease(p)))
+    ).map((holder) => holder?.split(" ")[0] ?? null);
   const sharedBy = async (nodes: string[]) => {
     const owners = await holders();
     const cap = Math.ceil(ORDER_PARTITIONS / nodes.length);

@@ -95,7 +95,7 @@ export function startOutboxRelay(options: {
   const { client } = connection;
   const metrics = relayMetrics(options.registry);
   const producer: Producer = createKafkaProducer(options.brokers, "delivery-edge-outbox-relay");
-  const leases = createPartitionLeases({ client, nodeId, leaseMs });
+  const leases = createPartitionLeases({ client, nodeId, leaseMs, logger });
   const busyEveryMs = Math.max(5, Math.round(everyMs / 5));
   let connected = false;
   let rebalanceAt = 0;

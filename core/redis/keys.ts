@@ -59,7 +59,7 @@ export const keys = {
   orderOutbox: (order: string) => outboxStream(orderPartition(order)),
   /** STREAM: one partition's outbox, by partition number (what the relay reads). */
   outboxPartition: (partition: number) => outboxStream(partition),
-  /** STRING: the gateway node relaying one partition's outbox (a lease with a TTL). */
+  /** STRING `<node id> <instance token>`: the gateway process relaying one partition's outbox (a lease with a TTL). */
   outboxLease: (partition: number) => `outbox-lease:{p${partition}}`,
   /** ZSET gateway node id → last heartbeat ms: the relays the partitions are shared among. */
   outboxRelays: () => "outbox-relay:nodes",
