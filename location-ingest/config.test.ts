@@ -73,6 +73,37 @@ describe("transport limits", () => {
   });
 });
 
+describe("ping intervals (sent as PingAck.next_interval_ms)", () => {
+  const load = (env: Record<string, string>) => loadIngestConfig({ ...BASE, ...env }).interval;
+
+  test("0 stops the start: proto3 sends it as unset, and apps would use their own default", () => {
+    expect(() => load({ PING_INTERVAL_TURN_MS: "0" })).toThrow(
+      /^PING_INTERVAL_TURN_MS: must be between 1 and 4294967295 \(got "0"\)$/,
+    );
+    expect(load({ PING_INTERVAL_TURN_MS: "1" }).turnMs).toBe(1);
+    for (const name of ["PARKED", "MOVING", "NEAR_STOP"])
+      expect(() => load({ [`PING_INTERVAL_${name}_MS`]: "0" })).toThrow(`PING_INTERVAL_${name}_MS`);
+  });
+
+  test("each interval stays below RIDER_STALE_MS, or a rider following it is swept out between pings", () => {
+    expect(load({})).toMatchObject({
+      parkedMs: 30_000,
+      movingMs: 4_000,
+      turnMs: 1_000,
+      nearStopMs: 2_000,
+    });
+    expect(load({ PING_INTERVAL_PARKED_MS: "299999" }).parkedMs).toBe(299_999);
+    expect(() => load({ PING_INTERVAL_PARKED_MS: "300000" })).toThrow(
+      /^PING_INTERVAL_PARKED_MS: must be below RIDER_STALE_MS \(300000\)/,
+    );
+    // A shorter RIDER_STALE_MS than the default parked interval must come with a shorter one.
+    expect(() => load({ RIDER_STALE_MS: "20000" })).toThrow(/^PING_INTERVAL_PARKED_MS/);
+    expect(load({ RIDER_STALE_MS: "20000", PING_INTERVAL_PARKED_MS: "15000" }).parkedMs).toBe(
+      15_000,
+    );
+  });
+});
+
 test("the open-file limit is the soft 'Max open files' of /proc/self/limits", () => {
   const dir = mkdtempSync(join(tmpdir(), "limits-"));
   try {

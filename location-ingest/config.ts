@@ -129,6 +129,7 @@ export interface HostLimits {
 /** Reads and checks the ingest's configuration; throws ConfigError naming a bad variable. */
 export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig {
   const kafkaBrokers = loadKafkaBrokers(env);
+  const staleRiderMs = readInt(env, "RIDER_STALE_MS", 300_000, { min: 1_000 });
   return Object.freeze({
     redis: loadRedisConfig(env),
     auth: loadAuthConfig(env),
@@ -144,22 +145,14 @@ export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig 
       maxSpeedMps: readInt(env, "PING_MAX_SPEED_MPS", 70, { min: 1 }),
       maxAccuracyM: readInt(env, "PING_MAX_ACCURACY_M", 150, { min: 1 }),
     }),
-    interval: Object.freeze({
-      parkedMs: readInt(env, "PING_INTERVAL_PARKED_MS", 30_000, { min: 1_000 }),
-      movingMs: readInt(env, "PING_INTERVAL_MOVING_MS", 4_000, { min: 500 }),
-      turnMs: readInt(env, "PING_INTERVAL_TURN_MS", 1_000, { min: 0 }),
-      nearStopMs: readInt(env, "PING_INTERVAL_NEAR_STOP_MS", 2_000, { min: 500 }),
-      parkedBelowMps: readInt(env, "PING_PARKED_BELOW_MPS", 1, { min: 0 }),
-      sharpTurnDeg: readInt(env, "PING_SHARP_TURN_DEG", 45, { min: 1, max: 180 }),
-      nearStopM: readInt(env, "PING_NEAR_STOP_M", 400, { min: 1 }),
-    }),
+    interval: loadIntervalPolicy(env, staleRiderMs),
     geofence: Object.freeze({
       pickupRadiusM: readInt(env, "GEOFENCE_PICKUP_RADIUS_M", 75, { min: 1 }),
       dropoffRadiusM: readInt(env, "GEOFENCE_DROPOFF_RADIUS_M", 75, { min: 1 }),
       exitMarginM: readInt(env, "GEOFENCE_EXIT_MARGIN_M", 25, { min: 0 }),
       autoStatus: readBool(env, "GEOFENCE_AUTO_STATUS", false),
     }),
-    staleRiderMs: readInt(env, "RIDER_STALE_MS", 300_000, { min: 1_000 }),
+    staleRiderMs,
     sweepEveryMs: readInt(env, "RIDER_SWEEP_EVERY_MS", 15_000, { min: 100 }),
     maxQueuedPings: readInt(env, "INGEST_MAX_QUEUED_PINGS", 50_000, { min: 1 }),
     maxBatchPings: readInt(env, "INGEST_MAX_BATCH_PINGS", 256, { min: 1 }),
@@ -174,6 +167,40 @@ export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig 
     drainReconnectMs: readInt(env, "DRAIN_RECONNECT_MS", 1_000, { min: 0 }),
     transport: loadTransportLimits(env, host),
   });
+}
+
+function loadIntervalPolicy(env: Env, staleRiderMs: number): IntervalPolicy {
+  return Object.freeze({
+    parkedMs: readIntervalMs(env, "PING_INTERVAL_PARKED_MS", 30_000, 1_000, staleRiderMs),
+    movingMs: readIntervalMs(env, "PING_INTERVAL_MOVING_MS", 4_000, 500, staleRiderMs),
+    turnMs: readIntervalMs(env, "PING_INTERVAL_TURN_MS", 1_000, 1, staleRiderMs),
+    nearStopMs: readIntervalMs(env, "PING_INTERVAL_NEAR_STOP_MS", 2_000, 500, staleRiderMs),
+    parkedBelowMps: readInt(env, "PING_PARKED_BELOW_MPS", 1, { min: 0 }),
+    sharpTurnDeg: readInt(env, "PING_SHARP_TURN_DEG", 45, { min: 1, max: 180 }),
+    nearStopM: readInt(env, "PING_NEAR_STOP_M", 400, { min: 1 }),
+  });
+}
+
+/**
+ * An interval sent to the apps as `PingAck.next_interval_ms`. Never 0: that
+ * is proto3's unset value, which apps read as "use your own default". Below
+ * RIDER_STALE_MS, or a rider who follows it leaves the geo set between pings.
+ */
+function readIntervalMs(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  staleRiderMs: number,
+): number {
+  const value = readInt(env, name, fallback, { min, max: 0xffff_ffff }); // the field is a uint32
+  if (value >= staleRiderMs)
+    throw new ConfigError(
+      name,
+      `must be below RIDER_STALE_MS (${staleRiderMs}): a rider pinging this rarely would leave the geo set between pings`,
+      String(value),
+    );
+  return value;
 }
 
 function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
