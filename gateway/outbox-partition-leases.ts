@@ -1,7 +1,6 @@
-import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { keys, ORDER_PARTITIONS } from "../core/redis/keys";
-import { holdLease, releaseLease } from "../core/redis/leases";
+import { holdLease, processHolder, releaseLease } from "../core/redis/leases";
 import type { RedisClient } from "../core/redis/scripts";
 
 /** A relay silent this many lease lengths is dropped from the registry. */
@@ -86,7 +85,7 @@ export function createPartitionLeases(options: {
   } = options;
   // partition → when the lease runs out, measured from before it was asked for.
   const expiries = new Map<number, number>();
-  const holder = `${nodeId} ${randomUUID()}`;
+  const holder = processHolder(nodeId);
   const createdAt = now();
   let twinLogged = false;
 

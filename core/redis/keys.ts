@@ -86,6 +86,6 @@ export const keys = {
   locationLog: (city: string) => `locations:{${city}}`,
   /** Capped STREAM (fields rider, at, record): acked location records Kafka could not take yet, replayed to it. */
   locationSpill: (city: string) => `location-spill:{${city}}`,
-  /** STRING: the ingest node replaying the city's spill (a lease with a TTL, hold-lease.lua). */
+  /** STRING `<node id> <instance token>`: the ingest process replaying the city's spill (a lease with a TTL, hold-lease.lua). */
   locationSpillLease: (city: string) => `location-spill-lease:{${city}}`,
 } as const;

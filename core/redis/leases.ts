@@ -1,6 +1,15 @@
+import { randomUUID } from "node:crypto";
 import type { RedisClient } from "./scripts";
 
 export type LeaseOutcome = "taken" | "renewed" | "held";
+
+/**
+ * A lease holder name for this process: `<node id> <random token>`. Two
+ * processes given one node id (a copied config, a restart before the old
+ * process died) are then two holders, so only one of them can take or renew
+ * each lease, while the node id stays readable in the lease's value.
+ */
+export const processHolder = (nodeId: string): string => `${nodeId} ${randomUUID()}`;
 
 /**
  * hold-lease.lua: takes `lease` for `holder` if free, or renews it if the

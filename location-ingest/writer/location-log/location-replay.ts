@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { RedisConnection } from "../../../core/redis/client";
 import { keys } from "../../../core/redis/keys";
-import { holdLease, releaseLease } from "../../../core/redis/leases";
+import { holdLease, processHolder, releaseLease } from "../../../core/redis/leases";
 import type { IngestMetrics } from "../../metrics";
 import type { ExternalLocationLog, LocationEntry } from "./location-log";
 import type { LocationSpill } from "./location-spill";
@@ -41,6 +41,8 @@ export function startLocationReplay(options: {
 }): LocationReplay {
   const { connection, log, spill, nodeId, leaseMs, metrics, logger, now = Date.now } = options;
   const everyMs = Math.max(100, Math.floor(leaseMs / 5));
+  // Per process, so two nodes given one INGEST_NODE_ID never share a city's lease.
+  const holder = processHolder(nodeId);
   const leased = new Set<string>();
   let stopped = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -80,7 +82,7 @@ export function startLocationReplay(options: {
       const records: LocationEntry[] = entries.map(([, fields]) => spilledEntry(city, fields));
       await log.produce(records);
       const ids = entries.map(([id]) => id.toString());
-      const deleted = Number(await client.ackSpilledLocations(lease, stream, nodeId, ...ids));
+      const deleted = Number(await client.ackSpilledLocations(lease, stream, holder, ...ids));
       if (deleted < 0) {
         leased.delete(city);
         logger.warn(
@@ -107,14 +109,14 @@ export function startLocationReplay(options: {
       if (stopped) break;
       if (backlog === 0) {
         if (leased.delete(city))
-          await releaseLease(connection.client, keys.locationSpillLease(city), nodeId);
+          await releaseLease(connection.client, keys.locationSpillLease(city), holder);
         continue;
       }
       const startedAt = now();
       const outcome = await holdLease(
         connection.client,
         keys.locationSpillLease(city),
-        nodeId,
+        holder,
         leaseMs,
       );
       if (outcome === "held") continue;
@@ -154,7 +156,7 @@ export function startLocationReplay(options: {
       await running;
       await Promise.all(
         [...leased].map((city) =>
-          releaseLease(connection.client, keys.locationSpillLease(city), nodeId).catch(() => false),
+          releaseLease(connection.client, keys.locationSpillLease(city), holder).catch(() => false),
         ),
       );
     },
