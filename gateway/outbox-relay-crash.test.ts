@@ -1,13 +1,9 @@
-import { beforeAll, expect, test } from "bun:test";
-import type { Subprocess } from "bun";
-import pino from "pino";
-import { createRedisConnection, type RedisConnection } from "../core/redis/client";
+import { expect, test } from "bun:test";
 import { keys, ORDER_PARTITIONS } from "../core/redis/keys";
 import { transitionOrder } from "../core/redis/order-scripts";
 import { startGatewayProcess } from "../test/support/gateway-process";
-import { type KafkaBroker, startKafkaBroker } from "../test/support/kafka-broker";
 import { seedOrder, trackingEventJson } from "../test/support/orders";
-import { useRedisClient } from "../test/support/redis-connection";
+import { useOutboxRelay } from "../test/support/outbox-relay";
 import { uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
 import { ENTRY_HEADER, ORDER_EVENTS_TOPIC } from "./outbox-relay";
@@ -21,28 +17,8 @@ const STEPS = [
 ] as const;
 const LEASE_MS = 1_000;
 
-let broker: KafkaBroker;
-let connection: RedisConnection;
-const children: Subprocess[] = [];
-
-const fixture = useRedisClient({
-  stopFirst: async () => {
-    for (const child of children) child.kill(9);
-    await Promise.all(children.map((child) => child.exited));
-    await connection?.close();
-    await broker?.stop();
-  },
-});
-
-beforeAll(async () => {
-  broker = await startKafkaBroker();
-  connection = createRedisConnection(
-    { mode: "standalone", url: fixture.redis.url },
-    "relay-crash-test",
-    pino({ level: "silent" }),
-  );
-  await connection.waitReady(5_000);
-});
+const fixture = useOutboxRelay("relay-crash-test");
+const { children } = fixture;
 
 /** Each partition's relaying node id (a lease's holder is `<node id> <instance token>`). */
 const leaseHolders = async () =>
@@ -57,7 +33,7 @@ test("kill -9 of one of three relaying gateways: its partitions are taken over, 
     ["ga", "gb", "gc"].map(async (id) => {
       const started = await startGatewayProcess({
         REDIS_URL: fixture.redis.url,
-        KAFKA_BROKERS: broker.brokers,
+        KAFKA_BROKERS: fixture.broker.brokers,
         GATEWAY_NODE_ID: id,
         OUTBOX_LEASE_MS: String(LEASE_MS),
         OUTBOX_RELAY_EVERY_MS: "20",
@@ -81,7 +57,7 @@ test("kill -9 of one of three relaying gateways: its partitions are taken over, 
   let killedAt = 0;
   for (const [step, [to, from]] of STEPS.entries()) {
     for (const [index, orderId] of orders.entries()) {
-      await transitionOrder(connection, {
+      await transitionOrder(fixture.connection, {
         orderId,
         expectedVersion: 2 + step,
         to,
@@ -112,7 +88,7 @@ test("kill -9 of one of three relaying gateways: its partitions are taken over, 
 
   let duplicates = 0;
   for (const orderId of orders) {
-    const records = broker.records.filter(
+    const records = fixture.broker.records.filter(
       (r) => r.topic === ORDER_EVENTS_TOPIC && r.key?.toString() === orderId,
     );
     const versions = records.map((r) =>

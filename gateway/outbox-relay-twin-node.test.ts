@@ -1,13 +1,10 @@
-import { beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Subprocess } from "bun";
-import pino from "pino";
-import { createRedisConnection, type RedisConnection } from "../core/redis/client";
 import { keys, ORDER_PARTITIONS } from "../core/redis/keys";
 import { transitionOrder } from "../core/redis/order-scripts";
 import { type GatewayProcess, startGatewayProcess } from "../test/support/gateway-process";
-import { type KafkaBroker, startKafkaBroker } from "../test/support/kafka-broker";
 import { seedOrder } from "../test/support/orders";
-import { useRedisClient } from "../test/support/redis-connection";
+import { useOutboxRelay } from "../test/support/outbox-relay";
 import { uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
 import { ENTRY_HEADER, ORDER_EVENTS_TOPIC } from "./outbox-relay";
@@ -17,28 +14,8 @@ const NODE_ID = "twin";
 const ORDERS = 100;
 const LEASE_MS = 3_000;
 
-let broker: KafkaBroker;
-let connection: RedisConnection;
-const children: Subprocess[] = [];
-
-const fixture = useRedisClient({
-  stopFirst: async () => {
-    for (const child of children) child.kill(9);
-    await Promise.all(children.map((child) => child.exited));
-    await connection?.close();
-    await broker?.stop();
-  },
-});
-
-beforeAll(async () => {
-  broker = await startKafkaBroker();
-  connection = createRedisConnection(
-    { mode: "standalone", url: fixture.redis.url },
-    "relay-twin-test",
-    pino({ level: "silent" }),
-  );
-  await connection.waitReady(5_000);
-});
+const fixture = useOutboxRelay("relay-twin-test");
+const { children } = fixture;
 
 const leaseHolders = () =>
   fixture.db.mget(...Array.from({ length: ORDER_PARTITIONS }, (_, p) => keys.outboxLease(p)));
@@ -72,7 +49,7 @@ test("two gateways with one GATEWAY_NODE_ID: each partition is relayed by one of
       const started = await startGatewayProcess(
         {
           REDIS_URL: fixture.redis.url,
-          KAFKA_BROKERS: broker.brokers,
+          KAFKA_BROKERS: fixture.broker.brokers,
           GATEWAY_NODE_ID: NODE_ID,
           OUTBOX_LEASE_MS: String(LEASE_MS),
           OUTBOX_RELAY_EVERY_MS: "20",
@@ -100,7 +77,7 @@ test("two gateways with one GATEWAY_NODE_ID: each partition is relayed by one of
   const orders = Array.from({ length: ORDERS }, () => uniqueId("order"));
   for (const orderId of orders) {
     await seedOrder(fixture.db, { orderId, customerId: "c", riderId: "r" });
-    await transitionOrder(connection, {
+    await transitionOrder(fixture.connection, {
       orderId,
       expectedVersion: 2,
       to: "READY",
@@ -133,7 +110,7 @@ test("two gateways with one GATEWAY_NODE_ID: each partition is relayed by one of
     await logs.done;
   }
   expect((await leaseHolders()).every((holder) => holder === null)).toBe(true);
-  const sent = broker.records
+  const sent = fixture.broker.records
     .filter((r) => r.topic === ORDER_EVENTS_TOPIC)
     .map((r) => r.headers[ENTRY_HEADER]?.toString());
   expect(sent).toHaveLength(ORDERS);

@@ -1,0 +1,53 @@
+import { beforeAll } from "bun:test";
+import type { Subprocess } from "bun";
+import pino from "pino";
+import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { type KafkaBroker, startKafkaBroker } from "./kafka-broker";
+import { type RedisClientFixture, useRedisClient } from "./redis-connection";
+
+export interface OutboxRelayFixture extends RedisClientFixture {
+  /** The Kafka the gateways relay to (the wire-protocol fixture). */
+  readonly broker: KafkaBroker;
+  /** The project's own connection, for the order scripts that fill the outbox. */
+  readonly connection: RedisConnection;
+  /** Gateway processes the test started: killed with -9 before Redis stops. */
+  readonly children: Subprocess[];
+}
+
+/** For a test file of relaying gateway processes: a redis-server, a Kafka broker, a connection. */
+export function useOutboxRelay(name: string): OutboxRelayFixture {
+  const children: Subprocess[] = [];
+  const started = {} as { broker: KafkaBroker; connection: RedisConnection };
+  const redis = useRedisClient({
+    stopFirst: async () => {
+      for (const child of children) child.kill(9);
+      await Promise.all(children.map((child) => child.exited));
+      await started.connection?.close();
+      await started.broker?.stop();
+    },
+  });
+  beforeAll(async () => {
+    started.broker = await startKafkaBroker();
+    started.connection = createRedisConnection(
+      { mode: "standalone", url: redis.redis.url },
+      name,
+      pino({ level: "silent" }),
+    );
+    await started.connection.waitReady(5_000);
+  });
+  return {
+    get redis() {
+      return redis.redis;
+    },
+    get db() {
+      return redis.db;
+    },
+    get broker() {
+      return started.broker;
+    },
+    get connection() {
+      return started.connection;
+    },
+    children,
+  };
+}
