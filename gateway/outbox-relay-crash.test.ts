@@ -22,11 +22,7 @@ const { children } = fixture;
 
 /** Each partition's relaying node id (a lease's holder is `<node id> <instance token>`). */
 const leaseHolders = async () =>
-  (
-    await fixture.db.mget(
-      ...Array.from({ length: ORDER_PARTITIONS }, (_, p) => keys.outboxLease(p)),
-    )
-  ).map((holder) => holder?.split(" ")[0] ?? null);
+  (await fixture.leaseHolders()).map((holder) => holder?.split(" ")[0] ?? null);
 
 test("kill -9 of one of three relaying gateways: its partitions are taken over, every change reaches Kafka, never a newer one before an older", async () => {
   const gateways = await Promise.all(

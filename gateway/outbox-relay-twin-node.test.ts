@@ -17,8 +17,7 @@ const LEASE_MS = 3_000;
 const fixture = useOutboxRelay("relay-twin-test");
 const { children } = fixture;
 
-const leaseHolders = () =>
-  fixture.db.mget(...Array.from({ length: ORDER_PARTITIONS }, (_, p) => keys.outboxLease(p)));
+const { leaseHolders } = fixture;
 
 /** Partitions a gateway process says it relays (its edge_gateway_outbox_partitions_held). */
 async function partitionsHeld(gateway: GatewayProcess): Promise<number> {

@@ -2,6 +2,7 @@ import { beforeAll } from "bun:test";
 import type { Subprocess } from "bun";
 import pino from "pino";
 import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { keys, ORDER_PARTITIONS } from "../../core/redis/keys";
 import { type KafkaBroker, startKafkaBroker } from "./kafka-broker";
 import { type RedisClientFixture, useRedisClient } from "./redis-connection";
 
@@ -12,6 +13,8 @@ export interface OutboxRelayFixture extends RedisClientFixture {
   readonly connection: RedisConnection;
   /** Gateway processes the test started: killed with -9 before Redis stops. */
   readonly children: Subprocess[];
+  /** Each partition's lease value (`<node id> <instance token>`), null where none holds it. */
+  leaseHolders(): Promise<(string | null)[]>;
 }
 
 /** For a test file of relaying gateway processes: a redis-server, a Kafka broker, a connection. */
@@ -49,5 +52,7 @@ export function useOutboxRelay(name: string): OutboxRelayFixture {
       return started.connection;
     },
     children,
+    leaseHolders: () =>
+      redis.db.mget(...Array.from({ length: ORDER_PARTITIONS }, (_, p) => keys.outboxLease(p))),
   };
 }
