@@ -63,12 +63,8 @@ async function openRaw(port: number): Promise<RawClient> {
   return { socket, received: () => received, closed, isClosed: () => isClosed };
 }
 
-/**
- * The loopback port the HTTP server behind the front listens on: the
- * process's one listening TCP socket on 127.0.0.1 that is not a public port
- * (/proc/net/tcp, matched by the process's socket inodes).
- */
-function innerPort(node: IngestProcess): number {
+/** The process's TCP sockets on 127.0.0.1 (/proc/net/tcp, matched by its socket inodes). */
+function loopbackSockets(node: IngestProcess) {
   const pid = node.child.pid;
   const inodes = new Set<string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
@@ -79,14 +75,23 @@ function innerPort(node: IngestProcess): number {
       // closed meanwhile
     }
   }
-  const ports = readFileSync(`/proc/${pid}/net/tcp`, "utf8")
-    .split("\n")
-    .slice(1)
-    .map((line) => line.trim().split(/\s+/))
-    // local_address is field 1 (hex ip:port), st field 3 (0A = LISTEN), inode field 9.
-    .filter((f) => f[3] === "0A" && inodes.has(f[9] ?? "") && f[1]?.startsWith("0100007F:"))
-    .map((f) => Number.parseInt(f[1]?.split(":")[1] ?? "", 16))
-    .filter((port) => port !== node.httpPort && port !== node.grpcPort);
+  const port = (hex: string | undefined) => Number.parseInt(hex?.split(":")[1] ?? "", 16);
+  return (
+    readFileSync(`/proc/${pid}/net/tcp`, "utf8")
+      .split("\n")
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      // local_address is field 1 (hex ip:port), rem_address 2, st 3 (0A LISTEN, 01 ESTABLISHED), inode 9.
+      .filter((f) => inodes.has(f[9] ?? "") && f[1]?.startsWith("0100007F:"))
+      .map((f) => ({ localPort: port(f[1]), remotePort: port(f[2]), listening: f[3] === "0A" }))
+  );
+}
+
+/** The loopback port the HTTP server behind the front listens on (not a public port). */
+function innerPort(node: IngestProcess): number {
+  const ports = loopbackSockets(node)
+    .filter((s) => s.listening && s.localPort !== node.httpPort && s.localPort !== node.grpcPort)
+    .map((s) => s.localPort);
   if (ports.length !== 1) throw new Error(`expected one inner port, found ${ports.join(", ")}`);
   return ports[0] as number;
 }
@@ -188,6 +193,43 @@ test("a local process on the server's loopback port behind the front is refused 
   const { ack } = (await through.json()) as { ack: { lastAcceptedSeq: string; dropped?: unknown } };
   expect(ack.lastAcceptedSeq).toBe("1");
   expect(ack.dropped).toBeUndefined();
+});
+
+test("a local process bound to another loopback address with the port of a live front connection is refused too (403): the front's connections are matched by address and port", async () => {
+  const inner = innerPort(ingest);
+  // A live front connection, its request head on its way: the front has connected to the server.
+  const live = await openRaw(ingest.httpPort);
+  live.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+  let frontPorts: number[] = [];
+  await waitUntil(() => {
+    frontPorts = loopbackSockets(ingest)
+      .filter((s) => !s.listening && s.remotePort === inner)
+      .map((s) => s.localPort);
+    return frontPorts.length > 0;
+  });
+  // All of 127.0.0.0/8 reaches a server on 127.0.0.1: same port, another address.
+  const spoof = connect({
+    host: "127.0.0.1",
+    port: inner,
+    localAddress: "127.0.0.2",
+    localPort: frontPorts[0],
+  });
+  let received = "";
+  spoof.on("data", (chunk) => {
+    received += chunk.toString();
+  });
+  spoof.on("error", () => undefined);
+  const closed = new Promise<void>((resolve) => spoof.once("close", () => resolve()));
+  await new Promise<void>((resolve) => spoof.once("connect", () => resolve()));
+  expect(spoof.localAddress).toBe("127.0.0.2");
+  spoof.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  await closed;
+  expect(received).toStartWith("HTTP/1.1 403");
+  expect(received).toContain('"code":"forbidden"');
+  // The live connection is untouched: its request is answered.
+  live.socket.write("\r\n");
+  await waitUntil(() => live.received().startsWith("HTTP/1.1 200"));
+  live.socket.destroy();
 });
 
 describe("the HTTP/1.1 port's deadlines", () => {

@@ -57,7 +57,7 @@ function sweepEveryMs(limits: TransportLimits): number {
  * written straight to the other socket (what the kernel does not take
  * waits, and the sending side is paused until it drains). The server marks
  * a connection working while it answers (`requestStarted`), matched by the
- * front's outbound port; a request that did not come through the front (a
+ * front's outbound address and port; a request that did not come through the front (a
  * local process on the loopback port) is not the port's and is refused.
  * A connection costs one descriptor until its first byte, three after.
  */
@@ -69,7 +69,8 @@ export function createHttp1ConnectionGuard(deps: {
 }) {
   const { limits, metrics, logger, now = Date.now } = deps;
   const count = limitHitReporter(metrics, logger);
-  const byServerPort = new Map<number, Http1Connection>();
+  /** Each connection by its front-to-server socket's local "address:port" (what the server sees as its peer). */
+  const byServerSide = new Map<string, Http1Connection>();
   let front: TCPSocketListener<Side> | undefined;
   /** The HTTP server's loopback port (listen). */
   let serverPort = 0;
@@ -176,7 +177,7 @@ export function createHttp1ConnectionGuard(deps: {
    */
   function connectServer(connection: Http1Connection): void {
     connection.connecting = true;
-    let serverSidePort: number | undefined;
+    let serverSide: string | undefined;
     Bun.connect<Side>({
       hostname: "127.0.0.1",
       port: serverPort,
@@ -185,8 +186,8 @@ export function createHttp1ConnectionGuard(deps: {
         open(server) {
           if (connection.closed) return server.terminate();
           connection.server.socket = server;
-          serverSidePort = server.localPort;
-          byServerPort.set(serverSidePort, connection);
+          serverSide = `${server.localAddress}:${server.localPort}`;
+          byServerSide.set(serverSide, connection);
           flush(connection.server);
         },
         data: (_server, chunk) => forward(connection.client, chunk),
@@ -197,7 +198,7 @@ export function createHttp1ConnectionGuard(deps: {
           endAfterPending(connection.client);
         },
         close(_server, error) {
-          if (serverSidePort !== undefined) byServerPort.delete(serverSidePort);
+          if (serverSide !== undefined) byServerSide.delete(serverSide);
           if (error) return close(connection);
           connection.closingSince ??= now();
           endAfterPending(connection.client);
@@ -255,13 +256,14 @@ export function createHttp1ConnectionGuard(deps: {
       return front.port;
     },
     /**
-     * The HTTP server started answering a request that came through the
-     * front's connection from `serverSidePort`; call the result once answered.
-     * Undefined for a request that did not come through the front.
+     * The HTTP server started answering a request from `peer` (its
+     * requestIP); call the result once answered. Undefined for a request
+     * that did not come through the front: matched by address and port, as
+     * a local process can bind any of 127.0.0.0/8 with a live connection's
+     * port and reach the server on 127.0.0.1.
      */
-    requestStarted(serverSidePort: number | undefined): (() => void) | undefined {
-      const connection =
-        serverSidePort === undefined ? undefined : byServerPort.get(serverSidePort);
+    requestStarted(peer: { address: string; port: number } | null): (() => void) | undefined {
+      const connection = peer ? byServerSide.get(`${peer.address}:${peer.port}`) : undefined;
       if (!connection) return undefined;
       connection.requests += 1;
       connection.headSince = undefined;

@@ -180,7 +180,7 @@ export async function startHttp1Server(
     idleTimeout: Math.min(255, limits.httpIdleTimeoutS + 5),
     maxRequestBodySize: BUN_MAX_BODY_BYTES,
     async fetch(request, bun) {
-      const answered = guard.requestStarted(bun.requestIP(request)?.port);
+      const answered = guard.requestStarted(bun.requestIP(request));
       const requestId = requestIdOf(request);
       if (!answered) return outsideTheFront(requestId);
       try {
