@@ -33,6 +33,13 @@ interface Http1Connection {
   closed: boolean;
 }
 
+/**
+ * The most bytes waiting for one side: the sender is paused from its first
+ * waiting byte, so only what a socket had already read comes on top (a few
+ * read buffers, 512 KiB at most each); more is a relay gone wrong.
+ */
+const PENDING_MAX_BYTES = 4 * 1024 * 1024;
+
 /** A client whose server side closed is destroyed this long after, FIN answered or not. */
 const CLOSE_GRACE_MS = 1_000;
 
@@ -103,11 +110,20 @@ export function createHttp1ConnectionGuard(deps: {
   const otherSide = (side: Side) =>
     side === side.connection.client ? side.connection.server : side.connection.client;
 
-  /** Writes `chunk` to `to`, keeping what the kernel did not take and pausing the sender. */
+  /**
+   * Writes `chunk` to `to`; what the kernel did not take (or all of it, while
+   * the front's connection to the server is still opening) waits, and the
+   * sender is paused until `flush` writes it. A paused socket may still hand
+   * over what it had read: past PENDING_MAX_BYTES the connection is cut.
+   */
   function forward(to: Side, chunk: Buffer): void {
     if (to.pending || !to.socket) {
       to.pending = to.pending ? Buffer.concat([to.pending, chunk]) : Buffer.from(chunk);
-      if (to.socket) otherSide(to).socket?.pause();
+      otherSide(to).socket?.pause();
+      if (to.pending.byteLength > PENDING_MAX_BYTES) {
+        logger.warn({ peer: to.connection.peer }, "http connection cut: relay backlog too large");
+        close(to.connection);
+      }
       return;
     }
     const written = to.socket.write(chunk);

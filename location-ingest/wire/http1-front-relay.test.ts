@@ -83,3 +83,34 @@ test("a request far larger than the socket buffers reaches a server that waits b
   expect((await answer).toString()).toBe(digest(PAYLOAD));
   client.destroy();
 });
+
+test("what a client sends while the front's connection to the server is still opening waits with the client paused, then passes whole", async () => {
+  // The connection to the server is held opening for a while (its open handler delayed).
+  const connectNow = Bun.connect;
+  const { promise: opening, resolve: opened } = Promise.withResolvers<void>();
+  type ConnectOptions = { socket: { open?: (socket: unknown) => void } };
+  const delayedOpen = (options: ConnectOptions) =>
+    (connectNow as unknown as (options: ConnectOptions) => unknown)({
+      ...options,
+      socket: {
+        ...options.socket,
+        open: (socket: unknown) => void opening.then(() => options.socket.open?.(socket)),
+      },
+    });
+  (Bun as unknown as { connect: unknown }).connect = delayedOpen;
+  try {
+    const client = connect(frontPort, "127.0.0.1");
+    const answer = received(client);
+    client.write(PAYLOAD);
+    // 16 MiB is more than the kernel buffers for a reader that stopped: a front that
+    // kept reading would take it all into its memory (this failed before); a paused
+    // client keeps the rest.
+    await Bun.sleep(1_000);
+    expect(client.writableLength).toBeGreaterThan(0);
+    opened();
+    expect((await answer).toString()).toBe(digest(PAYLOAD));
+    client.destroy();
+  } finally {
+    (Bun as unknown as { connect: unknown }).connect = connectNow;
+  }
+});
