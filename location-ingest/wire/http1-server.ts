@@ -86,6 +86,12 @@ export async function startHttp1Server(
   ): Promise<Response | Uint8Array> {
     const body = await bodyWithin(request, limits.messageTimeoutMs);
     let answer: UnaryAnswer | undefined;
+    if (body === "gone") {
+      // The client left mid-body: nobody reads an answer, and no fault of ours to log as one.
+      logger.debug({ requestId, method: SEND_PING.name }, "http client gone mid-body");
+      call.release();
+      return clientGone();
+    }
     if (body === "timeout") {
       reportLimit("message_timeout", { requestId, method: SEND_PING.name });
       answer = unaryErrorAnswer(form, messageTimeoutError(limits.messageTimeoutMs));
@@ -219,17 +225,23 @@ function outsideTheFront(requestId: string): Response {
   return response;
 }
 
-/** The request's whole body, or "timeout" when it did not arrive within `ms`. */
-async function bodyWithin(request: Request, ms: number): Promise<Uint8Array | "timeout"> {
+/** The answer to a client that went away: never written, the connection is gone. */
+function clientGone(): Response {
+  return new Response(null, { status: 400, headers: { connection: "close" } });
+}
+
+/**
+ * The request's whole body; "timeout" when it did not arrive within `ms`,
+ * "gone" when the client went away before sending it all.
+ */
+async function bodyWithin(request: Request, ms: number): Promise<Uint8Array | "timeout" | "gone"> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), ms);
   });
-  const reading = request.bytes();
+  const reading = request.bytes().catch(() => "gone" as const);
   try {
     const body = await Promise.race([reading, timeout]);
-    // The abandoned read settles when the connection is torn down; nobody waits for it.
-    if (body === "timeout") reading.catch(() => undefined);
     return body;
   } finally {
     clearTimeout(timer);

@@ -30,7 +30,7 @@ const httpUrl = () => `http://127.0.0.1:${ingest.httpPort}`;
 
 beforeAll(async () => {
   redis = await startRedis();
-  ingest = await spawnIngest({ REDIS_URL: redis.url });
+  ingest = await spawnIngest({ REDIS_URL: redis.url, LOG_LEVEL: "debug" });
   session = http2.connect(`http://127.0.0.1:${ingest.grpcPort}`);
 });
 
@@ -285,4 +285,23 @@ test("a chunked HTTP/1.1 SendPing past the message limit is refused as it stream
   socket.destroy();
   expect(received).toStartWith("HTTP/1.1 429");
   expect(received).toContain('"code":"resource_exhausted"');
+});
+
+test("a client that leaves mid-body on the lean HTTP/1.1 path is a debug line, not an error: anyone can do it", async () => {
+  const token = await testToken(uniqueId("rider"), "rider", "london");
+  const socket = connect(ingest.httpPort, "127.0.0.1");
+  let received = "";
+  socket.on("data", (chunk: Buffer) => {
+    received += chunk.toString();
+  });
+  socket.on("error", () => undefined);
+  socket.write(
+    `POST ${PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+      `Authorization: Bearer ${token}\r\nContent-Length: 300\r\nExpect: 100-continue\r\n\r\n{"ping":`,
+  );
+  // The server asked for the body: the lean path is reading it.
+  await waitUntil(() => received.includes("100 Continue"));
+  socket.destroy();
+  await waitUntil(() => ingest.logs.some((line) => line.includes("http client gone mid-body")));
+  expect(ingest.logs.filter((line) => line.includes("http request failed"))).toEqual([]);
 });
