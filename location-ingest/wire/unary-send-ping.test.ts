@@ -237,7 +237,7 @@ describe("which calls take the lean path", () => {
       ),
     ).toBe("grpc");
   });
-  test("everything else is connect-node's: compression, gRPC-Web, gRPC on HTTP/1.1, GET, streams, a bad timeout, a body over one message, a chunked HTTP/1.1 body", () => {
+  test("everything else is connect-node's: compression, gRPC-Web, gRPC on HTTP/1.1, GET, streams, a bad timeout, a body over one message, a chunked HTTP/1.1 body (with a length or not)", () => {
     const refused = [
       head("POST", { "content-type": "application/proto", "content-encoding": "gzip" }),
       head("POST", { "content-type": "application/grpc", "grpc-encoding": "gzip" }),
@@ -257,6 +257,9 @@ describe("which calls take the lean path", () => {
     expect(
       leanUnaryForm(head("POST", { ...type, "transfer-encoding": "chunked" }), "http1"),
     ).toBeUndefined();
+    // A declared length beside a transfer coding does not say how long the body is.
+    const both = { ...type, "content-length": "20", "transfer-encoding": "chunked" };
+    expect(leanUnaryForm(head("POST", both), "http1")).toBeUndefined();
     expect(
       leanUnaryForm(
         head("POST", { "content-type": "application/grpc", "content-length": "20" }),

@@ -42,17 +42,19 @@ export const UNARY_BODY_MAX_BYTES = PING_MESSAGE_MAX_BYTES + 5;
 
 /**
  * The lean form a SendPing call takes on a port, if any: POST,
- * uncompressed, a declared length within one ping message (required on
- * HTTP/1.1, where the server reads the body whole before the lean path
- * sees it: a chunked body stays with connect-node's message guard, which
- * cuts it at the limit as it streams; h2c's reader stops at the limit
- * itself), a well-formed timeout header (or none), and a Connect unary
+ * uncompressed, no transfer coding, a declared length within one ping
+ * message (required on HTTP/1.1, where the server reads the body whole
+ * before the lean path sees it: a chunked body stays with connect-node's
+ * message guard, which cuts it at the limit as it streams; h2c's reader
+ * stops at the limit itself), a well-formed timeout header (or none), and a Connect unary
  * JSON / proto or (h2c) gRPC proto content type. Anything else (gRPC-Web,
  * compression, GET, a header connect-node would refuse) goes to
  * connect-node, whose answers the lean path matches.
  */
 export function leanUnaryForm(head: UnaryHead, port: "h2c" | "http1"): UnaryForm | undefined {
   if (head.method !== "POST") return undefined;
+  // A length beside a transfer coding is not the body's length (Bun answers 400 to both today).
+  if (head.header("transfer-encoding") != null) return undefined;
   const length = head.header("content-length");
   if (length == null ? port === "http1" : !(Number(length) <= UNARY_BODY_MAX_BYTES))
     return undefined;
