@@ -36,11 +36,19 @@ export class EdgeError extends Error {
     return ERROR_CODES[this.code].http;
   }
 
+  /**
+   * The ConnectError of its code; `retry-after` in its metadata when set,
+   * which Connect sends as a response header on a unary call (gRPC: trailer).
+   */
   toConnectError(): ConnectError {
+    const metadata =
+      this.retryAfterSeconds === undefined
+        ? undefined
+        : { "retry-after": String(this.retryAfterSeconds) };
     return new ConnectError(
       this.message,
       ERROR_CODES[this.code].connect,
-      undefined,
+      metadata,
       undefined,
       this,
     );

@@ -232,10 +232,14 @@ function grpcResponses(
 export function statusTrailers(failure: unknown): Record<string, string> {
   if (failure === undefined) return { "grpc-status": "0" };
   const error = toConnectError(failure);
-  return {
-    "grpc-status": String(error.code),
-    "grpc-message": encodeURIComponent(error.rawMessage),
-  };
+  // Its metadata (retry-after) as trailers too, as connect-node sends them.
+  const trailers: Record<string, string> = {};
+  error.metadata.forEach((value, name) => {
+    trailers[name] = value;
+  });
+  trailers["grpc-status"] = String(error.code);
+  trailers["grpc-message"] = encodeURIComponent(error.rawMessage);
+  return trailers;
 }
 
 /**
