@@ -3,16 +3,10 @@ import type { Logger } from "pino";
 import type { TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter, type TransportLimit } from "../metrics";
 import { createConnectionCap } from "./connection-cap";
+import { endAfterPending, flush, forward, type RelaySide, relaySide } from "./http1-front-relay";
 
 /** One side of a connection through the front: the client's socket, or the front's to the server. */
-interface Side {
-  readonly connection: Http1Connection;
-  socket: Socket<Side> | undefined;
-  /** Bytes for this side the kernel did not take yet; the other side is paused meanwhile. */
-  pending: Buffer | undefined;
-  /** The other side half-closed: end this one once `pending` is written. */
-  ending: boolean;
-}
+type Side = RelaySide<Http1Connection>;
 
 interface Http1Connection {
   readonly peer: string;
@@ -28,17 +22,10 @@ interface Http1Connection {
   /** When the server closed its side: the answer is flushed, then the client is cut. */
   closingSince: number | undefined;
   readonly openedAt: number;
-  /** Its connection to the server is open or on its way (from the client's first byte). */
-  connecting: boolean;
+  /** Its connection to the server was asked for (at the client's first byte): open, on its way or gone. */
+  serverDialed: boolean;
   closed: boolean;
 }
-
-/**
- * The most bytes waiting for one side: the sender is paused from its first
- * waiting byte, so only what a socket had already read comes on top (a few
- * read buffers, 512 KiB at most each); more is a relay gone wrong.
- */
-const PENDING_MAX_BYTES = 4 * 1024 * 1024;
 
 /** A client whose server side closed is destroyed this long after, FIN answered or not. */
 const CLOSE_GRACE_MS = 1_000;
@@ -59,13 +46,12 @@ function sweepEveryMs(limits: TransportLimits): number {
  * Bun.serve says nothing of a connection before its first request (and
  * node:http under Bun emits "connection" only then), so the port's listener
  * is a TCP front in the same process (Bun.listen; Bun.connect to the
- * server): it accepts, counts and times each connection and copies its
- * bytes both ways to the HTTP server on a loopback port, each chunk
- * written straight to the other socket (what the kernel does not take
- * waits, and the sending side is paused until it drains). The server marks
- * a connection working while it answers (`requestStarted`), matched by the
- * front's outbound address and port; a request that did not come through the front (a
- * local process on the loopback port) is not the port's and is refused.
+ * server): it accepts, counts and times each connection and relays its
+ * bytes both ways to the HTTP server on a loopback port
+ * (http1-front-relay.ts). The server marks a connection working while it
+ * answers (`requestStarted`), matched by the front's outbound address and
+ * port; a request that did not come through the front (a local process on
+ * the loopback port) is not the port's and is refused.
  * A connection costs one descriptor until its first byte, three after.
  */
 export function createHttp1ConnectionGuard(deps: {
@@ -78,7 +64,7 @@ export function createHttp1ConnectionGuard(deps: {
   const count = limitHitReporter(metrics, logger);
   /** Each connection by its front-to-server socket's local "address:port" (what the server sees as its peer). */
   const byServerSide = new Map<string, Http1Connection>();
-  let front: TCPSocketListener<Side> | undefined;
+  let front: TCPSocketListener<Http1Connection> | undefined;
   /** The HTTP server's loopback port (listen). */
   let serverPort = 0;
   const open = createConnectionCap<Http1Connection>({
@@ -107,79 +93,33 @@ export function createHttp1ConnectionGuard(deps: {
     close(connection);
   }
 
-  const otherSide = (side: Side) =>
-    side === side.connection.client ? side.connection.server : side.connection.client;
-
-  /**
-   * Writes `chunk` to `to`; what the kernel did not take (or all of it, while
-   * the front's connection to the server is still opening) waits, and the
-   * sender is paused until `flush` writes it. A paused socket may still hand
-   * over what it had read: past PENDING_MAX_BYTES the connection is cut.
-   */
-  function forward(to: Side, chunk: Buffer): void {
-    if (to.pending || !to.socket) {
-      to.pending = to.pending ? Buffer.concat([to.pending, chunk]) : Buffer.from(chunk);
-      otherSide(to).socket?.pause();
-      if (to.pending.byteLength > PENDING_MAX_BYTES) {
-        logger.warn({ peer: to.connection.peer }, "http connection cut: relay backlog too large");
-        close(to.connection);
-      }
-      return;
-    }
-    const written = to.socket.write(chunk);
-    if (written >= chunk.byteLength) return;
-    to.pending = Buffer.from(chunk.subarray(Math.max(0, written)));
-    otherSide(to).socket?.pause();
+  /** Relays `chunk` between `connection`'s sides; cuts a connection whose backlog runs away. */
+  function relay(connection: Http1Connection, chunk: Buffer, from: Side, to: Side): void {
+    if (forward(chunk, from, to)) return;
+    logger.warn({ peer: connection.peer }, "http connection cut: relay backlog too large");
+    close(connection);
   }
 
-  /** `to` can take bytes again (connected, or drained): writes what waits, then ends if asked. */
-  function flush(to: Side): void {
-    const socket = to.socket;
-    if (!socket) return;
-    const pending = to.pending;
-    if (pending) {
-      const written = socket.write(pending);
-      if (written < pending.byteLength) {
-        to.pending = pending.subarray(Math.max(0, written));
-        return;
-      }
-      to.pending = undefined;
-      otherSide(to).socket?.resume();
-    }
-    if (to.ending) socket.end();
-  }
-
-  /** The other side half-closed: end `to` once what waits for it is written. */
-  function endAfterPending(to: Side): void {
-    to.ending = true;
-    if (!to.pending) to.socket?.end();
-  }
-
-  function accept(client: Socket<Side>): void {
+  function accept(client: Socket<Http1Connection>): void {
     const peer = `${client.remoteAddress}:${client.remotePort}`;
     if (!open.admit()) {
       count("http_connection_refused", { peer });
       client.terminate();
       return;
     }
-    const connection = {
+    const connection: Http1Connection = {
       peer,
+      client: relaySide(client),
+      server: relaySide(undefined),
       requests: 0,
       headSince: undefined,
       idleSince: now(),
       closingSince: undefined,
       openedAt: now(),
-      connecting: false,
+      serverDialed: false,
       closed: false,
-    } as Omit<Http1Connection, "client" | "server"> as Http1Connection;
-    const side = (socket: Socket<Side> | undefined): Side => ({
-      connection,
-      socket,
-      pending: undefined,
-      ending: false,
-    });
-    Object.assign(connection, { client: side(client), server: side(undefined) });
-    client.data = connection.client;
+    };
+    client.data = connection;
     open.add(connection);
     metrics.httpConnections.set(open.size);
     logger.debug({ peer }, "http connection opened");
@@ -192,22 +132,22 @@ export function createHttp1ConnectionGuard(deps: {
    * before it sends leaves no connect behind.
    */
   function connectServer(connection: Http1Connection): void {
-    connection.connecting = true;
+    connection.serverDialed = true;
     let serverSide: string | undefined;
-    Bun.connect<Side>({
+    Bun.connect<Http1Connection>({
       hostname: "127.0.0.1",
       port: serverPort,
-      data: connection.server,
+      data: connection,
       socket: {
         open(server) {
           if (connection.closed) return server.terminate();
           connection.server.socket = server;
           serverSide = `${server.localAddress}:${server.localPort}`;
           byServerSide.set(serverSide, connection);
-          flush(connection.server);
+          flush(connection.server, connection.client);
         },
-        data: (_server, chunk) => forward(connection.client, chunk),
-        drain: () => flush(connection.server),
+        data: (_server, chunk) => relay(connection, chunk, connection.server, connection.client),
+        drain: () => flush(connection.server, connection.client),
         // The server is done with it: the answer is flushed and the client sent FIN, then cut.
         end() {
           connection.closingSince ??= now();
@@ -225,17 +165,17 @@ export function createHttp1ConnectionGuard(deps: {
   }
 
   const clientHandlers = {
-    data(client: Socket<Side>, chunk: Buffer) {
-      const connection = client.data.connection;
+    data(client: Socket<Http1Connection>, chunk: Buffer) {
+      const connection = client.data;
       // Bytes while no request is being answered start a request head.
       if (connection.requests === 0) connection.headSince ??= now();
-      if (!connection.connecting) connectServer(connection);
-      forward(connection.server, chunk);
+      if (!connection.serverDialed) connectServer(connection);
+      relay(connection, chunk, connection.client, connection.server);
     },
-    drain: (client: Socket<Side>) => flush(client.data),
-    end: (client: Socket<Side>) => endAfterPending(client.data.connection.server),
-    // A refused client never got its side.
-    close: (client: Socket<Side | undefined>) => client.data && close(client.data.connection),
+    drain: (client: Socket<Http1Connection>) => flush(client.data.client, client.data.server),
+    end: (client: Socket<Http1Connection>) => endAfterPending(client.data.server),
+    // A refused client never got its connection.
+    close: (client: Socket<Http1Connection | undefined>) => client.data && close(client.data),
   };
 
   function sweep(): void {
@@ -258,10 +198,10 @@ export function createHttp1ConnectionGuard(deps: {
   ticker.unref();
 
   return {
-    /** Listens on the public port, piping each connection to the HTTP server on `httpServerPort`. */
+    /** Listens on the public port, relaying each connection to the HTTP server on `httpServerPort`. */
     async listen(port: number, host: string, httpServerPort: number): Promise<number> {
       serverPort = httpServerPort;
-      front = Bun.listen<Side>({
+      front = Bun.listen<Http1Connection>({
         hostname: host,
         port,
         socket: {

@@ -56,7 +56,7 @@ export interface Http1ServerDeps {
  * `requestId`; RPC errors are the Connect protocol's, which Connect clients
  * read. Every answer carries `X-Request-Id`. Connections come in through
  * the port's connection guard (cap, head deadline, idle timeout), which
- * pipes them to this server on a loopback port.
+ * relays them to this server on a loopback port.
  */
 export async function startHttp1Server(
   port: number,
