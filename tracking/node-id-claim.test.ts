@@ -5,7 +5,12 @@ import { keys } from "../core/redis/keys";
 import { seedOrder } from "../test/support/orders";
 import { useRedisClient } from "../test/support/redis-connection";
 import { testToken, uniqueId } from "../test/support/tokens";
-import { openWatcher, spawnTrackingProcess } from "../test/support/tracking";
+import {
+  openWatcher,
+  PROCESS_NODE_TTL_MS,
+  spawnTrackingProcess,
+  startTestTracking,
+} from "../test/support/tracking";
 import { waitUntil } from "../test/support/wait";
 
 const fixture = useRedisClient();
@@ -63,3 +68,24 @@ test("a node that finds its id claimed by another sends its watchers to the new 
     await replacement?.stop();
   }
 }, 20_000);
+
+test("a drain that finds its id claimed by another leaves the holder's live figures and claim alone", async () => {
+  const node = await startTestTracking({
+    REDIS_URL: fixture.redis.url,
+    TRACKING_NODE_TTL_MS: PROCESS_NODE_TTL_MS,
+  });
+  const figures = `tracking:${node.id}`;
+  await waitUntil(
+    async () => (await fixture.db.hget(keys.nodeStats(), figures)) !== null,
+    5_000,
+    "the node's live figures",
+  );
+  // The node stalled past its TTL and a replacement took the id; SIGTERM comes before the next beat.
+  const holder = `${uniqueId("instance")} ws://127.0.0.1:1`;
+  await fixture.db.set(keys.trackingNodeClaim(node.id), holder);
+  await node.app.drain();
+  expect((await node.app.failed).message).toBe("TRACKING_NODE_ID claimed by another node");
+  // The figures under the id are the new holder's now (it writes the same field): not deleted.
+  expect(await fixture.db.hget(keys.nodeStats(), figures)).not.toBeNull();
+  expect(await fixture.db.get(keys.trackingNodeClaim(node.id))).toBe(holder);
+}, 10_000);

@@ -60,6 +60,8 @@ export async function startTracking(
     logger.warn("redis not reachable at start; serving anyway");
   const self = { id: config.nodeId, url: config.publicUrl };
   let draining = false;
+  // The id is another node's now: nothing under it (its live figures included) is this node's.
+  let idLost = false;
   let stopping: Promise<void> | undefined;
   const claimLost = Promise.withResolvers<void>();
 
@@ -103,6 +105,8 @@ export async function startTracking(
     heartbeatMs: config.heartbeatMs,
     watchers,
     onClaimLost() {
+      // No new watch from here on: the id's watchers belong with its new holder.
+      idLost = true;
       metrics.nodeIdClaimLost.inc();
       claimLost.resolve();
     },
@@ -164,13 +168,13 @@ export async function startTracking(
 
   /**
    * Refuses new watches, sends every watcher away (`moved` to its order's
-   * owner, if any), closes; with `idTaken` it leaves the live figures under
-   * its id to the id's new holder.
+   * owner, if any), closes; once the id is lost (before or during a drain)
+   * it leaves the live figures under the id to the id's new holder.
    */
-  async function stopServing(idTaken = false): Promise<void> {
+  async function stopServing(): Promise<void> {
     draining = true;
     heartbeat.stop();
-    await figures.stop({ forget: !idTaken });
+    await figures.stop({ forget: !idLost });
     membership.sendEveryoneAway();
     subscriptions.close();
     await server.stop();
@@ -181,7 +185,7 @@ export async function startTracking(
   // nothing new from here on a move of the ring. They go to the id's new holder now.
   const failed = claimLost.promise.then(async () => {
     // A drain already under way finishes as it began (its leave() writes nothing once lost).
-    stopping ??= membership.abandon().then(() => stopServing(true));
+    stopping ??= membership.abandon().then(stopServing);
     // Stopped as far as it could: the process must go either way.
     await stopping.catch((error: unknown) =>
       logger.error({ err: error }, "stop after the lost claim failed"),
@@ -195,7 +199,7 @@ export async function startTracking(
     ring: membership.ring,
     subscriptionCount: subscriptions.subscriptionCount,
     drain() {
-      stopping ??= membership.leave().then(() => stopServing());
+      stopping ??= membership.leave().then(stopServing);
       return stopping;
     },
     failed,

@@ -7,7 +7,8 @@ import { onShutdown } from "./shutdown";
  * A tier's entry point: starts it, drains it on SIGTERM/SIGINT, and turns a
  * start-up failure into one fatal log line and a non-zero exit (2 for bad
  * configuration, 1 otherwise) rather than a stack trace; a tier that stops
- * serving by itself (`failed`) exits 1 after one fatal line too.
+ * serving by itself (`failed`) exits 1 after one fatal line too, unless a
+ * SIGTERM drain started first (that drain's exit stands).
  */
 export async function runMain(
   tier: string,
@@ -27,9 +28,14 @@ export async function runMain(
   const logger = createLogger(tier);
   try {
     const app = await start(logger);
-    onShutdown(logger, () => app.drain());
+    const shutdown = onShutdown(logger, () => app.drain());
     // Stopped by itself (it closed what it served first): out, for the supervisor to restart.
+    // Not in the middle of a SIGTERM drain: that one ends the process as it began.
     void app.failed?.then((reason) => {
+      if (shutdown.started()) {
+        logger.error(`stopped serving while draining: ${reason.message}`);
+        return;
+      }
       logger.fatal(`stopped serving: ${reason.message}`);
       process.exit(1);
     });

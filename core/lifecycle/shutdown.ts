@@ -8,7 +8,8 @@ export interface ShutdownOptions {
 
 /**
  * Runs `drain` once on SIGTERM or SIGINT, then exits 0 (1 if the drain
- * failed or timed out). Returns a function that unregisters the handlers.
+ * failed or timed out). Returns `started()` (a drain began: the exit is its
+ * own) and `unregister()`.
  */
 export function onShutdown(
   logger: Logger,
@@ -38,8 +39,11 @@ export function onShutdown(
   };
   process.on("SIGTERM", handle);
   process.on("SIGINT", handle);
-  return () => {
-    process.off("SIGTERM", handle);
-    process.off("SIGINT", handle);
+  return {
+    started: () => started,
+    unregister() {
+      process.off("SIGTERM", handle);
+      process.off("SIGINT", handle);
+    },
   };
 }

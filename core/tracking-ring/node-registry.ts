@@ -48,15 +48,18 @@ export async function joinTrackingRegistry(options: {
   let left = false;
   let lost = false;
   let beating: Promise<void> | undefined;
+  const loseClaim = async () => {
+    lost = true;
+    clearInterval(timer);
+    options.onClaimLost?.();
+    logger.error(
+      { nodeId: node.id, holder: await connection.client.get(claim) },
+      "TRACKING_NODE_ID claimed by another node (this one stalled past the node TTL): no more heartbeats",
+    );
+  };
   const beat = async () => {
     if ((await holdLease(connection.client, claim, holder, liveForMs)) === "held") {
-      lost = true;
-      clearInterval(timer);
-      options.onClaimLost?.();
-      logger.error(
-        { nodeId: node.id, holder: await connection.client.get(claim) },
-        "TRACKING_NODE_ID claimed by another node (this one stalled past the node TTL): no more heartbeats",
-      );
+      await loseClaim();
       return;
     }
     await connection.client.hset(keys.trackingNodeUrls(), node.id, node.url);
@@ -79,7 +82,11 @@ export async function joinTrackingRegistry(options: {
       clearInterval(timer);
       await beating;
       // A node that stalled past its TTL may have lost the id to another: leave that one be.
-      if (lost || (await holdLease(connection.client, claim, holder, liveForMs)) === "held") return;
+      if (lost) return;
+      if ((await holdLease(connection.client, claim, holder, liveForMs)) === "held") {
+        await loseClaim();
+        return;
+      }
       await connection.client.zadd(keys.trackingNodes(), lastBeatMs, node.id);
       await releaseLease(connection.client, claim, holder);
     },
