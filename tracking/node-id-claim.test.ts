@@ -2,12 +2,14 @@
 // (a VM pause, a long GC, a partition from Redis), with real node processes.
 import { expect, test } from "bun:test";
 import { keys } from "../core/redis/keys";
+import { startFreezingProxy } from "../test/support/freezing-proxy";
 import { seedOrder } from "../test/support/orders";
 import { useRedisClient } from "../test/support/redis-connection";
 import { testToken, uniqueId } from "../test/support/tokens";
 import {
   openWatcher,
   PROCESS_NODE_TTL_MS,
+  refusalStatus,
   spawnTrackingProcess,
   startTestTracking,
 } from "../test/support/tracking";
@@ -89,3 +91,38 @@ test("a drain that finds its id claimed by another leaves the holder's live figu
   expect(await fixture.db.hget(keys.nodeStats(), figures)).not.toBeNull();
   expect(await fixture.db.get(keys.trackingNodeClaim(node.id))).toBe(holder);
 }, 10_000);
+
+test("a node that finds its id claimed refuses new watches (503 draining) while it reads the ring once more", async () => {
+  const proxy = await startFreezingProxy(fixture.redis.port);
+  const node = await startTestTracking({
+    REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+    TRACKING_NODE_TTL_MS: "5000",
+  });
+  let release = () => {};
+  try {
+    // Every ring read fails from now on (a registry of the wrong type), so the node's view is
+    // behind and its last read of the ring, after the lost claim, goes to Redis...
+    await fixture.db.set(keys.trackingNodes(), "not a sorted set");
+    // ...which stops answering just after telling the node its id is held by another.
+    const hold = proxy.holdRequestsAfter("held");
+    release = hold.release;
+    await fixture.db.set(
+      keys.trackingNodeClaim(node.id),
+      `${uniqueId("instance")} ws://127.0.0.1:1`,
+    );
+    await hold.holding;
+    const token = await testToken(uniqueId("cust"), "customer");
+    const answer = await Promise.race([
+      refusalStatus(node.httpUrl, `/v1/orders/${uniqueId("order")}/track?access_token=${token}`),
+      Bun.sleep(3_000).then(() => undefined),
+    ]);
+    expect(answer?.status).toBe(503);
+    expect(answer?.body.error.code).toBe("draining");
+    expect(answer?.retryAfter).toBe("1");
+  } finally {
+    release();
+    await node.app.failed;
+    await proxy.close();
+    await fixture.db.del(keys.trackingNodes());
+  }
+}, 15_000);

@@ -142,8 +142,16 @@ export function createRingMembership(options: {
      */
     async abandon(): Promise<void> {
       leaving = true;
-      await Promise.race([ring.refresh().catch(() => false), Bun.sleep(options.nodeTtlMs)]);
-      ring.stop();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const bound = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, options.nodeTtlMs);
+      });
+      try {
+        await Promise.race([ring.refresh().catch(() => false), bound]);
+      } finally {
+        clearTimeout(timer);
+        ring.stop();
+      }
     },
 
     /**

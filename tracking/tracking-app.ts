@@ -106,6 +106,8 @@ export async function startTracking(
     watchers,
     onClaimLost() {
       // No new watch from here on: the id's watchers belong with its new holder.
+      // No new watch from here on: the id's watchers belong with its new holder.
+      draining = true;
       idLost = true;
       metrics.nodeIdClaimLost.inc();
       claimLost.resolve();

@@ -4,12 +4,21 @@ export interface FreezingProxy {
   readonly port: number;
   /** From now on nothing passes either way and nothing is closed: a phone that vanished without a FIN. */
   freeze(): void;
+  /**
+   * From the first answer from upstream that contains `marker` on, what the
+   * clients send is held back (a server that stopped reading just after that
+   * answer); `holding` resolves then, `release()` sends what was held, in order.
+   */
+  holdRequestsAfter(marker: string): { holding: Promise<void>; release(): void };
   close(): Promise<void>;
 }
 
 /** A TCP proxy on 127.0.0.1 to `targetPort` that can go silent on demand. */
 export async function startFreezingProxy(targetPort: number): Promise<FreezingProxy> {
   let frozen = false;
+  let marker: string | undefined;
+  let holding: PromiseWithResolvers<void> | undefined;
+  const held: Array<{ to: Socket; chunk: Buffer }> = [];
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
     sockets.add(socket);
@@ -20,22 +29,44 @@ export async function startFreezingProxy(targetPort: number): Promise<FreezingPr
     const upstream = connect(targetPort, "127.0.0.1");
     track(client);
     track(upstream);
-    const forward = (from: Socket, to: Socket) => {
-      from.on("data", (chunk) => {
-        if (!frozen) to.write(chunk);
-      });
+    client.on("data", (chunk: Buffer) => {
+      if (frozen) return;
+      if (held.length > 0 || (holding && marker === undefined)) held.push({ to: upstream, chunk });
+      else upstream.write(chunk);
+    });
+    upstream.on("data", (chunk: Buffer) => {
+      if (frozen) return;
+      client.write(chunk);
+      if (marker !== undefined && chunk.includes(marker)) {
+        marker = undefined;
+        holding?.resolve();
+      }
+    });
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const)
       from.once("close", () => {
         if (!frozen) to.destroy();
       });
-    };
-    forward(client, upstream);
-    forward(upstream, client);
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     port: (server.address() as AddressInfo).port,
     freeze() {
       frozen = true;
+    },
+    holdRequestsAfter(text) {
+      marker = text;
+      holding = Promise.withResolvers<void>();
+      return {
+        holding: holding.promise,
+        release() {
+          holding = undefined;
+          marker = undefined;
+          for (const { to, chunk } of held.splice(0)) to.write(chunk);
+        },
+      };
     },
     async close() {
       for (const socket of sockets) socket.destroy();

@@ -166,6 +166,7 @@ export async function refusalStatus(
       error: { code: string; message: string; requestId: string };
     },
     headerNames: [...response.headers.keys()].sort(),
+    retryAfter: response.headers.get("retry-after"),
   };
 }
 
