@@ -132,6 +132,8 @@ describe("sockets per identity", () => {
     const refused = await refusalStatus(node.httpUrl, `${path}?access_token=${token}`);
     expect(refused.status).toBe(429);
     expect(refused.body.error).toMatchObject({ code: "too_many_connections" });
+    // When to look again: every 429 of the edge says (a closed socket frees a share at once).
+    expect(refused.retryAfter).toBe("5");
     expect(refused.body.error.requestId).toMatch(/^[\w-]{8,}$/);
     expect(
       await metricValue("edge_tracking_upgrades_refused_total", 'code="too_many_connections"'),

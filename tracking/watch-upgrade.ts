@@ -12,6 +12,14 @@ import { assertMayWatch, parseWatchRequest, trackRoute } from "./watch-request";
 import type { WatcherData } from "./watchers";
 
 /**
+ * `Retry-After` of a 429 `too_many_connections`: a share frees the moment one
+ * of the identity's sockets closes (an app reconnecting while its old socket
+ * still closes is the usual case), so a few seconds, not the seconds until a
+ * silent socket's ping goes unanswered.
+ */
+const SOCKET_SHARE_RETRY_AFTER_SECONDS = 5;
+
+/**
  * The HTTP side of a watch: every check a request passes before it becomes
  * a WebSocket, each refusal an HTTP status with the JSON error shape and
  * the request id, counted by code. In order: the request head's size (431),
@@ -19,7 +27,7 @@ import type { WatcherData } from "./watchers";
  * fields (400), the token (401), the identity's watch requests in this
  * window (429 rate_limited), the order and who may watch it (404 when the
  * caller is not one of its parties, as for a missing order; 403 its restaurant),
- * the identity's share of sockets (429 too_many_connections).
+ * the identity's share of sockets (429 too_many_connections, Retry-After: 5).
  */
 export function createWatchUpgrade(options: {
   /** The node's public path (see trackRoute). */
@@ -72,7 +80,9 @@ export function createWatchUpgrade(options: {
     await options.settleOwner(watch.orderId);
     const quotaKey = quota.take(identity);
     if (quotaKey === undefined)
-      throw new EdgeError("too_many_connections", "too many open tracking sockets for this token");
+      throw new EdgeError("too_many_connections", "too many open tracking sockets for this token", {
+        retryAfterSeconds: SOCKET_SHARE_RETRY_AFTER_SECONDS,
+      });
     const data: WatcherData = {
       orderId: watch.orderId,
       format: watch.format,
