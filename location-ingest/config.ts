@@ -182,9 +182,18 @@ function loadIntervalPolicy(env: Env, staleRiderMs: number): IntervalPolicy {
 }
 
 /**
+ * How much later than its interval a rider's next ping may land and keep the
+ * rider in the geo set: the reference client's locate() may take 10 s before
+ * it gives up on a fix, and the network adds its own. (The sweep's period adds
+ * nothing: a sweep removes riders older than RIDER_STALE_MS, never sooner.)
+ */
+const PING_LATE_HEADROOM_MS = 10_000;
+
+/**
  * An interval sent to the apps as `PingAck.next_interval_ms`. Never 0: that
- * is proto3's unset value, which apps read as "use your own default". Below
- * RIDER_STALE_MS, or a rider who follows it leaves the geo set between pings.
+ * is proto3's unset value, which apps read as "use your own default". At
+ * least PING_LATE_HEADROOM_MS below RIDER_STALE_MS, or a rider who follows it
+ * leaves the geo set whenever a ping comes a little late.
  */
 function readIntervalMs(
   env: Env,
@@ -194,10 +203,10 @@ function readIntervalMs(
   staleRiderMs: number,
 ): number {
   const value = readInt(env, name, fallback, { min, max: 0xffff_ffff }); // the field is a uint32
-  if (value >= staleRiderMs)
+  if (value + PING_LATE_HEADROOM_MS > staleRiderMs)
     throw new ConfigError(
       name,
-      `must be below RIDER_STALE_MS (${staleRiderMs}): a rider pinging this rarely would leave the geo set between pings`,
+      `must be at most RIDER_STALE_MS (${staleRiderMs}) - ${PING_LATE_HEADROOM_MS}: a rider pinging this rarely would leave the geo set whenever a ping came late`,
       String(value),
     );
   return value;
