@@ -19,6 +19,13 @@ export interface Fix {
 export type Locate = () => Fix | undefined | Promise<Fix | undefined>;
 
 const MAX_SEQ = 2n ** 64n - 1n;
+/**
+ * A hung locate() is waited on for this many timeouts before it is given up
+ * and locate() asked anew: a stuck location service gets one more call per
+ * 5 timeouts (50 s by default), not one per interval, and one that never
+ * answers still does not stop the pings for good.
+ */
+const LOCATE_WAITS_BEFORE_ASKING_AGAIN = 5;
 
 export class FixSource {
   readonly #locate: Locate;
@@ -26,6 +33,8 @@ export class FixSource {
   readonly #seqStore: SeqStore;
   readonly #onNoFix: (event: { error?: unknown }) => void;
   #seq = 0n;
+  /** A locate() call not yet settled: the next fix waits on it rather than pile up another. */
+  #locating: { answer: Promise<Fix | undefined>; sinceMs: number } | undefined;
 
   constructor(options: {
     locate: Locate;
@@ -85,7 +94,13 @@ export class FixSource {
     await this.#seqStore.save(this.#seq);
   }
 
-  /** locate()'s answer, or a rejection once it is late: a location call that never answers must not stop the pings. */
+  /**
+   * locate()'s answer, or a rejection once it is late: a location call that
+   * never answers must not stop the pings. A late call is not made again
+   * while it hangs (a stuck location service would get one more per interval):
+   * the next fix waits on it, and a fix it gives late is that fix; after
+   * LOCATE_WAITS_BEFORE_ASKING_AGAIN timeouts it is left and locate() asked anew.
+   */
   #located(): Promise<Fix | undefined> {
     const timeoutMs = this.#timeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -95,8 +110,21 @@ export class FixSource {
         timeoutMs,
       );
     });
-    return Promise.race([Promise.resolve().then(this.#locate), late]).finally(() =>
-      clearTimeout(timer),
-    );
+    const now = Date.now();
+    if (
+      !this.#locating ||
+      now - this.#locating.sinceMs >= LOCATE_WAITS_BEFORE_ASKING_AGAIN * timeoutMs
+    ) {
+      const call = {
+        sinceMs: now,
+        answer: Promise.resolve()
+          .then(this.#locate)
+          .finally(() => {
+            if (this.#locating === call) this.#locating = undefined;
+          }),
+      };
+      this.#locating = call;
+    }
+    return Promise.race([this.#locating.answer, late]).finally(() => clearTimeout(timer));
   }
 }

@@ -53,7 +53,8 @@ export interface RiderClientOptions {
    * at once or as a promise (the platforms' location APIs answer later);
    * undefined, or a throw or rejection, when it has none (GPS off, no fix
    * yet): that interval sends nothing and the stream stays open. The next
-   * interval starts once it has answered, or after `locateTimeoutMs`.
+   * interval starts once it has answered, or after `locateTimeoutMs`; a call
+   * still pending is waited on rather than made again (up to 5 timeouts).
    */
   locate: Locate;
   /** How long a pending locate() may take before its interval counts as a missed fix (default 10,000 ms). */
