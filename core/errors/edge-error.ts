@@ -6,7 +6,7 @@ import { ERROR_CODES, type ErrorCode } from "./error-codes";
  * now (Redis away, draining, no owner yet) tells every client to wait a
  * moment rather than retry at once and in step with the rest of its fleet.
  */
-export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
 
 /**
  * The one error type of the edge. Each tier translates it once at its edge

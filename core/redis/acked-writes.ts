@@ -31,16 +31,13 @@ export interface AckedWrites {
 const REFUSE_AFTER_SHORT_WAIT_MS = 1_000;
 
 const unconfirmedShard = () =>
-  new EdgeError("unavailable", "the order's Redis shard has no replica in step", {
-    retryAfterSeconds: 1,
-  });
+  new EdgeError("unavailable", "the order's Redis shard has no replica in step");
 
 /** The error for a change that ran but is not on enough replicas: the client must read before retrying. */
 export function notReplicated(): EdgeError {
   return new EdgeError(
     "unavailable",
     "the change is not confirmed by a replica: read the order before retrying",
-    { retryAfterSeconds: 1 },
   );
 }
 

@@ -120,8 +120,7 @@ export function orderTrackingRoutes(options: {
     // The lookup sends the customer somewhere: from the tick now running, as the nodes' own lookup.
     const owner = await ring.currentOwnerOf(order.orderId);
     // A node that starts is in every ring at the next tick (TRACKING_RING_REFRESH_MS).
-    if (!owner)
-      throw new EdgeError("unavailable", "no tracking node is available", { retryAfterSeconds: 1 });
+    if (!owner) throw new EdgeError("unavailable", "no tracking node is available");
     return c.json(
       {
         orderId: order.orderId,
