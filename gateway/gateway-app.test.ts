@@ -7,6 +7,7 @@ import { seedOrder, trackingEventJson } from "../test/support/orders";
 import { DROPOFF, PICKUP } from "../test/support/positions";
 import { startRedis } from "../test/support/redis-server";
 import { uniqueId } from "../test/support/tokens";
+import { headerNames } from "../test/support/tracking";
 import { waitUntil } from "../test/support/wait";
 
 const fixture = useGatewayAndTrackingNodes({
@@ -83,7 +84,7 @@ async function refusalShape(response: Response) {
     status: response.status,
     code: error.code,
     message: error.message,
-    headers: [...response.headers.keys()].sort(),
+    headers: headerNames(response),
   };
 }
 

@@ -208,30 +208,30 @@ test("a locate still hanging when the next fix is due is waited on, not called a
 
 test("the ack's next_interval_ms times the next fix, not the one after: a rider who stops gets the parked interval at once", async () => {
   // Moving (4 s by default) for the first fix, parked (1 s here) from then on.
-  let calls = 0;
-  const ackedAt: number[] = [];
+  const locatedAt: number[] = [];
   const client = new RiderClient({
     ingest: fixture.ingest.grpc,
     token: await testToken(uniqueId("rider"), "rider", "london"),
     seqStore: new MemorySeqStore(),
     locate: () => {
-      calls += 1;
-      return { lat: 51.5, lng: -0.12, accuracyM: 5, speedMps: calls === 1 ? 5 : 0, headingDeg: 0 };
+      locatedAt.push(Date.now());
+      return { ...PARKED, speedMps: locatedAt.length === 1 ? 5 : 0 };
     },
     firstIntervalMs: 100,
     backoff: { firstMs: 50, maxMs: 100 },
   });
   const intervals: number[] = [];
-  client.on("ack", (ack) => {
-    ackedAt.push(Date.now());
-    intervals.push(ack.nextIntervalMs);
-  });
+  client.on("ack", (ack) => intervals.push(ack.nextIntervalMs));
   void client.start();
-  await waitUntil(() => ackedAt.length >= 3, 15_000, "three acks");
+  await waitUntil(() => intervals.length >= 2 && locatedAt.length >= 3, 15_000, "three fixes");
   await client.close();
   expect(intervals.slice(0, 2)).toEqual([4_000, 1_000]);
-  const [first = 0, second = 0, third = 0] = ackedAt;
-  // The second fix waits the first ack's 4 s (not firstIntervalMs), the third the second's 1 s.
-  expect(second - first).toBeGreaterThanOrEqual(3_500);
-  expect(third - second).toBeLessThan(2_500);
+  // Timed from the fixes themselves (an ack's trip does not count): the second fix waits the
+  // first ack's 4 s (not firstIntervalMs), the third the second's 1 s (not the 4 s it replaced:
+  // it would take a 3 s stall of this process to look like it).
+  const [first = 0, second = 0, third = 0] = locatedAt;
+  const TIMER_EARLY_MS = 20;
+  expect(second - first).toBeGreaterThanOrEqual(4_000 - TIMER_EARLY_MS);
+  expect(third - second).toBeGreaterThanOrEqual(1_000 - TIMER_EARLY_MS);
+  expect(third - second).toBeLessThan(4_000 - TIMER_EARLY_MS);
 });

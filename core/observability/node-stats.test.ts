@@ -39,20 +39,34 @@ test("a node's figures reach Redis on each report and leave it when the node sto
 });
 
 test("a node that lost its id to another stops reporting and leaves the entry to the id's new holder", async () => {
+  let reports = 0;
   const reporter = startNodeStatsReporter({
     connection: fixture.connection,
     tier: "tracking",
     nodeId: "t-taken",
     everyMs: 20,
     logger,
-    figures: async () => ({ sockets: 1 }),
+    figures: async () => ({ sockets: ++reports }),
   });
   await waitUntil(async () => (await readNodeStats(fixture.connection)).length === 1);
   await reporter.stop({ forget: false });
   const [left] = await readNodeStats(fixture.connection);
   expect(left).toMatchObject({ tier: "tracking", nodeId: "t-taken" });
-  await Bun.sleep(60);
-  // No report after the stop: the entry is as the stop left it.
+  // No report after the stop, while a reporter beside it makes several (its reports mark
+  // time passing on this event loop, however loaded the machine).
+  const reportsAtStop = reports;
+  let besideReports = 0;
+  const beside = startNodeStatsReporter({
+    connection: fixture.connection,
+    tier: "tracking",
+    nodeId: "t-beside",
+    everyMs: 20,
+    logger,
+    figures: async () => ({ sockets: ++besideReports }),
+  });
+  await waitUntil(() => besideReports >= 5, 5_000, "five reports beside the stopped one");
+  await beside.stop();
+  expect(reports).toBe(reportsAtStop);
   expect(await readNodeStats(fixture.connection)).toEqual([left as never]);
   await fixture.connection.client.hdel(keys.nodeStats(), "tracking:t-taken");
 });

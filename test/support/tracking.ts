@@ -145,6 +145,11 @@ export async function openWatcher(
   };
 }
 
+/** An answer's header names, sorted: what two answers that must look alike are compared on. */
+export function headerNames(response: Response): string[] {
+  return [...response.headers.keys()].sort();
+}
+
 /** The HTTP status a refused watch request gets (before any upgrade). */
 export async function refusalStatus(
   httpUrl: string,
@@ -165,7 +170,7 @@ export async function refusalStatus(
     body: (await response.json()) as {
       error: { code: string; message: string; requestId: string };
     },
-    headerNames: [...response.headers.keys()].sort(),
+    headerNames: headerNames(response),
     retryAfter: response.headers.get("retry-after"),
   };
 }
