@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { settleWithin } from "../core/lifecycle/settle-within";
 import { positionEventJson, statusEventJson } from "../core/messages/tracking-events";
 import { orderEnded, riderVisible } from "../core/order-status";
 import { parseStoredPosition } from "../core/position/position-forms";
@@ -107,14 +108,11 @@ export function createOrderWatch(options: {
 
   async function start(ws: WatcherSocket): Promise<void> {
     const { orderId } = ws.data;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const subscribed = await Promise.race([
+    const subscribed = await settleWithin(
       subscriptions.subscribed(orderId).then(() => true),
-      new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), SUBSCRIBE_WAIT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
+      SUBSCRIBE_WAIT_MS,
+      false,
+    );
     if (!subscribed) throw new Error("order subscription not confirmed in time");
     if (ws.data.closing) return;
     await refresh(orderId, ws);

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { settleWithin } from "../core/lifecycle/settle-within";
 import { CLOSE } from "../core/protocol/tracking-protocol";
 import type { RedisConnection } from "../core/redis/client";
 import { joinTrackingRegistry } from "../core/tracking-ring/node-registry";
@@ -102,7 +103,8 @@ export function createRingMembership(options: {
       leaving = true;
       const tickOf = (at: number) => at - (at % ringRefreshMs);
       const deadline = Date.now() + options.nodeTtlMs + 2 * ringRefreshMs;
-      const untilDeadline = () => Bun.sleep(Math.max(0, deadline - Date.now()));
+      const byDeadline = <T>(promise: Promise<T>) =>
+        settleWithin(promise, Math.max(0, deadline - Date.now()), false as const);
       let outFrom = tickOf(Date.now()) + 2 * ringRefreshMs;
       const written = membership
         ?.leave(outFrom - options.nodeTtlMs - 1)
@@ -111,19 +113,18 @@ export function createRingMembership(options: {
           logger.warn({ err: error }, "could not leave the ring");
           return false;
         });
-      if (await Promise.race([written, untilDeadline().then(() => false)]))
+      if (written && (await byDeadline(written)))
         outFrom = Math.max(outFrom, tickOf(Date.now()) + ringRefreshMs);
       const isOut = () =>
         ring.readTick() >= outFrom && !ring.nodes().some((node) => node.id === self.id);
       while (!isOut() && Date.now() < deadline) {
         await Bun.sleep(Math.max(0, outFrom - Date.now()));
-        const read = await Promise.race([
+        const read = await byDeadline(
           ring.refresh().then(
             () => true,
             () => false,
           ),
-          untilDeadline().then(() => false),
-        ]);
+        );
         // Not read, or read with the node still in (its last beat never written): the next tick.
         if (!read || (ring.readTick() >= outFrom && !isOut()))
           outFrom = tickOf(Date.now()) + ringRefreshMs;
@@ -142,14 +143,13 @@ export function createRingMembership(options: {
      */
     async abandon(): Promise<void> {
       leaving = true;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const bound = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, options.nodeTtlMs);
-      });
       try {
-        await Promise.race([ring.refresh().catch(() => false), bound]);
+        await settleWithin(
+          ring.refresh().catch(() => false),
+          options.nodeTtlMs,
+          false,
+        );
       } finally {
-        clearTimeout(timer);
         ring.stop();
       }
     },

@@ -1,5 +1,6 @@
 import calculateSlot from "cluster-key-slot";
 import type { ChainableCommander, Cluster } from "ioredis";
+import { settleWithin } from "../lifecycle/settle-within";
 import type { RedisConnection } from "./client";
 
 /** Where a queued command sits: its shard group and its place in that group's pipeline. */
@@ -78,12 +79,7 @@ export class ShardBatch {
         pending.delete(group);
       }),
     );
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    await Promise.race([all, deadline]);
-    clearTimeout(timer);
+    await settleWithin(all, timeoutMs, undefined);
     for (const group of pending) {
       failed.add(group);
       replies.delete(group);

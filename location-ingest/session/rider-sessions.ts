@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { settleWithin } from "../../core/lifecycle/settle-within";
 import { encodeRiderInboxMessage, type RiderInboxMessage } from "../../core/messages/rider-inbox";
 import { keys } from "../../core/redis/keys";
 import type { RiderInbox } from "./rider-inbox";
@@ -192,14 +193,7 @@ export function createRiderSessions(deps: {
     const { connection } = env;
     let generation = 0;
     try {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        inbox.subscribed(riderId),
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, SUBSCRIBE_WAIT_MS);
-        }),
-      ]);
-      clearTimeout(timer);
+      await settleWithin(inbox.subscribed(riderId), SUBSCRIBE_WAIT_MS, undefined);
       const key = keys.riderStream(riderId);
       const replies = await connection.client
         .multi()

@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
 import { errorResponse, requestIdOf } from "../../core/errors/error-response";
 import { raiseParserHeaderLimit, requestHeadBytes } from "../../core/http/request-head";
+import { settleWithin } from "../../core/lifecycle/settle-within";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
@@ -235,17 +236,8 @@ function clientGone(): Response {
  * "gone" when the client went away before sending it all.
  */
 async function bodyWithin(request: Request, ms: number): Promise<Uint8Array | "timeout" | "gone"> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), ms);
-  });
   const reading = request.bytes().catch(() => "gone" as const);
-  try {
-    const body = await Promise.race([reading, timeout]);
-    return body;
-  } finally {
-    clearTimeout(timer);
-  }
+  return settleWithin(reading, ms, "timeout" as const);
 }
 
 function requestHead(request: Request): Omit<UniversalServerRequest, "body"> {

@@ -1,6 +1,7 @@
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { type DescMethod, fromBinary } from "@bufbuild/protobuf";
 import { EdgeError } from "../../core/errors/edge-error";
+import { settleWithin } from "../../core/lifecycle/settle-within";
 import type { TransportLimit } from "../metrics";
 import { toConnectError } from "./connect-errors";
 import { GrpcFrameReader } from "./grpc-frames";
@@ -185,17 +186,9 @@ async function nextWithin<T>(
   ms: number,
 ): Promise<IteratorResult<T> | "timeout"> {
   if (ms <= 0) return "timeout";
-  let timer: ReturnType<typeof setTimeout> | undefined;
   const next = iterator.next();
-  const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), ms);
-  });
-  try {
-    const result = await Promise.race([next, timeout]);
-    // The abandoned read settles when the stream is torn down; nobody waits for it.
-    if (result === "timeout") next.catch(() => undefined);
-    return result;
-  } finally {
-    clearTimeout(timer);
-  }
+  const result = await settleWithin(next, ms, "timeout" as const);
+  // The abandoned read settles when the stream is torn down; nobody waits for it.
+  if (result === "timeout") next.catch(() => undefined);
+  return result;
 }
