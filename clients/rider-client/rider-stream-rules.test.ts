@@ -6,7 +6,7 @@ import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 import type { Fix } from "./fix-source";
 import { RiderClient } from "./rider-client";
-import type { RiderClientEvents } from "./rider-client-api";
+import type { RiderClientEvents, RiderClientOptions } from "./rider-client-api";
 import { MemorySeqStore } from "./seq-store";
 
 const fixture = useIngestOnRedis({ PING_INTERVAL_PARKED_MS: "1000" });
@@ -43,6 +43,25 @@ async function device(riderId: string, token?: string) {
   return { client, seen, run };
 }
 
+/** A rider's client on the test ingest, its missed fixes and acks counted. */
+async function locatingClient(
+  options: Omit<RiderClientOptions, "ingest" | "token" | "seqStore">,
+  riderId = uniqueId("rider"),
+) {
+  const client = new RiderClient({
+    ingest: fixture.ingest.grpc,
+    token: await testToken(riderId, "rider", "london"),
+    seqStore: new MemorySeqStore(),
+    ...options,
+  });
+  const seen = { noFix: [] as RiderClientEvents["noFix"][], acks: 0 };
+  client.on("noFix", (event) => seen.noFix.push(event));
+  client.on("ack", () => {
+    seen.acks += 1;
+  });
+  return { client, seen };
+}
+
 test("a second device of the rider supersedes the first, which stops for good: no reconnect war", async () => {
   const riderId = uniqueId("rider");
   const first = await device(riderId);
@@ -75,13 +94,8 @@ test("an expired token: refreshToken, then the stream at once (no backoff)", asy
 
 test("no GPS fix (locate throws or has none): that interval sends nothing, the stream stays open", async () => {
   let calls = 0;
-  const noFix: RiderClientEvents["noFix"][] = [];
-  let acks = 0;
   let retries = 0;
-  const client = new RiderClient({
-    ingest: fixture.ingest.grpc,
-    token: await testToken(uniqueId("rider"), "rider", "london"),
-    seqStore: new MemorySeqStore(),
+  const { client, seen } = await locatingClient({
     // Fix, GPS error, no fix yet, fix, ...
     locate: () => {
       calls += 1;
@@ -92,18 +106,14 @@ test("no GPS fix (locate throws or has none): that interval sends nothing, the s
     firstIntervalMs: 100,
     backoff: { firstMs: 50, maxMs: 100 },
   });
-  client.on("noFix", (event) => noFix.push(event));
-  client.on("ack", () => {
-    acks += 1;
-  });
   client.on("retrying", () => {
     retries += 1;
   });
   void client.start();
-  await waitUntil(() => acks >= 2, 10_000, "acks around the missing fixes");
+  await waitUntil(() => seen.acks >= 2, 10_000, "acks around the missing fixes");
   await client.close();
   expect(retries).toBe(0);
-  expect(noFix.slice(0, 2)).toEqual([{ error: expect.any(Error) }, {}]);
+  expect(seen.noFix.slice(0, 2)).toEqual([{ error: expect.any(Error) }, {}]);
   // One seq per fix sent, none burnt on the intervals without one.
   expect(client.seq).toBeGreaterThan(0n);
 });
@@ -141,12 +151,7 @@ test("an asynchronous locate (as the platforms' location APIs are) is awaited: i
 
 test("a locate that never answers is a missed fix after locateTimeoutMs, waited on for 5 of them, then asked anew: the pings go on", async () => {
   let calls = 0;
-  const noFix: RiderClientEvents["noFix"][] = [];
-  let acks = 0;
-  const client = new RiderClient({
-    ingest: fixture.ingest.grpc,
-    token: await testToken(uniqueId("rider"), "rider", "london"),
-    seqStore: new MemorySeqStore(),
+  const { client, seen } = await locatingClient({
     // The first call hangs (a permission prompt left open, a stuck location service).
     locate: () => {
       calls += 1;
@@ -157,48 +162,39 @@ test("a locate that never answers is a missed fix after locateTimeoutMs, waited 
     firstIntervalMs: 100,
     backoff: { firstMs: 50, maxMs: 100 },
   });
-  client.on("noFix", (event) => noFix.push(event));
-  client.on("ack", () => {
-    acks += 1;
-  });
   void client.start();
-  await waitUntil(() => acks >= 1, 10_000, "an ack after the hung locate");
+  await waitUntil(() => seen.acks >= 1, 10_000, "an ack after the hung locate");
   await client.close();
   // Each interval while it hung was a missed fix; it was given up after 5 x 200 ms, not at once.
-  expect(noFix.length).toBeGreaterThanOrEqual(2);
-  for (const event of noFix) expect(String(event.error)).toContain("did not answer within 200 ms");
+  expect(seen.noFix.length).toBeGreaterThanOrEqual(2);
+  for (const event of seen.noFix)
+    expect(String(event.error)).toContain("did not answer within 200 ms");
   expect(calls).toBe(2);
 });
 
 test("a locate still hanging when the next fix is due is waited on, not called again; its late fix is sent", async () => {
   let calls = 0;
   const hung = Promise.withResolvers<Fix>();
-  const noFix: RiderClientEvents["noFix"][] = [];
-  let acks = 0;
   const riderId = uniqueId("rider");
-  const client = new RiderClient({
-    ingest: fixture.ingest.grpc,
-    token: await testToken(riderId, "rider", "london"),
-    seqStore: new MemorySeqStore(),
-    // The first call hangs for several intervals (a stuck location service), then answers.
-    locate: () => {
-      calls += 1;
-      return calls === 1 ? hung.promise : { ...PARKED, lat: 51.6 };
+  const { client, seen } = await locatingClient(
+    {
+      // The first call hangs for several intervals (a stuck location service), then answers.
+      locate: () => {
+        calls += 1;
+        return calls === 1 ? hung.promise : { ...PARKED, lat: 51.6 };
+      },
+      locateTimeoutMs: 300,
+      firstIntervalMs: 50,
+      backoff: { firstMs: 50, maxMs: 100 },
     },
-    locateTimeoutMs: 300,
-    firstIntervalMs: 50,
-    backoff: { firstMs: 50, maxMs: 100 },
-  });
-  client.on("noFix", (event) => noFix.push(event));
-  client.on("ack", () => {
-    acks += 1;
-  });
+    riderId,
+  );
   void client.start();
-  await waitUntil(() => noFix.length >= 2, 10_000, "two fixes missed on the hung call");
+  await waitUntil(() => seen.noFix.length >= 2, 10_000, "two fixes missed on the hung call");
   // One call outstanding, however many intervals passed (before: one more per interval).
   expect(calls).toBe(1);
   hung.resolve({ ...PARKED, lat: 51.55 });
-  await waitUntil(() => acks >= 1, 10_000, "the late fix acked");
+  await waitUntil(() => seen.acks >= 1, 10_000, "the late fix acked");
   const stored = parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)));
   expect(stored?.lat).toBe(51.55);
   // Settled: the next fix is a new call.
