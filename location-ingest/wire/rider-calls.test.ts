@@ -1,11 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-node";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import { keys } from "../../core/redis/keys";
 import {
-  type LocationIngestService,
+  LocationIngestService,
   StreamPingsRequestSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { bearer, pingTrack, useIngestOnRedis } from "../../test/support/ingest";
@@ -27,6 +28,7 @@ const fixture = useIngestOnRedis({
   INGEST_MAX_STREAMS_PER_CONNECTION: "3",
 });
 const STREAM_PINGS = "/delivery.tracking.v1.LocationIngestService/StreamPings";
+const SEND_PING = "/delivery.tracking.v1.LocationIngestService/SendPing";
 const REFUSED_STREAM = 7;
 async function expectAck(stream: ReturnType<typeof openPingStream>, seq: bigint) {
   const [ping] = pingTrack(1, { startSeq: seq });
@@ -66,17 +68,42 @@ describe("calls per rider beside its StreamPings (INGEST_MAX_CALLS_PER_RIDER)", 
     ];
     // Each upload's ping reaches the location log once its call is in: both hold their slot.
     await waitUntil(async () => (await loggedPings(riderId)) === 2);
+    // Each refusal says when to try again: a Connect header, a gRPC (or gRPC-Web) trailer.
+    const expectRefused = (caught: unknown) => {
+      expect(caught).toBeInstanceOf(ConnectError);
+      expect((caught as ConnectError).code).toBe(Code.ResourceExhausted);
+      expect((caught as ConnectError).rawMessage).toContain("already has 2 uploads or unary calls");
+      expect((caught as ConnectError).metadata.get("retry-after")).toBe("2");
+    };
     for (const client of [fixture.ingest.grpc, fixture.ingest.connect]) {
-      const third = await openUpload(client, token, 7n).result.catch((caught: unknown) => caught);
-      expect(third).toBeInstanceOf(ConnectError);
-      expect((third as ConnectError).code).toBe(Code.ResourceExhausted);
-      expect((third as ConnectError).rawMessage).toContain("already has 2 uploads or unary calls");
+      expectRefused(await openUpload(client, token, 7n).result.catch((caught: unknown) => caught));
     }
-    for (const client of [fixture.ingest.grpc, fixture.ingest.http1]) {
+    const grpcWebHttp1 = createClient(
+      LocationIngestService,
+      createGrpcWebTransport({ baseUrl: fixture.ingest.httpUrl, httpVersion: "1.1" }),
+    );
+    for (const client of [
+      fixture.ingest.grpc,
+      fixture.ingest.connect,
+      fixture.ingest.http1,
+      grpcWebHttp1,
+    ]) {
       const unary = await client
         .sendPing({ ping: pingTrack(1, { startSeq: 9n })[0] }, bearer(token))
         .catch((caught: unknown) => caught);
-      expect((unary as ConnectError).code).toBe(Code.ResourceExhausted);
+      expectRefused(unary);
+    }
+    // Plain HTTP/1.1: a declared length (the lean path) and a chunked body (connect-node).
+    const body = JSON.stringify({ ping: { lat: 51.5, lng: -0.12, seq: "12" } });
+    for (const chunked of [false, true]) {
+      const response = await fetch(`${fixture.ingest.httpUrl}${SEND_PING}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: chunked ? new Blob([body]).stream() : body,
+      });
+      expect(response.status).toBe(429);
+      expect(response.headers.get("retry-after")).toBe("2");
+      expect(((await response.json()) as { code: string }).code).toBe("resource_exhausted");
     }
     // The live stream beside the uploads is not capped.
     const stream = openPingStream(fixture.ingest.grpc, token);
@@ -101,7 +128,7 @@ describe("calls per rider beside its StreamPings (INGEST_MAX_CALLS_PER_RIDER)", 
     const metrics = await fixture.ingest.app.registry.getSingleMetricAsString(
       "edge_ingest_limit_hits_total",
     );
-    expect(metrics).toMatch(/limit="rider_calls"[^\n]* 4$/m);
+    expect(metrics).toMatch(/limit="rider_calls"[^\n]* 8$/m);
   });
 });
 

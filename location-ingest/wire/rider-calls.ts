@@ -26,6 +26,13 @@ export interface AdmittedCall {
 const NOTHING_TO_RELEASE = () => undefined;
 
 /**
+ * `Retry-After` of a 429 `too_many_connections` past the calls per rider: a
+ * slot frees when one of the rider's own calls ends (a unary ping within a
+ * round trip, an upload once its backlog is in), so a couple of seconds.
+ */
+export const RIDER_CALLS_RETRY_AFTER_SECONDS = 2;
+
+/**
  * Token handling for every call on both ports, once, when the call starts:
  * the rider from the bearer token (Unauthenticated without a good one,
  * PermissionDenied for any role but rider or without a usable id and
@@ -74,6 +81,7 @@ export function createRiderCalls(deps: {
         const refusal = new EdgeError(
           "too_many_connections",
           `this rider already has ${maxPerRider} uploads or unary calls open on this node`,
+          { retryAfterSeconds: RIDER_CALLS_RETRY_AFTER_SECONDS },
         );
         return { admission: { refusal }, release: NOTHING_TO_RELEASE };
       }
