@@ -16,23 +16,27 @@ export const DROP_REASON_LABELS: Record<DropReason, string> = {
 };
 
 /** Every transport limit that can fire, as the `limit` label of edge_ingest_limit_hits_total. */
-export type TransportLimit =
-  | "preface_timeout"
-  | "not_http2"
-  | "idle_timeout"
-  | "keepalive_timeout"
-  | "connection_evicted"
-  | "connection_refused"
-  | "rider_calls"
-  | "message_timeout"
-  | "message_too_large"
-  | "malformed_message"
-  | "headers_too_large"
-  | "body_too_large"
-  | "http_connection_evicted"
-  | "http_connection_refused"
-  | "http_head_timeout"
-  | "http_idle_timeout";
+export const TRANSPORT_LIMITS = [
+  "preface_timeout",
+  "not_http2",
+  "idle_timeout",
+  "keepalive_timeout",
+  "connection_evicted",
+  "connection_refused",
+  "rider_calls",
+  "message_timeout",
+  "message_too_large",
+  "malformed_message",
+  "headers_too_large",
+  "body_too_large",
+  "http_connection_evicted",
+  "http_connection_refused",
+  "http_head_timeout",
+  "http_idle_timeout",
+  "http_relay_backlog",
+] as const;
+
+export type TransportLimit = (typeof TRANSPORT_LIMITS)[number];
 
 /** The ingest's metrics, registered on the process registry. */
 export function createIngestMetrics(registry: Registry) {

@@ -96,8 +96,9 @@ export function createHttp1ConnectionGuard(deps: {
   /** Relays `chunk` between `connection`'s sides; cuts a connection whose backlog runs away. */
   function relay(connection: Http1Connection, chunk: Buffer, from: Side, to: Side): void {
     if (forward(chunk, from, to)) return;
+    // Counted like every limit, and a warning too: a paused socket that kept reading is a relay gone wrong.
     logger.warn({ peer: connection.peer }, "http connection cut: relay backlog too large");
-    close(connection);
+    cut(connection, "http_relay_backlog");
   }
 
   function accept(client: Socket<Http1Connection>): void {

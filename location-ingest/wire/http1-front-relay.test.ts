@@ -114,3 +114,45 @@ test("what a client sends while the front's connection to the server is still op
     (Bun as unknown as { connect: unknown }).connect = connectNow;
   }
 });
+
+test("a connection whose backlog passes 4 MiB is cut and counted as http_relay_backlog", async () => {
+  // A client socket whose pause does not hold (what the cut is for) and a hop that
+  // does not open: everything the client sends waits in the front.
+  const listenNow = Bun.listen;
+  const connectNow = Bun.connect;
+  type Options = { socket: { open?: (socket: { pause(): void }) => void } };
+  (Bun as unknown as { listen: unknown }).listen = (options: Options) =>
+    (listenNow as unknown as (options: Options) => unknown)({
+      ...options,
+      socket: {
+        ...options.socket,
+        open(socket) {
+          socket.pause = () => undefined;
+          options.socket.open?.(socket);
+        },
+      },
+    });
+  (Bun as unknown as { connect: unknown }).connect = () => new Promise(() => undefined);
+  const registry = new Registry();
+  const leaky = createHttp1ConnectionGuard({
+    limits: loadIngestConfig({ JWT_SECRET: TEST_JWT_SECRET, REDIS_URL: "redis://127.0.0.1:1" })
+      .transport,
+    metrics: createIngestMetrics(registry),
+    logger: pino({ level: "silent" }),
+  });
+  try {
+    const port = await leaky.listen(0, "127.0.0.1", (inner.address() as AddressInfo).port);
+    const client = connect(port, "127.0.0.1");
+    client.on("error", () => undefined);
+    const closed = new Promise<void>((resolve) => client.once("close", () => resolve()));
+    client.write(PAYLOAD);
+    await closed;
+    const hits = await registry.getSingleMetricAsString("edge_ingest_limit_hits_total");
+    expect(hits).toMatch(/limit="http_relay_backlog"[^\n]* 1$/m);
+    expect(leaky.size).toBe(0);
+  } finally {
+    (Bun as unknown as { listen: unknown }).listen = listenNow;
+    (Bun as unknown as { connect: unknown }).connect = connectNow;
+    await leaky.stop(async () => undefined);
+  }
+});

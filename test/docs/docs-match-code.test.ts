@@ -10,6 +10,7 @@ import { ERROR_CODES } from "../../core/errors/error-codes";
 import { keys } from "../../core/redis/keys";
 import { loadGatewayConfig } from "../../gateway/config";
 import { loadIngestConfig } from "../../location-ingest/config";
+import { TRANSPORT_LIMITS } from "../../location-ingest/metrics";
 import { loadTrackingConfig } from "../../tracking/config";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -149,6 +150,19 @@ describe("metrics", () => {
       ),
     );
     expect([...families].filter((name) => !documented.has(name))).toEqual([]);
+  });
+
+  test("every limit label of edge_ingest_limit_hits_total is in the README's metrics list and a Transport limits table", () => {
+    const readme = docs.get("README.md") as string;
+    const list =
+      /`edge_ingest_limit_hits_total\{limit\}` \(each([\s\S]*?)\)\.\n/.exec(readme)?.[1] ?? "";
+    const tableRows = readme.split("\n").filter((line) => line.startsWith("| "));
+    const missing = TRANSPORT_LIMITS.filter(
+      (limit) =>
+        !backticked(list).includes(limit) ||
+        !tableRows.some((row) => backticked(row).includes(limit)),
+    );
+    expect(missing).toEqual([]);
   });
 
   test("every metric name in the docs is one a tier exports", () => {
