@@ -114,6 +114,18 @@ describe("ping intervals (sent as PingAck.next_interval_ms)", () => {
   });
 });
 
+test("DRAIN_RECONNECT_MS is at least 1: Reconnect.after_ms 0 is proto3's unset, which apps read as 'use your own backoff'", () => {
+  const load = (env: Record<string, string>) =>
+    loadIngestConfig({ ...BASE, ...env }).drainReconnectMs;
+  expect(load({})).toBe(1_000);
+  expect(() => load({ DRAIN_RECONNECT_MS: "0" })).toThrow(
+    /^DRAIN_RECONNECT_MS: must be between 1 and 4294967295 \(got "0"\)$/,
+  );
+  expect(load({ DRAIN_RECONNECT_MS: "1" })).toBe(1);
+  // The field is a uint32: a larger value would reach the app cut to its low 32 bits.
+  expect(() => load({ DRAIN_RECONNECT_MS: "4294967296" })).toThrow(/^DRAIN_RECONNECT_MS/);
+});
+
 test("the open-file limit is the soft 'Max open files' of /proc/self/limits", () => {
   const dir = mkdtempSync(join(tmpdir(), "limits-"));
   try {

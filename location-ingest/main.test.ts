@@ -64,3 +64,18 @@ test("a bad setting stops the process at start with a message naming the variabl
   expect(result.exitCode).toBe(2);
   expect(result.stdout.toString()).toContain("INGEST_PORT: must be an integer");
 });
+
+test("DRAIN_RECONNECT_MS=0 stops the process at start (exit 2) naming the variable", () => {
+  const result = Bun.spawnSync([process.execPath, join(import.meta.dir, "main.ts")], {
+    env: {
+      PATH: process.env.PATH,
+      REDIS_URL: redis.url,
+      JWT_SECRET: TEST_JWT_SECRET,
+      DRAIN_RECONNECT_MS: "0",
+    },
+  });
+  expect(result.exitCode).toBe(2);
+  expect(result.stdout.toString()).toContain(
+    "DRAIN_RECONNECT_MS: must be between 1 and 4294967295",
+  );
+});
