@@ -30,7 +30,7 @@ export function createRingMembership(options: {
 }) {
   const { connection, self, ringRefreshMs, watchers, logger } = options;
   let leaving = false;
-  let membership: { leave(lastBeatMs: number): Promise<void> } | undefined;
+  let membership: Awaited<ReturnType<typeof joinTrackingRegistry>> | undefined;
 
   /** The watcher's order belongs elsewhere: `moved` with the owner's URL, and the close. */
   function moveLostOrders(): void {
@@ -96,13 +96,17 @@ export function createRingMembership(options: {
      * the tick after the write. The node serves until its own ring has read
      * a tick from `outFrom` on without it: only then do the new owners agree
      * (one whose ring is behind reads it before refusing, settleOwner).
-     * Bounded: with Redis hanging or gone, the heartbeat has stopped and
-     * the TTL takes the node out of every ring by the deadline anyway.
+     * Bounded: with Redis hanging or gone, no beat lands any more and the
+     * TTL takes the node out of every ring within two ticks of its last
+     * beat's aging anyway; that is the deadline, counted from the last beat
+     * sent (not from the SIGTERM), so a node whose Redis has been gone
+     * for a TTL leaves at once.
      */
     async leave(): Promise<void> {
       leaving = true;
       const tickOf = (at: number) => at - (at % ringRefreshMs);
-      const deadline = Date.now() + options.nodeTtlMs + 2 * ringRefreshMs;
+      const lastBeat = Math.min(Date.now(), membership?.lastBeatSentMs() ?? Date.now());
+      const deadline = lastBeat + options.nodeTtlMs + 2 * ringRefreshMs;
       const byDeadline = <T>(promise: Promise<T>) =>
         settleWithin(promise, Math.max(0, deadline - Date.now()), false as const);
       let outFrom = tickOf(Date.now()) + 2 * ringRefreshMs;

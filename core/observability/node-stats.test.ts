@@ -1,8 +1,11 @@
 import { expect, test } from "bun:test";
 import pino from "pino";
 import { Counter, Histogram, Registry } from "prom-client";
+import { startFreezingProxy } from "../../test/support/freezing-proxy";
 import { useRedisConnection } from "../../test/support/redis-connection";
 import { waitUntil } from "../../test/support/wait";
+import { settleWithin } from "../lifecycle/settle-within";
+import { createRedisConnection } from "../redis/client";
 import { keys } from "../redis/keys";
 import {
   metricTotal,
@@ -69,6 +72,42 @@ test("a node that lost its id to another stops reporting and leaves the entry to
   expect(reports).toBe(reportsAtStop);
   expect(await readNodeStats(fixture.connection)).toEqual([left as never]);
   await fixture.connection.client.hdel(keys.nodeStats(), "tracking:t-taken");
+});
+
+test("a stop while Redis hangs with a report in flight still ends (within its 1 s wait)", async () => {
+  const proxy = await startFreezingProxy(fixture.redis.port);
+  const connection = createRedisConnection(
+    { mode: "standalone", url: `redis://127.0.0.1:${proxy.port}` },
+    "node-stats-frozen",
+    logger,
+  );
+  await connection.waitReady(5_000);
+  let reports = 0;
+  const reporter = startNodeStatsReporter({
+    connection,
+    tier: "tracking",
+    nodeId: "t-frozen",
+    everyMs: 20,
+    logger,
+    figures: async () => ({ sockets: ++reports }),
+  });
+  try {
+    await waitUntil(async () => (await readNodeStats(fixture.connection)).length === 1);
+    proxy.freeze();
+    // The next report goes out and never comes back.
+    const frozenAt = reports;
+    await waitUntil(() => reports > frozenAt, 5_000, "a report sent to the frozen Redis");
+    const stopped = await settleWithin(
+      reporter.stop().then(() => "stopped"),
+      5_000,
+      "hung",
+    );
+    expect(stopped).toBe("stopped");
+  } finally {
+    await proxy.close();
+    connection.client.disconnect();
+    await fixture.connection.client.del(keys.nodeStats());
+  }
 });
 
 test("entries of nodes gone silent and malformed entries are ignored and removed", async () => {

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Histogram } from "prom-client";
+import { settleWithin } from "../lifecycle/settle-within";
 import type { RedisConnection } from "../redis/client";
 import { keys } from "../redis/keys";
 
@@ -19,6 +20,9 @@ export const NODE_STATS_EVERY_MS = 2_000;
 
 /** Entries not refreshed for this long belong to nodes that are gone. */
 export const NODE_STATS_STALE_MS = 15_000;
+
+/** How long stop() waits on Redis (a report in flight, then the delete): Redis may hang. */
+const STOP_WAIT_MS = 1_000;
 
 /**
  * Writes this node's figures to Redis every `everyMs`, so that one reader
@@ -59,12 +63,19 @@ export function startNodeStatsReporter(options: {
   }, everyMs);
   timer.unref();
   return {
-    /** Stops reporting and deletes the entry; `forget: false` leaves it (another node has the id now). */
+    /**
+     * Stops reporting and deletes the entry; `forget: false` leaves it
+     * (another node has the id now). Within STOP_WAIT_MS whatever Redis
+     * does: an entry left behind (Redis hung) goes stale like a dead node's.
+     */
     async stop({ forget = true } = {}) {
       clearInterval(timer);
-      // A report still in flight would put the entry back after the delete.
-      await reporting;
-      if (forget) await connection.client.hdel(keys.nodeStats(), field).catch(() => undefined);
+      const stopped = (async () => {
+        // A report still in flight would put the entry back after the delete.
+        await reporting;
+        if (forget) await connection.client.hdel(keys.nodeStats(), field).catch(() => undefined);
+      })();
+      await settleWithin(stopped, STOP_WAIT_MS, undefined);
     },
   };
 }

@@ -1,6 +1,7 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisConfig } from "../config/shared-config";
+import { settleWithin } from "../lifecycle/settle-within";
 import { type AckedWriteOptions, type AckedWrites, createAckedWrites } from "./acked-writes";
 import { type RedisClient, registerScripts } from "./scripts";
 import { polyfillTracingChannelHasSubscribers } from "./tracing-channel-polyfill";
@@ -36,6 +37,8 @@ const COMMON_OPTIONS: RedisOptions = {
   lazyConnect: false,
 };
 
+/** How long close() lets QUIT wait for the replies still due before it cuts the connection. */
+const CLOSE_WAIT_MS = 1_000;
 const SLOTS_REFRESH_MS = 1_000;
 const SLOTS_REFRESH_ON_ERROR_MS = 200;
 
@@ -113,7 +116,17 @@ export function createRedisConnection(
     },
     async close() {
       const all = [base, ...extra, ...subscribers];
-      await Promise.all(all.map((c) => c.quit().catch(() => c.disconnect())));
+      // QUIT waits for the replies still due; a Redis that hangs never sends them.
+      const quit = (c: Redis | Cluster) =>
+        c.quit().then(
+          () => true,
+          () => false,
+        );
+      await Promise.all(
+        all.map(async (c) => {
+          if (!(await settleWithin(quit(c), CLOSE_WAIT_MS, false))) c.disconnect();
+        }),
+      );
     },
   };
 }

@@ -16,6 +16,8 @@ const FORGET_AFTER_MS = 3_600_000;
  * its last beat as `lastBeatMs`, a time the caller picks so that every ring
  * drops the node from one chosen tick on; the node stays listed, so a ring
  * can tell a node that left from one missing because Redis lost its data.
+ * `lastBeatSentMs()` is the newest beat sent: no ring lists the node once
+ * that is older than the TTL, whatever became of the writes since.
  *
  * One id, one node: before anything is written, the node claims its id
  * (`tracking:node-claim:<id>`, a lease held by this process's random
@@ -40,7 +42,7 @@ export async function joinTrackingRegistry(options: {
   /** The id was found claimed by another node: this one no longer beats (counted by the tier). */
   onClaimLost?: () => void;
   now?: () => number;
-}): Promise<{ leave(lastBeatMs: number): Promise<void> }> {
+}): Promise<{ leave(lastBeatMs: number): Promise<void>; lastBeatSentMs(): number }> {
   const { connection, node, heartbeatMs, liveForMs, logger, now = Date.now } = options;
   const claim = keys.trackingNodeClaim(node.id);
   const holder = `${randomUUID()} ${node.url}`;
@@ -48,6 +50,8 @@ export async function joinTrackingRegistry(options: {
   let left = false;
   let lost = false;
   let beating: Promise<void> | undefined;
+  // The newest heartbeat sent, landed or not: no registry entry of this node is newer.
+  let lastBeatSent = Number.NEGATIVE_INFINITY;
   const loseClaim = async () => {
     lost = true;
     clearInterval(timer);
@@ -65,7 +69,8 @@ export async function joinTrackingRegistry(options: {
     await connection.client.hset(keys.trackingNodeUrls(), node.id, node.url);
     // A beat under way when the node left must not write over its last beat.
     if (left) return;
-    await connection.client.zadd(keys.trackingNodes(), now(), node.id);
+    lastBeatSent = now();
+    await connection.client.zadd(keys.trackingNodes(), lastBeatSent, node.id);
     // Forget nodes dead for long (their URL stays harmless in the hash until reused).
     await connection.client.zremrangebyscore(keys.trackingNodes(), "-inf", now() - FORGET_AFTER_MS);
   };
@@ -77,6 +82,7 @@ export async function joinTrackingRegistry(options: {
   timer.unref();
   await beat();
   return {
+    lastBeatSentMs: () => lastBeatSent,
     async leave(lastBeatMs) {
       left = true;
       clearInterval(timer);

@@ -1,0 +1,72 @@
+// A tracking node's SIGTERM drain while its Redis hangs (SIGSTOP) or is gone,
+// with real node and redis-server processes: the drain ends by itself, exit 0.
+import { expect, test } from "bun:test";
+import { Redis } from "ioredis";
+import { keys } from "../core/redis/keys";
+import { seedOrder } from "../test/support/orders";
+import { startRedis } from "../test/support/redis-server";
+import { testToken, uniqueId } from "../test/support/tokens";
+import { openWatcher, PROCESS_NODE_TTL_MS, spawnTrackingProcess } from "../test/support/tracking";
+import { waitUntil } from "../test/support/wait";
+
+/** A node on its own redis-server, beating, with its live figures written and one watcher. */
+async function nodeWithWatcher(env: Record<string, string> = {}) {
+  const redis = await startRedis();
+  const db = new Redis(redis.url);
+  db.on("error", () => undefined);
+  const node = await spawnTrackingProcess({ REDIS_URL: redis.url, ...env });
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  await seedOrder(db, { orderId, customerId, riderId: uniqueId("rider") });
+  const token = await testToken(customerId, "customer");
+  const watcher = await openWatcher(`${node.url}/v1/orders/${orderId}/track?access_token=${token}`);
+  await watcher.waitForFrames(1);
+  // A live-figures report goes out every 2 s: one is in flight when Redis freezes.
+  await waitUntil(
+    async () => (await db.hlen(keys.nodeStats())) > 0,
+    5_000,
+    "the node's live figures",
+  );
+  db.disconnect();
+  return { redis, node, watcher };
+}
+
+test("Redis hangs: SIGTERM still drains (watchers closed 1012) and exits 0, not 'drain timed out'", async () => {
+  const { redis, node, watcher } = await nodeWithWatcher();
+  process.kill(redis.pid, "SIGSTOP");
+  try {
+    const started = Date.now();
+    node.signal("SIGTERM");
+    expect(await watcher.closed).toEqual({ code: 1012, reason: "server restarting" });
+    expect(await node.exited).toBe(0);
+    expect(node.logs.some((line) => line.msg === "drained")).toBe(true);
+    // Its last beat ages out of every ring (one TTL, two ticks of 100 ms), then each Redis
+    // step of the stop gives up after its own wait; the shutdown's 15 s cut never comes.
+    expect(Date.now() - started).toBeLessThan(
+      Number(PROCESS_NODE_TTL_MS) + 200 + 2 * 1_000 + 3_000,
+    );
+  } finally {
+    process.kill(redis.pid, "SIGCONT");
+    await node.kill();
+    await redis.stop();
+  }
+}, 25_000);
+
+test("Redis gone for longer than the node TTL: the drain does not wait another TTL", async () => {
+  const ttlMs = 3_000;
+  const { redis, node, watcher } = await nodeWithWatcher({ TRACKING_NODE_TTL_MS: String(ttlMs) });
+  await redis.kill();
+  try {
+    // Past one TTL since its last beat reached Redis, no ring can list the node any more.
+    await Bun.sleep(ttlMs + 200);
+    const started = Date.now();
+    node.signal("SIGTERM");
+    expect(await watcher.closed).toEqual({ code: 1012, reason: "server restarting" });
+    expect(await node.exited).toBe(0);
+    // It used to wait one TTL and two ticks from the SIGTERM (3.2 s here).
+    expect(Date.now() - started).toBeLessThan(ttlMs);
+  } finally {
+    await node.kill();
+    await redis.stop();
+  }
+}, 25_000);
