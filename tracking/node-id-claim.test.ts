@@ -71,6 +71,42 @@ test("a node that finds its id claimed by another sends its watchers to the new 
   }
 }, 20_000);
 
+test("a process whose id is claimed mid-SIGTERM-drain finishes that drain and exits 0, not 1", async () => {
+  const id = uniqueId("draining");
+  // Beats 1.5 s apart: the claim is taken and SIGTERM sent just after one, so the
+  // drain's last write (not a beat) is what finds the id held by another.
+  const node = await spawnTrackingProcess({
+    REDIS_URL: fixture.redis.url,
+    TRACKING_NODE_ID: id,
+    TRACKING_HEARTBEAT_MS: "1500",
+    TRACKING_NODE_TTL_MS: "3000",
+  });
+  try {
+    const lastBeat = () => fixture.db.zscore(keys.trackingNodes(), id);
+    // Past the first beat (written while the node joins, before its SIGTERM handler is on)...
+    await waitUntil(async () => (await lastBeat()) !== null, 5_000, "the node joined");
+    const first = await lastBeat();
+    // ...to the moment the next one is written.
+    await waitUntil(async () => (await lastBeat()) !== first, 5_000, "a heartbeat");
+    await fixture.db.set(keys.trackingNodeClaim(id), `${uniqueId("instance")} ws://127.0.0.1:1`);
+    node.signal("SIGTERM");
+    expect(await node.exited).toBe(0);
+    const messages = node.logs.map((line) => line.msg);
+    // The drain's own last write found the id held (not a beat before the SIGTERM)...
+    const lost = messages.findIndex((msg) =>
+      msg.startsWith("TRACKING_NODE_ID claimed by another node"),
+    );
+    expect(lost).toBeGreaterThan(messages.indexOf("draining"));
+    expect(messages.indexOf("draining")).toBeGreaterThan(-1);
+    // ...and that drain ended the process as it began: no fatal 'stopped serving', exit 0 above.
+    expect(messages.at(-1)).toBe("drained");
+    expect(node.logs.some((line) => line.level === 60)).toBe(false);
+  } finally {
+    await node.kill();
+    await fixture.db.del(keys.trackingNodeClaim(id));
+  }
+}, 15_000);
+
 test("a drain that finds its id claimed by another leaves the holder's live figures and claim alone", async () => {
   const node = await startTestTracking({
     REDIS_URL: fixture.redis.url,
