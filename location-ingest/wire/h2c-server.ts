@@ -84,11 +84,19 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
     // Listening before the token check: a stream may be reset while it runs.
     let closed = false;
     let riderCall = false;
+    let riderId: string | undefined;
     let release: () => void = () => undefined;
     stream.once("close", () => {
       closed = true;
       release();
       connection?.streamClosed(riderCall);
+      // Reset, or its connection gone, before the answer ended: what was acked is
+      // written, the rest is the client's to send again. Anyone can do it: debug.
+      if (stream.aborted || !response.writableEnded)
+        logger.debug(
+          { path: request.url, riderId, rstCode: stream.rstCode },
+          "h2c call cut before its answer",
+        );
     });
     const lean = isGrpcStreamPings(request);
     // A rider's StreamPings are one at a time anyway (a new one ends the old): not counted.
@@ -97,6 +105,7 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
     if (closed) return call.release();
     release = call.release;
     if (call.admission.rider) {
+      riderId = call.admission.rider.riderId;
       riderCall = true;
       connection?.riderCallOpened();
     }

@@ -88,8 +88,6 @@ export async function startHttp1Server(
     const body = await bodyWithin(request, limits.messageTimeoutMs);
     let answer: UnaryAnswer | undefined;
     if (body === "gone") {
-      // The client left mid-body: nobody reads an answer, and no fault of ours to log as one.
-      logger.debug({ requestId, method: SEND_PING.name }, "http client gone mid-body");
       call.release();
       return clientGone();
     }
@@ -194,11 +192,18 @@ export async function startHttp1Server(
         return await serve(request, requestId);
       } catch (error) {
         const edgeError = EdgeError.from(error);
-        if (edgeError.code === "internal") {
+        if (edgeError.code === "internal" && !request.signal.aborted) {
           logger.error({ err: error, requestId }, "http request failed");
         }
         return errorResponse(edgeError, requestId);
       } finally {
+        // The client left before its answer (mid-body, say): nobody reads one, and
+        // anyone can do it, so a debug line, never an error.
+        if (request.signal.aborted)
+          logger.debug(
+            { requestId, path: new URL(request.url).pathname },
+            "http client gone before its answer",
+          );
         answered();
       }
     },
