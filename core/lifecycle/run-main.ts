@@ -1,6 +1,7 @@
 import { parseCommandLine } from "../config/command-line";
 import { ConfigError } from "../config/env";
 import { createLogger, type Logger } from "../observability/logger";
+import { logProcessWarnings } from "../observability/process-warnings";
 import { onShutdown } from "./shutdown";
 
 /**
@@ -26,6 +27,7 @@ export async function runMain(
     Bun.argv.slice(2),
   );
   const logger = createLogger(tier);
+  logProcessWarnings(logger);
   try {
     const app = await start(logger);
     const shutdown = onShutdown(logger, () => app.drain());
