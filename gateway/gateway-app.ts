@@ -7,7 +7,7 @@ import { EdgeError } from "../core/errors/edge-error";
 import { raiseParserHeaderLimit } from "../core/http/request-head";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
-import { createRedisConnection } from "../core/redis/client";
+import { connectRedis } from "../core/redis/client";
 import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tracking-ring";
 import { createAccessLog, stdoutWriter } from "./access-log";
 import { apiDocument } from "./api/api-document";
@@ -39,7 +39,6 @@ export interface GatewayApp {
   drain(): Promise<void>;
 }
 
-const REDIS_STARTUP_WAIT_MS = 5_000;
 const PARSER_HEADER_LIMIT_FACTOR = 4;
 
 /** Builds and starts one gateway process from its config. */
@@ -49,11 +48,9 @@ export async function startGateway(
   options: { verifier?: TokenVerifierOptions } = {},
 ): Promise<GatewayApp> {
   const registry = createMetricsRegistry("gateway");
-  const connection = createRedisConnection(config.redis, "gateway", logger, {
+  const connection = await connectRedis(config.redis, "gateway", logger, {
     ackedWrites: config.orderWrites,
   });
-  if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS)))
-    logger.warn("redis not reachable at start; serving anyway");
   const verifier = createTokenVerifier(config.auth, options.verifier);
   const ring = createTrackingRing({
     connection,

@@ -7,7 +7,7 @@ import {
   ratePerSecond,
   startNodeStatsReporter,
 } from "../core/observability/node-stats";
-import { createRedisConnection } from "../core/redis/client";
+import { connectRedis } from "../core/redis/client";
 import type { IngestConfig } from "./config";
 import { createIngestMetrics, limitHitReporter } from "./metrics";
 import { createRiderInbox } from "./session/rider-inbox";
@@ -22,7 +22,6 @@ import { createGeofenceRecorder } from "./writer/geofence-recorder";
 import { openLocationLog } from "./writer/location-log/open-location-log";
 import { createPositionWriter } from "./writer/position-writer";
 
-const REDIS_STARTUP_WAIT_MS = 5_000;
 /** Sessions of riders without an open call kept for reuse (unary pings), least recently used out. */
 const MAX_IDLE_SESSIONS = 50_000;
 
@@ -43,11 +42,8 @@ export async function startIngest(
 ): Promise<IngestApp> {
   const registry = createMetricsRegistry("ingest");
   const metrics = createIngestMetrics(registry);
-  const connection = createRedisConnection(config.redis, "ingest", logger);
   // Start serving either way; until Redis answers, /readyz says so and pings report drops.
-  if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS))) {
-    logger.warn("redis not reachable at start; serving anyway");
-  }
+  const connection = await connectRedis(config.redis, "ingest", logger);
   const locationLog = openLocationLog(config, connection, metrics, logger);
   // writer <- session <- wire: each layer built from the one below.
   const writer = createPositionWriter({

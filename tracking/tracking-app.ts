@@ -5,7 +5,7 @@ import { EdgeError } from "../core/errors/edge-error";
 import { raiseParserHeaderLimit } from "../core/http/request-head";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
-import { createRedisConnection } from "../core/redis/client";
+import { connectRedis } from "../core/redis/client";
 import { readOrderRecord } from "../core/redis/order-record";
 import type { TrackingRing } from "../core/tracking-ring/tracking-ring";
 import { PARSER_HEADER_LIMIT_BYTES, type TrackingConfig } from "./config";
@@ -46,8 +46,6 @@ export interface TrackingApp {
   readonly failed: Promise<Error>;
 }
 
-const REDIS_STARTUP_WAIT_MS = 5_000;
-
 /** Builds and starts one tracking node from its config: the composition root. */
 export async function startTracking(
   config: TrackingConfig,
@@ -55,9 +53,7 @@ export async function startTracking(
   options: { verifier?: TokenVerifierOptions } = {},
 ): Promise<TrackingApp> {
   const registry = createMetricsRegistry("tracking");
-  const connection = createRedisConnection(config.redis, "tracking", logger);
-  if (!(await connection.waitReady(REDIS_STARTUP_WAIT_MS)))
-    logger.warn("redis not reachable at start; serving anyway");
+  const connection = await connectRedis(config.redis, "tracking", logger);
   const self = { id: config.nodeId, url: config.publicUrl };
   let draining = false;
   // The id is another node's now: nothing under it (its live figures included) is this node's.

@@ -5,7 +5,7 @@ import { startFreezingProxy } from "../../test/support/freezing-proxy";
 import { useRedisConnection } from "../../test/support/redis-connection";
 import { waitUntil } from "../../test/support/wait";
 import { settleWithin } from "../lifecycle/settle-within";
-import { createRedisConnection } from "../redis/client";
+import { connectRedis } from "../redis/client";
 import { keys } from "../redis/keys";
 import {
   metricTotal,
@@ -76,12 +76,11 @@ test("a node that lost its id to another stops reporting and leaves the entry to
 
 test("a stop while Redis hangs with a report in flight still ends (within its 1 s wait)", async () => {
   const proxy = await startFreezingProxy(fixture.redis.port);
-  const connection = createRedisConnection(
+  const connection = await connectRedis(
     { mode: "standalone", url: `redis://127.0.0.1:${proxy.port}` },
     "node-stats-frozen",
     logger,
   );
-  await connection.waitReady(5_000);
   let reports = 0;
   const reporter = startNodeStatsReporter({
     connection,

@@ -131,6 +131,27 @@ export function createRedisConnection(
   };
 }
 
+/** How long connectRedis() waits for the connection to be ready by default. */
+const CONNECT_WAIT_MS = 5_000;
+
+/**
+ * createRedisConnection, then up to `waitMs` for it to be ready: a tier's
+ * start (and a test's set-up). Not ready by then: one warning, and the
+ * connection is returned anyway, reconnecting in the background (a tier
+ * serves meanwhile: /readyz says Redis is away, hot paths fail fast).
+ */
+export async function connectRedis(
+  config: RedisConfig,
+  name: string,
+  logger: Logger,
+  options: { ackedWrites?: AckedWriteOptions; waitMs?: number } = {},
+): Promise<RedisConnection> {
+  const connection = createRedisConnection(config, name, logger, options);
+  if (!(await connection.waitReady(options.waitMs ?? CONNECT_WAIT_MS)))
+    logger.warn("redis not reachable at start; serving anyway");
+  return connection;
+}
+
 /**
  * A master that stops answering is about to be replaced by its replica:
  * re-read the slot map when a node's connection fails (at most once per

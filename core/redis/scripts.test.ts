@@ -10,7 +10,7 @@ import {
 } from "../../test/support/redis-server";
 import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
-import { createRedisConnection, type RedisConnection } from "./client";
+import { connectRedis, type RedisConnection } from "./client";
 import { beginIdempotent, finishIdempotent, renewIdempotent } from "./idempotency-scripts";
 import { keys, ORDER_PARTITIONS, orderPartition } from "./keys";
 import { holdLease, releaseLease } from "./leases";
@@ -33,19 +33,9 @@ const connections: Record<"standalone" | "cluster", RedisConnection | undefined>
 
 beforeAll(async () => {
   [server, cluster] = await Promise.all([startRedis(), startRedisCluster()]);
-  connections.standalone = createRedisConnection(
-    { mode: "standalone", url: server.url },
-    "test",
-    logger,
-  );
-  connections.cluster = createRedisConnection(
-    { mode: "cluster", nodes: cluster.nodes },
-    "test",
-    logger,
-  );
-  await Promise.all([
-    connections.standalone.waitReady(5_000),
-    connections.cluster.waitReady(10_000),
+  [connections.standalone, connections.cluster] = await Promise.all([
+    connectRedis({ mode: "standalone", url: server.url }, "test", logger),
+    connectRedis({ mode: "cluster", nodes: cluster.nodes }, "test", logger, { waitMs: 10_000 }),
   ]);
 });
 

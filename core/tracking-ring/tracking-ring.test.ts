@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import pino from "pino";
-import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { type RedisServer, startRedis } from "../../test/support/redis-server";
 import { joinTrackingRegistry } from "./node-registry";
@@ -12,12 +12,11 @@ let redis: RedisServer;
 let connection: RedisConnection;
 beforeAll(async () => {
   redis = await startRedis();
-  connection = createRedisConnection(
+  connection = await connectRedis(
     { mode: "standalone", url: redis.url },
     "ring-test",
     pino({ level: "silent" }),
   );
-  await connection.waitReady(5_000);
 });
 afterAll(async () => {
   await connection?.close();

@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { parseStoredPosition } from "../../core/position/position-forms";
-import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { type GeoPing, GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import { DropReason } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
@@ -33,12 +33,11 @@ const fixture = useRedisClient({
 });
 
 beforeAll(async () => {
-  connection = createRedisConnection(
+  connection = await connectRedis(
     { mode: "standalone", url: fixture.redis.url },
     "rider-session-test",
     pino({ level: "silent" }),
   );
-  await connection.waitReady(5_000);
 });
 
 /**
@@ -205,13 +204,12 @@ describe("backlog", () => {
 describe("when Redis fails", () => {
   test("a ping that could not be stored is dropped UNAVAILABLE and may be sent again", async () => {
     const own = await startRedis();
-    const ownConnection = createRedisConnection(
+    const ownConnection = await connectRedis(
       { mode: "standalone", url: own.url },
       "rider-session-outage",
       pino({ level: "silent" }),
     );
     try {
-      await ownConnection.waitReady(5_000);
       const { session } = sessionOf(uniqueId("rider"), ownConnection);
       expect((await session.accept(ping(1n))).dropped).toEqual([]);
       await own.kill();

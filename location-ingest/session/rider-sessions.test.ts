@@ -3,7 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
-import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import { seedOrder } from "../../test/support/orders";
@@ -29,12 +29,11 @@ const fixture = useRedisClient({
 });
 
 beforeAll(async () => {
-  connection = createRedisConnection(
+  connection = await connectRedis(
     { mode: "standalone", url: fixture.redis.url },
     "rider-sessions-test",
     logger,
   );
-  await connection.waitReady(5_000);
   watcher = new Redis(fixture.redis.url);
 });
 afterAll(() => watcher?.disconnect());

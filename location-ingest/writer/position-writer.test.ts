@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import calculateSlot from "cluster-key-slot";
 import pino from "pino";
+import type { RedisConfig } from "../../core/config/shared-config";
 import { createMetricsRegistry } from "../../core/observability/metrics";
 import { parseStoredPosition } from "../../core/position/position-forms";
 import type { RiderPosition } from "../../core/position/rider-position";
-import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { SOME_POSITION } from "../../test/support/positions";
 import {
@@ -19,8 +20,8 @@ import { createPositionWriter, type PositionWrite } from "./position-writer";
 
 const LIVE_AGE_MS = 60_000;
 
-function connect(config: Parameters<typeof createRedisConnection>[0]) {
-  return createRedisConnection(config, "position-writer-test", pino({ level: "silent" }));
+function connect(config: RedisConfig, waitMs?: number) {
+  return connectRedis(config, "position-writer-test", pino({ level: "silent" }), { waitMs });
 }
 
 function writerOn(
@@ -72,8 +73,7 @@ describe("on one redis-server", () => {
   let connection: RedisConnection;
   beforeAll(async () => {
     redis = await startRedis();
-    connection = connect({ mode: "standalone", url: redis.url });
-    await connection.waitReady(5_000);
+    connection = await connect({ mode: "standalone", url: redis.url });
   });
   afterAll(async () => {
     await connection?.close();
@@ -134,8 +134,7 @@ describe("on a Redis Cluster", () => {
   let connection: RedisConnection;
   beforeAll(async () => {
     cluster = await startRedisCluster();
-    connection = connect({ mode: "cluster", nodes: cluster.nodes });
-    await connection.waitReady(10_000);
+    connection = await connect({ mode: "cluster", nodes: cluster.nodes }, 10_000);
   });
   afterAll(async () => {
     await connection?.close();

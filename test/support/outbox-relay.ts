@@ -1,7 +1,7 @@
 import { beforeAll } from "bun:test";
 import type { Subprocess } from "bun";
 import pino from "pino";
-import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys, ORDER_PARTITIONS } from "../../core/redis/keys";
 import { type KafkaBroker, startKafkaBroker } from "./kafka-broker";
 import { type RedisClientFixture, useRedisClient } from "./redis-connection";
@@ -31,12 +31,11 @@ export function useOutboxRelay(name: string): OutboxRelayFixture {
   });
   beforeAll(async () => {
     started.broker = await startKafkaBroker();
-    started.connection = createRedisConnection(
+    started.connection = await connectRedis(
       { mode: "standalone", url: redis.redis.url },
       name,
       pino({ level: "silent" }),
     );
-    await started.connection.waitReady(5_000);
   });
   return {
     get redis() {

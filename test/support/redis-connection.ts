@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from "bun:test";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { createRedisConnection, type RedisConnection } from "../../core/redis/client";
+import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { type RedisServer, startRedis } from "./redis-server";
 
 export interface RedisConnectionFixture {
@@ -14,12 +14,11 @@ export function useRedisConnection(name: string): RedisConnectionFixture {
   const fixture = {} as { redis: RedisServer; connection: RedisConnection };
   beforeAll(async () => {
     fixture.redis = await startRedis();
-    fixture.connection = createRedisConnection(
+    fixture.connection = await connectRedis(
       { mode: "standalone", url: fixture.redis.url },
       name,
       pino({ level: "silent" }),
     );
-    await fixture.connection.waitReady(5_000);
   });
   afterAll(async () => {
     await fixture.connection?.close();
