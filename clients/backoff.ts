@@ -36,3 +36,15 @@ export function createBackoff(
     },
   };
 }
+
+/**
+ * A `Retry-After` value (delta-seconds, as the edge sends it on every 429 and
+ * 503: an HTTP header, a Connect header or a gRPC trailer) in ms, or 0 when
+ * absent or not a positive number. The clients wait at least this long, even
+ * past their backoff's largest step: a fleet of apps must not hammer a server
+ * that said when to come back.
+ */
+export function retryAfterMs(value: string | null | undefined): number {
+  const seconds = Number(value);
+  return value && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
+}

@@ -11,7 +11,7 @@ import {
   type PingAck,
   StreamPingsRequestSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import { createBackoff } from "../backoff";
+import { createBackoff, retryAfterMs } from "../backoff";
 import { ClientEvents } from "../client-events";
 import { FixSource } from "./fix-source";
 import { PingBacklog } from "./ping-backlog";
@@ -196,7 +196,8 @@ export class RiderClient {
   }
 
   async #failure(error: unknown): Promise<Failure> {
-    switch (ConnectError.from(error).code) {
+    const { code, metadata } = ConnectError.from(error);
+    switch (code) {
       case Code.FailedPrecondition:
         return { stop: "superseded" };
       case Code.PermissionDenied:
@@ -209,7 +210,10 @@ export class RiderClient {
         return { retryAfterMs: 0 };
       }
       default:
-        return { retryAfterMs: this.#backoff.next() };
+        // At least the server's retry-after (a Connect header or a gRPC trailer on every 503 and 429).
+        return {
+          retryAfterMs: Math.max(this.#backoff.next(), retryAfterMs(metadata.get("retry-after"))),
+        };
     }
   }
 

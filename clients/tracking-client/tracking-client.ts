@@ -14,7 +14,7 @@ import {
   type TrackingEvent,
   TrackingEventSchema,
 } from "../../proto/gen/delivery/tracking/v1/tracking_event_pb";
-import { type BackoffOptions, createBackoff } from "../backoff";
+import { type BackoffOptions, createBackoff, retryAfterMs } from "../backoff";
 import { ClientEvents } from "../client-events";
 
 export type TrackingState = "looking up" | "connecting" | "open" | "waiting" | "stopped";
@@ -80,16 +80,6 @@ function orderPath(orderId: string): string {
 function nodeBase(url: string, orderId: string): string {
   const path = orderPath(orderId);
   return url.endsWith(path) ? url.slice(0, -path.length) : url;
-}
-
-/**
- * A lookup answer's `Retry-After` (delta-seconds, as the edge sends it with 429 and some
- * 503s) in ms, or 0: the backoff waits at least this long, so a fleet of apps does not
- * hammer a gateway that said when to come back.
- */
-function retryAfterMs(answer: Response): number {
-  const seconds = Number(answer.headers.get("retry-after"));
-  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
 }
 
 /** Moves in a row (without another frame between) followed at once; past that, moves back off. */
@@ -166,7 +156,7 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
     if (answer.status === 404) return stop("not found");
     if (!answer.ok) {
       const error = new Error(`tracking lookup answered ${answer.status}`);
-      return retry({ error }, retryAfterMs(answer));
+      return retry({ error }, retryAfterMs(answer.headers.get("retry-after")));
     }
     // A captive portal or a broken proxy answers 200 too: what cannot be read is retried.
     let url: unknown;
