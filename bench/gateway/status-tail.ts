@@ -3,17 +3,19 @@
 // where the status read's latency tail comes from. The lean generator
 // (open loop) loads, in alternating rounds, routes that each add one piece
 // of a status read, on bare Bun.serve (no Hono, no middleware, no metrics,
-// no access line: this file run with --serve), then the real gateway's
-// bare route and status read:
+// no access line: status-tail-routes.ts), then the real gateway's bare
+// route and status read:
 //   bare          a fixed answer (the status read's JSON)
 //   immediate     the same after one setImmediate (an async hop, no I/O)
 //   rate-limit    after the rate limit's script (core takeRateLimit: one EVALSHA)
 //   record        after the record read (HMGET, parsed)
 //   both          after both, one after the other (what a status read waits for)
 //   both-at-once  after both, sent in the same turn (one Redis round trip)
+//   native-rate-limit, native-record, native-both-at-once
+//                 the same commands through Bun's own Bun.RedisClient
 //   gateway-bare  the gateway's /healthz
 //   gateway-status the gateway's GET /v1/orders/{id}/status
-// One Redis connection as the gateway opens it (core/redis/client.ts). With
+// One ioredis connection as the gateway opens it (core/redis/client.ts). With
 // --pin, the servers run on core 0, Redis and the generator on core 1 (as
 // on a node whose cores are the gateway's, Redis elsewhere). --only picks
 // the variants. Each --env name=VARS starts another raw server and gateway
@@ -28,11 +30,7 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
-import pino from "pino";
 import { mintToken } from "../../core/auth/mint-token";
-import { createRedisConnection } from "../../core/redis/client";
-import { readOrderRecord } from "../../core/redis/order-record";
-import { takeRateLimit } from "../../core/redis/scripts";
 import { freePort, startRedis } from "../../test/support/redis-server";
 import { type GcMeter, gcMeter } from "../ingest/gc-log";
 import { moveToCpus } from "../ingest/servers-under-test";
@@ -40,8 +38,8 @@ import { lineReader, spawnBun, waitForOk } from "../support/child";
 import { cpuTimes } from "../support/process-stats";
 import { seedBenchOrders } from "../support/seed-orders";
 import type { LeanLoadResult } from "./lean-http-load";
+import { ORDER_ID, RAW_ROUTES } from "./status-tail-routes";
 
-const RAW_ROUTES = ["bare", "immediate", "rate-limit", "record", "both", "both-at-once"] as const;
 const VARIANTS = [...RAW_ROUTES, "gateway-bare", "gateway-status"] as const;
 type Variant = (typeof VARIANTS)[number];
 
@@ -76,56 +74,7 @@ export interface StatusTail {
   >;
 }
 
-const ORDER_ID = "bench-tail-0";
-const IDENTITY = "dispatcher:bench-tail";
 const WARM_UP_SECONDS = 1;
-
-async function serve(port: number, redisUrl: string): Promise<void> {
-  const connection = createRedisConnection(
-    { mode: "standalone", url: redisUrl },
-    "tail",
-    pino({ level: "silent" }),
-  );
-  if (!(await connection.waitReady(5_000))) throw new Error("redis not reachable");
-  const { client } = connection;
-  const answer = JSON.stringify({
-    orderId: ORDER_ID,
-    status: "CONFIRMED",
-    version: 1,
-    pickup: { lat: 51.5, lng: -0.12 },
-    dropoff: { lat: 51.52, lng: -0.1 },
-  });
-  const respond = () => new Response(answer, { headers: { "content-type": "application/json" } });
-  const count = () => takeRateLimit(client, IDENTITY, 1_000_000_000, 60_000, Date.now());
-  const read = async () => {
-    if (!(await readOrderRecord(client, ORDER_ID))) throw new Error("no bench order");
-  };
-  /** A route that answers after `work`. */
-  const after = (work: () => Promise<unknown>) => async (): Promise<Response> => {
-    await work();
-    return respond();
-  };
-  const routes: Record<(typeof RAW_ROUTES)[number], () => Response | Promise<Response>> = {
-    bare: respond,
-    immediate: after(() => new Promise((resolve) => setImmediate(resolve))),
-    "rate-limit": after(count),
-    record: after(read),
-    both: after(async () => {
-      await count();
-      await read();
-    }),
-    "both-at-once": after(() => Promise.all([count(), read()])),
-  };
-  const server = Bun.serve({
-    port,
-    hostname: "127.0.0.1",
-    fetch(request) {
-      const route = routes[new URL(request.url).pathname.slice(1) as keyof typeof routes];
-      return route ? route() : new Response("no such route", { status: 404 });
-    },
-  });
-  console.log(`serving ${server.port}`);
-}
 
 interface ServerSet {
   /** "" for the servers as deployed, "+name" for the ones started with --env name=.... */
@@ -147,7 +96,7 @@ async function startSet(
   // JavaScriptCore's GC log on stderr (a few lines per collection): counted per run.
   const logged = { ...process.env, LOG_LEVEL: "warn", BUN_JSC_logGC: "1", ...env };
   const raw = Bun.spawn(
-    [process.execPath, import.meta.path, "--serve", String(rawPort), "--redis-url", redisUrl],
+    [process.execPath, join(import.meta.dir, "status-tail-routes.ts"), String(rawPort), redisUrl],
     { env: logged, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
   );
   const gateway = Bun.spawn(
@@ -270,8 +219,6 @@ async function drive(options: {
 
 const { values: args } = parseArgs({
   options: {
-    serve: { type: "string" },
-    "redis-url": { type: "string" },
     rate: { type: "string", default: "2500" },
     seconds: { type: "string", default: "5" },
     rounds: { type: "string", default: "2" },
@@ -294,16 +241,13 @@ const env = Object.fromEntries(
     return [name, Object.fromEntries(pairs)];
   }),
 );
-if (args.serve) await serve(Number(args.serve), args["redis-url"] ?? "");
-else {
-  const result = await drive({
-    rate: Number(args.rate),
-    seconds: Number(args.seconds),
-    rounds: Number(args.rounds),
-    pin: args.pin ?? false,
-    only,
-    env,
-  });
-  console.log(JSON.stringify(result));
-  process.exit(0);
-}
+const result = await drive({
+  rate: Number(args.rate),
+  seconds: Number(args.seconds),
+  rounds: Number(args.rounds),
+  pin: args.pin ?? false,
+  only,
+  env,
+});
+console.log(JSON.stringify(result));
+process.exit(0);
