@@ -1,5 +1,5 @@
 // `bun bench/gateway/status-tail.ts [--rate 2500] [--seconds 5] [--rounds 2] [--pin]
-//   [--only gateway-bare,gateway-status] [--env heap=BUN_JSC_largeHeapSize=268435456 ...]`:
+//   [--only gateway-bare,gateway-status] [--variant 'heap256: BUN_JSC_largeHeapSize=268435456 ...']`:
 // where the status read's latency tail comes from. The lean generator
 // (open loop) loads, in alternating rounds, routes that each add one piece
 // of a status read, on bare Bun.serve (no Hono, no middleware, no metrics,
@@ -18,9 +18,10 @@
 // One ioredis connection as the gateway opens it (core/redis/client.ts). With
 // --pin, the servers run on core 0, Redis and the generator on core 1 (as
 // on a node whose cores are the gateway's, Redis elsewhere). --only picks
-// the variants. Each --env name=VARS starts another raw server and gateway
-// with those variables (collector settings, say), loaded in turn with the
-// plain ones as "<variant>+name". The servers run with JavaScriptCore's GC
+// the routes. Each --variant '[label:] NAME=value NAME=value ...' (as
+// gc-settings-ab.ts takes them: bench/support/env-variant.ts) starts another
+// raw server and gateway with those variables (collector settings, say),
+// loaded in turn with the plain ones as "<route>+label". The servers run with JavaScriptCore's GC
 // log on: each run reports the server's collections, their pauses and the
 // heap it allocated per request (complete only when no timer collects:
 // BUN_JSC_collectionTimerMaxPercentCPU=0 and BUN_GC_TIMER_DISABLE=1).
@@ -35,24 +36,25 @@ import { freePort, startRedis } from "../../test/support/redis-server";
 import { type GcMeter, gcMeter } from "../ingest/gc-log";
 import { moveToCpus } from "../ingest/servers-under-test";
 import { lineReader, spawnBun, waitForOk } from "../support/child";
+import { type EnvVariant, parseEnvVariant } from "../support/env-variant";
 import { cpuSeconds, cpuTimes } from "../support/process-stats";
 import { seedBenchOrders } from "../support/seed-orders";
 import type { LeanLoadResult } from "./lean-http-load";
 import { ORDER_ID, RAW_ROUTES } from "./status-tail-routes";
 
-const VARIANTS = [...RAW_ROUTES, "gateway-bare", "gateway-status"] as const;
-type Variant = (typeof VARIANTS)[number];
+const ROUTES = [...RAW_ROUTES, "gateway-bare", "gateway-status"] as const;
+type Route = (typeof ROUTES)[number];
 
 export interface StatusTail {
   rate: number;
   seconds: number;
   rounds: number;
   pinned: boolean;
-  /** Per --env name, the variables of its servers ("+name" in `runs`). */
-  tunedEnv: Record<string, Record<string, string>>;
+  /** Per --variant label, the variables of its servers ("+label" in `runs`). */
+  variants: Record<string, Readonly<Record<string, string>>>;
   loadAverage: { start: number; end: number };
   /**
-   * Per variant (with "+name" for the --env servers), one entry per round: latency ms (from
+   * Per route (with "+label" for a --variant's servers), one entry per round: latency ms (from
    * due time), send lag p99, server CPU µs per request, the server's collections and pauses.
    */
   runs: Record<
@@ -81,7 +83,7 @@ export interface StatusTail {
 const WARM_UP_SECONDS = 1;
 
 interface ServerSet {
-  /** "" for the servers as deployed, "+name" for the ones started with --env name=.... */
+  /** "" for the servers as deployed, "+label" for a --variant's. */
   suffix: string;
   raw: Subprocess<"ignore", "pipe", "pipe">;
   gateway: Subprocess<"ignore", "ignore", "pipe">;
@@ -94,7 +96,7 @@ async function startSet(
   suffix: string,
   redisUrl: string,
   secret: string,
-  env: Record<string, string>,
+  env: Readonly<Record<string, string>>,
 ): Promise<ServerSet> {
   const [rawPort, gatewayPort] = [await freePort(), await freePort()];
   // JavaScriptCore's GC log on stderr (a few lines per collection): counted per run.
@@ -134,37 +136,37 @@ async function drive(options: {
   seconds: number;
   rounds: number;
   pin: boolean;
-  only: readonly Variant[];
-  env: Record<string, Record<string, string>>;
+  only: readonly Route[];
+  variants: readonly EnvVariant[];
 }): Promise<StatusTail> {
-  const { rate, seconds, rounds, pin, only, env } = options;
+  const { rate, seconds, rounds, pin, only, variants } = options;
   const redis = await startRedis();
   const secret = randomBytes(32).toString("hex");
   const sets: ServerSet[] = [];
   try {
     await seedBenchOrders(redis.url, 1, { orderPrefix: "bench-tail-" });
     sets.push(await startSet("", redis.url, secret, {}));
-    for (const [name, variables] of Object.entries(env))
-      sets.push(await startSet(`+${name}`, redis.url, secret, variables));
+    for (const { label, env } of variants)
+      sets.push(await startSet(`+${label}`, redis.url, secret, env));
     if (pin) {
       for (const set of sets)
         for (const pid of [set.raw.pid, set.gateway.pid]) moveToCpus(pid, "0");
       moveToCpus(redis.pid, "1");
     }
     const token = await mintToken(secret, { sub: "bench-tail", role: "dispatcher" });
-    const urlOf = (set: ServerSet, variant: Variant) =>
-      variant === "gateway-bare"
+    const urlOf = (set: ServerSet, route: Route) =>
+      route === "gateway-bare"
         ? `http://127.0.0.1:${set.gatewayPort}/healthz`
-        : variant === "gateway-status"
+        : route === "gateway-status"
           ? `http://127.0.0.1:${set.gatewayPort}/v1/orders/${ORDER_ID}/status`
-          : `http://127.0.0.1:${set.rawPort}/${variant}`;
-    const load = async (set: ServerSet, variant: Variant, runSeconds: number) => {
+          : `http://127.0.0.1:${set.rawPort}/${route}`;
+    const load = async (set: ServerSet, route: Route, runSeconds: number) => {
       const child = spawnBun(join(import.meta.dir, "lean-http-load.ts"), [
-        ...["--url", urlOf(set, variant), "--seconds", String(runSeconds)],
+        ...["--url", urlOf(set, route), "--seconds", String(runSeconds)],
         ...["--rate", String(rate), "--token", token],
       ]);
       if (pin) moveToCpus(child.pid, "1");
-      const onGateway = variant.startsWith("gateway");
+      const onGateway = route.startsWith("gateway");
       const pid = onGateway ? set.gateway.pid : set.raw.pid;
       const before = cpuTimes(pid);
       const redisBefore = cpuSeconds(redis.pid);
@@ -175,7 +177,7 @@ async function drive(options: {
       const after = cpuTimes(pid);
       const redisSeconds = cpuSeconds(redis.pid) - redisBefore;
       const gc = gcWindow.close();
-      if (result.non2xx > 0) throw new Error(`${variant}: ${result.non2xx} non-2xx answers`);
+      if (result.non2xx > 0) throw new Error(`${route}: ${result.non2xx} non-2xx answers`);
       const perRequest = (seconds: number) => Math.round((seconds * 1e6) / result.answered);
       return {
         p50: result.latencyMs.p50,
@@ -196,11 +198,11 @@ async function drive(options: {
     const loadStart = loadavg()[0] ?? 0;
     const runs: StatusTail["runs"] = {};
     for (let round = 0; round < rounds; round += 1)
-      for (const variant of only)
+      for (const route of only)
         for (const set of sets) {
-          const name = variant + set.suffix;
-          await load(set, variant, WARM_UP_SECONDS);
-          const run = await load(set, variant, seconds);
+          const name = route + set.suffix;
+          await load(set, route, WARM_UP_SECONDS);
+          const run = await load(set, route, seconds);
           runs[name] = [...(runs[name] ?? []), run];
           console.log(
             `${name.padEnd(21)} p50 ${run.p50} p99 ${run.p99} p99.9 ${run.p999} max ${run.max} ms, send lag p99 ${run.sendLagP99} ms, ${run.unanswered} unanswered, CPU µs/request user ${run.userMicros} system ${run.systemMicros}, Redis ${run.redisMicros}, GC ${run.collections} (pauses ${run.gcPauseMs} ms, longest ${run.gcMaxPauseMs}; ${run.allocatedKb} KB/request counted)`,
@@ -211,7 +213,7 @@ async function drive(options: {
       seconds,
       rounds,
       pinned: pin,
-      tunedEnv: env,
+      variants: Object.fromEntries(variants.map(({ label, env }) => [label, env])),
       loadAverage: { start: loadStart, end: loadavg()[0] ?? 0 },
       runs,
     };
@@ -230,31 +232,21 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "5" },
     rounds: { type: "string", default: "2" },
     pin: { type: "boolean", default: false },
-    only: { type: "string", default: VARIANTS.join(",") },
-    env: { type: "string", multiple: true, default: [] },
+    only: { type: "string", default: ROUTES.join(",") },
+    variant: { type: "string", multiple: true, default: [] },
   },
 });
-const only = (args.only ?? "").split(",") as Variant[];
-for (const variant of only)
-  if (!VARIANTS.includes(variant)) throw new Error(`--only: no variant ${variant} (${VARIANTS})`);
-/**
- * `--env name=A=1,B=2` (repeatable): another raw server and gateway with these variables
- * (runs named "<variant>+name"), each variant run on every set in turn.
- */
-const env = Object.fromEntries(
-  (args.env ?? []).map((spec) => {
-    const [name = "", variables = ""] = spec.split(/=(.*)/s);
-    const pairs = variables.split(",").map((pair) => pair.split(/=(.*)/s).slice(0, 2));
-    return [name, Object.fromEntries(pairs)];
-  }),
-);
+const only = (args.only ?? "").split(",") as Route[];
+for (const route of only)
+  if (!ROUTES.includes(route)) throw new Error(`--only: no route ${route} (${ROUTES})`);
+const variants = (args.variant ?? []).map(parseEnvVariant);
 const result = await drive({
   rate: Number(args.rate),
   seconds: Number(args.seconds),
   rounds: Number(args.rounds),
   pin: args.pin ?? false,
   only,
-  env,
+  variants,
 });
 console.log(JSON.stringify(result));
 process.exit(0);

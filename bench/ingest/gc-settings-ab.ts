@@ -1,15 +1,16 @@
 // The ingest under settings that change how its runtime collects garbage,
 // compared in alternating rounds of one run (the machine's load moves every
-// variant alike): each variant is a set of environment variables given to the
-// ingest process at start (JavaScriptCore reads its BUN_JSC_* options only
-// then), "as-is" for none (Bun's own settings). Per round, variant and rate: a fresh
-// ingest on the run's redis-server, 2,000 rider streams from the bench's load
-// process, and its collections per second, pauses (mean per collection, the
-// longest single stop), write p50 / p99, the share of writes over 10 ms, CPU
-// µs per ping, minor page faults per ping (fresh heap pages) and resident
-// memory at the window's end and at its peak.
+// variant alike): each --variant is a set of environment variables given to
+// the ingest process at start (JavaScriptCore reads its BUN_JSC_* options only
+// then), written `[label:] NAME=value NAME=value ...` as status-tail.ts takes
+// them (bench/support/env-variant.ts), "as-is" for none (Bun's own settings).
+// Per round, variant and rate: a fresh ingest on the run's redis-server, 2,000
+// rider streams from the bench's load process, and its collections per second,
+// pauses (mean per collection, the longest single stop), write p50 / p99, the
+// share of writes over 10 ms, CPU µs per ping, minor page faults per ping
+// (fresh heap pages) and resident memory at the window's end and at its peak.
 //   bun bench/ingest/gc-settings-ab.ts --variant as-is \
-//     --variant 'BUN_JSC_largeHeapSize=268435456 BUN_JSC_collectionTimerMaxPercentCPU=0 BUN_GC_TIMER_DISABLE=1' \
+//     --variant 'heap256: BUN_JSC_largeHeapSize=268435456 BUN_JSC_collectionTimerMaxPercentCPU=0 BUN_GC_TIMER_DISABLE=1' \
 //     --rates 10000,20000 [--rounds 2 --seconds 8 --pinned]
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -17,6 +18,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startRedis } from "../../test/support/redis-server";
+import { parseEnvVariant } from "../support/env-variant";
 import { runLoad } from "./run-ingest-bench";
 import { moveToCpus, startIngest } from "./servers-under-test";
 
@@ -34,21 +36,6 @@ const { values: args } = parseArgs({
 });
 const ENTRY = join(import.meta.dir, "..", "..", "location-ingest", "main.ts");
 
-/** "A=1 B=2" → { A: "1", B: "2" }; "as-is" → {}. */
-function variantEnv(variant: string): Record<string, string> {
-  if (variant === "as-is") return {};
-  return Object.fromEntries(
-    variant
-      .split(/\s+/)
-      .filter(Boolean)
-      .map((pair) => {
-        const at = pair.indexOf("=");
-        if (at <= 0) throw new Error(`--variant takes NAME=value pairs or as-is (got ${pair})`);
-        return [pair.slice(0, at), pair.slice(at + 1)];
-      }),
-  );
-}
-
 /** A process's resident memory now and at its peak (VmRSS, VmHWM), in MB. */
 function memoryMb(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
@@ -62,6 +49,7 @@ function minorFaults(pid: number): number {
 }
 const loadAverage = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 
+const variants = (args.variant ?? []).map(parseEnvVariant);
 const rates = (args.rates ?? "").split(",").map(Number);
 const seconds = Number(args.seconds);
 const redis = await startRedis();
@@ -73,10 +61,10 @@ console.log(
 );
 try {
   for (let round = 1; round <= Number(args.rounds); round += 1) {
-    for (const variant of args.variant ?? []) {
+    for (const variant of variants) {
       const server = await startIngest(ENTRY, redis.url, secret, {
         gcTimer: true,
-        env: variantEnv(variant),
+        env: variant.env,
         ...(cpus ? { cpus: cpus.ingest } : {}),
       });
       try {
@@ -100,7 +88,7 @@ try {
           const memory = memoryMb(server.pid);
           const row = [
             round,
-            variant,
+            variant.label,
             rate,
             Math.round(run.ackedPerSecond),
             (gc.collections / seconds).toFixed(1),
