@@ -1,5 +1,4 @@
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import type { Logger } from "pino";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
@@ -12,20 +11,16 @@ import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tra
 import { createAccessLog, stdoutWriter } from "./access-log";
 import { apiDocument } from "./api/api-document";
 import { apiReferenceRoutes } from "./api/api-reference-routes";
-import { clientAddressReader, createAuthFailureLimiter } from "./auth-failure-limit";
 import type { GatewayConfig } from "./config";
 import type { GatewayEnv } from "./context";
 import { liveMapRoutes } from "./live-map/live-map-routes";
 import { createGatewayMetrics } from "./metrics";
-import { authenticate } from "./middleware/authenticate";
-import { browserCors } from "./middleware/browser-cors";
 import { createErrorHandler, errorResponse } from "./middleware/error-handler";
 import { observeRequests } from "./middleware/observe-requests";
-import { rateLimit } from "./middleware/rate-limit";
-import { requestLimits } from "./middleware/request-limits";
 import { startOutboxRelay } from "./outbox-relay";
+import { edgeGuards, requestRateLimit, tokenCheck } from "./request-guards";
 import { dispatchRoutes } from "./routes/dispatch";
-import { isStatusRead, orderTrackingRoutes } from "./routes/order-tracking";
+import { orderTrackingRoutes } from "./routes/order-tracking";
 import { orderRoutes } from "./routes/orders";
 import { restaurantRoutes } from "./routes/restaurants";
 import { createUpstreamService } from "./upstream-service";
@@ -96,20 +91,7 @@ export async function startGateway(
   const flushAccessLog = () => accessLog.flush();
   process.on("exit", flushAccessLog);
   app.use(observeRequests({ logger, accessLog, recordRequest: metrics.recordRequest }));
-  app.use(
-    requestLimits({ maxHeaderBytes: config.maxHeaderBytes, maxQueryBytes: config.maxQueryBytes }),
-  );
-  app.use(browserCors({ origins: config.corsOrigins, maxAgeSeconds: 600 }));
-  app.use(
-    bodyLimit({
-      maxSize: config.maxBodyBytes,
-      onError: (c) =>
-        errorResponse(
-          c,
-          new EdgeError("payload_too_large", `body over ${config.maxBodyBytes} bytes`),
-        ),
-    }),
-  );
+  app.use(...edgeGuards(config));
   app.on("GET", ["/healthz", "/readyz", "/metrics"], async (c) => {
     const answer = await health(c.req.raw);
     if (!answer) return c.notFound();
@@ -117,29 +99,8 @@ export async function startGateway(
     // Through the context, so the headers set before the route (request id, CORS) stay on it.
     return c.newResponse(answer.body, answer);
   });
-  app.use(
-    "/v1/*",
-    authenticate(verifier, {
-      limiter: createAuthFailureLimiter({
-        client: connection.client,
-        limit: config.authFailureLimit,
-        windowMs: config.authFailureWindowMs,
-      }),
-      clientAddress: clientAddressReader(config.clientAddressHeader),
-      onRefused: () => metrics.rateLimited.inc({ limit: "failed_auth" }),
-    }),
-  );
-  app.use(
-    "/v1/*",
-    rateLimit({
-      client: connection.client,
-      limit: config.rateLimit,
-      windowMs: config.rateLimitWindowMs,
-      onRefused: () => metrics.rateLimited.inc({ limit: "requests" }),
-      onUnchecked: () => metrics.rateLimitUnchecked.inc(),
-      readAhead: isStatusRead,
-    }),
-  );
+  app.use("/v1/*", tokenCheck(config, { client: connection.client, verifier, metrics }));
+  app.use("/v1/*", requestRateLimit(config, { client: connection.client, metrics }));
   app.route(
     "/",
     await apiReferenceRoutes(

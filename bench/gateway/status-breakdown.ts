@@ -16,7 +16,6 @@
 import { openSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { requestId } from "hono/request-id";
 import pino from "pino";
 import { createTokenVerifier } from "../../core/auth/token-verifier";
@@ -25,16 +24,12 @@ import { createMetricsRegistry } from "../../core/observability/metrics";
 import { createRedisConnection } from "../../core/redis/client";
 import { createTrackingRing } from "../../core/tracking-ring/tracking-ring";
 import { createAccessLog } from "../../gateway/access-log";
-import { createAuthFailureLimiter } from "../../gateway/auth-failure-limit";
 import { loadGatewayConfig } from "../../gateway/config";
 import type { GatewayEnv } from "../../gateway/context";
 import { createGatewayMetrics } from "../../gateway/metrics";
-import { authenticate } from "../../gateway/middleware/authenticate";
-import { browserCors } from "../../gateway/middleware/browser-cors";
 import { observeRequests } from "../../gateway/middleware/observe-requests";
-import { rateLimit } from "../../gateway/middleware/rate-limit";
-import { requestLimits } from "../../gateway/middleware/request-limits";
-import { isStatusRead, orderTrackingRoutes } from "../../gateway/routes/order-tracking";
+import { edgeGuards, requestRateLimit, tokenCheck } from "../../gateway/request-guards";
+import { orderTrackingRoutes } from "../../gateway/routes/order-tracking";
 
 export interface StatusBreakdown {
   requestsPerRound: number;
@@ -94,13 +89,10 @@ const FIXED_ANSWER = {
 };
 
 type Piece = (app: Hono<GatewayEnv>) => void;
+// The gateway's own guards (gateway/request-guards.ts), as startGateway mounts them.
 const edgeMiddleware: Piece = (app) => {
   app.use(requestId());
-  app.use(
-    requestLimits({ maxHeaderBytes: config.maxHeaderBytes, maxQueryBytes: config.maxQueryBytes }),
-  );
-  app.use(browserCors({ origins: ["*"], maxAgeSeconds: 600 }));
-  app.use(bodyLimit({ maxSize: config.maxBodyBytes }));
+  app.use(...edgeGuards(config));
 };
 const observe =
   (logger: pino.Logger): Piece =>
@@ -108,30 +100,24 @@ const observe =
     app.use(observeRequests({ logger, accessLog, recordRequest: metrics.recordRequest }));
   };
 const jwt: Piece = (app) => {
-  const limiter = createAuthFailureLimiter({
-    client: connection.client,
-    limit: config.authFailureLimit,
-    windowMs: config.authFailureWindowMs,
-  });
-  app.use("/v1/*", authenticate(verifier, { limiter, clientAddress: () => "127.0.0.1" }));
+  const clientAddress = () => "127.0.0.1"; // app.fetch has no socket to read it from
+  app.use(
+    "/v1/*",
+    tokenCheck(config, { client: connection.client, verifier, metrics, clientAddress }),
+  );
 };
 // The fixed answer does not wait for the count (a read-ahead route would answer before it and
 // have its headers set on a built answer); the real status route reads ahead as in the gateway.
 const rateLimited =
-  (readAhead?: typeof isStatusRead): Piece =>
+  (readAhead: boolean): Piece =>
   (app) => {
     app.use(
       "/v1/*",
-      rateLimit({
-        client: connection.client,
-        limit: config.rateLimit,
-        windowMs: config.rateLimitWindowMs,
-        ...(readAhead ? { readAhead } : {}),
-      }),
+      requestRateLimit(config, { client: connection.client, metrics }, { readAhead }),
     );
   };
-const limitFirst = rateLimited();
-const limitReadAhead = rateLimited(isStatusRead);
+const limitFirst = rateLimited(false);
+const limitReadAhead = rateLimited(true);
 const fixedAnswer: Piece = (app) => {
   app.get("/v1/orders/:id/status", (c) => c.json(FIXED_ANSWER, 200));
 };
