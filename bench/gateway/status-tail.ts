@@ -21,11 +21,13 @@
 // the routes. Each --variant '[label:] NAME=value NAME=value ...' (as
 // gc-settings-ab.ts takes them: bench/support/env-variant.ts) starts another
 // raw server and gateway with those variables (collector settings, say),
-// loaded in turn with the plain ones as "<route>+label". The servers run with JavaScriptCore's GC
-// log on: each run reports the server's collections, their pauses and the
-// heap it allocated per request (complete only when no timer collects:
-// BUN_JSC_collectionTimerMaxPercentCPU=0 and BUN_GC_TIMER_DISABLE=1).
-// Prints one line per run, then one JSON line: StatusTail.
+// loaded in turn with the plain ones as "<route>+label". The servers run
+// with JavaScriptCore's GC log on: each run reports the server's
+// collections, their pauses and the heap it allocated per request (complete
+// only when no timer collects: BUN_JSC_collectionTimerMaxPercentCPU=0 and
+// BUN_GC_TIMER_DISABLE=1), and Redis's CPU per request. Requests still
+// unanswered after the run's grace are counted, not timed. Prints one line
+// per run, then one JSON line: StatusTail.
 import { randomBytes } from "node:crypto";
 import { loadavg } from "node:os";
 import { join } from "node:path";
