@@ -68,6 +68,7 @@ export function loadTrackingConfig(env: Env): TrackingConfig {
   const { pathname, search, hash } = new URL(publicUrl);
   if (search || hash)
     throw new ConfigError("TRACKING_PUBLIC_URL", "must have no query or fragment", publicUrl);
+  const nodeTtlMs = readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 });
   return Object.freeze({
     redis: loadRedisConfig(env),
     auth: loadAuthConfig(env),
@@ -76,9 +77,9 @@ export function loadTrackingConfig(env: Env): TrackingConfig {
     nodeId,
     publicUrl,
     publicPath: pathname === "/" ? "" : pathname,
-    heartbeatMs: readInt(env, "TRACKING_HEARTBEAT_MS", 1_000, { min: 50 }),
+    heartbeatMs: readHeartbeatMs(env, nodeTtlMs),
     ringRefreshMs: readInt(env, "TRACKING_RING_REFRESH_MS", 1_000, { min: 50 }),
-    nodeTtlMs: readInt(env, "TRACKING_NODE_TTL_MS", 5_000, { min: 100 }),
+    nodeTtlMs,
     conflateAboveBytes: readInt(env, "TRACKING_CONFLATE_ABOVE_BYTES", 16 * 1024, { min: 1 }),
     closeAboveBytes: readInt(env, "TRACKING_CLOSE_ABOVE_BYTES", 1024 * 1024, { min: 1 }),
     closeAfterStuckMs: readInt(env, "TRACKING_CLOSE_AFTER_STUCK_MS", 30_000, { min: 1 }),
@@ -114,4 +115,19 @@ export function loadTrackingConfig(env: Env): TrackingConfig {
     }),
     seqRestartAfterMs: readLiveAgeMs(env),
   });
+}
+
+/**
+ * At least two beats per node TTL: a beat as slow as the TTL drops the node
+ * from every ring (and lets its id's claim lapse) whenever one comes late.
+ */
+function readHeartbeatMs(env: Env, nodeTtlMs: number): number {
+  const value = readInt(env, "TRACKING_HEARTBEAT_MS", 1_000, { min: 50 });
+  if (value * 2 > nodeTtlMs)
+    throw new ConfigError(
+      "TRACKING_HEARTBEAT_MS",
+      `must be at most half of TRACKING_NODE_TTL_MS (${nodeTtlMs}): one late beat would drop the node from every ring`,
+      String(value),
+    );
+  return value;
 }
