@@ -68,6 +68,8 @@ describe("transport limits", () => {
       /INGEST_MAX_STREAMS_PER_CONNECTION: must be between 1/,
     );
     expect(() => load({ INGEST_HTTP_IDLE_TIMEOUT_S: "300" })).toThrow(/between 1 and 255/);
+    // Past Bun's own first-request deadline behind the front (10-14 s) it could not fire.
+    expect(() => load({ INGEST_HTTP_HEAD_TIMEOUT_MS: "20000" })).toThrow(/between 50 and 10000/);
     // Above the parser's own limit the setting could never fire.
     expect(() => load({ INGEST_HTTP_MAX_HEADER_BYTES: "70000" })).toThrow(/between 1024 and 65536/);
   });

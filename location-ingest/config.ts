@@ -228,7 +228,12 @@ function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
     keepaliveTimeoutMs: readInt(env, "INGEST_KEEPALIVE_TIMEOUT_MS", 10_000, { min: 50 }),
     messageTimeoutMs: readInt(env, "INGEST_MESSAGE_TIMEOUT_MS", 10_000, { min: 50 }),
     httpMaxConnections: readHttpMaxConnections(env, host.openFileLimit, maxConnections),
-    httpHeadTimeoutMs: readInt(env, "INGEST_HTTP_HEAD_TIMEOUT_MS", 10_000, { min: 50 }),
+    // Bun's HTTP server closes a connection whose first request head is not in 10-14 s
+    // after the front connected it (its own timer): a longer deadline could not fire.
+    httpHeadTimeoutMs: readInt(env, "INGEST_HTTP_HEAD_TIMEOUT_MS", 10_000, {
+      min: 50,
+      max: 10_000,
+    }),
     httpIdleTimeoutS: readInt(env, "INGEST_HTTP_IDLE_TIMEOUT_S", 10, { min: 1, max: 255 }),
     httpMaxHeaderBytes: readInt(env, "INGEST_HTTP_MAX_HEADER_BYTES", 8 * 1024, {
       min: 1_024,

@@ -232,6 +232,33 @@ test("a local process bound to another loopback address with the port of a live 
   live.socket.destroy();
 });
 
+test("an idle local connection on the loopback port is closed unanswered by the HTTP server's own first-request deadline (at most 14 s), while the front's connections, idle as long, are served", async () => {
+  // The front's idle timeout well past that deadline: only the server's can close anything here.
+  const node = await spawnIngest({ REDIS_URL: redis.url, INGEST_HTTP_IDLE_TIMEOUT_S: "30" });
+  try {
+    const openedAt = Date.now();
+    const local = await openRaw(innerPort(node));
+    // One front connection that has sent nothing (it holds no connection to the server
+    // yet), one idle after an answer (its connection to the server is past its first request).
+    const silent = await openRaw(node.httpPort);
+    const answered = await openRaw(node.httpPort);
+    answered.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    await waitUntil(() => answered.received().startsWith("HTTP/1.1 200"));
+    await local.closed;
+    expect(Date.now() - openedAt).toBeLessThan(14_500);
+    expect(local.received()).toBe("");
+    for (const front of [silent, answered]) {
+      expect(front.isClosed()).toBe(false);
+      const before = front.received().length;
+      front.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      await waitUntil(() => front.received().slice(before).startsWith("HTTP/1.1 200"));
+      front.socket.destroy();
+    }
+  } finally {
+    await node.stop();
+  }
+}, 30_000);
+
 describe("the HTTP/1.1 port's deadlines", () => {
   test("a slowloris head (one header byte every 100 ms) is cut at the head deadline, not kept alive by its trickle", async () => {
     const before = await hits(timed, "http_head_timeout");

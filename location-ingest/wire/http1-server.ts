@@ -181,7 +181,10 @@ export async function startHttp1Server(
   const server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
-    // The guard's idle timeout decides; Bun's is a backstop.
+    // The guard's idle timeout decides; Bun's is a backstop. Before a connection's first
+    // request Bun's own 10 s deadline (4 s ticks) applies instead, and it is all that
+    // closes an idle local connection made straight to this port (nothing of one shows
+    // here before a request; a request gets outsideTheFront's 403).
     idleTimeout: Math.min(255, limits.httpIdleTimeoutS + 5),
     maxRequestBodySize: BUN_MAX_BODY_BYTES,
     async fetch(request, bun) {
