@@ -153,7 +153,7 @@ describe("the HTTP/1.1 connection cap", () => {
     rider.client.socket.destroy();
   });
 
-  test("with every connection answering a rider's call, a newcomer is refused at once", async () => {
+  test("with every connection answering a rider's call, a newcomer is refused at once: 503 unavailable with Retry-After: 1, then closed", async () => {
     const refusedBefore = await hits(ingest, "http_connection_refused");
     // The metrics read above may still hold a pooled connection: riders take every slot.
     const riders = [];
@@ -161,12 +161,20 @@ describe("the HTTP/1.1 connection cap", () => {
     const late = await openRaw(ingest.httpPort);
     late.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     await late.closed;
-    expect(late.received()).toBe("");
+    const [head = "", body = ""] = late.received().split("\r\n\r\n");
+    expect(head).toStartWith("HTTP/1.1 503");
+    expect(head.toLowerCase()).toContain("retry-after: 1");
+    expect(head.toLowerCase()).toContain("connection: close");
+    expect(JSON.parse(body)).toMatchObject({ error: { code: "unavailable" } });
+    // What an app's HTTP client makes of it: a status and when to come back.
+    const viaFetch = await fetch(`http://127.0.0.1:${ingest.httpPort}/healthz`);
+    expect(viaFetch.status).toBe(503);
+    expect(viaFetch.headers.get("retry-after")).toBe("1");
     for (const rider of riders) {
       expect(rider.client.isClosed()).toBe(false);
       expect(await rider.finish()).toContain('"lastAcceptedSeq":"1"');
     }
-    expect(await hits(ingest, "http_connection_refused")).toBe(refusedBefore + 1);
+    expect(await hits(ingest, "http_connection_refused")).toBe(refusedBefore + 2);
     for (const rider of riders) rider.client.socket.destroy();
   });
 });

@@ -1,5 +1,7 @@
 import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "pino";
+import { EdgeError } from "../../core/errors/edge-error";
+import { errorBody } from "../../core/errors/error-response";
 import type { TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter, type TransportLimit } from "../metrics";
 import { createConnectionCap } from "./connection-cap";
@@ -29,6 +31,25 @@ interface Http1Connection {
 
 /** A client whose server side closed is destroyed this long after, FIN answered or not. */
 const CLOSE_GRACE_MS = 1_000;
+/**
+ * What a connection the cap refused is told before it is closed: 503
+ * `unavailable` with Retry-After (1 s), in the edge's JSON error shape, so an
+ * HTTP client sees why and when to come back rather than a reset. Written
+ * at once: the front reads no request from it.
+ */
+function refusalAnswer(): Buffer {
+  const requestId = crypto.randomUUID();
+  const error = new EdgeError(
+    "unavailable",
+    "every connection of this port is answering a request: try again shortly",
+  );
+  const body = JSON.stringify(errorBody(error, requestId));
+  return Buffer.from(
+    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n" +
+      `retry-after: ${error.retryAfterSeconds}\r\nx-request-id: ${requestId}\r\n` +
+      `connection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
 
 /** The port's own time limits, checked by one sweep (its period a fraction of the shortest). */
 function sweepEveryMs(limits: TransportLimits): number {
@@ -105,7 +126,10 @@ export function createHttp1ConnectionGuard(deps: {
     const peer = `${client.remoteAddress}:${client.remotePort}`;
     if (!open.admit()) {
       count("http_connection_refused", { peer });
-      client.terminate();
+      // Bun's end() closes the socket outright once written: no descriptor stays
+      // behind, and its handlers never run with no connection in its data.
+      client.write(refusalAnswer());
+      client.end();
       return;
     }
     const connection: Http1Connection = {
