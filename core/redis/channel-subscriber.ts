@@ -73,7 +73,9 @@ export function createChannelSubscriber(
     add(channel) {
       if (channels.has(channel)) return;
       channels.add(channel);
-      subscribe([channel]);
+      // Not ready yet (starting, or Redis away): the ready handler subscribes every
+      // wanted channel, so a command now would only fail and warn.
+      if (subscriber.status === "ready") subscribe([channel]);
     },
     remove(channel) {
       if (!channels.delete(channel)) return;
