@@ -30,3 +30,26 @@ test("a channel added before the subscriber connection is ready is subscribed on
   expect(lines.filter((line) => line.level >= 40)).toEqual([]);
   subscriber.remove("test-channel");
 });
+
+test("a channel added and removed before the subscriber connection is ready costs no command and no warning", async () => {
+  const lines: { level: number; msg: string }[] = [];
+  const logger = pino(
+    { level: "debug" },
+    { write: (line: string) => lines.push(JSON.parse(line)) },
+  );
+  const messages: string[] = [];
+  const subscriber = createChannelSubscriber(fixture.connection, logger, (_, payload) =>
+    messages.push(payload),
+  );
+  subscriber.add("gone-channel");
+  subscriber.remove("gone-channel");
+  // A channel wanted after it: once it is subscribed, the connection was ready a while.
+  subscriber.add("kept-channel");
+  expect(await settleWithin(subscriber.subscribed("kept-channel"), 5_000, "late")).toBeUndefined();
+  await fixture.connection.client.publish("gone-channel", "not for us");
+  await fixture.connection.client.publish("kept-channel", "hello");
+  const deadline = Date.now() + 5_000;
+  while (messages.length === 0 && Date.now() < deadline) await Bun.sleep(10);
+  expect(messages).toEqual(["hello"]);
+  expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+});

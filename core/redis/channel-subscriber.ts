@@ -81,6 +81,8 @@ export function createChannelSubscriber(
       if (!channels.delete(channel)) return;
       confirmed.delete(channel);
       settle(channel);
+      // Not ready: the connection holds no subscription to drop (it went with the old one).
+      if (subscriber.status !== "ready") return;
       const done = sharded ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel);
       done.catch((error: unknown) => logger.warn({ err: error, channel }, "unsubscribe failed"));
     },
