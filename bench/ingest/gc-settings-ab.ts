@@ -7,11 +7,16 @@
 // Per round, variant and rate: a fresh ingest on the run's redis-server, 2,000
 // rider streams from the bench's load process, and its collections per second,
 // pauses (mean per collection, the longest single stop), write p50 / p99, the
-// share of writes over 10 ms, CPU µs per ping, minor page faults per ping
-// (fresh heap pages) and resident memory at the window's end and at its peak.
+// share of writes over 10 ms, CPU µs per ping, heap bytes per ping (all of
+// them only in a variant with the collection timers off, BUN_GC_TIMER_DISABLE=1
+// BUN_JSC_collectionTimerMaxPercentCPU=0: gc-log.ts), minor page faults per
+// ping (fresh heap pages) and resident memory at the window's end and at its peak.
 //   bun bench/ingest/gc-settings-ab.ts --variant as-is \
 //     --variant 'heap256: BUN_JSC_largeHeapSize=268435456 BUN_JSC_collectionTimerMaxPercentCPU=0 BUN_GC_TIMER_DISABLE=1' \
 //     --rates 10000,20000 [--rounds 2 --seconds 8 --pinned]
+// With --baseline <another checkout's root> each variant runs on that
+// checkout's ingest too (rows "baseline"), alternating with this one's: a
+// same-run before/after of a change to the ingest's hot path.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -32,9 +37,14 @@ const { values: args } = parseArgs({
     streams: { type: "string", default: "2000" },
     /** The ingest alone on core 0, Redis and the load process on core 1. */
     pinned: { type: "boolean", default: false },
+    baseline: { type: "string" },
   },
 });
-const ENTRY = join(import.meta.dir, "..", "..", "location-ingest", "main.ts");
+const entryOf = (root: string) => join(root, "location-ingest", "main.ts");
+const ENTRIES: [string, string][] = [
+  ...(args.baseline ? [["baseline", entryOf(args.baseline)] as [string, string]] : []),
+  ["this", entryOf(join(import.meta.dir, "..", ".."))],
+];
 
 /** A process's resident memory now and at its peak (VmRSS, VmHWM), in MB. */
 function memoryMb(pid: number): { rss: number; peak: number } {
@@ -57,56 +67,61 @@ const secret = randomBytes(32).toString("hex");
 const cpus = args.pinned ? { ingest: "0", rest: "1" } : undefined;
 if (cpus) moveToCpus(redis.pid, cpus.rest);
 console.log(
-  "round | variant | rate | acked/s | collections/s | pause mean / longest stop ms | paused % | write p50 / p99 ms | writes > 10 ms | ingest µs/ping | page faults/ping | RSS end / peak MB | load avg",
+  "round | ingest | variant | rate | acked/s | collections/s | pause mean / longest stop ms | paused % | write p50 / p99 ms | writes > 10 ms | ingest µs/ping | heap bytes/ping | page faults/ping | RSS end / peak MB | load avg",
 );
 try {
   for (let round = 1; round <= Number(args.rounds); round += 1) {
-    for (const variant of variants) {
-      const server = await startIngest(ENTRY, redis.url, secret, {
-        gcTimer: true,
-        env: variant.env,
-        ...(cpus ? { cpus: cpus.ingest } : {}),
-      });
-      try {
-        for (const rate of rates) {
-          const faultsBefore = minorFaults(server.pid);
-          const run = await runLoad({
-            cpus: cpus?.rest,
-            server,
-            streams: Number(args.streams),
-            seconds,
-            warmupSeconds: Number(args.warmup),
-            rate,
-            protocol: "grpc",
-            secret,
-            redisPid: redis.pid,
-          });
-          const { gc, writeLatencyMs: write } = run;
-          // Over the warm-up and the window: the pings the open loop offered in both.
-          const faultsPerPing =
-            (minorFaults(server.pid) - faultsBefore) / (rate * (Number(args.warmup) + seconds));
-          const memory = memoryMb(server.pid);
-          const row = [
-            round,
-            variant.label,
-            rate,
-            Math.round(run.ackedPerSecond),
-            (gc.collections / seconds).toFixed(1),
-            `${(gc.pauseMs / Math.max(1, gc.collections)).toFixed(1)} / ${gc.maxPauseMs.toFixed(1)}`,
-            ((100 * gc.pauseMs) / (seconds * 1000)).toFixed(1),
-            `${write?.p50.toFixed(2)} / ${write?.p99.toFixed(2)}`,
-            `${(100 * (write?.shareOver10Ms ?? Number.NaN)).toFixed(2)}%`,
-            run.cpuMicrosPerPing.toFixed(1),
-            faultsPerPing.toFixed(2),
-            `${memory.rss.toFixed(0)} / ${memory.peak.toFixed(0)}`,
-            loadAverage(),
-          ].join(" | ");
-          console.log(row);
+    // Each round the other checkout first, so neither always meets the fresher machine.
+    for (const [checkout, entry] of round % 2 === 0 ? ENTRIES.toReversed() : ENTRIES)
+      for (const variant of variants) {
+        const server = await startIngest(entry, redis.url, secret, {
+          gcTimer: true,
+          env: variant.env,
+          ...(cpus ? { cpus: cpus.ingest } : {}),
+        });
+        try {
+          for (const rate of rates) {
+            const faultsBefore = minorFaults(server.pid);
+            const run = await runLoad({
+              cpus: cpus?.rest,
+              server,
+              streams: Number(args.streams),
+              seconds,
+              warmupSeconds: Number(args.warmup),
+              rate,
+              protocol: "grpc",
+              secret,
+              redisPid: redis.pid,
+            });
+            const { gc, writeLatencyMs: write } = run;
+            // Over the warm-up and the window: the pings the open loop offered in both.
+            const faultsPerPing =
+              (minorFaults(server.pid) - faultsBefore) / (rate * (Number(args.warmup) + seconds));
+            const memory = memoryMb(server.pid);
+            const row = [
+              round,
+              checkout,
+              variant.label,
+              rate,
+              Math.round(run.ackedPerSecond),
+              (gc.collections / seconds).toFixed(1),
+              `${(gc.pauseMs / Math.max(1, gc.collections)).toFixed(1)} / ${gc.maxPauseMs.toFixed(1)}`,
+              ((100 * gc.pauseMs) / (seconds * 1000)).toFixed(1),
+              `${write?.p50.toFixed(2)} / ${write?.p99.toFixed(2)}`,
+              `${(100 * (write?.shareOver10Ms ?? Number.NaN)).toFixed(2)}%`,
+              run.cpuMicrosPerPing.toFixed(1),
+              // Every byte only when every collection is the heap's own (the timers off: gc-log.ts).
+              (gc.allocatedBytes / (run.ackedPerSecond * seconds)).toFixed(0),
+              faultsPerPing.toFixed(2),
+              `${memory.rss.toFixed(0)} / ${memory.peak.toFixed(0)}`,
+              loadAverage(),
+            ].join(" | ");
+            console.log(row);
+          }
+        } finally {
+          await server.stop();
         }
-      } finally {
-        await server.stop();
       }
-    }
   }
 } finally {
   if (cpus) moveToCpus(redis.pid, `0-${availableParallelism() - 1}`);
