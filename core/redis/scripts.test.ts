@@ -164,6 +164,43 @@ describe.each(["standalone", "cluster"] as const)("record-positions.lua on %s", 
     expect(newest[1]?.toString()).toBe("r499");
   });
 
+  test("each ping arrives whole through the packed argument: id, exact times and coordinates, record bytes", async () => {
+    const connection = connections[mode];
+    if (!connection) throw new Error("no connection");
+    const { client } = connection;
+    const city = uniqueId("city").toLowerCase();
+    // A multi-byte id, today's epoch ms, a long record holding every byte value, an empty one.
+    const entries: PositionEntry[] = [
+      { id: "rïder-ü", record: Uint8Array.from({ length: 600 }, (_, i) => i % 256) },
+      { id: "r2", record: new Uint8Array(0) },
+    ].map(({ id, record }, i) => ({
+      position: {
+        ...SOME_POSITION,
+        riderId: id,
+        lng: -0.123456789012 + i,
+        lat: 51.987654321098,
+        receivedAtMs: 1_764_662_400_123 + i,
+      },
+      current: true,
+      record,
+    }));
+    const pipeline = client.pipeline();
+    queueRecordPositions(pipeline, city, entries, 10_000);
+    const [[error, recorded] = []] = (await pipeline.exec()) ?? [];
+    expect(error).toBeNull();
+    expect(recorded).toBe(2);
+    expect(await client.zscore(keys.cityRidersSeen(city), "rïder-ü")).toBe("1764662400123");
+    expect(await client.zscore(keys.cityRidersSeen(city), "r2")).toBe("1764662400124");
+    const [position] = await client.geopos(keys.cityRiders(city), "rïder-ü");
+    // The geo set keeps 52-bit geohashes: about 1e-6 degrees.
+    expect(Number(position?.[0])).toBeCloseTo(-0.123456789012, 5);
+    expect(Number(position?.[1])).toBeCloseTo(51.987654321098, 5);
+    const log = await client.xrangeBuffer(keys.locationLog(city), "-", "+");
+    expect(log.map(([, fields]) => fields[1]?.toString())).toEqual(["rïder-ü", "r2"]);
+    expect(log[0]?.[1][3]).toEqual(Buffer.from(entries[0]?.record ?? []));
+    expect(log[1]?.[1][3]).toEqual(Buffer.alloc(0));
+  });
+
   test("with the log elsewhere (MAXLEN 0) nothing is written to the stream", async () => {
     const connection = connections[mode];
     if (!connection) throw new Error("no connection");

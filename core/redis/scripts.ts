@@ -92,26 +92,49 @@ export interface PositionEntry {
   readonly record: Uint8Array;
 }
 
-/** Queues one city's pings of a flush on `pipeline` (the city's shard); see the script's header. */
+/** A ping's fixed part in record-positions.lua's packed argument: two lengths, current, three f64. */
+const PACKED_PING_FIXED_BYTES = 4 + 1 + 3 * 8 + 4;
+
+/**
+ * Queues one city's pings of a flush on `pipeline` (the city's shard); see
+ * the script's header. The pings travel packed in one buffer: ioredis turns
+ * every argument into strings and copies of its own, which cost more than
+ * the script's work (bench/RESULTS.md, "where a ping's bytes go").
+ */
 export function queueRecordPositions(
   pipeline: ChainableCommander,
   city: string,
   entries: readonly PositionEntry[],
   streamMaxLen: number,
 ): void {
-  const args: ScriptArg[] = [
+  let size = 0;
+  for (const { position, record } of entries) {
+    // An upper bound of the id's UTF-8 length (ids are ASCII; no string scan needed).
+    size += PACKED_PING_FIXED_BYTES + 3 * position.riderId.length;
+    if (streamMaxLen > 0) size += record.length;
+  }
+  const packed = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const { position, current, record } of entries) {
+    const idBytes = packed.write(position.riderId, at + 4);
+    packed.writeUInt32BE(idBytes, at);
+    at += 4 + idBytes;
+    packed[at] = current ? 1 : 0;
+    at = packed.writeDoubleBE(position.lng, at + 1);
+    at = packed.writeDoubleBE(position.lat, at);
+    at = packed.writeDoubleBE(position.receivedAtMs, at);
+    const logged = streamMaxLen > 0 ? record.length : 0;
+    at = packed.writeUInt32BE(logged, at);
+    if (logged > 0) packed.set(record, at);
+    at += logged;
+  }
+  (pipeline as ScriptPipeline).recordPositions(
     keys.cityRiders(city),
     keys.cityRidersSeen(city),
     keys.locationLog(city),
     streamMaxLen,
-  ];
-  for (const { position, current, record } of entries) {
-    // A copy: reading a typed array's .buffer makes JavaScriptCore materialize it (slower than copying ~100 bytes).
-    const logged = streamMaxLen > 0 ? Buffer.copyBytesFrom(record) : "";
-    const { riderId, lng, lat, receivedAtMs } = position;
-    args.push(riderId, current ? "1" : "0", lng, lat, receivedAtMs, logged);
-  }
-  (pipeline as ScriptPipeline).recordPositions(...args);
+    packed.subarray(0, at),
+  );
 }
 
 /** One position for store-rider-positions.lua: whose, its place in the rider's order, its stored form. */

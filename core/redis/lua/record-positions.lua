@@ -10,30 +10,37 @@
 -- KEYS[3]  locations:{city}     STREAM, capped (touched only when ARGV[1] > 0)
 -- ARGV[1]  stream MAXLEN (approximate: XTRIM MAXLEN ~ after this call's entries, so
 --          whole stream nodes go); 0 = the log lives elsewhere (Kafka)
--- ARGV[2..] six values per ping, oldest first:
---          rider id, current ("1" = the rider's newest position, "0" = backlog
---          history only), lng, lat, seen ms, LocationRecord bytes
+-- ARGV[2]  the pings, oldest first, packed one after another (big-endian):
+--          u32 rider id length, rider id, u8 current (1 = the rider's newest
+--          position, 0 = backlog history only), f64 lng, f64 lat, f64 seen ms,
+--          u32 LocationRecord length, LocationRecord bytes. One argument for
+--          the whole call: the client builds one buffer instead of six
+--          arguments per ping (core/redis/scripts.ts queueRecordPositions)
 --
 -- Returns: the number of pings recorded.
 -- Statuses: none; callers validate coordinates (|lat| <= 85.05112878).
 
-local FIELDS = 6
 -- unpack() is limited by Lua's C stack: send GEOADD/ZADD in chunks.
 local CHUNK = 2400
+local PING = ">Ic0BdddIc0"
 
 local maxLen = tonumber(ARGV[1])
+local packed = ARGV[2]
 local geo, seen = {}, {}
-for i = 2, #ARGV, FIELDS do
-  local rider = ARGV[i]
-  if ARGV[i + 1] == "1" then
-    geo[#geo + 1] = ARGV[i + 2]
-    geo[#geo + 1] = ARGV[i + 3]
+local count, at = 0, 1
+while at <= #packed do
+  local rider, current, lng, lat, seenMs, record
+  rider, current, lng, lat, seenMs, record, at = struct.unpack(PING, packed, at)
+  count = count + 1
+  if current == 1 then
+    geo[#geo + 1] = lng
+    geo[#geo + 1] = lat
     geo[#geo + 1] = rider
-    seen[#seen + 1] = ARGV[i + 4]
+    seen[#seen + 1] = seenMs
     seen[#seen + 1] = rider
   end
   if maxLen > 0 then
-    redis.call("XADD", KEYS[3], "*", "rider", rider, "record", ARGV[i + 5])
+    redis.call("XADD", KEYS[3], "*", "rider", rider, "record", record)
   end
 end
 
@@ -47,4 +54,4 @@ end
 if maxLen > 0 then redis.call("XTRIM", KEYS[3], "MAXLEN", "~", maxLen) end
 inChunks("GEOADD", KEYS[1], geo, 3)
 inChunks("ZADD", KEYS[2], seen, 2)
-return (#ARGV - 1) / FIELDS
+return count
