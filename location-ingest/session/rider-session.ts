@@ -45,6 +45,10 @@ export interface BacklogUpload {
 /** The `kind` label of edge_ingest_pings_accepted_total (built once: a label object per ping is garbage). */
 const ACCEPTED_KIND = { live: { kind: "live" }, backlog: { kind: "backlog" } } as const;
 
+/** A rider without active orders (most pings) shares these rather than new empty arrays per ping. */
+const NO_STOPS: readonly ActiveOrder["pickup"][] = [];
+const NO_ORDER_IDS: readonly string[] = [];
+
 /** Active orders are read again after this long even without an `orders-changed` message. */
 const ORDERS_MAX_AGE_MS = 10_000;
 
@@ -97,7 +101,10 @@ export class RiderSession {
     const position = positionOf(this, ping, receivedAtMs);
     const previous = this.#last;
     this.#last = position;
-    const stops = this.#orders.flatMap((order) => [order.pickup, order.dropoff]);
+    const stops =
+      this.#orders.length === 0
+        ? NO_STOPS
+        : this.#orders.flatMap((order) => [order.pickup, order.dropoff]);
     this.#nextIntervalMs = nextIntervalMs(this.#env.interval, position, previous, stops);
     const outcome = await this.#write(position, true, false);
     const failure = this.#settle(position, outcome, true, "live");
@@ -170,7 +177,10 @@ export class RiderSession {
   }
 
   #write(position: RiderPosition, current: boolean, backfill: boolean): Promise<WriteOutcome> {
-    const orderIds = current ? this.#orders.map((order) => order.orderId) : [];
+    const orderIds =
+      current && this.#orders.length > 0
+        ? this.#orders.map((order) => order.orderId)
+        : NO_ORDER_IDS;
     return this.#env.writer.write({ position, current, orderIds, backfill });
   }
 

@@ -11,6 +11,8 @@ export function encodeGrpcFrame(message: Uint8Array): Buffer {
   return frame;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 export interface GrpcFrame {
   readonly compressed: boolean;
   readonly message: Uint8Array;
@@ -22,7 +24,7 @@ export interface GrpcFrame {
  * is buffered.
  */
 export class GrpcFrameReader {
-  #pending: Buffer = Buffer.alloc(0);
+  #pending: Buffer = EMPTY;
   readonly #maxBytes: number;
 
   constructor(maxBytes: number) {
@@ -43,7 +45,8 @@ export class GrpcFrameReader {
       frames.push({ compressed: (flags & 1) === 1, message });
       offset += 5 + length;
     }
-    this.#pending = this.#pending.subarray(offset);
+    // A chunk of whole frames (the common case) leaves nothing: no view of its tail to make.
+    this.#pending = offset === this.#pending.length ? EMPTY : this.#pending.subarray(offset);
     return frames;
   }
 

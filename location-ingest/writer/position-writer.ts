@@ -51,6 +51,11 @@ export interface PositionWriter {
 /** A flush Redis has not answered in this long is reported as unavailable. */
 const FLUSH_TIMEOUT_MS = 2_000;
 
+function anyFailed(groups: readonly string[], failed: ReadonlySet<string>): boolean {
+  for (const group of groups) if (failed.has(group)) return true;
+  return false;
+}
+
 interface Pending {
   entry: PositionWrite;
   resolve: (outcome: WriteOutcome) => void;
@@ -124,9 +129,11 @@ export function createPositionWriter(options: {
     stageCities(shards, batch, staged);
     const replies = await shards.exec(FLUSH_TIMEOUT_MS);
     const doneAt = now();
-    for (const [index, { entry, resolve }] of batch.entries()) {
+    // Index loops, not entries() or some(): an iterator pair or a closure per ping is garbage.
+    for (let index = 0; index < batch.length; index += 1) {
+      const { entry, resolve } = batch[index] as Pending;
       const { groups, store } = staged[index] as Staged;
-      if (groups.some((group) => replies.failed.has(group))) {
+      if (anyFailed(groups, replies.failed)) {
         resolve("unavailable");
         continue;
       }
@@ -180,7 +187,8 @@ export function createPositionWriter(options: {
       const command = shards.queue(key, (pipeline) =>
         queueStoreRiderPositions(pipeline, entries, restartAfterMs, RIDER_POSITION_TTL_S),
       );
-      for (const [offset, member] of members.entries()) {
+      for (let offset = 0; offset < members.length; offset += 1) {
+        const member = members[offset] as Staged;
         member.store = { command, offset };
         member.groups.push(command.group);
       }
@@ -189,7 +197,8 @@ export function createPositionWriter(options: {
 
   /** One publish per active order of each current position, queued after the stores. */
   function queueEvents(shards: ShardBatch, batch: Pending[], staged: Staged[]): void {
-    for (const [index, { entry }] of batch.entries()) {
+    for (let index = 0; index < batch.length; index += 1) {
+      const { entry } = batch[index] as Pending;
       if (!entry.current || entry.orderIds.length === 0) continue;
       const { groups } = staged[index] as Staged;
       for (const orderId of entry.orderIds) {
@@ -203,7 +212,8 @@ export function createPositionWriter(options: {
   /** Per city one record-positions.lua call: geo set and last seen (current ones), the stream log. */
   function stageCities(shards: ShardBatch, batch: Pending[], staged: Staged[]): void {
     const cities = new Map<string, { entries: PositionEntry[]; members: Staged[] }>();
-    for (const [index, { entry }] of batch.entries()) {
+    for (let index = 0; index < batch.length; index += 1) {
+      const { entry } = batch[index] as Pending;
       if (!entry.current && streamMaxLen === 0) continue;
       const { position } = entry;
       const item = staged[index] as Staged;
