@@ -4,8 +4,9 @@
  * - Bun (JavaScriptCore, `BUN_JSC_logGC=1`, on stderr): a collection the
  *   heap asks for is logged with "bytes allocated this cycle: N" (exact, and
  *   reset by every collection), and each pause increment as "p=1.5ms". Bun
- *   also collects on a timer, without that line: so allocation is complete
- *   only with the timer off (`BUN_GC_TIMER_DISABLE=1`, a run of its own);
+ *   and JavaScriptCore also collect on timers, without that line: so
+ *   allocation is complete only with both off (`BUN_GC_TIMER_DISABLE=1
+ *   BUN_JSC_collectionTimerMaxPercentCPU=0`, a run of its own);
  * - Node (V8, `--trace-gc`, on stdout): one line per collection, the heap
  *   before and after ("12.3 (14.0) -> 8.1 (15.0) MB") and the pause
  *   (", 1.2 / 0.0 ms"); what was allocated between two collections is the

@@ -131,12 +131,13 @@ load process saw (ping sent → ack). Server CPU per ping is the server process'
 acked pings. Heap bytes per ping are what the runtime reported allocating over the window, over the
 acked pings: for the ingest JavaScriptCore's GC log (\`BUN_JSC_logGC=1\`, "bytes allocated this
 cycle"), which counts every byte only when each collection is one the heap asked for, so it is
-counted in a run of its own with Bun's timer-driven collections off (\`BUN_GC_TIMER_DISABLE=1\`;
+counted in a run of its own with the timer-driven collections off (\`BUN_GC_TIMER_DISABLE=1
+BUN_JSC_collectionTimerMaxPercentCPU=0\`: Bun's timer and JavaScriptCore's Eden and Full timers;
 the other rows run as deployed). GC pauses are each run's own (JavaScriptCore's pause increments).
 The open-loop steps are the latency curve; a step whose acked rate falls short of its target is
 past the knee.
 
-${table(ingest, "ingest", `open loop at ${options.allocationRate}/s, Bun's GC timer off (allocation)`)}
+${table(ingest, "ingest", `open loop at ${options.allocationRate}/s, GC timers off (allocation)`)}
 
 Raw ceiling, same run: the ingest's Redis writes per ping (GEOADD, ZADD, store-rider-positions.lua,
 XADD) as bare ioredis pipelines of 512 pings from one process: **${fmt(raw.pingsPerSecond)} pings/s** (${cpu(raw.cpu)}).

@@ -40,7 +40,7 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
     expect(Number.isFinite(run.ackLatencyMs.p99)).toBe(true);
     expect(run.cpuMicrosPerPing).toBeGreaterThan(0);
   }
-  // Counted where the GC log has every byte: the ingest with its GC timer off, and the peer.
+  // Counted where the GC log has every byte: the ingest with its GC timers off, and the peer.
   expect(ingest.allocation.heapBytesPerPing).toBeGreaterThanOrEqual(0);
   expect(ingest.closedLoop.heapBytesPerPing).toBeUndefined();
   expect(peer?.closedLoop.heapBytesPerPing).toBeGreaterThanOrEqual(0);

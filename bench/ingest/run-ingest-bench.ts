@@ -65,7 +65,7 @@ export interface LoadRun extends LoadResult {
 }
 
 export interface ServerRuns {
-  /** Open loop at the allocation rate, for the heap bytes per ping (the ingest with Bun's GC timer off). */
+  /** Open loop at the allocation rate, for the heap bytes per ping (the ingest with the GC timers off). */
   allocation: LoadRun;
   closedLoop: LoadRun;
   /** The same ingest over the Connect protocol (connect-node's adapter instead of the lean path). */
@@ -182,7 +182,7 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
   }
 
   try {
-    // Bun's GC timer off for the allocation run only (it changes when collections happen).
+    // The GC timers off for the allocation run only (it changes when collections happen).
     const counting = await startIngest(INGEST_ENTRY, redis.url, secret, { gcTimer: false });
     const allocation = await allocationRun(counting).finally(() => counting.stop());
     const ingestServer = await startIngest(INGEST_ENTRY, redis.url, secret, { gcTimer: true });

@@ -34,8 +34,9 @@ const echo = (line: string) => console.error(line);
 /**
  * The ingest (`entry`: this checkout's location-ingest/main.ts, or another
  * checkout's for a before/after in one run, named `name`) on `redisUrl`,
- * with JavaScriptCore's GC log on. Without `gcTimer`, Bun's timer-driven
- * collections are off, so every collection is one the heap asked for and
+ * with JavaScriptCore's GC log on. Without `gcTimer`, the timer-driven
+ * collections are off (Bun's and JavaScriptCore's own Eden and Full
+ * activity timers), so every collection is one the heap asked for and
  * the log counts every byte allocated (gc-log.ts): for the allocation run
  * only, since it changes when collections happen. `env` adds to (or
  * overrides) its environment: JavaScriptCore options (`BUN_JSC_*`) are read
@@ -60,7 +61,7 @@ export async function startIngest(
       INGEST_MAX_STREAMS_PER_CONNECTION: "100",
       LOG_LEVEL: "warn",
       BUN_JSC_logGC: "1",
-      ...(gcTimer ? {} : { BUN_GC_TIMER_DISABLE: "1" }),
+      ...(gcTimer ? {} : { BUN_GC_TIMER_DISABLE: "1", BUN_JSC_collectionTimerMaxPercentCPU: "0" }),
       ...env,
     },
     stdout: "inherit",
@@ -70,7 +71,7 @@ export async function startIngest(
   await waitForOk(`http://127.0.0.1:${httpPort}/readyz`);
   return {
     name:
-      (gcTimer ? name : `${name} (GC timer off)`) + (cpus === undefined ? "" : ` on core ${cpus}`),
+      (gcTimer ? name : `${name} (GC timers off)`) + (cpus === undefined ? "" : ` on core ${cpus}`),
     pid: child.pid,
     url: `http://127.0.0.1:${grpcPort}`,
     metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
