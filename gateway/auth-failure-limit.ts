@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { getConnInfo } from "hono/bun";
 import type { RedisClient } from "../core/redis/scripts";
 import { takeRateLimit } from "../core/redis/scripts";
+import { createRefusalsUntilReset } from "./refusals-until-reset";
 
 /** Addresses remembered as blocked on this node (oldest forgotten first past this many). */
 const MAX_BLOCKED_ADDRESSES = 100_000;
@@ -30,25 +31,16 @@ export function createAuthFailureLimiter(options: {
   now?: () => number;
 }): AuthFailureLimiter {
   const { client, limit, windowMs, now = Date.now } = options;
-  const blockedUntil = new Map<string, number>();
+  const blocked = createRefusalsUntilReset({ maxEntries: MAX_BLOCKED_ADDRESSES, now });
   return {
-    anyBlocked: () => blockedUntil.size > 0,
-    blockedFor(address) {
-      const until = blockedUntil.get(address);
-      if (until === undefined) return 0;
-      const leftMs = until - now();
-      if (leftMs > 0) return Math.ceil(leftMs / 1000);
-      blockedUntil.delete(address);
-      return 0;
-    },
+    anyBlocked: () => blocked.size() > 0,
+    blockedFor: (address) => Math.ceil(blocked.leftMs(address) / 1000),
     async recordFailure(address) {
       const at = now();
       const decision = await takeRateLimit(client, `authfail:${address}`, limit, windowMs, at);
       if (decision.remaining > 0) return 0;
       // The budget is spent: from the next request on, refuse here without asking Redis.
-      if (blockedUntil.size >= MAX_BLOCKED_ADDRESSES)
-        blockedUntil.delete(blockedUntil.keys().next().value as string);
-      blockedUntil.set(address, decision.resetAtMs);
+      blocked.remember(address, decision.resetAtMs);
       return decision.allowed ? 0 : Math.max(1, Math.ceil((decision.resetAtMs - at) / 1000));
     },
   };

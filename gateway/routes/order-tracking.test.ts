@@ -97,3 +97,51 @@ test("a status read goes to Redis with its rate-limit count: answered with the R
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
   }
 });
+
+test("an identity past its limit has its status reads counted first: refused with no record read reaching Redis, until its window resets", async () => {
+  const { connection } = fixture;
+  const ring = createTrackingRing({ connection, ttlMs: TTL, refreshMs: TICK, logger: silent });
+  ring.stop();
+  let now = 1_900_000_000_000;
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(silent));
+  app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
+  app.use(
+    rateLimit({
+      client: connection.client,
+      limit: 2,
+      windowMs: 60_000,
+      now: () => now,
+      readAhead: isStatusRead,
+    }),
+  );
+  app.route("/", orderTrackingRoutes({ connection, ring, orderEndedTtlMs: 60_000 }));
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  await seedOrder(connection.client, { orderId, customerId });
+  const headers = { authorization: `Bearer ${await testToken(customerId, "customer")}` };
+  const read = async () => (await app.request(`/v1/orders/${orderId}/status`, { headers })).status;
+  /** Calls of each command Redis has run so far (INFO commandstats). */
+  const calls = async () => {
+    const stats = await connection.client.info("commandstats");
+    const of = (command: string) =>
+      Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    return { hmget: of("hmget"), evalsha: of("evalsha") };
+  };
+
+  const before = await calls();
+  expect([await read(), await read()]).toEqual([200, 200]);
+  const spent = await calls();
+  expect(spent.hmget - before.hmget).toBe(2);
+  const refusals = [];
+  for (let n = 0; n < 5; n++) refusals.push(await read());
+  expect(refusals).toEqual([429, 429, 429, 429, 429]);
+  const after = await calls();
+  // Each refusal was counted (one script call) and read nothing.
+  expect([after.hmget - spent.hmget, after.evalsha - spent.evalsha]).toEqual([0, 5]);
+
+  // The next window: the read goes out with its count again.
+  now += 60_000;
+  expect(await read()).toBe(200);
+  expect((await calls()).hmget - after.hmget).toBe(1);
+});
