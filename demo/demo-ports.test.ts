@@ -49,11 +49,28 @@ test("a port another process holds: exit 2 with one line naming the variable, no
   }
 }, 30_000);
 
-test("two settings naming one port (a tracking node's +1 on the gateway's): exit 2 naming both", async () => {
-  const port = await freePort();
-  const result = await runDemo({ GATEWAY_PORT: String(port + 1), TRACKING_PORT: String(port) });
-  expect(result.code).toBe(2);
-  expect(result.stderr).toBe(
-    `error: TRACKING_PORT (+1) and GATEWAY_PORT are both ${port + 1}: give each its own port`,
-  );
+test("two settings naming one port (a tracking node's +1 on the gateway's): exit 2 naming both, whatever holds the ports", async () => {
+  // The test holds the ports it names (taken or free, the clash is the error), so no other
+  // process's server can change the answer.
+  const holder: Server = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+  const port = (holder.address() as { port: number }).port;
+  // port + 1 too, unless another process already holds it (the case that used to fail).
+  const next: Server = createServer();
+  next.on("error", () => undefined);
+  await new Promise<void>((resolve) => {
+    next.once("error", () => resolve());
+    next.listen(port + 1, "127.0.0.1", resolve);
+  });
+  try {
+    const result = await runDemo({ GATEWAY_PORT: String(port + 1), TRACKING_PORT: String(port) });
+    expect(result).toEqual({
+      stdout: "",
+      stderr: `error: TRACKING_PORT (+1) and GATEWAY_PORT are both ${port + 1}: give each its own port`,
+      code: 2,
+    });
+  } finally {
+    holder.close();
+    if (next.listening) next.close();
+  }
 }, 30_000);

@@ -73,11 +73,14 @@ async function refuseTakenPorts(): Promise<void> {
       trackingPort + n,
     ]),
   ];
+  // Two settings on one port is the configuration's own error: said whatever else is running.
   const seen = new Map<number, string>();
   for (const [name, port] of wanted) {
     const other = seen.get(port);
     if (other) fail(`${name} and ${other} are both ${port}: give each its own port`);
     seen.set(port, name);
+  }
+  for (const [name, port] of wanted) {
     if (!(await canListen(port)))
       fail(
         `${name} ${port} is taken on 127.0.0.1 (another demo or tier running?): stop it, or set ${name.split(" ")[0]} to a free port`,
