@@ -7,6 +7,9 @@ import {
   readBindHost,
   readLiveAgeMs,
 } from "../core/config/shared-config";
+import { DEFAULT_DRAIN_TIMEOUT_MS } from "../core/lifecycle/shutdown";
+import { STOP_WAIT_MS } from "../core/observability/node-stats";
+import { CLOSE_WAIT_MS } from "../core/redis/client";
 
 export interface TrackingConfig {
   readonly redis: RedisConfig;
@@ -130,4 +133,21 @@ function readHeartbeatMs(env: Env, nodeTtlMs: number): number {
       String(value),
     );
   return value;
+}
+
+/** What a loaded host or a slow WebSocket close may add to a drain's own worst case. */
+const DRAIN_SLACK_MS = 5_000;
+
+/**
+ * The node's drain cut: 15 s, or longer when its TTL makes the drain's own
+ * worst case longer. With Redis hanging, ring leave serves until the last
+ * beat sent is a TTL and two ticks old (its last sleep may overrun that by
+ * a tick), then the live figures' stop and the connection's QUIT each wait
+ * their bound; a cut before that would end a clean drain in exit 1.
+ */
+export function trackingDrainTimeoutMs(
+  config: Pick<TrackingConfig, "nodeTtlMs" | "ringRefreshMs">,
+): number {
+  const worstCase = config.nodeTtlMs + 3 * config.ringRefreshMs + STOP_WAIT_MS + CLOSE_WAIT_MS;
+  return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, worstCase + DRAIN_SLACK_MS);
 }

@@ -52,6 +52,31 @@ test("Redis hangs: SIGTERM still drains (watchers closed 1012) and exits 0, not 
   }
 }, 25_000);
 
+test("Redis hangs under a TTL above 10 s: the drain outlasts the old fixed 15 s cut, runs to its end and exits 0", async () => {
+  // The shortest TTL whose frozen-Redis drain (TTL + two ticks + 1 s for the live figures'
+  // stop + 1 s for QUIT, from the last beat sent) surely runs past 15 s after the SIGTERM:
+  // the drain has to outlast the old cut to show it gone, so this test takes ~17 s.
+  const ttlMs = 14_000;
+  const { redis, node, watcher } = await nodeWithWatcher({ TRACKING_NODE_TTL_MS: String(ttlMs) });
+  process.kill(redis.pid, "SIGSTOP");
+  try {
+    const started = Date.now();
+    node.signal("SIGTERM");
+    expect(await watcher.closed).toEqual({ code: 1012, reason: "server restarting" });
+    expect(await node.exited).toBe(0);
+    const tookMs = Date.now() - started;
+    expect(node.logs.some((line) => line.msg === "drained")).toBe(true);
+    expect(node.logs.some((line) => line.msg === "drain timed out")).toBe(false);
+    // Its cut, derived from the TTL and the 100 ms tick: 14 s + 3 ticks + 2 s + 5 s of slack.
+    expect(node.logs.find((line) => line.msg === "draining")?.timeoutMs).toBe(21_300);
+    expect(tookMs).toBeGreaterThan(15_000);
+  } finally {
+    process.kill(redis.pid, "SIGCONT");
+    await node.kill();
+    await redis.stop();
+  }
+}, 40_000);
+
 test("Redis gone for longer than the node TTL: the drain does not wait another TTL", async () => {
   const ttlMs = 3_000;
   const { redis, node, watcher } = await nodeWithWatcher({ TRACKING_NODE_TTL_MS: String(ttlMs) });

@@ -8,7 +8,7 @@ import { createMetricsRegistry } from "../core/observability/metrics";
 import { connectRedis } from "../core/redis/client";
 import { readOrderRecord } from "../core/redis/order-record";
 import type { TrackingRing } from "../core/tracking-ring/tracking-ring";
-import { PARSER_HEADER_LIMIT_BYTES, type TrackingConfig } from "./config";
+import { PARSER_HEADER_LIMIT_BYTES, type TrackingConfig, trackingDrainTimeoutMs } from "./config";
 import { startHeartbeat } from "./heartbeat";
 import { startLiveFigures } from "./live-figures";
 import { createTrackingMetrics } from "./metrics";
@@ -36,6 +36,8 @@ export interface TrackingApp {
    * (the new owner) + the drain close, stop.
    */
   drain(): Promise<void>;
+  /** How long the process lets drain() run before it cuts it (trackingDrainTimeoutMs). */
+  readonly drainTimeoutMs: number;
   /**
    * Settles when the node stopped serving by itself: its id was claimed by
    * another node (it stalled past TRACKING_NODE_TTL_MS), so it sent every
@@ -101,7 +103,6 @@ export async function startTracking(
     heartbeatMs: config.heartbeatMs,
     watchers,
     onClaimLost() {
-      // No new watch from here on: the id's watchers belong with its new holder.
       // No new watch from here on: the id's watchers belong with its new holder.
       draining = true;
       idLost = true;
@@ -200,6 +201,7 @@ export async function startTracking(
       stopping ??= membership.leave().then(stopServing);
       return stopping;
     },
+    drainTimeoutMs: trackingDrainTimeoutMs(config),
     failed,
   };
 }

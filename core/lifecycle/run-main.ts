@@ -9,11 +9,14 @@ import { onShutdown } from "./shutdown";
  * start-up failure into one fatal log line and a non-zero exit (2 for bad
  * configuration, 1 otherwise) rather than a stack trace; a tier that stops
  * serving by itself (`failed`) exits 1 after one fatal line too, unless a
- * SIGTERM drain started first (that drain's exit stands).
+ * SIGTERM drain started first (that drain's exit stands). A drain is cut
+ * (exit 1) after the tier's own `drainTimeoutMs`, 15 s when it names none.
  */
 export async function runMain(
   tier: string,
-  start: (logger: Logger) => Promise<{ drain(): Promise<void>; failed?: Promise<Error> }>,
+  start: (
+    logger: Logger,
+  ) => Promise<{ drain(): Promise<void>; failed?: Promise<Error>; drainTimeoutMs?: number }>,
 ): Promise<void> {
   // Tiers take no flags: `--help` says where their settings come from; any flag is refused.
   parseCommandLine(
@@ -30,7 +33,7 @@ export async function runMain(
   logProcessWarnings(logger);
   try {
     const app = await start(logger);
-    const shutdown = onShutdown(logger, () => app.drain());
+    const shutdown = onShutdown(logger, () => app.drain(), { timeoutMs: app.drainTimeoutMs });
     // Stopped by itself (it closed what it served first): out, for the supervisor to restart.
     // Not in the middle of a SIGTERM drain: that one ends the process as it began.
     void app.failed?.then((reason) => {

@@ -1,5 +1,8 @@
 import type { Logger } from "pino";
 
+/** A drain's cut unless its tier needs longer (a tracking node with a long TTL does). */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 15_000;
+
 export interface ShutdownOptions {
   /** Exit anyway after this long, so a stuck drain never blocks a deploy. */
   timeoutMs?: number;
@@ -16,12 +19,13 @@ export function onShutdown(
   drain: () => Promise<void>,
   options: ShutdownOptions = {},
 ) {
-  const { timeoutMs = 15_000, exit = (code: number) => process.exit(code) } = options;
+  const { timeoutMs = DEFAULT_DRAIN_TIMEOUT_MS, exit = (code: number) => process.exit(code) } =
+    options;
   let started = false;
   const handle = async (signal: NodeJS.Signals) => {
     if (started) return;
     started = true;
-    logger.info({ signal }, "draining");
+    logger.info({ signal, timeoutMs }, "draining");
     const timer = setTimeout(() => {
       logger.error({ timeoutMs }, "drain timed out");
       exit(1);

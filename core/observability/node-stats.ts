@@ -22,7 +22,7 @@ export const NODE_STATS_EVERY_MS = 2_000;
 export const NODE_STATS_STALE_MS = 15_000;
 
 /** How long stop() waits on Redis (a report in flight, then the delete): Redis may hang. */
-const STOP_WAIT_MS = 1_000;
+export const STOP_WAIT_MS = 1_000;
 
 /**
  * Writes this node's figures to Redis every `everyMs`, so that one reader

@@ -38,7 +38,7 @@ const COMMON_OPTIONS: RedisOptions = {
 };
 
 /** How long close() lets QUIT wait for the replies still due before it cuts the connection. */
-const CLOSE_WAIT_MS = 1_000;
+export const CLOSE_WAIT_MS = 1_000;
 const SLOTS_REFRESH_MS = 1_000;
 const SLOTS_REFRESH_ON_ERROR_MS = 200;
 

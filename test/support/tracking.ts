@@ -181,7 +181,7 @@ export interface TrackingProcess {
   readonly url: string;
   readonly httpUrl: string;
   /** Every JSON log line written so far. */
-  readonly logs: { level: number; msg: string }[];
+  readonly logs: { level: number; msg: string; [field: string]: unknown }[];
   /** The process's resident set size now, and its peak so far (VmHWM), from /proc. */
   rssBytes(): Promise<{ now: number; peak: number }>;
   /** One metric family's text from the node's /metrics. */
@@ -220,7 +220,7 @@ export async function spawnTrackingProcess(env: Record<string, string>): Promise
       stderr: "inherit",
     },
   );
-  const logs: { level: number; msg: string }[] = [];
+  const logs: TrackingProcess["logs"][number][] = [];
   (async () => {
     let pending = "";
     for await (const chunk of child.stdout) {
