@@ -21,7 +21,7 @@ import pino from "pino";
 import { createTokenVerifier } from "../../core/auth/token-verifier";
 import { createLogger } from "../../core/observability/logger";
 import { createMetricsRegistry } from "../../core/observability/metrics";
-import { createRedisConnection } from "../../core/redis/client";
+import { connectRedis } from "../../core/redis/client";
 import { createTrackingRing } from "../../core/tracking-ring/tracking-ring";
 import { createAccessLog } from "../../gateway/access-log";
 import { loadGatewayConfig } from "../../gateway/config";
@@ -66,8 +66,8 @@ const config = loadGatewayConfig({
   RATE_LIMIT_REQUESTS: "100000000",
 });
 const silent = pino({ level: "silent" });
-const connection = createRedisConnection(config.redis, "bench", silent);
-if (!(await connection.waitReady(5_000))) throw new Error("redis not reachable");
+const connection = await connectRedis(config.redis, "bench", silent);
+if (!connection.isReady()) throw new Error("redis not reachable");
 const ring = createTrackingRing({
   connection,
   ttlMs: config.trackingNodeTtlMs,

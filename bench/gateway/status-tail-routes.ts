@@ -7,7 +7,7 @@
 // same two commands (EVALSHA of take-rate-limit.lua, HMGET of the order).
 import { RedisClient } from "bun";
 import pino from "pino";
-import { createRedisConnection } from "../../core/redis/client";
+import { connectRedis } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { ORDER_FIELDS, parseOrderRecord, readOrderRecord } from "../../core/redis/order-record";
 import { takeRateLimit } from "../../core/redis/scripts";
@@ -31,12 +31,12 @@ const LIMIT = 1_000_000_000;
 const WINDOW_MS = 60_000;
 
 async function serve(port: number, redisUrl: string): Promise<void> {
-  const connection = createRedisConnection(
+  const connection = await connectRedis(
     { mode: "standalone", url: redisUrl },
     "tail",
     pino({ level: "silent" }),
   );
-  if (!(await connection.waitReady(5_000))) throw new Error("redis not reachable");
+  if (!connection.isReady()) throw new Error("redis not reachable");
   const { client } = connection;
   const native = new RedisClient(redisUrl, { enableOfflineQueue: false });
   await native.connect();

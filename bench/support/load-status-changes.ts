@@ -9,7 +9,7 @@
 import { parseArgs } from "node:util";
 import pino from "pino";
 import type { RedisConfig } from "../../core/config/shared-config";
-import { createRedisConnection } from "../../core/redis/client";
+import { connectRedis } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { orderRecordFields } from "../../core/redis/order-record";
 import { transitionOrder } from "../../core/redis/order-scripts";
@@ -40,10 +40,10 @@ const config: RedisConfig = args.cluster
       }),
     }
   : { mode: "standalone", url: args.redis ?? "" };
-const connection = createRedisConnection(config, "bench-status-load", pino({ level: "silent" }), {
+const connection = await connectRedis(config, "bench-status-load", pino({ level: "silent" }), {
   ackedWrites: { replicas: Number(args["ack-replicas"]), timeoutMs: 1_000 },
+  waitMs: 10_000,
 });
-await connection.waitReady(10_000);
 const orderId = (i: number) => `${args.prefix}${i}`;
 
 if (args.seed) {
