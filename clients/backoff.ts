@@ -37,14 +37,20 @@ export function createBackoff(
   };
 }
 
+/** The longest a server's Retry-After holds a client back (the edge itself sends 1 to 5 s). */
+export const RETRY_AFTER_MAX_MS = 60_000;
+
 /**
  * A `Retry-After` value (delta-seconds, as the edge sends it on every 429 and
  * 503: an HTTP header, a Connect header or a gRPC trailer) in ms, or 0 when
- * absent or not a positive number. The clients wait at least this long, even
- * past their backoff's largest step: a fleet of apps must not hammer a server
- * that said when to come back.
+ * absent or not a positive number. A repeated header ("2, 2") counts by its
+ * first value. The clients wait at least this long, even past their backoff's
+ * largest step, so a fleet of apps does not hammer a server that said when to
+ * come back; but never past RETRY_AFTER_MAX_MS: a proxy's "3600" must not stop
+ * a rider's GPS for an hour (nor overflow a timer into an immediate retry).
  */
 export function retryAfterMs(value: string | null | undefined): number {
-  const seconds = Number(value);
-  return value && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 0;
+  const seconds = Number(value?.split(",")[0]?.trim());
+  if (!value || !Number.isFinite(seconds) || seconds <= 0) return 0;
+  return Math.min(seconds * 1000, RETRY_AFTER_MAX_MS);
 }

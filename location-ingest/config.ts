@@ -164,8 +164,9 @@ export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig 
     kafkaDrainWaitMs: readInt(env, "KAFKA_DRAIN_WAIT_MS", 5_000, { min: 0, max: 10_000 }),
     kafkaReplayLeaseMs: readInt(env, "KAFKA_REPLAY_LEASE_MS", 10_000, { min: 500 }),
     maxUploadPings: readInt(env, "UPLOAD_MAX_PINGS", 20_000, { min: 1 }),
-    // Sent as Reconnect.after_ms (a uint32); 0 is proto3's unset, read by apps as "your own backoff".
-    drainReconnectMs: readInt(env, "DRAIN_RECONNECT_MS", 1_000, { min: 1, max: 0xffff_ffff }),
+    // Sent as Reconnect.after_ms; 0 is proto3's unset, read by apps as "your own backoff", and a
+    // rider told to wait longer than a minute is a gap on every customer's map.
+    drainReconnectMs: readInt(env, "DRAIN_RECONNECT_MS", 1_000, { min: 1, max: 60_000 }),
     transport: loadTransportLimits(env, host),
   });
 }

@@ -3,7 +3,7 @@ import { Code, ConnectError, createClient, createRouterTransport } from "@connec
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
-import { retryAfterMs } from "../backoff";
+import { RETRY_AFTER_MAX_MS, retryAfterMs } from "../backoff";
 import { RiderClient } from "./rider-client";
 import type { RiderClientEvents } from "./rider-client-api";
 import { MemorySeqStore } from "./seq-store";
@@ -67,9 +67,12 @@ test("a refusal without retry-after is retried on the app's backoff alone", asyn
   for (const { delayMs } of retrying) expect(delayMs).toBeLessThanOrEqual(40);
 });
 
-test("retryAfterMs reads delta-seconds and nothing else", () => {
+test("retryAfterMs reads delta-seconds (the first of a repeated header), at most a minute, and nothing else", () => {
   expect(retryAfterMs("2")).toBe(2_000);
   expect(retryAfterMs("0.5")).toBe(500);
+  expect(retryAfterMs("2, 2")).toBe(2_000);
+  expect(retryAfterMs("3600")).toBe(RETRY_AFTER_MAX_MS);
+  expect(retryAfterMs("1e12")).toBe(RETRY_AFTER_MAX_MS);
   for (const value of [null, undefined, "", "0", "-1", "soon", "Wed, 21 Oct 2026 07:28:00 GMT"])
     expect(retryAfterMs(value)).toBe(0);
 });
