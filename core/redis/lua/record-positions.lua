@@ -18,7 +18,12 @@
 --          arguments per ping (core/redis/scripts.ts queueRecordPositions)
 --
 -- Returns: the number of pings recorded.
--- Statuses: none; callers validate coordinates (|lat| <= 85.05112878).
+-- Statuses: error "ERR malformed pings argument: ..." (a ping cut short or
+--          bytes left over, a current ping's coordinates outside GEOADD's range:
+--          callers validate |lat| <= 85.05112878): nothing is written. The
+--          whole argument is read and checked before the first write, since
+--          Redis keeps a script's writes made before it fails, and a caller
+--          that resends after an error must not log pings twice.
 
 -- unpack() is limited by Lua's C stack: send GEOADD/ZADD in chunks.
 local CHUNK = 2400
@@ -26,22 +31,41 @@ local PING = ">Ic0BdddIc0"
 
 local maxLen = tonumber(ARGV[1])
 local packed = ARGV[2]
-local geo, seen = {}, {}
-local count, at = 0, 1
-while at <= #packed do
-  local rider, current, lng, lat, seenMs, record
-  rider, current, lng, lat, seenMs, record, at = struct.unpack(PING, packed, at)
-  count = count + 1
-  if current == 1 then
-    geo[#geo + 1] = lng
-    geo[#geo + 1] = lat
-    geo[#geo + 1] = rider
-    seen[#seen + 1] = seenMs
-    seen[#seen + 1] = rider
+local geo, seen, logged = {}, {}, {}
+local count = 0
+
+-- Every ping read and checked first. struct.unpack raises on a ping that runs
+-- past the argument's end (bytes left over are a ping cut short), so the loop
+-- ends exactly at the end or not at all.
+local function readAll()
+  local at = 1
+  while at <= #packed do
+    local rider, current, lng, lat, seenMs, record
+    rider, current, lng, lat, seenMs, record, at = struct.unpack(PING, packed, at)
+    count = count + 1
+    if current == 1 then
+      if not (lng >= -180 and lng <= 180 and lat >= -85.05112878 and lat <= 85.05112878) then
+        error("ping " .. count .. " has coordinates outside GEOADD's range")
+      end
+      geo[#geo + 1] = lng
+      geo[#geo + 1] = lat
+      geo[#geo + 1] = rider
+      seen[#seen + 1] = seenMs
+      seen[#seen + 1] = rider
+    end
+    if maxLen > 0 then
+      logged[#logged + 1] = rider
+      logged[#logged + 1] = record
+    end
   end
-  if maxLen > 0 then
-    redis.call("XADD", KEYS[3], "*", "rider", rider, "record", record)
-  end
+end
+local ok, reason = pcall(readAll)
+if not ok then
+  return redis.error_reply("ERR malformed pings argument: " .. tostring(reason))
+end
+
+for i = 1, #logged, 2 do
+  redis.call("XADD", KEYS[3], "*", "rider", logged[i], "record", logged[i + 1])
 end
 
 local function inChunks(command, key, values, width)
