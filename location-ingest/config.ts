@@ -230,10 +230,13 @@ function loadTransportLimits(env: Env, host: HostLimits): TransportLimits {
     messageTimeoutMs: readInt(env, "INGEST_MESSAGE_TIMEOUT_MS", 10_000, { min: 50 }),
     httpMaxConnections: readHttpMaxConnections(env, host.openFileLimit, maxConnections),
     // Bun's HTTP server closes a connection whose first request head is not in 10-14 s
-    // after the front connected it (its own timer): a longer deadline could not fire.
-    httpHeadTimeoutMs: readInt(env, "INGEST_HTTP_HEAD_TIMEOUT_MS", 10_000, {
+    // after the front connected it (its own timer, from the client's first byte at the
+    // soonest): the front's deadline, checked by a sweep every second, must fire first
+    // (8 s + at most one sweep + 1 s of margin for a busy event loop), or the cut is Bun's
+    // and not counted as http_head_timeout.
+    httpHeadTimeoutMs: readInt(env, "INGEST_HTTP_HEAD_TIMEOUT_MS", 8_000, {
       min: 50,
-      max: 10_000,
+      max: 8_000,
     }),
     httpIdleTimeoutS: readInt(env, "INGEST_HTTP_IDLE_TIMEOUT_S", 10, { min: 1, max: 255 }),
     httpMaxHeaderBytes: readInt(env, "INGEST_HTTP_MAX_HEADER_BYTES", 8 * 1024, {
