@@ -240,7 +240,7 @@ test("a local process bound to another loopback address with the port of a live 
   live.socket.destroy();
 });
 
-test("an idle local connection on the loopback port is closed unanswered by the HTTP server's own first-request deadline (at most 14 s), while the front's connections, idle as long, are served", async () => {
+test("an idle local connection on the loopback port is closed unanswered by the HTTP server's own first-request deadline (10-14 s), while the front's connections, idle as long, are served", async () => {
   // The front's idle timeout well past that deadline: only the server's can close anything here.
   const node = await spawnIngest({ REDIS_URL: redis.url, INGEST_HTTP_IDLE_TIMEOUT_S: "30" });
   try {
@@ -253,7 +253,9 @@ test("an idle local connection on the loopback port is closed unanswered by the 
     answered.socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     await waitUntil(() => answered.received().startsWith("HTTP/1.1 200"));
     await local.closed;
-    expect(Date.now() - openedAt).toBeLessThan(14_500);
+    // Bun's timer fires 10-14 s after the connection opened; the rest is slack for a
+    // loaded machine. Anything under the front's 30 s idle timeout is Bun's close.
+    expect(Date.now() - openedAt).toBeLessThan(20_000);
     expect(local.received()).toBe("");
     for (const front of [silent, answered]) {
       expect(front.isClosed()).toBe(false);
@@ -265,7 +267,7 @@ test("an idle local connection on the loopback port is closed unanswered by the 
   } finally {
     await node.stop();
   }
-}, 30_000);
+}, 40_000);
 
 describe("the HTTP/1.1 port's deadlines", () => {
   test("a slowloris head (one header byte every 100 ms) is cut at the head deadline, not kept alive by its trickle", async () => {
