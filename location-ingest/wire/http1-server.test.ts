@@ -3,6 +3,7 @@ import { connect } from "node:net";
 import { useIngestOnRedis } from "../../test/support/ingest";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
+import { isClientAbort } from "./http1-server";
 
 const fixture = useIngestOnRedis({ INGEST_HTTP_IDLE_TIMEOUT_S: "1" });
 const SEND_PING = "/delivery.tracking.v1.LocationIngestService/SendPing";
@@ -132,4 +133,17 @@ test("a large upload and its large answer pass through the port's front whole, w
   const answer = JSON.parse(messages.subarray(5, 5 + messages.readUInt32BE(1)).toString());
   expect(answer.dropped).toHaveLength(6_000);
   expect(answer.dropped[5_999]).toMatchObject({ seq: "6000" });
+});
+
+test("a fault as the client leaves is still logged as one: only the client's abort itself is not", () => {
+  const left = new AbortController();
+  left.abort();
+  const fault = new TypeError("cannot read properties of undefined");
+  expect(isClientAbort(fault, left.signal)).toBe(false);
+  expect(isClientAbort(left.signal.reason, left.signal)).toBe(true);
+  expect(isClientAbort(new DOMException("cut", "AbortError"), left.signal)).toBe(true);
+  // Nothing is the client's leaving while it is still there.
+  expect(isClientAbort(new DOMException("cut", "AbortError"), new AbortController().signal)).toBe(
+    false,
+  );
 });

@@ -195,7 +195,8 @@ export async function startHttp1Server(
         return await serve(request, requestId);
       } catch (error) {
         const edgeError = EdgeError.from(error);
-        if (edgeError.code === "internal" && !request.signal.aborted) {
+        // A fault of ours is an error line even when its client has also gone.
+        if (edgeError.code === "internal" && !isClientAbort(error, request.signal)) {
           logger.error({ err: error, requestId }, "http request failed");
         }
         return errorResponse(edgeError, requestId);
@@ -232,6 +233,16 @@ function outsideTheFront(requestId: string): Response {
   );
   response.headers.set("connection", "close");
   return response;
+}
+
+/**
+ * Whether `error` is the client's leaving itself (the request's abort: its
+ * reason, or an AbortError raised by it), which anyone can cause and is the
+ * debug line, rather than a fault that happened as the client left.
+ */
+export function isClientAbort(error: unknown, signal: AbortSignal): boolean {
+  if (!signal.aborted) return false;
+  return error === signal.reason || (error instanceof Error && error.name === "AbortError");
 }
 
 /** The answer to a client that went away: never written, the connection is gone. */
