@@ -21,12 +21,12 @@ test("a node beats at least twice per TRACKING_NODE_TTL_MS: one late beat must n
 
 test("the drain's cut is 15 s unless the node's TTL and tick make its own worst case longer", () => {
   expect(trackingDrainTimeoutMs(load({}))).toBe(15_000);
-  // TTL + 3 ticks + 1 s (live figures' stop) + 1 s (QUIT) + 5 s of slack.
+  // TTL + 3 ticks + 1 s (live figures' stop) + 1 s (requests under way) + 1 s (QUIT) + 5 s of slack.
   expect(
     trackingDrainTimeoutMs(
       load({ TRACKING_NODE_TTL_MS: "12000", TRACKING_RING_REFRESH_MS: "2000" }),
     ),
-  ).toBe(12_000 + 6_000 + 2_000 + 5_000);
+  ).toBe(12_000 + 6_000 + 3_000 + 5_000);
   expect(
     trackingDrainTimeoutMs(load({ TRACKING_NODE_TTL_MS: "1000", TRACKING_HEARTBEAT_MS: "100" })),
   ).toBe(15_000);

@@ -139,15 +139,29 @@ function readHeartbeatMs(env: Env, nodeTtlMs: number): number {
 const DRAIN_SLACK_MS = 5_000;
 
 /**
+ * How long a drain lets the watch requests under way finish once the
+ * watchers are sent away (a watch request normally takes a Redis read or
+ * two: milliseconds); past it they are closed unanswered, so one stuck on a
+ * hanging Redis cannot hold the drain until its cut.
+ */
+export const SERVER_STOP_WAIT_MS = 1_000;
+
+/**
  * The node's drain cut: 15 s, or longer when its TTL makes the drain's own
  * worst case longer. With Redis hanging, ring leave serves until the last
  * beat sent is a TTL and two ticks old (its last sleep may overrun that by
- * a tick), then the live figures' stop and the connection's QUIT each wait
- * their bound; a cut before that would end a clean drain in exit 1.
+ * a tick), then the live figures' stop, the watch requests under way and
+ * the connection's QUIT each wait their bound; a cut before that would end
+ * a clean drain in exit 1.
  */
 export function trackingDrainTimeoutMs(
   config: Pick<TrackingConfig, "nodeTtlMs" | "ringRefreshMs">,
 ): number {
-  const worstCase = config.nodeTtlMs + 3 * config.ringRefreshMs + STOP_WAIT_MS + CLOSE_WAIT_MS;
+  const worstCase =
+    config.nodeTtlMs +
+    3 * config.ringRefreshMs +
+    STOP_WAIT_MS +
+    SERVER_STOP_WAIT_MS +
+    CLOSE_WAIT_MS;
   return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, worstCase + DRAIN_SLACK_MS);
 }

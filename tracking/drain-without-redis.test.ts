@@ -5,6 +5,7 @@ import { Redis } from "ioredis";
 import { keys } from "../core/redis/keys";
 import { seedOrder } from "../test/support/orders";
 import { startRedis } from "../test/support/redis-server";
+import { sendRequestLeftInFlight } from "../test/support/request-in-flight";
 import { testToken, uniqueId } from "../test/support/tokens";
 import { openWatcher, PROCESS_NODE_TTL_MS, spawnTrackingProcess } from "../test/support/tracking";
 import { waitUntil } from "../test/support/wait";
@@ -52,6 +53,37 @@ test("Redis hangs: SIGTERM still drains (watchers closed 1012) and exits 0, not 
   }
 }, 25_000);
 
+test("Redis hangs with a watch request under way: the drain closes it after 1 s unanswered and exits 0", async () => {
+  const { redis, node, watcher } = await nodeWithWatcher();
+  process.kill(redis.pid, "SIGSTOP");
+  try {
+    // Asked after the freeze: its order read waits on Redis, which gives no deadline.
+    const token = await testToken(uniqueId("cust"), "customer");
+    const request = await sendRequestLeftInFlight(Number(new URL(node.httpUrl).port), [
+      `GET /v1/orders/${uniqueId("order")}/track?access_token=${token} HTTP/1.1`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      "Sec-WebSocket-Version: 13",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    ]);
+    const started = Date.now();
+    node.signal("SIGTERM");
+    expect(await watcher.closed).toEqual({ code: 1012, reason: "server restarting" });
+    // Bun's own stop waits for every request: this one held the drain until its 15 s cut (exit 1).
+    expect(await node.exited).toBe(0);
+    expect(await request.outcome).toBe("closed unanswered");
+    expect(node.logs.some((line) => line.msg === "drain timed out")).toBe(false);
+    // As above, plus the 1 s the request was given.
+    expect(Date.now() - started).toBeLessThan(
+      Number(PROCESS_NODE_TTL_MS) + 200 + 3 * 1_000 + 3_000,
+    );
+  } finally {
+    process.kill(redis.pid, "SIGCONT");
+    await node.kill();
+    await redis.stop();
+  }
+}, 25_000);
+
 test("Redis hangs under a TTL above 10 s: the drain outlasts the old fixed 15 s cut, runs to its end and exits 0", async () => {
   // The shortest TTL whose frozen-Redis drain (TTL + two ticks + 1 s for the live figures'
   // stop + 1 s for QUIT, from the last beat sent) surely runs past 15 s after the SIGTERM:
@@ -67,8 +99,8 @@ test("Redis hangs under a TTL above 10 s: the drain outlasts the old fixed 15 s 
     const tookMs = Date.now() - started;
     expect(node.logs.some((line) => line.msg === "drained")).toBe(true);
     expect(node.logs.some((line) => line.msg === "drain timed out")).toBe(false);
-    // Its cut, derived from the TTL and the 100 ms tick: 14 s + 3 ticks + 2 s + 5 s of slack.
-    expect(node.logs.find((line) => line.msg === "draining")?.timeoutMs).toBe(21_300);
+    // Its cut, derived from the TTL and the 100 ms tick: 14 s + 3 ticks + 3 s + 5 s of slack.
+    expect(node.logs.find((line) => line.msg === "draining")?.timeoutMs).toBe(22_300);
     expect(tookMs).toBeGreaterThan(15_000);
   } finally {
     process.kill(redis.pid, "SIGCONT");

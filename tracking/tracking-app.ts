@@ -3,12 +3,18 @@ import { orderNotFound } from "../core/auth/order-access";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import { raiseParserHeaderLimit } from "../core/http/request-head";
+import { stopServerWithin } from "../core/lifecycle/stop-server-within";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import { connectRedis } from "../core/redis/client";
 import { readOrderRecord } from "../core/redis/order-record";
 import type { TrackingRing } from "../core/tracking-ring/tracking-ring";
-import { PARSER_HEADER_LIMIT_BYTES, type TrackingConfig, trackingDrainTimeoutMs } from "./config";
+import {
+  PARSER_HEADER_LIMIT_BYTES,
+  SERVER_STOP_WAIT_MS,
+  type TrackingConfig,
+  trackingDrainTimeoutMs,
+} from "./config";
 import { startHeartbeat } from "./heartbeat";
 import { startLiveFigures } from "./live-figures";
 import { createTrackingMetrics } from "./metrics";
@@ -176,7 +182,8 @@ export async function startTracking(
     await figures.stop({ forget: !idLost });
     membership.sendEveryoneAway();
     subscriptions.close();
-    await server.stop();
+    // Watch requests under way (one may wait on a hanging Redis) get a short bound, then are cut.
+    await stopServerWithin(server, SERVER_STOP_WAIT_MS);
     await connection.close();
   }
 
