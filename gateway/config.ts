@@ -16,6 +16,8 @@ import {
   readBindHost,
   readNodeId,
 } from "../core/config/shared-config";
+import { DEFAULT_DRAIN_TIMEOUT_MS } from "../core/lifecycle/shutdown";
+import { CLOSE_WAIT_MS } from "../core/redis/client";
 
 export interface GatewayConfig {
   readonly redis: RedisConfig;
@@ -110,6 +112,22 @@ function readCorsOrigins(env: Env): string[] {
 }
 
 /** The candidate search's default bounds: part of the API's published document (docs/openapi.json). */
+/**
+ * How long a drain lets the requests under way finish: a normal one takes
+ * at most its upstream call (`UPSTREAM_TIMEOUT_MS`) and a few Redis round
+ * trips. Past it they are closed unanswered: Bun's own stop waits for every
+ * request, so one stuck on a hanging Redis (no deadline on its commands)
+ * would hold the drain until Bun's idle timeout cut its connection (10 s).
+ */
+export function gatewayRequestsWaitMs(config: Pick<GatewayConfig, "upstreamTimeoutMs">): number {
+  return config.upstreamTimeoutMs + 1_000;
+}
+
+/** The drain's cut: 15 s, or the requests' wait, QUIT's and 5 s of slack when that is longer. */
+export function gatewayDrainTimeoutMs(config: Pick<GatewayConfig, "upstreamTimeoutMs">): number {
+  return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, gatewayRequestsWaitMs(config) + CLOSE_WAIT_MS + 5_000);
+}
+
 export const DISPATCH_DEFAULTS = { maxRadiusM: 5_000, maxCount: 50 } as const;
 
 /** Reads and checks the gateway's configuration; throws ConfigError naming a bad variable. */

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import { raiseParserHeaderLimit } from "../core/http/request-head";
+import { stopServerWithin } from "../core/lifecycle/stop-server-within";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import { connectRedis } from "../core/redis/client";
@@ -11,7 +12,7 @@ import { createTrackingRing, type TrackingRing } from "../core/tracking-ring/tra
 import { createAccessLog, stdoutWriter } from "./access-log";
 import { apiDocument } from "./api/api-document";
 import { apiReferenceRoutes } from "./api/api-reference-routes";
-import type { GatewayConfig } from "./config";
+import { type GatewayConfig, gatewayDrainTimeoutMs, gatewayRequestsWaitMs } from "./config";
 import type { GatewayEnv } from "./context";
 import { liveMapRoutes } from "./live-map/live-map-routes";
 import { createGatewayMetrics } from "./metrics";
@@ -32,6 +33,8 @@ export interface GatewayApp {
   /** Every method and path it routes (middleware aside): what the OpenAPI document must list. */
   readonly routes: readonly { method: string; path: string }[];
   drain(): Promise<void>;
+  /** How long the process lets drain() run before it cuts it (gatewayDrainTimeoutMs). */
+  readonly drainTimeoutMs: number;
 }
 
 const PARSER_HEADER_LIMIT_FACTOR = 4;
@@ -164,11 +167,12 @@ export async function startGateway(
       .map(({ method, path }) => ({ method, path })),
     async drain() {
       ring.stop();
-      await server.stop();
+      await stopServerWithin(server, gatewayRequestsWaitMs(config));
       accessLog.flush();
       process.off("exit", flushAccessLog);
       await relay?.stop();
       await connection.close();
     },
+    drainTimeoutMs: gatewayDrainTimeoutMs(config),
   };
 }
