@@ -110,8 +110,11 @@ export function createRingMembership(options: {
       const byDeadline = <T>(promise: Promise<T>) =>
         settleWithin(promise, Math.max(0, deadline - Date.now()), false as const);
       let outFrom = tickOf(Date.now()) + 2 * ringRefreshMs;
+      // Never newer than the last beat sent: when that is already older than outFrom less the
+      // TTL (Redis came back after a TTL away, before the next beat), the rings would list the
+      // node again until outFrom while it exits at once.
       const written = membership
-        ?.leave(outFrom - options.nodeTtlMs - 1)
+        ?.leave(Math.min(outFrom - options.nodeTtlMs - 1, lastBeat))
         .then(() => true)
         .catch((error: unknown) => {
           logger.warn({ err: error }, "could not leave the ring");
