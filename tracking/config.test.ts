@@ -20,7 +20,8 @@ test("a node beats at least twice per TRACKING_NODE_TTL_MS: one late beat must n
 });
 
 test("the drain's cut is 15 s unless the node's TTL and tick make its own worst case longer", () => {
-  expect(trackingDrainTimeoutMs(load({}))).toBe(15_000);
+  // The defaults (5 s TTL, 1 s ticks): 5 s + 3 s + 3 s + 5 s.
+  expect(trackingDrainTimeoutMs(load({}))).toBe(16_000);
   // TTL + 3 ticks + 1 s (live figures' stop) + 1 s (requests under way) + 1 s (QUIT) + 5 s of slack.
   expect(
     trackingDrainTimeoutMs(
