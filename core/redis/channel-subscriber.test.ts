@@ -2,11 +2,14 @@
 // is ready (a rider's stream opened right after start, say) is subscribed
 // once it is, without a warning: nothing failed, and the ready handler
 // subscribes every wanted channel anyway.
-import { expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type Cluster, Redis } from "ioredis";
 import pino from "pino";
 import { useRedisConnection } from "../../test/support/redis-connection";
+import { type RedisCluster, startRedisCluster } from "../../test/support/redis-server";
 import { settleWithin } from "../lifecycle/settle-within";
 import { createChannelSubscriber } from "./channel-subscriber";
+import { connectRedis, type RedisConnection } from "./client";
 
 const fixture = useRedisConnection("channel-subscriber-test");
 
@@ -52,4 +55,128 @@ test("a channel added and removed before the subscriber connection is ready cost
   while (messages.length === 0 && Date.now() < deadline) await Bun.sleep(10);
   expect(messages).toEqual(["hello"]);
   expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+  subscriber.remove("kept-channel");
+});
+
+/** The project's connection, handing the test the subscriber connection it creates. */
+function capturingSubscriber(connection: RedisConnection): {
+  connection: RedisConnection;
+  subscriber: () => Redis | Cluster;
+} {
+  let created: Redis | Cluster | undefined;
+  return {
+    connection: {
+      ...connection,
+      createSubscriber: () => {
+        created = connection.createSubscriber();
+        return created;
+      },
+    },
+    subscriber: () => {
+      if (!created) throw new Error("no subscriber connection yet");
+      return created;
+    },
+  };
+}
+
+function once(emitter: Redis | Cluster, event: string): Promise<void> {
+  return new Promise((resolve) => emitter.once(event, () => resolve()));
+}
+
+/** PUBSUB NUMSUB (or SHARDNUMSUB) as channel → subscriber connections. */
+async function numsub(
+  db: Redis,
+  channels: string[],
+  sub: "NUMSUB" | "SHARDNUMSUB" = "NUMSUB",
+): Promise<Record<string, number>> {
+  const reply = (await db.call("PUBSUB", sub, ...channels)) as (string | number)[];
+  const counts: Record<string, number> = {};
+  for (let i = 0; i < reply.length; i += 2) counts[String(reply[i])] = Number(reply[i + 1]);
+  return counts;
+}
+
+test("a channel removed while the subscriber connection is down stays unsubscribed after the reconnect; a kept one is subscribed again, with one SUBSCRIBE", async () => {
+  const { connection, subscriber } = capturingSubscriber(fixture.connection);
+  const channels = createChannelSubscriber(connection, pino({ level: "silent" }), () => {});
+  channels.add("rider:gone");
+  channels.add("rider:stays");
+  await channels.subscribed("rider:gone");
+  await channels.subscribed("rider:stays");
+  const db = new Redis(fixture.redis.url);
+  try {
+    await db.config("RESETSTAT");
+    const closed = once(subscriber(), "close");
+    await db.call("CLIENT", "KILL", "TYPE", "pubsub");
+    await closed;
+    expect(subscriber().status).not.toBe("ready");
+    channels.remove("rider:gone");
+    expect(await settleWithin(channels.subscribed("rider:stays"), 10_000, "late")).toBeUndefined();
+    expect(await numsub(db, ["rider:gone", "rider:stays"])).toEqual({
+      "rider:gone": 0,
+      "rider:stays": 1,
+    });
+    expect([...channels.channels]).toEqual(["rider:stays"]);
+    // ioredis's own re-subscribe would have sent a second SUBSCRIBE (with both channels).
+    const stats = await db.info("commandstats");
+    expect(stats).toMatch(/cmdstat_subscribe:calls=1,/);
+  } finally {
+    channels.remove("rider:stays");
+    db.disconnect();
+  }
+});
+
+describe("in cluster mode", () => {
+  let cluster: RedisCluster;
+  let clusterConnection: RedisConnection;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    clusterConnection = await connectRedis(
+      { mode: "cluster", nodes: cluster.nodes },
+      "channel-subscriber-cluster-test",
+      pino({ level: "silent" }),
+    );
+  }, 30_000);
+  afterAll(async () => {
+    await clusterConnection?.close();
+    await cluster?.stop();
+  });
+
+  test("a channel removed while the cluster connection is away is not re-subscribed when it is back; a kept one is, once", async () => {
+    const { connection, subscriber } = capturingSubscriber(clusterConnection);
+    const channels = createChannelSubscriber(connection, pino({ level: "silent" }), () => {});
+    channels.add("rider:gone");
+    channels.add("rider:stays");
+    await channels.subscribed("rider:gone");
+    await channels.subscribed("rider:stays");
+    const nodeOf = async (channel: string) => {
+      const port = await cluster.masterOf(channel);
+      return new Redis(port, "127.0.0.1");
+    };
+    const [gone, stays] = [await nodeOf("rider:gone"), await nodeOf("rider:stays")];
+    try {
+      // The client's own outage: every connection dropped, the cluster reconnecting.
+      const closed = once(subscriber(), "close");
+      subscriber().disconnect(true);
+
+      await closed;
+
+      channels.remove("rider:gone");
+      await once(subscriber(), "ready");
+
+      expect(
+        await settleWithin(channels.subscribed("rider:stays"), 10_000, "late"),
+      ).toBeUndefined();
+      // The sharded subscribers re-subscribe after the cluster is ready: wait for the kept one.
+      const deadline = Date.now() + 10_000;
+      const kept = () => numsub(stays, ["rider:stays"], "SHARDNUMSUB");
+      while ((await kept())["rider:stays"] !== 1 && Date.now() < deadline) await Bun.sleep(20);
+      expect(await kept()).toEqual({ "rider:stays": 1 });
+      // The group re-subscribes every slot's channels at once: the removed one would be back too.
+      expect(await numsub(gone, ["rider:gone"], "SHARDNUMSUB")).toEqual({ "rider:gone": 0 });
+    } finally {
+      channels.remove("rider:stays");
+      gone.disconnect();
+      stays.disconnect();
+    }
+  });
 });

@@ -47,18 +47,30 @@ export function createChannelSubscriber(
 
   async function subscribe(list: string[]): Promise<boolean> {
     if (list.length === 0) return false;
-    try {
-      await (sharded ? subscriber.ssubscribe(...list) : subscriber.subscribe(...list));
-    } catch (error) {
-      logger.warn({ err: error, channels: list.length }, "subscribe failed");
-      return false;
-    }
-    for (const channel of list) {
-      if (!channels.has(channel)) continue;
-      confirmed.add(channel);
-      settle(channel);
-    }
-    return true;
+    // SSUBSCRIBE takes the channels of one slot only: one command per channel in cluster mode.
+    const batches = sharded ? list.map((channel) => [channel]) : [list];
+    const failures: unknown[] = [];
+    await Promise.all(
+      batches.map(async (batch) => {
+        try {
+          await (sharded ? subscriber.ssubscribe(...batch) : subscriber.subscribe(...batch));
+        } catch (error) {
+          failures.push(error);
+          return;
+        }
+        for (const channel of batch) {
+          if (!channels.has(channel)) continue;
+          confirmed.add(channel);
+          settle(channel);
+        }
+      }),
+    );
+    if (failures.length > 0)
+      logger.warn(
+        { err: failures[0], channels: list.length, failed: failures.length },
+        "subscribe failed",
+      );
+    return failures.length === 0;
   }
   // A dropped connection drops its subscriptions with it.
   subscriber.on("close", () => confirmed.clear());
@@ -81,10 +93,21 @@ export function createChannelSubscriber(
       if (!channels.delete(channel)) return;
       confirmed.delete(channel);
       settle(channel);
-      // Not ready: the connection holds no subscription to drop (it went with the old one).
-      if (subscriber.status !== "ready") return;
+      const ready = subscriber.status === "ready";
+      // Standalone and not ready: the connection holds no subscription to drop. The dropped
+      // connection took them all, and its re-subscribe is ours alone (createSubscriber turns
+      // ioredis's off): the ready handler subscribes only what is still wanted.
+      if (!sharded && !ready) return;
+      // Cluster: its sharded subscribers re-subscribe, on every reconnect, the channels of the
+      // cluster's own list, and only SUNSUBSCRIBE takes one off it; so it goes even while the
+      // cluster is away (queued until it is back), else the channel would come back for good.
+      if (subscriber.status === "end") return;
       const done = sharded ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel);
-      done.catch((error: unknown) => logger.warn({ err: error, channel }, "unsubscribe failed"));
+      done.catch((error: unknown) =>
+        ready
+          ? logger.warn({ err: error, channel }, "unsubscribe failed")
+          : logger.debug({ err: error, channel }, "unsubscribe queued while away failed"),
+      );
     },
     subscribed(channel) {
       if (confirmed.has(channel) || !channels.has(channel)) return Promise.resolve();

@@ -51,7 +51,7 @@ export function createRedisConnection(
 ): RedisConnection {
   polyfillTracingChannelHasSubscribers();
   const subscribers = new Set<Redis | Cluster>();
-  const build = (): Redis | Cluster =>
+  const build = (standaloneOverrides: RedisOptions): Redis | Cluster =>
     config.mode === "cluster"
       ? new Cluster([...config.nodes], {
           // The offline queue covers slot-map refreshes; isReady() guards hot paths.
@@ -74,10 +74,10 @@ export function createRedisConnection(
           slotsRefreshInterval: SLOTS_REFRESH_MS,
           clusterRetryStrategy: (attempt) => Math.min(100 * 2 ** attempt, 2_000),
         })
-      : new Redis(config.url, { ...COMMON_OPTIONS, connectionName: name });
+      : new Redis(config.url, { ...COMMON_OPTIONS, connectionName: name, ...standaloneOverrides });
 
-  const open = (label: string): Redis | Cluster => {
-    const connection = build();
+  const open = (label: string, standaloneOverrides: RedisOptions = {}): Redis | Cluster => {
+    const connection = build(standaloneOverrides);
     watchConnection(connection, logger.child({ redis: label }));
     if (connection instanceof Cluster) refreshSlotsOnNodeError(connection);
     return connection;
@@ -110,7 +110,12 @@ export function createRedisConnection(
     publishCommand: config.mode === "cluster" ? "spublish" : "publish",
     acked: createAckedWrites(ackedClient, ackedOptions, logger.child({ redis: name })),
     createSubscriber() {
-      const subscriber = open(`${name}-subscriber`);
+      // The channel subscriber subscribes every channel it still wants when the connection is
+      // ready again; ioredis's own re-subscribe would also bring back the channels dropped
+      // while Redis was away (their UNSUBSCRIBE had no connection to go to), for good.
+      // (In cluster mode the sharded subscribers re-subscribe from the cluster's own list,
+      // which SUNSUBSCRIBE keeps: see channel-subscriber.)
+      const subscriber = open(`${name}-subscriber`, { autoResubscribe: false });
       subscribers.add(subscriber);
       return subscriber;
     },
