@@ -12,7 +12,7 @@ import { waitUntil } from "../test/support/wait";
 
 const fixture = useOutboxRelay("process-warnings-test");
 
-test("kafkajs's negative-timeout warning is not printed; another warning is logged as a JSON line", async () => {
+test("kafkajs's negative-timeout warning is not printed; another warning is logged as a JSON line and still reaches another listener", async () => {
   const port = await freePort();
   const child = Bun.spawn(
     [
@@ -79,6 +79,8 @@ test("kafkajs's negative-timeout warning is not printed; another warning is logg
   // Nothing printed by the runtime: the probe went to the log (below), kafkajs's nowhere.
   expect(await stderr).not.toContain("TimeoutNegativeWarning");
   expect(await stderr).not.toContain("ProbeWarning");
+  // The preload's own listener was left in place.
+  expect(await stderr).toContain("the preload's listener heard the probe");
   await stdout;
   expect(lines.find((line) => line.msg.includes("ProbeWarning"))).toMatchObject({
     level: 40,

@@ -18,12 +18,15 @@ function isKafkajsQueueTimer(warning: Error): boolean {
  * Process warnings (deprecations, negative or overflowing timers, leaked
  * listeners...) go to the tier's log, one JSON line at warn like every
  * other line, instead of the runtime's plain text on stderr; kafkajs's
- * negative request-queue timer is dropped (a debug line). Called first thing in a
- * process: the 'warning' listeners there before it are the runtime's own
- * printer (Node's and Bun's `onWarning`), which it replaces.
+ * negative request-queue timer is dropped (a debug line). Only the runtime's
+ * printer is replaced (Node's and Bun's listener are both named `onWarning`;
+ * Bun 1.4.5's is native): a preload's or an APM agent's listener keeps
+ * hearing every warning. NODE_NO_WARNINGS=1 or --no-warnings: none is logged.
  */
 export function logProcessWarnings(logger: Logger): void {
-  for (const listener of process.listeners("warning")) process.off("warning", listener);
+  for (const listener of process.listeners("warning"))
+    if (listener.name === "onWarning") process.off("warning", listener);
+  if (process.env.NODE_NO_WARNINGS === "1" || process.execArgv.includes("--no-warnings")) return;
   process.on("warning", (warning) => {
     if (isKafkajsQueueTimer(warning)) {
       logger.debug("kafkajs request-queue TimeoutNegativeWarning dropped");
