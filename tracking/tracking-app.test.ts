@@ -3,7 +3,7 @@ import { fromBinary, fromJsonString } from "@bufbuild/protobuf";
 import pino from "pino";
 import { statusEventJson } from "../core/messages/tracking-events";
 import { TRACKING_SUBPROTOCOLS } from "../core/protocol/tracking-protocol";
-import { createRedisConnection, type RedisConnection } from "../core/redis/client";
+import { connectRedis, type RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { recordGeofence, transitionOrder } from "../core/redis/order-scripts";
 import {
@@ -36,7 +36,7 @@ let nodeA: TestTrackingNode;
 let nodeB: TestTrackingNode;
 
 beforeAll(async () => {
-  connection = createRedisConnection(
+  connection = await connectRedis(
     { mode: "standalone", url: fixture.redis.url },
     "tracking-app-test",
     pino({ level: "silent" }),

@@ -15,7 +15,7 @@ import pino from "pino";
 import { createMetricsRegistry } from "../../core/observability/metrics";
 import { encodeLocationRecord, encodeStoredPosition } from "../../core/position/position-forms";
 import type { RiderPosition } from "../../core/position/rider-position";
-import { createRedisConnection } from "../../core/redis/client";
+import { connectRedis } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { queueRecordPositions } from "../../core/redis/scripts";
 import { loadIngestConfig } from "../../location-ingest/config";
@@ -102,8 +102,7 @@ if (!argv.includes("--child")) {
 
 const redis = await startRedis();
 const config = loadIngestConfig({ REDIS_URL: redis.url, JWT_SECRET: "x".repeat(32) });
-const connection = createRedisConnection(config.redis, "stages", pino({ level: "silent" }));
-await connection.waitReady(5_000);
+const connection = await connectRedis(config.redis, "stages", pino({ level: "silent" }));
 const metrics = createIngestMetrics(createMetricsRegistry("ingest"));
 const writer = createPositionWriter({
   connection,

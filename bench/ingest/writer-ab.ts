@@ -28,18 +28,17 @@ type Writer = { write(entry: unknown): Promise<string> };
 
 /** A checkout's writer on its own connection (each registers its own scripts). */
 async function writerOf(root: string, redisUrl: string): Promise<Writer> {
-  const { createRedisConnection } = await import(`${root}/core/redis/client.ts`);
+  const { connectRedis } = await import(`${root}/core/redis/client.ts`);
   const { createPositionWriter } = await import(
     `${root}/location-ingest/writer/position-writer.ts`
   );
   const { createIngestMetrics } = await import(`${root}/location-ingest/metrics.ts`);
   const { createMetricsRegistry } = await import(`${root}/core/observability/metrics.ts`);
-  const connection = createRedisConnection(
+  const connection = await connectRedis(
     { mode: "standalone", url: redisUrl },
     "writer-ab",
     pino({ level: "silent" }),
   );
-  await connection.waitReady(5_000);
   return createPositionWriter({
     connection,
     locationLog: { kind: "redis-stream", maxLen: 100_000 },
