@@ -14,7 +14,10 @@ export interface RedisConnection {
   isReady(): boolean;
   /** Resolves true once connected, false if `timeoutMs` passes first. */
   waitReady(timeoutMs: number): Promise<boolean>;
-  /** A new connection for SUBSCRIBE/SSUBSCRIBE (a subscribed connection cannot run commands). */
+  /**
+   * A new connection for SUBSCRIBE/SSUBSCRIBE (a subscribed connection cannot run commands).
+   * Standalone, it does not subscribe again by itself after a reconnect: its user does, on 'ready'.
+   */
   createSubscriber(): Redis | Cluster;
   /** PUBLISH on standalone, SPUBLISH (one shard, not the whole cluster) in cluster mode. */
   readonly publishCommand: "publish" | "spublish";
