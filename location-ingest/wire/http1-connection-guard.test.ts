@@ -87,6 +87,27 @@ function loopbackSockets(node: IngestProcess) {
   );
 }
 
+/**
+ * This process's connection from `localPort` to `remotePort` as the kernel
+ * sees it (/proc/net/tcp): its state (hex, 07 closed) and the bytes not yet
+ * acknowledged by the peer and not yet read; undefined once it is gone.
+ */
+function tcpConnection(localPort: number, remotePort: number) {
+  const hexPort = (port: number) => `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const fields = readFileSync("/proc/self/net/tcp", "utf8")
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .find((f) => f[1]?.endsWith(hexPort(localPort)) && f[2]?.endsWith(hexPort(remotePort)));
+  if (!fields) return undefined;
+  // st is field 3, tx_queue:rx_queue field 4 (hex).
+  const [unacked = "0", unread = "0"] = fields[4]?.split(":") ?? [];
+  return {
+    state: fields[3],
+    unacked: Number.parseInt(unacked, 16),
+    unread: Number.parseInt(unread, 16),
+  };
+}
+
 /** The loopback port the HTTP server behind the front listens on (not a public port). */
 function innerPort(node: IngestProcess): number {
   const ports = loopbackSockets(node)
@@ -153,7 +174,7 @@ describe("the HTTP/1.1 connection cap", () => {
     rider.client.socket.destroy();
   });
 
-  test("with every connection answering a rider's call, a newcomer is refused at once: 503 unavailable with Retry-After: 1, then closed", async () => {
+  test("with every connection answering a rider's call, a newcomer is refused at once: 503 unavailable with Retry-After: 1, then closed (its request, if it comes after, read and dropped rather than reset)", async () => {
     const refusedBefore = await hits(ingest, "http_connection_refused");
     // The metrics read above may still hold a pooled connection: riders take every slot.
     const riders = [];
@@ -166,6 +187,44 @@ describe("the HTTP/1.1 connection cap", () => {
     expect(head.toLowerCase()).toContain("retry-after: 1");
     expect(head.toLowerCase()).toContain("connection: close");
     expect(JSON.parse(body)).toMatchObject({ error: { code: "unavailable" } });
+    // A request that reaches the front after its answer (the client reads nothing
+    // until it has sent it): the client still reads the 503, no reset takes it away.
+    const slow = connect(ingest.httpPort, "127.0.0.1");
+    slow.pause();
+    let slowReceived = "";
+    let slowError: string | undefined;
+    slow.on("data", (chunk) => {
+      slowReceived += chunk.toString();
+    });
+    slow.on("error", (error: NodeJS.ErrnoException) => {
+      slowError = error.code;
+    });
+    const slowClosed = new Promise((resolve) => slow.once("close", resolve));
+    await new Promise((resolve) => slow.once("connect", resolve));
+    const slowTcp = () => tcpConnection(slow.localPort ?? 0, ingest.httpPort);
+    // The answer and the FIN after it are in (CLOSE_WAIT, 08) when its request goes.
+    await waitUntil(() => slowTcp()?.state === "08", 5_000, "the answer");
+    slow.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    // Its request taken (acknowledged) or answered with a reset, before it reads.
+    await waitUntil(() => {
+      const tcp = slowTcp();
+      return slow.writableLength === 0 && (!tcp || tcp.state === "07" || tcp.unacked === 0);
+    });
+    // Taken, not reset: the connection is still there (CLOSE_WAIT) with the answer unread.
+    // (Closed outright, the front's kernel answers the request with a reset, and the
+    // client's kernel drops the unread answer with it.)
+    expect(slowTcp()).toMatchObject({ state: "08", unacked: 0 });
+    expect(slowTcp()?.unread).toBeGreaterThan(0);
+    slow.resume();
+    await slowClosed;
+    expect(slowError).toBeUndefined();
+    expect(slowReceived).toStartWith("HTTP/1.1 503");
+    // One that never reads nor closes is not kept: its linger ends within about a second.
+    const stays = connect({ port: ingest.httpPort, host: "127.0.0.1", allowHalfOpen: true });
+    stays.on("error", () => undefined);
+    const staysOpenedAt = Date.now();
+    await new Promise((resolve) => stays.once("close", resolve));
+    expect(Date.now() - staysOpenedAt).toBeLessThan(5_000);
     // What an app's HTTP client makes of it: a status and when to come back.
     const viaFetch = await fetch(`http://127.0.0.1:${ingest.httpPort}/healthz`);
     expect(viaFetch.status).toBe(503);
@@ -174,7 +233,7 @@ describe("the HTTP/1.1 connection cap", () => {
       expect(rider.client.isClosed()).toBe(false);
       expect(await rider.finish()).toContain('"lastAcceptedSeq":"1"');
     }
-    expect(await hits(ingest, "http_connection_refused")).toBe(refusedBefore + 2);
+    expect(await hits(ingest, "http_connection_refused")).toBe(refusedBefore + 4);
     for (const rider of riders) rider.client.socket.destroy();
   });
 });

@@ -1,10 +1,9 @@
 import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "pino";
-import { EdgeError } from "../../core/errors/edge-error";
-import { errorBody } from "../../core/errors/error-response";
 import type { TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter, type TransportLimit } from "../metrics";
 import { createConnectionCap } from "./connection-cap";
+import { createCapRefusals } from "./http1-cap-refusal";
 import { endAfterPending, flush, forward, type RelaySide, relaySide } from "./http1-front-relay";
 
 /** One side of a connection through the front: the client's socket, or the front's to the server. */
@@ -31,26 +30,6 @@ interface Http1Connection {
 
 /** A client whose server side closed is destroyed this long after, FIN answered or not. */
 const CLOSE_GRACE_MS = 1_000;
-/**
- * What a connection the cap refused is told before it is closed: 503
- * `unavailable` with Retry-After (1 s), in the edge's JSON error shape, so an
- * HTTP client sees why and when to come back rather than a reset. Written
- * at once: the front reads no request from it.
- */
-function refusalAnswer(): Buffer {
-  const requestId = crypto.randomUUID();
-  const error = new EdgeError(
-    "unavailable",
-    "every connection of this port is answering a request: try again shortly",
-  );
-  const body = JSON.stringify(errorBody(error, requestId));
-  return Buffer.from(
-    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n" +
-      `retry-after: ${error.retryAfterSeconds}\r\nx-request-id: ${requestId}\r\n` +
-      `connection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
-
 /** The port's own time limits, checked by one sweep (its period a fraction of the shortest). */
 function sweepEveryMs(limits: TransportLimits): number {
   const shortest = Math.min(limits.httpHeadTimeoutMs, limits.httpIdleTimeoutS * 1_000);
@@ -88,6 +67,7 @@ export function createHttp1ConnectionGuard(deps: {
   let front: TCPSocketListener<Http1Connection> | undefined;
   /** The HTTP server's loopback port (listen). */
   let serverPort = 0;
+  const refusals = createCapRefusals();
   const open = createConnectionCap<Http1Connection>({
     max: limits.httpMaxConnections,
     port: "HTTP/1.1",
@@ -126,10 +106,7 @@ export function createHttp1ConnectionGuard(deps: {
     const peer = `${client.remoteAddress}:${client.remotePort}`;
     if (!open.admit()) {
       count("http_connection_refused", { peer });
-      // Bun's end() closes the socket outright once written: no descriptor stays
-      // behind, and its handlers never run with no connection in its data.
-      client.write(refusalAnswer());
-      client.end();
+      refusals.refuse(client);
       return;
     }
     const connection: Http1Connection = {
@@ -189,18 +166,27 @@ export function createHttp1ConnectionGuard(deps: {
     }).catch(() => close(connection));
   }
 
+  // A refused client has no connection in its data.
   const clientHandlers = {
-    data(client: Socket<Http1Connection>, chunk: Buffer) {
+    data(client: Socket<Http1Connection | undefined>, chunk: Buffer) {
       const connection = client.data;
+      if (!connection) return refusals.drop(client, chunk);
       // Bytes while no request is being answered start a request head.
       if (connection.requests === 0) connection.headSince ??= now();
       if (!connection.serverDialed) connectServer(connection);
       relay(connection, chunk, connection.client, connection.server);
     },
-    drain: (client: Socket<Http1Connection>) => flush(client.data.client, client.data.server),
-    end: (client: Socket<Http1Connection>) => endAfterPending(client.data.server),
-    // A refused client never got its connection.
-    close: (client: Socket<Http1Connection | undefined>) => client.data && close(client.data),
+    drain: (client: Socket<Http1Connection | undefined>) =>
+      client.data && flush(client.data.client, client.data.server),
+    // A refused client that is done sending has had its answer and FIN: closed gracefully.
+    end(client: Socket<Http1Connection | undefined>) {
+      if (client.data) endAfterPending(client.data.server);
+      else refusals.ended(client);
+    },
+    close(client: Socket<Http1Connection | undefined>) {
+      if (client.data) close(client.data);
+      else refusals.closed(client);
+    },
   };
 
   function sweep(): void {
@@ -267,6 +253,7 @@ export function createHttp1ConnectionGuard(deps: {
     async stop(drain: () => Promise<void>): Promise<void> {
       clearInterval(ticker);
       front?.stop();
+      refusals.cutAll();
       await drain();
       for (const connection of open) close(connection);
     },
