@@ -22,7 +22,7 @@ async function nodeWithWatcher(env: Record<string, string> = {}) {
   const token = await testToken(customerId, "customer");
   const watcher = await openWatcher(`${node.url}/v1/orders/${orderId}/track?access_token=${token}`);
   await watcher.waitForFrames(1);
-  // A live-figures report goes out every 2 s: one is in flight when Redis freezes.
+  // The live figures are written, so the drain's stop has a report and a delete to wait on.
   await waitUntil(
     async () => (await db.hlen(keys.nodeStats())) > 0,
     5_000,
@@ -32,10 +32,27 @@ async function nodeWithWatcher(env: Record<string, string> = {}) {
   return { redis, node, watcher };
 }
 
-test("Redis hangs: SIGTERM still drains (watchers closed 1012) and exits 0, not 'drain timed out'", async () => {
-  const { redis, node, watcher } = await nodeWithWatcher();
+type NodeWithWatcher = Awaited<ReturnType<typeof nodeWithWatcher>>;
+
+/** `body` with the node's Redis frozen (SIGSTOP); the node and its Redis stopped after it. */
+async function withRedisFrozen(
+  env: Record<string, string>,
+  body: (running: NodeWithWatcher) => Promise<void>,
+): Promise<void> {
+  const running = await nodeWithWatcher(env);
+  const { redis, node } = running;
   process.kill(redis.pid, "SIGSTOP");
   try {
+    await body(running);
+  } finally {
+    process.kill(redis.pid, "SIGCONT");
+    await node.kill();
+    await redis.stop();
+  }
+}
+
+test("Redis hangs: SIGTERM still drains (watchers closed 1012) and exits 0, not 'drain timed out'", async () => {
+  await withRedisFrozen({}, async ({ node, watcher }) => {
     const started = Date.now();
     node.signal("SIGTERM");
     expect(await watcher.closed).toEqual({ code: 1012, reason: "server restarting" });
@@ -46,17 +63,11 @@ test("Redis hangs: SIGTERM still drains (watchers closed 1012) and exits 0, not 
     expect(Date.now() - started).toBeLessThan(
       Number(PROCESS_NODE_TTL_MS) + 200 + 2 * 1_000 + 3_000,
     );
-  } finally {
-    process.kill(redis.pid, "SIGCONT");
-    await node.kill();
-    await redis.stop();
-  }
+  });
 }, 25_000);
 
 test("Redis hangs with a watch request under way: the drain closes it after 1 s unanswered and exits 0", async () => {
-  const { redis, node, watcher } = await nodeWithWatcher();
-  process.kill(redis.pid, "SIGSTOP");
-  try {
+  await withRedisFrozen({}, async ({ node, watcher }) => {
     // Asked after the freeze: its order read waits on Redis, which gives no deadline.
     const token = await testToken(uniqueId("cust"), "customer");
     const request = await sendRequestLeftInFlight(Number(new URL(node.httpUrl).port), [
@@ -77,11 +88,7 @@ test("Redis hangs with a watch request under way: the drain closes it after 1 s 
     expect(Date.now() - started).toBeLessThan(
       Number(PROCESS_NODE_TTL_MS) + 200 + 3 * 1_000 + 3_000,
     );
-  } finally {
-    process.kill(redis.pid, "SIGCONT");
-    await node.kill();
-    await redis.stop();
-  }
+  });
 }, 25_000);
 
 test("Redis hangs under a TTL above 10 s: the drain outlasts the old fixed 15 s cut, runs to its end and exits 0", async () => {
@@ -89,9 +96,7 @@ test("Redis hangs under a TTL above 10 s: the drain outlasts the old fixed 15 s 
   // stop + 1 s for QUIT, from the last beat sent) surely runs past 15 s after the SIGTERM:
   // the drain has to outlast the old cut to show it gone, so this test takes ~17 s.
   const ttlMs = 14_000;
-  const { redis, node, watcher } = await nodeWithWatcher({ TRACKING_NODE_TTL_MS: String(ttlMs) });
-  process.kill(redis.pid, "SIGSTOP");
-  try {
+  await withRedisFrozen({ TRACKING_NODE_TTL_MS: String(ttlMs) }, async ({ node, watcher }) => {
     const started = Date.now();
     node.signal("SIGTERM");
     expect(await watcher.closed).toEqual({ code: 1012, reason: "server restarting" });
@@ -102,11 +107,7 @@ test("Redis hangs under a TTL above 10 s: the drain outlasts the old fixed 15 s 
     // Its cut, derived from the TTL and the 100 ms tick: 14 s + 3 ticks + 3 s + 5 s of slack.
     expect(node.logs.find((line) => line.msg === "draining")?.timeoutMs).toBe(22_300);
     expect(tookMs).toBeGreaterThan(15_000);
-  } finally {
-    process.kill(redis.pid, "SIGCONT");
-    await node.kill();
-    await redis.stop();
-  }
+  });
 }, 40_000);
 
 test("Redis gone for longer than the node TTL: the drain does not wait another TTL", async () => {

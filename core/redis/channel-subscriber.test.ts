@@ -7,13 +7,15 @@ import { type Cluster, Redis } from "ioredis";
 import pino from "pino";
 import { useRedisConnection } from "../../test/support/redis-connection";
 import { type RedisCluster, startRedisCluster } from "../../test/support/redis-server";
+import { waitUntil } from "../../test/support/wait";
 import { settleWithin } from "../lifecycle/settle-within";
 import { createChannelSubscriber } from "./channel-subscriber";
 import { connectRedis, type RedisConnection } from "./client";
 
 const fixture = useRedisConnection("channel-subscriber-test");
 
-test("a channel added before the subscriber connection is ready is subscribed once it is, without a warning", async () => {
+/** A subscriber on the fixture's connection, its messages and its log lines at warn or above kept. */
+function recordingSubscriber() {
   const lines: { level: number; msg: string }[] = [];
   const logger = pino(
     { level: "debug" },
@@ -23,27 +25,23 @@ test("a channel added before the subscriber connection is ready is subscribed on
   const subscriber = createChannelSubscriber(fixture.connection, logger, (_, payload) =>
     messages.push(payload),
   );
+  return { subscriber, messages, warnings: () => lines.filter((line) => line.level >= 40) };
+}
+
+test("a channel added before the subscriber connection is ready is subscribed once it is, without a warning", async () => {
+  const { subscriber, messages, warnings } = recordingSubscriber();
   // At once: its connection is still opening.
   subscriber.add("test-channel");
   expect(await settleWithin(subscriber.subscribed("test-channel"), 5_000, "late")).toBeUndefined();
   await fixture.connection.client.publish("test-channel", "hello");
-  const deadline = Date.now() + 5_000;
-  while (messages.length === 0 && Date.now() < deadline) await Bun.sleep(10);
+  await waitUntil(() => messages.length > 0, 5_000, "the message");
   expect(messages).toEqual(["hello"]);
-  expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+  expect(warnings()).toEqual([]);
   subscriber.remove("test-channel");
 });
 
 test("a channel added and removed before the subscriber connection is ready costs no command and no warning", async () => {
-  const lines: { level: number; msg: string }[] = [];
-  const logger = pino(
-    { level: "debug" },
-    { write: (line: string) => lines.push(JSON.parse(line)) },
-  );
-  const messages: string[] = [];
-  const subscriber = createChannelSubscriber(fixture.connection, logger, (_, payload) =>
-    messages.push(payload),
-  );
+  const { subscriber, messages, warnings } = recordingSubscriber();
   subscriber.add("gone-channel");
   subscriber.remove("gone-channel");
   // A channel wanted after it: once it is subscribed, the connection was ready a while.
@@ -51,10 +49,9 @@ test("a channel added and removed before the subscriber connection is ready cost
   expect(await settleWithin(subscriber.subscribed("kept-channel"), 5_000, "late")).toBeUndefined();
   await fixture.connection.client.publish("gone-channel", "not for us");
   await fixture.connection.client.publish("kept-channel", "hello");
-  const deadline = Date.now() + 5_000;
-  while (messages.length === 0 && Date.now() < deadline) await Bun.sleep(10);
+  await waitUntil(() => messages.length > 0, 5_000, "the message");
   expect(messages).toEqual(["hello"]);
-  expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+  expect(warnings()).toEqual([]);
   subscriber.remove("kept-channel");
 });
 
@@ -167,9 +164,8 @@ describe("in cluster mode", () => {
         await settleWithin(channels.subscribed("rider:stays"), 10_000, "late"),
       ).toBeUndefined();
       // The sharded subscribers re-subscribe after the cluster is ready: wait for the kept one.
-      const deadline = Date.now() + 10_000;
       const kept = () => numsub(stays, ["rider:stays"], "SHARDNUMSUB");
-      while ((await kept())["rider:stays"] !== 1 && Date.now() < deadline) await Bun.sleep(20);
+      await waitUntil(async () => (await kept())["rider:stays"] === 1, 10_000, "rider:stays");
       expect(await kept()).toEqual({ "rider:stays": 1 });
       // The group re-subscribes every slot's channels at once: the removed one would be back too.
       expect(await numsub(gone, ["rider:gone"], "SHARDNUMSUB")).toEqual({ "rider:gone": 0 });
