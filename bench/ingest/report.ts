@@ -64,8 +64,8 @@ function baselinePart(baseline: BaselineRuns, ingest: ServerRuns): string {
     return a !== undefined && b !== undefined ? `${fmt(a / b, 2)}×` : "n/a";
   };
   return `
-**Before / after**, same run: the baseline is \`${baseline.entry}\` (the ingest before the
-redesign), loaded exactly as above.
+**Before / after**, same run: the baseline is \`${baseline.entry}\` (the checkout given
+as \`--baseline-entry\`), loaded exactly as above.
 
 | ingest | closed loop pings/s | closed loop ack p99 ms | closed loop CPU µs per ping | write p99 ms at ${GOAL_RATE}/s | CPU µs per ping at ${GOAL_RATE}/s | heap bytes per ping (allocation run) |
 |---|---:|---:|---:|---:|---:|---:|
