@@ -1,9 +1,7 @@
 import { expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { keys, ORDER_PARTITIONS } from "../core/redis/keys";
-import { transitionOrder } from "../core/redis/order-scripts";
 import { type GatewayProcess, startGatewayProcess } from "../test/support/gateway-process";
-import { seedOrder } from "../test/support/orders";
 import { useOutboxRelay } from "../test/support/outbox-relay";
 import { uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
@@ -75,13 +73,7 @@ test("two gateways with one GATEWAY_NODE_ID: each partition is relayed by one of
 
   const orders = Array.from({ length: ORDERS }, () => uniqueId("order"));
   for (const orderId of orders) {
-    await seedOrder(fixture.db, { orderId, customerId: "c", riderId: "r" });
-    await transitionOrder(fixture.connection, {
-      orderId,
-      expectedVersion: 2,
-      to: "READY",
-      legalFrom: ["ASSIGNED"],
-    });
+    await fixture.changeOneOrder(orderId);
   }
   const emptied = async () => {
     const lengths = await Promise.all(

@@ -3,8 +3,6 @@
 // other process warning still reaches the log.
 import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { transitionOrder } from "../core/redis/order-scripts";
-import { seedOrder } from "../test/support/orders";
 import { useOutboxRelay } from "../test/support/outbox-relay";
 import { freePort } from "../test/support/redis-server";
 import { TEST_JWT_SECRET, uniqueId } from "../test/support/tokens";
@@ -60,13 +58,7 @@ test("kafkajs's negative-timeout warning is not printed; another warning is logg
   );
   // One order change relayed to Kafka: kafkajs has had answers from the broker.
   const orderId = uniqueId("order");
-  await seedOrder(fixture.db, { orderId, customerId: "c", riderId: "r" });
-  await transitionOrder(fixture.connection, {
-    orderId,
-    expectedVersion: 2,
-    to: "READY",
-    legalFrom: ["ASSIGNED"],
-  });
+  await fixture.changeOneOrder(orderId);
   await fixture.broker.waitForRecords(1, 10_000);
   child.kill("SIGUSR2");
   await waitUntil(

@@ -3,7 +3,9 @@ import type { Subprocess } from "bun";
 import pino from "pino";
 import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys, ORDER_PARTITIONS } from "../../core/redis/keys";
+import { transitionOrder } from "../../core/redis/order-scripts";
 import { type KafkaBroker, startKafkaBroker } from "./kafka-broker";
+import { seedOrder } from "./orders";
 import { type RedisClientFixture, useRedisClient } from "./redis-connection";
 
 export interface OutboxRelayFixture extends RedisClientFixture {
@@ -15,6 +17,8 @@ export interface OutboxRelayFixture extends RedisClientFixture {
   readonly children: Subprocess[];
   /** Each partition's lease value (`<node id> <instance token>`), null where none holds it. */
   leaseHolders(): Promise<(string | null)[]>;
+  /** An assigned order moved to READY through the order script: one outbox entry to relay. */
+  changeOneOrder(orderId: string): Promise<void>;
 }
 
 /** For a test file of relaying gateway processes: a redis-server, a Kafka broker, a connection. */
@@ -53,5 +57,14 @@ export function useOutboxRelay(name: string): OutboxRelayFixture {
     children,
     leaseHolders: () =>
       redis.db.mget(...Array.from({ length: ORDER_PARTITIONS }, (_, p) => keys.outboxLease(p))),
+    async changeOneOrder(orderId) {
+      await seedOrder(redis.db, { orderId, customerId: "c", riderId: "r" });
+      await transitionOrder(started.connection, {
+        orderId,
+        expectedVersion: 2,
+        to: "READY",
+        legalFrom: ["ASSIGNED"],
+      });
+    },
   };
 }
