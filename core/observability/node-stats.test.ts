@@ -19,16 +19,25 @@ import {
 const fixture = useRedisConnection("node-stats-test");
 const logger = pino({ level: "silent" });
 
-test("a node's figures reach Redis on each report and leave it when the node stops", async () => {
-  let sockets = 3;
-  const reporter = startNodeStatsReporter({
-    connection: fixture.connection,
+/** A tracking node's reporter, every 20 ms, on the shared connection unless told otherwise. */
+function startTrackingReporter(
+  nodeId: string,
+  figures: () => Promise<Record<string, number>>,
+  connection = fixture.connection,
+) {
+  return startNodeStatsReporter({
+    connection,
     tier: "tracking",
-    nodeId: "t-report",
+    nodeId,
     everyMs: 20,
     logger,
-    figures: async () => ({ sockets }),
+    figures,
   });
+}
+
+test("a node's figures reach Redis on each report and leave it when the node stops", async () => {
+  let sockets = 3;
+  const reporter = startTrackingReporter("t-report", async () => ({ sockets }));
   await waitUntil(async () => (await readNodeStats(fixture.connection)).length === 1);
   sockets = 7;
   await waitUntil(async () => {
@@ -43,14 +52,7 @@ test("a node's figures reach Redis on each report and leave it when the node sto
 
 test("a node that lost its id to another stops reporting and leaves the entry to the id's new holder", async () => {
   let reports = 0;
-  const reporter = startNodeStatsReporter({
-    connection: fixture.connection,
-    tier: "tracking",
-    nodeId: "t-taken",
-    everyMs: 20,
-    logger,
-    figures: async () => ({ sockets: ++reports }),
-  });
+  const reporter = startTrackingReporter("t-taken", async () => ({ sockets: ++reports }));
   await waitUntil(async () => (await readNodeStats(fixture.connection)).length === 1);
   await reporter.stop({ forget: false });
   const [left] = await readNodeStats(fixture.connection);
@@ -59,14 +61,7 @@ test("a node that lost its id to another stops reporting and leaves the entry to
   // time passing on this event loop, however loaded the machine).
   const reportsAtStop = reports;
   let besideReports = 0;
-  const beside = startNodeStatsReporter({
-    connection: fixture.connection,
-    tier: "tracking",
-    nodeId: "t-beside",
-    everyMs: 20,
-    logger,
-    figures: async () => ({ sockets: ++besideReports }),
-  });
+  const beside = startTrackingReporter("t-beside", async () => ({ sockets: ++besideReports }));
   await waitUntil(() => besideReports >= 5, 5_000, "five reports beside the stopped one");
   await beside.stop();
   expect(reports).toBe(reportsAtStop);
@@ -82,14 +77,11 @@ test("a stop while Redis hangs with a report in flight still ends (within its 1 
     logger,
   );
   let reports = 0;
-  const reporter = startNodeStatsReporter({
+  const reporter = startTrackingReporter(
+    "t-frozen",
+    async () => ({ sockets: ++reports }),
     connection,
-    tier: "tracking",
-    nodeId: "t-frozen",
-    everyMs: 20,
-    logger,
-    figures: async () => ({ sockets: ++reports }),
-  });
+  );
   try {
     await waitUntil(async () => (await readNodeStats(fixture.connection)).length === 1);
     proxy.freeze();

@@ -8,6 +8,8 @@ import { holdLease, releaseLease } from "./leases";
 import { createOrderRecord } from "./order-record";
 
 const connections = useScriptConnections();
+/** A finish that keeps no answer: the key is released for a new attempt. */
+const RELEASE = { status: 0, body: "", keepMs: 0 };
 
 describe.each(["standalone", "cluster"] as const)(
   "idempotency and outbox scripts on %s",
@@ -53,9 +55,7 @@ describe.each(["standalone", "cluster"] as const)(
       });
       const released = { ...owner, key: uniqueId("key") };
       await beginIdempotent(client, released, 10_000);
-      expect(await finishIdempotent(connection, released, { status: 0, body: "", keepMs: 0 })).toBe(
-        true,
-      );
+      expect(await finishIdempotent(connection, released, RELEASE)).toBe(true);
       expect((await beginIdempotent(client, released, 10_000)).kind).toBe("started");
     });
 
@@ -78,9 +78,7 @@ describe.each(["standalone", "cluster"] as const)(
       expect(await renewIdempotent(client, first, 5_000)).toBe(false);
       const second = { ...first, owner: "b" };
       expect((await beginIdempotent(client, second, 5_000)).kind).toBe("started");
-      expect(await finishIdempotent(connection, first, { status: 0, body: "", keepMs: 0 })).toBe(
-        false,
-      );
+      expect(await finishIdempotent(connection, first, RELEASE)).toBe(false);
       expect((await beginIdempotent(client, first, 5_000)).kind).toBe("in_flight");
     });
 

@@ -9,24 +9,7 @@ export async function openStalledWebSocket(
   path: string,
   headers: Record<string, string> = {},
 ): Promise<Socket> {
-  const socket = connect(port, "127.0.0.1");
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("error", reject);
-  });
-  socket.write(
-    [
-      `GET ${path} HTTP/1.1`,
-      `Host: 127.0.0.1:${port}`,
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      "Sec-WebSocket-Version: 13",
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
-      "",
-      "",
-    ].join("\r\n"),
-  );
+  const socket = await sendUpgradeRequest(port, path, headers);
   const head = await new Promise<string>((resolve) =>
     socket.once("data", (chunk: Buffer) => resolve(chunk.toString())),
   );
@@ -53,25 +36,8 @@ export async function openRawWebSocket(
   path: string,
   headers: Record<string, string> = {},
 ) {
-  const socket = connect(port, "127.0.0.1");
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", () => resolve());
-    socket.once("error", reject);
-  });
+  const socket = await sendUpgradeRequest(port, path, headers);
   socket.on("error", () => {});
-  socket.write(
-    [
-      `GET ${path} HTTP/1.1`,
-      `Host: 127.0.0.1:${port}`,
-      "Upgrade: websocket",
-      "Connection: Upgrade",
-      "Sec-WebSocket-Version: 13",
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
-      "",
-      "",
-    ].join("\r\n"),
-  );
   let buffered = Buffer.alloc(0);
   let head: string | undefined;
   const frames: RawFrame[] = [];
@@ -112,6 +78,33 @@ export async function openRawWebSocket(
     until: (condition: () => boolean, timeoutMs = 5_000) =>
       waitFor(condition, wakers, closed, timeoutMs),
   };
+}
+
+/** Connects and writes a WebSocket upgrade request with exactly `headers` added. */
+async function sendUpgradeRequest(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+): Promise<Socket> {
+  const socket = connect(port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("error", reject);
+  });
+  socket.write(
+    [
+      `GET ${path} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      "Upgrade: websocket",
+      "Connection: Upgrade",
+      "Sec-WebSocket-Version: 13",
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+      "",
+      "",
+    ].join("\r\n"),
+  );
+  return socket;
 }
 
 function takeFrame(bytes: Buffer): { frame: RawFrame; size: number } | undefined {
