@@ -1,5 +1,6 @@
 import type { ServerWebSocket } from "bun";
 import type { Identity } from "../core/auth/identity";
+import { whenTokenExpires } from "../core/auth/token-expiry";
 import { movedEventJson } from "../core/messages/tracking-events";
 import { followsInOrder, type SeqMark } from "../core/position/rider-position";
 import {
@@ -41,8 +42,8 @@ export interface WatcherData {
    * positions reach it through the engine's own fan-out, not one send each.
    */
   inStep: boolean;
-  /** Closes the socket when its token expires. */
-  expiryTimer?: ReturnType<typeof setTimeout>;
+  /** Stops the timer that closes the socket when its token expires. */
+  cancelExpiry?: () => void;
 }
 
 export type WatcherSocket = ServerWebSocket<WatcherData>;
@@ -72,8 +73,6 @@ interface WatchedOrder {
 }
 
 const FORMATS = Object.keys(TRACKING_SUBPROTOCOLS) as FrameFormat[];
-// setTimeout's longest delay; a token valid for longer re-arms its timer.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The sockets watching each order on this node, and how a frame reaches
@@ -184,17 +183,13 @@ export function createWatchers(options: {
   }
 
   function armExpiry(ws: WatcherSocket): void {
-    const left = ws.data.identity.exp * 1000 - now();
-    const timer = setTimeout(
+    ws.data.cancelExpiry = whenTokenExpires(
+      ws.data.identity.exp,
       () => {
-        if (ws.data.closing) return;
-        if (ws.data.identity.exp * 1000 <= now()) close(ws, CLOSE.tokenExpired);
-        else armExpiry(ws);
+        if (!ws.data.closing) close(ws, CLOSE.tokenExpired);
       },
-      Math.min(Math.max(left, 0), MAX_TIMER_MS),
+      now,
     );
-    timer.unref();
-    ws.data.expiryTimer = timer;
   }
 
   return {
@@ -229,7 +224,7 @@ export function createWatchers(options: {
       const order = byOrder.get(ws.data.orderId);
       if (!order?.sockets.has(ws)) return false;
       leave(ws, order);
-      clearTimeout(ws.data.expiryTimer);
+      ws.data.cancelExpiry?.();
       order.sockets.delete(ws);
       metrics.sockets.dec();
       if (order.sockets.size === 0) {

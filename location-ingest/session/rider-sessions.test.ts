@@ -49,7 +49,7 @@ type Sessions = ReturnType<typeof sessionsOf>;
 
 /** One SendPing as the Connect handler makes it: acquire, accept, release. */
 async function unaryPing(sessions: Sessions, riderId: string, seq: number): Promise<void> {
-  const lease = sessions.acquire({ riderId, city: "london" });
+  const lease = sessions.acquire({ riderId, city: "london", exp: Date.now() / 1000 + 60 });
   try {
     const fix = {
       lat: 51.5 + seq / 111_320,

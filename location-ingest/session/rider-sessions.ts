@@ -8,6 +8,8 @@ import { RiderSession, type SessionEnvironment } from "./rider-session";
 export interface RiderIdentity {
   readonly riderId: string;
   readonly city: string;
+  /** The token's expiry (Unix seconds): a live stream ends with it (wire/stream-pings.ts). */
+  readonly exp: number;
 }
 
 /** Why a live stream ends from the server's side. */

@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import { whenTokenExpires } from "../../core/auth/token-expiry";
 import { EdgeError } from "../../core/errors/edge-error";
 import type { GeoPing } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import {
@@ -22,7 +23,11 @@ export interface StreamPingsCall {
  * Connect handler: pings go to the rider's session, and its acks, offers and
  * end go to `responses` as StreamPingsResponse messages. A superseded stream fails
  * with `stream_superseded` (FAILED_PRECONDITION: the app must not reconnect
- * it); a drain sends `Reconnect` and ends the call cleanly.
+ * it); a drain sends `Reconnect` and ends the call cleanly. The token was
+ * checked once, when the call opened; a stream kept for a whole shift fails
+ * with `unauthenticated` ("token expired") at the token's exp, so a rider
+ * whose tokens stop being issued stops streaming (and getting offers) then,
+ * and the app comes back with a fresh one (docs/mobile-apps.md).
  */
 export function openStreamPings(
   sessions: RiderSessions,
@@ -58,6 +63,11 @@ export function openStreamPings(
       responses.end();
     },
   });
+  const cancelExpiry = whenTokenExpires(rider.exp, () => {
+    live = false;
+    lease.release();
+    responses.fail(new EdgeError("unauthenticated", "token expired"));
+  });
   return {
     accept: (ping) =>
       live
@@ -69,6 +79,7 @@ export function openStreamPings(
         : Promise.resolve(),
     close() {
       live = false;
+      cancelExpiry();
       lease.release();
     },
   };
