@@ -18,6 +18,7 @@ import {
 } from "../core/config/shared-config";
 import { DEFAULT_DRAIN_TIMEOUT_MS } from "../core/lifecycle/shutdown";
 import { CLOSE_WAIT_MS } from "../core/redis/client";
+import { RELAY_STOP_WAIT_MS } from "./outbox-relay";
 
 export interface GatewayConfig {
   readonly redis: RedisConfig;
@@ -123,9 +124,16 @@ export function gatewayRequestsWaitMs(config: Pick<GatewayConfig, "upstreamTimeo
   return config.upstreamTimeoutMs + 1_000;
 }
 
-/** The drain's cut: 15 s, or the requests' wait, QUIT's and 5 s of slack when that is longer. */
-export function gatewayDrainTimeoutMs(config: Pick<GatewayConfig, "upstreamTimeoutMs">): number {
-  return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, gatewayRequestsWaitMs(config) + CLOSE_WAIT_MS + 5_000);
+/**
+ * The drain's cut: 15 s, or when longer the drain's own worst case (the
+ * requests' wait, the outbox relay's stop when it runs, QUIT's) and 5 s of slack.
+ */
+export function gatewayDrainTimeoutMs(
+  config: Pick<GatewayConfig, "upstreamTimeoutMs" | "kafkaBrokers">,
+): number {
+  const relayStopMs = config.kafkaBrokers ? RELAY_STOP_WAIT_MS : 0;
+  const worstMs = gatewayRequestsWaitMs(config) + relayStopMs + CLOSE_WAIT_MS;
+  return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, worstMs + 5_000);
 }
 
 export const DISPATCH_DEFAULTS = { maxRadiusM: 5_000, maxCount: 50 } as const;

@@ -2,6 +2,7 @@ import type { Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { createKafkaProducer } from "../core/kafka/kafka-producer";
+import { settleWithin } from "../core/lifecycle/settle-within";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { createPartitionLeases } from "./outbox-partition-leases";
@@ -19,6 +20,14 @@ export const ENTRY_HEADER = "edge-outbox-entry";
  */
 const PASS_ENTRIES = 2_048;
 const MIN_PARTITION_BATCH = 32;
+/**
+ * How long stop() waits for each of its steps (the pass under way, the
+ * leases' give-back, the producer's disconnect): Redis and Kafka give their
+ * commands no deadline, and a drain must end by itself when either hangs.
+ */
+const STOP_STEP_WAIT_MS = 1_000;
+/** The longest stop() takes: its three steps' waits. */
+export const RELAY_STOP_WAIT_MS = 3 * STOP_STEP_WAIT_MS;
 /** Lag buckets (s): from a healthy relay's tens of milliseconds to a Kafka outage's minutes. */
 const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
@@ -63,7 +72,10 @@ export interface OutboxRelay {
   relayOnce(): Promise<number>;
   /** Partitions this gateway holds right now. */
   partitions(): number[];
-  /** Stops after the pass in progress, gives the leases back, disconnects. */
+  /**
+   * Stops after the pass in progress, gives the leases back, disconnects;
+   * each step waits at most 1 s (RELAY_STOP_WAIT_MS in all).
+   */
   stop(): Promise<void>;
 }
 
@@ -230,14 +242,35 @@ export function startOutboxRelay(options: {
     async stop() {
       stopped = true;
       wake?.();
-      await running;
-      await leases
-        .leave()
-        .catch((error: unknown) => logger.warn({ err: error }, "outbox leases not given back"));
+      // A pass left waiting on a hung Redis or broker deletes nothing it has not seen acked:
+      // its entries stay at the head of their streams for the next holder (a duplicate at worst).
+      const passEnded = await settleWithin(
+        running.then(() => true),
+        STOP_STEP_WAIT_MS,
+        false,
+      );
+      if (!passEnded) logger.warn("outbox relay: the pass under way did not end in time");
+      // Giving the leases back only lets another gateway take over at once: they lapse by
+      // themselves after OUTBOX_LEASE_MS, so a Redis that hangs is not waited for.
+      const left = leases.leave().then(
+        () => true,
+        (error: unknown) => {
+          logger.warn({ err: error }, "outbox leases not given back; they lapse by themselves");
+          return true;
+        },
+      );
+      if (!(await settleWithin(left, STOP_STEP_WAIT_MS, false)))
+        logger.warn("outbox leases not given back in time; they lapse by themselves");
       metrics.partitions.set(0);
       metrics.entries.reset();
       counted.clear();
-      await producer.disconnect().catch(() => undefined);
+      // kafkajs's disconnect waits for the requests still out: a hung broker holds them for
+      // its request timeout. A send cut here is not acked, so nothing was deleted for it.
+      await settleWithin(
+        producer.disconnect().catch(() => undefined),
+        STOP_STEP_WAIT_MS,
+        undefined,
+      );
     },
   };
 }

@@ -1,11 +1,13 @@
 import { afterEach, expect, test } from "bun:test";
 import { CompressionTypes, Kafka, KafkaJSError, logLevel, type Producer } from "kafkajs";
 import {
+  ApiKey,
   type KafkaBroker,
   type KafkaBrokerOptions,
   type ProducedRecord,
   startKafkaBroker,
 } from "./kafka-broker";
+import { waitUntil } from "./wait";
 
 const TOPIC = "rider-locations";
 const cleanups: (() => Promise<void>)[] = [];
@@ -244,4 +246,23 @@ test("waitForRecords rejects with the count it saw when the deadline passes", as
   await expect(broker.waitForRecords(1, 30)).rejects.toThrow(
     "expected at least 1 records within 30 ms, got 0",
   );
+});
+
+test("after freeze() requests are read and never answered: a send times out, nothing is stored", async () => {
+  const broker = await startBroker();
+  const producer = await connectProducer(broker);
+  // The topic's metadata is known, so the next send goes straight to Produce.
+  await producer.send({ topic: TOPIC, acks: -1, messages: [{ value: "before" }] });
+  broker.freeze();
+  const failure = producer.send({ topic: TOPIC, acks: -1, messages: [{ value: "held" }] }).then(
+    () => null,
+    (error: unknown) => error,
+  );
+  await waitUntil(() => broker.heldRequests.includes(ApiKey.produce), 2_000, "a held produce");
+  const error = await failure;
+  expect(error).toBeInstanceOf(KafkaJSError);
+  // kafkajs's request timeout, once per attempt (retries: 1), never an answer.
+  expect(String(error)).toMatch(/Produce\(key: 0.*\) timed out/);
+  expect(broker.records.map((r) => r.value?.toString())).toEqual(["before"]);
+  expect(broker.protocolErrors).toHaveLength(0);
 });

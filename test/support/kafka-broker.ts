@@ -1,9 +1,11 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { answerRequest, type BrokerContext } from "./kafka/answer-request";
 import { serveConnection } from "./kafka/connection";
+import { ApiKey } from "./kafka/protocol";
 import { type ProducedRecord, TopicLog } from "./kafka/topic-log";
 
 export type { ProducedRecord } from "./kafka/topic-log";
+export { ApiKey };
 
 export interface KafkaBrokerOptions {
   /** Topics that exist from the start; others are created when Metadata asks for them. */
@@ -26,12 +28,23 @@ export interface KafkaBroker {
   readonly records: ProducedRecord[];
   /** Requests refused or record sets that failed to decode; empty when kafkajs spoke well. */
   readonly protocolErrors: Error[];
+  /**
+   * Api keys (ApiKey) of the requests read and left unanswered since
+   * freeze(), in arrival order (live array).
+   */
+  readonly heldRequests: number[];
   /** Resolves with a snapshot once at least `count` records have arrived (default 5000 ms). */
   waitForRecords(count: number, timeoutMs?: number): Promise<ProducedRecord[]>;
   /** Closes the listener and destroys every client connection: an outage. */
   stop(): Promise<void>;
   /** Listens again on the same port, keeping records and offsets. */
   restart(): Promise<void>;
+  /**
+   * A broker that hangs (a stalled disk, a long pause): from now on every
+   * request is read and never answered, nothing is stored, no connection is
+   * closed and new ones are still accepted. Until stop().
+   */
+  freeze(): void;
 }
 
 const HOST = "127.0.0.1";
@@ -48,6 +61,8 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
   const log = new TopicLog(options.partitions ?? 1, options.topics);
   const protocolErrors: Error[] = [];
   const sockets = new Set<Socket>();
+  const heldRequests: number[] = [];
+  let frozen = false;
   let server: Server | undefined;
   let port = 0;
 
@@ -61,7 +76,16 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
   function onConnection(socket: Socket): void {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    serveConnection(socket, (frame) => answerRequest(frame, context), context.onProtocolError);
+    serveConnection(
+      socket,
+      (frame) => {
+        if (!frozen) return answerRequest(frame, context);
+        // A request header starts with its api key (int16).
+        heldRequests.push(frame.readInt16BE(0));
+        return null;
+      },
+      context.onProtocolError,
+    );
   }
 
   async function listen(onPort: number): Promise<void> {
@@ -101,8 +125,12 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
     },
     records: log.records,
     protocolErrors,
+    heldRequests,
     waitForRecords: (count, timeoutMs = DEFAULT_WAIT_MS) => log.waitForRecords(count, timeoutMs),
     stop,
     restart: () => listen(port),
+    freeze() {
+      frozen = true;
+    },
   };
 }
