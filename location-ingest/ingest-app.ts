@@ -1,26 +1,28 @@
 import type { Logger } from "pino";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
+import { DEFAULT_DRAIN_TIMEOUT_MS } from "../core/lifecycle/shutdown";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import {
   metricTotal,
   ratePerSecond,
+  STOP_WAIT_MS as STATS_STOP_WAIT_MS,
   startNodeStatsReporter,
 } from "../core/observability/node-stats";
-import { connectRedis } from "../core/redis/client";
+import { CLOSE_WAIT_MS, connectRedis } from "../core/redis/client";
 import type { IngestConfig } from "./config";
 import { createIngestMetrics, limitHitReporter } from "./metrics";
 import { createRiderInbox } from "./session/rider-inbox";
 import { createRiderSessions } from "./session/rider-sessions";
 import { startStaleRiderSweeper } from "./stale-rider-sweeper";
 import { createConnectService } from "./wire/connect-service";
-import { startH2cServer } from "./wire/h2c-server";
+import { CALLS_CLOSE_GRACE_MS, startH2cServer } from "./wire/h2c-server";
 import { startHttp1Server } from "./wire/http1-server";
 import { createRiderCalls } from "./wire/rider-calls";
 import { createSendPing } from "./wire/send-ping";
 import { createGeofenceRecorder } from "./writer/geofence-recorder";
-import { openLocationLog } from "./writer/location-log/open-location-log";
-import { createPositionWriter } from "./writer/position-writer";
+import { locationLogCloseWaitMs, openLocationLog } from "./writer/location-log/open-location-log";
+import { createPositionWriter, FLUSH_TIMEOUT_MS } from "./writer/position-writer";
 
 /** Sessions of riders without an open call kept for reuse (unary pings), least recently used out. */
 const MAX_IDLE_SESSIONS = 50_000;
@@ -32,6 +34,27 @@ export interface IngestApp {
   readonly registry: ReturnType<typeof createMetricsRegistry>;
   /** SIGTERM: stop taking streams, tell riders to reconnect, flush, close. */
   drain(): Promise<void>;
+  /** How long the process lets drain() run before it cuts it (ingestDrainTimeoutMs). */
+  readonly drainTimeoutMs: number;
+}
+
+/**
+ * The drain's cut: 15 s, or when longer its own worst case and 5 s of
+ * slack. Each step that can wait on a hanging Redis or Kafka gives up by
+ * itself, in turn: the live figures' last report (1 s), the calls under way
+ * (2 s), the last flush (2 s), the location log's close (Kafka: 1 s +
+ * KAFKA_DRAIN_WAIT_MS + 2 s) and QUIT (1 s).
+ */
+export function ingestDrainTimeoutMs(
+  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs">,
+): number {
+  const worstMs =
+    STATS_STOP_WAIT_MS +
+    CALLS_CLOSE_GRACE_MS +
+    FLUSH_TIMEOUT_MS +
+    locationLogCloseWaitMs(config) +
+    CLOSE_WAIT_MS;
+  return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, worstMs + 5_000);
 }
 
 /** Builds and starts one ingest process from its config. */
@@ -144,5 +167,6 @@ export async function startIngest(
       if (locationLog.kind === "external") await locationLog.sink.close();
       await connection.close();
     },
+    drainTimeoutMs: ingestDrainTimeoutMs(config),
   };
 }

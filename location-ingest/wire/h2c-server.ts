@@ -28,7 +28,13 @@ import { type CallAdmission, callAdmission, type RiderCalls } from "./rider-call
 import { MESSAGE_MAX_BYTES, registerIngestRoutes } from "./routes";
 import type { SendPing } from "./send-ping";
 
-const SESSION_CLOSE_GRACE_MS = 2_000;
+/**
+ * How long a drain gives the calls under way (their sessions on h2c, their
+ * requests on HTTP/1.1) to end before it cuts them: a ping waits on Redis
+ * for one flush timeout at most, but a read with no deadline (a hanging
+ * Redis) would hold the drain to its cut.
+ */
+export const CALLS_CLOSE_GRACE_MS = 2_000;
 const STREAM_PINGS_METHOD = `/${LocationIngestService.method.streamPings.name}`;
 
 export interface RunningServer {
@@ -194,7 +200,7 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
         for (const session of sessions) session.close();
         setTimeout(() => {
           for (const session of sessions) session.destroy();
-        }, SESSION_CLOSE_GRACE_MS).unref();
+        }, CALLS_CLOSE_GRACE_MS).unref();
       }),
   };
 }

@@ -10,11 +10,12 @@ import { EdgeError } from "../../core/errors/edge-error";
 import { errorResponse, requestIdOf } from "../../core/errors/error-response";
 import { raiseParserHeaderLimit, requestHeadBytes } from "../../core/http/request-head";
 import { settleWithin } from "../../core/lifecycle/settle-within";
+import { stopServerWithin } from "../../core/lifecycle/stop-server-within";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
 import { translateErrors } from "./connect-errors";
-import type { RunningServer } from "./h2c-server";
+import { CALLS_CLOSE_GRACE_MS, type RunningServer } from "./h2c-server";
 import { createHttp1ConnectionGuard } from "./http1-connection-guard";
 import { guardMessages, messageTimeoutError } from "./message-guard";
 import { type AdmittedCall, callAdmission, type RiderCalls } from "./rider-calls";
@@ -216,7 +217,7 @@ export async function startHttp1Server(
   return {
     port: listening,
     close: async () => {
-      await guard.stop(() => server.stop());
+      await guard.stop(() => stopServerWithin(server, CALLS_CLOSE_GRACE_MS).then(() => undefined));
     },
   };
 }

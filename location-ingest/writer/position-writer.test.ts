@@ -26,14 +26,14 @@ function connect(config: RedisConfig, waitMs?: number) {
 
 function writerOn(
   connection: RedisConnection,
-  options: { maxQueued?: number; maxInFlight?: number } = {},
+  options: { maxQueued?: number; maxInFlight?: number; maxBatch?: number } = {},
 ) {
   return createPositionWriter({
     connection,
     locationLog: { kind: "redis-stream", maxLen: 1_000 },
     metrics: createIngestMetrics(createMetricsRegistry("ingest")),
     maxQueued: options.maxQueued ?? 1_000,
-    maxBatch: 64,
+    maxBatch: options.maxBatch ?? 64,
     maxInFlight: options.maxInFlight ?? 2,
     restartAfterMs: LIVE_AGE_MS,
   });
@@ -123,6 +123,27 @@ describe("on one redis-server", () => {
       expect(await first).toBe("unavailable");
       process.kill(redis.pid, "SIGCONT");
       expect(await Promise.all(queued)).toEqual(["stored", "stored", "stored"]);
+    } finally {
+      process.kill(redis.pid, "SIGCONT");
+    }
+  }, 15_000);
+
+  test("drain while Redis hangs: the hung flush's timeout refuses what is still queued, not one timeout per batch", async () => {
+    const writer = writerOn(connection, { maxInFlight: 1, maxBatch: 1 });
+    process.kill(redis.pid, "SIGSTOP");
+    try {
+      const first = writer.write(live({ seq: 1n }));
+      await new Promise((resolve) => setImmediate(resolve));
+      // Three batches of one behind the hung flush: three more flush timeouts before.
+      const settled: string[] = [];
+      const queued = [2n, 3n, 4n].map((seq) =>
+        writer.write(live({ seq })).then((outcome) => settled.push(outcome)),
+      );
+      const drained = writer.drain();
+      expect(await first).toBe("unavailable");
+      // Answered with the hung flush, never sent: the apps send them again.
+      expect(settled).toEqual(["unavailable", "unavailable", "unavailable"]);
+      await Promise.all([drained, ...queued]);
     } finally {
       process.kill(redis.pid, "SIGCONT");
     }

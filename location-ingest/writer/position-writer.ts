@@ -44,12 +44,17 @@ export type WriteOutcome = "stored" | "not_newer" | "unavailable" | "overloaded"
 export interface PositionWriter {
   /** Resolves once the position's batch has reached Redis (or failed to). */
   write(entry: PositionWrite): Promise<WriteOutcome>;
-  /** Resolves when everything queued so far has been flushed. */
+  /**
+   * Resolves when everything queued so far has been flushed. From then on a
+   * flush Redis fails or does not answer refuses what is still queued
+   * (`unavailable`: never written nor acked), so a hanging Redis holds the
+   * drain for one flush timeout, not one per batch queued.
+   */
   drain(): Promise<void>;
 }
 
 /** A flush Redis has not answered in this long is reported as unavailable. */
-const FLUSH_TIMEOUT_MS = 2_000;
+export const FLUSH_TIMEOUT_MS = 2_000;
 
 function anyFailed(groups: readonly string[], failed: ReadonlySet<string>): boolean {
   for (const group of groups) if (failed.has(group)) return true;
@@ -92,6 +97,7 @@ export function createPositionWriter(options: {
   let queue: Pending[] = [];
   let inFlight = 0;
   let scheduled = false;
+  let draining = false;
   const idle: (() => void)[] = [];
 
   // Gather what arrives within one turn of the event loop, then flush it
@@ -128,6 +134,7 @@ export function createPositionWriter(options: {
     queueEvents(shards, batch, staged);
     stageCities(shards, batch, staged);
     const replies = await shards.exec(FLUSH_TIMEOUT_MS);
+    if (draining && replies.failed.size > 0) refuseQueued();
     const doneAt = now();
     // Index loops, not entries() or some(): an iterator pair or a closure per ping is garbage.
     for (let index = 0; index < batch.length; index += 1) {
@@ -141,6 +148,13 @@ export function createPositionWriter(options: {
       const stored = store && (replies.reply(store.command) as number[])[store.offset];
       resolve(stored === 0 ? "not_newer" : "stored");
     }
+  }
+
+  /** The pings still queued answered `unavailable` at once: the apps send them again. */
+  function refuseQueued(): void {
+    const refused = queue;
+    queue = [];
+    for (const item of refused) item.resolve("unavailable");
   }
 
   /** One store-rider-positions.lua call: positions whose keys share a slot, and whose they are. */
@@ -242,6 +256,7 @@ export function createPositionWriter(options: {
       });
     },
     drain() {
+      draining = true;
       if (inFlight === 0 && queue.length === 0) return Promise.resolve();
       return new Promise<void>((resolve) => {
         idle.push(resolve);

@@ -1,14 +1,16 @@
 import { connect } from "node:net";
 
 /**
- * Sends one HTTP/1.1 request over a bare socket and returns once the
- * server has taken it in: its bytes reached the kernel before a `/healthz`
- * on a second connection was asked, and that one was answered. `outcome`
- * resolves with the answer's status line, or "closed unanswered".
+ * Sends one HTTP/1.1 request (`head` lines, then `body`) over a bare socket
+ * and returns once the server has taken it in: its bytes reached the kernel
+ * before a `/healthz` on a second connection was asked, and that one was
+ * answered. `outcome` resolves with the answer's status line, or "closed
+ * unanswered".
  */
 export async function sendRequestLeftInFlight(
   port: number,
   head: string[],
+  body = "",
 ): Promise<{ outcome: Promise<string> }> {
   const socket = connect(port, "127.0.0.1");
   await new Promise<void>((resolve, reject) => {
@@ -20,7 +22,7 @@ export async function sendRequestLeftInFlight(
     socket.once("close", () => resolve("closed unanswered"));
     socket.on("error", () => undefined);
   });
-  const request = [...head, `Host: 127.0.0.1:${port}`, "", ""].join("\r\n");
+  const request = [...head, `Host: 127.0.0.1:${port}`, "", body].join("\r\n");
   await new Promise<void>((resolve, reject) =>
     socket.write(request, (error) => (error ? reject(error) : resolve())),
   );

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { createKafkaProducer } from "../../../core/kafka/kafka-producer";
+import { settleWithin } from "../../../core/lifecycle/settle-within";
 import type { IngestMetrics } from "../../metrics";
 import type { ExternalLocationLog, LocationEntry } from "./location-log";
 import type { LocationSpill } from "./location-spill";
@@ -24,6 +25,15 @@ export interface KafkaLogOptions {
 
 /** How often a pump held back by spilled records looks again. */
 const SPILL_POLL_MS = 200;
+/**
+ * How long close() waits, after the buffer's wait, for Redis to answer the
+ * spill (without an answer: the rest is counted lost) and then for the
+ * producer's disconnect (kafkajs waits for the requests still out, which a
+ * hung broker holds for its request timeout).
+ */
+const CLOSE_STEP_WAIT_MS = 1_000;
+/** The longest close() takes past `drainWaitMs` when Redis or Kafka hangs. */
+export const KAFKA_LOG_CLOSE_WAIT_MS = 2 * CLOSE_STEP_WAIT_MS;
 
 const toMessage = (entry: LocationEntry) => ({
   key: entry.riderId,
@@ -144,8 +154,13 @@ export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
         );
         spill.keep(left, "shutdown");
       }
-      await spill.flush();
-      await producer.disconnect().catch(() => undefined);
+      await spill.flush(CLOSE_STEP_WAIT_MS);
+      // A send cut here was not acked: its records were spilled above with the rest.
+      await settleWithin(
+        producer.disconnect().catch(() => undefined),
+        CLOSE_STEP_WAIT_MS,
+        undefined,
+      );
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { settleWithin } from "../../../core/lifecycle/settle-within";
 import type { RedisConnection } from "../../../core/redis/client";
 import { keys } from "../../../core/redis/keys";
 import { holdLease, processHolder, releaseLease } from "../../../core/redis/leases";
@@ -8,9 +9,11 @@ import type { LocationSpill } from "./location-spill";
 
 /** Spilled records read, produced and deleted per step. */
 const REPLAY_BATCH = 1_000;
+/** The longest stop() waits for the pass under way and the leases' give-back. */
+export const REPLAY_STOP_WAIT_MS = 1_000;
 
 export interface LocationReplay {
-  /** Stops the passes and gives back the leases this node holds. */
+  /** Stops the passes and gives back the leases this node holds (waiting REPLAY_STOP_WAIT_MS at most). */
   stop(): Promise<void>;
 }
 
@@ -153,12 +156,20 @@ export function startLocationReplay(options: {
     async stop() {
       stopped = true;
       clearTimeout(timer);
-      await running;
-      await Promise.all(
-        [...leased].map((city) =>
-          releaseLease(connection.client, keys.locationSpillLease(city), holder).catch(() => false),
-        ),
-      );
+      // With Redis or Kafka hanging the pass is left: it deletes only what Kafka acked, and
+      // the leases lapse by themselves after KAFKA_REPLAY_LEASE_MS (giving them back only
+      // lets another node go on at once).
+      const stopping = (async () => {
+        await running;
+        await Promise.all(
+          [...leased].map((city) =>
+            releaseLease(connection.client, keys.locationSpillLease(city), holder).catch(
+              () => false,
+            ),
+          ),
+        );
+      })();
+      await settleWithin(stopping, REPLAY_STOP_WAIT_MS, undefined);
     },
   };
 }

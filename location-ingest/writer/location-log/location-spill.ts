@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { settleWithin } from "../../../core/lifecycle/settle-within";
 import type { RedisConnection } from "../../../core/redis/client";
 import { keys } from "../../../core/redis/keys";
 import type { IngestMetrics } from "../../metrics";
@@ -10,8 +11,13 @@ export type SpillReason = "overflow" | "shutdown";
 export interface LocationSpill {
   /** Queues records to keep, oldest first; they are written on the next turn of the event loop. */
   keep(entries: readonly LocationEntry[], reason: SpillReason): void;
-  /** Resolves once everything queued so far is in Redis or counted lost. */
-  flush(): Promise<void>;
+  /**
+   * Resolves once everything queued so far is in Redis or counted lost. A
+   * Redis that answers none of the spill's calls for `stallMs` (it hangs) is
+   * given up on: what is not written yet is counted lost then (the drain's
+   * last flush; while Redis answers, however slowly, it goes on).
+   */
+  flush(stallMs: number): Promise<void>;
   /** True while spilled records wait for replay (kept here since, or last counted by the replay). */
   waiting(): boolean;
   /** The mark a count is taken against: keep() calls so far, or -1 while a write is outstanding. */
@@ -51,6 +57,12 @@ export function createLocationSpill(options: {
   let keeps = 0;
   /** Records queued or being written. */
   let outstanding = 0;
+  /** City → its records queued or being written, for the count when flush() gives up. */
+  const unsettled = new Map<string, number>();
+  /** Spill calls Redis has answered (or failed): what flush() watches for progress. */
+  let answers = 0;
+  /** flush() gave up on Redis: what is still out was counted lost, whatever it comes to. */
+  let abandoned = false;
   let waiting = false;
   /** `reason city` → records lost since the last log line. */
   const unlogged = new Map<string, number>();
@@ -65,19 +77,29 @@ export function createLocationSpill(options: {
     unlogged.clear();
   }
 
-  function lose(
-    records: readonly Queued[],
-    reason: "spill_full" | "redis_unavailable",
-    city: string,
-  ) {
-    metrics.logLost.inc({ reason }, records.length);
+  /** `records` of `city` are written or counted lost: no longer flush()'s to count. */
+  function settle(city: string, records: number): void {
+    unsettled.set(city, (unsettled.get(city) ?? 0) - records);
+  }
+
+  function lose(records: number, reason: "spill_full" | "redis_unavailable", city: string) {
+    settle(city, records);
+    metrics.logLost.inc({ reason }, records);
     const key = `${reason} ${city}`;
-    unlogged.set(key, (unlogged.get(key) ?? 0) + records.length);
+    unlogged.set(key, (unlogged.get(key) ?? 0) + records);
     lossLog ??= setTimeout(logLosses, LOSS_LOG_EVERY_MS);
+  }
+
+  /** Redis stopped answering the spill: every record still out is counted lost. */
+  function abandon(): void {
+    abandoned = true;
+    for (const [city, records] of unsettled)
+      if (records > 0) lose(records, "redis_unavailable", city);
   }
 
   async function writeCity(city: string, records: Queued[]): Promise<void> {
     for (let from = 0; from < records.length; from += CHUNK_RECORDS) {
+      if (abandoned) return;
       const chunk = records.slice(from, from + CHUNK_RECORDS);
       const args = chunk.flatMap(({ entry }) => [
         entry.riderId,
@@ -90,12 +112,16 @@ export function createLocationSpill(options: {
           await connection.client.spillLocations(keys.locationSpill(city), maxRecords, ...args),
         );
       } catch {
-        lose(records.slice(from), "redis_unavailable", city);
+        answers += 1;
+        if (!abandoned) lose(records.length - from, "redis_unavailable", city);
         return;
       }
+      answers += 1;
+      if (abandoned) return;
+      settle(city, kept);
       for (const { reason } of chunk.slice(0, kept)) metrics.logSpilled.inc({ reason });
       if (kept < chunk.length) {
-        lose(records.slice(from + kept), "spill_full", city);
+        lose(records.length - from - kept, "spill_full", city);
         return;
       }
     }
@@ -113,7 +139,10 @@ export function createLocationSpill(options: {
       keeps += 1;
       outstanding += entries.length;
       waiting = true;
-      for (const entry of entries) queue.push({ entry, reason });
+      for (const entry of entries) {
+        queue.push({ entry, reason });
+        unsettled.set(entry.city, (unsettled.get(entry.city) ?? 0) + 1);
+      }
       if (scheduled) return;
       scheduled = true;
       setImmediate(() => {
@@ -123,13 +152,22 @@ export function createLocationSpill(options: {
         writing = writing.then(() => write(batch));
       });
     },
-    async flush() {
+    async flush(stallMs) {
       if (scheduled || queue.length > 0) {
         const batch = queue;
         queue = [];
         writing = writing.then(() => write(batch));
       }
-      await writing;
+      const written = writing.then(() => true);
+      let seen = answers;
+      while (!(await settleWithin(written, stallMs, false))) {
+        if (answers === seen) {
+          // Records of a call still out may land after all: counted lost, replayed twice at worst.
+          abandon();
+          break;
+        }
+        seen = answers;
+      }
       clearTimeout(lossLog);
       logLosses();
     },

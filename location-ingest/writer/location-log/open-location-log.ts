@@ -2,10 +2,22 @@ import type { Logger } from "pino";
 import type { RedisConnection } from "../../../core/redis/client";
 import type { IngestConfig } from "../../config";
 import type { IngestMetrics } from "../../metrics";
-import { createKafkaLog } from "./kafka-log";
+import { createKafkaLog, KAFKA_LOG_CLOSE_WAIT_MS } from "./kafka-log";
 import type { LocationLog } from "./location-log";
-import { startLocationReplay } from "./location-replay";
+import { REPLAY_STOP_WAIT_MS, startLocationReplay } from "./location-replay";
 import { createLocationSpill } from "./location-spill";
+
+/**
+ * The longest the log's close() takes when Redis or Kafka hangs: the
+ * replay's stop, the buffer's wait for Kafka, then the spill and the
+ * producer's disconnect. The capped Redis stream has nothing to close.
+ */
+export function locationLogCloseWaitMs(
+  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs">,
+): number {
+  if (!config.kafkaBrokers) return 0;
+  return REPLAY_STOP_WAIT_MS + config.kafkaDrainWaitMs + KAFKA_LOG_CLOSE_WAIT_MS;
+}
 
 /**
  * The location log the configuration asks for: with KAFKA_BROKERS, Kafka
