@@ -71,6 +71,36 @@ test("a node that finds its id claimed by another sends its watchers to the new 
   }
 }, 20_000);
 
+test("a node that lost its id sends its watchers to the holder named by the claim, before any ring names the holder", async () => {
+  const node = await startTestTracking({ REDIS_URL: fixture.redis.url });
+  // Nodes of earlier tests may still be in this ring: an order it gives to this node.
+  const inRing = () => node.app.ring.nodes().some((member) => member.id === node.id);
+  await waitUntil(inRing, 5_000, "the node in its own ring");
+  const orderId =
+    Array.from({ length: 1_000 }, () => uniqueId("order")).find(
+      (id) => node.app.ring.ownerOf(id)?.id === node.id,
+    ) ?? "";
+  const customerId = uniqueId("cust");
+  await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
+  try {
+    const watcher = await openWatcher(`${node.url}/v1/orders/${orderId}/track`, {
+      headers: { authorization: `Bearer ${await testToken(customerId, "customer")}` },
+    });
+    await watcher.waitForFrames(1);
+    // The holder has claimed the id but not beaten yet: every ring still names this node's URL.
+    // (Before, the watchers closed 1012 with no `moved` whenever the holder's first beat was late.)
+    const holderUrl = "ws://127.0.0.1:1";
+    await fixture.db.set(keys.trackingNodeClaim(node.id), `${uniqueId("instance")} ${holderUrl}`);
+    expect((await node.app.failed).message).toBe("TRACKING_NODE_ID claimed by another node");
+    expect(await watcher.closed).toEqual({ code: 1012, reason: "server restarting" });
+    expect(watcher.frames.at(-1)).toEqual({ type: "moved", orderId, url: holderUrl });
+    expect(await fixture.db.hget(keys.trackingNodeUrls(), node.id)).toBe(node.url);
+  } finally {
+    await node.stop();
+    await fixture.db.del(keys.trackingNodeClaim(node.id));
+  }
+}, 10_000);
+
 test("a process whose id is claimed mid-SIGTERM-drain finishes that drain and exits 0, not 1", async () => {
   const id = uniqueId("draining");
   // Beats 1.5 s apart: the claim is taken and SIGTERM sent just after one, so the

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { settleWithin } from "../core/lifecycle/settle-within";
 import { CLOSE } from "../core/protocol/tracking-protocol";
 import type { RedisConnection } from "../core/redis/client";
-import { joinTrackingRegistry } from "../core/tracking-ring/node-registry";
+import { joinTrackingRegistry, readIdHolderUrl } from "../core/tracking-ring/node-registry";
 import {
   createTrackingRing,
   type TrackingNode,
@@ -31,6 +31,8 @@ export function createRingMembership(options: {
   const { connection, self, ringRefreshMs, watchers, logger } = options;
   let leaving = false;
   let membership: Awaited<ReturnType<typeof joinTrackingRegistry>> | undefined;
+  // Set once the id is lost: where its new holder listens.
+  let idHolderUrl: string | undefined;
 
   /** The watcher's order belongs elsewhere: `moved` with the owner's URL, and the close. */
   function moveLostOrders(): void {
@@ -143,18 +145,23 @@ export function createRingMembership(options: {
     /**
      * The id was claimed by another node: nothing of this node's may be
      * written any more (the registry entry and the claim are the holder's).
-     * The ring is read once more so it names the holder's URL (this node's
-     * view may predate the holder's first beat); bounded by one node TTL,
+     * The ring is read once more (orders may have moved during the stall)
+     * and the claim tells the holder's URL: the ring may not name it yet,
+     * since the holder claims the id before its first beat, and a ring
+     * already read this tick is not read again. Bounded by one node TTL,
      * after which the watchers are sent away without a `moved` and look
      * the owner up again.
      */
     async abandon(): Promise<void> {
       leaving = true;
       try {
-        await settleWithin(
-          ring.refresh().catch(() => false),
+        idHolderUrl = await settleWithin(
+          Promise.all([
+            ring.refresh().catch(() => false),
+            readIdHolderUrl(connection, self.id).catch(() => undefined),
+          ]).then(([, url]) => url),
           options.nodeTtlMs,
-          false,
+          undefined,
         );
       } finally {
         ring.stop();
@@ -169,7 +176,8 @@ export function createRingMembership(options: {
     sendEveryoneAway(): void {
       for (const ws of watchers.all()) {
         const owner = ring.ownerOf(ws.data.orderId);
-        watchers.close(ws, CLOSE.draining, owner && owner.url !== self.url ? owner.url : undefined);
+        const url = owner?.id === self.id ? (idHolderUrl ?? owner.url) : owner?.url;
+        watchers.close(ws, CLOSE.draining, url && url !== self.url ? url : undefined);
       }
     },
   };

@@ -115,10 +115,24 @@ async function claimId(
   const left = await client.pttl(claim);
   await Bun.sleep(Math.max(0, Math.min(left, liveForMs)) + 1);
   if ((await holdLease(client, claim, holder, liveForMs)) !== "held") return;
-  const other = (await client.get(claim)) ?? "";
+  const other = await readIdHolderUrl(connection, node.id);
   throw new ConfigError(
     "TRACKING_NODE_ID",
-    `used by a live node at ${other.slice(other.indexOf(" ") + 1) || "another address"} (each node needs its own id)`,
+    `used by a live node at ${other ?? "another address"} (each node needs its own id)`,
     node.id,
   );
+}
+
+/**
+ * The URL of the node whose claim holds `nodeId` now (a claim is
+ * `<instance token> <url>`), undefined when none does. Known from the
+ * claim before the holder's first beat names it in any ring.
+ */
+export async function readIdHolderUrl(
+  connection: RedisConnection,
+  nodeId: string,
+): Promise<string | undefined> {
+  const claim = await connection.client.get(keys.trackingNodeClaim(nodeId));
+  const space = claim?.indexOf(" ") ?? -1;
+  return claim && space >= 0 && space < claim.length - 1 ? claim.slice(space + 1) : undefined;
 }
