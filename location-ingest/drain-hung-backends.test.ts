@@ -22,6 +22,8 @@ import { ingestDrainTimeoutMs } from "./ingest-app";
 /** Scheduling slack on top of a drain's own waits (two cores, a suite running beside). */
 const SLACK_MS = 1_500;
 const SEND_PING = "/delivery.tracking.v1.LocationIngestService/SendPing";
+/** The Kafka buffer's size, which sets the spill's budget in the cut. */
+const KAFKA_BUFFER_RECORDS = 25_000;
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -42,6 +44,7 @@ async function ingestWithKafkaHung(kafkaDrainWaitMs: number) {
     REDIS_URL: redis.url,
     KAFKA_BROKERS: broker.brokers,
     KAFKA_DRAIN_WAIT_MS: String(kafkaDrainWaitMs),
+    KAFKA_BUFFER_RECORDS: String(KAFKA_BUFFER_RECORDS),
   });
   cleanups.push(async () => {
     ingest.child.kill("SIGKILL");
@@ -98,7 +101,11 @@ test("Kafka and Redis hang: every step gives up by itself, the drain exits 0 ins
   expect(await ingest.child.exited).toBe(0);
   const tookMs = Date.now() - started;
   expect(await unary.outcome).toBe("closed unanswered");
-  const cutMs = ingestDrainTimeoutMs({ kafkaBrokers: ["kafka"], kafkaDrainWaitMs });
+  const cutMs = ingestDrainTimeoutMs({
+    kafkaBrokers: ["kafka"],
+    kafkaDrainWaitMs,
+    kafkaBufferRecords: KAFKA_BUFFER_RECORDS,
+  });
   expect(logged("draining")[0]?.timeoutMs).toBe(cutMs);
   expect(logged("drain timed out")).toEqual([]);
   // Its own worst case: the cut less its 5 s of slack.

@@ -40,13 +40,13 @@ export interface IngestApp {
 
 /**
  * The drain's cut: 15 s, or when longer its own worst case and 5 s of
- * slack. Each step that can wait on a hanging Redis or Kafka gives up by
- * itself, in turn: the live figures' last report (1 s), the calls under way
- * (2 s), the last flush (2 s), the location log's close (Kafka: 1 s +
- * KAFKA_DRAIN_WAIT_MS + 2 s) and QUIT (1 s).
+ * slack. Each step that can wait on a hanging or slow Redis or Kafka gives
+ * up by itself, in turn: the live figures' last report (1 s), the calls
+ * under way (2 s), the last flush (2 s), the location log's close (Kafka:
+ * 1 s + KAFKA_DRAIN_WAIT_MS + the spill's budget + 1 s) and QUIT (1 s).
  */
 export function ingestDrainTimeoutMs(
-  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs">,
+  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs" | "kafkaBufferRecords">,
 ): number {
   const worstMs =
     STATS_STOP_WAIT_MS +

@@ -45,10 +45,12 @@ export interface PositionWriter {
   /** Resolves once the position's batch has reached Redis (or failed to). */
   write(entry: PositionWrite): Promise<WriteOutcome>;
   /**
-   * Resolves when everything queued so far has been flushed. From then on a
-   * flush Redis fails or does not answer refuses what is still queued
-   * (`unavailable`: never written nor acked), so a hanging Redis holds the
-   * drain for one flush timeout, not one per batch queued.
+   * Resolves when everything queued so far has been flushed, within one
+   * flush timeout (FLUSH_TIMEOUT_MS): flushes started from then on only get
+   * what is left of it, and one Redis fails or does not answer in time
+   * refuses what is still queued (`unavailable`: never written nor acked).
+   * So neither a hanging Redis (one timeout per batch queued) nor a slow one
+   * answering each batch in time holds the drain longer.
    */
   drain(): Promise<void>;
 }
@@ -98,6 +100,8 @@ export function createPositionWriter(options: {
   let inFlight = 0;
   let scheduled = false;
   let draining = false;
+  /** When the drain's flushes must have ended (performance.now()); unbounded until drain(). */
+  let drainDeadline = Number.POSITIVE_INFINITY;
   const idle: (() => void)[] = [];
 
   // Gather what arrives within one turn of the event loop, then flush it
@@ -123,8 +127,10 @@ export function createPositionWriter(options: {
 
   async function flush(batch: Pending[]): Promise<void> {
     metrics.batchPings.observe(batch.length);
-    if (!connection.isReady()) {
+    const timeoutMs = Math.min(FLUSH_TIMEOUT_MS, drainDeadline - performance.now());
+    if (!connection.isReady() || timeoutMs <= 0) {
       for (const item of batch) item.resolve("unavailable");
+      if (timeoutMs <= 0) refuseQueued();
       return;
     }
     const shards = new ShardBatch(connection);
@@ -133,7 +139,7 @@ export function createPositionWriter(options: {
     queueStores(shards, stores);
     queueEvents(shards, batch, staged);
     stageCities(shards, batch, staged);
-    const replies = await shards.exec(FLUSH_TIMEOUT_MS);
+    const replies = await shards.exec(timeoutMs);
     if (draining && replies.failed.size > 0) refuseQueued();
     const doneAt = now();
     // Index loops, not entries() or some(): an iterator pair or a closure per ping is garbage.
@@ -257,6 +263,7 @@ export function createPositionWriter(options: {
     },
     drain() {
       draining = true;
+      drainDeadline = performance.now() + FLUSH_TIMEOUT_MS;
       if (inFlight === 0 && queue.length === 0) return Promise.resolve();
       return new Promise<void>((resolve) => {
         idle.push(resolve);

@@ -4,6 +4,8 @@ export interface FreezingProxy {
   readonly port: number;
   /** From now on nothing passes either way and nothing is closed: a phone that vanished without a FIN. */
   freeze(): void;
+  /** From now on every answer from upstream reaches the client `ms` late, in order: a slow server that answers everything. */
+  delayReplies(ms: number): void;
   /**
    * From the first answer from upstream that contains `marker` on, what the
    * clients send is held back (a server that stopped reading just after that
@@ -13,9 +15,10 @@ export interface FreezingProxy {
   close(): Promise<void>;
 }
 
-/** A TCP proxy on 127.0.0.1 to `targetPort` that can go silent on demand. */
+/** A TCP proxy on 127.0.0.1 to `targetPort` that can go silent, or slow, on demand. */
 export async function startFreezingProxy(targetPort: number): Promise<FreezingProxy> {
   let frozen = false;
+  let replyDelayMs = 0;
   let marker: string | undefined;
   let holding: PromiseWithResolvers<void> | undefined;
   const held: Array<{ to: Socket; chunk: Buffer }> = [];
@@ -34,9 +37,18 @@ export async function startFreezingProxy(targetPort: number): Promise<FreezingPr
       if (held.length > 0 || (holding && marker === undefined)) held.push({ to: upstream, chunk });
       else upstream.write(chunk);
     });
+    /** The answers delayed so far, delivered one after another. */
+    let delivered = Promise.resolve();
     upstream.on("data", (chunk: Buffer) => {
       if (frozen) return;
-      client.write(chunk);
+      if (replyDelayMs > 0) {
+        const dueAt = performance.now() + replyDelayMs;
+        delivered = delivered
+          .then(() => Bun.sleep(Math.max(0, dueAt - performance.now())))
+          .then(() => {
+            if (!frozen) client.write(chunk);
+          });
+      } else client.write(chunk);
       if (marker !== undefined && chunk.includes(marker)) {
         marker = undefined;
         holding?.resolve();
@@ -55,6 +67,9 @@ export async function startFreezingProxy(targetPort: number): Promise<FreezingPr
     port: (server.address() as AddressInfo).port,
     freeze() {
       frozen = true;
+    },
+    delayReplies(ms) {
+      replyDelayMs = ms;
     },
     holdRequestsAfter(text) {
       marker = text;

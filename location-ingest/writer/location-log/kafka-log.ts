@@ -19,6 +19,8 @@ export interface KafkaLogOptions {
   spill: LocationSpill;
   /** How long close() waits for Kafka to take the buffer before spilling the rest. */
   drainWaitMs: number;
+  /** How long close() waits for Redis to take that spill (spillWaitMs). */
+  spillWaitMs: number;
   logger: Logger;
   metrics: Pick<IngestMetrics, "logBuffered" | "logSent" | "logFailures">;
 }
@@ -26,14 +28,32 @@ export interface KafkaLogOptions {
 /** How often a pump held back by spilled records looks again. */
 const SPILL_POLL_MS = 200;
 /**
- * How long close() waits, after the buffer's wait, for Redis to answer the
- * spill (without an answer: the rest is counted lost) and then for the
- * producer's disconnect (kafkajs waits for the requests still out, which a
- * hung broker holds for its request timeout).
+ * How long close() waits for the producer's disconnect (kafkajs waits for
+ * the requests still out, which a hung broker holds for its request timeout).
  */
-const CLOSE_STEP_WAIT_MS = 1_000;
-/** The longest close() takes past `drainWaitMs` when Redis or Kafka hangs. */
-export const KAFKA_LOG_CLOSE_WAIT_MS = 2 * CLOSE_STEP_WAIT_MS;
+const DISCONNECT_WAIT_MS = 1_000;
+/** A Redis that has answered none of the spill's calls for this long hangs: the rest is lost at once. */
+const SPILL_STALL_MS = 1_000;
+/**
+ * Records a second the spill's budget counts on: a quarter of what a
+ * healthy redis-server took here (100,000 records in 0.70-0.95 s, load
+ * 2.3), so only a Redis slower than that loses a full buffer's records.
+ */
+const SPILL_RECORDS_PER_S = 25_000;
+
+/**
+ * How long close() waits for Redis to take the spill, whether it hangs or
+ * answers slowly (what it has not taken by then is counted lost): 1 s, and
+ * 1 s per 25,000 records the buffer holds (5 s for the default 100,000).
+ */
+export function spillWaitMs(bufferRecords: number): number {
+  return SPILL_STALL_MS + Math.ceil((bufferRecords * 1_000) / SPILL_RECORDS_PER_S);
+}
+
+/** The longest close() takes past `drainWaitMs`, however Redis and Kafka behave. */
+export function kafkaLogCloseWaitMs(bufferRecords: number): number {
+  return spillWaitMs(bufferRecords) + DISCONNECT_WAIT_MS;
+}
 
 const toMessage = (entry: LocationEntry) => ({
   key: entry.riderId,
@@ -147,18 +167,18 @@ export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
       // What Kafka did not take in time is kept in Redis (a send still out may land too: a duplicate).
       const left = buffer.splice(0);
       metrics.logBuffered.set(0);
-      if (left.length > 0) {
+      spill.keep(left, "shutdown");
+      const { spilled, lost } = await spill.flush(SPILL_STALL_MS, options.spillWaitMs);
+      // Logged once the spill is done: with Redis hung or slow, some or all of them are lost.
+      if (left.length > 0)
         logger.warn(
-          { records: left.length, lastError },
-          "location log: records Kafka did not take by the drain spilled to redis",
+          { records: left.length, spilled, lost, lastError },
+          "location log: records Kafka did not take by the drain: spilled to redis, or lost",
         );
-        spill.keep(left, "shutdown");
-      }
-      await spill.flush(CLOSE_STEP_WAIT_MS);
       // A send cut here was not acked: its records were spilled above with the rest.
       await settleWithin(
         producer.disconnect().catch(() => undefined),
-        CLOSE_STEP_WAIT_MS,
+        DISCONNECT_WAIT_MS,
         undefined,
       );
     },

@@ -7,17 +7,26 @@ import type { LocationEntry } from "./location-log";
 
 /** Why records went to the spill: the Kafka buffer was full, or the node drained with Kafka away. */
 export type SpillReason = "overflow" | "shutdown";
+/** Why records were lost: past the city's spill cap, or Redis did not take them in time. */
+export type LossReason = "spill_full" | "redis_unavailable";
+
+/** What one flush() settled: records written to the spill, and lost by reason. */
+export interface SpillOutcome {
+  spilled: number;
+  lost: Partial<Record<LossReason, number>>;
+}
 
 export interface LocationSpill {
   /** Queues records to keep, oldest first; they are written on the next turn of the event loop. */
   keep(entries: readonly LocationEntry[], reason: SpillReason): void;
   /**
-   * Resolves once everything queued so far is in Redis or counted lost. A
-   * Redis that answers none of the spill's calls for `stallMs` (it hangs) is
-   * given up on: what is not written yet is counted lost then (the drain's
-   * last flush; while Redis answers, however slowly, it goes on).
+   * Resolves once everything queued so far is in Redis or counted lost, with
+   * what it settled (the drain's last flush). What is not written yet is
+   * counted lost when Redis has answered none of the spill's calls for
+   * `stallMs` (it hangs), and at the latest after `waitMs` (it answers too
+   * slowly to finish in time).
    */
-  flush(stallMs: number): Promise<void>;
+  flush(stallMs: number, waitMs: number): Promise<SpillOutcome>;
   /** True while spilled records wait for replay (kept here since, or last counted by the replay). */
   waiting(): boolean;
   /** The mark a count is taken against: keep() calls so far, or -1 while a write is outstanding. */
@@ -61,6 +70,9 @@ export function createLocationSpill(options: {
   const unsettled = new Map<string, number>();
   /** Spill calls Redis has answered (or failed): what flush() watches for progress. */
   let answers = 0;
+  /** Records written and lost so far, what flush() reports the difference of. */
+  let spilledTotal = 0;
+  const lostTotal: Record<LossReason, number> = { spill_full: 0, redis_unavailable: 0 };
   /** flush() gave up on Redis: what is still out was counted lost, whatever it comes to. */
   let abandoned = false;
   let waiting = false;
@@ -82,15 +94,16 @@ export function createLocationSpill(options: {
     unsettled.set(city, (unsettled.get(city) ?? 0) - records);
   }
 
-  function lose(records: number, reason: "spill_full" | "redis_unavailable", city: string) {
+  function lose(records: number, reason: LossReason, city: string) {
     settle(city, records);
+    lostTotal[reason] += records;
     metrics.logLost.inc({ reason }, records);
     const key = `${reason} ${city}`;
     unlogged.set(key, (unlogged.get(key) ?? 0) + records);
     lossLog ??= setTimeout(logLosses, LOSS_LOG_EVERY_MS);
   }
 
-  /** Redis stopped answering the spill: every record still out is counted lost. */
+  /** Redis did not take the spill in time: every record still out is counted lost. */
   function abandon(): void {
     abandoned = true;
     for (const [city, records] of unsettled)
@@ -119,6 +132,7 @@ export function createLocationSpill(options: {
       answers += 1;
       if (abandoned) return;
       settle(city, kept);
+      spilledTotal += kept;
       for (const { reason } of chunk.slice(0, kept)) metrics.logSpilled.inc({ reason });
       if (kept < chunk.length) {
         lose(records.length - from - kept, "spill_full", city);
@@ -152,17 +166,23 @@ export function createLocationSpill(options: {
         writing = writing.then(() => write(batch));
       });
     },
-    async flush(stallMs) {
+    async flush(stallMs, waitMs) {
+      const spilledBefore = spilledTotal;
+      const lostBefore = { ...lostTotal };
       if (scheduled || queue.length > 0) {
         const batch = queue;
         queue = [];
         writing = writing.then(() => write(batch));
       }
       const written = writing.then(() => true);
+      const deadline = performance.now() + waitMs;
       let seen = answers;
-      while (!(await settleWithin(written, stallMs, false))) {
-        if (answers === seen) {
-          // Records of a call still out may land after all: counted lost, replayed twice at worst.
+      for (;;) {
+        const leftMs = deadline - performance.now();
+        if (await settleWithin(written, Math.max(0, Math.min(stallMs, leftMs)), false)) break;
+        // Hung (no answer since the last look), or out of time while it answers slowly.
+        // Records of a call still out may land after all: counted lost, replayed twice at worst.
+        if (answers === seen || leftMs <= stallMs) {
           abandon();
           break;
         }
@@ -170,6 +190,12 @@ export function createLocationSpill(options: {
       }
       clearTimeout(lossLog);
       logLosses();
+      const lost: SpillOutcome["lost"] = {};
+      for (const reason of ["spill_full", "redis_unavailable"] as const) {
+        const records = lostTotal[reason] - lostBefore[reason];
+        if (records > 0) lost[reason] = records;
+      }
+      return { spilled: spilledTotal - spilledBefore, lost };
     },
     waiting: () => waiting,
     mark: () => (outstanding > 0 ? -1 : keeps),

@@ -2,21 +2,23 @@ import type { Logger } from "pino";
 import type { RedisConnection } from "../../../core/redis/client";
 import type { IngestConfig } from "../../config";
 import type { IngestMetrics } from "../../metrics";
-import { createKafkaLog, KAFKA_LOG_CLOSE_WAIT_MS } from "./kafka-log";
+import { createKafkaLog, kafkaLogCloseWaitMs, spillWaitMs } from "./kafka-log";
 import type { LocationLog } from "./location-log";
 import { REPLAY_STOP_WAIT_MS, startLocationReplay } from "./location-replay";
 import { createLocationSpill } from "./location-spill";
 
 /**
- * The longest the log's close() takes when Redis or Kafka hangs: the
- * replay's stop, the buffer's wait for Kafka, then the spill and the
- * producer's disconnect. The capped Redis stream has nothing to close.
+ * The longest the log's close() takes when Redis or Kafka hangs or is
+ * slow: the replay's stop, the buffer's wait for Kafka, then the spill and
+ * the producer's disconnect. The capped Redis stream has nothing to close.
  */
 export function locationLogCloseWaitMs(
-  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs">,
+  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs" | "kafkaBufferRecords">,
 ): number {
   if (!config.kafkaBrokers) return 0;
-  return REPLAY_STOP_WAIT_MS + config.kafkaDrainWaitMs + KAFKA_LOG_CLOSE_WAIT_MS;
+  return (
+    REPLAY_STOP_WAIT_MS + config.kafkaDrainWaitMs + kafkaLogCloseWaitMs(config.kafkaBufferRecords)
+  );
 }
 
 /**
@@ -45,6 +47,7 @@ export function openLocationLog(
     retryMaxMs: config.kafkaRetryMaxMs,
     spill,
     drainWaitMs: config.kafkaDrainWaitMs,
+    spillWaitMs: spillWaitMs(config.kafkaBufferRecords),
     logger: log,
     metrics,
   });
