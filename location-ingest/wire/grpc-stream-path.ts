@@ -57,7 +57,13 @@ export function createGrpcStreamPath(deps: GrpcStreamPathDeps) {
     onBytes: () => void,
   ): void {
     let call: StreamPingsCall | undefined;
-    const responses = grpcResponses(response, () => call?.close());
+    let stopReading: (() => void) | undefined;
+    // Every end of the call comes here once, whoever ends it: the pump, the
+    // client, the session (supersede, drain) or the token's exp.
+    const responses = grpcResponses(response, () => {
+      stopReading?.();
+      call?.close();
+    });
     try {
       const encoding = request.headers["grpc-encoding"];
       if (encoding !== undefined && encoding !== "identity")
@@ -70,7 +76,7 @@ export function createGrpcStreamPath(deps: GrpcStreamPathDeps) {
       responses.fail(error);
       return;
     }
-    pumpRequests(request, call, responses, deps, onBytes, admission.rider.riderId);
+    stopReading = pumpRequests(request, call, responses, deps, onBytes, admission.rider.riderId);
   };
 }
 
@@ -78,7 +84,8 @@ export function createGrpcStreamPath(deps: GrpcStreamPathDeps) {
  * Reads ping frames in order, one accept at a time, pausing when far
  * ahead. A frame left unfinished for `messageTimeoutMs` while we are
  * reading ends the stream (a paused read restarts the clock on resume:
- * the wait was ours, not the client's).
+ * the wait was ours, not the client's). Returns the stop the call's end
+ * runs, however it ended: the clock cleared, the request no longer read.
  */
 function pumpRequests(
   request: Http2ServerRequest,
@@ -87,27 +94,22 @@ function pumpRequests(
   deps: GrpcStreamPathDeps,
   onBytes: () => void,
   riderId: string,
-): void {
+): () => void {
   const { reportLimit, messageTimeoutMs } = deps;
   const frames = new GrpcFrameReader(PING_MESSAGE_MAX_BYTES);
   // Pings read and not yet acked, oldest first; the first is with the session.
   const waiting: GeoPing[] = [];
   let requestEnded = false;
   let paused = false;
-  let failed = false;
+  let over = false;
   let deadline: ReturnType<typeof setTimeout> | undefined;
   const clearDeadline = () => {
     if (deadline === undefined) return;
     clearTimeout(deadline);
     deadline = undefined;
   };
-  const fail = (error: unknown) => {
-    if (failed) return;
-    failed = true;
-    clearDeadline();
-    request.pause();
-    responses.fail(error);
-  };
+  // The call's end (grpcResponses' onEnd) runs stop.
+  const fail = (error: unknown) => responses.fail(error);
   const refuseMessage = (limit: "malformed_message" | "message_too_large", error: EdgeError) => {
     reportLimit(limit, { riderId });
     fail(error);
@@ -130,15 +132,15 @@ function pumpRequests(
   };
   const accepted = () => {
     waiting.shift();
-    if (paused && waiting.length < MAX_PINGS_IN_FLIGHT / 2 && !failed) {
+    if (paused && waiting.length < MAX_PINGS_IN_FLIGHT / 2 && !over) {
       paused = false;
       request.resume();
       watchPartialFrame();
     }
-    if (!failed) acceptNext();
+    if (!over) acceptNext();
   };
   request.on("data", (chunk: Buffer) => {
-    if (failed) return;
+    if (over) return;
     onBytes();
     const completed = frames.push(chunk);
     if (completed === "too_large") {
@@ -183,10 +185,12 @@ function pumpRequests(
     if (waiting.length === 0) responses.end();
   });
   // The client went away: nothing more will be read or written.
-  request.on("aborted", () => {
+  request.on("aborted", () => responses.end());
+  return () => {
+    over = true;
     clearDeadline();
-    responses.end();
-  });
+    request.pause();
+  };
 }
 
 /**

@@ -18,6 +18,13 @@ export function testToken(
   });
 }
 
+/** When a token minted here expires, in epoch milliseconds (its `exp` claim is whole seconds). */
+export function tokenExpMs(token: string): number {
+  const payload = JSON.parse(atob(token.split(".")[1] ?? "")) as { exp?: unknown };
+  if (typeof payload.exp !== "number") throw new Error("the token has no exp claim");
+  return payload.exp * 1000;
+}
+
 /** Ids unique to one test, so tests share a Redis without flushing it. */
 let counter = 0;
 export function uniqueId(prefix: string): string {

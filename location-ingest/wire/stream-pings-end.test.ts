@@ -1,0 +1,50 @@
+import { expect, test } from "bun:test";
+import http2 from "node:http2";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  StreamPingsRequestSchema,
+  StreamPingsResponseSchema,
+} from "../../proto/gen/delivery/tracking/v1/ingest_pb";
+import { pingTrack, useIngestOnRedis } from "../../test/support/ingest";
+import { grpcFrame, rawGrpcCall } from "../../test/support/raw-grpc";
+import { testToken, tokenExpMs, uniqueId } from "../../test/support/tokens";
+
+// Longer than the test token's life: the token's exp comes first, inside a half-sent frame.
+const MESSAGE_TIMEOUT_MS = 4_000;
+const fixture = useIngestOnRedis({ INGEST_MESSAGE_TIMEOUT_MS: String(MESSAGE_TIMEOUT_MS) });
+const STREAM_PINGS = "/delivery.tracking.v1.LocationIngestService/StreamPings";
+
+function pingFrame(): Buffer {
+  const [ping] = pingTrack(1);
+  return grpcFrame(toBinary(StreamPingsRequestSchema, create(StreamPingsRequestSchema, { ping })));
+}
+
+test("a lean gRPC StreamPings whose token expires inside a half-sent frame ends `token expired` only: the frame's clock stops with the call, though the stream outlives it (no message_timeout counted later)", async () => {
+  // A client that reads nothing yet (receive window 0): the call's end cannot be
+  // written, so its HTTP/2 stream stays open past the token's exp and the frame's clock.
+  const session = http2.connect(fixture.ingest.grpcUrl, { settings: { initialWindowSize: 0 } });
+  try {
+    const token = await testToken(uniqueId("rider"), "rider", "london", 3);
+    // A whole ping, then three bytes of the next frame's prefix: its clock starts now.
+    const sentAt = Date.now();
+    const half = grpcFrame(new Uint8Array(20)).subarray(0, 3);
+    const call = rawGrpcCall(session, STREAM_PINGS, token, Buffer.concat([pingFrame(), half]), {
+      end: false,
+    });
+    // Past the moment the frame's clock would fire, had it outlived the call's end at exp.
+    await Bun.sleep(sentAt + MESSAGE_TIMEOUT_MS + 1_000 - Date.now());
+    session.settings({ initialWindowSize: 65_535 });
+    const result = await call;
+    expect(tokenExpMs(token)).toBeLessThan(sentAt + MESSAGE_TIMEOUT_MS);
+    // The ping was read and acked: the call was reading when the half frame came.
+    const ack = result.body.subarray(5, 5 + result.body.readUInt32BE(1));
+    expect(fromBinary(StreamPingsResponseSchema, ack).event.case).toBe("ack");
+    expect([result.status, result.message]).toEqual(["16", "token expired"]);
+    const hits = await fixture.ingest.app.registry.getSingleMetricAsString(
+      "edge_ingest_limit_hits_total",
+    );
+    expect(hits).not.toContain('limit="message_timeout"');
+  } finally {
+    session.close();
+  }
+}, 15_000);
