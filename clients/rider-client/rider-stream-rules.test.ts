@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { parseStoredPosition } from "../../core/position/position-forms";
 import { keys } from "../../core/redis/keys";
 import { useIngestOnRedis } from "../../test/support/ingest";
-import { testToken, uniqueId } from "../../test/support/tokens";
+import { testToken, tokenExpMs, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 import type { Fix } from "./fix-source";
 import { RiderClient } from "./rider-client";
@@ -84,8 +84,8 @@ test("a second device of the rider supersedes the first, which stops for good: n
 test("an expired token: refreshToken, then the stream at once (no backoff)", async () => {
   const riderId = uniqueId("rider");
   const token = await testToken(riderId, "rider", "london", 1);
-  const exp = (JSON.parse(atob(token.split(".")[1] ?? "")) as { exp: number }).exp * 1000;
-  await waitUntil(() => Date.now() > exp, 5_000, "token expiry");
+  const expMs = tokenExpMs(token);
+  await waitUntil(() => Date.now() > expMs, 5_000, "token expiry");
   const { client, seen } = await device(riderId, token);
   await waitUntil(() => seen.acks >= 1, 10_000, "an ack");
   expect([seen.refreshed, seen.retries, seen.stopped]).toEqual([1, 1, []]);

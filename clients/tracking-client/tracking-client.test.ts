@@ -6,7 +6,7 @@ import type { TrackingEvent } from "../../proto/gen/delivery/tracking/v1/trackin
 import { useGatewayAndTrackingNodes } from "../../test/support/edge-nodes";
 import { seedOrder } from "../../test/support/orders";
 import { SOME_POSITION } from "../../test/support/positions";
-import { testToken, uniqueId } from "../../test/support/tokens";
+import { testToken, tokenExpMs, uniqueId } from "../../test/support/tokens";
 import { startTestTracking } from "../../test/support/tracking";
 import { waitUntil } from "../../test/support/wait";
 import { followOrder, type TrackingClient, type TrackingClientEvents } from "./tracking-client";
@@ -40,7 +40,7 @@ async function followed(
     refreshed: 0,
   };
   const token = await testToken(customerId, "customer", undefined, options.ttlSeconds);
-  const expiresAtMs = (JSON.parse(atob(token.split(".")[1] ?? "")) as { exp: number }).exp * 1000;
+  const expiresAtMs = tokenExpMs(token);
   const client = followOrder({
     gatewayUrl: options.gatewayUrl ?? fixture.gateway.url,
     ...(options.nodeUrl ? { nodeUrl: options.nodeUrl } : {}),
