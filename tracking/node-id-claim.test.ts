@@ -76,10 +76,10 @@ test("a node that lost its id sends its watchers to the holder named by the clai
   // Nodes of earlier tests may still be in this ring: an order it gives to this node.
   const inRing = () => node.app.ring.nodes().some((member) => member.id === node.id);
   await waitUntil(inRing, 5_000, "the node in its own ring");
-  const orderId =
-    Array.from({ length: 1_000 }, () => uniqueId("order")).find(
-      (id) => node.app.ring.ownerOf(id)?.id === node.id,
-    ) ?? "";
+  const orderId = Array.from({ length: 1_000 }, () => uniqueId("order")).find(
+    (id) => node.app.ring.ownerOf(id)?.id === node.id,
+  );
+  if (orderId === undefined) throw new Error("no order of 1,000 is this node's in its ring");
   const customerId = uniqueId("cust");
   await seedOrder(fixture.db, { orderId, customerId, riderId: uniqueId("rider") });
   try {
