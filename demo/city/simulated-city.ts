@@ -43,15 +43,19 @@ export async function startSimulatedCity(options: CityOptions): Promise<{ stop()
     const city = DEMO_CITIES[i % DEMO_CITIES.length];
     if (!city) continue;
     const riderId = `rider-${city.id}-${i}`;
-    const token = await mintToken(jwtSecret, { sub: riderId, role: "rider", city: city.id });
+    // A demo runs for days: each token (a day's) is replaced when the ingest ends the stream at its exp.
+    const riderToken = () => mintToken(jwtSecret, { sub: riderId, role: "rider", city: city.id });
     const rider = new SimulatedRider({
       riderId,
       center: city.center,
-      token,
+      token: await riderToken(),
+      refreshToken: riderToken,
       // Its own connection, as on a phone (the ingest allows a few streams per connection).
       client: createClient(LocationIngestService, createGrpcTransport({ baseUrl: ingestUrl })),
       random,
-      onOffer: (rider, offer) => options.onOffer?.(rider, token, offer),
+      // The job's gateway calls carry a token minted for it, not the first one (long expired by then).
+      onOffer: (rider, offer) =>
+        void riderToken().then((token) => options.onOffer?.(rider, token, offer)),
       onError: (error) => {
         // One line per rider problem is noise at a few hundred riders: log the first few.
         if (errorsLogged++ < 5)

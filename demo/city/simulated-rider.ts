@@ -28,6 +28,8 @@ export interface RiderOptions {
   riderId: string;
   center: LatLng;
   token: string;
+  /** A fresh token when the ingest ends the stream at the current one's exp. */
+  refreshToken: () => Promise<string>;
   client: Client<typeof LocationIngestService>;
   random: Random;
   onOffer?: (rider: SimulatedRider, offer: RideOffer) => void;
@@ -60,6 +62,7 @@ export class SimulatedRider {
     this.#client = new RiderClient({
       ingest: options.client,
       token: options.token,
+      refreshToken: options.refreshToken,
       // A fresh seq store per run: seq starts from the fix's time (max(last + 1, recorded_at_ms)).
       seqStore: new MemorySeqStore(),
       locate: () => this.#fix(),
