@@ -46,17 +46,35 @@ describe("shared config", () => {
     expect(() => loadRedisConfig({})).toThrow(/REDIS_URL: is required/);
   });
 
-  test("auth needs a long enough secret or a JWKS URL", () => {
+  test("auth needs a long enough secret, or a JWKS URL with the issuer and audience tokens must carry", () => {
     expect(() => loadAuthConfig({})).toThrow(/JWT_SECRET: is required/);
     expect(() => loadAuthConfig({ JWT_SECRET: "short" })).toThrow(/at least 32 characters/);
-    expect(loadAuthConfig({ JWT_JWKS_URL: "https://idp.example/jwks" }).jwks).toEqual({
+    const jwks = {
+      JWT_JWKS_URL: "https://idp.example/jwks",
+      JWT_ISSUER: "https://idp.example/",
+      JWT_AUDIENCE: "delivery-edge",
+    };
+    const auth = loadAuthConfig(jwks);
+    expect(auth.jwks).toEqual({
       url: "https://idp.example/jwks",
       timeoutMs: 1_500,
       refetchMinMs: 10_000,
       refreshMs: 600_000,
     });
-    expect(() =>
-      loadAuthConfig({ JWT_JWKS_URL: "https://idp.example/jwks", JWT_JWKS_TIMEOUT_MS: "0" }),
-    ).toThrow(/JWT_JWKS_TIMEOUT_MS/);
+    expect([auth.issuer, auth.audience]).toEqual(["https://idp.example/", "delivery-edge"]);
+    expect(() => loadAuthConfig({ ...jwks, JWT_JWKS_TIMEOUT_MS: "0" })).toThrow(
+      /JWT_JWKS_TIMEOUT_MS/,
+    );
+    // The provider's keys sign its ID tokens and other APIs' tokens too: without both checks
+    // the edge would take them, so a JWKS without either does not start.
+    for (const name of ["JWT_ISSUER", "JWT_AUDIENCE"] as const) {
+      for (const value of [undefined, " "]) {
+        expect(() => loadAuthConfig({ ...jwks, [name]: value })).toThrow(
+          `${name}: is required with JWT_JWKS_URL`,
+        );
+      }
+    }
+    // A development secret alone needs neither.
+    expect(loadAuthConfig({ JWT_SECRET: "x".repeat(32) }).issuer).toBeUndefined();
   });
 });

@@ -51,6 +51,7 @@ export interface AuthConfig {
     readonly refetchMinMs: number;
     readonly refreshMs: number;
   };
+  /** `iss` and `aud` every token must carry; both required with a JWKS. */
   readonly issuer?: string;
   readonly audience?: string;
 }
@@ -64,6 +65,14 @@ export function loadAuthConfig(env: Env): AuthConfig {
   if (secret && secret.length < 32) {
     throw new ConfigError("JWT_SECRET", "must be at least 32 characters", "<hidden>");
   }
+  const issuer = readOptionalString(env, "JWT_ISSUER");
+  const audience = readOptionalString(env, "JWT_AUDIENCE");
+  // An identity provider signs tokens for many clients and APIs with the same keys: without
+  // both checks, its ID tokens and other services' access tokens would be taken here too.
+  if (jwksUrl && !issuer)
+    throw new ConfigError("JWT_ISSUER", "is required with JWT_JWKS_URL", undefined);
+  if (jwksUrl && !audience)
+    throw new ConfigError("JWT_AUDIENCE", "is required with JWT_JWKS_URL", undefined);
   return Object.freeze({
     secret,
     ...(jwksUrl
@@ -82,8 +91,8 @@ export function loadAuthConfig(env: Env): AuthConfig {
           },
         }
       : {}),
-    issuer: readOptionalString(env, "JWT_ISSUER"),
-    audience: readOptionalString(env, "JWT_AUDIENCE"),
+    issuer,
+    audience,
   });
 }
 

@@ -70,6 +70,8 @@ function variablesRead(): Set<string> {
     {
       REDIS_CLUSTER_NODES: "127.0.0.1:7000",
       JWT_JWKS_URL: "https://id.example/jwks.json",
+      JWT_ISSUER: "https://id.example/",
+      JWT_AUDIENCE: "delivery-edge",
       KAFKA_BROKERS: "127.0.0.1:9092",
     },
   ];
