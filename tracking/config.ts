@@ -52,7 +52,10 @@ export interface TrackingConfig {
   readonly watchAttemptsWindowMs: number;
   /** Request line plus headers of a watch request; over it 431 in the error shape. */
   readonly maxHeaderBytes: number;
-  /** The ingest's live-age bound: after it a rider's lower seq is a restart, not a replay. */
+  /**
+   * The ingest's live-age bound: after it a rider's lower seq is a restart,
+   * not a replay, and a stored position is too old to be a snapshot.
+   */
   readonly seqRestartAfterMs: number;
 }
 

@@ -19,11 +19,11 @@ const SUBSCRIBE_WAIT_MS = 5_000;
 /**
  * What a watcher sees of its order, from connect to close. On connect: the
  * status and, while the order shows its rider (ASSIGNED up to its end), the
- * rider's last position; live: the order's events, with the rider's frames
- * withheld whenever the node's view says the order does not show that
- * rider. When the order ends every watcher gets the final status and is
- * closed `orderEnded`; a watcher the order no longer allows (its rider was
- * replaced) is closed `notAllowed`.
+ * rider's last position if it is fresh (snapshotMaxAgeMs); live: the order's
+ * events, with the rider's frames withheld whenever the node's view says the
+ * order does not show that rider. When the order ends every watcher gets
+ * the final status and is closed `orderEnded`; a watcher the order no longer
+ * allows (its rider was replaced) is closed `notAllowed`.
  */
 export function createOrderWatch(options: {
   connection: RedisConnection;
@@ -32,8 +32,13 @@ export function createOrderWatch(options: {
   subscriptions: OrderSubscriptions;
   metrics: TrackingMetrics;
   logger: Logger;
+  /**
+   * PING_MAX_LIVE_AGE_MS: a stored position the ingest received longer ago
+   * than this is where the rider was, not is, and is never a snapshot.
+   */
+  snapshotMaxAgeMs: number;
 }) {
-  const { connection, watchers, views, subscriptions, metrics, logger } = options;
+  const { connection, watchers, views, subscriptions, metrics, logger, snapshotMaxAgeMs } = options;
 
   /** A frame this node made itself (its events are well formed by construction). */
   function ownFrame(orderId: string, json: string): OutgoingFrame {
@@ -97,6 +102,9 @@ export function createOrderWatch(options: {
     const position = parseStoredPosition(await connection.client.get(keys.riderPosition(riderId)));
     // The order may have ended or changed rider while the read was out.
     if (position?.riderId !== riderId || !views.showsRider(orderId, riderId)) return undefined;
+    // The stored position keeps for a day: an old one may be from before this order (the end
+    // of the rider's last shift, at home). Only a fix from the live stream shows where the rider is.
+    if (position.receivedAtMs < Date.now() - snapshotMaxAgeMs) return undefined;
     return ownFrame(orderId, positionEventJson(orderId, position));
   }
 

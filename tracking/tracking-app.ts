@@ -91,6 +91,7 @@ export async function startTracking(
     subscriptions,
     metrics,
     logger,
+    snapshotMaxAgeMs: config.seqRestartAfterMs,
   });
   const quota = createSocketQuota({
     perUser: config.maxSocketsPerUser,
