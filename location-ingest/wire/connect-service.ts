@@ -51,11 +51,15 @@ export function createConnectService(deps: {
     },
 
     async uploadPings(requests, context) {
-      const lease = sessions.acquire(riderOf(context));
+      const rider = riderOf(context);
+      const lease = sessions.acquire(rider);
       try {
         const upload = lease.session.backlog();
         let received = 0;
         for await (const request of requests) {
+          // An upload held open past its token would keep moving the rider's live position.
+          if (rider.exp * 1000 <= Date.now())
+            throw new EdgeError("unauthenticated", "token expired");
           received += request.pings.length;
           if (received > maxUploadPings)
             throw new EdgeError(

@@ -6,6 +6,7 @@ import type { LocationIngestService } from "../../proto/gen/delivery/tracking/v1
 import { pingTrack, useIngestOnRedis } from "../../test/support/ingest";
 import { openPingStream, type PingStream } from "../../test/support/ping-stream";
 import { testToken, tokenExpMs, uniqueId } from "../../test/support/tokens";
+import { waitUntil } from "../../test/support/wait";
 
 const fixture = useIngestOnRedis();
 
@@ -31,7 +32,7 @@ function endedAfter(stream: PingStream, expMs: number, graceMs = 3_000): Promise
 const storedSeq = async (riderId: string) =>
   parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)))?.seq;
 
-describe("a StreamPings and its token", () => {
+describe("a rider's calls and their token", () => {
   test("the call ends UNAUTHENTICATED `token expired` at the token's exp, with no ping to trigger it, on gRPC and Connect; a fresh token streams again; a far exp does not end it", async () => {
     const paths: [string, Client<typeof LocationIngestService>][] = [
       ["grpc", fixture.ingest.grpc],
@@ -66,4 +67,28 @@ describe("a StreamPings and its token", () => {
     await expectAck(longLived, 2n);
     await longLived.finish();
   }, 15_000);
+
+  test("an upload's message after its token's exp is refused UNAUTHENTICATED `token expired` on gRPC and Connect; the pings before it stay", async () => {
+    const clients = [fixture.ingest.grpc, fixture.ingest.connect];
+    await Promise.all(
+      clients.map(async (client) => {
+        const riderId = uniqueId("rider");
+        // exp is whole seconds: a 3 s token lives 2-3 s, time for the first message.
+        const token = await testToken(riderId, "rider", "london", 3);
+        async function* requests() {
+          yield { pings: pingTrack(1) };
+          // Held open past the token: its next fresh ping would become the live position.
+          await waitUntil(() => Date.now() > tokenExpMs(token), 5_000, "the token's exp");
+          yield { pings: pingTrack(1, { startSeq: 2n }) };
+        }
+        const refused = await client
+          .uploadPings(requests(), { headers: { authorization: `Bearer ${token}` } })
+          .catch((caught: unknown) => caught);
+        expect(refused).toBeInstanceOf(ConnectError);
+        expect((refused as ConnectError).code).toBe(Code.Unauthenticated);
+        expect((refused as ConnectError).rawMessage).toBe("token expired");
+        expect(await storedSeq(riderId)).toBe(1n);
+      }),
+    );
+  });
 });
