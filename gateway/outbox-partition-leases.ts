@@ -45,7 +45,12 @@ export interface PartitionLeases {
   rebalance(): Promise<void>;
   /** Partitions held with at least `minLeftMs` of lease left (by this process's clock). */
   held(minLeftMs: number): number[];
-  /** Gives every lease back and leaves the registry (drain), so others take over at once. */
+  /**
+   * Gives every lease back and leaves the registry (drain), so others take
+   * over at once. A rebalance still waiting on Redis then sends nothing more:
+   * its holds would land after the give-back and keep the partitions until
+   * they lapse.
+   */
   leave(): Promise<void>;
 }
 
@@ -88,6 +93,7 @@ export function createPartitionLeases(options: {
   const holder = processHolder(nodeId);
   const createdAt = now();
   let twinLogged = false;
+  let left = false;
 
   async function release(partition: number): Promise<void> {
     expiries.delete(partition);
@@ -108,23 +114,31 @@ export function createPartitionLeases(options: {
 
   return {
     async rebalance() {
+      // Checked after each reply: leave() may have run while this rebalance waited.
+      if (left) return;
       const startedAt = now();
       await client.zadd(keys.outboxRelays(), startedAt, nodeId);
+      if (left) return;
       await client.zremrangebyscore(
         keys.outboxRelays(),
         "-inf",
         startedAt - FORGET_AFTER_LEASES * leaseMs,
       );
+      if (left) return;
       const live = await client.zrangebyscore(keys.outboxRelays(), startedAt - leaseMs, "+inf");
+      if (left) return;
       const share = new Set(fairShare([...live].sort(), partitions, nodeId));
       for (const partition of [...expiries.keys()])
         if (!share.has(partition)) await release(partition);
+      if (left) return;
       const outcomes = await Promise.all(
         [...share].map(async (partition) => ({
           partition,
           outcome: await holdLease(client, keys.outboxLease(partition), holder, leaseMs),
         })),
       );
+      // Holds sent before leave()'s give-back are released by it, in order on the connection.
+      if (left) return;
       for (const { partition, outcome } of outcomes) {
         if (outcome === "held") expiries.delete(partition);
         else expiries.set(partition, startedAt + leaseMs);
@@ -138,6 +152,7 @@ export function createPartitionLeases(options: {
       return [...expiries].filter(([, expiry]) => expiry > until).map(([partition]) => partition);
     },
     async leave() {
+      left = true;
       await Promise.all([...expiries.keys()].map(release));
       await client.zrem(keys.outboxRelays(), nodeId);
     },
