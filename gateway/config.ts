@@ -16,9 +16,7 @@ import {
   readBindHost,
   readNodeId,
 } from "../core/config/shared-config";
-import { DEFAULT_DRAIN_TIMEOUT_MS } from "../core/lifecycle/shutdown";
-import { CLOSE_WAIT_MS } from "../core/redis/client";
-import { RELAY_STOP_WAIT_MS } from "./outbox-relay";
+import { DEFAULT_DRAIN_TIMEOUT_MS, DRAIN_STEP_WAIT_MS } from "../core/lifecycle/shutdown";
 
 export interface GatewayConfig {
   readonly redis: RedisConfig;
@@ -125,6 +123,12 @@ export function gatewayRequestsWaitMs(config: Pick<GatewayConfig, "upstreamTimeo
 }
 
 /**
+ * The outbox relay's stop (outbox-relay.ts): the pass under way, the leases'
+ * give-back and the producer's disconnect, a drain step's wait each.
+ */
+const RELAY_STOP_WAIT_MS = 3 * DRAIN_STEP_WAIT_MS;
+
+/**
  * The drain's cut: 15 s, or when longer the drain's own worst case (the
  * requests' wait, the outbox relay's stop when it runs, QUIT's) and 5 s of slack.
  */
@@ -132,7 +136,7 @@ export function gatewayDrainTimeoutMs(
   config: Pick<GatewayConfig, "upstreamTimeoutMs" | "kafkaBrokers">,
 ): number {
   const relayStopMs = config.kafkaBrokers ? RELAY_STOP_WAIT_MS : 0;
-  const worstMs = gatewayRequestsWaitMs(config) + relayStopMs + CLOSE_WAIT_MS;
+  const worstMs = gatewayRequestsWaitMs(config) + relayStopMs + DRAIN_STEP_WAIT_MS;
   return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, worstMs + 5_000);
 }
 

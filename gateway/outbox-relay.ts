@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { createKafkaProducer } from "../core/kafka/kafka-producer";
 import { settleWithin } from "../core/lifecycle/settle-within";
+import { DRAIN_STEP_WAIT_MS } from "../core/lifecycle/shutdown";
 import type { RedisConnection } from "../core/redis/client";
 import { keys } from "../core/redis/keys";
 import { createPartitionLeases } from "./outbox-partition-leases";
@@ -20,14 +21,6 @@ export const ENTRY_HEADER = "edge-outbox-entry";
  */
 const PASS_ENTRIES = 2_048;
 const MIN_PARTITION_BATCH = 32;
-/**
- * How long stop() waits for each of its steps (the pass under way, the
- * leases' give-back, the producer's disconnect): Redis and Kafka give their
- * commands no deadline, and a drain must end by itself when either hangs.
- */
-const STOP_STEP_WAIT_MS = 1_000;
-/** The longest stop() takes: its three steps' waits. */
-export const RELAY_STOP_WAIT_MS = 3 * STOP_STEP_WAIT_MS;
 /** Lag buckets (s): from a healthy relay's tens of milliseconds to a Kafka outage's minutes. */
 const LAG_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 
@@ -74,7 +67,9 @@ export interface OutboxRelay {
   partitions(): number[];
   /**
    * Stops after the pass in progress, gives the leases back, disconnects;
-   * each step waits at most 1 s (RELAY_STOP_WAIT_MS in all).
+   * each step waits at most DRAIN_STEP_WAIT_MS (3 in all: the gateway's cut counts them).
+   * A pass left behind takes no lease and sets no gauge once stop() has begun, so
+   * the leases given back stay given back (it still deletes what Kafka acked).
    */
   stop(): Promise<void>;
 }
@@ -110,6 +105,8 @@ export function startOutboxRelay(options: {
   const leases = createPartitionLeases({ client, nodeId, leaseMs, logger });
   const busyEveryMs = Math.max(5, Math.round(everyMs / 5));
   let connected = false;
+  /** Set by stop(): a pass still waiting on Redis or Kafka then touches neither leases nor gauges. */
+  let stopped = false;
   let rebalanceAt = 0;
   /** Whether the last pass left entries behind (a partition gave a full batch). */
   let more = false;
@@ -119,11 +116,13 @@ export function startOutboxRelay(options: {
   async function relayOnce(): Promise<number> {
     more = false;
     busy = false;
-    if (!connection.isReady()) return 0;
+    if (stopped || !connection.isReady()) return 0;
     if (Date.now() >= rebalanceAt) {
       await leases.rebalance();
       rebalanceAt = Date.now() + leaseMs / 3;
     }
+    // Past each wait: once stopped, the gauges stay as stop() reset them.
+    if (stopped) return 0;
     // A pass must end well inside the lease: skip partitions whose lease is about to run out.
     const partitions = leases.held(leaseMs / 2);
     metrics.partitions.set(partitions.length);
@@ -133,10 +132,12 @@ export function startOutboxRelay(options: {
         client.xrange(keys.outboxPartition(partition), "-", "+", "COUNT", batch),
       ),
     );
+    if (stopped) return 0;
     const readAt = Date.now();
     const first = batches.flatMap((entries) => (entries[0] ? [appendedAtMs(entries[0][0])] : []));
     metrics.oldest.set(first.length > 0 ? (readAt - Math.min(...first)) / 1000 : 0);
     await countEntries(partitions, batches, batch);
+    if (stopped) return 0;
     const entries = batches.flat();
     if (entries.length === 0) return 0;
     more = batches.some((entries) => entries.length === batch);
@@ -158,6 +159,7 @@ export function startOutboxRelay(options: {
       ),
     });
     const ackedAt = Date.now();
+    // Even once stopped: Kafka has them, and deleting them spares the next holder a duplicate.
     await Promise.all(
       batches.map((batch, index) =>
         batch.length > 0
@@ -190,6 +192,7 @@ export function startOutboxRelay(options: {
         return read < batch ? read : client.xlen(keys.outboxPartition(partition));
       }),
     );
+    if (stopped) return;
     const held = new Set(leases.held(0));
     for (const partition of counted) {
       if (held.has(partition)) continue;
@@ -202,7 +205,6 @@ export function startOutboxRelay(options: {
     });
   }
 
-  let stopped = false;
   let wake: (() => void) | undefined;
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -246,7 +248,7 @@ export function startOutboxRelay(options: {
       // its entries stay at the head of their streams for the next holder (a duplicate at worst).
       const passEnded = await settleWithin(
         running.then(() => true),
-        STOP_STEP_WAIT_MS,
+        DRAIN_STEP_WAIT_MS,
         false,
       );
       if (!passEnded) logger.warn("outbox relay: the pass under way did not end in time");
@@ -259,7 +261,7 @@ export function startOutboxRelay(options: {
           return true;
         },
       );
-      if (!(await settleWithin(left, STOP_STEP_WAIT_MS, false)))
+      if (!(await settleWithin(left, DRAIN_STEP_WAIT_MS, false)))
         logger.warn("outbox leases not given back in time; they lapse by themselves");
       metrics.partitions.set(0);
       metrics.entries.reset();
@@ -268,7 +270,7 @@ export function startOutboxRelay(options: {
       // its request timeout. A send cut here is not acked, so nothing was deleted for it.
       await settleWithin(
         producer.disconnect().catch(() => undefined),
-        STOP_STEP_WAIT_MS,
+        DRAIN_STEP_WAIT_MS,
         undefined,
       );
     },

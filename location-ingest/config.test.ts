@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { loadIngestConfig } from "./config";
+import { ingestDrainTimeoutMs, loadIngestConfig } from "./config";
 import { readOpenFileLimit } from "./open-file-limit";
 
 const BASE = { REDIS_URL: "redis://127.0.0.1:6379", JWT_SECRET: "x".repeat(32) };
@@ -148,4 +148,18 @@ test("the open-file limit is the soft 'Max open files' of /proc/self/limits", ()
   } finally {
     rmSync(dir, { recursive: true });
   }
+});
+
+describe("the drain's cut", () => {
+  const cut = (env: Record<string, string> = {}) =>
+    ingestDrainTimeoutMs(loadIngestConfig({ ...BASE, ...env }));
+
+  test("15 s alone; with Kafka, its worst case and 5 s: 22 s at the defaults, 27 s at a 10 s wait", () => {
+    // The calls (2 s, the figures' 1 s alongside) + the flush (2 s) + QUIT (1 s) = 5 s: under 15 s.
+    expect(cut()).toBe(15_000);
+    // + the replay's stop (1 s), KAFKA_DRAIN_WAIT_MS (5 s), the spill (1 s + 1 s per 25,000 of
+    // the 100,000 KAFKA_BUFFER_RECORDS: 5 s), the disconnect (1 s).
+    expect(cut({ KAFKA_BROKERS: "127.0.0.1:9092" })).toBe(22_000);
+    expect(cut({ KAFKA_BROKERS: "127.0.0.1:9092", KAFKA_DRAIN_WAIT_MS: "10000" })).toBe(27_000);
+  });
 });

@@ -9,6 +9,9 @@ import {
   readLiveAgeMs,
   readNodeId,
 } from "../core/config/shared-config";
+import { DEFAULT_DRAIN_TIMEOUT_MS, DRAIN_STEP_WAIT_MS } from "../core/lifecycle/shutdown";
+import { locationLogCloseWaitMs } from "./writer/location-log/open-location-log";
+import { FLUSH_TIMEOUT_MS } from "./writer/position-writer";
 
 export interface PingLimits {
   /** How far ahead of the server clock a phone's timestamp may be. */
@@ -295,4 +298,31 @@ function readMaxConnections(env: Env, openFileLimit: number | undefined): number
     );
   }
   return value;
+}
+
+/**
+ * How long a drain gives the calls under way (their sessions on h2c, their
+ * requests on HTTP/1.1) to end before it cuts them: a ping waits on Redis
+ * for one flush timeout at most, but a read with no deadline (a hanging
+ * Redis) would hold the drain to its cut.
+ */
+export const CALLS_CLOSE_GRACE_MS = 2_000;
+
+/**
+ * The drain's cut: 15 s, or when longer its own worst case and 5 s of
+ * slack. Each step that can wait on a hanging Redis or Kafka gives up by
+ * itself, in turn: the calls under way (2 s, the live figures' last report
+ * alongside), the last flush (2 s), with KAFKA_BROKERS the location log's
+ * close (the replay's stop, KAFKA_DRAIN_WAIT_MS, the spill's budget and the
+ * producer's disconnect: open-location-log.ts), and QUIT.
+ */
+export function ingestDrainTimeoutMs(
+  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs" | "kafkaBufferRecords">,
+): number {
+  const worstMs =
+    Math.max(CALLS_CLOSE_GRACE_MS, DRAIN_STEP_WAIT_MS) +
+    FLUSH_TIMEOUT_MS +
+    locationLogCloseWaitMs(config) +
+    DRAIN_STEP_WAIT_MS;
+  return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, worstMs + 5_000);
 }

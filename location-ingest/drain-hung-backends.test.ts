@@ -17,10 +17,8 @@ import { startRedis } from "../test/support/redis-server";
 import { sendRequestLeftInFlight } from "../test/support/request-in-flight";
 import { testToken, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
-import { ingestDrainTimeoutMs } from "./ingest-app";
+import { ingestDrainTimeoutMs } from "./config";
 
-/** Scheduling slack on top of a drain's own waits (two cores, a suite running beside). */
-const SLACK_MS = 1_500;
 const SEND_PING = "/delivery.tracking.v1.LocationIngestService/SendPing";
 /** The Kafka buffer's size, which sets the spill's budget in the cut. */
 const KAFKA_BUFFER_RECORDS = 25_000;
@@ -108,8 +106,9 @@ test("Kafka and Redis hang: every step gives up by itself, the drain exits 0 ins
   });
   expect(logged("draining")[0]?.timeoutMs).toBe(cutMs);
   expect(logged("drain timed out")).toEqual([]);
-  // Its own worst case: the cut less its 5 s of slack.
-  expect(tookMs).toBeLessThan(cutMs - 5_000 + SLACK_MS);
+  // Its own worst case is 11 s (the cut less its 5 s of slack); unbounded, it ran to its
+  // 15 s cut. Halfway: a loaded machine's scheduling does not fail it, the old drain does.
+  expect(tookMs).toBeLessThan(13_000);
   expect(
     logged("location records acked to riders could not be kept").map(({ lost, reason, city }) => ({
       lost,
@@ -124,8 +123,10 @@ test("Kafka hangs, Redis answers: what Kafka did not take by KAFKA_DRAIN_WAIT_MS
   const started = Date.now();
   ingest.child.kill("SIGTERM");
   expect(await ingest.child.exited).toBe(0);
-  // The wait, the spill, then the producer's disconnect (kafkajs waits for the held Produce: 1 s).
-  expect(Date.now() - started).toBeLessThan(500 + 1_000 + SLACK_MS);
+  // The wait, the spill, then the producer's disconnect (kafkajs waits for the held Produce:
+  // cut at 1 s), ~1.5 s in all; unbounded, the disconnect waited out the Produce's request
+  // timeout. Halfway: a loaded machine's scheduling does not fail it, the old drain does.
+  expect(Date.now() - started).toBeLessThan(4_500);
   const db = new Redis(redis.url);
   try {
     const spilled = await db.xrange(keys.locationSpill("london"), "-", "+");

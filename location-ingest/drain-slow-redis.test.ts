@@ -17,7 +17,7 @@ import { startKafkaBroker } from "../test/support/kafka-broker";
 import { startRedis } from "../test/support/redis-server";
 import { testToken, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
-import { ingestDrainTimeoutMs } from "./ingest-app";
+import { ingestDrainTimeoutMs } from "./config";
 
 /** Scheduling slack on top of a drain's own waits (two cores, a suite running beside). */
 const SLACK_MS = 1_500;

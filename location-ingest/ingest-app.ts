@@ -1,28 +1,26 @@
 import type { Logger } from "pino";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
-import { DEFAULT_DRAIN_TIMEOUT_MS } from "../core/lifecycle/shutdown";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import {
   metricTotal,
   ratePerSecond,
-  STOP_WAIT_MS as STATS_STOP_WAIT_MS,
   startNodeStatsReporter,
 } from "../core/observability/node-stats";
-import { CLOSE_WAIT_MS, connectRedis } from "../core/redis/client";
-import type { IngestConfig } from "./config";
+import { connectRedis } from "../core/redis/client";
+import { type IngestConfig, ingestDrainTimeoutMs } from "./config";
 import { createIngestMetrics, limitHitReporter } from "./metrics";
 import { createRiderInbox } from "./session/rider-inbox";
 import { createRiderSessions } from "./session/rider-sessions";
 import { startStaleRiderSweeper } from "./stale-rider-sweeper";
 import { createConnectService } from "./wire/connect-service";
-import { CALLS_CLOSE_GRACE_MS, startH2cServer } from "./wire/h2c-server";
+import { startH2cServer } from "./wire/h2c-server";
 import { startHttp1Server } from "./wire/http1-server";
 import { createRiderCalls } from "./wire/rider-calls";
 import { createSendPing } from "./wire/send-ping";
 import { createGeofenceRecorder } from "./writer/geofence-recorder";
-import { locationLogCloseWaitMs, openLocationLog } from "./writer/location-log/open-location-log";
-import { createPositionWriter, FLUSH_TIMEOUT_MS } from "./writer/position-writer";
+import { openLocationLog } from "./writer/location-log/open-location-log";
+import { createPositionWriter } from "./writer/position-writer";
 
 /** Sessions of riders without an open call kept for reuse (unary pings), least recently used out. */
 const MAX_IDLE_SESSIONS = 50_000;
@@ -36,25 +34,6 @@ export interface IngestApp {
   drain(): Promise<void>;
   /** How long the process lets drain() run before it cuts it (ingestDrainTimeoutMs). */
   readonly drainTimeoutMs: number;
-}
-
-/**
- * The drain's cut: 15 s, or when longer its own worst case and 5 s of
- * slack. Each step that can wait on a hanging or slow Redis or Kafka gives
- * up by itself, in turn: the live figures' last report (1 s), the calls
- * under way (2 s), the last flush (2 s), the location log's close (Kafka:
- * 1 s + KAFKA_DRAIN_WAIT_MS + the spill's budget + 1 s) and QUIT (1 s).
- */
-export function ingestDrainTimeoutMs(
-  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs" | "kafkaBufferRecords">,
-): number {
-  const worstMs =
-    STATS_STOP_WAIT_MS +
-    CALLS_CLOSE_GRACE_MS +
-    FLUSH_TIMEOUT_MS +
-    locationLogCloseWaitMs(config) +
-    CLOSE_WAIT_MS;
-  return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, worstMs + 5_000);
 }
 
 /** Builds and starts one ingest process from its config. */
@@ -160,9 +139,9 @@ export async function startIngest(
       const told = sessions.drain(config.drainReconnectMs);
       logger.info({ streams: told }, "rider streams told to reconnect");
       sweeper.stop();
-      await stats.stop();
-      // Closing the servers ends every request loop, so nothing is queued after the flush.
-      await Promise.all([grpc.close(), http.close()]);
+      // Closing the servers ends every request loop, so nothing is queued after the flush;
+      // the live figures' last report and delete wait on Redis alongside.
+      await Promise.all([stats.stop(), grpc.close(), http.close()]);
       await writer.drain();
       if (locationLog.kind === "external") await locationLog.sink.close();
       await connection.close();

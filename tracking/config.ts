@@ -7,9 +7,7 @@ import {
   readBindHost,
   readLiveAgeMs,
 } from "../core/config/shared-config";
-import { DEFAULT_DRAIN_TIMEOUT_MS } from "../core/lifecycle/shutdown";
-import { STOP_WAIT_MS } from "../core/observability/node-stats";
-import { CLOSE_WAIT_MS } from "../core/redis/client";
+import { DEFAULT_DRAIN_TIMEOUT_MS, DRAIN_STEP_WAIT_MS } from "../core/lifecycle/shutdown";
 
 export interface TrackingConfig {
   readonly redis: RedisConfig;
@@ -145,7 +143,9 @@ const DRAIN_SLACK_MS = 5_000;
  * How long a drain lets the watch requests under way finish once the
  * watchers are sent away (a watch request normally takes a Redis read or
  * two: milliseconds); past it they are closed unanswered, so one stuck on a
- * hanging Redis cannot hold the drain until its cut.
+ * hanging Redis cannot hold the drain until its cut. Sized from what a
+ * watch request needs, like the gateway's and the ingest's waits for their
+ * requests, not from DRAIN_STEP_WAIT_MS: it equals it only by chance.
  */
 export const SERVER_STOP_WAIT_MS = 1_000;
 
@@ -163,8 +163,8 @@ export function trackingDrainTimeoutMs(
   const worstCase =
     config.nodeTtlMs +
     3 * config.ringRefreshMs +
-    STOP_WAIT_MS +
-    SERVER_STOP_WAIT_MS +
-    CLOSE_WAIT_MS;
+    // The live figures' stop and QUIT: a drain step each.
+    2 * DRAIN_STEP_WAIT_MS +
+    SERVER_STOP_WAIT_MS;
   return Math.max(DEFAULT_DRAIN_TIMEOUT_MS, worstCase + DRAIN_SLACK_MS);
 }

@@ -3,6 +3,15 @@ import type { Logger } from "pino";
 /** A drain's cut unless its tier needs longer (a tracking node with a long TTL does). */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 15_000;
 
+/**
+ * How long a drain waits on one step that needs Redis or Kafka to answer
+ * (a QUIT, a last report, a pass under way, a lease give-back, a spill, a
+ * producer's disconnect) before it gives up on it and goes on: neither
+ * gives its commands a deadline, and a drain must end by itself when one
+ * hangs. Each tier's cut counts its steps in these.
+ */
+export const DRAIN_STEP_WAIT_MS = 1_000;
+
 export interface ShutdownOptions {
   /** Exit anyway after this long, so a stuck drain never blocks a deploy. */
   timeoutMs?: number;

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Histogram } from "prom-client";
 import { settleWithin } from "../lifecycle/settle-within";
+import { DRAIN_STEP_WAIT_MS } from "../lifecycle/shutdown";
 import type { RedisConnection } from "../redis/client";
 import { keys } from "../redis/keys";
 
@@ -20,9 +21,6 @@ export const NODE_STATS_EVERY_MS = 2_000;
 
 /** Entries not refreshed for this long belong to nodes that are gone. */
 export const NODE_STATS_STALE_MS = 15_000;
-
-/** How long stop() waits on Redis (a report in flight, then the delete): Redis may hang. */
-export const STOP_WAIT_MS = 1_000;
 
 /**
  * Writes this node's figures to Redis every `everyMs`, so that one reader
@@ -65,7 +63,7 @@ export function startNodeStatsReporter(options: {
   return {
     /**
      * Stops reporting and deletes the entry; `forget: false` leaves it
-     * (another node has the id now). Within STOP_WAIT_MS whatever Redis
+     * (another node has the id now). Within DRAIN_STEP_WAIT_MS whatever Redis
      * does: an entry left behind (Redis hung) goes stale like a dead node's.
      */
     async stop({ forget = true } = {}) {
@@ -75,7 +73,7 @@ export function startNodeStatsReporter(options: {
         await reporting;
         if (forget) await connection.client.hdel(keys.nodeStats(), field).catch(() => undefined);
       })();
-      await settleWithin(stopped, STOP_WAIT_MS, undefined);
+      await settleWithin(stopped, DRAIN_STEP_WAIT_MS, undefined);
     },
   };
 }

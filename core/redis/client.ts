@@ -2,6 +2,7 @@ import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisConfig } from "../config/shared-config";
 import { settleWithin } from "../lifecycle/settle-within";
+import { DRAIN_STEP_WAIT_MS } from "../lifecycle/shutdown";
 import { type AckedWriteOptions, type AckedWrites, createAckedWrites } from "./acked-writes";
 import { type RedisClient, registerScripts } from "./scripts";
 import { polyfillTracingChannelHasSubscribers } from "./tracing-channel-polyfill";
@@ -23,6 +24,7 @@ export interface RedisConnection {
   readonly publishCommand: "publish" | "spublish";
   /** Writes acknowledged only once enough replicas have them (order changes). */
   readonly acked: AckedWrites;
+  /** QUITs every connection, cutting one whose replies are not in within DRAIN_STEP_WAIT_MS. */
   close(): Promise<void>;
 }
 
@@ -40,8 +42,6 @@ const COMMON_OPTIONS: RedisOptions = {
   lazyConnect: false,
 };
 
-/** How long close() lets QUIT wait for the replies still due before it cuts the connection. */
-export const CLOSE_WAIT_MS = 1_000;
 const SLOTS_REFRESH_MS = 1_000;
 const SLOTS_REFRESH_ON_ERROR_MS = 200;
 
@@ -132,7 +132,7 @@ export function createRedisConnection(
         );
       await Promise.all(
         all.map(async (c) => {
-          if (!(await settleWithin(quit(c), CLOSE_WAIT_MS, false))) c.disconnect();
+          if (!(await settleWithin(quit(c), DRAIN_STEP_WAIT_MS, false))) c.disconnect();
         }),
       );
     },

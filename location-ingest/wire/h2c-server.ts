@@ -16,7 +16,7 @@ import {
 } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import type { TransportLimits } from "../config";
+import { CALLS_CLOSE_GRACE_MS, type TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
 import type { RiderSessions } from "../session/rider-sessions";
 import { translateErrors } from "./connect-errors";
@@ -28,13 +28,6 @@ import { type CallAdmission, callAdmission, type RiderCalls } from "./rider-call
 import { MESSAGE_MAX_BYTES, registerIngestRoutes } from "./routes";
 import type { SendPing } from "./send-ping";
 
-/**
- * How long a drain gives the calls under way (their sessions on h2c, their
- * requests on HTTP/1.1) to end before it cuts them: a ping waits on Redis
- * for one flush timeout at most, but a read with no deadline (a hanging
- * Redis) would hold the drain to its cut.
- */
-export const CALLS_CLOSE_GRACE_MS = 2_000;
 const STREAM_PINGS_METHOD = `/${LocationIngestService.method.streamPings.name}`;
 
 export interface RunningServer {

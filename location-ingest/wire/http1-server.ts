@@ -12,10 +12,10 @@ import { raiseParserHeaderLimit, requestHeadBytes } from "../../core/http/reques
 import { settleWithin } from "../../core/lifecycle/settle-within";
 import { stopServerWithin } from "../../core/lifecycle/stop-server-within";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import { PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../config";
+import { CALLS_CLOSE_GRACE_MS, PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
 import { translateErrors } from "./connect-errors";
-import { CALLS_CLOSE_GRACE_MS, type RunningServer } from "./h2c-server";
+import type { RunningServer } from "./h2c-server";
 import { createHttp1ConnectionGuard } from "./http1-connection-guard";
 import { guardMessages, messageTimeoutError } from "./message-guard";
 import { type AdmittedCall, callAdmission, type RiderCalls } from "./rider-calls";

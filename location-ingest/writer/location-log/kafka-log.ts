@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { createKafkaProducer } from "../../../core/kafka/kafka-producer";
 import { settleWithin } from "../../../core/lifecycle/settle-within";
+import { DRAIN_STEP_WAIT_MS } from "../../../core/lifecycle/shutdown";
 import type { IngestMetrics } from "../../metrics";
 import type { ExternalLocationLog, LocationEntry } from "./location-log";
 import type { LocationSpill } from "./location-spill";
@@ -27,11 +28,6 @@ export interface KafkaLogOptions {
 
 /** How often a pump held back by spilled records looks again. */
 const SPILL_POLL_MS = 200;
-/**
- * How long close() waits for the producer's disconnect (kafkajs waits for
- * the requests still out, which a hung broker holds for its request timeout).
- */
-const DISCONNECT_WAIT_MS = 1_000;
 /** A Redis that has answered none of the spill's calls for this long hangs: the rest is lost at once. */
 const SPILL_STALL_MS = 1_000;
 /**
@@ -52,7 +48,8 @@ export function spillWaitMs(bufferRecords: number): number {
 
 /** The longest close() takes past `drainWaitMs`, however Redis and Kafka behave. */
 export function kafkaLogCloseWaitMs(bufferRecords: number): number {
-  return spillWaitMs(bufferRecords) + DISCONNECT_WAIT_MS;
+  // Then a drain step for the producer's disconnect.
+  return spillWaitMs(bufferRecords) + DRAIN_STEP_WAIT_MS;
 }
 
 const toMessage = (entry: LocationEntry) => ({
@@ -175,10 +172,11 @@ export function createKafkaLog(options: KafkaLogOptions): ExternalLocationLog {
           { records: left.length, spilled, lost, lastError },
           "location log: records Kafka did not take by the drain: spilled to redis, or lost",
         );
-      // A send cut here was not acked: its records were spilled above with the rest.
+      // kafkajs's disconnect waits for the requests still out (a hung broker holds them for
+      // its request timeout). A send cut here was not acked: its records were spilled above.
       await settleWithin(
         producer.disconnect().catch(() => undefined),
-        DISCONNECT_WAIT_MS,
+        DRAIN_STEP_WAIT_MS,
         undefined,
       );
     },

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { settleWithin } from "../../../core/lifecycle/settle-within";
+import { DRAIN_STEP_WAIT_MS } from "../../../core/lifecycle/shutdown";
 import type { RedisConnection } from "../../../core/redis/client";
 import { keys } from "../../../core/redis/keys";
 import { holdLease, processHolder, releaseLease } from "../../../core/redis/leases";
@@ -9,11 +10,9 @@ import type { LocationSpill } from "./location-spill";
 
 /** Spilled records read, produced and deleted per step. */
 const REPLAY_BATCH = 1_000;
-/** The longest stop() waits for the pass under way and the leases' give-back. */
-export const REPLAY_STOP_WAIT_MS = 1_000;
 
 export interface LocationReplay {
-  /** Stops the passes and gives back the leases this node holds (waiting REPLAY_STOP_WAIT_MS at most). */
+  /** Stops the passes and gives back the leases this node holds (waiting DRAIN_STEP_WAIT_MS at most for both). */
   stop(): Promise<void>;
 }
 
@@ -169,7 +168,7 @@ export function startLocationReplay(options: {
           ),
         );
       })();
-      await settleWithin(stopping, REPLAY_STOP_WAIT_MS, undefined);
+      await settleWithin(stopping, DRAIN_STEP_WAIT_MS, undefined);
     },
   };
 }

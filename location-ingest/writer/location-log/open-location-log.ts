@@ -1,15 +1,16 @@
 import type { Logger } from "pino";
+import { DRAIN_STEP_WAIT_MS } from "../../../core/lifecycle/shutdown";
 import type { RedisConnection } from "../../../core/redis/client";
 import type { IngestConfig } from "../../config";
 import type { IngestMetrics } from "../../metrics";
 import { createKafkaLog, kafkaLogCloseWaitMs, spillWaitMs } from "./kafka-log";
 import type { LocationLog } from "./location-log";
-import { REPLAY_STOP_WAIT_MS, startLocationReplay } from "./location-replay";
+import { startLocationReplay } from "./location-replay";
 import { createLocationSpill } from "./location-spill";
 
 /**
  * The longest the log's close() takes when Redis or Kafka hangs or is
- * slow: the replay's stop, the buffer's wait for Kafka, then the spill and
+ * slow: the replay's stop (a drain step), the buffer's wait for Kafka, then the spill and
  * the producer's disconnect. The capped Redis stream has nothing to close.
  */
 export function locationLogCloseWaitMs(
@@ -17,7 +18,7 @@ export function locationLogCloseWaitMs(
 ): number {
   if (!config.kafkaBrokers) return 0;
   return (
-    REPLAY_STOP_WAIT_MS + config.kafkaDrainWaitMs + kafkaLogCloseWaitMs(config.kafkaBufferRecords)
+    DRAIN_STEP_WAIT_MS + config.kafkaDrainWaitMs + kafkaLogCloseWaitMs(config.kafkaBufferRecords)
   );
 }
 
