@@ -42,7 +42,9 @@ export interface KafkaBroker {
   /**
    * A broker that hangs (a stalled disk, a long pause): from now on every
    * request is read and never answered, nothing is stored, no connection is
-   * closed and new ones are still accepted. Until stop().
+   * closed and new ones are still accepted. For the fixture's life: stop()
+   * closes the connections as in an outage, and restart() listens again,
+   * still frozen.
    */
   freeze(): void;
 }
