@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { Cluster, Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { encodeStoredPosition } from "../core/position/position-forms";
 import { TRACKING_SUBPROTOCOLS } from "../core/protocol/tracking-protocol";
 import { keys } from "../core/redis/keys";
@@ -8,7 +8,7 @@ import { seedOrder } from "../test/support/orders";
 import { positionEvent, SOME_POSITION } from "../test/support/positions";
 import { openStalledWebSocket } from "../test/support/raw-websocket";
 import { useRedisClient } from "../test/support/redis-connection";
-import { freePort, startRedis, startRedisCluster } from "../test/support/redis-server";
+import { freePort, startRedis } from "../test/support/redis-server";
 import { TEST_JWT_SECRET, testToken, uniqueId } from "../test/support/tokens";
 import { openWatcher, refusalStatus, startTestTracking } from "../test/support/tracking";
 import { waitUntil } from "../test/support/wait";
@@ -240,33 +240,4 @@ describe("node changes", () => {
       await nodeY.stop();
     }
   });
-});
-
-test("in cluster mode the node subscribes with SSUBSCRIBE and gets the shard's SPUBLISH", async () => {
-  const cluster = await startRedisCluster();
-  const clusterDb = new Cluster(cluster.nodes);
-  const node = await startTestTracking({ REDIS_CLUSTER_NODES: cluster.nodesEnv });
-  try {
-    const orderId = uniqueId("order");
-    const customerId = uniqueId("cust");
-    const riderId = uniqueId("rider");
-    await seedOrder(clusterDb, { orderId, customerId, riderId });
-    const watcher = await openWatcher(
-      `${node.url}/v1/orders/${orderId}/track?access_token=${await testToken(customerId, "customer")}`,
-    );
-    await watcher.waitForFrames(1);
-    const channel = keys.orderTrack(orderId);
-    await waitUntil(
-      async () =>
-        Number(((await clusterDb.call("PUBSUB", "SHARDNUMSUB", channel)) as unknown[])[1]) === 1,
-    );
-    await clusterDb.call("SPUBLISH", channel, positionFrame(orderId, riderId, 5));
-    await watcher.waitForFrames(2);
-    expect(watcher.frames[1]).toMatchObject({ type: "position", seq: 5 });
-    watcher.close();
-  } finally {
-    await node.stop();
-    clusterDb.disconnect();
-    await cluster.stop();
-  }
 });

@@ -7,6 +7,7 @@ import { type Cluster, Redis } from "ioredis";
 import pino from "pino";
 import { useRedisConnection } from "../../test/support/redis-connection";
 import { type RedisCluster, startRedisCluster } from "../../test/support/redis-server";
+import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 import { settleWithin } from "../lifecycle/settle-within";
 import { createChannelSubscriber } from "./channel-subscriber";
@@ -140,7 +141,13 @@ describe("in cluster mode", () => {
 
   test("a channel removed while the cluster connection is away is not re-subscribed when it is back; a kept one is, once", async () => {
     const { connection, subscriber } = capturingSubscriber(clusterConnection);
-    const channels = createChannelSubscriber(connection, pino({ level: "silent" }), () => {});
+    const announced: string[][] = [];
+    const channels = createChannelSubscriber(
+      connection,
+      pino({ level: "silent" }),
+      () => {},
+      (list) => announced.push([...list]),
+    );
     channels.add("rider:gone");
     channels.add("rider:stays");
     await channels.subscribed("rider:gone");
@@ -151,6 +158,7 @@ describe("in cluster mode", () => {
     };
     const [gone, stays] = [await nodeOf("rider:gone"), await nodeOf("rider:stays")];
     try {
+      announced.length = 0;
       // The client's own outage: every connection dropped, the cluster reconnecting.
       const closed = once(subscriber(), "close");
       subscriber().disconnect(true);
@@ -169,10 +177,67 @@ describe("in cluster mode", () => {
       expect(await kept()).toEqual({ "rider:stays": 1 });
       // The group re-subscribes every slot's channels at once: the removed one would be back too.
       expect(await numsub(gone, ["rider:gone"], "SHARDNUMSUB")).toEqual({ "rider:gone": 0 });
+      // Its user hears that the kept one may have missed messages (once: not again per master).
+      expect(announced).toEqual([["rider:stays"]]);
     } finally {
       channels.remove("rider:stays");
       gone.disconnect();
       stays.disconnect();
+    }
+  });
+
+  /** A new channel name whose slot the master on `port` serves (or, with `not`, another master). */
+  async function channelOn(port: number, not = false): Promise<string> {
+    for (;;) {
+      const channel = `rider:{${uniqueId("c")}}:inbox`;
+      if (((await cluster.masterOf(channel)) === port) !== not) return channel;
+    }
+  }
+
+  test("one master's subscriber connection dropped while the cluster stays ready: its channels, and only those, are subscribed again and announced; one removed meanwhile stays away", async () => {
+    const { connection, subscriber } = capturingSubscriber(clusterConnection);
+    const messages: string[] = [];
+    const announced: string[][] = [];
+    const channels = createChannelSubscriber(
+      connection,
+      pino({ level: "silent" }),
+      (channel, payload) => messages.push(`${channel} ${payload}`),
+      (list) => announced.push([...list]),
+    );
+    // Ready first: channels added before it would be announced by the first subscribe.
+    await once(subscriber(), "ready");
+    const port = await cluster.masterOf(uniqueId("slot"));
+    const [hit, gone, elsewhere] = [
+      await channelOn(port),
+      await channelOn(port),
+      await channelOn(port, true),
+    ];
+    for (const channel of [hit, gone, elsewhere]) {
+      channels.add(channel);
+      await channels.subscribed(channel);
+    }
+    const master = new Redis(port, "127.0.0.1");
+    try {
+      // In one round trip: the message is published while this master holds no subscription.
+      const replies = await master
+        .pipeline()
+        .call("CLIENT", "KILL", "TYPE", "pubsub")
+        .spublish(hit, "in the gap")
+        .exec();
+      // Killed: this subscriber's connection (and any an earlier test left on that master).
+      const [killed, receivers] = [replies?.[0]?.[1], replies?.[1]?.[1]];
+      expect([Number(killed) >= 1, receivers]).toEqual([true, 0]);
+      channels.remove(gone);
+      await waitUntil(() => announced.length > 0, 10_000, "the announcement");
+      expect(announced).toEqual([[hit]]);
+      await clusterConnection.client.spublish(hit, "after");
+      await waitUntil(() => messages.length > 0, 5_000, "the message");
+      expect(messages).toEqual([`${hit} after`]);
+      expect(await numsub(master, [hit, gone], "SHARDNUMSUB")).toEqual({ [hit]: 1, [gone]: 0 });
+    } finally {
+      channels.remove(hit);
+      channels.remove(elsewhere);
+      master.disconnect();
     }
   });
 });

@@ -1,6 +1,10 @@
+import calculateSlot from "cluster-key-slot";
 import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisConnection } from "./client";
+
+/** How many slot-map refreshes of the command connection an announcement waits for at most. */
+const COMMAND_SLOT_REFRESHES = 5;
 
 export interface ChannelSubscriber {
   /** Subscribes to `channel` (idempotent); failures while Redis is down are retried on reconnect. */
@@ -22,7 +26,10 @@ export interface ChannelSubscriber {
  * standalone, SSUBSCRIBE in cluster mode (a message goes to one shard, not
  * the whole cluster). Every wanted channel is subscribed again whenever the
  * connection becomes ready, so a Redis restart or a failed subscribe heals;
- * `onResubscribed` then hears which channels may have missed messages.
+ * `onResubscribed` then hears which channels may have missed messages. In
+ * cluster mode it also hears of the channels of one master whose subscriber
+ * connection dropped, or whose slot moved to another master, while the
+ * cluster stayed ready (ioredis re-subscribes those by itself, silently).
  */
 export function createChannelSubscriber(
   connection: RedisConnection,
@@ -35,6 +42,13 @@ export function createChannelSubscriber(
   const channels = new Set<string>();
   const confirmed = new Set<string>();
   const waiting = new Map<string, (() => void)[]>();
+  // Cluster mode: each confirmed channel's slot and the master it was subscribed on, and the
+  // channels a master's dropped subscriber connection (or a moved slot) took while the cluster
+  // stayed ready.
+  const placed = new Map<string, { slot: number; master: string | undefined }>();
+  const lost = new Set<string>();
+  const masterOfSlot = (slot: number): string | undefined =>
+    (subscriber as Cluster).slots[slot]?.[0];
 
   subscriber.on(sharded ? "smessage" : "message", (channel: string, payload: string) => {
     if (channels.has(channel)) onMessage(channel, payload);
@@ -56,11 +70,17 @@ export function createChannelSubscriber(
           await (sharded ? subscriber.ssubscribe(...batch) : subscriber.subscribe(...batch));
         } catch (error) {
           failures.push(error);
+          // Cluster: tried again once the cluster's subscribers are reset (a master's came back).
+          if (sharded) for (const channel of batch) if (channels.has(channel)) lost.add(channel);
           return;
         }
         for (const channel of batch) {
           if (!channels.has(channel)) continue;
           confirmed.add(channel);
+          if (sharded) {
+            const slot = calculateSlot(channel);
+            placed.set(channel, { slot, master: masterOfSlot(slot) });
+          }
           settle(channel);
         }
       }),
@@ -73,13 +93,88 @@ export function createChannelSubscriber(
     return failures.length === 0;
   }
   // A dropped connection drops its subscriptions with it.
-  subscriber.on("close", () => confirmed.clear());
+  subscriber.on("close", () => {
+    confirmed.clear();
+    lost.clear();
+  });
   subscriber.on("ready", () => {
     const wanted = [...channels];
+    lost.clear();
     subscribe(wanted).then((done) => {
       if (done) onResubscribed(wanted);
     });
   });
+  if (sharded) watchShardedSubscribers(subscriber as Cluster);
+
+  function unconfirm(channel: string): void {
+    if (confirmed.delete(channel)) lost.add(channel);
+  }
+
+  /**
+   * One master's subscriber connection dropped while the cluster stayed ready: ioredis
+   * replaces it and re-subscribes that master's channels from its own list, telling no
+   * one (the cluster is never not ready). Those channels are subscribed again here once
+   * it has, and `onResubscribed` hears them, as after a standalone reconnect: the reply to
+   * this SSUBSCRIBE, on that same connection, follows ioredis's, so from then on no message
+   * is missed. (A second SSUBSCRIBE of a channel changes nothing on the server; ioredis's
+   * list holds the name once more, and remove()'s SUNSUBSCRIBE takes every copy off.)
+   * "subscribersReady" and "+subscriber" are not in ioredis's README: read from its
+   * ClusterSubscriberGroup (6.0); channel-subscriber-failover.test.ts fails if they change.
+   */
+  function watchShardedSubscribers(cluster: Cluster): void {
+    // Masters whose subscriber connection ended since the last subscriber was started: one
+    // that ended again at once (a dead master, until its replica is promoted) is left to the
+    // next reset. ioredis resets every few milliseconds meanwhile, and each SSUBSCRIBE sent
+    // to the ended connection would fail, warn, and add the channel to its list once more.
+    const dropped = new Set<string>();
+    cluster.on("+subscriber", () => dropped.clear());
+    // Its subscribers' "-node" names the master; the connection pool's names none.
+    cluster.on("-node", (_node: unknown, master?: string) => {
+      if (typeof master !== "string") return;
+      dropped.add(master);
+      for (const [channel, on] of placed) if (on.master === master) unconfirm(channel);
+    });
+    // After each reset of the subscribers that changed something (a master's replaced, or
+    // the slot map changed: a replica promoted for a master that hung rather than closed).
+    cluster.on("subscribersReady", () => {
+      const failing = new Set(dropped);
+      dropped.clear();
+      // Not ready: the cluster is reconnecting, and its ready handler subscribes every channel.
+      if (cluster.status !== "ready") return;
+      for (const [channel, on] of placed)
+        if (confirmed.has(channel) && on.master !== masterOfSlot(on.slot)) unconfirm(channel);
+      const list = [...lost].filter((channel) => {
+        const master = masterOfSlot(calculateSlot(channel));
+        return master === undefined || !failing.has(master);
+      });
+      for (const channel of list) lost.delete(channel);
+      subscribe(list)
+        .then(async () => {
+          const back = list.filter((channel) => confirmed.has(channel));
+          if (back.length === 0) return;
+          await commandsFollow(back);
+          onResubscribed(back);
+        })
+        .catch((error: unknown) => logger.warn({ err: error }, "resubscribe announcement failed"));
+    });
+  }
+
+  /**
+   * Resolves once the command connection sends these channels' slots to the masters the
+   * subscriber now uses, or after a few slot-map refreshes that did not get there: each
+   * cluster client refreshes its own map, and the user's read after the announcement goes
+   * through the command connection (to the dead master it would fail at once).
+   */
+  async function commandsFollow(list: string[]): Promise<void> {
+    const commands = connection.client as Cluster;
+    const agree = () =>
+      list.every((channel) => {
+        const slot = placed.get(channel)?.slot ?? calculateSlot(channel);
+        return commands.slots[slot]?.[0] === masterOfSlot(slot);
+      });
+    for (let refresh = 0; refresh < COMMAND_SLOT_REFRESHES && !agree(); refresh++)
+      await new Promise((resolve) => commands.refreshSlotsCache(resolve));
+  }
 
   return {
     add(channel) {
@@ -92,6 +187,8 @@ export function createChannelSubscriber(
     remove(channel) {
       if (!channels.delete(channel)) return;
       confirmed.delete(channel);
+      placed.delete(channel);
+      lost.delete(channel);
       settle(channel);
       const ready = subscriber.status === "ready";
       // Standalone and not ready: the connection holds no subscription to drop. The dropped
