@@ -163,3 +163,18 @@ describe("the drain's cut", () => {
     expect(cut({ KAFKA_BROKERS: "127.0.0.1:9092", KAFKA_DRAIN_WAIT_MS: "10000" })).toBe(27_000);
   });
 });
+
+test("the config loads no package (no Redis client, no kafkajs): computing the drain's cut stays cheap to import", async () => {
+  const probe = Bun.spawn(
+    [
+      process.execPath,
+      "-e",
+      `await import(${JSON.stringify(join(import.meta.dir, "config.ts"))}); console.log(JSON.stringify(Object.keys(require.cache)))`,
+    ],
+    { stdout: "pipe" },
+  );
+  const loaded = JSON.parse(await new Response(probe.stdout).text()) as string[];
+  expect(await probe.exited).toBe(0);
+  expect(loaded).toContain(join(import.meta.dir, "config.ts"));
+  expect(loaded.filter((path) => path.includes("/node_modules/"))).toEqual([]);
+});

@@ -10,8 +10,7 @@ import {
   readNodeId,
 } from "../core/config/shared-config";
 import { DEFAULT_DRAIN_TIMEOUT_MS, DRAIN_STEP_WAIT_MS } from "../core/lifecycle/shutdown";
-import { locationLogCloseWaitMs } from "./writer/location-log/open-location-log";
-import { FLUSH_TIMEOUT_MS } from "./writer/position-writer";
+import { FLUSH_TIMEOUT_MS, locationLogCloseWaitMs } from "./writer/drain-waits";
 
 export interface PingLimits {
   /** How far ahead of the server clock a phone's timestamp may be. */
@@ -314,7 +313,7 @@ export const CALLS_CLOSE_GRACE_MS = 2_000;
  * itself, in turn: the calls under way (2 s, the live figures' last report
  * alongside), the last flush (2 s), with KAFKA_BROKERS the location log's
  * close (the replay's stop, KAFKA_DRAIN_WAIT_MS, the spill's budget and the
- * producer's disconnect: open-location-log.ts), and QUIT.
+ * producer's disconnect: writer/drain-waits.ts), and QUIT.
  */
 export function ingestDrainTimeoutMs(
   config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs" | "kafkaBufferRecords">,

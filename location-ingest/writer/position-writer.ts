@@ -15,6 +15,7 @@ import {
 } from "../../core/redis/scripts";
 import { type QueuedCommand, ShardBatch } from "../../core/redis/shard-batch";
 import type { IngestMetrics } from "../metrics";
+import { FLUSH_TIMEOUT_MS } from "./drain-waits";
 import type { LocationLog } from "./location-log/location-log";
 
 /** One accepted position and where it goes. */
@@ -54,9 +55,6 @@ export interface PositionWriter {
    */
   drain(): Promise<void>;
 }
-
-/** A flush Redis has not answered in this long is reported as unavailable. */
-export const FLUSH_TIMEOUT_MS = 2_000;
 
 function anyFailed(groups: readonly string[], failed: ReadonlySet<string>): boolean {
   for (const group of groups) if (failed.has(group)) return true;

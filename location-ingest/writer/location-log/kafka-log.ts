@@ -3,6 +3,7 @@ import { createKafkaProducer } from "../../../core/kafka/kafka-producer";
 import { settleWithin } from "../../../core/lifecycle/settle-within";
 import { DRAIN_STEP_WAIT_MS } from "../../../core/lifecycle/shutdown";
 import type { IngestMetrics } from "../../metrics";
+import { SPILL_STALL_MS } from "../drain-waits";
 import type { ExternalLocationLog, LocationEntry } from "./location-log";
 import type { LocationSpill } from "./location-spill";
 
@@ -28,30 +29,6 @@ export interface KafkaLogOptions {
 
 /** How often a pump held back by spilled records looks again. */
 const SPILL_POLL_MS = 200;
-/** A Redis that has answered none of the spill's calls for this long hangs: the rest is lost at once. */
-const SPILL_STALL_MS = 1_000;
-/**
- * Records a second the spill's budget counts on: a quarter of what a
- * healthy redis-server took here (100,000 records in 0.70-0.95 s, load
- * 2.3), so only a Redis slower than that loses a full buffer's records.
- */
-const SPILL_RECORDS_PER_S = 25_000;
-
-/**
- * How long close() waits for Redis to take the spill, whether it hangs or
- * answers slowly (what it has not taken by then is counted lost): 1 s, and
- * 1 s per 25,000 records the buffer holds (5 s for the default 100,000).
- */
-export function spillWaitMs(bufferRecords: number): number {
-  return SPILL_STALL_MS + Math.ceil((bufferRecords * 1_000) / SPILL_RECORDS_PER_S);
-}
-
-/** The longest close() takes past `drainWaitMs`, however Redis and Kafka behave. */
-export function kafkaLogCloseWaitMs(bufferRecords: number): number {
-  // Then a drain step for the producer's disconnect.
-  return spillWaitMs(bufferRecords) + DRAIN_STEP_WAIT_MS;
-}
-
 const toMessage = (entry: LocationEntry) => ({
   key: entry.riderId,
   value: Buffer.from(entry.record),

@@ -1,26 +1,12 @@
 import type { Logger } from "pino";
-import { DRAIN_STEP_WAIT_MS } from "../../../core/lifecycle/shutdown";
 import type { RedisConnection } from "../../../core/redis/client";
 import type { IngestConfig } from "../../config";
 import type { IngestMetrics } from "../../metrics";
-import { createKafkaLog, kafkaLogCloseWaitMs, spillWaitMs } from "./kafka-log";
+import { spillWaitMs } from "../drain-waits";
+import { createKafkaLog } from "./kafka-log";
 import type { LocationLog } from "./location-log";
 import { startLocationReplay } from "./location-replay";
 import { createLocationSpill } from "./location-spill";
-
-/**
- * The longest the log's close() takes when Redis or Kafka hangs or is
- * slow: the replay's stop (a drain step), the buffer's wait for Kafka, then the spill and
- * the producer's disconnect. The capped Redis stream has nothing to close.
- */
-export function locationLogCloseWaitMs(
-  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs" | "kafkaBufferRecords">,
-): number {
-  if (!config.kafkaBrokers) return 0;
-  return (
-    DRAIN_STEP_WAIT_MS + config.kafkaDrainWaitMs + kafkaLogCloseWaitMs(config.kafkaBufferRecords)
-  );
-}
 
 /**
  * The location log the configuration asks for: with KAFKA_BROKERS, Kafka
