@@ -5,10 +5,11 @@ import type {
   StreamPingsResponse,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import type { RiderIdentity, RiderSessions } from "../session/rider-sessions";
+import { stopReading } from "./message-guard";
 import { ResponseQueue } from "./response-queue";
 import { callAdmission } from "./rider-calls";
 import { admittedRider, type SendPing } from "./send-ping";
-import { openStreamPings } from "./stream-pings";
+import { openStreamPings, type StreamPingsCall } from "./stream-pings";
 
 /**
  * The LocationIngestService handlers for connect-node (gRPC-Web, Connect,
@@ -30,13 +31,21 @@ export function createConnectService(deps: {
 
   return {
     async *streamPings(requests, context) {
-      const responses = new ResponseQueue<StreamPingsResponse>();
-      const call = openStreamPings(sessions, riderOf(context), responses);
+      let call: StreamPingsCall | undefined;
+      // Every end of the call comes here once, whoever ends it: the request
+      // loop, the session (supersede, drain), the token's exp or the writer.
+      const stopRequest = context.values.get(stopReading);
+      const responses = new ResponseQueue<StreamPingsResponse>(() => {
+        stopRequest();
+        call?.close();
+      });
+      const opened = openStreamPings(sessions, riderOf(context), responses);
+      call = opened;
       const reading = (async () => {
         for await (const request of requests) {
           if (!request.ping)
             throw new EdgeError("invalid_message", "StreamPingsRequest without a ping");
-          await call.accept(request.ping);
+          await opened.accept(request.ping);
         }
       })();
       reading.then(
@@ -46,7 +55,7 @@ export function createConnectService(deps: {
       try {
         yield* responses;
       } finally {
-        call.close();
+        responses.end();
       }
     },
 

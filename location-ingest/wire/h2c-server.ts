@@ -23,7 +23,7 @@ import { translateErrors } from "./connect-errors";
 import { createConnectionGuard } from "./connection-guard";
 import { createGrpcStreamPath, isGrpcStreamPings } from "./grpc-stream-path";
 import { createH2cUnaryPath } from "./h2c-unary-path";
-import { guardMessages } from "./message-guard";
+import { guardMessages, stopReading } from "./message-guard";
 import { type CallAdmission, callAdmission, type RiderCalls } from "./rider-calls";
 import { MESSAGE_MAX_BYTES, registerIngestRoutes } from "./routes";
 import type { SendPing } from "./send-ping";
@@ -132,13 +132,17 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
     /** The body when the lean unary path has read it (or its start) already. */
     readBody?: AsyncIterable<Uint8Array>,
   ) {
+    const reading = new AbortController();
     const universal = universalRequestFromNodeRequest(
       request,
       response,
       undefined,
-      createContextValues().set(callAdmission, admission),
+      createContextValues()
+        .set(callAdmission, admission)
+        .set(stopReading, () => reading.abort()),
     );
     universal.body = guardMessages(readBody ?? (universal.body as AsyncIterable<Uint8Array>), {
+      stop: reading.signal,
       method: handler.method,
       header: universal.header,
       maxBytes: MESSAGE_MAX_BYTES[handler.method.name] ?? 0,

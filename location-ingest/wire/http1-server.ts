@@ -17,7 +17,7 @@ import { type IngestMetrics, limitHitReporter } from "../metrics";
 import { translateErrors } from "./connect-errors";
 import type { RunningServer } from "./h2c-server";
 import { createHttp1ConnectionGuard } from "./http1-connection-guard";
-import { guardMessages, messageTimeoutError } from "./message-guard";
+import { guardMessages, messageTimeoutError, stopReading } from "./message-guard";
 import { type AdmittedCall, callAdmission, type RiderCalls } from "./rider-calls";
 import { MESSAGE_MAX_BYTES, registerIngestRoutes, UPLOAD_MESSAGE_MAX_BYTES } from "./routes";
 import type { SendPing } from "./send-ping";
@@ -151,8 +151,12 @@ export async function startHttp1Server(
     const universal: UniversalServerRequest = readBody
       ? { ...requestHead(request), body: oneChunk(readBody) }
       : universalServerRequestFromFetch(request, { httpVersion: "1.1" });
-    universal.contextValues = createContextValues().set(callAdmission, call.admission);
+    const reading = new AbortController();
+    universal.contextValues = createContextValues()
+      .set(callAdmission, call.admission)
+      .set(stopReading, () => reading.abort());
     universal.body = guardMessages(universal.body as AsyncIterable<Uint8Array>, {
+      stop: reading.signal,
       method: handler.method,
       header: universal.header,
       maxBytes: MESSAGE_MAX_BYTES[handler.method.name] ?? 0,

@@ -1,5 +1,6 @@
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { type DescMethod, fromBinary } from "@bufbuild/protobuf";
+import { Code, ConnectError, createContextKey } from "@connectrpc/connect";
 import { EdgeError } from "../../core/errors/edge-error";
 import { settleWithin } from "../../core/lifecycle/settle-within";
 import type { TransportLimit } from "../metrics";
@@ -15,7 +16,21 @@ export interface MessageGuardOptions {
   /** Called for every chunk read (the connection's keep-alive clock). */
   readonly onBytes?: () => void;
   readonly onLimit: (limit: TransportLimit) => void;
+  /** Aborted when the call is over (stopReading): the body is read no further. */
+  readonly stop?: AbortSignal;
 }
+
+/**
+ * What a handler runs when it ends its call itself (a stream's token expiry,
+ * supersede or drain): the guarded body stops, its message clock with it, and
+ * nothing more is read (the request waits on flow control). connect-node
+ * finishes a call only once its end is written, which a client reading
+ * nothing holds back: the clock of a half-sent message would otherwise run
+ * on and count a message_timeout for a call already over.
+ */
+export const stopReading = createContextKey<() => void>(() => undefined, {
+  description: "stops the call's guarded request body",
+});
 
 type GuardedLimit = Extract<
   TransportLimit,
@@ -68,7 +83,7 @@ async function* checkedMessages(
   framing: Framing,
   options: MessageGuardOptions,
 ): AsyncGenerator<Uint8Array> {
-  const { method, maxBytes, timeoutMs, onBytes } = options;
+  const { method, maxBytes, timeoutMs, onBytes, stop } = options;
   const fail = (limit: GuardedLimit) => {
     options.onLimit(limit);
     return toConnectError(ERRORS[limit](options));
@@ -81,16 +96,11 @@ async function* checkedMessages(
   let inMessage = unary;
   let waitedMs = 0;
   for (;;) {
-    let result: IteratorResult<Uint8Array>;
-    if (inMessage) {
-      const started = performance.now();
-      const next = await nextWithin(iterator, timeoutMs - waitedMs);
-      if (next === "timeout") throw fail("message_timeout");
-      waitedMs += performance.now() - started;
-      result = next;
-    } else {
-      result = await iterator.next();
-    }
+    const started = performance.now();
+    const result = await nextWithin(iterator, inMessage ? timeoutMs - waitedMs : undefined, stop);
+    if (result === "stopped") throw new ConnectError("the call is over", Code.Canceled);
+    if (result === "timeout") throw fail("message_timeout");
+    if (inMessage) waitedMs += performance.now() - started;
     if (result.done) break;
     const chunk = result.value;
     onBytes?.();
@@ -180,15 +190,31 @@ function checkMessage(
   }
 }
 
-/** The iterator's next result, or "timeout" when none came within `ms`. */
+/**
+ * The iterator's next result: "timeout" when none came within `ms` (no
+ * limit when undefined), "stopped" once `stop` is aborted.
+ */
 async function nextWithin<T>(
   iterator: AsyncIterator<T>,
-  ms: number,
-): Promise<IteratorResult<T> | "timeout"> {
-  if (ms <= 0) return "timeout";
+  ms: number | undefined,
+  stop: AbortSignal | undefined,
+): Promise<IteratorResult<T> | "timeout" | "stopped"> {
+  if (stop?.aborted) return "stopped";
+  if (ms !== undefined && ms <= 0) return "timeout";
   const next = iterator.next();
-  const result = await settleWithin(next, ms, "timeout" as const);
+  let onStop = () => {};
+  const stopped = new Promise<"stopped">((resolve) => {
+    onStop = () => resolve("stopped");
+    stop?.addEventListener("abort", onStop);
+  });
+  const either = Promise.race([next, stopped]);
+  let result: IteratorResult<T> | "timeout" | "stopped";
+  try {
+    result = ms === undefined ? await either : await settleWithin(either, ms, "timeout" as const);
+  } finally {
+    stop?.removeEventListener("abort", onStop);
+  }
   // The abandoned read settles when the stream is torn down; nobody waits for it.
-  if (result === "timeout") next.catch(() => undefined);
+  if (result === "timeout" || result === "stopped") next.catch(() => undefined);
   return result;
 }

@@ -12,12 +12,18 @@ export interface ResponseSink<T> {
 /**
  * A ResponseSink read as an async iterable: what connect-node's handlers
  * yield from. Iteration finishes after `end`, or throws the `fail` error.
+ * `onEnd` runs once, at the first `end` or `fail`, whoever calls it.
  */
 export class ResponseQueue<T> implements AsyncIterable<T>, ResponseSink<T> {
   #items: T[] = [];
   #waiter: (() => void) | undefined;
   #ended = false;
   #error: unknown;
+  readonly #onEnd: (() => void) | undefined;
+
+  constructor(onEnd?: () => void) {
+    this.#onEnd = onEnd;
+  }
 
   push(item: T): void {
     if (this.#ended) return;
@@ -26,8 +32,10 @@ export class ResponseQueue<T> implements AsyncIterable<T>, ResponseSink<T> {
   }
 
   end(): void {
+    if (this.#ended) return;
     this.#ended = true;
     this.#wake();
+    this.#onEnd?.();
   }
 
   fail(error: unknown): void {

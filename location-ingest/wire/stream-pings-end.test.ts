@@ -6,7 +6,7 @@ import {
   StreamPingsResponseSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { pingTrack, useIngestOnRedis } from "../../test/support/ingest";
-import { grpcFrame, rawGrpcCall } from "../../test/support/raw-grpc";
+import { grpcFrame, rawGrpcCall, rawH2Request } from "../../test/support/raw-grpc";
 import { testToken, tokenExpMs, uniqueId } from "../../test/support/tokens";
 
 // Longer than the test token's life: the token's exp comes first, inside a half-sent frame.
@@ -40,6 +40,45 @@ test("a lean gRPC StreamPings whose token expires inside a half-sent frame ends 
     const ack = result.body.subarray(5, 5 + result.body.readUInt32BE(1));
     expect(fromBinary(StreamPingsResponseSchema, ack).event.case).toBe("ack");
     expect([result.status, result.message]).toEqual(["16", "token expired"]);
+    const hits = await fixture.ingest.app.registry.getSingleMetricAsString(
+      "edge_ingest_limit_hits_total",
+    );
+    expect(hits).not.toContain('limit="message_timeout"');
+  } finally {
+    session.close();
+  }
+}, 15_000);
+
+test("a gRPC-Web StreamPings (connect-node) whose token expires inside a half-sent frame ends `token expired` only: the message guard's clock stops with the call, though connect-node waits on the client to write its end (no message_timeout counted later)", async () => {
+  // As above: a client reading nothing yet keeps connect-node's writer waiting, so the
+  // handler cannot finish its end until the client reads, past the frame's clock.
+  const session = http2.connect(fixture.ingest.grpcUrl, { settings: { initialWindowSize: 0 } });
+  try {
+    const token = await testToken(uniqueId("rider"), "rider", "london", 3);
+    const sentAt = Date.now();
+    const half = grpcFrame(new Uint8Array(20)).subarray(0, 3);
+    const call = rawH2Request(session, {
+      path: STREAM_PINGS,
+      headers: {
+        "content-type": "application/grpc-web+proto",
+        authorization: `Bearer ${token}`,
+      },
+      body: Buffer.concat([pingFrame(), half]),
+      end: false,
+    });
+    await Bun.sleep(sentAt + MESSAGE_TIMEOUT_MS + 1_000 - Date.now());
+    session.settings({ initialWindowSize: 65_535 });
+    const result = await call;
+    expect(tokenExpMs(token)).toBeLessThan(sentAt + MESSAGE_TIMEOUT_MS);
+    // The ack, then the trailers as gRPC-Web's last frame (flag 0x80).
+    const ackLength = result.body.readUInt32BE(1);
+    const ack = result.body.subarray(5, 5 + ackLength);
+    expect(fromBinary(StreamPingsResponseSchema, ack).event.case).toBe("ack");
+    const trailers = result.body.subarray(5 + ackLength);
+    expect(trailers[0]).toBe(0x80);
+    const status = trailers.subarray(5).toString();
+    expect(status).toContain("grpc-status: 16");
+    expect(status).toContain("grpc-message: token%20expired");
     const hits = await fixture.ingest.app.registry.getSingleMetricAsString(
       "edge_ingest_limit_hits_total",
     );
