@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { mayWatch } from "../core/auth/order-access";
 import { settleWithin } from "../core/lifecycle/settle-within";
 import { positionEventJson, statusEventJson } from "../core/messages/tracking-events";
 import { orderEnded, riderVisible } from "../core/order-status";
@@ -11,7 +12,6 @@ import { eventFrame, type OutgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 import type { OrderSubscriptions } from "./order-subscriptions";
 import type { OrderView, OrderViews } from "./order-views";
-import { mayWatch } from "./watch-request";
 import type { WatcherSocket, Watchers } from "./watchers";
 
 const SUBSCRIBE_WAIT_MS = 5_000;

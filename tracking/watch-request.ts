@@ -1,5 +1,3 @@
-import type { Identity } from "../core/auth/identity";
-import { type OrderParties, relationTo, requireRelation } from "../core/auth/order-access";
 import { bearerToken } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import {
@@ -9,7 +7,6 @@ import {
   TRACKING_SUBPROTOCOLS,
 } from "../core/protocol/tracking-protocol";
 import { isKeyPart } from "../core/redis/keys";
-import type { OrderRecord } from "../core/redis/order-record";
 
 // Plain decimal only (no sign, exponent, hex or spaces), a uint64 like the ping's seq.
 const AFTER_SEQ = /^\d{1,20}$/;
@@ -87,19 +84,4 @@ export function decodePathPart(part: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The order's customer, its assigned rider (now), dispatchers and ops may
- * watch. A restaurant follows the order's status, never the rider's position.
- */
-export function mayWatch(identity: Identity, order: OrderParties): boolean {
-  const relation = relationTo(identity, order);
-  return relation !== undefined && relation !== "restaurant";
-}
-
-/** Unrelated callers get the missing order's 404 (requireRelation); the order's restaurant a 403. */
-export function assertMayWatch(identity: Identity, order: OrderRecord): void {
-  if (requireRelation(identity, order) === "restaurant")
-    throw new EdgeError("forbidden", "restaurants follow the order's status, not its rider");
 }

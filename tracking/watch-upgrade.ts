@@ -1,5 +1,6 @@
 import type { Server } from "bun";
 import type { Logger } from "pino";
+import { requireWatcher } from "../core/auth/order-access";
 import type { TokenVerifier } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import { errorResponse, requestIdOf } from "../core/errors/error-response";
@@ -8,7 +9,7 @@ import type { OrderRecord } from "../core/redis/order-record";
 import type { TrackingMetrics } from "./metrics";
 import type { SocketQuota } from "./socket-quota";
 import type { WatchAttempts } from "./watch-attempts";
-import { assertMayWatch, parseWatchRequest, trackRoute } from "./watch-request";
+import { parseWatchRequest, trackRoute } from "./watch-request";
 import type { WatcherData } from "./watchers";
 
 /**
@@ -76,7 +77,7 @@ export function createWatchUpgrade(options: {
       });
     }
     const order = await loadOrder(watch.orderId);
-    assertMayWatch(identity, order);
+    requireWatcher(identity, order);
     await options.settleOwner(watch.orderId);
     const quotaKey = quota.take(identity);
     if (quotaKey === undefined)

@@ -41,3 +41,22 @@ export function requireRelation(identity: Identity, order: OrderParties): OrderR
   if (relation === undefined) throw orderNotFound();
   return relation;
 }
+
+/**
+ * Who may watch the order's live tracking (its rider's position): its
+ * customer, its assigned rider (now) and staff. A restaurant follows the
+ * order's status, never the rider's position (the contract's watchers; a
+ * kitchen learns of the pickup from PICKED_UP). The gateway's track lookup
+ * and the tracking node's handshake both ask this, so no caller is handed a
+ * URL the node then refuses.
+ */
+export function mayWatch(identity: Identity, order: OrderParties): boolean {
+  const relation = relationTo(identity, order);
+  return relation !== undefined && relation !== "restaurant";
+}
+
+/** Unrelated callers get the missing order's 404 (requireRelation); the order's restaurant a 403. */
+export function requireWatcher(identity: Identity, order: OrderParties): void {
+  if (requireRelation(identity, order) === "restaurant")
+    throw new EdgeError("forbidden", "restaurants follow the order's status, not its rider");
+}

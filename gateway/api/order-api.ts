@@ -174,13 +174,14 @@ export const orderTrackRoute = createRoute({
   tags: ["orders"],
   summary: "Where to watch an order live",
   description:
-    "The tracking node that owns the order by consistent hash, the same ring every node builds. Who may call: as for the status.",
+    "The tracking node that owns the order by consistent hash, the same ring every node builds. Who may call: those the node lets watch, the order's customer, assigned rider, dispatchers and ops; its restaurant (which reads the status) is refused 403, as at the node.",
   security: BEARER,
   request: { params: orderPath },
   responses: {
     200: jsonResponse(trackingTarget, "The owning node's socket URL"),
     ...errorResponses({
       ...NOT_FOUND,
+      forbidden: "the order's restaurant: it follows the order's status, not its rider",
       unavailable: "no tracking node is alive (`Retry-After`), or Redis is unreachable",
     }),
   },

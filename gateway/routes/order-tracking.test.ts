@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { Hono } from "hono";
 import pino from "pino";
+import type { Role } from "../../core/auth/identity";
 import { createTokenVerifier } from "../../core/auth/token-verifier";
 import { keys } from "../../core/redis/keys";
 import { createTrackingRing } from "../../core/tracking-ring/tracking-ring";
@@ -144,4 +145,41 @@ test("an identity past its limit has its status reads counted first: refused wit
   now += 60_000;
   expect(await read()).toBe(200);
   expect((await calls()).hmget - after.hmget).toBe(1);
+});
+
+test("the track lookup answers only those a tracking node lets watch: the order's restaurant reads its status but is refused the track 403, as the node refuses its watch", async () => {
+  const { connection } = fixture;
+  const ring = createTrackingRing({ connection, ttlMs: TTL, refreshMs: TICK, logger: silent });
+  ring.stop();
+  const node = uniqueId("t");
+  await connection.client.zadd(keys.trackingNodes(), Date.now(), node);
+  await connection.client.hset(keys.trackingNodeUrls(), node, `ws://${node}.test`);
+  await ring.refresh();
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(silent));
+  app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
+  app.route("/", orderTrackingRoutes({ connection, ring, orderEndedTtlMs: 60_000 }));
+  const orderId = uniqueId("order");
+  const [customerId, riderId] = [uniqueId("cust"), uniqueId("rider")];
+  // seedOrder's restaurant is rest-1.
+  await seedOrder(connection.client, { orderId, customerId, riderId });
+  const ask = async (what: "status" | "track", sub: string, role: Role) => {
+    const token = await testToken(sub, role, role === "rider" ? "london" : undefined);
+    const headers = { authorization: `Bearer ${token}` };
+    const answer = await app.request(`/v1/orders/${orderId}/${what}`, { headers });
+    const body = (await answer.json()) as { error?: { code: string } };
+    return [answer.status, body.error?.code];
+  };
+
+  expect(await ask("status", "rest-1", "restaurant")).toEqual([200, undefined]);
+  expect(await ask("track", "rest-1", "restaurant")).toEqual([403, "forbidden"]);
+  // Another restaurant does not know the order: the missing order's 404, on both routes.
+  expect(await ask("track", "rest-2", "restaurant")).toEqual([404, "not_found"]);
+  for (const [sub, role] of [
+    [customerId, "customer"],
+    [riderId, "rider"],
+    ["disp-1", "dispatcher"],
+    ["ops-1", "ops"],
+  ] as const)
+    expect(await ask("track", sub, role)).toEqual([200, undefined]);
 });

@@ -1,6 +1,6 @@
 import { type Context, Hono } from "hono";
 import type { Identity } from "../../core/auth/identity";
-import { orderNotFound, requireRelation } from "../../core/auth/order-access";
+import { orderNotFound, requireRelation, requireWatcher } from "../../core/auth/order-access";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import { isOrderStatus, type OrderStatus, orderEnded } from "../../core/order-status";
@@ -30,7 +30,8 @@ export const isStatusRead = (c: Context<GatewayEnv>): boolean =>
  * (a compare-and-set step of the state machine, with its status event; a
  * step that ends the order starts the record's `orderEndedTtlMs` and takes
  * the order out of the rider's active set) and `GET /v1/orders/:id/track`
- * (the URL of the tracking node that owns the order, from the same ring the
+ * (the URL of the tracking node that owns the order, for those the node lets
+ * watch: the order's restaurant gets 403, as there; from the same ring the
  * nodes build, read for the tick now running when its timer is late).
  */
 export function orderTrackingRoutes(options: {
@@ -116,7 +117,10 @@ export function orderTrackingRoutes(options: {
     return c.json({ orderId, status: to, version, ...(riderId ? { riderId } : {}) }, 200);
   });
   mountRoute(app, orderTrackRoute, async (c) => {
-    const order = await loadVisibleOrder(c.req.valid("param").id, c.get("identity"));
+    const identity = c.get("identity");
+    const order = await loadVisibleOrder(c.req.valid("param").id, identity);
+    // The node's own rule: a URL handed to a caller the node would refuse (its restaurant) is a lie.
+    requireWatcher(identity, order);
     // The lookup sends the customer somewhere: from the tick now running, as the nodes' own lookup.
     const owner = await ring.currentOwnerOf(order.orderId);
     // A node that starts is in every ring at the next tick (TRACKING_RING_REFRESH_MS).

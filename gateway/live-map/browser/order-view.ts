@@ -1,7 +1,8 @@
 // One order as its customer sees it: the courier on the map with the path
 // so far, pickup and drop-off, and the status timeline. Works with any token
-// that may see the order (its customer, rider, restaurant, dispatch, ops):
-// it uses the same routes a customer app does.
+// that may watch the order (its customer, rider, dispatch, ops; its
+// restaurant's token gets the track lookup's 403 as a notice): it uses the
+// same routes a customer app does.
 import { createPainter, extendBounds } from "./map-canvas";
 import { createTrack, ORDER_STEPS, type OrderTrack, type Point } from "./order-track";
 import { $, colorOf, explainRefusal, roleOf, showNotice } from "./page";
