@@ -79,7 +79,8 @@ export const createOrderRoute = createRoute({
         idempotency_in_flight:
           "a request with this Idempotency-Key is still being placed (here or at the order service); `Retry-After`",
         idempotency_mismatch: "this Idempotency-Key was used with another body",
-        order_rejected: "the order service refused the order (the message says why)",
+        order_rejected:
+          "the order service refused the order: always the message `the order service refused the order` (the service's reason stays in the gateway's log under the request id)",
         ...UPSTREAM_ERRORS,
       },
       { body: true },

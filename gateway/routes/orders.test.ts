@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { useGatewayWithUpstream } from "../../test/support/gateway";
+import pino from "pino";
+import { startTestGateway, useGatewayWithUpstream } from "../../test/support/gateway";
 import { DROPOFF } from "../../test/support/positions";
 import { uniqueId } from "../../test/support/tokens";
+import { ORDER_REJECTED_MESSAGE } from "./orders";
 
 const fixture = useGatewayWithUpstream();
 
@@ -164,5 +166,55 @@ describe("POST /v1/orders", () => {
     });
     expect(again.status).toBe(422);
     expect(again.headers.get("idempotent-replayed")).toBe("true");
+  });
+
+  test("a refusal's own text stays at the gateway: the client gets the fixed order_rejected message (replayed the same), the gateway's log the service's words", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino(
+      { level: "info" },
+      { write: (line: string) => lines.push(JSON.parse(line)) },
+    );
+    const gateway = await startTestGateway(
+      {
+        REDIS_URL: fixture.redis.url,
+        ORDER_SERVICE_URL: fixture.upstream.url,
+        SEARCH_SERVICE_URL: fixture.upstream.url,
+      },
+      logger,
+    );
+    try {
+      // The stand-in service names the dish it refused: its words, not the edge's contract.
+      const dish = uniqueId("internal-dish");
+      const body = JSON.stringify({ ...order, items: [{ menuItemId: dish, quantity: 1 }] });
+      const as = { sub: uniqueId("cust"), role: "customer" as const };
+      const headers = { "idempotency-key": uniqueId("key") };
+      const answers = [];
+      for (let n = 0; n < 2; n++) {
+        const answer = await gateway.call("/v1/orders", { method: "POST", body, headers, as });
+        answers.push({
+          status: answer.status,
+          replayed: answer.headers.get("idempotent-replayed"),
+          error: ((await answer.json()) as { error: { code: string; message: string } }).error,
+          requestId: answer.headers.get("x-request-id"),
+        });
+      }
+      for (const [n, answer] of answers.entries())
+        expect(answer).toMatchObject({
+          status: 422,
+          replayed: n === 0 ? null : "true",
+          error: { code: "order_rejected", message: ORDER_REJECTED_MESSAGE },
+        });
+      expect(JSON.stringify(answers)).not.toContain(dish);
+      const logged = lines.filter((line) => JSON.stringify(line).includes(dish));
+      expect(logged).toEqual([
+        expect.objectContaining({
+          requestId: answers[0]?.requestId,
+          upstreamStatus: 422,
+          upstreamError: `no such menu item ${dish}`,
+        }),
+      ]);
+    } finally {
+      await gateway.stop();
+    }
   });
 });

@@ -26,9 +26,16 @@ const REPLAY_FOR_MS = 24 * 3_600_000;
 /** Renewals per lease: two may fail (a Redis blip) before the lease runs out. */
 const RENEWALS_PER_LEASE = 3;
 
-type CreateOutcome =
-  | { kind: "created"; order: OrderRecord; total?: number }
-  | { kind: "refused"; message: string };
+/**
+ * The one message of a 422 `order_rejected`: the contract names no reasons,
+ * and the service's own text (names, ids, internals) is not the edge's to
+ * pass on, so it goes to the gateway's log under the request id instead.
+ */
+export const ORDER_REJECTED_MESSAGE = "the order service refused the order";
+/** Enough of the service's refusal text to explain it in a log line, never a whole body. */
+const MAX_LOGGED_REFUSAL_CHARS = 500;
+
+type CreateOutcome = { kind: "created"; order: OrderRecord; total?: number } | { kind: "refused" };
 
 /** What the order service's 201 must carry before it becomes a tracking record (a total that is not a number is dropped). */
 const serviceOrder = z.object({
@@ -75,7 +82,7 @@ export function orderRoutes(options: {
   }
 
   /** What the order service said: a new (or replayed) order, or a refusal to store and replay. */
-  function acceptOrderAnswer(customerId: string) {
+  function acceptOrderAnswer(customerId: string, logger: Logger) {
     return function accept({ status, body }: UpstreamAnswer): CreateOutcome {
       if (status === 201) {
         const answer = serviceOrder.safeParse(body);
@@ -102,10 +109,15 @@ export function orderRoutes(options: {
         );
       if (status >= 400 && status < 500) {
         const reason = (body as { error?: unknown } | undefined)?.error;
-        return {
-          kind: "refused",
-          message: typeof reason === "string" ? reason : "the order service refused the order",
-        };
+        logger.info(
+          {
+            upstreamStatus: status,
+            upstreamError:
+              typeof reason === "string" ? reason.slice(0, MAX_LOGGED_REFUSAL_CHARS) : undefined,
+          },
+          "the order service refused the order",
+        );
+        return { kind: "refused" };
       }
       throw new EdgeError("upstream_failed", `the order service answered ${status}`);
     };
@@ -143,7 +155,8 @@ export function orderRoutes(options: {
     }
 
     let stored: { status: number; body: string };
-    const releaseLease = holdLease(claim, requestLogger(c));
+    const logger = requestLogger(c);
+    const releaseLease = holdLease(claim, logger);
     try {
       const outcome = await orders.call(
         "/orders",
@@ -158,7 +171,7 @@ export function orderRoutes(options: {
           },
           body: JSON.stringify({ customerId, ...request }),
         },
-        acceptOrderAnswer(customerId),
+        acceptOrderAnswer(customerId, logger),
       );
       if (outcome.kind === "created") {
         const { order, total } = outcome;
@@ -179,7 +192,7 @@ export function orderRoutes(options: {
         stored = {
           status: 422,
           body: JSON.stringify(
-            errorBody(new EdgeError("order_rejected", outcome.message), c.get("requestId")),
+            errorBody(new EdgeError("order_rejected", ORDER_REJECTED_MESSAGE), c.get("requestId")),
           ),
         };
       }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll } from "bun:test";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import type { Role } from "../../core/auth/identity";
 import { loadGatewayConfig } from "../../gateway/config";
 import { type GatewayApp, startGateway } from "../../gateway/gateway-app";
@@ -16,7 +16,10 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
-export async function startTestGateway(env: Record<string, string>): Promise<TestGateway> {
+export async function startTestGateway(
+  env: Record<string, string>,
+  logger: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
+): Promise<TestGateway> {
   const port = await freePort();
   const config = loadGatewayConfig({
     JWT_SECRET: TEST_JWT_SECRET,
@@ -25,7 +28,7 @@ export async function startTestGateway(env: Record<string, string>): Promise<Tes
     TRACKING_RING_REFRESH_MS: "100",
     ...env,
   });
-  const app = await startGateway(config, pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }));
+  const app = await startGateway(config, logger);
   const url = `http://127.0.0.1:${port}`;
   let stopped = false;
   return {
