@@ -34,7 +34,9 @@ export async function startDemoOrders(options: {
   logger: Logger;
 }) {
   const { gatewayUrl, jwtSecret, everyMs, logger } = options;
-  const dispatcher = await mintToken(jwtSecret, { sub: "demo-dispatcher", role: "dispatcher" });
+  // Minted for each use, as the riders' job tokens: a demo runs for days, past any one token's exp.
+  const dispatcherToken = () =>
+    mintToken(jwtSecret, { sub: "demo-dispatcher", role: "dispatcher" });
   const timers = new Set<ReturnType<typeof setTimeout>>();
   let stopped = false;
   // Orders still waiting for a rider (offers expire or are declined).
@@ -93,6 +95,7 @@ export async function startDemoOrders(options: {
   /** Offers the order to the nearest fresh rider who carries nothing; true once an offer is out. */
   async function dispatch(order: Placed): Promise<boolean> {
     const { lat, lng } = order.pickup;
+    const dispatcher = await dispatcherToken();
     const { body } = await call(
       `/v1/dispatch/candidates?city=${order.city}&lat=${lat}&lng=${lng}&radiusM=5000&limit=10`,
       dispatcher,
@@ -122,6 +125,7 @@ export async function startDemoOrders(options: {
   /** Re-offers orders whose offer was declined or expired; cancels those nobody took. */
   async function redispatch(): Promise<void> {
     for (const order of waiting.values()) {
+      const dispatcher = await dispatcherToken();
       const { status, body } = await call(`/v1/orders/${order.id}/status`, dispatcher);
       if (status !== 200 || body.status !== "CONFIRMED") {
         waiting.delete(order.id);
@@ -212,7 +216,7 @@ export async function startDemoOrders(options: {
     // The demo is stopping: its gateway is going away under the rider, nothing was given up.
     if (stopped) return;
     logger.warn({ err: error, orderId }, "demo rider gave up a job");
-    await moveTo(orderId, "CANCELLED", dispatcher).catch(() => false);
+    await moveTo(orderId, "CANCELLED", await dispatcherToken()).catch(() => false);
   }
 
   return {
