@@ -4,7 +4,11 @@ import { createChannelSubscriber } from "../../core/redis/channel-subscriber";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 
-type InboxHandler = (message: RiderInboxMessage) => void;
+export interface InboxHandler {
+  message(message: RiderInboxMessage): void;
+  /** The subscription had a gap (a reconnect, a failover): messages sent meanwhile were missed. */
+  gap(): void;
+}
 
 /**
  * One inbox subscription per connected rider on this node, whichever
@@ -12,14 +16,22 @@ type InboxHandler = (message: RiderInboxMessage) => void;
  */
 export function createRiderInbox(connection: RedisConnection, logger: Logger) {
   const handlers = new Map<string, Set<InboxHandler>>();
-  const subscriber = createChannelSubscriber(connection, logger, (channel, payload) => {
-    const message = parseRiderInboxMessage(payload);
-    if (!message) {
-      logger.warn({ channel }, "malformed rider inbox message ignored");
-      return;
-    }
-    for (const listener of handlers.get(channel) ?? []) listener(message);
-  });
+  const subscriber = createChannelSubscriber(
+    connection,
+    logger,
+    (channel, payload) => {
+      const message = parseRiderInboxMessage(payload);
+      if (!message) {
+        logger.warn({ channel }, "malformed rider inbox message ignored");
+        return;
+      }
+      for (const listener of handlers.get(channel) ?? []) listener.message(message);
+    },
+    (channels) => {
+      for (const channel of channels)
+        for (const listener of handlers.get(channel) ?? []) listener.gap();
+    },
+  );
 
   return {
     /** Resolves once messages to the rider's inbox reach this node (or it stops listening). */

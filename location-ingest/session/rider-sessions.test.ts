@@ -5,6 +5,7 @@ import pino from "pino";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
+import { createOffer } from "../../core/redis/order-scripts";
 import { GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import { seedOrder } from "../../test/support/orders";
 import { useRedisClient } from "../../test/support/redis-connection";
@@ -13,7 +14,7 @@ import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 import { loadIngestConfig } from "../config";
 import { createRiderInbox } from "./rider-inbox";
-import { createRiderSessions } from "./rider-sessions";
+import { createRiderSessions, type LiveStreamEvents, type StreamEnd } from "./rider-sessions";
 
 const config = loadIngestConfig({ REDIS_URL: "redis://127.0.0.1:1", JWT_SECRET: "x".repeat(32) });
 const logger = pino({ level: "silent" });
@@ -88,10 +89,13 @@ test("a rider on unary pings keeps its inbox subscription between calls, and an 
   const riderId = uniqueId("rider");
   await unaryPing(sessions, riderId, 1);
   await waitUntil(async () => (await listeners(riderId)) === 1, 5_000, "inbox subscribed");
+  // The inbox's connection came up after the rider listened: its first subscribe is announced
+  // as a gap (messages before it were missed), so this ping reads the orders once more.
+  await unaryPing(sessions, riderId, 2);
   const [subscribes, unsubscribes, orderReads] = await Promise.all(
     ["subscribe", "unsubscribe", "smembers"].map(commandCalls),
   );
-  for (let seq = 2; seq <= 4; seq++) await unaryPing(sessions, riderId, seq);
+  for (let seq = 3; seq <= 5; seq++) await unaryPing(sessions, riderId, seq);
   expect(await listeners(riderId)).toBe(1);
   // No SUBSCRIBE, UNSUBSCRIBE or read of its orders per ping.
   expect(await commandCalls("subscribe")).toBe(subscribes as number);
@@ -108,7 +112,7 @@ test("a rider on unary pings keeps its inbox subscription between calls, and an 
     ),
   ).toBe(1);
   // The message reaches the idle session on its own time: ping until a position reaches the order.
-  let seq = 5;
+  let seq = 6;
   await waitUntil(
     async () => {
       await unaryPing(sessions, riderId, seq++);
@@ -144,4 +148,100 @@ test("an idle session dropped past maxIdle lets its inbox go at once", async () 
   await unaryPing(sessions, second, 1);
   await waitUntil(async () => (await listeners(first)) === 0, 5_000, "first inbox let go");
   await waitUntil(async () => (await listeners(second)) === 1, 5_000, "second inbox kept");
+});
+
+/** A StreamPings held open on `sessions`, recording what it is sent, once its generation is drawn. */
+async function liveStream(sessions: Sessions, riderId: string) {
+  const offers: Parameters<LiveStreamEvents["offer"]>[0][] = [];
+  const ends: StreamEnd[] = [];
+  const lease = sessions.openLiveStream(
+    { riderId, city: "london", exp: Date.now() / 1000 + 60 },
+    { offer: (offer) => offers.push(offer), end: (reason) => ends.push(reason) },
+  );
+  await waitUntil(async () => (await listeners(riderId)) === 1, 5_000, "inbox subscribed");
+  await waitUntil(
+    async () => (await fixture.db.get(keys.riderStream(riderId))) === "1",
+    5_000,
+    "generation drawn",
+  );
+  return { lease, offers, ends };
+}
+
+/** Drops every subscriber connection and, in the same round trip, what else is given: nothing published meanwhile reaches them. */
+async function inGap(...commands: [string, ...(string | number)[]][]): Promise<void> {
+  const pipeline = fixture.db.pipeline().call("CLIENT", "KILL", "TYPE", "pubsub");
+  for (const [command, ...args] of commands) pipeline.call(command, ...args);
+  const replies = await pipeline.exec();
+  expect(Number(replies?.[0]?.[1])).toBeGreaterThanOrEqual(1);
+}
+
+test("a newer stream opened elsewhere during an inbox gap supersedes the live one once the subscription is back", async () => {
+  const sessions = sessionsOf();
+  const riderId = uniqueId("rider");
+  const { lease, ends } = await liveStream(sessions, riderId);
+  try {
+    // What another node's StreamPings does: draw generation 2 and announce it, here unheard.
+    const opened = encodeRiderInboxMessage({ type: "stream-opened", generation: 2 });
+    await inGap(["INCR", keys.riderStream(riderId)], ["PUBLISH", keys.riderInbox(riderId), opened]);
+    await waitUntil(() => ends.length > 0, 4_000, "the stream ended");
+    expect(ends).toEqual([{ kind: "superseded" }]);
+  } finally {
+    lease.release();
+  }
+});
+
+test("an order assigned and an offer made during an inbox gap reach the live stream once the subscription is back; an offer already sent is not sent again", async () => {
+  const sessions = sessionsOf();
+  const riderId = uniqueId("rider");
+  const { lease, offers, ends } = await liveStream(sessions, riderId);
+  let seq = 1;
+  const ping = async () => {
+    const fix = {
+      lat: 51.5 + seq / 111_320,
+      lng: -0.12,
+      accuracyM: 5,
+      recordedAtMs: BigInt(clock),
+    };
+    const ack = await lease.session.accept(create(GeoPingSchema, { ...fix, seq: BigInt(seq++) }));
+    expect(ack.dropped).toEqual([]);
+  };
+  try {
+    await ping(); // reads the rider's orders: none yet
+    const [assigned, offered] = [uniqueId("order"), uniqueId("order")];
+    await seedOrder(fixture.db, { orderId: assigned, customerId: "c1", riderId });
+    await seedOrder(fixture.db, { orderId: offered, customerId: "c2" });
+    const token = await createOffer(connection, {
+      city: "london",
+      riderId,
+      orderId: offered,
+      ttlMs: 30_000,
+    });
+    const changed = encodeRiderInboxMessage({ type: "orders-changed" });
+    await inGap(["PUBLISH", keys.riderInbox(riderId), changed]);
+    await waitUntil(() => offers.length > 0, 4_000, "the offer");
+    expect(
+      offers.map(({ orderId, fencingToken, restaurantId }) => [
+        orderId,
+        fencingToken,
+        restaurantId,
+      ]),
+    ).toEqual([[offered, token, "rest-1"]]);
+    expect(offers[0]?.expiresAtMs).toBeGreaterThan(Date.now());
+    const frames = await trackOf(assigned);
+    await waitUntil(
+      async () => {
+        await ping();
+        return frames.length > 0;
+      },
+      5_000,
+      "a position on the order assigned in the gap",
+    );
+    // A second gap: the pending offer was sent already.
+    await inGap();
+    await waitUntil(async () => (await listeners(riderId)) === 1, 5_000, "inbox back");
+    await Bun.sleep(200);
+    expect([offers.length, ends]).toEqual([1, []]);
+  } finally {
+    lease.release();
+  }
 });

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { settleWithin } from "../../core/lifecycle/settle-within";
 import { encodeRiderInboxMessage, type RiderInboxMessage } from "../../core/messages/rider-inbox";
 import { keys } from "../../core/redis/keys";
+import { readPendingOffer } from "./pending-offer";
 import type { RiderInbox } from "./rider-inbox";
 import { RiderSession, type SessionEnvironment } from "./rider-session";
 
@@ -51,10 +52,15 @@ interface Held {
 
 interface Live {
   readonly events: LiveStreamEvents;
+  readonly city: string;
   /** Its generation once drawn; `pending` while the draw is out (0 when it failed). */
   generation: number | "pending";
+  /** The draw and its announcement; resolves once `generation` is a number. */
+  announced: Promise<void>;
   /** The highest generation announced while this one's draw was out. */
   highestSeen: number;
+  /** The fencing token of the last offer sent down this stream. */
+  lastOffer?: string;
   ended: boolean;
 }
 
@@ -69,6 +75,12 @@ interface Live {
  * and announces it on the rider's inbox channel; every node ends a stream
  * of that rider holding a lower generation. A stream whose draw failed
  * (Redis away) counts as generation 0: the next announcement ends it.
+ *
+ * After a gap in the inbox subscription (a reconnect, a failover) the
+ * messages sent meanwhile are caught up from Redis: the session reads its
+ * orders before its next publish, and a live stream checks
+ * `rider:{r}:stream` (a higher generation there supersedes it) and the
+ * rider's offer lock (a pending offer it was not sent is sent).
  */
 export function createRiderSessions(deps: {
   env: SessionEnvironment;
@@ -96,7 +108,9 @@ export function createRiderSessions(deps: {
       (held.get(riderId)?.session ?? idle.get(riderId))?.ordersChanged();
     else if (message.type === "offer") {
       const stream = live.get(riderId);
-      if (stream && !stream.ended) stream.events.offer(message);
+      // Already sent if a gap's catch-up read it from Redis first.
+      if (stream && !stream.ended && message.fencingToken !== stream.lastOffer)
+        sendOffer(stream, message);
     } else {
       const stream = live.get(riderId);
       if (!stream) return;
@@ -104,6 +118,36 @@ export function createRiderSessions(deps: {
         stream.highestSeen = Math.max(stream.highestSeen, message.generation);
       else if (message.generation > stream.generation) end(riderId, stream, { kind: "superseded" });
     }
+  }
+
+  function sendOffer(stream: Live, offer: Extract<RiderInboxMessage, { type: "offer" }>): void {
+    stream.lastOffer = offer.fencingToken;
+    stream.events.offer(offer);
+  }
+
+  /** The rider's inbox had a gap: catch up from Redis on what its messages would have said. */
+  function onInboxGap(riderId: string): void {
+    (held.get(riderId)?.session ?? idle.get(riderId))?.ordersChanged();
+    const stream = live.get(riderId);
+    if (!stream) return;
+    catchUpStream(riderId, stream).catch((error: unknown) =>
+      logger.warn({ err: error, riderId }, "live stream not checked after an inbox gap"),
+    );
+  }
+
+  async function catchUpStream(riderId: string, stream: Live): Promise<void> {
+    await stream.announced;
+    const { generation } = stream;
+    // A stream whose draw failed holds no generation to compare: the next announcement ends it.
+    if (stream.ended || typeof generation !== "number" || generation === 0) return;
+    const newest = Number(await env.connection.client.get(keys.riderStream(riderId)));
+    if (stream.ended) return;
+    if (newest > generation) {
+      end(riderId, stream, { kind: "superseded" });
+      return;
+    }
+    const offer = await readPendingOffer(env.connection, { riderId, city: stream.city }, env.now);
+    if (offer && !stream.ended && offer.fencingToken !== stream.lastOffer) sendOffer(stream, offer);
   }
 
   function end(riderId: string, stream: Live, reason: StreamEnd): void {
@@ -128,7 +172,10 @@ export function createRiderSessions(deps: {
       held.set(rider.riderId, entry);
       entry.stopListening =
         listening?.stop ??
-        inbox.listen(rider.riderId, (message) => onInbox(rider.riderId, message));
+        inbox.listen(rider.riderId, {
+          message: (message) => onInbox(rider.riderId, message),
+          gap: () => onInboxGap(rider.riderId),
+        });
     }
     registerCity(rider.city);
     entry.calls += 1;
@@ -236,10 +283,17 @@ export function createRiderSessions(deps: {
       const lease = acquire(rider);
       const previous = live.get(rider.riderId);
       if (previous) end(rider.riderId, previous, { kind: "superseded" });
-      const stream: Live = { events, generation: "pending", highestSeen: 0, ended: false };
+      const stream: Live = {
+        events,
+        city: rider.city,
+        generation: "pending",
+        announced: Promise.resolve(),
+        highestSeen: 0,
+        ended: false,
+      };
       live.set(rider.riderId, stream);
       env.metrics.streams.inc();
-      void announce(rider.riderId, stream);
+      stream.announced = announce(rider.riderId, stream);
       let released = false;
       return {
         session: lease.session,
