@@ -9,7 +9,6 @@ import {
   DroppedPingSchema,
   DropReason,
   type PingAck,
-  PingAckSchema,
   type UploadPingsResponse,
   UploadPingsResponseSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
@@ -162,13 +161,18 @@ export class RiderSession {
     };
   }
 
-  /** The ack for the rider as it stands, carrying the given drops. */
+  /**
+   * The ack for the rider as it stands, carrying the given drops: a typed
+   * literal, one per ping (create() would copy an initializer into a new
+   * message); a field added to PingAck and missed here is a compile error.
+   */
   ack(dropped: DroppedPing[]): PingAck {
-    return create(PingAckSchema, {
+    return {
+      $typeName: "delivery.tracking.v1.PingAck",
       lastAcceptedSeq: this.#confirmed?.seq ?? 0n,
       nextIntervalMs: this.#nextIntervalMs,
       dropped,
-    });
+    };
   }
 
   /** The rider's active orders changed (an `orders-changed` message): read them before the next publish. */

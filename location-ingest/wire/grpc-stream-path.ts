@@ -86,6 +86,10 @@ export function createGrpcStreamPath(deps: GrpcStreamPathDeps) {
  * reading ends the stream (a paused read restarts the clock on resume:
  * the wait was ours, not the client's). Returns the stop the call's end
  * runs, however it ended: the clock cleared, the request no longer read.
+ * It reads the HTTP/2 stream itself, not the compatibility request around
+ * it: node:http2's Http2ServerRequest is a second Readable that every DATA
+ * chunk is pushed through again (bench/RESULTS.md, "Ingest — analysis",
+ * the stream path's glue).
  */
 function pumpRequests(
   request: Http2ServerRequest,
@@ -96,6 +100,7 @@ function pumpRequests(
   riderId: string,
 ): () => void {
   const { reportLimit, messageTimeoutMs } = deps;
+  const { stream } = request;
   const frames = new GrpcFrameReader(PING_MESSAGE_MAX_BYTES);
   // Pings read and not yet acked, oldest first; the first is with the session.
   const waiting: GeoPing[] = [];
@@ -134,12 +139,12 @@ function pumpRequests(
     waiting.shift();
     if (paused && waiting.length < MAX_PINGS_IN_FLIGHT / 2 && !over) {
       paused = false;
-      request.resume();
+      stream.resume();
       watchPartialFrame();
     }
     if (!over) acceptNext();
   };
-  request.on("data", (chunk: Buffer) => {
+  stream.on("data", (chunk: Buffer) => {
     if (over) return;
     onBytes();
     const completed = frames.push(chunk);
@@ -172,12 +177,12 @@ function pumpRequests(
       if (waiting.length === 1) acceptNext();
       if (waiting.length >= MAX_PINGS_IN_FLIGHT && !paused) {
         paused = true;
-        request.pause();
+        stream.pause();
       }
     }
     watchPartialFrame();
   });
-  request.on("end", () => {
+  stream.on("end", () => {
     clearDeadline();
     if (frames.hasPartialFrame())
       return fail(new EdgeError("invalid_message", "stream ended inside a message"));
@@ -185,11 +190,11 @@ function pumpRequests(
     if (waiting.length === 0) responses.end();
   });
   // The client went away: nothing more will be read or written.
-  request.on("aborted", () => responses.end());
+  stream.on("aborted", () => responses.end());
   return () => {
     over = true;
     clearDeadline();
-    request.pause();
+    stream.pause();
   };
 }
 

@@ -3,12 +3,16 @@ import { whenTokenExpires } from "../../core/auth/token-expiry";
 import { EdgeError } from "../../core/errors/edge-error";
 import type { GeoPing } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import {
+  type PingAck,
   RideOfferSchema,
   type StreamPingsResponse,
   StreamPingsResponseSchema,
 } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import type { RiderIdentity, RiderSessions } from "../session/rider-sessions";
 import type { ResponseSink } from "./response-queue";
+
+/** What accept returns once the call is over: nothing to wait for (one promise, not one per ping). */
+const SETTLED = Promise.resolve();
 
 /** One open StreamPings call, whichever server path carries it. */
 export interface StreamPingsCall {
@@ -68,15 +72,16 @@ export function openStreamPings(
     lease.release();
     responses.fail(new EdgeError("unauthenticated", "token expired"));
   });
+  // One function per call, not a closure per ping; the response a typed literal
+  // (create() would copy it and its oneof): a field missed is a compile error here.
+  const pushAck = (ack: PingAck) => {
+    responses.push({
+      $typeName: "delivery.tracking.v1.StreamPingsResponse",
+      event: { case: "ack", value: ack },
+    });
+  };
   return {
-    accept: (ping) =>
-      live
-        ? lease.session.accept(ping).then((ack) => {
-            responses.push(
-              create(StreamPingsResponseSchema, { event: { case: "ack", value: ack } }),
-            );
-          })
-        : Promise.resolve(),
+    accept: (ping) => (live ? lease.session.accept(ping).then(pushAck) : SETTLED),
     close() {
       live = false;
       cancelExpiry();
