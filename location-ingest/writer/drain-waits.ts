@@ -1,5 +1,4 @@
 import { DRAIN_STEP_WAIT_MS } from "../../core/lifecycle/shutdown";
-import type { IngestConfig } from "../config";
 
 // The writer's waits that bound a drain, apart from the modules that wait (the
 // Redis client, kafkajs): the config computes the drain's cut from them and so
@@ -37,9 +36,11 @@ export function kafkaLogCloseWaitMs(bufferRecords: number): number {
  * is slow: the replay's stop (a drain step), the buffer's wait for Kafka, then
  * the spill and the producer's disconnect. The capped Redis stream has nothing to close.
  */
-export function locationLogCloseWaitMs(
-  config: Pick<IngestConfig, "kafkaBrokers" | "kafkaDrainWaitMs" | "kafkaBufferRecords">,
-): number {
+export function locationLogCloseWaitMs(config: {
+  readonly kafkaBrokers?: readonly string[];
+  readonly kafkaDrainWaitMs: number;
+  readonly kafkaBufferRecords: number;
+}): number {
   if (!config.kafkaBrokers) return 0;
   return (
     DRAIN_STEP_WAIT_MS + config.kafkaDrainWaitMs + kafkaLogCloseWaitMs(config.kafkaBufferRecords)
