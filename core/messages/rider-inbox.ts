@@ -23,6 +23,30 @@ export type RiderInboxMessage =
    */
   | { type: "stream-opened"; generation: number };
 
+export type OfferMessage = Extract<RiderInboxMessage, { type: "offer" }>;
+
+/** The offer pushed to a rider: its order's record, the fencing token and when the offer expires. */
+export function offerMessage(
+  order: { orderId: string; restaurantId: string; pickup: LatLng; dropoff: LatLng },
+  offer: { fencingToken: string; expiresAtMs: number },
+): OfferMessage {
+  const { orderId, restaurantId, pickup, dropoff } = order;
+  const { fencingToken, expiresAtMs } = offer;
+  return { type: "offer", orderId, fencingToken, restaurantId, pickup, dropoff, expiresAtMs };
+}
+
+/**
+ * A fencing token's parts: `{orderId}:{seq}` (create-offer.lua), `seq` from
+ * the city's counter, so a later offer in a city has a higher one.
+ * Undefined for anything else.
+ */
+export function parseFencingToken(token: string): { orderId: string; seq: number } | undefined {
+  const colon = token.lastIndexOf(":");
+  const seq = Number(token.slice(colon + 1));
+  if (colon <= 0 || !Number.isSafeInteger(seq) || seq <= 0) return undefined;
+  return { orderId: token.slice(0, colon), seq };
+}
+
 export function encodeRiderInboxMessage(message: RiderInboxMessage): string {
   return JSON.stringify(message);
 }
@@ -44,13 +68,14 @@ export function parseRiderInboxMessage(payload: string): RiderInboxMessage | und
     message.type === "offer" &&
     typeof message.orderId === "string" &&
     typeof message.fencingToken === "string" &&
+    parseFencingToken(message.fencingToken) !== undefined &&
     typeof message.restaurantId === "string" &&
     typeof message.expiresAtMs === "number" &&
     isLatLng(message.pickup) &&
     isLatLng(message.dropoff)
   ) {
     const { orderId, fencingToken, restaurantId, pickup, dropoff, expiresAtMs } = message;
-    return { type: "offer", orderId, fencingToken, restaurantId, pickup, dropoff, expiresAtMs };
+    return offerMessage({ orderId, restaurantId, pickup, dropoff }, { fencingToken, expiresAtMs });
   }
   return undefined;
 }

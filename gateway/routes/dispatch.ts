@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { orderNotFound } from "../../core/auth/order-access";
 import { EdgeError } from "../../core/errors/edge-error";
-import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
+import { encodeRiderInboxMessage, offerMessage } from "../../core/messages/rider-inbox";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
@@ -102,15 +102,7 @@ export function dispatchRoutes(options: {
     const expiresAtMs = now() + ttlMs;
     await client[connection.publishCommand](
       keys.riderInbox(riderId),
-      encodeRiderInboxMessage({
-        type: "offer",
-        orderId,
-        fencingToken,
-        restaurantId: order.restaurantId,
-        pickup: order.pickup,
-        dropoff: order.dropoff,
-        expiresAtMs,
-      }),
+      encodeRiderInboxMessage(offerMessage(order, { fencingToken, expiresAtMs })),
     );
     return c.json({ orderId, riderId, fencingToken, expiresAtMs }, 201);
   });

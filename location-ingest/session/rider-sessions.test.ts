@@ -2,12 +2,13 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { create } from "@bufbuild/protobuf";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
+import { encodeRiderInboxMessage, offerMessage } from "../../core/messages/rider-inbox";
 import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { createOffer } from "../../core/redis/order-scripts";
 import { GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import { seedOrder } from "../../test/support/orders";
+import { DROPOFF, PICKUP } from "../../test/support/positions";
 import { useRedisClient } from "../../test/support/redis-connection";
 import { sessionEnvironment } from "../../test/support/session-environment";
 import { uniqueId } from "../../test/support/tokens";
@@ -39,12 +40,34 @@ beforeAll(async () => {
 });
 afterAll(() => watcher?.disconnect());
 
-function sessionsOf(options: { inboxLingerMs?: number; maxIdle?: number } = {}) {
+function sessionsOf(
+  options: { inboxLingerMs?: number; maxIdle?: number; logger?: pino.Logger } = {},
+) {
   const { env } = sessionEnvironment(connection, config, () => clock);
-  const { maxIdle = 100, inboxLingerMs } = options;
-  const inbox = createRiderInbox(connection, logger);
-  return createRiderSessions({ env, inbox, maxIdle, inboxLingerMs, logger });
+  const { maxIdle = 100, inboxLingerMs, logger: log = logger } = options;
+  const inbox = createRiderInbox(connection, log);
+  return createRiderSessions({ env, inbox, maxIdle, inboxLingerMs, logger: log });
 }
+
+/** Sessions whose finished gap catch-ups are recorded: whether each sent an offer, in order. */
+function sessionsWithCatchUps() {
+  const caughtUp: boolean[] = [];
+  const log = pino(
+    { level: "debug" },
+    {
+      write(line: string) {
+        const entry = JSON.parse(line) as { msg?: string; offerSent?: boolean };
+        if (entry.msg === "live stream caught up after an inbox gap")
+          caughtUp.push(entry.offerSent === true);
+      },
+    },
+  );
+  return { sessions: sessionsOf({ logger: log }), caughtUp };
+}
+
+/** Waits for the catch-up after the inbox's first subscribe (announced too) to finish. */
+const firstCatchUp = (caughtUp: boolean[]) =>
+  waitUntil(() => caughtUp.length === 1, 4_000, "the first subscribe's catch-up");
 
 type Sessions = ReturnType<typeof sessionsOf>;
 
@@ -191,9 +214,10 @@ test("a newer stream opened elsewhere during an inbox gap supersedes the live on
 });
 
 test("an order assigned and an offer made during an inbox gap reach the live stream once the subscription is back; an offer already sent is not sent again", async () => {
-  const sessions = sessionsOf();
+  const { sessions, caughtUp } = sessionsWithCatchUps();
   const riderId = uniqueId("rider");
   const { lease, offers, ends } = await liveStream(sessions, riderId);
+  await firstCatchUp(caughtUp);
   let seq = 1;
   const ping = async () => {
     const fix = {
@@ -237,10 +261,45 @@ test("an order assigned and an offer made during an inbox gap reach the live str
       "a position on the order assigned in the gap",
     );
     // A second gap: the pending offer was sent already.
+    await waitUntil(() => caughtUp.length === 2, 4_000, "the first gap's catch-up");
     await inGap();
-    await waitUntil(async () => (await listeners(riderId)) === 1, 5_000, "inbox back");
-    await Bun.sleep(200);
-    expect([offers.length, ends]).toEqual([1, []]);
+    await waitUntil(() => caughtUp.length === 3, 4_000, "the second gap's catch-up");
+    expect([caughtUp, offers.length, ends]).toEqual([[false, true, false], 1, []]);
+  } finally {
+    lease.release();
+  }
+});
+
+test("an offer older than one already sent is not sent, by its push or by a gap's catch-up (a read begun before a newer offer)", async () => {
+  const { sessions, caughtUp } = sessionsWithCatchUps();
+  const riderId = uniqueId("rider");
+  const { lease, offers } = await liveStream(sessions, riderId);
+  await firstCatchUp(caughtUp);
+  const [older, newer, newest] = [uniqueId("order"), uniqueId("order"), uniqueId("order")];
+  await seedOrder(fixture.db, { orderId: older, customerId: "c1" });
+  const push = (orderId: string, seq: number) =>
+    fixture.db.publish(
+      keys.riderInbox(riderId),
+      encodeRiderInboxMessage(
+        offerMessage(
+          { orderId, restaurantId: "rest-1", pickup: PICKUP, dropoff: DROPOFF },
+          { fencingToken: `${orderId}:${seq}`, expiresAtMs: Date.now() + 30_000 },
+        ),
+      ),
+    );
+  try {
+    await push(newer, 11);
+    await waitUntil(() => offers.length > 0, 4_000, "the newer offer");
+    // What a catch-up reads when it reads the older offer's lock just before that expires and the newer offer is pushed.
+    await fixture.db.set(keys.offerForRider("london", riderId), `${older}:10`, "PX", 30_000);
+    await inGap();
+    await waitUntil(() => caughtUp.length === 2, 4_000, "the gap's catch-up");
+    expect(offers.map(({ fencingToken }) => fencingToken)).toEqual([`${newer}:11`]);
+    // Messages on one channel arrive in order: once the newest is here the older one was heard.
+    await push(older, 10);
+    await push(newest, 12);
+    await waitUntil(() => offers.length > 1, 4_000, "the newest offer");
+    expect(offers.map(({ fencingToken }) => fencingToken)).toEqual([`${newer}:11`, `${newest}:12`]);
   } finally {
     lease.release();
   }

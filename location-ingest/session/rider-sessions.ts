@@ -2,28 +2,23 @@ import type { Logger } from "pino";
 import { settleWithin } from "../../core/lifecycle/settle-within";
 import { encodeRiderInboxMessage, type RiderInboxMessage } from "../../core/messages/rider-inbox";
 import { keys } from "../../core/redis/keys";
-import { readPendingOffer } from "./pending-offer";
+import {
+  type LiveStream,
+  type LiveStreamEvents,
+  offerToStream,
+  type StreamEnd,
+} from "./live-stream";
 import type { RiderInbox } from "./rider-inbox";
 import { RiderSession, type SessionEnvironment } from "./rider-session";
+import { createStreamCatchUp } from "./stream-catch-up";
+
+export type { LiveStreamEvents, StreamEnd } from "./live-stream";
 
 export interface RiderIdentity {
   readonly riderId: string;
   readonly city: string;
   /** The token's expiry (Unix seconds): a live stream ends with it (wire/stream-pings.ts). */
   readonly exp: number;
-}
-
-/** Why a live stream ends from the server's side. */
-export type StreamEnd =
-  /** A newer StreamPings of the rider opened (on this node or another): do not reconnect this one. */
-  | { readonly kind: "superseded" }
-  /** The node is draining: reconnect after `afterMs`. */
-  | { readonly kind: "draining"; readonly afterMs: number };
-
-/** What a StreamPings call hears from the rider's session besides its acks. */
-export interface LiveStreamEvents {
-  offer(offer: Extract<RiderInboxMessage, { type: "offer" }>): void;
-  end(reason: StreamEnd): void;
 }
 
 /** A rider's session borrowed by one call; give it back with `release`. */
@@ -50,20 +45,6 @@ interface Held {
   stopListening?: () => void;
 }
 
-interface Live {
-  readonly events: LiveStreamEvents;
-  readonly city: string;
-  /** Its generation once drawn; `pending` while the draw is out (0 when it failed). */
-  generation: number | "pending";
-  /** The draw and its announcement; resolves once `generation` is a number. */
-  announced: Promise<void>;
-  /** The highest generation announced while this one's draw was out. */
-  highestSeen: number;
-  /** The fencing token of the last offer sent down this stream. */
-  lastOffer?: string;
-  ended: boolean;
-}
-
 /**
  * The rider sessions of this process: one per rider with a call here (and
  * a bounded number of idle ones, so unary pings do not read Redis each
@@ -78,9 +59,8 @@ interface Live {
  *
  * After a gap in the inbox subscription (a reconnect, a failover) the
  * messages sent meanwhile are caught up from Redis: the session reads its
- * orders before its next publish, and a live stream checks
- * `rider:{r}:stream` (a higher generation there supersedes it) and the
- * rider's offer lock (a pending offer it was not sent is sent).
+ * orders before its next publish, and a live stream is caught up
+ * (stream-catch-up.ts).
  */
 export function createRiderSessions(deps: {
   env: SessionEnvironment;
@@ -98,19 +78,23 @@ export function createRiderSessions(deps: {
   /** Inbox listeners of idle sessions, least recently released first, and when each stops. */
   const lingering = new Map<string, { stop: () => void; until: number }>();
   let lingerTimerSet = false;
-  const live = new Map<string, Live>();
+  const live = new Map<string, LiveStream>();
   /** Cities this process has registered for the stale-rider sweep. */
   const registeredCities = new Set<string>();
   let drainingAfterMs: number | undefined;
+  const catchUpStream = createStreamCatchUp({
+    connection: env.connection,
+    now: env.now,
+    logger,
+    supersede: (riderId, stream) => end(riderId, stream, { kind: "superseded" }),
+  });
 
   function onInbox(riderId: string, message: RiderInboxMessage): void {
     if (message.type === "orders-changed")
       (held.get(riderId)?.session ?? idle.get(riderId))?.ordersChanged();
     else if (message.type === "offer") {
       const stream = live.get(riderId);
-      // Already sent if a gap's catch-up read it from Redis first.
-      if (stream && !stream.ended && message.fencingToken !== stream.lastOffer)
-        sendOffer(stream, message);
+      if (stream) offerToStream(stream, message);
     } else {
       const stream = live.get(riderId);
       if (!stream) return;
@@ -120,37 +104,14 @@ export function createRiderSessions(deps: {
     }
   }
 
-  function sendOffer(stream: Live, offer: Extract<RiderInboxMessage, { type: "offer" }>): void {
-    stream.lastOffer = offer.fencingToken;
-    stream.events.offer(offer);
-  }
-
   /** The rider's inbox had a gap: catch up from Redis on what its messages would have said. */
   function onInboxGap(riderId: string): void {
     (held.get(riderId)?.session ?? idle.get(riderId))?.ordersChanged();
     const stream = live.get(riderId);
-    if (!stream) return;
-    catchUpStream(riderId, stream).catch((error: unknown) =>
-      logger.warn({ err: error, riderId }, "live stream not checked after an inbox gap"),
-    );
+    if (stream) catchUpStream(riderId, stream);
   }
 
-  async function catchUpStream(riderId: string, stream: Live): Promise<void> {
-    await stream.announced;
-    const { generation } = stream;
-    // A stream whose draw failed holds no generation to compare: the next announcement ends it.
-    if (stream.ended || typeof generation !== "number" || generation === 0) return;
-    const newest = Number(await env.connection.client.get(keys.riderStream(riderId)));
-    if (stream.ended) return;
-    if (newest > generation) {
-      end(riderId, stream, { kind: "superseded" });
-      return;
-    }
-    const offer = await readPendingOffer(env.connection, { riderId, city: stream.city }, env.now);
-    if (offer && !stream.ended && offer.fencingToken !== stream.lastOffer) sendOffer(stream, offer);
-  }
-
-  function end(riderId: string, stream: Live, reason: StreamEnd): void {
+  function end(riderId: string, stream: LiveStream, reason: StreamEnd): void {
     if (stream.ended) return;
     stream.ended = true;
     if (live.get(riderId) === stream) live.delete(riderId);
@@ -238,7 +199,7 @@ export function createRiderSessions(deps: {
   }
 
   /** Draws the stream's generation and tells every node holding an older stream to end it. */
-  async function announce(riderId: string, stream: Live): Promise<void> {
+  async function announce(riderId: string, stream: LiveStream): Promise<void> {
     const { connection } = env;
     let generation = 0;
     try {
@@ -283,12 +244,13 @@ export function createRiderSessions(deps: {
       const lease = acquire(rider);
       const previous = live.get(rider.riderId);
       if (previous) end(rider.riderId, previous, { kind: "superseded" });
-      const stream: Live = {
+      const stream: LiveStream = {
         events,
         city: rider.city,
         generation: "pending",
         announced: Promise.resolve(),
         highestSeen: 0,
+        lastOfferSeq: 0,
         ended: false,
       };
       live.set(rider.riderId, stream);

@@ -1,0 +1,42 @@
+import { type OfferMessage, parseFencingToken } from "../../core/messages/rider-inbox";
+
+/** Why a live stream ends from the server's side. */
+export type StreamEnd =
+  /** A newer StreamPings of the rider opened (on this node or another): do not reconnect this one. */
+  | { readonly kind: "superseded" }
+  /** The node is draining: reconnect after `afterMs`. */
+  | { readonly kind: "draining"; readonly afterMs: number };
+
+/** What a StreamPings call hears from the rider's session besides its acks. */
+export interface LiveStreamEvents {
+  offer(offer: OfferMessage): void;
+  end(reason: StreamEnd): void;
+}
+
+/** A rider's live StreamPings on this node. */
+export interface LiveStream {
+  readonly events: LiveStreamEvents;
+  readonly city: string;
+  /** Its generation once drawn; `pending` while the draw is out (0 when it failed). */
+  generation: number | "pending";
+  /** The draw and its announcement; resolves once `generation` is a number. */
+  announced: Promise<void>;
+  /** The highest generation announced while this one's draw was out. */
+  highestSeen: number;
+  /** The fencing token seq of the last offer sent down this stream (0: none yet). */
+  lastOfferSeq: number;
+  ended: boolean;
+}
+
+/**
+ * Sends an offer down the stream unless one with the same or a later token
+ * was sent: an offer arrives by its push and, after an inbox gap, by the
+ * catch-up's read of Redis, and a read that began before a newer offer was
+ * pushed may return the older (dead) one after it. Token seqs rise per city.
+ */
+export function offerToStream(stream: LiveStream, offer: OfferMessage): void {
+  const seq = parseFencingToken(offer.fencingToken)?.seq;
+  if (stream.ended || seq === undefined || seq <= stream.lastOfferSeq) return;
+  stream.lastOfferSeq = seq;
+  stream.events.offer(offer);
+}
