@@ -91,7 +91,8 @@ function placeOrder(body: {
   let total = 0;
   for (const item of body.items) {
     const menuItem = restaurant.menu.find((m) => m.id === item.menuItemId);
-    if (!menuItem) return [422, { error: `no such menu item ${item.menuItemId}` }];
+    if (!menuItem)
+      return [422, { error: `no such menu item ${item.menuItemId}`, code: "unknown_menu_item" }];
     total += menuItem.priceCents * item.quantity;
   }
   return [

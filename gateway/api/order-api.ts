@@ -80,7 +80,7 @@ export const createOrderRoute = createRoute({
           "a request with this Idempotency-Key is still being placed (here or at the order service); `Retry-After`",
         idempotency_mismatch: "this Idempotency-Key was used with another body",
         order_rejected:
-          "the order service refused the order: always the message `the order service refused the order` (the service's reason stays in the gateway's log under the request id)",
+          "the order service refused the order: always the message `the order service refused the order` (the service's reason is neither sent nor logged: the gateway logs its status under the request id)",
         ...UPSTREAM_ERRORS,
       },
       { body: true },

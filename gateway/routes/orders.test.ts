@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { Redis } from "ioredis";
 import pino from "pino";
+import { keys } from "../../core/redis/keys";
 import { startTestGateway, useGatewayWithUpstream } from "../../test/support/gateway";
 import { DROPOFF } from "../../test/support/positions";
 import { uniqueId } from "../../test/support/tokens";
@@ -168,7 +170,7 @@ describe("POST /v1/orders", () => {
     expect(again.headers.get("idempotent-replayed")).toBe("true");
   });
 
-  test("a refusal's own text stays at the gateway: the client gets the fixed order_rejected message (replayed the same), the gateway's log the service's words", async () => {
+  test("a refusal's own text stays out of the answer (replayed the same) and the log: the gateway logs the service's status and short code", async () => {
     const lines: Record<string, unknown>[] = [];
     const logger = pino(
       { level: "info" },
@@ -205,16 +207,45 @@ describe("POST /v1/orders", () => {
           error: { code: "order_rejected", message: ORDER_REJECTED_MESSAGE },
         });
       expect(JSON.stringify(answers)).not.toContain(dish);
-      const logged = lines.filter((line) => JSON.stringify(line).includes(dish));
-      expect(logged).toEqual([
+      expect(JSON.stringify(lines)).not.toContain(dish);
+      const refusals = lines.filter((line) => line.msg === "the order service refused the order");
+      expect(refusals).toEqual([
         expect.objectContaining({
           requestId: answers[0]?.requestId,
           upstreamStatus: 422,
-          upstreamError: `no such menu item ${dish}`,
+          upstreamCode: "unknown_menu_item",
         }),
       ]);
     } finally {
       await gateway.stop();
+    }
+  });
+
+  test("a refusal stored with the service's own text (before the message was fixed) replays with the fixed message", async () => {
+    const customerId = uniqueId("cust");
+    const key = uniqueId("key");
+    const body = { ...order, items: [{ menuItemId: "nope", quantity: 1 }] };
+    expect((await place(customerId, key, body)).status).toBe(422);
+    // The answer as stored before: the service's words as the message.
+    const db = new Redis(fixture.redis.url);
+    try {
+      const stored = JSON.parse(
+        (await db.hget(keys.idempotency(customerId, key), "body")) ?? "{}",
+      ) as { error: { message: string; requestId: string } };
+      stored.error.message = "no such menu item nope for Jane Doe, 1 Main St";
+      await db.hset(keys.idempotency(customerId, key), "body", JSON.stringify(stored));
+      const replay = await place(customerId, key, body);
+      expect(replay.status).toBe(422);
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      expect(await replay.json()).toEqual({
+        error: {
+          code: "order_rejected",
+          message: ORDER_REJECTED_MESSAGE,
+          requestId: stored.error.requestId,
+        },
+      });
+    } finally {
+      db.disconnect();
     }
   });
 });

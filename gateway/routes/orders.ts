@@ -3,7 +3,7 @@ import { z } from "@hono/zod-openapi";
 import { Hono } from "hono";
 import type { Logger } from "pino";
 import { EdgeError } from "../../core/errors/edge-error";
-import { errorBody } from "../../core/errors/error-response";
+import { type ErrorBody, errorBody } from "../../core/errors/error-response";
 import type { RedisConnection } from "../../core/redis/client";
 import {
   beginIdempotent,
@@ -28,12 +28,23 @@ const RENEWALS_PER_LEASE = 3;
 
 /**
  * The one message of a 422 `order_rejected`: the contract names no reasons,
- * and the service's own text (names, ids, internals) is not the edge's to
- * pass on, so it goes to the gateway's log under the request id instead.
+ * and the service's own text (names, ids, internals, customer details) is not
+ * the edge's to pass on, nor to log: the log gets its status and short code.
  */
 export const ORDER_REJECTED_MESSAGE = "the order service refused the order";
-/** Enough of the service's refusal text to explain it in a log line, never a whole body. */
-const MAX_LOGGED_REFUSAL_CHARS = 500;
+/** A refusal code worth logging: one short snake_case word, so it cannot carry a customer's details. */
+const SHORT_CODE = /^[a-z][a-z0-9_]{0,39}$/;
+
+/**
+ * A stored `order_rejected` with the fixed message: answers stored before the
+ * message was fixed carry the service's own text and replay for a day.
+ */
+function fixedRefusal(stored: string): string {
+  const parsed = JSON.parse(stored) as Partial<ErrorBody>;
+  if (parsed.error?.code !== "order_rejected" || parsed.error.message === ORDER_REJECTED_MESSAGE)
+    return stored;
+  return JSON.stringify({ error: { ...parsed.error, message: ORDER_REJECTED_MESSAGE } });
+}
 
 type CreateOutcome = { kind: "created"; order: OrderRecord; total?: number } | { kind: "refused" };
 
@@ -108,12 +119,12 @@ export function orderRoutes(options: {
           { retryAfterSeconds: 1 },
         );
       if (status >= 400 && status < 500) {
-        const reason = (body as { error?: unknown } | undefined)?.error;
+        // STYLE: never log bodies. The refusal's text may name the customer; its code may not.
+        const code = (body as { code?: unknown } | undefined)?.code;
         logger.info(
           {
             upstreamStatus: status,
-            upstreamError:
-              typeof reason === "string" ? reason.slice(0, MAX_LOGGED_REFUSAL_CHARS) : undefined,
+            upstreamCode: typeof code === "string" && SHORT_CODE.test(code) ? code : undefined,
           },
           "the order service refused the order",
         );
@@ -151,7 +162,7 @@ export function orderRoutes(options: {
       c.header("Idempotent-Replayed", "true");
       // The one stored refusal (422 order_rejected): its code goes on the access log line.
       if (start.status >= 400) c.set("errorCode", "order_rejected");
-      return storedJson(c, start.body, start.status);
+      return storedJson(c, fixedRefusal(start.body), start.status);
     }
 
     let stored: { status: number; body: string };
