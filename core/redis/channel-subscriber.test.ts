@@ -186,6 +186,100 @@ describe("in cluster mode", () => {
     }
   });
 
+  /**
+   * The project's cluster connection whose command client's slot map never agrees with the
+   * subscriber's and whose every slot refresh waits for `open()`: the announcement after a
+   * dropped subscriber connection then waits as long as the test wants (the real wait is up
+   * to COMMAND_SLOT_REFRESHES refreshes). Redis, the cluster and the subscriber are real.
+   */
+  function stalledCommands() {
+    const captured = capturingSubscriber(clusterConnection);
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const stalled = { refreshes: 0 };
+    const client = new Proxy(clusterConnection.client, {
+      get(target, property) {
+        if (property === "slots") return [];
+        if (property === "refreshSlotsCache")
+          return (done: () => void) => {
+            stalled.refreshes++;
+            gate.then(done);
+          };
+        return Reflect.get(target, property, target);
+      },
+    });
+    return { ...captured, connection: { ...captured.connection, client }, stalled, open };
+  }
+
+  /** Kills the pubsub connections of the master serving `channel`; resolves once the re-subscribe waits on the slot map. */
+  async function dropSubscriberOf(channel: string, stalled: { refreshes: number }) {
+    const master = new Redis(await cluster.masterOf(channel), "127.0.0.1");
+    try {
+      await master.call("CLIENT", "KILL", "TYPE", "pubsub");
+    } finally {
+      master.disconnect();
+    }
+    await waitUntil(() => stalled.refreshes > 0, 10_000, "the announcement's wait");
+  }
+
+  test("an announcement that waited on the command connection's slot map names no channel removed meanwhile", async () => {
+    const { connection, subscriber, stalled, open } = stalledCommands();
+    const announced: string[][] = [];
+    const channels = createChannelSubscriber(
+      connection,
+      pino({ level: "silent" }),
+      () => {},
+      (list) => announced.push([...list]),
+    );
+    await once(subscriber(), "ready");
+    const port = await cluster.masterOf(uniqueId("slot"));
+    const [kept, gone] = [await channelOn(port), await channelOn(port)];
+    for (const channel of [kept, gone]) {
+      channels.add(channel);
+      await channels.subscribed(channel);
+    }
+    try {
+      await dropSubscriberOf(kept, stalled);
+      channels.remove(gone);
+      open();
+      await waitUntil(() => announced.length > 0, 10_000, "the announcement");
+      expect(announced).toEqual([[kept]]);
+    } finally {
+      open();
+      channels.remove(kept);
+    }
+  });
+
+  test("an announcement that waited on the command connection's slot map is not made once the subscriber is closed", async () => {
+    const { connection, subscriber, stalled, open } = stalledCommands();
+    const announced: string[][] = [];
+    const channels = createChannelSubscriber(
+      connection,
+      pino({ level: "silent" }),
+      () => {},
+      (list) => announced.push([...list]),
+    );
+    await once(subscriber(), "ready");
+    const channel = await channelOn(await cluster.masterOf(uniqueId("slot")));
+    channels.add(channel);
+    await channels.subscribed(channel);
+    try {
+      await dropSubscriberOf(channel, stalled);
+      const ended = once(subscriber(), "end");
+      subscriber().disconnect();
+      await ended;
+      open();
+      // Every refresh of the wait done, and then a turn of the event loop for the announcement.
+      await waitUntil(() => stalled.refreshes >= 5, 10_000, "the wait's refreshes");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(announced).toEqual([]);
+    } finally {
+      open();
+    }
+  });
+
   /** A new channel name whose slot the master on `port` serves (or, with `not`, another master). */
   async function channelOn(port: number, not = false): Promise<string> {
     for (;;) {

@@ -153,7 +153,11 @@ export function createChannelSubscriber(
           const back = list.filter((channel) => confirmed.has(channel));
           if (back.length === 0) return;
           await commandsFollow(back);
-          onResubscribed(back);
+          // That wait can last a few slot refreshes: a subscriber closed meanwhile announces
+          // nothing, and a channel removed meanwhile is no longer its user's to catch up.
+          if (subscriber.status === "end") return;
+          const still = back.filter((channel) => channels.has(channel));
+          if (still.length > 0) onResubscribed(still);
         })
         .catch((error: unknown) => logger.warn({ err: error }, "resubscribe announcement failed"));
     });
