@@ -1,10 +1,11 @@
 // One order as its customer sees it: the courier on the map with the path
 // so far, pickup and drop-off, and the status timeline. Works with any token
-// that may watch the order (its customer, rider, dispatch, ops; its
-// restaurant's token gets the track lookup's 403 as a notice): it uses the
-// same routes a customer app does.
+// that may read the order (its customer, rider, dispatch, ops; its
+// restaurant's token, refused the track lookup with 403, gets the status
+// timeline without the map): it uses the same routes a customer app does.
 import { createPainter, extendBounds } from "./map-canvas";
 import { createTrack, ORDER_STEPS, type OrderTrack, type Point } from "./order-track";
+import { planOrderView } from "./order-view-plan";
 import { $, colorOf, explainRefusal, roleOf, showNotice } from "./page";
 import { followTrack } from "./track-socket";
 
@@ -41,15 +42,25 @@ export async function startOrderView(token: string, orderId: string, city?: stri
     fetch(`${path}/status`, { headers }),
     fetch(`${path}/track`, { headers }),
   ]);
-  if (!statusAnswer.ok || !trackAnswer.ok) {
-    const failed = statusAnswer.ok ? trackAnswer : statusAnswer;
+  const plan = planOrderView(statusAnswer.status, trackAnswer.status);
+  if (plan.show === "refusal") {
+    const failed = plan.from === "status" ? statusAnswer : trackAnswer;
     const body = (await failed.json().catch(() => ({}))) as { error?: { message?: string } };
     showNotice(explainRefusal(`order ${orderId}`, failed.status, body.error?.message));
     return;
   }
   const status = (await statusAnswer.json()) as OrderStatus;
-  const owner = (await trackAnswer.json()) as { node: string; url: string };
   const track = createTrack(status);
+  if (plan.show === "status only") {
+    // No socket to follow: the timeline is the status as loaded.
+    track.socketState = "stopped";
+    renderOrderPanel(track);
+    showNotice(
+      `order ${orderId}: this token may read the order's status but not follow its courier (403): no map; reload for a newer status.`,
+    );
+    return;
+  }
+  const owner = (await trackAnswer.json()) as { node: string; url: string };
   track.node = { id: owner.node, url: owner.url };
   followTrack(track, {
     token,
