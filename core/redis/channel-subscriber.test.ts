@@ -29,6 +29,21 @@ function recordingSubscriber() {
   return { subscriber, messages, warnings: () => lines.filter((line) => line.level >= 40) };
 }
 
+/** A channel subscriber on `connection` that keeps each announcement (onResubscribed) it makes. */
+function announcingSubscriber(
+  connection: RedisConnection,
+  onMessage: (channel: string, payload: string) => void = () => {},
+) {
+  const announced: string[][] = [];
+  const channels = createChannelSubscriber(
+    connection,
+    pino({ level: "silent" }),
+    onMessage,
+    (list) => announced.push([...list]),
+  );
+  return { channels, announced };
+}
+
 test("a channel added before the subscriber connection is ready is subscribed once it is, without a warning", async () => {
   const { subscriber, messages, warnings } = recordingSubscriber();
   // At once: its connection is still opening.
@@ -141,13 +156,7 @@ describe("in cluster mode", () => {
 
   test("a channel removed while the cluster connection is away is not re-subscribed when it is back; a kept one is, once", async () => {
     const { connection, subscriber } = capturingSubscriber(clusterConnection);
-    const announced: string[][] = [];
-    const channels = createChannelSubscriber(
-      connection,
-      pino({ level: "silent" }),
-      () => {},
-      (list) => announced.push([...list]),
-    );
+    const { channels, announced } = announcingSubscriber(connection);
     channels.add("rider:gone");
     channels.add("rider:stays");
     await channels.subscribed("rider:gone");
@@ -226,13 +235,7 @@ describe("in cluster mode", () => {
 
   test("an announcement that waited on the command connection's slot map names no channel removed meanwhile", async () => {
     const { connection, subscriber, stalled, open } = stalledCommands();
-    const announced: string[][] = [];
-    const channels = createChannelSubscriber(
-      connection,
-      pino({ level: "silent" }),
-      () => {},
-      (list) => announced.push([...list]),
-    );
+    const { channels, announced } = announcingSubscriber(connection);
     await once(subscriber(), "ready");
     const port = await cluster.masterOf(uniqueId("slot"));
     const [kept, gone] = [await channelOn(port), await channelOn(port)];
@@ -254,13 +257,7 @@ describe("in cluster mode", () => {
 
   test("an announcement that waited on the command connection's slot map is not made once the subscriber is closed", async () => {
     const { connection, subscriber, stalled, open } = stalledCommands();
-    const announced: string[][] = [];
-    const channels = createChannelSubscriber(
-      connection,
-      pino({ level: "silent" }),
-      () => {},
-      (list) => announced.push([...list]),
-    );
+    const { channels, announced } = announcingSubscriber(connection);
     await once(subscriber(), "ready");
     const channel = await channelOn(await cluster.masterOf(uniqueId("slot")));
     channels.add(channel);
@@ -291,12 +288,8 @@ describe("in cluster mode", () => {
   test("one master's subscriber connection dropped while the cluster stays ready: its channels, and only those, are subscribed again and announced; one removed meanwhile stays away", async () => {
     const { connection, subscriber } = capturingSubscriber(clusterConnection);
     const messages: string[] = [];
-    const announced: string[][] = [];
-    const channels = createChannelSubscriber(
-      connection,
-      pino({ level: "silent" }),
-      (channel, payload) => messages.push(`${channel} ${payload}`),
-      (list) => announced.push([...list]),
+    const { channels, announced } = announcingSubscriber(connection, (channel, payload) =>
+      messages.push(`${channel} ${payload}`),
     );
     // Ready first: channels added before it would be announced by the first subscribe.
     await once(subscriber(), "ready");
