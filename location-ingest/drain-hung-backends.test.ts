@@ -44,13 +44,10 @@ async function ingestWithKafkaHung(kafkaDrainWaitMs: number) {
     KAFKA_DRAIN_WAIT_MS: String(kafkaDrainWaitMs),
     KAFKA_BUFFER_RECORDS: String(KAFKA_BUFFER_RECORDS),
   });
-  cleanups.push(async () => {
-    ingest.child.kill("SIGKILL");
-    await ingest.child.exited;
-  });
+  cleanups.push(() => ingest.kill());
   const client = createClient(
     LocationIngestService,
-    createGrpcTransport({ baseUrl: `http://127.0.0.1:${ingest.grpcPort}` }),
+    createGrpcTransport({ baseUrl: ingest.grpcUrl }),
   );
   const ackedPing = async (riderId: string) => {
     const stream = openPingStream(client, await testToken(riderId, "rider", "london"));

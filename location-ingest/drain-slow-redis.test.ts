@@ -47,13 +47,10 @@ test("a slow Redis: the last flush and the spill stop at their budgets, the drai
     INGEST_MAX_BATCH_PINGS: "50",
     INGEST_MAX_FLUSHES_IN_FLIGHT: "1",
   });
-  cleanups.push(async () => {
-    ingest.child.kill("SIGKILL");
-    await ingest.child.exited;
-  });
+  cleanups.push(() => ingest.kill());
   const client = createClient(
     LocationIngestService,
-    createGrpcTransport({ baseUrl: `http://127.0.0.1:${ingest.grpcPort}` }),
+    createGrpcTransport({ baseUrl: ingest.grpcUrl }),
   );
   const upload = async (pings: GeoPing[], signal?: AbortSignal) => {
     const headers = {

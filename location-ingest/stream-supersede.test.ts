@@ -33,7 +33,7 @@ beforeAll(async () => {
 const clientOf = (node: IngestProcess) =>
   createClient(
     LocationIngestService,
-    createGrpcTransport({ baseUrl: `http://127.0.0.1:${node.grpcPort}` }),
+    createGrpcTransport({ baseUrl: node.grpcUrl }),
   );
 
 async function acked(stream: PingStream, seq: bigint): Promise<void> {

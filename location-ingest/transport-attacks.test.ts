@@ -120,7 +120,7 @@ test("every connection opened is counted; every limit hit and refused call is lo
   );
   silent.destroy();
   // A call with a forged token is refused before any ping is read.
-  const session = http2.connect(`http://127.0.0.1:${ingest.grpcPort}`);
+  const session = http2.connect(ingest.grpcUrl);
   session.on("error", () => undefined);
   await rawGrpcCall(
     session,

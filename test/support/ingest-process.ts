@@ -8,12 +8,16 @@ export interface IngestProcess {
   readonly child: Subprocess<"ignore", "pipe", "inherit">;
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** `http://127.0.0.1:<grpcPort>`, for a Connect/gRPC transport. */
+  readonly grpcUrl: string;
   /** The sum of the `/metrics` samples of `name` that carry `labels` (0 when none). */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   /** Log lines the process has written so far. */
   readonly logs: string[];
   /** SIGTERM, then wait for the exit code. */
   stop(): Promise<number>;
+  /** SIGKILL, then wait for the exit (a test's cleanup, whatever state the process is in). */
+  kill(): Promise<number>;
 }
 
 /**
@@ -61,6 +65,7 @@ export async function spawnIngest(env: Record<string, string>): Promise<IngestPr
       child,
       grpcPort,
       httpPort,
+      grpcUrl: `http://127.0.0.1:${grpcPort}`,
       logs,
       async metric(name, labels = {}) {
         const body = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
@@ -75,6 +80,10 @@ export async function spawnIngest(env: Record<string, string>): Promise<IngestPr
       },
       async stop() {
         child.kill("SIGTERM");
+        return child.exited;
+      },
+      async kill() {
+        child.kill("SIGKILL");
         return child.exited;
       },
     };
