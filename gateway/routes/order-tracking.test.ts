@@ -19,6 +19,14 @@ const TICK = 1_000;
 const TTL = 5_000;
 const silent = pino({ level: "silent" });
 
+/** A Hono app with the gateway's error handler and token check, for the routes under test. */
+function authenticatedApp() {
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(silent));
+  app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
+  return app;
+}
+
 test("the track lookup answers from the tick now running: a ring whose timer is a tick late never names a node that has just left", async () => {
   const { connection } = fixture;
   const { client } = connection;
@@ -39,9 +47,7 @@ test("the track lookup answers from the tick now running: a ring whose timer is 
     await client.hset(keys.trackingNodeUrls(), id, `ws://${id}.test`);
   }
   await ring.refresh();
-  const app = new Hono<GatewayEnv>();
-  app.onError(createErrorHandler(silent));
-  app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
+  const app = authenticatedApp();
   app.route("/", orderTrackingRoutes({ connection, ring, orderEndedTtlMs: 60_000 }));
   const orderId = uniqueId("order");
   const customerId = uniqueId("cust");
@@ -71,9 +77,7 @@ test("a status read goes to Redis with its rate-limit count: answered with the R
   const { connection } = fixture;
   const ring = createTrackingRing({ connection, ttlMs: TTL, refreshMs: TICK, logger: silent });
   ring.stop();
-  const app = new Hono<GatewayEnv>();
-  app.onError(createErrorHandler(silent));
-  app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
+  const app = authenticatedApp();
   app.use(
     rateLimit({ client: connection.client, limit: 2, windowMs: 60_000, readAhead: isStatusRead }),
   );
@@ -104,9 +108,7 @@ test("an identity past its limit has its status reads counted first: refused wit
   const ring = createTrackingRing({ connection, ttlMs: TTL, refreshMs: TICK, logger: silent });
   ring.stop();
   let now = 1_900_000_000_000;
-  const app = new Hono<GatewayEnv>();
-  app.onError(createErrorHandler(silent));
-  app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
+  const app = authenticatedApp();
   app.use(
     rateLimit({
       client: connection.client,
@@ -155,9 +157,7 @@ test("the track lookup answers only those a tracking node lets watch: the order'
   await connection.client.zadd(keys.trackingNodes(), Date.now(), node);
   await connection.client.hset(keys.trackingNodeUrls(), node, `ws://${node}.test`);
   await ring.refresh();
-  const app = new Hono<GatewayEnv>();
-  app.onError(createErrorHandler(silent));
-  app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
+  const app = authenticatedApp();
   app.route("/", orderTrackingRoutes({ connection, ring, orderEndedTtlMs: 60_000 }));
   const orderId = uniqueId("order");
   const [customerId, riderId] = [uniqueId("cust"), uniqueId("rider")];
