@@ -31,10 +31,7 @@ beforeAll(async () => {
 });
 
 const clientOf = (node: IngestProcess) =>
-  createClient(
-    LocationIngestService,
-    createGrpcTransport({ baseUrl: node.grpcUrl }),
-  );
+  createClient(LocationIngestService, createGrpcTransport({ baseUrl: node.grpcUrl }));
 
 async function acked(stream: PingStream, seq: bigint): Promise<void> {
   stream.send(pingTrack(1, { startSeq: seq })[0] as never);
