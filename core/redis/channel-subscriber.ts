@@ -3,8 +3,17 @@ import type { Cluster, Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisConnection } from "./client";
 
-/** How many slot-map refreshes of the command connection an announcement waits for at most. */
-const COMMAND_SLOT_REFRESHES = 5;
+/** ioredis's rejection of a command whose connection closed (its CONNECTION_CLOSED_ERROR_MSG). */
+const isClosedConnection = (error: unknown): boolean =>
+  error instanceof Error && error.message === "Connection is closed.";
+
+/**
+ * How long an announcement waits at most for the command connection's slot map to follow the
+ * subscriber's, and the pause between its refreshes. Each refresh asks one node, picked at
+ * random, and a node that has not yet heard of a promotion by gossip answers with the old map.
+ */
+const COMMANDS_FOLLOW_WAIT_MS = 5_000;
+const COMMANDS_REFRESH_PAUSE_MS = 50;
 
 export interface ChannelSubscriber {
   /** Subscribes to `channel` (idempotent); failures while Redis is down are retried on reconnect. */
@@ -85,11 +94,15 @@ export function createChannelSubscriber(
         }
       }),
     );
-    if (failures.length > 0)
-      logger.warn(
-        { err: failures[0], channels: list.length, failed: failures.length },
-        "subscribe failed",
-      );
+    if (failures.length > 0) {
+      // Cluster: a subscriber connection to a master that just died closes under the command;
+      // the channel is tried again when ioredis replaces that subscriber (it keeps doing so
+      // while the master is away, and its connection errors are logged as the connection's).
+      const detail = { err: failures[0], channels: list.length, failed: failures.length };
+      if (sharded && failures.every(isClosedConnection))
+        logger.debug(detail, "subscribe failed on a closing connection; retried on the next reset");
+      else logger.warn(detail, "subscribe failed");
+    }
     return failures.length === 0;
   }
   // A dropped connection drops its subscriptions with it.
@@ -125,7 +138,8 @@ export function createChannelSubscriber(
     // Masters whose subscriber connection ended since the last subscriber was started: one
     // that ended again at once (a dead master, until its replica is promoted) is left to the
     // next reset. ioredis resets every few milliseconds meanwhile, and each SSUBSCRIBE sent
-    // to the ended connection would fail, warn, and add the channel to its list once more.
+    // to the ended connection would fail and add the channel to its list once more. (Its
+    // "-node" can come after the reset's "subscribersReady": such a send fails, at debug.)
     const dropped = new Set<string>();
     cluster.on("+subscriber", () => dropped.clear());
     // Its subscribers' "-node" names the master; the connection pool's names none.
@@ -165,9 +179,9 @@ export function createChannelSubscriber(
 
   /**
    * Resolves once the command connection sends these channels' slots to the masters the
-   * subscriber now uses, or after a few slot-map refreshes that did not get there: each
-   * cluster client refreshes its own map, and the user's read after the announcement goes
-   * through the command connection (to the dead master it would fail at once).
+   * subscriber now uses, or once it has tried for COMMANDS_FOLLOW_WAIT_MS: each cluster client
+   * refreshes its own map, and the user's read after the announcement goes through the
+   * command connection (to the dead master it would fail at once).
    */
   async function commandsFollow(list: string[]): Promise<void> {
     const commands = connection.client as Cluster;
@@ -176,8 +190,11 @@ export function createChannelSubscriber(
         const slot = placed.get(channel)?.slot ?? calculateSlot(channel);
         return commands.slots[slot]?.[0] === masterOfSlot(slot);
       });
-    for (let refresh = 0; refresh < COMMAND_SLOT_REFRESHES && !agree(); refresh++)
+    const giveUpAt = Date.now() + COMMANDS_FOLLOW_WAIT_MS;
+    while (!agree() && subscriber.status !== "end" && Date.now() < giveUpAt) {
       await new Promise((resolve) => commands.refreshSlotsCache(resolve));
+      if (!agree()) await Bun.sleep(COMMANDS_REFRESH_PAUSE_MS);
+    }
   }
 
   return {
