@@ -3,7 +3,6 @@
 // Redis key and every error code is documented, and no doc names a
 // variable, metric, key or "status `code`" pair the code no longer has.
 import { describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import { Code } from "@connectrpc/connect";
 import type { Env } from "../../core/config/env";
 import { ERROR_CODES } from "../../core/errors/error-codes";
@@ -12,18 +11,7 @@ import { loadGatewayConfig } from "../../gateway/config";
 import { loadIngestConfig } from "../../location-ingest/config";
 import { TRANSPORT_LIMITS } from "../../location-ingest/metrics";
 import { loadTrackingConfig } from "../../tracking/config";
-
-const ROOT = join(import.meta.dir, "..", "..");
-const DOCS = [
-  "README.md",
-  "docs/contract.md",
-  "docs/mobile-apps.md",
-  "docs/performance-notes.md",
-  "proto/README.md",
-  "docker/README.md",
-  "clients/README.md",
-  "bench/RESULTS.md",
-];
+import { backticked, ROOT, readRepoFile as read, readDocs } from "./repo-docs";
 
 /** `Code.FailedPrecondition` → `FAILED_PRECONDITION`, as gRPC spells it. */
 const grpcName = (code: Code) => Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
@@ -33,11 +21,7 @@ const GRPC_NAMES = new Set(
     .map(grpcName),
 );
 
-const read = (path: string) => Bun.file(join(ROOT, path)).text();
-const docs = new Map(
-  await Promise.all(DOCS.map(async (path) => [path, await read(path)] as const)),
-);
-const backticked = (text: string) => [...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1] as string);
+const docs = await readDocs();
 
 async function sourceText(...patterns: string[]): Promise<string> {
   const texts: string[] = [];

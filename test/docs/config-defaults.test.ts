@@ -1,0 +1,112 @@
+// The README's configuration tables give each variable's default, and its
+// drain section the cuts those defaults make: both must be what the loaders
+// do. A default is checked by loading the tier with the documented value set
+// and without it: the two configs must be equal.
+import { describe, expect, test } from "bun:test";
+import type { Env } from "../../core/config/env";
+import { gatewayDrainTimeoutMs, loadGatewayConfig } from "../../gateway/config";
+import { ingestDrainTimeoutMs, loadIngestConfig } from "../../location-ingest/config";
+import { loadTrackingConfig, trackingDrainTimeoutMs } from "../../tracking/config";
+import { readRepoFile, tableRows } from "./repo-docs";
+
+const readme = await readRepoFile("README.md");
+const BASE = { REDIS_URL: "redis://127.0.0.1:6379", JWT_SECRET: "x".repeat(32) };
+const KAFKA = { KAFKA_BROKERS: "127.0.0.1:9092" };
+
+const LOADERS: Record<string, (env: Env) => object> = {
+  ingest: (env) => loadIngestConfig(env),
+  gateway: (env) => loadGatewayConfig(env),
+  tracking: (env) => loadTrackingConfig(env),
+};
+
+/** The variables each tier's loader reads with the base settings. */
+const readBy = Object.fromEntries(
+  Object.entries(LOADERS).map(([tier, load]) => {
+    const seen = new Set<string>();
+    load(
+      new Proxy<Record<string, string>>(
+        { ...BASE },
+        {
+          get(target, name) {
+            if (typeof name === "string") seen.add(name);
+            return target[name as string];
+          },
+        },
+      ),
+    );
+    return [tier, seen];
+  }),
+);
+
+/**
+ * `NAME: value` for every default cell that is a plain value (a number,
+ * true/false, a word or URL), one per variable of its row, or one for all of
+ * them. Cells that describe a default (`unset`, `—`, `<host>-<pid>`, "half of
+ * `ulimit -n`", "1 on a cluster") are not values and are left out.
+ */
+function documentedDefaults(): [string, string][] {
+  const found: [string, string][] = [];
+  for (const [names = "", defaults = ""] of tableRows(readme)) {
+    const variables = [...names.matchAll(/`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`/g)].map(
+      (m) => m[1] as string,
+    );
+    if (variables.length === 0) continue;
+    const values = defaults.split(", ").map((part) => {
+      const value = part.replace(/^`([^`<>]+)`$/, "$1");
+      return /^[\w.*:/-]+$/.test(value) && value !== "unset" ? value : undefined;
+    });
+    const spread = values.length === 1 ? variables.map(() => values[0]) : values;
+    if (spread.length !== variables.length) continue;
+    variables.forEach((name, i) => {
+      const value = spread[i];
+      if (value !== undefined) found.push([name, value]);
+    });
+  }
+  return found;
+}
+
+describe("the README's configuration defaults", () => {
+  test("every plain default in a configuration table is what the tier's loader uses", () => {
+    const defaults = documentedDefaults();
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const [name, value] of defaults)
+      for (const [tier, load] of Object.entries(LOADERS)) {
+        if (!readBy[tier]?.has(name)) continue;
+        checked++;
+        let same: boolean;
+        try {
+          same = Bun.deepEquals(load({ ...BASE }), load({ ...BASE, [name]: value }));
+        } catch (error) {
+          same = false;
+          wrong.push(`${tier}: ${name}=${value} refused: ${(error as Error).message}`);
+          continue;
+        }
+        if (!same) wrong.push(`${tier}: ${name} is not ${value} by default`);
+      }
+    expect(wrong).toEqual([]);
+    // Most rows are plain values; a table reshaped so they no longer parse must fail here.
+    expect(checked).toBeGreaterThan(80);
+  });
+
+  test("the drain cuts the README gives with the defaults are the tiers' own", () => {
+    const seconds = (ms: number) => `${ms / 1_000} s`;
+    const ingest = (env: Env) => ingestDrainTimeoutMs(loadIngestConfig({ ...BASE, ...env }));
+    const tracking = (env: Env) => trackingDrainTimeoutMs(loadTrackingConfig({ ...BASE, ...env }));
+    const cuts = [
+      `(${seconds(tracking({}))} with the defaults, ${seconds(
+        tracking({ TRACKING_NODE_TTL_MS: "14000", TRACKING_RING_REFRESH_MS: "100" }),
+      )} for a 14 s TTL and 100 ms ticks)`,
+      `(${seconds(ingest(KAFKA))} with Kafka and the defaults, ${seconds(
+        ingest({ ...KAFKA, KAFKA_DRAIN_WAIT_MS: "10000" }),
+      )} for a 10 s Kafka wait)`,
+    ];
+    expect(cuts.filter((text) => !readme.replace(/\s+/g, " ").includes(text))).toEqual([]);
+    // "A drain is cut after 15 s" unless the tier's worst case is longer.
+    expect(seconds(gatewayDrainTimeoutMs(loadGatewayConfig({ ...BASE, ...KAFKA })))).toBe("15 s");
+    expect(seconds(ingest({}))).toBe("15 s");
+    // The compose file's 30 s grace covers the longest ingest cut and a 19 s TTL.
+    expect(ingest({ ...KAFKA, KAFKA_DRAIN_WAIT_MS: "10000" })).toBeLessThanOrEqual(30_000);
+    expect(tracking({ TRACKING_NODE_TTL_MS: "19000" })).toBeLessThanOrEqual(30_000);
+  });
+});

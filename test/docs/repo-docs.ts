@@ -1,0 +1,43 @@
+// The repo's docs as the docs tests read them: every file an app developer
+// or operator is pointed to, and the backticked names in them.
+import { join } from "node:path";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+
+export const DOC_PATHS = [
+  "README.md",
+  "docs/contract.md",
+  "docs/mobile-apps.md",
+  "docs/performance-notes.md",
+  "proto/README.md",
+  "docker/README.md",
+  "clients/README.md",
+  "bench/RESULTS.md",
+] as const;
+
+export const readRepoFile = (path: string) => Bun.file(join(ROOT, path)).text();
+
+/** Each doc's text by its path. */
+export async function readDocs(): Promise<Map<string, string>> {
+  return new Map(
+    await Promise.all(DOC_PATHS.map(async (path) => [path, await readRepoFile(path)] as const)),
+  );
+}
+
+/** The text of every `code span` in `text`. */
+export const backticked = (text: string) =>
+  [...text.matchAll(/`([^`\n]+)`/g)].map((m) => m[1] as string);
+
+/** The rows of every Markdown table in `text` (indented ones too), each as its trimmed cells. */
+export function tableRows(text: string): string[][] {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith("| ") && line.endsWith("|") && !/^\| -/.test(line))
+    .map((line) =>
+      line
+        .slice(1, -1)
+        .split("|")
+        .map((cell) => cell.trim()),
+    );
+}
