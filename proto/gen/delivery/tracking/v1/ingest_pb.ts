@@ -348,7 +348,9 @@ export const DropReasonSchema: GenEnum<DropReason> = /*@__PURE__*/
 
 /**
  * Rider apps stream their GPS fixes here. Rider id and city come from the
- * bearer token, never from a message.
+ * bearer token, never from a message. A call outlives its token by nothing:
+ * at the token's exp it ends with UNAUTHENTICATED ("token expired"); get a
+ * fresh token and call again at once.
  *
  * @generated from service delivery.tracking.v1.LocationIngestService
  */
@@ -357,7 +359,8 @@ export const LocationIngestService: GenService<{
    * The rider app's long-lived stream: one ping per request; acks, ride
    * offers and drain notices come back. One live stream per rider: a newer
    * one (on any node) ends this one with FAILED_PRECONDITION, after which
-   * the app must not reconnect it.
+   * the app must not reconnect it. It also ends with UNAUTHENTICATED at the
+   * token's exp, with no ping needed to trigger it.
    *
    * @generated from rpc delivery.tracking.v1.LocationIngestService.StreamPings
    */
@@ -368,6 +371,8 @@ export const LocationIngestService: GenService<{
   },
   /**
    * A backlog buffered while offline, oldest first, in one client stream.
+   * A message that arrives after the token's exp is refused UNAUTHENTICATED;
+   * the messages before it stay accepted.
    *
    * @generated from rpc delivery.tracking.v1.LocationIngestService.UploadPings
    */

@@ -163,8 +163,10 @@ export const StatusEventSchema: GenMessage<StatusEvent> = /*@__PURE__*/
 
 /**
  * The order is now served by another tracking node: when the socket then
- * closes (4001, or 1012 on a drain), connect at once to
- * <url>/v1/orders/{order_id}/track (url is the node's base, without the path).
+ * closes (4001, or 1012 when this node drains or stops), connect at once to
+ * <url>/v1/orders/{order_id}/track. url is the node's URL on the public edge
+ * (e.g. wss://edge.example.com/tracking/t2), which may carry a path of its
+ * own: append to it, never replace its path.
  *
  * @generated from message delivery.tracking.v1.MovedEvent
  */
