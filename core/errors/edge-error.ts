@@ -8,10 +8,15 @@ import { ERROR_CODES, type ErrorCode } from "./error-codes";
  */
 const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
 
+/** What a client is told of any `internal` error: a bug's own words are for the log. */
+export const INTERNAL_MESSAGE = "internal error";
+
 /**
  * The one error type of the edge. Each tier translates it once at its edge
  * (HTTP JSON, ConnectError); `message` is safe to show a
- * client, `cause` is for the logs only.
+ * client, `cause` is for the logs only. An `internal` error is a bug, and
+ * its message may name what the bug met (a damaged record's field, a
+ * script's reply): clients get `clientMessage`, INTERNAL_MESSAGE, instead.
  */
 export class EdgeError extends Error {
   /**
@@ -36,6 +41,11 @@ export class EdgeError extends Error {
     return ERROR_CODES[this.code].http;
   }
 
+  /** The message a client may see: `message`, except for `internal` (INTERNAL_MESSAGE). */
+  get clientMessage(): string {
+    return this.code === "internal" ? INTERNAL_MESSAGE : this.message;
+  }
+
   /**
    * The ConnectError of its code; `retry-after` in its metadata when set,
    * which Connect sends as a response header on a unary call (gRPC: trailer).
@@ -46,7 +56,7 @@ export class EdgeError extends Error {
         ? undefined
         : { "retry-after": String(this.retryAfterSeconds) };
     return new ConnectError(
-      this.message,
+      this.clientMessage,
       ERROR_CODES[this.code].connect,
       metadata,
       undefined,
@@ -57,6 +67,6 @@ export class EdgeError extends Error {
   /** Turns anything thrown into an EdgeError; unknown causes become `internal`. */
   static from(error: unknown): EdgeError {
     if (error instanceof EdgeError) return error;
-    return new EdgeError("internal", "internal error", { cause: error });
+    return new EdgeError("internal", INTERNAL_MESSAGE, { cause: error });
   }
 }

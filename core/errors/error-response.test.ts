@@ -36,6 +36,19 @@ describe("error responses", () => {
       ]).toEqual([code, null]);
   });
 
+  test("an internal error's own words never reach the client (HTTP body or Connect message); its message stays for the log", async () => {
+    const bug = new EdgeError("internal", "order record with status LEGACY_BILLING_HOLD");
+    const body = (await errorResponse(bug, "req-2").json()) as { error: { message: string } };
+    expect([body.error.message, bug.toConnectError().rawMessage]).toEqual([
+      "internal error",
+      "internal error",
+    ]);
+    expect(bug.message).toBe("order record with status LEGACY_BILLING_HOLD");
+    // Every other code's message is written for the client and goes out as it is.
+    const refusal = new EdgeError("forbidden", "not yours");
+    expect(refusal.toConnectError().rawMessage).toBe("not yours");
+  });
+
   test("a plain inbound X-Request-Id is kept; a long or odd one is replaced", () => {
     const withId = (id: string) => new Request("http://x/", { headers: { "x-request-id": id } });
     expect(requestIdOf(withId("abc-123_="))).toBe("abc-123_=");

@@ -10,8 +10,9 @@ export interface ErrorBody {
   };
 }
 
+/** The body of `error`'s answer: its code, its client message (never an `internal` error's own words), the request id. */
 export function errorBody(error: EdgeError, requestId: string): ErrorBody {
-  return { error: { code: error.code, message: error.message, requestId } };
+  return { error: { code: error.code, message: error.clientMessage, requestId } };
 }
 
 /** `error` as a JSON response with its HTTP status and the `X-Request-Id` header. */

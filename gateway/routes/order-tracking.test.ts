@@ -1,5 +1,7 @@
 import { expect, test } from "bun:test";
+import { Writable } from "node:stream";
 import { Hono } from "hono";
+import { requestId } from "hono/request-id";
 import pino from "pino";
 import type { Role } from "../../core/auth/identity";
 import { createTokenVerifier } from "../../core/auth/token-verifier";
@@ -20,9 +22,10 @@ const TTL = 5_000;
 const silent = pino({ level: "silent" });
 
 /** A Hono app with the gateway's error handler and token check, for the routes under test. */
-function authenticatedApp() {
+function authenticatedApp(logger = silent) {
   const app = new Hono<GatewayEnv>();
-  app.onError(createErrorHandler(silent));
+  app.onError(createErrorHandler(logger));
+  app.use(requestId());
   app.use(authenticate(createTokenVerifier({ secret: TEST_JWT_SECRET })));
   return app;
 }
@@ -182,4 +185,38 @@ test("the track lookup answers only those a tracking node lets watch: the order'
     ["ops-1", "ops"],
   ] as const)
     expect(await ask("track", sub, role)).toEqual([200, undefined]);
+});
+
+test("a damaged order record is a 500 whose body says only internal error: what the record holds goes to the log under the request id, never to the caller", async () => {
+  const { connection } = fixture;
+  const ring = createTrackingRing({ connection, ttlMs: TTL, refreshMs: TICK, logger: silent });
+  ring.stop();
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  const app = authenticatedApp(pino(sink));
+  app.route("/", orderTrackingRoutes({ connection, ring, orderEndedTtlMs: 60_000 }));
+  const orderId = uniqueId("order");
+  const customerId = uniqueId("cust");
+  // A status no gateway script writes: another system (or a bug) wrote the record.
+  await seedOrder(connection.client, { orderId, customerId, status: "LEGACY_BILLING_HOLD" });
+  const headers = { authorization: `Bearer ${await testToken(customerId, "customer")}` };
+
+  for (const what of ["status", "track"]) {
+    const answer = await app.request(`/v1/orders/${orderId}/${what}`, { headers });
+    const text = await answer.text();
+    const requestId = answer.headers.get("x-request-id");
+    expect([what, answer.status, JSON.parse(text).error.message]).toEqual([
+      what,
+      500,
+      "internal error",
+    ]);
+    expect(text).not.toContain("LEGACY_BILLING_HOLD");
+    const logged = lines.find((line) => requestId && line.includes(requestId)) ?? "";
+    expect(logged).toContain("LEGACY_BILLING_HOLD");
+  }
 });
