@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startTestGateway, type TestGateway } from "../test/support/gateway";
 import { type RedisServer, startRedis } from "../test/support/redis-server";
 import { testToken, uniqueId } from "../test/support/tokens";
+import { addressBucket } from "./auth-failure-limit";
 
 let redis: RedisServer;
 const gateways: TestGateway[] = [];
@@ -83,6 +84,26 @@ describe("failed authentication is rate limited per client address", () => {
     expect((await ask(gateway, customer, { "x-forwarded-for": "198.51.100.2" })).status).toBe(200);
   });
 
+  test("an IPv6 client is one /64: forged tokens from many addresses of one prefix share a budget, as one IPv4 address's do; an IPv4-mapped address is its IPv4 one", async () => {
+    const gateway = await gatewayWith({ GATEWAY_CLIENT_ADDRESS_HEADER: "X-Forwarded-For" });
+    // A phone or a cloud VM gets a whole /64: 2^64 addresses it may send from.
+    const prefix = `2001:db8:${(Math.floor(Math.random() * 0xfff0) + 1).toString(16)}:7`;
+    const from = (address: string) => ({ "x-forwarded-for": address });
+    for (let i = 1; i <= 20; i++)
+      expect((await ask(gateway, forged(), from(`${prefix}:${i.toString(16)}::1`))).status).toBe(
+        401,
+      );
+    // Any other spelling of an address in that /64 (compressed, with a zone) is blocked too.
+    for (const address of [`${prefix}::ab`, `${prefix}:0:0:0:ff%eth0`])
+      expect((await ask(gateway, forged(), from(address))).status).toBe(429);
+    // The next /64 is someone else.
+    expect((await ask(gateway, forged(), from(`${prefix.slice(0, -1)}8::1`))).status).toBe(401);
+    const v4 = `192.0.2.${Math.floor(Math.random() * 200) + 20}`;
+    for (let i = 0; i < 20; i++)
+      expect((await ask(gateway, forged(), from(`::ffff:${v4}`))).status).toBe(401);
+    expect((await ask(gateway, forged(), from(v4))).status).toBe(429);
+  });
+
   test("expired tokens and missing ones never count: a carrier NAT's sleeping apps do not block their address; forged tokens from it still do", async () => {
     const gateway = await gatewayWith({ GATEWAY_CLIENT_ADDRESS_HEADER: "X-Forwarded-For" });
     const nat = { "x-forwarded-for": `198.51.100.${Math.floor(Math.random() * 200) + 20}` };
@@ -105,4 +126,21 @@ describe("failed authentication is rate limited per client address", () => {
     for (let i = 0; i < 20; i++) expect((await ask(gateway, forged(), nat)).status).toBe(401);
     expect((await ask(gateway, forged(), nat)).status).toBe(429);
   });
+});
+
+test("addressBucket: IPv4 as it is, IPv6 by its /64 however it is spelled, IPv4-mapped as IPv4", () => {
+  expect(addressBucket("203.0.113.7")).toBe("203.0.113.7");
+  for (const spelling of [
+    "2001:db8:a:b::1",
+    "2001:0db8:000a:000b:0000:0000:0000:0001",
+    "2001:DB8:A:B:ffff:1:2:3",
+    "2001:db8:a:b::192.0.2.1",
+    "2001:db8:a:b::1%eth0",
+  ])
+    expect([spelling, addressBucket(spelling)]).toEqual([spelling, "2001:db8:a:b::/64"]);
+  expect(addressBucket("::1")).toBe("0:0:0:0::/64");
+  expect(addressBucket("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+  expect(addressBucket("::ffff:192.0.2.1")).toBe("192.0.2.1");
+  expect(addressBucket("::ffff:c000:201")).toBe("192.0.2.1");
+  expect(addressBucket("unknown")).toBe("unknown");
 });

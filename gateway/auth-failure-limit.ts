@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from "node:net";
 import type { Context } from "hono";
 import { getConnInfo } from "hono/bun";
 import type { RedisClient } from "../core/redis/scripts";
@@ -22,7 +23,8 @@ export interface AuthFailureLimiter {
  * `limit` failures in a window the address is blocked until the window
  * ends, and each node remembers that locally, so a flood of forged tokens
  * costs one Map lookup per request: no signature check, no Redis call.
- * Only failures reach Redis; a valid token costs nothing here.
+ * Only failures reach Redis; a valid token costs nothing here. Addresses
+ * are counted by `addressBucket`: an IPv6 client by its /64.
  */
 export function createAuthFailureLimiter(options: {
   client: RedisClient;
@@ -34,13 +36,14 @@ export function createAuthFailureLimiter(options: {
   const blocked = createRefusalsUntilReset({ maxEntries: MAX_BLOCKED_ADDRESSES, now });
   return {
     anyBlocked: () => blocked.size() > 0,
-    blockedFor: (address) => Math.ceil(blocked.leftMs(address) / 1000),
+    blockedFor: (address) => Math.ceil(blocked.leftMs(addressBucket(address)) / 1000),
     async recordFailure(address) {
       const at = now();
-      const decision = await takeRateLimit(client, `authfail:${address}`, limit, windowMs, at);
+      const bucket = addressBucket(address);
+      const decision = await takeRateLimit(client, `authfail:${bucket}`, limit, windowMs, at);
       if (decision.remaining > 0) return 0;
       // The budget is spent: from the next request on, refuse here without asking Redis.
-      blocked.remember(address, decision.resetAtMs);
+      blocked.remember(bucket, decision.resetAtMs);
       return decision.allowed ? 0 : Math.max(1, Math.ceil((decision.resetAtMs - at) / 1000));
     },
   };
@@ -66,4 +69,47 @@ export function clientAddressReader(trustedHeader?: string): (c: Context) => str
       return "unknown";
     }
   };
+}
+
+const IPV6_GROUPS = 8;
+/** The groups of an IPv6 /64 prefix: what one subscriber (a phone, a home, a cloud VM) is given. */
+const PREFIX_GROUPS = 4;
+
+/**
+ * The unit a client address is limited by: an IPv4 address as it is; an
+ * IPv6 address by its /64 (`2001:db8:1:2::/64`), since a phone or a VM is
+ * handed a whole /64 and may send from any of its 2^64 addresses (one
+ * budget per address would be no budget); an IPv4-mapped IPv6 address
+ * (`::ffff:192.0.2.1`, a dual-stack listener's view of an IPv4 peer) as
+ * its IPv4 address. Anything else (`unknown`) as it is.
+ */
+export function addressBucket(address: string): string {
+  const plain = address.split("%")[0] ?? address;
+  if (!isIPv6(plain)) return address;
+  // An embedded IPv4 tail (::ffff:192.0.2.1) is two groups.
+  const tail = plain.slice(plain.lastIndexOf(":") + 1);
+  const hex = isIPv4(tail) ? `${plain.slice(0, -tail.length)}${ipv4Groups(tail)}` : plain;
+  const [head = "", rest] = hex.split("::");
+  const headGroups = head ? head.split(":") : [];
+  const restGroups = rest ? rest.split(":") : [];
+  const zeros = rest === undefined ? 0 : IPV6_GROUPS - headGroups.length - restGroups.length;
+  const groups = [...headGroups, ...Array<string>(zeros).fill("0"), ...restGroups].map((group) =>
+    Number.parseInt(group, 16),
+  );
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff)
+    return groups.slice(6).map(ipv4Pair).join(".");
+  return `${groups
+    .slice(0, PREFIX_GROUPS)
+    .map((group) => group.toString(16))
+    .join(":")}::/64`;
+}
+
+function ipv4Groups(ipv4: string): string {
+  const [a = 0, b = 0, c = 0, d = 0] = ipv4.split(".").map(Number);
+  return `${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}
+
+/** One IPv6 group as the two IPv4 octets it holds. */
+function ipv4Pair(group: number): string {
+  return `${group >> 8}.${group & 0xff}`;
 }
