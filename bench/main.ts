@@ -51,6 +51,10 @@ const spec = {
       default: "10000,20000",
       help: 'ingest: pings/s of the steps with the ingest alone on core 0, Redis and the load on core 1 (taskset), comma-separated; "none" to skip',
     },
+    "floor-redis-rates": {
+      default: "20000",
+      help: 'ingest: pings/s (of --rates) at which the floor with Redis writes is loaded too, beside the bare floor at every step, comma-separated; "none" to skip',
+    },
     "no-peer": {
       type: "boolean" as const,
       help: "ingest: skip the peer (a stock @grpc/grpc-js server on Node)",
@@ -143,6 +147,12 @@ const pinnedRates =
     : values["pinned-rates"]
         .split(",")
         .map((rate) => intFlag(spec, "pinned-rates", rate, { min: 1 }));
+const floorRedisRates =
+  values["floor-redis-rates"] === "none"
+    ? []
+    : values["floor-redis-rates"]
+        .split(",")
+        .map((rate) => intFlag(spec, "floor-redis-rates", rate, { min: 1 }));
 const out = values.out;
 const seconds = numbers.seconds;
 const runs = (part: string) => values.only === undefined || values.only === part;
@@ -151,13 +161,15 @@ const progress = createBenchProgress(
   [
     {
       name: "ingest",
-      // The ingest's allocation, closed-loop, Connect and curve runs, the baseline's three, then the peer's, and the raw ceiling.
+      // The ingest's allocation, closed-loop, Connect and curve runs, the baseline's three, then the peer's, and the raw ceiling;
+      // the floor's steps (a 2 s warm-up each).
       seconds:
         (2 * ingestRates.length +
           pinnedRates.length +
           (values["no-peer"] ? 3 : 5) +
           (values["baseline-entry"] ? 3 : 0)) *
           (seconds + 5) +
+        (ingestRates.length + floorRedisRates.length) * (seconds + 2) +
         60,
     },
     { name: "fanout", seconds: numbers.fanoutRounds * 4 * (2 * (seconds + 4) + 15) + 10 },
@@ -173,7 +185,7 @@ const progress = createBenchProgress(
 const report = progress.report;
 
 if (runs("ingest")) {
-  const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rates ${ingestRates.join(",")} --allocation-rate ${values["allocation-rate"]}${values["baseline-entry"] ? ` --baseline-entry ${values["baseline-entry"]}` : ""}${values["no-peer"] ? " --no-peer" : ""}${values["pinned-rates"] === spec.flags["pinned-rates"].default ? "" : ` --pinned-rates ${values["pinned-rates"]}`}`;
+  const command = `bun run bench -- --only ingest --streams ${values.streams} --seconds ${seconds} --rates ${ingestRates.join(",")} --allocation-rate ${values["allocation-rate"]}${values["baseline-entry"] ? ` --baseline-entry ${values["baseline-entry"]}` : ""}${values["no-peer"] ? " --no-peer" : ""}${values["pinned-rates"] === spec.flags["pinned-rates"].default ? "" : ` --pinned-rates ${values["pinned-rates"]}`}${values["floor-redis-rates"] === spec.flags["floor-redis-rates"].default ? "" : ` --floor-redis-rates ${values["floor-redis-rates"]}`}`;
   progress.part("ingest");
   const result = await runIngestBench({
     streams: numbers.streams,
@@ -181,6 +193,7 @@ if (runs("ingest")) {
     rates: ingestRates,
     allocationRate: numbers.allocationRate,
     pinnedRates,
+    floorRedisRates,
     ...(values["baseline-entry"] ? { baselineEntry: values["baseline-entry"] } : {}),
     peer: !values["no-peer"],
     progress: report,

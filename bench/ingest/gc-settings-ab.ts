@@ -24,7 +24,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startRedis } from "../../test/support/redis-server";
 import { parseEnvVariant } from "../support/env-variant";
-import { runLoad } from "./run-ingest-bench";
+import { runLoad } from "./load-run";
 import { moveToCpus, startIngest } from "./servers-under-test";
 
 const { values: args } = parseArgs({

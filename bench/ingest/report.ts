@@ -1,9 +1,9 @@
 import type { NamedChart } from "../support/chart-files";
+import type { LoadRun } from "./load-run";
 import {
   type BaselineRuns,
   GOAL_RATE,
   type IngestBenchResult,
-  type LoadRun,
   type ServerRuns,
 } from "./run-ingest-bench";
 
@@ -42,6 +42,37 @@ function table(runs: ServerRuns, server: string, allocationLabel: string): strin
     );
   rows.push(row(allocationLabel, runs.allocation, server));
   return [HEADER, ...rows].join("\n");
+}
+
+/**
+ * The floor beside the ingest, step by step: what the machine, the load
+ * process and node:http2 under Bun give a server that does almost nothing
+ * (and one that also writes to Redis), and the ingest's ack p99 above it.
+ */
+function floorPart(result: IngestBenchResult): string {
+  const { ingest, floor } = result;
+  if (floor.length === 0) return "";
+  const pair = (run: LoadRun | undefined) =>
+    run ? `${fmt(run.ackLatencyMs.p50, 2)} / ${fmt(run.ackLatencyMs.p99, 2)}` : "—";
+  const rows = floor.map(({ rate, run, withRedis }) => {
+    const own = ingest.curve.find((step) => step.rate === rate)?.run;
+    const gap = (under: LoadRun | undefined) =>
+      own && under ? fmt(own.ackLatencyMs.p99 - under.ackLatencyMs.p99, 2) : "—";
+    return `| ${rate} | ${fmt(own?.ackedPerSecond)} | ${pair(own)} | ${fmt(run.ackedPerSecond)} | ${pair(run)} | ${gap(run)} | ${withRedis ? fmt(withRedis.ackedPerSecond) : "—"} | ${pair(withRedis)} | ${gap(withRedis)} | ${fmt(run.cpuMicrosPerPing, 1)}${withRedis ? ` ; ${fmt(withRedis.cpuMicrosPerPing, 1)}` : ""} | ${gcCell(run)}${withRedis ? ` ; ${gcCell(withRedis)}` : ""} |`;
+  });
+  return `
+**The floor**, same run, same load process, each step loaded right after the ingest's at the same
+rate (a 2 s warm-up): \`bench/ingest/floor-server.ts\`, a bare StreamPings server with the ingest's
+wire (h2c on node:http2 under Bun, gRPC framing, the generated types through protobuf-es) that
+decodes each ping and acks it at once: no token check, session, checks or Redis. "+ Redis": the
+same, each event-loop turn's pings written first as one bare ioredis pipeline (the raw ceiling's
+four commands per ping), acked when it is back. The floor's ack p99 is what this machine and this
+load process give a server that does almost nothing, at that moment; the gap is the ingest's own.
+
+| pings/s offered | ingest acked/s | ingest ack p50 / p99 ms | floor acked/s | floor ack p50 / p99 ms | ack p99 gap, ingest − floor ms | floor + Redis acked/s | floor + Redis ack p50 / p99 ms | ack p99 gap, ingest − floor + Redis ms | floor CPU µs per ping (; + Redis) | floor GC pauses (; + Redis) |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+${rows.join("\n")}
+`;
 }
 
 /** Before/after: the baseline ingest against this checkout's, same run. */
@@ -87,8 +118,12 @@ function goalsPart(result: IngestBenchResult): string {
   if (atGoal?.writeLatencyMs) {
     const p99 = atGoal.writeLatencyMs.p99;
     const kept = atGoal.ackedPerSecond >= 0.95 * GOAL_RATE;
+    const floor = result.floor.find((step) => step.rate === GOAL_RATE);
+    const beside = floor
+      ? `; same step, ack p99: the ingest ${fmt(atGoal.ackLatencyMs.p99, 2)} ms, the floor ${fmt(floor.run.ackLatencyMs.p99, 2)} ms${floor.withRedis ? `, the floor + Redis ${fmt(floor.withRedis.ackLatencyMs.p99, 2)} ms` : ""}`
+      : "";
     lines.push(
-      `- write p99 ≤ 10 ms at ${GOAL_RATE} pings/s: ${fmt(p99, 2)} ms at ${fmt(atGoal.ackedPerSecond)} acked/s (${met(p99 <= 10 && kept)})`,
+      `- write p99 ≤ 10 ms at ${GOAL_RATE} pings/s: ${fmt(p99, 2)} ms at ${fmt(atGoal.ackedPerSecond)} acked/s (${met(p99 <= 10 && kept)})${beside}`,
     );
   }
   if (peer) {
@@ -138,7 +173,7 @@ The open-loop steps are the latency curve; a step whose acked rate falls short o
 past the knee.
 
 ${table(ingest, "ingest", `open loop at ${options.allocationRate}/s, GC timers off (allocation)`)}
-
+${floorPart(result)}
 Raw ceiling, same run: the ingest's Redis writes per ping (GEOADD, ZADD, store-rider-positions.lua,
 XADD) as bare ioredis pipelines of 512 pings from one process: **${fmt(raw.pingsPerSecond)} pings/s** (${cpu(raw.cpu)}).
 
@@ -152,20 +187,25 @@ ${peerPart}${baseline ? baselinePart(baseline, ingest) : ""}${goalsPart(result)}
 
 /**
  * The ingest's charts: the latency curve (ack p50/p99 and write p99 against
- * offered load, the peer's ack p99 beside), and pings/s of the closed loop
+ * offered load, the floor's and the peer's ack p99 beside), and pings/s of the closed loop
  * against the raw ceiling, connect-node's adapter and the peer.
  */
 export function ingestCharts(result: IngestBenchResult): NamedChart[] {
-  const curve = (runs: ServerRuns, name: string, pick: (run: LoadRun) => number | undefined) => ({
+  const curve = (
+    steps: readonly { rate: number; run: LoadRun | undefined }[],
+    name: string,
+    pick: (run: LoadRun) => number | undefined,
+  ) => ({
     name,
-    points: runs.curve.flatMap(({ rate, run }) => {
+    points: steps.flatMap(({ rate, run }) => {
+      if (!run) return [];
       const y = pick(run);
       return y === undefined
         ? []
         : [{ x: rate, y: Math.max(y, 0.01), note: `${fmt(run.ackedPerSecond)} accepted/s` }];
     }),
   });
-  const { ingest, peer, raw } = result;
+  const { ingest, peer, raw, floor } = result;
   const bars = [
     { name: "ingest, lean gRPC path", value: ingest.closedLoop.ackedPerSecond },
     ...(ingest.closedLoopConnect
@@ -182,11 +222,26 @@ export function ingestCharts(result: IngestBenchResult): NamedChart[] {
       x: { label: "offered pings/s" },
       y: { label: "latency (ms, log scale)", log: true },
       series: [
-        curve(ingest, "ack p99", (run) => run.ackLatencyMs.p99),
-        curve(ingest, "ack p50", (run) => run.ackLatencyMs.p50),
-        curve(ingest, "write p99", (run) => run.writeLatencyMs?.p99),
+        curve(ingest.curve, "ack p99", (run) => run.ackLatencyMs.p99),
+        curve(ingest.curve, "ack p50", (run) => run.ackLatencyMs.p50),
+        curve(ingest.curve, "write p99", (run) => run.writeLatencyMs?.p99),
+        ...(floor.length > 0
+          ? [{ ...curve(floor, "floor ack p99", (run) => run.ackLatencyMs.p99), dashed: true }]
+          : []),
+        ...(floor.some((step) => step.withRedis)
+          ? [
+              {
+                ...curve(
+                  floor.map(({ rate, withRedis }) => ({ rate, run: withRedis })),
+                  "floor + Redis ack p99",
+                  (run) => run.ackLatencyMs.p99,
+                ),
+                dashed: true,
+              },
+            ]
+          : []),
         ...(peer
-          ? [{ ...curve(peer, "peer ack p99", (run) => run.ackLatencyMs.p99), dashed: true }]
+          ? [{ ...curve(peer.curve, "peer ack p99", (run) => run.ackLatencyMs.p99), dashed: true }]
           : []),
       ],
     },

@@ -15,19 +15,23 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
     rates: [100],
     allocationRate: 100,
     pinnedRates: [100],
+    floorRedisRates: [100],
     // This checkout again as the baseline: only that the before/after runs and reports.
     baselineEntry: join(import.meta.dir, "..", "..", "location-ingest", "main.ts"),
     peer: true,
     warmupSeconds: 1,
     progress: () => undefined,
   });
-  const { ingest, peer, baseline } = result;
+  const { ingest, peer, baseline, floor } = result;
   const runs = [
     ingest.closedLoop,
     ingest.closedLoopConnect,
     ...ingest.curve.map((step) => step.run),
     ...(ingest.pinned ?? []).map((step) => step.run),
+    ...floor.flatMap((step) => [step.run, step.withRedis]),
   ];
+  // The floor beside each open-loop step, with Redis writes where asked.
+  expect(floor.map((step) => step.rate)).toEqual([100]);
   expect(ingest.pinned).toHaveLength(1);
   expect(baseline?.allocation.heapBytesPerPing).toBeGreaterThanOrEqual(0);
   expect(baseline?.closedLoop.ackedPerSecond).toBeGreaterThan(0);
@@ -65,4 +69,7 @@ test("the ingest bench runs end to end at a tiny size and writes its section", a
   expect(text).toContain("| before |");
   expect(text).toContain("open loop at 100/s, ingest alone on core 0 (Redis, load on core 1)");
   expect(text).toMatch(/closed loop ≥ 80% of the raw pipelined ceiling: \d+%/);
+  expect(text).toMatch(
+    /\n\| 100 \| \d+ \| [\d.]+ \/ [\d.]+ \| \d+ \| [\d.]+ \/ [\d.]+ \| -?[\d.]+ \| \d+ \|/,
+  );
 }, 60_000);

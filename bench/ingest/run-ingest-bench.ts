@@ -2,16 +2,10 @@ import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { startRedis } from "../../test/support/redis-server";
-import { histogramPercentile, parseHistogram } from "../support/percentiles";
 import { cpuMeter } from "../support/process-stats";
-import type { GcSnapshot } from "./gc-log";
-import {
-  moveToCpus,
-  onCpus,
-  type ServerUnderTest,
-  startIngest,
-  startPeer,
-} from "./servers-under-test";
+import { type FloorStep, startFloorSteps } from "./floor-steps";
+import { type LoadRun, runLoad } from "./load-run";
+import { moveToCpus, type ServerUnderTest, startIngest, startPeer } from "./servers-under-test";
 
 export interface IngestBenchOptions {
   streams: number;
@@ -34,34 +28,14 @@ export interface IngestBenchOptions {
    * own), at these pings/s. Needs taskset and two cores.
    */
   pinnedRates: number[];
+  /**
+   * The floor with Redis writes (floor-server.ts --redis) also loaded at
+   * these of `rates` (the bare floor is loaded at every step).
+   */
+  floorRedisRates: number[];
   /** Seconds of load before each window (stream set-up stalls the first seconds); default 5. */
   warmupSeconds?: number;
   progress: (line: string) => void;
-}
-
-interface LoadResult {
-  mode: string;
-  ackedPerSecond: number;
-  dropped: Record<string, number>;
-  behind: number;
-  ackLatencyMs: { p50: number; p99: number; p999: number };
-  cpuCores: number;
-  errors: string[];
-}
-
-export interface LoadRun extends LoadResult {
-  /**
-   * Receipt → Redis pipeline done, from the ingest's own histogram (ms), and
-   * the share of writes that took longer than the tail goal's 10 ms; none for
-   * the peer.
-   */
-  writeLatencyMs?: { p50: number; p99: number; shareOver10Ms: number };
-  cpu: Record<string, number>;
-  /** The server's CPU time per acked ping (µs). */
-  cpuMicrosPerPing: number;
-  gc: GcSnapshot;
-  /** Heap bytes the server allocated per acked ping, where its GC log counts every byte (gc-log.ts). */
-  heapBytesPerPing?: number;
 }
 
 export interface ServerRuns {
@@ -86,6 +60,8 @@ export interface BaselineRuns {
 export interface IngestBenchResult {
   options: Omit<IngestBenchOptions, "progress">;
   ingest: ServerRuns;
+  /** The floor beside each of the ingest's open-loop steps. */
+  floor: FloorStep[];
   baseline?: BaselineRuns;
   peer?: ServerRuns;
   raw: { pingsPerSecond: number; cpu: Record<string, number> };
@@ -96,6 +72,13 @@ const INGEST_ENTRY = join(import.meta.dir, "..", "..", "location-ingest", "main.
 
 /** The offered load of the issue's tail goal (write p99 ≤ 10 ms at 20,000 pings/s). */
 export const GOAL_RATE = 20_000;
+
+/**
+ * The floor's warm-up: it has no sessions to open, so its streams are up
+ * within a second; a shorter warm-up keeps the floor's steps to about a
+ * minute of the bench at its defaults.
+ */
+const FLOOR_WARMUP_SECONDS = 2;
 
 /**
  * The ingest benchmark: a real ingest process on its own Redis, rider
@@ -110,13 +93,19 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
   const { warmupSeconds = 5 } = options;
   const redis = await startRedis();
   const secret = randomBytes(32).toString("hex");
-  const load = (server: ServerUnderTest, rate: number, protocol = "grpc", cpus?: string) =>
+  const load = (
+    server: ServerUnderTest,
+    rate: number,
+    protocol = "grpc",
+    cpus?: string,
+    warmup = warmupSeconds,
+  ) =>
     runLoad({
       cpus,
       server,
       streams,
       seconds,
-      warmupSeconds,
+      warmupSeconds: warmup,
       rate,
       protocol,
       secret,
@@ -141,10 +130,15 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     return run;
   }
 
+  /**
+   * `afterStep` runs after each open-loop step, at its rate: the floor's
+   * steps, each beside the ingest's in time (the machine's load drifts).
+   */
   async function runAll(
     server: ServerUnderTest,
     connect: boolean,
     allocation: LoadRun,
+    afterStep: (rate: number) => Promise<void> = async () => undefined,
   ): Promise<ServerRuns> {
     progress(`${server.name}: ${streams} streams, closed loop, ${seconds} s`);
     const closedLoop = await load(server, 0);
@@ -159,6 +153,7 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
       const run = await load(server, rate);
       report(`open loop at ${rate}/s`, run);
       curve.push({ rate, run });
+      await afterStep(rate);
     }
     return { allocation, closedLoop, ...(closedLoopConnect ? { closedLoopConnect } : {}), curve };
   }
@@ -186,7 +181,19 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
     const counting = await startIngest(INGEST_ENTRY, redis.url, secret, { gcTimer: false });
     const allocation = await allocationRun(counting).finally(() => counting.stop());
     const ingestServer = await startIngest(INGEST_ENTRY, redis.url, secret, { gcTimer: true });
-    const ingest = await runAll(ingestServer, true, allocation).finally(() => ingestServer.stop());
+    const floor = await startFloorSteps({
+      redisUrl: redis.url,
+      withRedisAt: options.floorRedisRates,
+      load: (server, rate) =>
+        load(server, rate, "grpc", undefined, Math.min(warmupSeconds, FLOOR_WARMUP_SECONDS)),
+      report,
+    }).catch(async (error: unknown) => {
+      await ingestServer.stop();
+      throw error;
+    });
+    const ingest = await runAll(ingestServer, true, allocation, floor.runAt).finally(() =>
+      Promise.all([ingestServer.stop(), floor.stop()]),
+    );
     if (options.pinnedRates.length > 0) ingest.pinned = await pinnedSteps();
 
     let baseline: BaselineRuns | undefined;
@@ -226,11 +233,13 @@ export async function runIngestBench(options: IngestBenchOptions): Promise<Inges
         rates,
         allocationRate,
         pinnedRates: options.pinnedRates,
+        floorRedisRates: options.floorRedisRates,
         ...(baselineEntry ? { baselineEntry } : {}),
         peer: options.peer,
         warmupSeconds,
       },
       ingest,
+      floor: floor.steps,
       ...(baseline ? { baseline } : {}),
       ...(peer ? { peer } : {}),
       raw,
@@ -255,79 +264,4 @@ async function rawCeiling(redisUrl: string, redisPid: number, seconds: number, r
   const out = await new Response(child.stdout).text();
   const cpu = meter.stop();
   return { pingsPerSecond: (JSON.parse(out) as { pingsPerSecond: number }).pingsPerSecond, cpu };
-}
-
-/** One load process against `server` for a warm-up and a measured window (`rate` 0: closed loop). */
-export async function runLoad(options: {
-  /** Cores the load process runs on (taskset), or any. */
-  cpus: string | undefined;
-  server: ServerUnderTest;
-  streams: number;
-  seconds: number;
-  warmupSeconds: number;
-  rate: number;
-  protocol: string;
-  secret: string;
-  redisPid: number;
-}): Promise<LoadRun> {
-  const { server, streams, seconds, warmupSeconds, rate, protocol, secret, redisPid } = options;
-  const child = Bun.spawn(
-    onCpus(options.cpus, [
-      process.execPath,
-      join(import.meta.dir, "load-riders.ts"),
-      ...["--url", server.url, "--streams", String(streams), "--seconds", String(seconds)],
-      ...["--warmup", String(warmupSeconds), "--rate", String(rate), "--secret", secret],
-      ...["--protocol", protocol],
-    ]),
-    // stdin: the child waits for its end before exiting, so its CPU time can be read however late.
-    { stdin: "pipe", stdout: "pipe", stderr: "inherit" },
-  );
-  const output = new Response(child.stdout).text();
-  await Bun.sleep(warmupSeconds * 1000);
-  const histogram = async () =>
-    server.metricsUrl
-      ? parseHistogram(
-          await (await fetch(server.metricsUrl)).text(),
-          "edge_ingest_write_latency_seconds",
-        )
-      : undefined;
-  const before = await histogram();
-  const meter = cpuMeter({ server: server.pid, redis: redisPid, load: child.pid });
-  const gcWindow = server.gc.open();
-  const startedAt = performance.now();
-  await Bun.sleep(seconds * 1000);
-  const elapsed = (performance.now() - startedAt) / 1000;
-  const cpu = meter.stop();
-  child.stdin.end();
-  const gc = gcWindow.close();
-  const after = await histogram();
-  const result = JSON.parse((await output).trim().split("\n").at(-1) ?? "{}") as LoadResult;
-  const acked = result.ackedPerSecond * elapsed;
-  return {
-    ...result,
-    cpu,
-    cpuMicrosPerPing: ((cpu.server ?? 0) * 1e6) / result.ackedPerSecond,
-    gc,
-    ...(server.countsAllocation ? { heapBytesPerPing: gc.allocatedBytes / acked } : {}),
-    ...(before && after
-      ? {
-          writeLatencyMs: {
-            p50: histogramPercentile(before, after, 50) * 1000,
-            p99: histogramPercentile(before, after, 99) * 1000,
-            shareOver10Ms: shareAbove(before, after, 0.01),
-          },
-        }
-      : {}),
-  };
-}
-
-/** The share of a histogram's observations between two scrapes above `bound` (one of its buckets). */
-function shareAbove(
-  before: Map<number, number>,
-  after: Map<number, number>,
-  bound: number,
-): number {
-  const delta = (le: number) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
-  const total = delta(Number.POSITIVE_INFINITY);
-  return total > 0 ? 1 - delta(bound) / total : Number.NaN;
 }

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { freePort } from "../../test/support/redis-server";
-import { nodeExecutable, waitForOk } from "../support/child";
+import { lineReader, nodeExecutable, waitForOk } from "../support/child";
 import { type GcMeter, gcMeter } from "./gc-log";
 
 /** A server the ingest bench loads: where riders connect, its process, its GC log. */
@@ -115,6 +115,36 @@ export async function startPeer(redisUrl: string, secret: string): Promise<Serve
     url: `http://127.0.0.1:${await port}`,
     gc,
     countsAllocation: true,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.exited;
+    },
+  };
+}
+
+/**
+ * The floor (floor-server.ts): the ingest's wire with nothing behind it, or
+ * with bare pipelined Redis writes on `redisUrl`; under Bun as deployed (GC
+ * timers on), with JavaScriptCore's GC log on for its pauses.
+ */
+export async function startFloor(redisUrl?: string): Promise<ServerUnderTest> {
+  const child = Bun.spawn(
+    [
+      process.execPath,
+      join(import.meta.dir, "floor-server.ts"),
+      ...(redisUrl ? ["--redis", redisUrl] : []),
+    ],
+    { env: { ...process.env, BUN_JSC_logGC: "1" }, stdout: "pipe", stderr: "pipe" },
+  );
+  const gc = gcMeter(child.stderr, "bun", echo);
+  const announced = await lineReader(child).until((line) => line.startsWith('{"port":'));
+  const { port } = JSON.parse(announced) as { port: number };
+  return {
+    name: redisUrl ? "floor + Redis writes" : "floor",
+    pid: child.pid,
+    url: `http://127.0.0.1:${port}`,
+    gc,
+    countsAllocation: false,
     async stop() {
       child.kill("SIGTERM");
       await child.exited;
