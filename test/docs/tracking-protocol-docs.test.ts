@@ -8,7 +8,8 @@ import {
   type ReconnectRule,
   TRACKING_SUBPROTOCOLS,
 } from "../../core/protocol/tracking-protocol";
-import { readDocs, readRepoFile, tableRows } from "./repo-docs";
+import { eventFrame } from "../../tracking/frames";
+import { backticked, readDocs, readRepoFile, tableRows } from "./repo-docs";
 
 const docs = await readDocs();
 const doc = (path: string) => docs.get(path) as string;
@@ -116,5 +117,26 @@ describe("subprotocols", () => {
         .map((name) => `${path}: ${name}`),
     );
     expect(missing).toEqual([]);
+  });
+});
+
+describe("tracking.v1.json frames", () => {
+  // One event of each kind, as its proto3 JSON on the order's channel.
+  const EVENTS = [
+    '{"orderId":"o1","position":{"riderId":"r1","lat":51.5,"lng":-0.1,"headingDeg":90,"speedMps":4,"recordedAtMs":"1700000000000","seq":"7","receivedAtMs":"1700000000100"}}',
+    '{"orderId":"o1","status":{"status":"ASSIGNED","version":"2","riderId":"r1"}}',
+    '{"orderId":"o1","moved":{"url":"ws://127.0.0.1:8091"}}',
+    '{"orderId":"o1","geofence":{"fence":"FENCE_LEFT_PICKUP","riderId":"r1","atMs":"1700000000000"}}',
+  ];
+
+  test("docs/contract.md names every field of each deprecated JSON frame", () => {
+    const text = doc("docs/contract.md");
+    const start = text.indexOf("`tracking.v1.json` (deprecated)");
+    const described = new Set(backticked(text.slice(start, text.indexOf("\n- ", start))));
+    const missing = EVENTS.flatMap((json) => {
+      const frame = JSON.parse(eventFrame("o1", json)?.data("legacyJson") as string);
+      return [`${frame.type}`, ...Object.keys(frame)].filter((name) => !described.has(name));
+    });
+    expect([start > 0, missing]).toEqual([true, []]);
   });
 });
