@@ -220,6 +220,20 @@ describe("error codes", () => {
     expect(rows.sort(byCode)).toEqual(codes.sort(byCode));
   });
 
+  test('every "`GRPC_CODE` (`code`)" in the docs names a code with that gRPC code', () => {
+    const wrong: string[] = [];
+    let pairs = 0;
+    for (const [path, text] of docs)
+      for (const [, grpc, code] of text.matchAll(/`([A-Z_]+)` \((?:error code )?`([a-z_]+)`/g)) {
+        if (!GRPC_NAMES.has(grpc as string)) continue;
+        pairs++;
+        const entry = ERROR_CODES[code as keyof typeof ERROR_CODES];
+        if (!entry || grpcName(entry.connect) !== grpc) wrong.push(`${path}: ${grpc} ${code}`);
+      }
+    expect(wrong).toEqual([]);
+    expect(pairs).toBeGreaterThan(10); // proto/README.md's table of codes by RPC, among others
+  });
+
   test('every "<status> `code`" in the docs names a code with that HTTP status', () => {
     const wrong: string[] = [];
     // bench/RESULTS.md puts counts before label names ("200 `not_http2`").
