@@ -153,7 +153,7 @@ export const answerOfferRoute = createRoute({
   tags: ["dispatch"],
   summary: "A rider accepts or declines an offer",
   description:
-    "The rider and city come from the token. Both locks are released by the rider's own key and token; accept then assigns the order (CONFIRMED → ASSIGNED). Riders only.",
+    "The rider and city come from the token. Both locks are released by the rider's own key and token; accept then assigns the order (CONFIRMED → ASSIGNED). An accept retried with the same token after its answer was lost is answered as the first was (200, the same version) while the order is still ASSIGNED to this rider. Riders only.",
   security: BEARER,
   request: {
     params: z.object({ orderId: keyPartId("an order id", "ord-5f2c9e") }),
@@ -165,7 +165,8 @@ export const answerOfferRoute = createRoute({
       {
         forbidden: "the caller is not a rider, or the rider's token has no city",
         not_found: "the order is gone",
-        offer_expired: "the offer expired, was replaced or is not this rider's",
+        offer_expired:
+          "the offer expired, was replaced or is not this rider's (or, for a retried accept, the order has moved on since)",
         illegal_transition: "the order is no longer waiting for a rider",
       },
       { body: true },

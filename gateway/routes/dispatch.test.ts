@@ -203,13 +203,50 @@ describe("offers and fencing", () => {
       return answer(orderId, riderId, "decline", `${orderId}:1`);
     });
     const responses = await Promise.all(attempts);
-    expect(responses.filter((r) => r.status === 200)).toHaveLength(1);
-    expect(responses.filter((r) => r.status === 409)).toHaveLength(199);
+    // One assignment; the rider's own accepts that came after it are answered as it was
+    // (a retry after a lost answer), every other attempt 409.
+    const accepted = responses.filter((r) => r.status === 200);
+    expect(accepted.length).toBeGreaterThanOrEqual(1);
+    for (const body of await Promise.all(accepted.map((r) => r.json())))
+      expect(body).toEqual({ orderId, status: "ASSIGNED", version: 2, riderId });
+    expect(responses.filter((r) => r.status === 409)).toHaveLength(200 - accepted.length);
+    expect(accepted.length).toBeLessThanOrEqual(50);
     const status = await gateway.call(`/v1/orders/${orderId}/status`, { as: dispatcher });
     expect(await status.json()).toMatchObject({ orderId, status: "ASSIGNED", version: 2, riderId });
     expect(await fixture.db.sismember(keys.riderOrders(riderId), orderId)).toBe(1);
     // The offer is spent: the rider is free for the next one.
     expect((await offer(await newOrder(), riderId)).status).toBe(201);
+  });
+
+  test("an accept retried after its answer was lost (same rider, same token) is answered as the first while the order is ASSIGNED, and puts the order back in the rider's active set; other riders, tokens and late retries stay 409", async () => {
+    const orderId = await newOrder();
+    const riderId = uniqueId("rider");
+    const { fencingToken } = (await (await offer(orderId, riderId)).json()) as {
+      fencingToken: string;
+    };
+    const first = await answer(orderId, riderId, "accept", fencingToken);
+    const accepted = { orderId, status: "ASSIGNED", version: 2, riderId };
+    expect([first.status, await first.json()]).toEqual([200, accepted]);
+    // The first attempt's gateway died after the assignment, before the rider's active set.
+    await fixture.db.srem(keys.riderOrders(riderId), orderId);
+
+    const retry = await answer(orderId, riderId, "accept", fencingToken);
+    expect([retry.status, await retry.json()]).toEqual([200, accepted]);
+    expect(await fixture.db.sismember(keys.riderOrders(riderId), orderId)).toBe(1);
+    const refused = [
+      await answer(orderId, uniqueId("thief"), "accept", fencingToken),
+      await answer(orderId, riderId, "accept", `${orderId}:999999`),
+      await answer(orderId, riderId, "decline", fencingToken),
+    ];
+    expect(refused.map((r) => r.status)).toEqual([409, 409, 409]);
+    // Once the order has moved on, a retry is not an answer to anything: 409 as before.
+    const ready = await gateway.call(`/v1/orders/${orderId}/status`, {
+      method: "POST",
+      ...json({ to: "READY", expectedVersion: 2 }),
+      as: { sub: "ops-1", role: "ops" },
+    });
+    expect(ready.status).toBe(200);
+    expect((await answer(orderId, riderId, "accept", fencingToken)).status).toBe(409);
   });
 
   test("a late accept after the TTL is 409 offer_expired; another rider's token is refused; decline frees both", async () => {

@@ -4,7 +4,12 @@ import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage, offerMessage } from "../../core/messages/rider-inbox";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
-import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
+import {
+  ORDER_FIELDS,
+  type OrderRecord,
+  parseOrderRecord,
+  readAssignment,
+} from "../../core/redis/order-record";
 import { assignRider, createOffer, takeOffer } from "../../core/redis/order-scripts";
 import { mountRoute } from "../api/api-router";
 import { answerOfferRoute, candidatesRoute, createOfferRoute } from "../api/dispatch-api";
@@ -21,6 +26,10 @@ import { requireRole } from "../middleware/require-role";
  * cluster slot and the order record on the order's, and a script may touch
  * one slot only. The locks are deleted first, so at most one accept per
  * offer reaches the assignment, which itself only moves a CONFIRMED order.
+ * An accept whose offer is spent is the winner's retry (its answer lost,
+ * or its gateway gone before the rider's active set was written) when the
+ * order is still ASSIGNED to this rider by this token: it is answered as
+ * the first was, and the active set written again.
  */
 export function dispatchRoutes(options: {
   connection: RedisConnection;
@@ -111,9 +120,22 @@ export function dispatchRoutes(options: {
     const { action, token } = c.req.valid("json");
     const rider = c.get("identity");
     if (!rider.city) throw new EdgeError("forbidden", "rider token without a city");
-    await takeOffer(connection, { city: rider.city, riderId: rider.sub, orderId, token });
+    const offer = { city: rider.city, riderId: rider.sub, orderId, token };
+    // The version the order got from this rider's earlier accept of this offer, when this is its retry.
+    const acceptedBefore = await takeOffer(connection, offer).then(
+      () => undefined,
+      async (error: unknown) => {
+        const spent = error instanceof EdgeError && error.code === "offer_expired";
+        if (!spent || action !== "accept") throw error;
+        const held = await readAssignment(client, orderId);
+        const same = held.riderId === rider.sub && held.fencingToken === token;
+        if (!same || held.status !== "ASSIGNED") throw error;
+        return held.version;
+      },
+    );
     if (action === "decline") return c.json({ orderId, declined: true as const }, 200);
-    const version = await assignRider(connection, { orderId, riderId: rider.sub, token });
+    const version =
+      acceptedBefore ?? (await assignRider(connection, { orderId, riderId: rider.sub, token }));
     await client.sadd(keys.riderOrders(rider.sub), orderId);
     await client[connection.publishCommand](
       keys.riderInbox(rider.sub),
