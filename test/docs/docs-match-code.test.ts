@@ -11,7 +11,7 @@ import { loadGatewayConfig } from "../../gateway/config";
 import { loadIngestConfig } from "../../location-ingest/config";
 import { TRANSPORT_LIMITS } from "../../location-ingest/metrics";
 import { loadTrackingConfig } from "../../tracking/config";
-import { backticked, ROOT, readRepoFile as read, readDocs } from "./repo-docs";
+import { backticked, ROOT, readRepoFile as read, readDocs, tableRows } from "./repo-docs";
 
 /** `Code.FailedPrecondition` → `FAILED_PRECONDITION`, as gRPC spells it. */
 const grpcName = (code: Code) => Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
@@ -243,5 +243,30 @@ describe("error codes", () => {
         if (entry?.http !== Number(status)) wrong.push(`${path}: ${status} ${code}`);
       }
     expect(wrong).toEqual([]);
+  });
+});
+
+describe("gateway routes", () => {
+  test("the route tables of the README and the contract list exactly the /v1 operations of docs/openapi.json", async () => {
+    const document = JSON.parse(await read("docs/openapi.json")) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const operations = Object.entries(document.paths)
+      .filter(([path]) => path.startsWith("/v1/"))
+      .flatMap(([path, methods]) =>
+        Object.keys(methods)
+          .filter((method) => ["get", "post", "put", "patch", "delete"].includes(method))
+          .map((method) => `${method.toUpperCase()} ${path}`),
+      )
+      .sort();
+    expect(operations.length).toBeGreaterThan(8);
+    for (const path of ["README.md", "docs/contract.md"]) {
+      // First cells like "`GET /v1/restaurants?lat&lng&q`" or "`PATCH /v1/rides/{orderId} {action, token}`".
+      const routes = tableRows(docs.get(path) as string)
+        .flatMap(([first]) => backticked(first ?? ""))
+        .map((token) => /^([A-Z]+ \/v1\/[^?\s]*)/.exec(token)?.[1])
+        .filter((route): route is string => route !== undefined);
+      expect([path, [...new Set(routes)].sort()]).toEqual([path, operations]);
+    }
   });
 });
