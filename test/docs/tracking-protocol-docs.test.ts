@@ -8,6 +8,7 @@ import {
   type ReconnectRule,
   TRACKING_SUBPROTOCOLS,
 } from "../../core/protocol/tracking-protocol";
+import { TrackingEventSchema } from "../../proto/gen/delivery/tracking/v1/tracking_event_pb";
 import { eventFrame } from "../../tracking/frames";
 import { backticked, readDocs, readRepoFile, tableRows } from "./repo-docs";
 
@@ -137,6 +138,28 @@ describe("tracking.v1.json frames", () => {
       const frame = JSON.parse(eventFrame("o1", json)?.data("legacyJson") as string);
       return [`${frame.type}`, ...Object.keys(frame)].filter((name) => !described.has(name));
     });
+    expect([start > 0, missing]).toEqual([true, []]);
+  });
+});
+
+describe("TrackingEvent frames", () => {
+  test("docs/contract.md's event list names every event and field of TrackingEvent as its JSON does", () => {
+    const text = doc("docs/contract.md");
+    const start = text.indexOf("- Events (`TrackingEvent`");
+    const list = text.slice(start, text.indexOf("On connect", start)).replace(/\s+/g, " ");
+    const missing: string[] = [];
+    for (const member of TrackingEventSchema.oneofs[0]?.fields ?? []) {
+      const part = new RegExp(`\`${member.jsonName}\` \\(([^)]*)\\)`).exec(list)?.[1];
+      if (part === undefined) {
+        missing.push(member.jsonName);
+        continue;
+      }
+      const fields = member.message?.fields ?? [];
+      // `moved` says its one field in words ("the URL of the node ...").
+      for (const field of fields)
+        if (!new RegExp(`\\b${field.jsonName}\\b`, "i").test(part))
+          missing.push(`${member.jsonName}.${field.jsonName}`);
+    }
     expect([start > 0, missing]).toEqual([true, []]);
   });
 });
