@@ -234,6 +234,16 @@ describe("error codes", () => {
     expect(pairs).toBeGreaterThan(10); // proto/README.md's table of codes by RPC, among others
   });
 
+  test("every error code the ingest answers is in proto/README.md, where rider apps look", async () => {
+    const ingestSource = await sourceText("location-ingest/**/*.ts", "core/auth/jwks-keys.ts");
+    const answered = new Set(
+      [...ingestSource.matchAll(/EdgeError\(\s*"([a-z_]+)"/g)].map((m) => m[1] as string),
+    );
+    expect(answered.size).toBeGreaterThan(10);
+    const named = new Set(backticked(docs.get("proto/README.md") as string));
+    expect([...answered].filter((code) => !named.has(code))).toEqual([]);
+  });
+
   test('every "<status> `code`" in the docs names a code with that HTTP status', () => {
     const wrong: string[] = [];
     // bench/RESULTS.md puts counts before label names ("200 `not_http2`").
