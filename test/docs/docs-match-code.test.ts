@@ -1,36 +1,18 @@
-// The repo's docs name what the code reads, exports and answers, with
-// current names: every variable a tier reads, every metric family, every
-// Redis key and every error code is documented, and no doc names a
-// variable, metric, key or "status `code`" pair the code no longer has.
+// The repo's docs name what the code reads and exports, with current names:
+// every variable a tier reads, every metric family and every Redis key is
+// documented, and no doc names a variable, metric or key the code no longer
+// has. Error codes and routes: api-docs.test.ts.
 import { describe, expect, test } from "bun:test";
-import { Code } from "@connectrpc/connect";
 import type { Env } from "../../core/config/env";
-import { ERROR_CODES } from "../../core/errors/error-codes";
 import { keys } from "../../core/redis/keys";
 import { loadGatewayConfig } from "../../gateway/config";
 import { loadIngestConfig } from "../../location-ingest/config";
 import { TRANSPORT_LIMITS } from "../../location-ingest/metrics";
 import { loadTrackingConfig } from "../../tracking/config";
-import { backticked, ROOT, readRepoFile as read, readDocs, tableRows } from "./repo-docs";
-
-/** `Code.FailedPrecondition` → `FAILED_PRECONDITION`, as gRPC spells it. */
-const grpcName = (code: Code) => Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
-const GRPC_NAMES = new Set(
-  Object.values(Code)
-    .filter((code): code is Code => typeof code === "number")
-    .map(grpcName),
-);
+import { backticked, GRPC_NAMES, readRepoFile as read, readDocs, sourceText } from "./repo-docs";
 
 const docs = await readDocs();
 
-async function sourceText(...patterns: string[]): Promise<string> {
-  const texts: string[] = [];
-  for (const pattern of patterns)
-    for await (const path of new Bun.Glob(pattern).scan({ cwd: ROOT, dot: true }))
-      if (!path.endsWith(".md") && !path.endsWith(".test.ts") && !path.includes("node_modules"))
-        texts.push(await read(path));
-  return texts.join("\n");
-}
 // Everything but the docs and the tests: what a name in a doc must still exist in.
 const everySource = await sourceText(
   "{edge,package.json,.ci/*}",
@@ -200,83 +182,5 @@ describe("Redis keys", () => {
     const patterns = Object.values(keys).map((build) => pattern(build as never));
     const stale = (await documented).filter((token) => !patterns.some((p) => p.test(token)));
     expect(stale).toEqual([]);
-  });
-});
-
-describe("error codes", () => {
-  test("the contract's error-code table is core/errors/error-codes.ts: code, HTTP status, gRPC code", async () => {
-    const rows = [
-      ...(await read("docs/contract.md")).matchAll(
-        /^\| `([a-z_]+)` +\| (\d{3}) +\| `([A-Z_]+)` +\|/gm,
-      ),
-    ].map(([, code, http, grpc]) => ({ code, http: Number(http), grpc }));
-    const codes = Object.entries(ERROR_CODES).map(([code, { http, connect }]) => ({
-      code,
-      http,
-      grpc: grpcName(connect),
-    }));
-    const byCode = (a: { code?: string }, b: { code?: string }) =>
-      (a.code as string).localeCompare(b.code as string);
-    expect(rows.sort(byCode)).toEqual(codes.sort(byCode));
-  });
-
-  test('every "`GRPC_CODE` (`code`)" in the docs names a code with that gRPC code', () => {
-    const wrong: string[] = [];
-    let pairs = 0;
-    for (const [path, text] of docs)
-      for (const [, grpc, code] of text.matchAll(/`([A-Z_]+)` \((?:error code )?`([a-z_]+)`/g)) {
-        if (!GRPC_NAMES.has(grpc as string)) continue;
-        pairs++;
-        const entry = ERROR_CODES[code as keyof typeof ERROR_CODES];
-        if (!entry || grpcName(entry.connect) !== grpc) wrong.push(`${path}: ${grpc} ${code}`);
-      }
-    expect(wrong).toEqual([]);
-    expect(pairs).toBeGreaterThan(10); // proto/README.md's table of codes by RPC, among others
-  });
-
-  test("every error code the ingest answers is in proto/README.md, where rider apps look", async () => {
-    const ingestSource = await sourceText("location-ingest/**/*.ts", "core/auth/jwks-keys.ts");
-    const answered = new Set(
-      [...ingestSource.matchAll(/EdgeError\(\s*"([a-z_]+)"/g)].map((m) => m[1] as string),
-    );
-    expect(answered.size).toBeGreaterThan(10);
-    const named = new Set(backticked(docs.get("proto/README.md") as string));
-    expect([...answered].filter((code) => !named.has(code))).toEqual([]);
-  });
-
-  test('every "<status> `code`" in the docs names a code with that HTTP status', () => {
-    const wrong: string[] = [];
-    // bench/RESULTS.md puts counts before label names ("200 `not_http2`").
-    for (const [path, text] of [...docs].filter(([path]) => path !== "bench/RESULTS.md"))
-      for (const [, status, code] of text.matchAll(/\b([1-5]\d\d) `([a-z_]+)`/g)) {
-        const entry = ERROR_CODES[code as keyof typeof ERROR_CODES];
-        if (entry?.http !== Number(status)) wrong.push(`${path}: ${status} ${code}`);
-      }
-    expect(wrong).toEqual([]);
-  });
-});
-
-describe("gateway routes", () => {
-  test("the route tables of the README and the contract list exactly the /v1 operations of docs/openapi.json", async () => {
-    const document = JSON.parse(await read("docs/openapi.json")) as {
-      paths: Record<string, Record<string, unknown>>;
-    };
-    const operations = Object.entries(document.paths)
-      .filter(([path]) => path.startsWith("/v1/"))
-      .flatMap(([path, methods]) =>
-        Object.keys(methods)
-          .filter((method) => ["get", "post", "put", "patch", "delete"].includes(method))
-          .map((method) => `${method.toUpperCase()} ${path}`),
-      )
-      .sort();
-    expect(operations.length).toBeGreaterThan(8);
-    for (const path of ["README.md", "docs/contract.md"]) {
-      // First cells like "`GET /v1/restaurants?lat&lng&q`" or "`PATCH /v1/rides/{orderId} {action, token}`".
-      const routes = tableRows(docs.get(path) as string)
-        .flatMap(([first]) => backticked(first ?? ""))
-        .map((token) => /^([A-Z]+ \/v1\/[^?\s]*)/.exec(token)?.[1])
-        .filter((route): route is string => route !== undefined);
-      expect([path, [...new Set(routes)].sort()]).toEqual([path, operations]);
-    }
   });
 });

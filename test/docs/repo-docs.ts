@@ -1,6 +1,7 @@
 // The repo's docs as the docs tests read them: every file an app developer
 // or operator is pointed to, and the backticked names in them.
 import { join } from "node:path";
+import { Code } from "@connectrpc/connect";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 
@@ -40,4 +41,23 @@ export function tableRows(text: string): string[][] {
         .split("|")
         .map((cell) => cell.trim()),
     );
+}
+
+/** `Code.FailedPrecondition` → `FAILED_PRECONDITION`, as gRPC spells it. */
+export const grpcName = (code: Code) =>
+  Code[code].replace(/(?<=[a-z])(?=[A-Z])/g, "_").toUpperCase();
+export const GRPC_NAMES = new Set(
+  Object.values(Code)
+    .filter((code): code is Code => typeof code === "number")
+    .map(grpcName),
+);
+
+/** The text of every source file matching the globs: no docs, no tests, no node_modules. */
+export async function sourceText(...patterns: string[]): Promise<string> {
+  const texts: string[] = [];
+  for (const pattern of patterns)
+    for await (const path of new Bun.Glob(pattern).scan({ cwd: ROOT, dot: true }))
+      if (!path.endsWith(".md") && !path.endsWith(".test.ts") && !path.includes("node_modules"))
+        texts.push(await readRepoFile(path));
+  return texts.join("\n");
 }
