@@ -81,10 +81,15 @@ const PREFIX_GROUPS = 4;
  * handed a whole /64 and may send from any of its 2^64 addresses (one
  * budget per address would be no budget); an IPv4-mapped IPv6 address
  * (`::ffff:192.0.2.1`, a dual-stack listener's view of an IPv4 peer) as
- * its IPv4 address. Anything else (`unknown`) as it is.
+ * its IPv4 address. A port some balancers append (`192.0.2.1:51000`,
+ * `[2001:db8::1]:51000`) is dropped: a client picks a new one per
+ * connection. Anything else (`unknown`) as it is.
  */
 export function addressBucket(address: string): string {
-  const plain = address.split("%")[0] ?? address;
+  const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(address);
+  if (v4WithPort?.[1] && isIPv4(v4WithPort[1])) return v4WithPort[1];
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(address)?.[1];
+  const plain = (bracketed ?? address).split("%")[0] ?? address;
   if (!isIPv6(plain)) return address;
   // An embedded IPv4 tail (::ffff:192.0.2.1) is two groups.
   const tail = plain.slice(plain.lastIndexOf(":") + 1);
