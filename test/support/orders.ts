@@ -12,7 +12,14 @@ import type { TestWatcher } from "./tracking";
 /** Writes an order's tracking record (as the gateway does) and, with a rider, makes it one of the rider's active orders. */
 export async function seedOrder(
   db: Redis | Cluster,
-  order: { orderId: string; customerId: string; riderId?: string; city?: string; status?: string },
+  order: {
+    orderId: string;
+    customerId: string;
+    riderId?: string;
+    city?: string;
+    status?: string;
+    restaurantId?: string;
+  },
 ): Promise<void> {
   const {
     orderId,
@@ -20,13 +27,14 @@ export async function seedOrder(
     riderId,
     city = "london",
     status = riderId ? "ASSIGNED" : "CONFIRMED",
+    restaurantId = "rest-1",
   } = order;
   const record = orderRecordFields({
     orderId,
     customerId,
     ...(riderId ? { riderId } : {}),
     city,
-    restaurantId: "rest-1",
+    restaurantId,
     pickup: PICKUP,
     dropoff: DROPOFF,
     status,

@@ -5,6 +5,7 @@ import type {
   TrackingClient,
   TrackingState,
 } from "../../../clients/tracking-client/tracking-client";
+import type { StatusPollState } from "./status-poll";
 import type { MapEvent } from "./tracking-events";
 
 export interface Point {
@@ -35,6 +36,8 @@ export interface OrderTrack {
   socket?: TrackingClient;
   /** The socket's state, or why it stopped. */
   socketState: TrackingState | StopReason;
+  /** For a view with no socket (the order's restaurant): its status reads (status-poll.ts). */
+  statusPoll?: { state: StatusPollState; dueAt?: number; checkedAt: number; reads: number };
 }
 
 export function createTrack(order: {

@@ -2,11 +2,15 @@
 // so far, pickup and drop-off, and the status timeline. Works with any token
 // that may read the order (its customer, rider, dispatch, ops; its
 // restaurant's token, refused the track lookup with 403, gets the status
-// timeline without the map): it uses the same routes a customer app does.
+// timeline without the map, kept current by status reads): it uses the same
+// routes a customer app does.
+import { orderEnded } from "../../../core/order-status";
 import { createPainter, extendBounds } from "./map-canvas";
-import { createTrack, ORDER_STEPS, type OrderTrack, type Point } from "./order-track";
+import { applyStatus, createTrack, ORDER_STEPS, type OrderTrack, type Point } from "./order-track";
 import { planOrderView } from "./order-view-plan";
 import { $, colorOf, explainRefusal, roleOf, showNotice } from "./page";
+import { pollOrderStatus } from "./status-poll";
+import { STATUS_POLL_EVERY_MS } from "./status-poll-plan";
 import { followTrack } from "./track-socket";
 
 interface OrderStatus {
@@ -52,12 +56,7 @@ export async function startOrderView(token: string, orderId: string, city?: stri
   const status = (await statusAnswer.json()) as OrderStatus;
   const track = createTrack(status);
   if (plan.show === "status only") {
-    // No socket to follow: the timeline is the status as loaded.
-    track.socketState = "stopped";
-    renderOrderPanel(track);
-    showNotice(
-      `order ${orderId}: this token may read the order's status but not follow its courier (403): no map; reload for a newer status.`,
-    );
+    followStatus(track, `${path}/status`, headers);
     return;
   }
   const owner = (await trackAnswer.json()) as { node: string; url: string };
@@ -82,6 +81,47 @@ export async function startOrderView(token: string, orderId: string, city?: stri
     requestAnimationFrame(frame);
   };
   requestAnimationFrame(frame);
+}
+
+/**
+ * The status-only view (a token the track lookup refuses 403: the order's
+ * restaurant): no socket, so the timeline is kept current by reading the
+ * status until the order ends (status-poll.ts), and there is no map.
+ */
+function followStatus(track: OrderTrack, statusUrl: string, headers: Record<string, string>) {
+  const { orderId } = track;
+  const every = `${STATUS_POLL_EVERY_MS / 1000} s`;
+  const poll: NonNullable<OrderTrack["statusPoll"]> = {
+    state: "stopped",
+    checkedAt: Date.now(),
+    reads: 0,
+  };
+  track.statusPoll = poll;
+  renderOrderPanel(track);
+  const ended = () => showNotice(`order ${orderId} has ended: its status no longer changes.`);
+  if (orderEnded(track.status)) return ended();
+  showNotice(
+    `order ${orderId}: this token may read the order's status but not follow its courier (403): no map; the status is read every ${every} while this page is shown.`,
+  );
+  pollOrderStatus(statusUrl, headers, {
+    onStatus(order) {
+      applyStatus(track, order.status, order.version);
+      if (order.riderId) track.riderId = order.riderId;
+      poll.checkedAt = Date.now();
+    },
+    onState(state, dueAt) {
+      poll.state = state;
+      poll.dueAt = dueAt;
+      if (state === "asking") poll.reads += 1;
+      renderOrderPanel(track);
+    },
+    onStop(why, refusal) {
+      if (why === "order ended") ended();
+      else if (why === "token expired") showNotice("The token expired: open a fresh link.");
+      else if (refusal)
+        showNotice(explainRefusal(`order ${orderId}`, refusal.code, refusal.message));
+    },
+  });
 }
 
 /** The bounds that hold one order: pickup, drop-off and the courier's path. */
@@ -121,7 +161,9 @@ export function renderOrderPanel(track: OrderTrack): void {
       fence.fence === "left-pickup" ? "left the restaurant" : "arrived at the door",
       clock(fence.at),
     ]),
-    ["served by", `${track.node?.id ?? "?"} (${track.socketState})`],
+    track.statusPoll
+      ? ["status read", statusReadsText(track.statusPoll)]
+      : ["served by", `${track.node?.id ?? "?"} (${track.socketState})`],
   ];
   $("#order-facts").replaceChildren(
     ...facts.flatMap(([name, value]) => {
@@ -134,6 +176,25 @@ export function renderOrderPanel(track: OrderTrack): void {
   );
   document.body.dataset.orderStatus = track.status;
   document.body.dataset.frames = String(track.frames);
+  if (track.statusPoll) {
+    document.body.dataset.statusReads = String(track.statusPoll.reads);
+    document.body.dataset.statusPoll = track.statusPoll.state;
+  }
+}
+
+/** When the status was last read, and what happens next. */
+function statusReadsText(poll: NonNullable<OrderTrack["statusPoll"]>): string {
+  const last = `at ${clock(poll.checkedAt)}`;
+  switch (poll.state) {
+    case "waiting":
+      return poll.dueAt ? `${last}; next at ${clock(poll.dueAt)}` : last;
+    case "asking":
+      return `${last}; reading now`;
+    case "paused":
+      return `${last}; paused while the page is hidden`;
+    case "stopped":
+      return `${last}; no more reads`;
+  }
 }
 
 function clock(ms: number): string {
