@@ -1,4 +1,4 @@
-import type { WatcherSocket } from "./watchers";
+import type { WatcherSocket } from "./watcher-socket";
 
 /**
  * Pings every socket each `intervalMs`; a socket that has not answered the

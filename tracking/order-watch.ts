@@ -12,7 +12,8 @@ import { eventFrame, type OutgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 import type { OrderSubscriptions } from "./order-subscriptions";
 import type { OrderView, OrderViews } from "./order-views";
-import type { WatcherSocket, Watchers } from "./watchers";
+import type { WatcherSocket } from "./watcher-socket";
+import type { Watchers } from "./watchers";
 
 const SUBSCRIBE_WAIT_MS = 5_000;
 

@@ -27,7 +27,8 @@ import { createSocketQuota } from "./socket-quota";
 import { createWatchAttempts } from "./watch-attempts";
 import { createWatchSockets } from "./watch-sockets";
 import { createWatchUpgrade } from "./watch-upgrade";
-import { createWatchers, type WatcherData } from "./watchers";
+import type { WatcherData } from "./watcher-socket";
+import { createWatchers } from "./watchers";
 
 export interface TrackingApp {
   readonly port: number;

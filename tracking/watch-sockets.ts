@@ -7,7 +7,8 @@ import type { OrderSubscriptions } from "./order-subscriptions";
 import type { OrderViews } from "./order-views";
 import type { OrderWatch } from "./order-watch";
 import type { SocketQuota } from "./socket-quota";
-import type { WatcherData, Watchers } from "./watchers";
+import type { WatcherData } from "./watcher-socket";
+import type { Watchers } from "./watchers";
 
 // The close reason the engine gives a socket it closed for a frame over maxPayloadLength.
 const ENGINE_TOO_BIG_REASON = "Received too big message";

@@ -10,7 +10,7 @@ import type { TrackingMetrics } from "./metrics";
 import type { SocketQuota } from "./socket-quota";
 import type { WatchAttempts } from "./watch-attempts";
 import { parseWatchRequest, trackRoute } from "./watch-request";
-import type { WatcherData } from "./watchers";
+import type { WatcherData } from "./watcher-socket";
 
 /**
  * `Retry-After` of a 429 `too_many_connections`: a share frees the moment one

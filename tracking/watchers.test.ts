@@ -9,7 +9,8 @@ import { openRawWebSocket } from "../test/support/raw-websocket";
 import { openWatcher, type TestWatcher } from "../test/support/tracking";
 import { eventFrame, type OutgoingFrame } from "./frames";
 import { createTrackingMetrics } from "./metrics";
-import { createWatchers, type WatcherData, type WatcherSocket } from "./watchers";
+import type { WatcherData, WatcherSocket } from "./watcher-socket";
+import { createWatchers } from "./watchers";
 
 // The fan-out on its own: a bare Bun.serve wired as tracking-app.ts wires it,
 // real sockets, and frames handed to it as order-watch.ts hands them over.

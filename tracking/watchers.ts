@@ -1,78 +1,23 @@
-import type { ServerWebSocket } from "bun";
-import type { Identity } from "../core/auth/identity";
 import { whenTokenExpires } from "../core/auth/token-expiry";
 import { movedEventJson } from "../core/messages/tracking-events";
-import { followsInOrder, type SeqMark } from "../core/position/rider-position";
-import {
-  CLOSE,
-  type CloseCode,
-  type FrameFormat,
-  TRACKING_SUBPROTOCOLS,
-} from "../core/protocol/tracking-protocol";
-import { eventFrame, type OutgoingFrame, type RoutedEvent } from "./frames";
+import { followsInOrder } from "../core/position/rider-position";
+import { CLOSE, type CloseCode } from "../core/protocol/tracking-protocol";
+import { eventFrame, type OutgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
-
-export interface WatcherData {
-  readonly orderId: string;
-  readonly format: FrameFormat;
-  readonly identity: Identity;
-  /** The identity's share of sockets this socket holds (released when it closes). */
-  readonly quotaKey: string;
-  /** `?afterSeq=`: the seq of the newest position the client already has. */
-  readonly afterSeq?: bigint;
-  /**
-   * The newest position sent (its seq, and when the ingest received it):
-   * positions not following it in the rider's order (a late snapshot, a
-   * replay) are skipped. Until one is sent, the client's `afterSeq`, if any.
-   * While the socket is in step, its order's mark stands for it.
-   */
-  lastPosition?: SeqMark;
-  /** Whose seq `lastPosition` is (a rider's pings count their own seq; unknown after `?afterSeq=`). */
-  seqRider?: string;
-  /** Newest status version sent; a snapshot's status older than a live one is skipped. */
-  statusVersion: number;
-  /** A ping went out and no pong has come back yet. */
-  awaitingPong: boolean;
-  /** The newest position held back while the socket is congested. */
-  pending?: OutgoingFrame;
-  congestedSince?: number;
-  closing: boolean;
-  /**
-   * Subscribed to its order's topic for its format: the order's live
-   * positions reach it through the engine's own fan-out, not one send each.
-   */
-  inStep: boolean;
-  /** Stops the timer that closes the socket when its token expires. */
-  cancelExpiry?: () => void;
-}
-
-export type WatcherSocket = ServerWebSocket<WatcherData>;
+import {
+  createWatchedOrder,
+  joinTopic,
+  leaveTopic,
+  publishToTopics,
+  type WatchedOrder,
+} from "./order-topics";
+import type { WatcherSocket } from "./watcher-socket";
 
 export interface BackpressureLimits {
   readonly conflateAboveBytes: number;
   readonly closeAboveBytes: number;
   readonly closeAfterStuckMs: number;
 }
-
-type PositionEvent = Extract<RoutedEvent, { kind: "position" }>;
-
-/** One watched order: its sockets, and the topics its in-step sockets share. */
-interface WatchedOrder {
-  readonly sockets: Set<WatcherSocket>;
-  /** The engine topic of each format (`<format> <orderId>`: order ids hold no spaces). */
-  readonly topics: Readonly<Record<FrameFormat, string>>;
-  /** In-step sockets per format, and in all. */
-  readonly inStep: Record<FrameFormat, number>;
-  members: number;
-  /**
-   * The newest position that followed the order's last one: every in-step
-   * socket has seen exactly the positions up to it, so one ordering check
-   * per event stands for all of them.
-   */
-  mark?: PositionEvent;
-}
-
-const FORMATS = Object.keys(TRACKING_SUBPROTOCOLS) as FrameFormat[];
 
 /**
  * The sockets watching each order on this node, and how a frame reaches
@@ -105,31 +50,9 @@ export function createWatchers(options: {
     geofence: metrics.framesSent.labels({ type: "geofence" }),
   } as const;
 
-  function join(ws: WatcherSocket, order: WatchedOrder): void {
-    const { data } = ws;
-    if (data.inStep || data.closing || data.pending || data.congestedSince !== undefined) return;
-    if (data.lastPosition !== order.mark || !ws.subscribe(order.topics[data.format])) return;
-    data.inStep = true;
-    order.inStep[data.format] += 1;
-    order.members += 1;
-  }
-
-  /** Out of the topic, carrying the order's mark as its own. */
-  function leave(ws: WatcherSocket, order: WatchedOrder | undefined): void {
-    const { data } = ws;
-    if (!data.inStep || !order) return;
-    data.inStep = false;
-    order.inStep[data.format] -= 1;
-    order.members -= 1;
-    // Frames already published to it are written first (the engine drains them on unsubscribe).
-    ws.unsubscribe(order.topics[data.format]);
-    data.lastPosition = order.mark;
-    data.seqRider = order.mark?.riderId;
-  }
-
   function close(ws: WatcherSocket, close: CloseCode, movedUrl?: string): void {
     if (ws.data.closing) return;
-    leave(ws, byOrder.get(ws.data.orderId));
+    leaveTopic(ws, byOrder.get(ws.data.orderId));
     ws.data.closing = true;
     const moved =
       movedUrl && eventFrame(ws.data.orderId, movedEventJson(ws.data.orderId, movedUrl));
@@ -160,7 +83,7 @@ export function createWatchers(options: {
     const { event } = frame;
     const position = event.kind === "position" ? event : undefined;
     // A position for one socket (a snapshot) is judged from what it has seen: the order's mark.
-    if (position && data.inStep) leave(ws, byOrder.get(data.orderId));
+    if (position && data.inStep) leaveTopic(ws, byOrder.get(data.orderId));
     // The order's rider changed: the new rider's seq counts from its own start.
     const sameRider = data.seqRider === undefined || data.seqRider === position?.riderId;
     const last = sameRider ? data.lastPosition : undefined;
@@ -200,30 +123,21 @@ export function createWatchers(options: {
         ws.data.lastPosition = { seq: afterSeq, receivedAtMs: now() - seqRestartAfterMs };
       let order = byOrder.get(orderId);
       if (!order) {
-        order = {
-          sockets: new Set(),
-          topics: {
-            json: `json ${orderId}`,
-            proto: `proto ${orderId}`,
-            legacyJson: `legacyJson ${orderId}`,
-          },
-          inStep: { json: 0, proto: 0, legacyJson: 0 },
-          members: 0,
-        };
+        order = createWatchedOrder(orderId);
         byOrder.set(orderId, order);
         metrics.ordersWatched.inc();
       }
       order.sockets.add(ws);
       metrics.sockets.inc();
       armExpiry(ws);
-      join(ws, order);
+      joinTopic(ws, order);
     },
 
     /** Forgets a socket; false when it was never added (refused at open). */
     remove(ws: WatcherSocket): boolean {
       const order = byOrder.get(ws.data.orderId);
       if (!order?.sockets.has(ws)) return false;
-      leave(ws, order);
+      leaveTopic(ws, order);
       ws.data.cancelExpiry?.();
       order.sockets.delete(ws);
       metrics.sockets.dec();
@@ -272,7 +186,7 @@ export function createWatchers(options: {
             buffered > limits.conflateAboveBytes ||
             at - ws.data.congestedSince > limits.closeAfterStuckMs
           )
-            leave(ws, order);
+            leaveTopic(ws, order);
         }
       let sent = 0;
       const mark = order.mark;
@@ -283,8 +197,7 @@ export function createWatchers(options: {
       ) {
         order.mark = event;
         if (order.members > 0) {
-          for (const format of FORMATS)
-            if (order.inStep[format] > 0) publish(order.topics[format], frame.data(format));
+          publishToTopics(order, frame, publish);
           sent = order.members;
         }
       }
@@ -292,7 +205,7 @@ export function createWatchers(options: {
         for (const ws of order.sockets) {
           if (ws.data.inStep) continue;
           if (sendTo(ws, frame, at)) sent += 1;
-          join(ws, order);
+          joinTopic(ws, order);
         }
       if (sent === 0) return;
       sentOf.position.inc(sent);
@@ -310,7 +223,7 @@ export function createWatchers(options: {
         sentOf.position.inc();
       }
       const order = byOrder.get(ws.data.orderId);
-      if (order && ws.data.congestedSince === undefined) join(ws, order);
+      if (order && ws.data.congestedSince === undefined) joinTopic(ws, order);
     },
 
     close,
@@ -318,7 +231,7 @@ export function createWatchers(options: {
     /** Drops a socket without a closing handshake (its peer stopped answering). */
     drop(ws: WatcherSocket, reason: string): void {
       if (ws.data.closing) return;
-      leave(ws, byOrder.get(ws.data.orderId));
+      leaveTopic(ws, byOrder.get(ws.data.orderId));
       ws.data.closing = true;
       metrics.socketsClosed.inc({ reason });
       ws.terminate();
