@@ -1,8 +1,8 @@
 import type { Http2Session, ServerHttp2Session } from "node:http2";
 import type { Socket } from "node:net";
 import type { Logger } from "pino";
-import type { TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter, type TransportLimit } from "../metrics";
+import type { TransportLimits } from "../transport-config";
 import { createConnectionCap } from "./connection-cap";
 
 /** What the guard knows of one h2c connection. */

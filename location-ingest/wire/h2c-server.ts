@@ -16,9 +16,10 @@ import {
 } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import { CALLS_CLOSE_GRACE_MS, type TransportLimits } from "../config";
+import { CALLS_CLOSE_GRACE_MS } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
 import type { RiderSessions } from "../session/rider-sessions";
+import type { TransportLimits } from "../transport-config";
 import { translateErrors } from "./connect-errors";
 import { createConnectionGuard } from "./connection-guard";
 import { createGrpcStreamPath, isGrpcStreamPings } from "./grpc-stream-path";

@@ -1,7 +1,7 @@
 import type { Socket, TCPSocketListener } from "bun";
 import type { Logger } from "pino";
-import type { TransportLimits } from "../config";
 import { type IngestMetrics, limitHitReporter, type TransportLimit } from "../metrics";
+import type { TransportLimits } from "../transport-config";
 import { createConnectionCap } from "./connection-cap";
 import { createCapRefusals } from "./http1-cap-refusal";
 import { endAfterPending, flush, forward, type RelaySide, relaySide } from "./http1-front-relay";

@@ -12,8 +12,9 @@ import { raiseParserHeaderLimit, requestHeadBytes } from "../../core/http/reques
 import { settleWithin } from "../../core/lifecycle/settle-within";
 import { stopServerWithin } from "../../core/lifecycle/stop-server-within";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
-import { CALLS_CLOSE_GRACE_MS, PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../config";
+import { CALLS_CLOSE_GRACE_MS } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
+import { PARSER_HEADER_LIMIT_BYTES, type TransportLimits } from "../transport-config";
 import { translateErrors } from "./connect-errors";
 import type { RunningServer } from "./h2c-server";
 import { createHttp1ConnectionGuard } from "./http1-connection-guard";
