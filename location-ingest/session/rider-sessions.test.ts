@@ -7,17 +7,20 @@ import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { createOffer } from "../../core/redis/order-scripts";
 import { GeoPingSchema } from "../../proto/gen/delivery/tracking/v1/geo_pb";
+import {
+  inboxListeners,
+  inGap,
+  openLiveStream,
+  sessionsWithCatchUps,
+  testRiderSessions,
+} from "../../test/support/live-streams";
 import { seedOrder } from "../../test/support/orders";
 import { DROPOFF, PICKUP } from "../../test/support/positions";
 import { useRedisClient } from "../../test/support/redis-connection";
-import { sessionEnvironment } from "../../test/support/session-environment";
 import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
-import { loadIngestConfig } from "../config";
-import { createRiderInbox } from "./rider-inbox";
-import { createRiderSessions, type LiveStreamEvents, type StreamEnd } from "./rider-sessions";
+import type { RiderSessions } from "./rider-sessions";
 
-const config = loadIngestConfig({ REDIS_URL: "redis://127.0.0.1:1", JWT_SECRET: "x".repeat(32) });
 const logger = pino({ level: "silent" });
 const clock = Date.now();
 let connection: RedisConnection;
@@ -40,36 +43,14 @@ beforeAll(async () => {
 });
 afterAll(() => watcher?.disconnect());
 
-function sessionsOf(
-  options: { inboxLingerMs?: number; maxIdle?: number; logger?: pino.Logger } = {},
-) {
-  const { env } = sessionEnvironment(connection, config, () => clock);
-  const { maxIdle = 100, inboxLingerMs, logger: log = logger } = options;
-  const inbox = createRiderInbox(connection, log);
-  return createRiderSessions({ env, inbox, maxIdle, inboxLingerMs, logger: log });
-}
-
-/** Sessions whose finished gap catch-ups are recorded: whether each sent an offer, in order. */
-function sessionsWithCatchUps() {
-  const caughtUp: boolean[] = [];
-  const log = pino(
-    { level: "debug" },
-    {
-      write(line: string) {
-        const entry = JSON.parse(line) as { msg?: string; offerSent?: boolean };
-        if (entry.msg === "live stream caught up after an inbox gap")
-          caughtUp.push(entry.offerSent === true);
-      },
-    },
-  );
-  return { sessions: sessionsOf({ logger: log }), caughtUp };
-}
+const sessionsOf = (options: { inboxLingerMs?: number; maxIdle?: number } = {}) =>
+  testRiderSessions(connection, { ...options, now: () => clock });
 
 /** Waits for the catch-up after the inbox's first subscribe (announced too) to finish. */
-const firstCatchUp = (caughtUp: boolean[]) =>
+const firstCatchUp = (caughtUp: unknown[]) =>
   waitUntil(() => caughtUp.length === 1, 4_000, "the first subscribe's catch-up");
 
-type Sessions = ReturnType<typeof sessionsOf>;
+type Sessions = RiderSessions;
 
 /** One SendPing as the Connect handler makes it: acquire, accept, release. */
 async function unaryPing(sessions: Sessions, riderId: string, seq: number): Promise<void> {
@@ -88,8 +69,7 @@ async function unaryPing(sessions: Sessions, riderId: string, seq: number): Prom
   }
 }
 
-const listeners = async (riderId: string) =>
-  Number(((await fixture.db.pubsub("NUMSUB", keys.riderInbox(riderId))) as unknown[])[1]);
+const listeners = (riderId: string) => inboxListeners(fixture.db, riderId);
 
 /** How many times Redis has run `command` so far. */
 async function commandCalls(command: string): Promise<number> {
@@ -113,12 +93,23 @@ test("a rider on unary pings keeps its inbox subscription between calls, and an 
   await unaryPing(sessions, riderId, 1);
   await waitUntil(async () => (await listeners(riderId)) === 1, 5_000, "inbox subscribed");
   // The inbox's connection came up after the rider listened: its first subscribe is announced
-  // as a gap (messages before it were missed), so this ping reads the orders once more.
-  await unaryPing(sessions, riderId, 2);
+  // as a gap (messages before it were missed), so the next ping after that announcement reads
+  // the orders once more. NUMSUB can count the subscriber before it hears its own reply, so
+  // ping until a ping reads nothing.
+  let seq = 2;
+  await waitUntil(
+    async () => {
+      const before = await commandCalls("smembers");
+      await unaryPing(sessions, riderId, seq++);
+      return (await commandCalls("smembers")) === before;
+    },
+    5_000,
+    "the first subscribe's gap handled",
+  );
   const [subscribes, unsubscribes, orderReads] = await Promise.all(
     ["subscribe", "unsubscribe", "smembers"].map(commandCalls),
   );
-  for (let seq = 3; seq <= 5; seq++) await unaryPing(sessions, riderId, seq);
+  for (const stop = seq + 3; seq < stop; seq++) await unaryPing(sessions, riderId, seq);
   expect(await listeners(riderId)).toBe(1);
   // No SUBSCRIBE, UNSUBSCRIBE or read of its orders per ping.
   expect(await commandCalls("subscribe")).toBe(subscribes as number);
@@ -135,7 +126,6 @@ test("a rider on unary pings keeps its inbox subscription between calls, and an 
     ),
   ).toBe(1);
   // The message reaches the idle session on its own time: ping until a position reaches the order.
-  let seq = 6;
   await waitUntil(
     async () => {
       await unaryPing(sessions, riderId, seq++);
@@ -173,30 +163,8 @@ test("an idle session dropped past maxIdle lets its inbox go at once", async () 
   await waitUntil(async () => (await listeners(second)) === 1, 5_000, "second inbox kept");
 });
 
-/** A StreamPings held open on `sessions`, recording what it is sent, once its generation is drawn. */
-async function liveStream(sessions: Sessions, riderId: string) {
-  const offers: Parameters<LiveStreamEvents["offer"]>[0][] = [];
-  const ends: StreamEnd[] = [];
-  const lease = sessions.openLiveStream(
-    { riderId, city: "london", exp: Date.now() / 1000 + 60 },
-    { offer: (offer) => offers.push(offer), end: (reason) => ends.push(reason) },
-  );
-  await waitUntil(async () => (await listeners(riderId)) === 1, 5_000, "inbox subscribed");
-  await waitUntil(
-    async () => (await fixture.db.get(keys.riderStream(riderId))) === "1",
-    5_000,
-    "generation drawn",
-  );
-  return { lease, offers, ends };
-}
-
-/** Drops every subscriber connection and, in the same round trip, what else is given: nothing published meanwhile reaches them. */
-async function inGap(...commands: [string, ...(string | number)[]][]): Promise<void> {
-  const pipeline = fixture.db.pipeline().call("CLIENT", "KILL", "TYPE", "pubsub");
-  for (const [command, ...args] of commands) pipeline.call(command, ...args);
-  const replies = await pipeline.exec();
-  expect(Number(replies?.[0]?.[1])).toBeGreaterThanOrEqual(1);
-}
+const liveStream = (sessions: Sessions, riderId: string) =>
+  openLiveStream(sessions, fixture.db, riderId);
 
 test("a newer stream opened elsewhere during an inbox gap supersedes the live one once the subscription is back", async () => {
   const sessions = sessionsOf();
@@ -205,7 +173,11 @@ test("a newer stream opened elsewhere during an inbox gap supersedes the live on
   try {
     // What another node's StreamPings does: draw generation 2 and announce it, here unheard.
     const opened = encodeRiderInboxMessage({ type: "stream-opened", generation: 2 });
-    await inGap(["INCR", keys.riderStream(riderId)], ["PUBLISH", keys.riderInbox(riderId), opened]);
+    await inGap(
+      fixture.db,
+      ["INCR", keys.riderStream(riderId)],
+      ["PUBLISH", keys.riderInbox(riderId), opened],
+    );
     await waitUntil(() => ends.length > 0, 4_000, "the stream ended");
     expect(ends).toEqual([{ kind: "superseded" }]);
   } finally {
@@ -214,7 +186,7 @@ test("a newer stream opened elsewhere during an inbox gap supersedes the live on
 });
 
 test("an order assigned and an offer made during an inbox gap reach the live stream once the subscription is back; an offer already sent is not sent again", async () => {
-  const { sessions, caughtUp } = sessionsWithCatchUps();
+  const { sessions, caughtUp } = sessionsWithCatchUps(connection, { now: () => clock });
   const riderId = uniqueId("rider");
   const { lease, offers, ends } = await liveStream(sessions, riderId);
   await firstCatchUp(caughtUp);
@@ -241,7 +213,7 @@ test("an order assigned and an offer made during an inbox gap reach the live str
       ttlMs: 30_000,
     });
     const changed = encodeRiderInboxMessage({ type: "orders-changed" });
-    await inGap(["PUBLISH", keys.riderInbox(riderId), changed]);
+    await inGap(fixture.db, ["PUBLISH", keys.riderInbox(riderId), changed]);
     await waitUntil(() => offers.length > 0, 4_000, "the offer");
     expect(
       offers.map(({ orderId, fencingToken, restaurantId }) => [
@@ -262,16 +234,20 @@ test("an order assigned and an offer made during an inbox gap reach the live str
     );
     // A second gap: the pending offer was sent already.
     await waitUntil(() => caughtUp.length === 2, 4_000, "the first gap's catch-up");
-    await inGap();
+    await inGap(fixture.db);
     await waitUntil(() => caughtUp.length === 3, 4_000, "the second gap's catch-up");
-    expect([caughtUp, offers.length, ends]).toEqual([[false, true, false], 1, []]);
+    expect([caughtUp.map(({ offerSent }) => offerSent), offers.length, ends]).toEqual([
+      [false, true, false],
+      1,
+      [],
+    ]);
   } finally {
     lease.release();
   }
 });
 
 test("an offer older than one already sent is not sent, by its push or by a gap's catch-up (a read begun before a newer offer)", async () => {
-  const { sessions, caughtUp } = sessionsWithCatchUps();
+  const { sessions, caughtUp } = sessionsWithCatchUps(connection, { now: () => clock });
   const riderId = uniqueId("rider");
   const { lease, offers } = await liveStream(sessions, riderId);
   await firstCatchUp(caughtUp);
@@ -292,7 +268,7 @@ test("an offer older than one already sent is not sent, by its push or by a gap'
     await waitUntil(() => offers.length > 0, 4_000, "the newer offer");
     // What a catch-up reads when it reads the older offer's lock just before that expires and the newer offer is pushed.
     await fixture.db.set(keys.offerForRider("london", riderId), `${older}:10`, "PX", 30_000);
-    await inGap();
+    await inGap(fixture.db);
     await waitUntil(() => caughtUp.length === 2, 4_000, "the gap's catch-up");
     expect(offers.map(({ fencingToken }) => fencingToken)).toEqual([`${newer}:11`]);
     // Messages on one channel arrive in order: once the newest is here the older one was heard.
