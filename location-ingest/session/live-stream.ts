@@ -17,11 +17,16 @@ export interface LiveStreamEvents {
 export interface LiveStream {
   readonly events: LiveStreamEvents;
   readonly city: string;
-  /** Its generation once drawn; `pending` while the draw is out (0 when it failed). */
+  /** When it opened (the session clock): of two streams, the one opened later is the rider's. */
+  readonly openedAtMs: number;
+  /**
+   * Its generation once drawn; `pending` while a draw (or a recheck after an
+   * inbox gap) is out; 0 when the draw failed.
+   */
   generation: number | "pending";
-  /** The draw and its announcement; resolves once `generation` is a number. */
+  /** The first draw and its announcement; resolves once `generation` is a number. */
   announced: Promise<void>;
-  /** The highest generation announced while this one's draw was out. */
+  /** The highest generation announced while a draw was out. */
   highestSeen: number;
   /** The fencing token seq of the last offer sent down this stream (0: none yet). */
   lastOfferSeq: number;

@@ -1,6 +1,5 @@
 import type { Logger } from "pino";
-import { settleWithin } from "../../core/lifecycle/settle-within";
-import { encodeRiderInboxMessage, type RiderInboxMessage } from "../../core/messages/rider-inbox";
+import type { RiderInboxMessage } from "../../core/messages/rider-inbox";
 import { keys } from "../../core/redis/keys";
 import {
   type LiveStream,
@@ -11,6 +10,7 @@ import {
 import type { RiderInbox } from "./rider-inbox";
 import { RiderSession, type SessionEnvironment } from "./rider-session";
 import { createStreamCatchUp } from "./stream-catch-up";
+import { createGenerationSettler } from "./stream-generation";
 
 export type { LiveStreamEvents, StreamEnd } from "./live-stream";
 
@@ -27,10 +27,6 @@ export interface SessionLease {
   release(): void;
 }
 
-/** How long a new stream waits for the inbox subscription before announcing itself anyway. */
-const SUBSCRIBE_WAIT_MS = 2_000;
-/** How long the stream generation counter outlives the rider's last StreamPings. */
-const STREAM_GENERATION_TTL_S = 86_400;
 /**
  * How long an idle session keeps listening to the rider's inbox: past the
  * longest ping interval (parked, 30 s), so a rider on unary pings costs one
@@ -60,7 +56,9 @@ interface Held {
  * After a gap in the inbox subscription (a reconnect, a failover) the
  * messages sent meanwhile are caught up from Redis: the session reads its
  * orders before its next publish, and a live stream is caught up
- * (stream-catch-up.ts).
+ * (stream-catch-up.ts): its generation is rechecked, and one that holds
+ * none (or whose counter was lost) draws it then, unless a stream opened
+ * after it holds the counter (draw-stream-generation.lua).
  */
 export function createRiderSessions(deps: {
   env: SessionEnvironment;
@@ -85,6 +83,12 @@ export function createRiderSessions(deps: {
   const catchUpStream = createStreamCatchUp({
     connection: env.connection,
     now: env.now,
+    logger,
+    recheck: (riderId, stream) => settleGeneration(riderId, stream, "recheck"),
+  });
+  const settleGeneration = createGenerationSettler({
+    connection: env.connection,
+    inbox,
     logger,
     supersede: (riderId, stream) => end(riderId, stream, { kind: "superseded" }),
   });
@@ -198,35 +202,6 @@ export function createRiderSessions(deps: {
     env.connection.client.sadd(keys.cities(), city).catch(() => registeredCities.delete(city));
   }
 
-  /** Draws the stream's generation and tells every node holding an older stream to end it. */
-  async function announce(riderId: string, stream: LiveStream): Promise<void> {
-    const { connection } = env;
-    let generation = 0;
-    try {
-      await settleWithin(inbox.subscribed(riderId), SUBSCRIBE_WAIT_MS, undefined);
-      const key = keys.riderStream(riderId);
-      const replies = await connection.client
-        .multi()
-        .incr(key)
-        .expire(key, STREAM_GENERATION_TTL_S)
-        .exec();
-      const drawn = replies?.[0]?.[1];
-      if (typeof drawn !== "number") throw new Error("INCR of the stream generation failed");
-      generation = drawn;
-      await connection.client[connection.publishCommand](
-        keys.riderInbox(riderId),
-        encodeRiderInboxMessage({ type: "stream-opened", generation }),
-      );
-    } catch (error) {
-      logger.warn(
-        { err: error, riderId },
-        "stream generation not drawn; older streams elsewhere may stay open",
-      );
-    }
-    stream.generation = generation;
-    if (stream.highestSeen > generation) end(riderId, stream, { kind: "superseded" });
-  }
-
   return {
     acquire,
 
@@ -247,6 +222,7 @@ export function createRiderSessions(deps: {
       const stream: LiveStream = {
         events,
         city: rider.city,
+        openedAtMs: env.now(),
         generation: "pending",
         announced: Promise.resolve(),
         highestSeen: 0,
@@ -255,7 +231,7 @@ export function createRiderSessions(deps: {
       };
       live.set(rider.riderId, stream);
       env.metrics.streams.inc();
-      stream.announced = announce(rider.riderId, stream);
+      stream.announced = settleGeneration(rider.riderId, stream, "open");
       let released = false;
       return {
         session: lease.session,

@@ -18,60 +18,65 @@ export const MAX_CATCH_UPS_IN_FLIGHT = 64;
 
 /**
  * Catches a live stream up after a gap in its rider's inbox subscription, on
- * what the messages missed would have said: a higher generation in
- * `rider:{r}:stream` supersedes it (`supersede`), and a pending offer it was
- * not sent is sent (offerToStream).
+ * what the messages missed would have said: its generation is rechecked
+ * (`recheck`: superseded by a newer stream, or drawn now if it held none),
+ * and a pending offer it was not sent is sent (offerToStream). A stream has
+ * one catch-up at a time, and waits in line at most once.
  */
 export function createStreamCatchUp(deps: {
   connection: RedisConnection;
   now: () => number;
   logger: Logger;
-  supersede(riderId: string, stream: LiveStream): void;
+  recheck(riderId: string, stream: LiveStream): Promise<void>;
 }) {
-  const { connection, now, logger, supersede } = deps;
-  const waiting: { riderId: string; stream: LiveStream }[] = [];
-  let inFlight = 0;
+  const { connection, now, logger, recheck } = deps;
+  /** Streams waiting for a slot, first come first served: a gap while one waits adds nothing. */
+  const waiting = new Map<LiveStream, string>();
+  const running = new Set<LiveStream>();
+  /** Streams with a gap while their catch-up ran (its reads may predate it): they go again. */
+  const again = new Map<LiveStream, string>();
+
+  function queue(riderId: string, stream: LiveStream): void {
+    if (running.has(stream)) again.set(stream, riderId);
+    else if (!stream.ended) waiting.set(stream, riderId);
+    next();
+  }
 
   function next(): void {
-    while (inFlight < MAX_CATCH_UPS_IN_FLIGHT && waiting.length > 0) {
-      const { riderId, stream } = waiting.shift() as (typeof waiting)[number];
-      inFlight += 1;
+    for (const [stream, riderId] of waiting) {
+      if (running.size >= MAX_CATCH_UPS_IN_FLIGHT) return;
+      waiting.delete(stream);
+      running.add(stream);
       catchUp(riderId, stream)
         .catch((error: unknown) =>
           logger.warn({ err: error, riderId }, "live stream not checked after an inbox gap"),
         )
         .finally(() => {
-          inFlight -= 1;
-          next();
+          running.delete(stream);
+          const rider = again.get(stream);
+          again.delete(stream);
+          if (rider === undefined) next();
+          else queue(rider, stream);
         });
     }
   }
 
   async function catchUp(riderId: string, stream: LiveStream): Promise<void> {
-    const { generation } = stream;
-    // A stream whose draw failed holds no generation to compare: the next announcement ends it.
-    if (stream.ended || typeof generation !== "number" || generation === 0) return;
-    const newest = Number(await connection.client.get(keys.riderStream(riderId)));
     if (stream.ended) return;
-    if (newest > generation) {
-      supersede(riderId, stream);
-      return;
-    }
+    await recheck(riderId, stream);
+    if (stream.ended) return;
     const offer = await readPendingOffer(connection, { riderId, city: stream.city }, now);
     const before = stream.lastOfferSeq;
     if (offer) offerToStream(stream, offer);
     logger.debug(
-      { riderId, offerSent: stream.lastOfferSeq !== before },
+      { riderId, offerSent: stream.lastOfferSeq !== before, catchUpsRunning: running.size },
       "live stream caught up after an inbox gap",
     );
   }
 
-  /** Queues the stream's catch-up once its generation is drawn (no slot held while the draw is out). */
+  /** Queues the stream's catch-up once its first draw is done (no slot held while that is out). */
   return (riderId: string, stream: LiveStream): void => {
-    stream.announced.then(() => {
-      waiting.push({ riderId, stream });
-      next();
-    });
+    stream.announced.then(() => queue(riderId, stream));
   };
 }
 
