@@ -107,8 +107,9 @@ export function dispatchRoutes(options: {
     if (order.city !== city) throw new EdgeError("bad_request", "the order is in another city");
     if (order.status !== "CONFIRMED")
       throw new EdgeError("illegal_transition", "the order is not waiting for a rider");
-    const fencingToken = await createOffer(connection, { city, riderId, orderId, ttlMs });
+    // Counted from before the locks are taken, so the rider is never told a later expiry than theirs.
     const expiresAtMs = now() + ttlMs;
+    const fencingToken = await createOffer(connection, { city, riderId, orderId, ttlMs });
     await client[connection.publishCommand](
       keys.riderInbox(riderId),
       encodeRiderInboxMessage(offerMessage(order, { fencingToken, expiresAtMs })),

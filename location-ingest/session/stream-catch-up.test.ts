@@ -3,16 +3,18 @@ import pino from "pino";
 import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
+import { createOffer } from "../../core/redis/order-scripts";
 import {
   inGap,
   openLiveStream,
   sessionsWithCatchUps,
   testRiderSessions,
 } from "../../test/support/live-streams";
+import { seedOrder } from "../../test/support/orders";
 import { useRedisClient } from "../../test/support/redis-connection";
 import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
-import { MAX_CATCH_UPS_IN_FLIGHT } from "./stream-catch-up";
+import { MAX_CATCH_UPS_IN_FLIGHT, OFFER_MIN_ANSWER_MS } from "./stream-catch-up";
 
 const clock = Date.now();
 let connection: RedisConnection;
@@ -117,6 +119,44 @@ test("a stream whose generation counter was lost during an inbox gap (Redis rest
     await waitUntil(() => ends.length > 0, 4_000, "the stream ended");
     expect([ends, nextStream.ends]).toEqual([[{ kind: "superseded" }], []]);
     nextStream.lease.release();
+  } finally {
+    lease.release();
+  }
+});
+
+test("a gap's catch-up sends no offer with less than OFFER_MIN_ANSWER_MS left, and one it sends expires no later than its lock", async () => {
+  const riderId = uniqueId("rider");
+  const { sessions, caughtUp } = sessionsWithCatchUps(connection, { now: Date.now });
+  const { lease, offers } = await openLiveStream(sessions, fixture.db, riderId);
+  const [soon, later] = [uniqueId("order"), uniqueId("order")];
+  await seedOrder(fixture.db, { orderId: soon, customerId: "c1" });
+  await seedOrder(fixture.db, { orderId: later, customerId: "c2" });
+  try {
+    await waitUntil(() => caughtUp.length === 1, 4_000, "the first subscribe's catch-up");
+    const ttlMs = OFFER_MIN_ANSWER_MS - 500;
+    await createOffer(connection, { city: "london", riderId, orderId: soon, ttlMs });
+    await inGap(fixture.db);
+    await waitUntil(() => caughtUp.length === 2, 4_000, "the gap's catch-up");
+    expect([caughtUp[1]?.offerSent, offers]).toEqual([false, []]);
+
+    await waitUntil(
+      async () => (await fixture.db.exists(keys.offerForRider("london", riderId))) === 0,
+      4_000,
+      "the short offer expired",
+    );
+    const token = await createOffer(connection, {
+      city: "london",
+      riderId,
+      orderId: later,
+      ttlMs: 30_000,
+    });
+    const lockExpiresBy = Date.now() + 30_000;
+    await inGap(fixture.db);
+    await waitUntil(() => caughtUp.length === 3, 4_000, "the second gap's catch-up");
+    expect(offers.map(({ fencingToken }) => fencingToken)).toEqual([token]);
+    const expiresAtMs = offers[0]?.expiresAtMs ?? 0;
+    expect(expiresAtMs).toBeLessThanOrEqual(lockExpiresBy);
+    expect(expiresAtMs - Date.now()).toBeGreaterThan(OFFER_MIN_ANSWER_MS);
   } finally {
     lease.release();
   }

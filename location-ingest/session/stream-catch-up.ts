@@ -17,6 +17,13 @@ import { type LiveStream, offerToStream } from "./live-stream";
 export const MAX_CATCH_UPS_IN_FLIGHT = 64;
 
 /**
+ * The least time a caught-up offer must have left when it is sent: one
+ * about to expire could not be read and answered in time (the accept would
+ * come back `offer_expired`), so it is left to expire and be offered again.
+ */
+export const OFFER_MIN_ANSWER_MS = 2_000;
+
+/**
  * Catches a live stream up after a gap in its rider's inbox subscription, on
  * what the messages missed would have said: its generation is rechecked
  * (`recheck`: superseded by a newer stream, or drawn now if it held none),
@@ -84,8 +91,11 @@ export function createStreamCatchUp(deps: {
  * The rider's pending offer as the gateway pushed it, rebuilt from Redis:
  * the rider lock (create-offer.lua) holds its fencing token and lives as
  * long as the offer, and the order's record holds the rest. Undefined when
- * the rider has no pending offer or its order no longer waits for a rider.
- * The expiry is the lock's, read now: within a few ms of the pushed one.
+ * the rider has no pending offer, its order no longer waits for a rider, or
+ * less than OFFER_MIN_ANSWER_MS of it is left once read. The expiry is the
+ * lock's TTL (read with the token, in one transaction) counted from before
+ * the read: never later than the lock's own, so the rider is never told it
+ * has longer than it has.
  */
 async function readPendingOffer(
   connection: RedisConnection,
@@ -93,6 +103,7 @@ async function readPendingOffer(
   now: () => number,
 ): Promise<OfferMessage | undefined> {
   const key = keys.offerForRider(rider.city, rider.riderId);
+  const readAtMs = now();
   const replies = await connection.client.multi().get(key).pttl(key).exec();
   const [fencingToken, ttlMs] = [replies?.[0]?.[1], replies?.[1]?.[1]];
   if (typeof fencingToken !== "string" || typeof ttlMs !== "number" || ttlMs <= 0) return undefined;
@@ -100,5 +111,7 @@ async function readPendingOffer(
   const order =
     orderId === undefined ? undefined : await readOrderRecord(connection.client, orderId);
   if (!order || order.city !== rider.city || order.status !== "CONFIRMED") return undefined;
-  return offerMessage(order, { fencingToken, expiresAtMs: now() + ttlMs });
+  const expiresAtMs = readAtMs + ttlMs;
+  if (expiresAtMs - now() < OFFER_MIN_ANSWER_MS) return undefined;
+  return offerMessage(order, { fencingToken, expiresAtMs });
 }
