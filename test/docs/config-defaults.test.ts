@@ -7,7 +7,7 @@ import type { Env } from "../../core/config/env";
 import { gatewayDrainTimeoutMs, loadGatewayConfig } from "../../gateway/config";
 import { ingestDrainTimeoutMs, loadIngestConfig } from "../../location-ingest/config";
 import { loadTrackingConfig, trackingDrainTimeoutMs } from "../../tracking/config";
-import { readRepoFile, tableRows } from "./repo-docs";
+import { readDocs, readRepoFile, tableRows } from "./repo-docs";
 
 const readme = await readRepoFile("README.md");
 const BASE = { REDIS_URL: "redis://127.0.0.1:6379", JWT_SECRET: "x".repeat(32) };
@@ -65,28 +65,67 @@ function documentedDefaults(): [string, string][] {
   return found;
 }
 
+const UNIT_FACTORS: Record<string, (name: string) => number> = {
+  "": () => 1,
+  ms: () => 1,
+  m: () => 1,
+  s: (name) => (name.endsWith("_MS") ? 1_000 : 1),
+  min: (name) => (name.endsWith("_MS") ? 60_000 : 60),
+  KiB: () => 1024,
+  MiB: () => 1024 * 1024,
+};
+
+/**
+ * "`NAME` (value unit" and "(`NAME`, value unit" in the docs' prose, e.g.
+ * "`UPSTREAM_TIMEOUT_MS` (3000)", "`PING_MAX_LIVE_AGE_MS` (2 min)", "(`GEOFENCE_EXIT_MARGIN_M`, 25 m)",
+ * as `NAME=value` in the variable's own unit.
+ */
+function proseDefaults(text: string): [string, string][] {
+  const forms = [
+    /`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)` \((\d[\d,.]*)(?: ?(ms|s|m|min|KiB|MiB))?[),;]/g,
+    /\(`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)`, (\d[\d,.]*)(?: ?(ms|s|m|min|KiB|MiB))?[),;]/g,
+  ];
+  return forms.flatMap((form) =>
+    [...text.matchAll(form)].map(([, name = "", number = "", unit = ""]) => {
+      const factor = UNIT_FACTORS[unit]?.(name) ?? 1;
+      return [name, String(Number(number.replaceAll(",", "")) * factor)] as [string, string];
+    }),
+  );
+}
+
+/** What is wrong with each `NAME=value` a tier reads, loaded with the value set and unset. */
+function wrongDefaults(defaults: [string, string][]): { wrong: string[]; checked: number } {
+  const wrong: string[] = [];
+  let checked = 0;
+  for (const [name, value] of defaults)
+    for (const [tier, load] of Object.entries(LOADERS)) {
+      if (!readBy[tier]?.has(name)) continue;
+      checked++;
+      try {
+        if (!Bun.deepEquals(load({ ...BASE }), load({ ...BASE, [name]: value })))
+          wrong.push(`${tier}: ${name} is not ${value} by default`);
+      } catch (error) {
+        wrong.push(`${tier}: ${name}=${value} refused: ${(error as Error).message}`);
+      }
+    }
+  return { wrong, checked };
+}
+
 describe("the README's configuration defaults", () => {
   test("every plain default in a configuration table is what the tier's loader uses", () => {
-    const defaults = documentedDefaults();
-    const wrong: string[] = [];
-    let checked = 0;
-    for (const [name, value] of defaults)
-      for (const [tier, load] of Object.entries(LOADERS)) {
-        if (!readBy[tier]?.has(name)) continue;
-        checked++;
-        let same: boolean;
-        try {
-          same = Bun.deepEquals(load({ ...BASE }), load({ ...BASE, [name]: value }));
-        } catch (error) {
-          same = false;
-          wrong.push(`${tier}: ${name}=${value} refused: ${(error as Error).message}`);
-          continue;
-        }
-        if (!same) wrong.push(`${tier}: ${name} is not ${value} by default`);
-      }
+    const { wrong, checked } = wrongDefaults(documentedDefaults());
     expect(wrong).toEqual([]);
     // Most rows are plain values; a table reshaped so they no longer parse must fail here.
     expect(checked).toBeGreaterThan(80);
+  });
+
+  test('every default a doc gives in prose, as "`NAME` (value)", is the tier\'s', async () => {
+    const found = [...(await readDocs())]
+      .filter(([path]) => path !== "bench/RESULTS.md") // a bench run's own settings
+      .flatMap(([, text]) => proseDefaults(text));
+    const { wrong, checked } = wrongDefaults(found);
+    expect(wrong).toEqual([]);
+    expect(checked).toBeGreaterThan(20);
   });
 
   test("the drain cuts the README gives with the defaults are the tiers' own", () => {
