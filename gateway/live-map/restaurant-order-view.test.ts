@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
+import { RETRY_AFTER_MAX_MS } from "../../clients/backoff";
+import { keys } from "../../core/redis/keys";
 import { launchChromium } from "../../test/support/browser";
 import { useGatewayAndTrackingNodes } from "../../test/support/edge-nodes";
 import { startTestGateway, type TestGateway } from "../../test/support/gateway";
@@ -151,12 +153,31 @@ describe("the one-order page for the order's restaurant (no map: 403 on the trac
     await page.close();
   });
 
-  test("refused 429, it reads again no sooner than the Retry-After says", async () => {
-    // A gateway of its own with a small budget per identity: the page's two lookups and the test's reads spend it.
+  test("the order's record gone (it expires after the order ends) stops the reads, and the page says why", async () => {
+    const { gateway, db } = fixture;
+    const { orderId, page, errors, state, shows } = await openRestaurantPage(
+      gateway,
+      uniqueId("rest"),
+      uniqueId("rider"),
+    );
+    await db.del(keys.order(orderId));
+    await page.clock.runFor(STATUS_POLL_EVERY_MS);
+    await shows({ poll: "stopped", reads: 1 });
+    expect((await state()).notice).toContain("404");
+    await page.clock.runFor(3_600_000);
+    expect(await state()).toMatchObject({ status: "ASSIGNED", reads: 1 });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  test("refused 429, it reads again no sooner than the Retry-After says (held to a minute)", async () => {
+    // A gateway of its own with a small budget per identity: the page's two lookups and the
+    // test's reads spend it. Windows are fixed (aligned to multiples of their length): a day's
+    // cannot roll over between the test's reads and the page's.
     const strict = await startTestGateway({
       REDIS_URL: fixture.redis.url,
       RATE_LIMIT_REQUESTS: "4",
-      RATE_LIMIT_WINDOW_MS: "60000",
+      RATE_LIMIT_WINDOW_MS: String(86_400_000),
     });
     try {
       const restaurant = { sub: uniqueId("rest"), role: "restaurant" } as const;
@@ -176,11 +197,13 @@ describe("the one-order page for the order's restaurant (no map: 403 on the trac
       const answer = await refusal;
       expect(answer.status()).toBe(429);
       const retryAfterMs = Number(answer.headers()["retry-after"]) * 1000;
-      // The window is 60 s: what is left of it is well past the poll interval and the backoff's first step.
+      // What is left of the day is past the poll interval and the backoff's first step.
       expect(retryAfterMs).toBeGreaterThan(STATUS_POLL_EVERY_MS);
       await shows({ poll: "waiting", reads: 1 });
 
-      await page.clock.runFor(retryAfterMs - 1);
+      // Hours: the page waits the clients' cap (a minute), no less.
+      const waitMs = Math.min(retryAfterMs, RETRY_AFTER_MAX_MS);
+      await page.clock.runFor(waitMs - 1);
       expect((await state()).reads).toBe(1);
       await page.clock.runFor(1);
       expect((await state()).reads).toBe(2);
