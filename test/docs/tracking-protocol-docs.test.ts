@@ -10,7 +10,7 @@ import {
 } from "../../core/protocol/tracking-protocol";
 import { TrackingEventSchema } from "../../proto/gen/delivery/tracking/v1/tracking_event_pb";
 import { eventFrame } from "../../tracking/frames";
-import { backticked, readDocs, readRepoFile, tableRows } from "./repo-docs";
+import { backticked, readDocs, readRepoFile, sourceText, tableRows } from "./repo-docs";
 
 const docs = await readDocs();
 const doc = (path: string) => docs.get(path) as string;
@@ -161,5 +161,28 @@ describe("TrackingEvent frames", () => {
           missing.push(`${member.jsonName}.${field.jsonName}`);
     }
     expect([start > 0, missing]).toEqual([true, []]);
+  });
+});
+
+describe("handshake refusals", () => {
+  test("every error code a tracking node answers before the upgrade is in the README's and the contract's tracking sections", async () => {
+    const source = await sourceText("tracking/**/*.ts", "core/auth/order-access.ts");
+    const answered = new Set(
+      [...source.matchAll(/EdgeError\(\s*"([a-z_]+)"/g)].map((m) => m[1] as string),
+    );
+    expect(answered.size).toBeGreaterThan(8);
+    const section = (path: string, from: string, to: string) => {
+      const text = doc(path);
+      const start = text.indexOf(from);
+      return new Set(backticked(text.slice(start, text.indexOf(to, start))));
+    };
+    const sections = {
+      "README.md": section("README.md", "## The tracking tier", "\n## "),
+      "docs/contract.md": section("docs/contract.md", "## Tracking WebSockets", "\n## "),
+    };
+    const missing = Object.entries(sections).flatMap(([path, named]) =>
+      [...answered].filter((code) => !named.has(code)).map((code) => `${path}: ${code}`),
+    );
+    expect(missing).toEqual([]);
   });
 });
