@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Redis } from "ioredis";
 import type { Browser, Page } from "playwright-core";
 import { RETRY_AFTER_MAX_MS } from "../../clients/backoff";
 import { keys } from "../../core/redis/keys";
@@ -6,9 +7,10 @@ import { launchChromium } from "../../test/support/browser";
 import { useGatewayAndTrackingNodes } from "../../test/support/edge-nodes";
 import { startTestGateway, type TestGateway } from "../../test/support/gateway";
 import { seedOrder } from "../../test/support/orders";
+import { startRedis } from "../../test/support/redis-server";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
-import { STATUS_POLL_EVERY_MS } from "./browser/status-poll-plan";
+import { STATUS_POLL_BACKOFF, STATUS_POLL_EVERY_MS } from "./browser/status-poll-plan";
 
 // The order's restaurant on the one-order page, in Debian's Chromium against
 // a real gateway: refused the courier (403 on the track lookup), it gets the
@@ -33,9 +35,14 @@ interface PageState {
 }
 
 /** The restaurant's page for a fresh order of its own, loaded, its clock paused. */
-async function openRestaurantPage(gateway: TestGateway, restaurantId: string, riderId: string) {
+async function openRestaurantPage(
+  gateway: TestGateway,
+  restaurantId: string,
+  riderId: string,
+  db: Redis = fixture.db,
+) {
   const orderId = uniqueId("order");
-  await seedOrder(fixture.db, { orderId, customerId: uniqueId("cust"), riderId, restaurantId });
+  await seedOrder(db, { orderId, customerId: uniqueId("cust"), riderId, restaurantId });
   const token = await testToken(restaurantId, "restaurant");
   const page = await browser.newPage();
   const errors: string[] = [];
@@ -211,6 +218,81 @@ describe("the one-order page for the order's restaurant (no map: 403 on the trac
       await page.close();
     } finally {
       await strict.stop();
+    }
+  });
+
+  test("while the gateway's Redis is down (503), it reads again after growing waits; back, it shows the newer status", async () => {
+    // A gateway on a Redis of its own, to crash and restart on the same port.
+    const redis = await startRedis();
+    const db = new Redis(redis.url);
+    // Unheard while the server is down, each reconnect attempt would print "Unhandled error event".
+    db.on("error", () => undefined);
+    const gateway = await startTestGateway({ REDIS_URL: redis.url });
+    try {
+      const riderId = uniqueId("rider");
+      const restaurant = uniqueId("rest");
+      const { orderId, page, errors, state, shows } = await openRestaurantPage(
+        gateway,
+        restaurant,
+        riderId,
+        db,
+      );
+      const answered: number[] = [];
+      page.on("response", (response) => {
+        if (response.url().endsWith("/status")) answered.push(response.status());
+      });
+      await redis.kill();
+      // The page clock at each read, moved on a quarter second at a time.
+      const readsAt: number[] = [];
+      let at = 0;
+      while (readsAt.length < 4 && at < 60_000) {
+        await page.clock.runFor(250);
+        at += 250;
+        const { reads } = await state();
+        if (reads === readsAt.length) continue;
+        readsAt.push(at);
+        await shows({ poll: "waiting", reads });
+      }
+      expect(readsAt).toHaveLength(4);
+      expect(answered).toEqual([503, 503, 503, 503]);
+      const gaps = readsAt.slice(1).map((read, index) => read - (readsAt[index] ?? 0));
+      // On schedule, then each failure's step (5 s doubling) with equal jitter: [step/2, step].
+      expect(readsAt[0]).toBe(STATUS_POLL_EVERY_MS);
+      gaps.forEach((gap, index) => {
+        const stepMs = STATUS_POLL_EVERY_MS * 2 ** index;
+        expect({ gap, atLeast: gap >= stepMs / 2 - 250, atMost: gap <= stepMs + 250 }).toEqual({
+          gap,
+          atLeast: true,
+          atMost: true,
+        });
+      });
+      expect((await state()).status).toBe("ASSIGNED");
+
+      // Back (empty: a crash keeps nothing), with the order moved on meanwhile.
+      await redis.restart();
+      await seedOrder(db, {
+        orderId,
+        customerId: uniqueId("cust"),
+        riderId,
+        restaurantId: restaurant,
+        status: "READY",
+      });
+      await waitUntil(
+        async () =>
+          (
+            await gateway.call(`/v1/orders/${orderId}/status`, {
+              as: { sub: "ops-1", role: "ops" },
+            })
+          ).status === 200,
+      );
+      await page.clock.runFor(STATUS_POLL_BACKOFF.maxMs);
+      await shows({ status: "READY", poll: "waiting", reads: readsAt.length + 1 });
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      await gateway.stop();
+      db.disconnect();
+      await redis.stop();
     }
   });
 });
