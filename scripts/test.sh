@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
   echo "usage: ./edge test [-- <test file paths or name filters for bun test>]"
   echo
-  echo "tsc, biome, buf lint, generated code up to date, buf breaking, OpenAPI breaking, the Java generation check,"
-  echo "the import-direction check, then bun test against real servers. Ends with 'N passed, N failed'."
+  echo "tsc, biome, buf lint, generated code up to date, buf breaking, OpenAPI breaking, the import-direction"
+  echo "check, then bun test against real servers (the Java generation check and the docs checks among them)."
+  echo "Ends with 'N passed, N failed'. With paths or name filters, the checks and then only those tests."
   exit 0
 fi
 export PATH="$PWD/node_modules/.bin:$PATH"
