@@ -3,13 +3,22 @@
 // documented, and no doc names a variable, metric or key the code no longer
 // has. Error codes and routes: api-docs.test.ts.
 import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { dirname, join, normalize } from "node:path";
 import type { Env } from "../../core/config/env";
 import { keys } from "../../core/redis/keys";
 import { loadGatewayConfig } from "../../gateway/config";
 import { loadIngestConfig } from "../../location-ingest/config";
 import { TRANSPORT_LIMITS } from "../../location-ingest/metrics";
 import { loadTrackingConfig } from "../../tracking/config";
-import { backticked, GRPC_NAMES, readRepoFile as read, readDocs, sourceText } from "./repo-docs";
+import {
+  backticked,
+  GRPC_NAMES,
+  ROOT,
+  readRepoFile as read,
+  readDocs,
+  sourceText,
+} from "./repo-docs";
 
 const docs = await readDocs();
 
@@ -182,5 +191,39 @@ describe("Redis keys", () => {
     const patterns = Object.values(keys).map((build) => pattern(build as never));
     const stale = (await documented).filter((token) => !patterns.some((p) => p.test(token)));
     expect(stale).toEqual([]);
+  });
+});
+
+describe("links", () => {
+  /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens. */
+  const slug = (heading: string) =>
+    heading
+      .replace(/`/g, "")
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, "")
+      .replace(/\s/g, "-");
+
+  test("every relative link in the docs reaches a file in the repo (and a heading there)", async () => {
+    const broken: string[] = [];
+    let checked = 0;
+    for (const [doc, text] of docs)
+      for (const [, target = ""] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^(https?|mailto):/.test(target)) continue;
+        checked++;
+        const [file = "", anchor] = target.split("#");
+        const path = file ? normalize(join(dirname(doc), file)) : doc;
+        if (path.startsWith("..") || !existsSync(join(ROOT, path))) {
+          broken.push(`${doc}: ${target}`);
+          continue;
+        }
+        if (!anchor || !path.endsWith(".md")) continue;
+        const headings = [...(await read(path)).matchAll(/^#+ (.+)$/gm)].map((m) =>
+          slug(m[1] as string),
+        );
+        if (!headings.includes(anchor)) broken.push(`${doc}: ${target}`);
+      }
+    expect(broken).toEqual([]);
+    expect(checked).toBeGreaterThan(20);
   });
 });
