@@ -124,3 +124,71 @@ describe("JWKS through the identity provider's outages", () => {
     expect(await outcome(verifier.verify("not.a.jwt"))).toBe("unauthenticated");
   });
 });
+
+describe("a key the identity provider revokes (drops from its JWKS)", () => {
+  async function waitForFetch(hits: number): Promise<void> {
+    for (let i = 0; i < 100 && state.hits === hits; i++) await Bun.sleep(10);
+  }
+
+  test("tokens it signed, already verified and cached, are refused once a refresh drops it; others stay cached", async () => {
+    state.mode = "ok";
+    const kept = await addKey("kept");
+    const revoked = await addKey("revoked");
+    state.keys = [kept, revoked];
+    let now = Date.now();
+    const verifier = createTokenVerifier(
+      { jwks: { url, timeoutMs: 1_000, refetchMinMs: 5_000, refreshMs: 60_000 } },
+      { now: () => now },
+    );
+    const keptToken = await token("kept");
+    const revokedToken = await token("revoked", "c9");
+    expect(await outcome(verifier.verify(keptToken))).toBe("ok");
+    expect(await outcome(verifier.verify(revokedToken))).toBe("ok");
+
+    // Dropped from the JWKS, but not yet refreshed: the cache still answers.
+    state.keys = [kept];
+    expect(verifier.cached(revokedToken)?.sub).toBe("c9");
+
+    // Past the refresh age, a cache hit starts the refresh (nothing else would reach the JWKS).
+    now += 60_001;
+    const hits = state.hits;
+    verifier.cached(keptToken);
+    await waitForFetch(hits);
+    expect(state.hits).toBe(hits + 1);
+    await Bun.sleep(20);
+
+    expect(verifier.cached(revokedToken)).toBeUndefined();
+    expect(await outcome(verifier.verify(revokedToken))).toBe("unauthenticated");
+    expect(verifier.cached(keptToken)?.sub).toBe("c1");
+    expect(await outcome(verifier.verify(keptToken))).toBe("ok");
+  });
+
+  test("a token without a key id is checked again when the set changes, and refused once its key is gone", async () => {
+    state.mode = "ok";
+    const { publicKey, privateKey } = await generateKeyPair("EdDSA");
+    const noKid = { ...(await exportJWK(publicKey)), alg: "EdDSA" };
+    const other = await addKey("other");
+    state.keys = [noKid, other];
+    let now = Date.now();
+    const verifier = createTokenVerifier(
+      { jwks: { url, timeoutMs: 1_000, refetchMinMs: 5_000, refreshMs: 60_000 } },
+      { now: () => now },
+    );
+    const noKidToken = await new SignJWT({ role: "customer" })
+      .setProtectedHeader({ alg: "EdDSA" })
+      .setSubject("c7")
+      .setExpirationTime("1h")
+      .sign(privateKey);
+    expect(await outcome(verifier.verify(noKidToken))).toBe("ok");
+    expect(verifier.cached(noKidToken)?.sub).toBe("c7");
+
+    state.keys = [other];
+    now += 60_001;
+    const hits = state.hits;
+    verifier.cached(noKidToken);
+    await waitForFetch(hits);
+    await Bun.sleep(20);
+    expect(verifier.cached(noKidToken)).toBeUndefined();
+    expect(await outcome(verifier.verify(noKidToken))).toBe("unauthenticated");
+  });
+});

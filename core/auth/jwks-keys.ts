@@ -12,6 +12,18 @@ export interface JwksKeysOptions {
   readonly now?: () => number;
 }
 
+/** The key a token was verified with: its key id, or (a token without one) the key set as fetched then. */
+export type KeyRef = { readonly kid: string } | { readonly generation: number };
+
+export interface JwksKeys {
+  /** For jose's jwtVerify. */
+  readonly getKey: JWTVerifyGetKey;
+  /** The current key set's generation: it changes whenever a fetch brings a different set. */
+  generation(): number;
+  /** True while the key a token was verified with is still in the current set. */
+  holds(ref: KeyRef): boolean;
+}
+
 /**
  * The identity provider's signing keys for jose, kept through its outages:
  * keys once fetched keep verifying whatever happens to the JWKS endpoint
@@ -20,11 +32,15 @@ export interface JwksKeysOptions {
  * concurrent callers, bounded by `timeoutMs`. When the set could not be
  * fetched, a token whose key is unknown gets 503 `auth_unavailable` (the
  * token may be fine) instead of 401, at once while fetches are held back.
+ * A key the provider removes from its JWKS (revoked) is gone once a
+ * refresh brings the new set: `holds` tells a cache of verified tokens.
  */
-export function createJwksKeys(options: JwksKeysOptions): JWTVerifyGetKey {
+export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
   const { url, timeoutMs, refetchMinMs, refreshMs, now = Date.now } = options;
   let keySet: JWTVerifyGetKey | undefined;
   let kids = new Set<string>();
+  let keysJson = "";
+  let generation = 0;
   let fetchedAt = 0;
   let attemptedAt = Number.NEGATIVE_INFINITY;
   let lastFailure: unknown;
@@ -40,6 +56,10 @@ export function createJwksKeys(options: JwksKeysOptions): JWTVerifyGetKey {
       const jwks = (await response.json()) as JSONWebKeySet;
       if (!Array.isArray(jwks?.keys)) throw new Error("JWKS without a keys list");
       keySet = createLocalJWKSet(jwks);
+      // A token without a key id was checked against whichever key matched: any change to the set re-checks it.
+      const json = JSON.stringify(jwks.keys);
+      if (json !== keysJson) generation++;
+      keysJson = json;
       kids = new Set(jwks.keys.flatMap((key) => (typeof key.kid === "string" ? [key.kid] : [])));
       fetchedAt = now();
       lastFailure = undefined;
@@ -74,5 +94,13 @@ export function createJwksKeys(options: JwksKeysOptions): JWTVerifyGetKey {
     }
     return (keySet as JWTVerifyGetKey)(header, token);
   };
-  return getKey;
+  return {
+    getKey,
+    generation: () => generation,
+    holds(ref) {
+      // Cached tokens never reach getKey: they too must keep the set fresh, or a revoked key would never leave it.
+      if (keySet && now() - fetchedAt > refreshMs) void refetch();
+      return "kid" in ref ? kids.has(ref.kid) : ref.generation === generation;
+    },
+  };
 }

@@ -2,7 +2,7 @@ import { createLocalJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVe
 import type { AuthConfig } from "../config/shared-config";
 import { EdgeError } from "../errors/edge-error";
 import { type Identity, isRole } from "./identity";
-import { createJwksKeys } from "./jwks-keys";
+import { createJwksKeys, type JwksKeys, type KeyRef } from "./jwks-keys";
 
 const HMAC_ALGORITHMS = ["HS256"];
 const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"];
@@ -12,7 +12,7 @@ const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 export interface TokenVerifier {
   /** Resolves to the caller's identity or rejects with EdgeError `unauthenticated`. */
   verify(token: string): Promise<Identity>;
-  /** The identity of a token already verified and not expired, without verifying again. */
+  /** The identity of a token already verified, not expired and whose key is still published, without verifying again. */
   cached(token: string): Identity | undefined;
 }
 
@@ -33,13 +33,15 @@ export function createTokenVerifier(
   options: TokenVerifierOptions = {},
 ): TokenVerifier {
   const { cacheSize = 10_000, now = Date.now } = options;
+  const jwks: JwksKeys | undefined =
+    !options.localJwks && config.jwks ? createJwksKeys({ ...config.jwks, now }) : undefined;
   const asymmetricKeys: JWTVerifyGetKey | undefined = options.localJwks
     ? createLocalJWKSet(options.localJwks)
-    : config.jwks
-      ? createJwksKeys({ ...config.jwks, now })
-      : undefined;
+    : jwks?.getKey;
   const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined;
-  const cache = new Map<string, Identity>();
+  // With a fetched JWKS each entry remembers its key: a key the provider revokes
+  // (drops from its JWKS) takes the tokens it signed out of the cache at the next refresh.
+  const cache = new Map<string, { identity: Identity; key?: KeyRef }>();
   // Tokens already found expired (signature good, exp past), with their exp in
   // seconds: one replayed again and again costs a Map lookup, not a signature check.
   const expired = new Map<string, number>();
@@ -51,14 +53,24 @@ export function createTokenVerifier(
     map.set(token, value);
   }
 
-  async function verifyUncached(token: string): Promise<Identity> {
+  function usable(entry: { identity: Identity; key?: KeyRef } | undefined): Identity | undefined {
+    if (!entry || entry.identity.exp * 1000 <= now()) return undefined;
+    if (entry.key && jwks && !jwks.holds(entry.key)) return undefined;
+    return entry.identity;
+  }
+
+  async function verifyUncached(token: string): Promise<{ identity: Identity; key?: KeyRef }> {
+    // Taken before: a set changing during the check leaves the entry on the older generation
+    // (checked again), never the reverse. Generation 0 (no set yet): the key came from the
+    // fetch this check made (one fetch per JWT_JWKS_REFETCH_MIN_MS at most).
+    const before = jwks?.generation();
     const verifyOptions = {
       issuer: config.issuer,
       audience: config.audience,
       requiredClaims: ["exp", "sub"],
       currentDate: new Date(now()),
     };
-    const { payload } = asymmetricKeys
+    const { payload, protectedHeader } = asymmetricKeys
       ? await jwtVerify(token, asymmetricKeys, {
           ...verifyOptions,
           algorithms: ASYMMETRIC_ALGORITHMS,
@@ -67,18 +79,22 @@ export function createTokenVerifier(
           ...verifyOptions,
           algorithms: HMAC_ALGORITHMS,
         });
-    return identityFromClaims(payload);
+    const identity = identityFromClaims(payload);
+    if (before === undefined || !jwks) return { identity };
+    const generation = before === 0 ? jwks.generation() : before;
+    const { kid } = protectedHeader;
+    return { identity, key: kid === undefined ? { generation } : { kid } };
   }
 
   return {
     cached(token) {
-      const cached = cache.get(token);
-      return cached && cached.exp * 1000 > now() ? cached : undefined;
+      return usable(cache.get(token));
     },
     async verify(token) {
-      const cached = cache.get(token);
-      if (cached && cached.exp * 1000 > now()) return cached;
-      if (cached) cache.delete(token);
+      const entry = cache.get(token);
+      const cached = usable(entry);
+      if (cached) return cached;
+      if (entry) cache.delete(token);
       const expiredAt = expired.get(token);
       if (expiredAt !== undefined) {
         // A clock set back (exp ahead again) gets the full check.
@@ -88,9 +104,9 @@ export function createTokenVerifier(
         }
         expired.delete(token);
       }
-      let identity: Identity;
+      let verified: { identity: Identity; key?: KeyRef };
       try {
-        identity = await verifyUncached(token);
+        verified = await verifyUncached(token);
       } catch (error) {
         // auth_unavailable: the keys could not be had; the token may be fine.
         if (error instanceof EdgeError) throw error;
@@ -100,8 +116,8 @@ export function createTokenVerifier(
         }
         throw new EdgeError("unauthenticated", "invalid token", { cause: error });
       }
-      keep(cache, token, identity);
-      return identity;
+      keep(cache, token, verified);
+      return verified.identity;
     },
   };
 }
