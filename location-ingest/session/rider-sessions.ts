@@ -51,7 +51,8 @@ interface Held {
  * Across nodes it draws the next generation from `rider:{r}:stream` (INCR)
  * and announces it on the rider's inbox channel; every node ends a stream
  * of that rider holding a lower generation. A stream whose draw failed
- * (Redis away) counts as generation 0: the next announcement ends it.
+ * (Redis away) counts as generation 0: the next announcement ends it, or
+ * it draws once Redis is back (below).
  *
  * After a gap in the inbox subscription (a reconnect, a failover) the
  * messages sent meanwhile are caught up from Redis: the session reads its

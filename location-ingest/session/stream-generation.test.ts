@@ -1,9 +1,14 @@
 import { describe, expect, test } from "bun:test";
+import type { Redis } from "ioredis";
+import pino from "pino";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { useScriptConnections } from "../../test/support/script-connections";
 import { uniqueId } from "../../test/support/tokens";
-import { drawStreamGeneration } from "./stream-generation";
+import { waitUntil } from "../../test/support/wait";
+import type { LiveStream } from "./live-stream";
+import { createRiderInbox } from "./rider-inbox";
+import { createGenerationSettler, drawStreamGeneration } from "./stream-generation";
 
 const connections = useScriptConnections();
 
@@ -58,4 +63,45 @@ describe.each(["standalone", "cluster"] as const)("draw-stream-generation.lua on
     ).toBe(Math.max(...openedAt));
     expect(await connection.client.get(keys.riderStream(riderId))).toBe(String(newest));
   });
+});
+
+test("a stream that ends while its recheck draws announces nothing: the rider closed it, so it ends no older stream elsewhere", async () => {
+  const connection = connections.standalone;
+  if (!connection) throw new Error("no connection");
+  const riderId = uniqueId("rider");
+  const heard: string[] = [];
+  const listener = (connection.client as Redis).duplicate();
+  await new Promise((ready) => listener.once("ready", ready));
+  await listener.subscribe(keys.riderInbox(riderId));
+  listener.on("message", (_channel: string, message: string) => heard.push(message));
+  const logger = pino({ level: "silent" });
+  const superseded: LiveStream[] = [];
+  const settle = createGenerationSettler({
+    connection,
+    inbox: createRiderInbox(connection, logger),
+    logger,
+    supersede: (_riderId, stream) => superseded.push(stream),
+  });
+  const stream: LiveStream = {
+    events: { offer: () => undefined, end: () => undefined },
+    city: "london",
+    openedAtMs: 1_000,
+    generation: 0,
+    announced: Promise.resolve(),
+    highestSeen: 0,
+    lastOfferSeq: 0,
+    ended: false,
+  };
+  try {
+    const rechecked = settle(riderId, stream, "recheck");
+    stream.ended = true; // released while the script is out
+    await rechecked;
+    // A later message on the channel arrives after any announcement the recheck made.
+    await connection.client.publish(keys.riderInbox(riderId), "marker");
+    await waitUntil(() => heard.includes("marker"), 4_000, "the marker");
+    expect([heard, superseded.length]).toEqual([["marker"], 0]);
+    expect(await connection.client.get(keys.riderStream(riderId))).toBe("1");
+  } finally {
+    listener.disconnect();
+  }
 });
