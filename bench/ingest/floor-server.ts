@@ -4,10 +4,11 @@
 // protocol as the ingest's lean path (h2c, gRPC framing, the generated
 // StreamPingsRequest / StreamPingsResponse, node:http2's compatibility API,
 // the HTTP/2 stream read directly): each ping is decoded and acked at once,
-// with no token check, session, checks or Redis. With `--redis`, each
-// event-loop turn's pings are first written as one bare ioredis pipeline
+// with no token check, session, checks or Redis. With `--redis`, the pings
+// of each event-loop turn are first written as bare ioredis pipelines
 // (raw-ping-writes.ts, the raw ceiling's four commands per ping) and acked
-// when it is back: the floor plus Redis writes. Acks keep each stream's
+// when theirs is back: the floor plus Redis writes, batched within the
+// ingest writer's default bounds (256 pings a pipeline, 4 in flight). Acks keep each stream's
 // order: they are sent as read, or as their pipelines (in order on one
 // connection) come back. Prints {"port": N} once listening.
 //   bun bench/ingest/floor-server.ts [--redis redis://127.0.0.1:6379]
@@ -33,6 +34,9 @@ const { values: args } = parseArgs({
   },
 });
 const CITIES = ["london", "paris", "berlin"];
+/** The ingest writer's defaults (INGEST_MAX_BATCH_PINGS, INGEST_MAX_FLUSHES_IN_FLIGHT). */
+const MAX_BATCH_PINGS = 256;
+const MAX_IN_FLIGHT = 4;
 /** The interval the acks ask for: a constant, as the ingest's policy sends for a moving rider. */
 const NEXT_INTERVAL_MS = 1_000;
 
@@ -62,17 +66,34 @@ interface Queued {
   readonly ping: RawPing;
   readonly ack: () => void;
 }
-let batch: Queued[] = [];
+let queue: Queued[] = [];
+let inFlight = 0;
+let scheduled = false;
 
-/** Writes one turn's pings as one pipeline, then acks them (the process stops if Redis fails). */
-function flush(): void {
-  const written = batch;
-  batch = [];
+/** Gathers one turn's pings, then sends them while fewer than MAX_IN_FLIGHT pipelines are out. */
+function schedule(): void {
+  if (scheduled || inFlight >= MAX_IN_FLIGHT || queue.length === 0) return;
+  scheduled = true;
+  setImmediate(() => {
+    scheduled = false;
+    while (inFlight < MAX_IN_FLIGHT && queue.length > 0) {
+      const batch = queue.length <= MAX_BATCH_PINGS ? queue : queue.slice(0, MAX_BATCH_PINGS);
+      queue = queue.length <= MAX_BATCH_PINGS ? [] : queue.slice(MAX_BATCH_PINGS);
+      flush(batch);
+    }
+  });
+}
+
+/** Writes one batch as one pipeline, then acks it (the process stops if Redis fails). */
+function flush(batch: Queued[]): void {
+  inFlight += 1;
   const pipeline = (redis as Redis).pipeline();
-  for (const { ping } of written) queueRawPingWrites(pipeline, ping);
+  for (const { ping } of batch) queueRawPingWrites(pipeline, ping);
   pipeline.exec().then(
     () => {
-      for (const { ack } of written) ack();
+      inFlight -= 1;
+      for (const { ack } of batch) ack();
+      schedule();
     },
     (error: unknown) => {
       console.error("floor: Redis pipeline failed", error);
@@ -120,11 +141,11 @@ const server = http2.createServer(
           ack(seq);
           continue;
         }
-        batch.push({
+        queue.push({
           ping: { riderId, city, lat: ping.lat, lng: ping.lng, seq },
           ack: () => ack(seq),
         });
-        if (batch.length === 1) setImmediate(flush);
+        schedule();
       }
     });
     stream.on("end", () => {
