@@ -65,8 +65,9 @@ function floorPart(result: IngestBenchResult): string {
 rate (a 2 s warm-up): \`bench/ingest/floor-server.ts\`, a bare StreamPings server with the ingest's
 wire (h2c on node:http2 under Bun, gRPC framing, the generated types through protobuf-es) that
 decodes each ping and acks it at once: no token check, session, checks or Redis. "+ Redis": the
-same, each event-loop turn's pings written first as one bare ioredis pipeline (the raw ceiling's
-four commands per ping), acked when it is back. The floor's ack p99 is what this machine and this
+same, each ping written first through bare ioredis pipelines (the raw ceiling's four commands per
+ping; up to 256 pings a pipeline and 4 in flight, the ingest writer's defaults), acked when its
+pipeline is back. The floor's ack p99 is what this machine and this
 load process give a server that does almost nothing, at that moment; the gap is the ingest's own.
 
 | pings/s offered | ingest acked/s | ingest ack p50 / p99 ms | floor acked/s | floor ack p50 / p99 ms | ack p99 gap, ingest − floor ms | floor + Redis acked/s | floor + Redis ack p50 / p99 ms | ack p99 gap, ingest − floor + Redis ms | floor CPU µs per ping (; + Redis) | floor GC pauses (; + Redis) |
