@@ -8,9 +8,10 @@ const isClosedConnection = (error: unknown): boolean =>
   error instanceof Error && error.message === "Connection is closed.";
 
 /**
- * How long an announcement waits at most for the command connection's slot map to follow the
- * subscriber's, and the pause between its refreshes. Each refresh asks one node, picked at
- * random, and a node that has not yet heard of a promotion by gossip answers with the old map.
+ * How long an announcement waits at most for the command connection to be ready and (cluster)
+ * for its slot map to follow the subscriber's, and the pause between its refreshes. Each
+ * refresh asks one node, picked at random, and a node that has not yet heard of a promotion by
+ * gossip answers with the old map.
  */
 const COMMANDS_FOLLOW_WAIT_MS = 5_000;
 const COMMANDS_REFRESH_PAUSE_MS = 50;
@@ -39,6 +40,10 @@ export interface ChannelSubscriber {
  * cluster mode it also hears of the channels of one master whose subscriber
  * connection dropped, or whose slot moved to another master, while the
  * cluster stayed ready (ioredis re-subscribes those by itself, silently).
+ * Either way it hears once the command connection can serve its reads of
+ * those channels (ready, and in cluster mode sending their slots where the
+ * subscriber does), or after COMMANDS_FOLLOW_WAIT_MS: the two connections
+ * reconnect each on its own schedule.
  */
 export function createChannelSubscriber(
   connection: RedisConnection,
@@ -113,9 +118,9 @@ export function createChannelSubscriber(
   subscriber.on("ready", () => {
     const wanted = [...channels];
     lost.clear();
-    subscribe(wanted).then((done) => {
-      if (done) onResubscribed(wanted);
-    });
+    subscribe(wanted)
+      .then((done) => (done ? announce(wanted) : undefined))
+      .catch((error: unknown) => logger.warn({ err: error }, "resubscribe announcement failed"));
   });
   if (sharded) watchShardedSubscribers(subscriber as Cluster);
 
@@ -163,34 +168,42 @@ export function createChannelSubscriber(
       });
       for (const channel of list) lost.delete(channel);
       subscribe(list)
-        .then(async () => {
-          const back = list.filter((channel) => confirmed.has(channel));
-          if (back.length === 0) return;
-          await commandsFollow(back);
-          // That wait can last a few slot refreshes: a subscriber closed meanwhile announces
-          // nothing, and a channel removed meanwhile is no longer its user's to catch up.
-          if (subscriber.status === "end") return;
-          const still = back.filter((channel) => channels.has(channel));
-          if (still.length > 0) onResubscribed(still);
-        })
+        .then(() => announce(list.filter((channel) => confirmed.has(channel))))
         .catch((error: unknown) => logger.warn({ err: error }, "resubscribe announcement failed"));
     });
   }
 
   /**
-   * Resolves once the command connection sends these channels' slots to the masters the
-   * subscriber now uses, or once it has tried for COMMANDS_FOLLOW_WAIT_MS: each cluster client
-   * refreshes its own map, and the user's read after the announcement goes through the
-   * command connection (to the dead master it would fail at once).
+   * Tells the user that `list`, subscribed again, may have missed messages, once the command
+   * connection can serve its reads of them (or it has waited COMMANDS_FOLLOW_WAIT_MS): the
+   * user reads at once through that connection, which, not yet ready, would fail the read
+   * (it queues nothing), and in cluster mode would send it to a dead master.
    */
-  async function commandsFollow(list: string[]): Promise<void> {
+  async function announce(list: string[]): Promise<void> {
+    if (list.length === 0) return;
+    const giveUpAt = Date.now() + COMMANDS_FOLLOW_WAIT_MS;
+    await connection.waitReady(COMMANDS_FOLLOW_WAIT_MS);
+    if (sharded) await commandsFollow(list, giveUpAt);
+    // That wait can last seconds: a subscriber closed meanwhile announces nothing, and a
+    // channel removed meanwhile is no longer its user's to catch up.
+    if (subscriber.status === "end") return;
+    const still = list.filter((channel) => channels.has(channel));
+    if (still.length > 0) onResubscribed(still);
+  }
+
+  /**
+   * Resolves once the command connection sends these channels' slots to the masters the
+   * subscriber now uses, or at `giveUpAt`: each cluster client refreshes its own map, and the
+   * user's read after the announcement goes through the command connection (to the dead
+   * master it would fail at once).
+   */
+  async function commandsFollow(list: string[], giveUpAt: number): Promise<void> {
     const commands = connection.client as Cluster;
     const agree = () =>
       list.every((channel) => {
         const slot = placed.get(channel)?.slot ?? calculateSlot(channel);
         return commands.slots[slot]?.[0] === masterOfSlot(slot);
       });
-    const giveUpAt = Date.now() + COMMANDS_FOLLOW_WAIT_MS;
     while (!agree() && subscriber.status !== "end" && Date.now() < giveUpAt) {
       await new Promise((resolve) => commands.refreshSlotsCache(resolve));
       if (!agree()) await Bun.sleep(COMMANDS_REFRESH_PAUSE_MS);
