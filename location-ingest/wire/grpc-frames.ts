@@ -11,20 +11,28 @@ export function encodeGrpcFrame(message: Uint8Array): Buffer {
   return frame;
 }
 
-const EMPTY = Buffer.alloc(0);
-
 export interface GrpcFrame {
   readonly compressed: boolean;
   readonly message: Uint8Array;
 }
 
+/** A length prefix: the flags byte and the 4-byte length. */
+const PREFIX_BYTES = 5;
+
 /**
  * Splits a byte stream into framed messages, however TCP chunks them. A
  * frame over `maxBytes` is reported from its length prefix, before its body
- * is buffered.
+ * is buffered. The bytes of an unfinished frame are kept as the chunks they
+ * came in and joined once, when the prefix or the frame is complete: joining
+ * on every chunk would copy a frame sent a byte at a time once per byte (a
+ * 64 KiB message, 2 GiB copied; a trickling peer makes that a denial of
+ * service, and a loaded machine spent seconds on it).
  */
 export class GrpcFrameReader {
-  #pending: Buffer = EMPTY;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Bytes the unfinished frame needs before anything can be read from it: its prefix, then all of it. */
+  #needed = PREFIX_BYTES;
   readonly #maxBytes: number;
 
   constructor(maxBytes: number) {
@@ -33,25 +41,34 @@ export class GrpcFrameReader {
 
   /** Adds a chunk; returns the frames it completed, or "too_large". */
   push(chunk: Buffer): GrpcFrame[] | "too_large" {
-    this.#pending = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    if (chunk.length === 0) return [];
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#buffered < this.#needed) return [];
+    const bytes = this.#chunks.length === 1 ? chunk : Buffer.concat(this.#chunks, this.#buffered);
     const frames: GrpcFrame[] = [];
     let offset = 0;
-    while (this.#pending.length - offset >= 5) {
-      const flags = this.#pending[offset] as number;
-      const length = this.#pending.readUInt32BE(offset + 1);
+    this.#needed = PREFIX_BYTES;
+    while (bytes.length - offset >= PREFIX_BYTES) {
+      const flags = bytes[offset] as number;
+      const length = bytes.readUInt32BE(offset + 1);
       if (length > this.#maxBytes) return "too_large";
-      if (this.#pending.length - offset - 5 < length) break;
-      const message = this.#pending.subarray(offset + 5, offset + 5 + length);
+      if (bytes.length - offset - PREFIX_BYTES < length) {
+        this.#needed = PREFIX_BYTES + length;
+        break;
+      }
+      const message = bytes.subarray(offset + PREFIX_BYTES, offset + PREFIX_BYTES + length);
       frames.push({ compressed: (flags & 1) === 1, message });
-      offset += 5 + length;
+      offset += PREFIX_BYTES + length;
     }
     // A chunk of whole frames (the common case) leaves nothing: no view of its tail to make.
-    this.#pending = offset === this.#pending.length ? EMPTY : this.#pending.subarray(offset);
+    this.#chunks = offset === bytes.length ? [] : [bytes.subarray(offset)];
+    this.#buffered = bytes.length - offset;
     return frames;
   }
 
   /** True when bytes of an unfinished frame are left over. */
   hasPartialFrame(): boolean {
-    return this.#pending.length > 0;
+    return this.#buffered > 0;
   }
 }
