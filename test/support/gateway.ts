@@ -16,11 +16,12 @@ export interface TestGateway {
   stop(): Promise<void>;
 }
 
+/** A gateway in this process on a free port (or `env.GATEWAY_PORT`), with the test defaults under `env`. */
 export async function startTestGateway(
   env: Record<string, string>,
   logger: Logger = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }),
 ): Promise<TestGateway> {
-  const port = await freePort();
+  const port = env.GATEWAY_PORT ? Number(env.GATEWAY_PORT) : await freePort();
   const config = loadGatewayConfig({
     JWT_SECRET: TEST_JWT_SECRET,
     GATEWAY_PORT: String(port),

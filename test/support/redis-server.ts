@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { canListen } from "../../demo/child-processes";
 
 export interface RedisServer {
   readonly host: string;
@@ -54,15 +55,43 @@ process.once("exit", () => {
   for (const child of living) child.kill("SIGKILL");
 });
 
+/** Linux's default start of the ephemeral range, for when /proc does not say. */
+const EPHEMERAL_LOW_DEFAULT = 32_768;
+/** freePort's picks: from here up to the ephemeral range. */
+const PICK_LOW = 16_384;
+const PICK_ATTEMPTS = 100;
+
+/**
+ * A port free on 127.0.0.1 now, picked at random below the kernel's ephemeral
+ * range (ip_local_port_range). The kernel hands out none of those ports by
+ * itself, neither to a listener on port 0 nor as an outgoing connection's
+ * local port: between this pick and its user's bind, another process takes
+ * it only by asking for that very number. Picked by the kernel (port 0) it
+ * came from that range, and on a loaded CI machine another process's
+ * connection or port-0 listener sometimes had it first (EADDRINUSE, or that
+ * process answering on it).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
+  const high = ephemeralLow();
+  for (let attempt = 0; attempt < PICK_ATTEMPTS; attempt++) {
+    const port = PICK_LOW + Math.floor(Math.random() * (high - PICK_LOW));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port found in ${PICK_LOW}-${high - 1}`);
+}
+
+function ephemeralLow(): number {
+  try {
+    const low = Number(
+      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0],
+    );
+    // A range reaching down near PICK_LOW leaves no room below it: picks may then be
+    // ephemeral ports, as every pick was before.
+    return low > PICK_LOW + 1_000 ? low : EPHEMERAL_LOW_DEFAULT;
+  } catch {
+    // Not Linux: below Linux's default range is below the IANA one (49152-) too.
+    return EPHEMERAL_LOW_DEFAULT;
+  }
 }
 
 /** Spawns redis-server and resolves once it accepts connections. */

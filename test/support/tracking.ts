@@ -30,9 +30,9 @@ export const IN_PROCESS_NODE_TTL_MS = "15000";
  */
 export const PROCESS_NODE_TTL_MS = "1000";
 
-/** Starts a tracking node in this process on a free port, registered in the given Redis. */
+/** Starts a tracking node in this process on a free port (or `env.TRACKING_PORT`), registered in the given Redis. */
 export async function startTestTracking(env: Record<string, string>): Promise<TestTrackingNode> {
-  const port = await freePort();
+  const port = env.TRACKING_PORT ? Number(env.TRACKING_PORT) : await freePort();
   const id = uniqueId("t");
   const url = `ws://127.0.0.1:${port}`;
   const config = loadTrackingConfig({
