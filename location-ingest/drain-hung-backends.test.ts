@@ -1,14 +1,17 @@
 // An ingest's SIGTERM drain with the location log on Kafka (KAFKA_BROKERS)
 // while its Kafka, or its Kafka and its Redis, hang: real ingest and
-// redis-server processes, the Kafka wire fixture. The drain ends by itself
+// redis-server processes, the Kafka wire fixture, a TCP proxy in front of
+// Redis that goes silent (a hung Redis, as the ingest sees it). The drain ends by itself
 // (exit 0) and what was acked to a rider is kept, or counted lost when
 // neither Kafka nor Redis takes it.
 import { afterEach, expect, test } from "bun:test";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Redis } from "ioredis";
+import { settleWithin } from "../core/lifecycle/settle-within";
 import { keys } from "../core/redis/keys";
 import { LocationIngestService } from "../proto/gen/delivery/tracking/v1/ingest_pb";
+import { startFreezingProxy } from "../test/support/freezing-proxy";
 import { pingTrack } from "../test/support/ingest";
 import { spawnIngest } from "../test/support/ingest-process";
 import { ApiKey, startKafkaBroker } from "../test/support/kafka-broker";
@@ -36,10 +39,12 @@ afterEach(async () => {
 async function ingestWithKafkaHung(kafkaDrainWaitMs: number) {
   const redis = await startRedis();
   cleanups.push(() => redis.stop());
+  const redisProxy = await startFreezingProxy(redis.port);
+  cleanups.push(() => redisProxy.close());
   const broker = await startKafkaBroker();
   cleanups.push(() => broker.stop());
   const ingest = await spawnIngest({
-    REDIS_URL: redis.url,
+    REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
     KAFKA_BROKERS: broker.brokers,
     KAFKA_DRAIN_WAIT_MS: String(kafkaDrainWaitMs),
     KAFKA_BUFFER_RECORDS: String(KAFKA_BUFFER_RECORDS),
@@ -66,16 +71,16 @@ async function ingestWithKafkaHung(kafkaDrainWaitMs: number) {
   await waitUntil(() => broker.heldRequests.includes(ApiKey.produce), 5_000, "a held produce");
   const logged = (msg: string) =>
     ingest.logs.map((line) => JSON.parse(line)).filter((line) => line.msg === msg);
-  return { redis, ingest, riderId, logged };
+  return { redis, redisProxy, ingest, riderId, logged };
 }
 
 test("Kafka and Redis hang: every step gives up by itself, the drain exits 0 inside its cut, the record neither took is counted lost", async () => {
   const kafkaDrainWaitMs = 2_000;
-  const { redis, ingest, logged } = await ingestWithKafkaHung(kafkaDrainWaitMs);
-  process.kill(redis.pid, "SIGSTOP");
-  cleanups.push(async () => process.kill(redis.pid, "SIGCONT"));
+  const { redisProxy, ingest, logged } = await ingestWithKafkaHung(kafkaDrainWaitMs);
+  redisProxy.freeze();
   // A new rider's unary ping, asked after the freeze: its session's first read waits on Redis.
-  const token = await testToken(uniqueId("rider"), "rider", "london");
+  const riderId = uniqueId("rider");
+  const token = await testToken(riderId, "rider", "london");
   const body = JSON.stringify({
     ping: { lat: 51.5, lng: -0.12, accuracyM: 5, recordedAtMs: String(Date.now()), seq: "1" },
   });
@@ -89,6 +94,15 @@ test("Kafka and Redis hang: every step gives up by itself, the drain exits 0 ins
     ],
     body,
   );
+  // Its session's read sent (so the call is past its draining check): asked before it, the
+  // drain answers it 503 `draining` at once (a loaded machine's scheduling did that).
+  expect(
+    await settleWithin(
+      redisProxy.sentWhileFrozen(riderId).then(() => true),
+      5_000,
+      false,
+    ),
+  ).toBe(true);
   const started = Date.now();
   ingest.child.kill("SIGTERM");
   // Before: the spill's write to the hung Redis (and Bun's stop of the HTTP/1.1 port, waiting

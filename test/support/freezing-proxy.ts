@@ -12,8 +12,15 @@ export interface FreezingProxy {
    * answer); `holding` resolves then, `release()` sends what was held, in order.
    */
   holdRequestsAfter(marker: string): { holding: Promise<void>; release(): void };
+  /**
+   * Resolves once a client has sent bytes containing `text` while frozen
+   * (dropped like the rest): a request the frozen server now sits on.
+   */
+  sentWhileFrozen(text: string): Promise<void>;
   close(): Promise<void>;
 }
+
+const SENT_FROZEN_KEPT = 64 * 1024;
 
 /** A TCP proxy on 127.0.0.1 to `targetPort` that can go silent, or slow, on demand. */
 export async function startFreezingProxy(targetPort: number): Promise<FreezingProxy> {
@@ -22,6 +29,9 @@ export async function startFreezingProxy(targetPort: number): Promise<FreezingPr
   let marker: string | undefined;
   let holding: PromiseWithResolvers<void> | undefined;
   const held: Array<{ to: Socket; chunk: Buffer }> = [];
+  /** What clients sent while frozen (the last SENT_FROZEN_KEPT characters), and who waits for a text in it. */
+  let sentFrozen = "";
+  const awaited: Array<{ text: string; seen(): void }> = [];
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
     sockets.add(socket);
@@ -33,7 +43,14 @@ export async function startFreezingProxy(targetPort: number): Promise<FreezingPr
     track(client);
     track(upstream);
     client.on("data", (chunk: Buffer) => {
-      if (frozen) return;
+      if (frozen) {
+        sentFrozen = (sentFrozen + chunk.toString("latin1")).slice(-SENT_FROZEN_KEPT);
+        for (const wanted of awaited.filter(({ text }) => sentFrozen.includes(text))) {
+          awaited.splice(awaited.indexOf(wanted), 1);
+          wanted.seen();
+        }
+        return;
+      }
       if (held.length > 0 || (holding && marker === undefined)) held.push({ to: upstream, chunk });
       else upstream.write(chunk);
     });
@@ -82,6 +99,10 @@ export async function startFreezingProxy(targetPort: number): Promise<FreezingPr
           for (const { to, chunk } of held.splice(0)) to.write(chunk);
         },
       };
+    },
+    sentWhileFrozen(text) {
+      if (sentFrozen.includes(text)) return Promise.resolve();
+      return new Promise((resolve) => awaited.push({ text, seen: resolve }));
     },
     async close() {
       for (const socket of sockets) socket.destroy();
