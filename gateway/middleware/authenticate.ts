@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { bearerToken, isExpiredToken, type TokenVerifier } from "../../core/auth/token-verifier";
 import { EdgeError } from "../../core/errors/edge-error";
-import type { AuthFailureLimiter } from "../auth-failure-limit";
+import type { AuthFailureLimiter } from "../../core/limits/auth-failure-limit";
 import type { GatewayEnv } from "../context";
 
 /**

@@ -1,9 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { EdgeError } from "../../core/errors/edge-error";
+import { createRefusalsUntilReset } from "../../core/limits/refusals-until-reset";
 import type { RedisClient } from "../../core/redis/scripts";
 import { takeRateLimit } from "../../core/redis/scripts";
 import type { GatewayEnv } from "../context";
-import { createRefusalsUntilReset } from "../refusals-until-reset";
 import { isRedisUnavailable } from "./error-handler";
 
 /** Identities this node remembers as past their limit (oldest forgotten first past this many). */

@@ -1,8 +1,6 @@
 import { isIPv4, isIPv6 } from "node:net";
-import type { Context } from "hono";
-import { getConnInfo } from "hono/bun";
-import type { RedisClient } from "../core/redis/scripts";
-import { takeRateLimit } from "../core/redis/scripts";
+import type { RedisClient } from "../redis/scripts";
+import { takeRateLimit } from "../redis/scripts";
 import { createRefusalsUntilReset } from "./refusals-until-reset";
 
 /** Addresses remembered as blocked on this node (oldest forgotten first past this many). */
@@ -18,8 +16,9 @@ export interface AuthFailureLimiter {
 }
 
 /**
- * Failed token checks per client address, counted across gateway nodes in
- * Redis (the same fixed-window script as the per-identity limit). Past
+ * Failed token checks per client address, counted across the edge's nodes
+ * in Redis (the same fixed-window script as the gateway's per-identity
+ * limit; the gateway and the tracking nodes share one count per address). Past
  * `limit` failures in a window the address is blocked until the window
  * ends, and each node remembers that locally, so a flood of forged tokens
  * costs one Map lookup per request: no signature check, no Redis call.
@@ -50,25 +49,17 @@ export function createAuthFailureLimiter(options: {
 }
 
 /**
- * The caller's address: the TCP peer, or with `trustedHeader` (opt-in, for
- * a gateway reachable only through a balancer) the header's rightmost
- * entry, the one the balancer itself wrote; entries to its left came from
- * the client and are ignored.
+ * The caller's address: the TCP peer, or with a trusted header (opt-in, for
+ * a node reachable only through a balancer) the header's rightmost entry,
+ * the one the balancer itself wrote; entries to its left came from the
+ * client and are ignored. The peer is asked for only when needed.
  */
-export function clientAddressReader(trustedHeader?: string): (c: Context) => string {
-  return function clientAddress(c) {
-    if (trustedHeader) {
-      const value = c.req.header(trustedHeader);
-      const last = value?.split(",").at(-1)?.trim();
-      if (last) return last;
-    }
-    try {
-      return getConnInfo(c).remote.address ?? "unknown";
-    } catch {
-      // Not served by Bun.serve (app.request in a unit test): one shared bucket.
-      return "unknown";
-    }
-  };
+export function clientAddress(
+  trustedHeaderValue: string | null | undefined,
+  peerAddress: () => string | undefined,
+): string {
+  const last = trustedHeaderValue?.split(",").at(-1)?.trim();
+  return last || peerAddress() || "unknown";
 }
 
 const IPV6_GROUPS = 8;
