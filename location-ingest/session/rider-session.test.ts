@@ -174,6 +174,38 @@ describe("active orders", () => {
     expect(JSON.parse(frames[0] ?? "{}").position.seq).toBe("2");
     subscriber.disconnect();
   });
+  test("riders connected together re-read their orders spread over 5-10 s, each within 10 s", async () => {
+    const smembersCalls = async () => {
+      const stats = await fixture.db.info("commandstats");
+      return Number(/cmdstat_smembers:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    const riders = Array.from({ length: 40 }, () => sessionOf().session);
+    const start = clock;
+    let seq = 1n;
+    // Each ping's background read is sent on the session's connection: a PING behind it on
+    // that connection answers once Redis has served it.
+    const pingAll = async () => {
+      await Promise.all(riders.map((session) => session.accept(ping(seq))));
+      seq++;
+      await connection.client.ping();
+    };
+    try {
+      await pingAll();
+      const readsBySecond: number[] = [];
+      for (let second = 1; second <= 10; second++) {
+        clock = start + second * 1_000;
+        const before = await smembersCalls();
+        await pingAll();
+        readsBySecond.push((await smembersCalls()) - before);
+      }
+      // In step, all 40 would read at second 10; none may be later, none earlier than 5 s.
+      expect(readsBySecond.slice(0, 4)).toEqual([0, 0, 0, 0]);
+      expect(readsBySecond.slice(4).reduce((sum, reads) => sum + reads, 0)).toBe(riders.length);
+      expect(readsBySecond.slice(4).filter((reads) => reads > 0).length).toBeGreaterThanOrEqual(3);
+    } finally {
+      clock = Date.now();
+    }
+  });
 });
 
 describe("backlog", () => {

@@ -48,8 +48,14 @@ const ACCEPTED_KIND = { live: { kind: "live" }, backlog: { kind: "backlog" } } a
 const NO_STOPS: readonly ActiveOrder["pickup"][] = [];
 const NO_ORDER_IDS: readonly string[] = [];
 
-/** Active orders are read again after this long even without an `orders-changed` message. */
+/**
+ * Active orders are read again after this long at most even without an `orders-changed`
+ * message; each session draws its next age between half of it and all of it, so riders
+ * who connected together (a node restarted, every phone reconnected) do not re-read in
+ * step every ten seconds for as long as they stay connected.
+ */
 const ORDERS_MAX_AGE_MS = 10_000;
+const ordersNextAgeMs = () => ORDERS_MAX_AGE_MS * (0.5 + Math.random() / 2);
 
 /**
  * What the ingest knows about one connected rider, and the one place that
@@ -73,6 +79,7 @@ export class RiderSession {
   #seeded = false;
   #orders: readonly ActiveOrder[] = [];
   #ordersReadAt = Number.NEGATIVE_INFINITY;
+  #ordersAgeMs = ordersNextAgeMs();
   /** The orders must be read before the next position is published (changed, or never read). */
   #ordersStale = true;
   #ordersReading: Promise<void> | undefined;
@@ -228,7 +235,7 @@ export class RiderSession {
   #catchUp(): Promise<void> | undefined {
     const { connection, now } = this.#env;
     if (!connection.isReady()) return undefined;
-    if (now() - this.#ordersReadAt >= ORDERS_MAX_AGE_MS && !this.#ordersStale)
+    if (now() - this.#ordersReadAt >= this.#ordersAgeMs && !this.#ordersStale)
       this.#readOrders().catch(() => undefined);
     if (this.#seeded && !this.#ordersStale) return undefined;
     return (async () => {
@@ -259,6 +266,7 @@ export class RiderSession {
       try {
         this.#orders = await readActiveOrders(this.#env.connection, this.riderId);
         this.#ordersReadAt = this.#env.now();
+        this.#ordersAgeMs = ordersNextAgeMs();
       } catch (error) {
         this.#ordersStale ||= stale;
         this.#ordersReadAt = this.#env.now();
