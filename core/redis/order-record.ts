@@ -64,30 +64,6 @@ export async function readOrderRecord(
   return parseOrderRecord(orderId, await client.hmget(keys.order(orderId), ...ORDER_FIELDS));
 }
 
-/**
- * Who holds the order by which offer: its status, rider, the fencing token
- * of the accepted offer (assign-rider.lua writes it beside the rider) and
- * version; undefined fields when absent.
- */
-export async function readAssignment(
-  client: RedisConnection["client"],
-  orderId: string,
-): Promise<{ status?: string; riderId?: string; fencingToken?: string; version: number }> {
-  const [status, riderId, fencingToken, version] = await client.hmget(
-    keys.order(orderId),
-    "status",
-    "riderId",
-    "fencingToken",
-    "version",
-  );
-  return {
-    ...(status ? { status } : {}),
-    ...(riderId ? { riderId } : {}),
-    ...(fencingToken ? { fencingToken } : {}),
-    version: Number(version ?? 0),
-  };
-}
-
 /** The HSET fields for a tracking record (the inverse of parseOrderRecord). */
 export function orderRecordFields(
   order: OrderRecord,

@@ -79,6 +79,28 @@ export async function assignRider(
 }
 
 /**
+ * confirm-accepted-offer.lua, for an accept whose offer is spent: the
+ * order's version while it is still ASSIGNED to this rider by this token
+ * (the accept was this rider's, and this is its retry), once
+ * the connection's required replicas have the assignment; else 409
+ * offer_expired, or 503 when no replica confirms it (the first answer may
+ * not survive a failover yet).
+ */
+export async function confirmAcceptedOffer(
+  connection: RedisConnection,
+  accept: { orderId: string; riderId: string; token: string },
+): Promise<number> {
+  const { orderId, riderId, token } = accept;
+  const { result, replicated } = await connection.acked.run(keys.order(orderId), (target) =>
+    target.confirmAcceptedOffer(keys.order(orderId), riderId, token),
+  );
+  const [outcome, , version] = result as [string, string, number];
+  expectOk(outcome, { offer_expired: "the offer expired, was replaced or is not yours" });
+  if (!replicated) throw notReplicated();
+  return version;
+}
+
+/**
  * transition-order.lua: version CAS + legal-from check + status event, and
  * with `expireAfterMs` the record's expiry (set when the move ends the
  * order); resolves to the new version once the connection's required

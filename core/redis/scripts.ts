@@ -17,6 +17,7 @@ const SCRIPTS = {
   createOffer: { file: "create-offer.lua", keys: 3 },
   takeOffer: { file: "take-offer.lua", keys: 2 },
   assignRider: { file: "assign-rider.lua", keys: 2 },
+  confirmAcceptedOffer: { file: "confirm-accepted-offer.lua", keys: 1 },
   beginIdempotent: { file: "begin-idempotent.lua", keys: 1 },
   renewIdempotent: { file: "renew-idempotent.lua", keys: 1 },
   finishIdempotent: { file: "finish-idempotent.lua", keys: 1 },

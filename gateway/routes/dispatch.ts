@@ -4,13 +4,13 @@ import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage, offerMessage } from "../../core/messages/rider-inbox";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
+import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
 import {
-  ORDER_FIELDS,
-  type OrderRecord,
-  parseOrderRecord,
-  readAssignment,
-} from "../../core/redis/order-record";
-import { assignRider, createOffer, takeOffer } from "../../core/redis/order-scripts";
+  assignRider,
+  confirmAcceptedOffer,
+  createOffer,
+  takeOffer,
+} from "../../core/redis/order-scripts";
 import { mountRoute } from "../api/api-router";
 import { answerOfferRoute, candidatesRoute, createOfferRoute } from "../api/dispatch-api";
 import type { GatewayEnv } from "../context";
@@ -28,8 +28,10 @@ import { requireRole } from "../middleware/require-role";
  * offer reaches the assignment, which itself only moves a CONFIRMED order.
  * An accept whose offer is spent is the winner's retry (its answer lost,
  * or its gateway gone before the rider's active set was written) when the
- * order is still ASSIGNED to this rider by this token: it is answered as
- * the first was, and the active set written again.
+ * order is still ASSIGNED to this rider by this token
+ * (confirm-accepted-offer.lua): it is answered as the first was, once a
+ * replica has the assignment (the first answer waited for one too), and
+ * the active set written again.
  */
 export function dispatchRoutes(options: {
   connection: RedisConnection;
@@ -122,21 +124,18 @@ export function dispatchRoutes(options: {
     const rider = c.get("identity");
     if (!rider.city) throw new EdgeError("forbidden", "rider token without a city");
     const offer = { city: rider.city, riderId: rider.sub, orderId, token };
+    const accept = { orderId, riderId: rider.sub, token };
     // The version the order got from this rider's earlier accept of this offer, when this is its retry.
     const acceptedBefore = await takeOffer(connection, offer).then(
       () => undefined,
-      async (error: unknown) => {
+      (error: unknown) => {
         const spent = error instanceof EdgeError && error.code === "offer_expired";
         if (!spent || action !== "accept") throw error;
-        const held = await readAssignment(client, orderId);
-        const same = held.riderId === rider.sub && held.fencingToken === token;
-        if (!same || held.status !== "ASSIGNED") throw error;
-        return held.version;
+        return confirmAcceptedOffer(connection, accept);
       },
     );
     if (action === "decline") return c.json({ orderId, declined: true as const }, 200);
-    const version =
-      acceptedBefore ?? (await assignRider(connection, { orderId, riderId: rider.sub, token }));
+    const version = acceptedBefore ?? (await assignRider(connection, accept));
     await client.sadd(keys.riderOrders(rider.sub), orderId);
     await client[connection.publishCommand](
       keys.riderInbox(rider.sub),

@@ -1,0 +1,115 @@
+import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { Redis } from "ioredis";
+import { keys } from "../../core/redis/keys";
+import { startTestGateway, type TestGateway } from "../../test/support/gateway";
+import { seedOrder } from "../../test/support/orders";
+import { useRedisClient } from "../../test/support/redis-connection";
+import { type RedisServer, startRedis } from "../../test/support/redis-server";
+import { uniqueId } from "../../test/support/tokens";
+import { waitUntil } from "../../test/support/wait";
+
+// A rider's accept retried after its answer was lost (PATCH /v1/rides/{orderId}, same token):
+// answered only once a replica has the assignment.
+
+/** Gateways by how long their order writes wait for the one replica (ORDER_WRITE_REPLICAS=1). */
+const gateways: { short?: TestGateway; patient?: TestGateway } = {};
+let replica: RedisServer;
+let replicaDb: Redis;
+
+const fixture = useRedisClient({
+  stopFirst: async () => {
+    await Promise.all([gateways.short?.stop(), gateways.patient?.stop()]);
+    replicaDb?.disconnect();
+    await replica?.stop();
+  },
+});
+
+const withReplica = (timeoutMs: number) =>
+  startTestGateway({
+    REDIS_URL: fixture.redis.url,
+    RATE_LIMIT_REQUESTS: "100000",
+    ORDER_WRITE_REPLICAS: "1",
+    ORDER_WRITE_REPLICA_TIMEOUT_MS: String(timeoutMs),
+  });
+
+beforeAll(async () => {
+  replica = await startRedis();
+  replicaDb = new Redis(replica.url);
+  // The full sync at once, not after the default 5 s wait for more replicas.
+  await fixture.db.config("SET", "repl-diskless-sync-delay", "0");
+  await replicaDb.replicaof(fixture.redis.host, fixture.redis.port);
+  await waitUntil(
+    async () => (await replicaDb.info("replication")).includes("master_link_status:up"),
+    5_000,
+    "replica in sync",
+  );
+  [gateways.short, gateways.patient] = await Promise.all([withReplica(50), withReplica(5_000)]);
+}, 15_000);
+
+/** Freezes the replica (SIGSTOP): the master's WAIT gets no acknowledgement until it is thawed. */
+const freezeReplica = () => process.kill(replica.pid, "SIGSTOP");
+const thawReplica = () => process.kill(replica.pid, "SIGCONT");
+afterEach(thawReplica);
+
+const json = (body: unknown): RequestInit => ({
+  body: JSON.stringify(body),
+  headers: { "content-type": "application/json" },
+});
+
+async function offeredOrder(gateway: TestGateway, riderId: string) {
+  const orderId = uniqueId("order");
+  await seedOrder(fixture.db, { orderId, customerId: uniqueId("cust") });
+  const offer = await gateway.call("/v1/dispatch/offers", {
+    method: "POST",
+    ...json({ orderId, riderId, city: "london", ttlMs: 30_000 }),
+    as: { sub: "dispatcher-1", role: "dispatcher" },
+  });
+  expect(offer.status).toBe(201);
+  const { fencingToken } = (await offer.json()) as { fencingToken: string };
+  return { orderId, fencingToken };
+}
+
+const accept = (gateway: TestGateway, orderId: string, riderId: string, token: string) =>
+  gateway.call(`/v1/rides/${orderId}`, {
+    method: "PATCH",
+    ...json({ action: "accept", token }),
+    as: { sub: riderId, role: "rider" },
+  });
+
+/** The error's code and message from an error answer. */
+const failure = async (response: Response) =>
+  ((await response.json()) as { error: { code: string; message: string } }).error;
+
+const inActiveSet = async (riderId: string, orderId: string) =>
+  (await fixture.db.sismember(keys.riderOrders(riderId), orderId)) === 1;
+
+describe("a retried accept", () => {
+  test("is 503 while no replica has the assignment (the first accept's 503 stays the answer), then answered as the first once one has it", async () => {
+    const gateway = gateways.short as TestGateway;
+    const riderId = uniqueId("rider");
+    const { orderId, fencingToken } = await offeredOrder(gateway, riderId);
+    freezeReplica();
+    const first = await accept(gateway, orderId, riderId, fencingToken);
+    expect(first.status).toBe(503);
+    expect((await failure(first)).message).toContain("not confirmed by a replica");
+    // The master has the assignment, no replica does: a failover now would lose it, so the
+    // retry (the app retries a 5xx) must not acknowledge it either.
+    expect(await fixture.db.hget(keys.order(orderId), "status")).toBe("ASSIGNED");
+    const retry = await accept(gateway, orderId, riderId, fencingToken);
+    expect([retry.status, (await failure(retry)).code]).toEqual([503, "unavailable"]);
+
+    thawReplica();
+    let answer: unknown;
+    await waitUntil(
+      async () => {
+        const again = await accept(gateway, orderId, riderId, fencingToken);
+        answer = [again.status, await again.json()];
+        return again.status !== 503;
+      },
+      5_000,
+      "the retry answered once the replica is back",
+    );
+    expect(answer).toEqual([200, { orderId, status: "ASSIGNED", version: 2, riderId }]);
+    expect(await inActiveSet(riderId, orderId)).toBe(true);
+  });
+});
