@@ -1,6 +1,7 @@
 // The repo's docs as the docs tests read them: every file an app developer
 // or operator is pointed to, and the backticked names in them.
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { Code } from "@connectrpc/connect";
 
 export const ROOT = join(import.meta.dir, "..", "..");
@@ -60,4 +61,26 @@ export async function sourceText(...patterns: string[]): Promise<string> {
       if (!path.endsWith(".md") && !path.endsWith(".test.ts") && !path.includes("node_modules"))
         texts.push(await readRepoFile(path));
   return texts.join("\n");
+}
+
+/** Every source file matching the globs and every file they import (relative imports, transitively), by path. */
+export async function importClosure(...patterns: string[]): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  const pending: string[] = [];
+  for (const pattern of patterns)
+    for await (const path of new Bun.Glob(pattern).scan({ cwd: ROOT }))
+      if (path.endsWith(".ts") && !path.endsWith(".test.ts")) pending.push(path);
+  for (let path = pending.pop(); path !== undefined; path = pending.pop()) {
+    if (files.has(path)) continue;
+    const text = await readRepoFile(path);
+    files.set(path, text);
+    for (const [, specifier = ""] of text.matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)) {
+      const base = join(dirname(path), specifier);
+      const target = [base, `${base}.ts`, join(base, "index.ts")].find(
+        (candidate) => candidate.endsWith(".ts") && existsSync(join(ROOT, candidate)),
+      );
+      if (target) pending.push(target);
+    }
+  }
+  return files;
 }
