@@ -1,17 +1,18 @@
 // The README's configuration tables give each variable's default, and its
 // drain section the cuts those defaults make: both must be what the loaders
 // do. A default is checked by loading the tier with the documented value set
-// and without it: the two configs must be equal.
+// and without it, under each of CONFIG_BASES (HS256 with one Redis; a JWKS,
+// a cluster and Kafka) that reads it: the two configs must be equal.
 import { describe, expect, test } from "bun:test";
 import type { Env } from "../../core/config/env";
 import { gatewayDrainTimeoutMs, loadGatewayConfig } from "../../gateway/config";
 import { ingestDrainTimeoutMs, loadIngestConfig } from "../../location-ingest/config";
 import { loadTrackingConfig, trackingDrainTimeoutMs } from "../../tracking/config";
-import { readDocs, readRepoFile, tableRows } from "./repo-docs";
+import { CONFIG_BASES, readDocs, readRepoFile, tableRows } from "./repo-docs";
 
 const readme = await readRepoFile("README.md");
-const BASE = { REDIS_URL: "redis://127.0.0.1:6379", JWT_SECRET: "x".repeat(32) };
-const KAFKA = { KAFKA_BROKERS: "127.0.0.1:9092" };
+const [BASE, JWKS_CLUSTER_KAFKA] = CONFIG_BASES;
+const KAFKA = { KAFKA_BROKERS: JWKS_CLUSTER_KAFKA.KAFKA_BROKERS };
 
 const LOADERS: Record<string, (env: Env) => object> = {
   ingest: (env) => loadIngestConfig(env),
@@ -19,22 +20,24 @@ const LOADERS: Record<string, (env: Env) => object> = {
   tracking: (env) => loadTrackingConfig(env),
 };
 
-/** The variables each tier's loader reads with the base settings. */
+/** The variables each tier's loader reads, each with the CONFIG_BASES it reads it under. */
 const readBy = Object.fromEntries(
   Object.entries(LOADERS).map(([tier, load]) => {
-    const seen = new Set<string>();
-    load(
-      new Proxy<Record<string, string>>(
-        { ...BASE },
-        {
-          get(target, name) {
-            if (typeof name === "string") seen.add(name);
-            return target[name as string];
+    const basesOf = new Map<string, Set<Env>>();
+    for (const base of CONFIG_BASES)
+      load(
+        new Proxy<Record<string, string | undefined>>(
+          { ...base },
+          {
+            get(target, name) {
+              if (typeof name === "string")
+                basesOf.set(name, (basesOf.get(name) ?? new Set()).add(base));
+              return target[name as string];
+            },
           },
-        },
-      ),
-    );
-    return [tier, seen];
+        ),
+      );
+    return [tier, basesOf];
   }),
 );
 
@@ -93,19 +96,20 @@ function proseDefaults(text: string): [string, string][] {
   );
 }
 
-/** What is wrong with each `NAME=value` a tier reads, loaded with the value set and unset. */
+/** What is wrong with each `NAME=value` a tier reads, loaded with the value set and unset under each base that reads it. */
 function wrongDefaults(defaults: [string, string][]): { wrong: string[]; checked: number } {
   const wrong: string[] = [];
   let checked = 0;
   for (const [name, value] of defaults)
     for (const [tier, load] of Object.entries(LOADERS)) {
-      if (!readBy[tier]?.has(name)) continue;
-      checked++;
-      try {
-        if (!Bun.deepEquals(load({ ...BASE }), load({ ...BASE, [name]: value })))
-          wrong.push(`${tier}: ${name} is not ${value} by default`);
-      } catch (error) {
-        wrong.push(`${tier}: ${name}=${value} refused: ${(error as Error).message}`);
+      for (const base of readBy[tier]?.get(name) ?? []) {
+        checked++;
+        try {
+          if (!Bun.deepEquals(load({ ...base }), load({ ...base, [name]: value })))
+            wrong.push(`${tier}: ${name} is not ${value} by default`);
+        } catch (error) {
+          wrong.push(`${tier}: ${name}=${value} refused: ${(error as Error).message}`);
+        }
       }
     }
   return { wrong, checked };
@@ -115,8 +119,9 @@ describe("the README's configuration defaults", () => {
   test("every plain default in a configuration table is what the tier's loader uses", () => {
     const { wrong, checked } = wrongDefaults(documentedDefaults());
     expect(wrong).toEqual([]);
-    // Most rows are plain values; a table reshaped so they no longer parse must fail here.
-    expect(checked).toBeGreaterThan(80);
+    // Most rows are plain values, checked under both bases where both read them; a table
+    // reshaped so they no longer parse must fail here.
+    expect(checked).toBeGreaterThan(180);
   });
 
   test('every default a doc gives in prose, as "`NAME` (value)", is the tier\'s', async () => {

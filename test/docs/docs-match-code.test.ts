@@ -13,6 +13,7 @@ import { TRANSPORT_LIMITS } from "../../location-ingest/metrics";
 import { loadTrackingConfig } from "../../tracking/config";
 import {
   backticked,
+  CONFIG_BASES,
   GRPC_NAMES,
   ROOT,
   readRepoFile as read,
@@ -40,17 +41,7 @@ function variablesRead(): Set<string> {
         return target[name as string];
       },
     });
-  const branches: Record<string, string>[] = [
-    { REDIS_URL: "redis://127.0.0.1:6379", JWT_SECRET: "x".repeat(32) },
-    {
-      REDIS_CLUSTER_NODES: "127.0.0.1:7000",
-      JWT_JWKS_URL: "https://id.example/jwks.json",
-      JWT_ISSUER: "https://id.example/",
-      JWT_AUDIENCE: "delivery-edge",
-      KAFKA_BROKERS: "127.0.0.1:9092",
-    },
-  ];
-  for (const values of branches) {
+  for (const values of CONFIG_BASES) {
     loadIngestConfig(recording(values), { openFileLimit: 4_096 });
     loadIngestConfig(recording(values));
     loadGatewayConfig(recording(values));

@@ -19,6 +19,23 @@ export const DOC_PATHS = [
 
 export const readRepoFile = (path: string) => Bun.file(join(ROOT, path)).text();
 
+/**
+ * The settings under which the docs tests load each tier's config: HS256
+ * with one Redis, and a JWKS (which requires JWT_ISSUER and JWT_AUDIENCE,
+ * core/config/shared-config.ts) with a cluster and Kafka, so the variables
+ * only those branches read are seen too.
+ */
+export const CONFIG_BASES = [
+  { REDIS_URL: "redis://127.0.0.1:6379", JWT_SECRET: "x".repeat(32) },
+  {
+    REDIS_CLUSTER_NODES: "127.0.0.1:7000",
+    JWT_JWKS_URL: "https://id.example/jwks.json",
+    JWT_ISSUER: "https://id.example/",
+    JWT_AUDIENCE: "delivery-edge",
+    KAFKA_BROKERS: "127.0.0.1:9092",
+  },
+] as const;
+
 /** Each doc's text by its path. */
 export async function readDocs(): Promise<Map<string, string>> {
   return new Map(
