@@ -53,8 +53,10 @@ export const keys = {
   riderInbox: (rider: string) => `rider:{${rider}}:inbox`,
   /** STRING counter: the generation of the rider's newest StreamPings (the live one holds the highest). */
   riderStream: (rider: string) => `rider:{${rider}}:stream`,
-  /** STRING: when the StreamPings holding `riderStream`'s generation opened (ms, its node's clock). */
+  /** STRING: when the StreamPings holding `riderStream`'s generation opened (ms, Redis's clock). */
   riderStreamOpened: (rider: string) => `rider:{${rider}}:stream-opened`,
+  /** STRING: the id of the StreamPings holding `riderStream`'s generation (LiveStream.id). */
+  riderStreamHolder: (rider: string) => `rider:{${rider}}:stream-holder`,
   /** HASH: an order's tracking record, on its partition's slot. */
   order: (order: string) => `order:${partitionTag(order)}:${order}`,
   /** STREAM: the outbox of the order's partition (every order of it), relayed to Kafka `order-events`. */

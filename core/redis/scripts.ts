@@ -28,7 +28,7 @@ const SCRIPTS = {
   releaseLease: { file: "release-lease.lua", keys: 1 },
   spillLocations: { file: "spill-locations.lua", keys: 1 },
   ackSpilledLocations: { file: "ack-spilled-locations.lua", keys: 2 },
-  drawStreamGeneration: { file: "draw-stream-generation.lua", keys: 2 },
+  drawStreamGeneration: { file: "draw-stream-generation.lua", keys: 3 },
 } as const;
 
 type ScriptName = keyof typeof SCRIPTS;

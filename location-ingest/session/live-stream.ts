@@ -17,7 +17,13 @@ export interface LiveStreamEvents {
 export interface LiveStream {
   readonly events: LiveStreamEvents;
   readonly city: string;
-  /** When it opened (the session clock): of two streams, the one opened later is the rider's. */
+  /** Unique per stream: the rider's generation counter records which stream holds it. */
+  readonly id: string;
+  /**
+   * When it opened (the session clock). Of two streams the one opened later
+   * is the rider's; only its age leaves the node, so clocks of different
+   * nodes are never compared (draw-stream-generation.lua).
+   */
   readonly openedAtMs: number;
   /**
    * Its generation once drawn; `pending` while a draw (or a recheck after an

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { RiderInboxMessage } from "../../core/messages/rider-inbox";
 import { keys } from "../../core/redis/keys";
@@ -59,7 +60,8 @@ interface Held {
  * orders before its next publish, and a live stream is caught up
  * (stream-catch-up.ts): its generation is rechecked, and one that holds
  * none (or whose counter was lost) draws it then, unless a stream opened
- * after it holds the counter (draw-stream-generation.lua).
+ * after it holds the counter (draw-stream-generation.lua records the
+ * holder's id and its opening on Redis's clock: no node clocks compared).
  */
 export function createRiderSessions(deps: {
   env: SessionEnvironment;
@@ -90,6 +92,7 @@ export function createRiderSessions(deps: {
   const settleGeneration = createGenerationSettler({
     connection: env.connection,
     inbox,
+    now: env.now,
     logger,
     supersede: (riderId, stream) => end(riderId, stream, { kind: "superseded" }),
   });
@@ -223,6 +226,7 @@ export function createRiderSessions(deps: {
       const stream: LiveStream = {
         events,
         city: rider.city,
+        id: randomUUID(),
         openedAtMs: env.now(),
         generation: "pending",
         announced: Promise.resolve(),

@@ -46,14 +46,16 @@ async function streamWithoutGeneration(riderId: string, now: () => number) {
 
 test("a stream whose draw failed ends as superseded after an inbox gap in which a stream opened after it drew and announced", async () => {
   const riderId = uniqueId("rider");
-  const { lease, ends } = await streamWithoutGeneration(riderId, () => clock);
+  const { lease, ends } = await streamWithoutGeneration(riderId, Date.now);
   try {
     // Another node's StreamPings, opened after this one: it draws and announces, unheard here.
+    // (Its opening is on Redis's clock, this machine's: the script records it so.)
     const opened = encodeRiderInboxMessage({ type: "stream-opened", generation: 1 });
     await inGap(
       fixture.db,
       ["SET", keys.riderStream(riderId), 1],
-      ["SET", keys.riderStreamOpened(riderId), clock + 1],
+      ["SET", keys.riderStreamOpened(riderId), Date.now()],
+      ["SET", keys.riderStreamHolder(riderId), "another-stream"],
       ["PUBLISH", keys.riderInbox(riderId), opened],
     );
     await waitUntil(() => ends.length > 0, 4_000, "the stream ended");
@@ -110,6 +112,7 @@ test("a stream whose generation counter was lost during an inbox gap (Redis rest
       fixture.db,
       ["DEL", keys.riderStream(riderId)],
       ["DEL", keys.riderStreamOpened(riderId)],
+      ["DEL", keys.riderStreamHolder(riderId)],
     );
     await waitUntil(() => node.caughtUp.length === 2, 4_000, "the gap's catch-up");
     expect(ends).toEqual([]);

@@ -12,6 +12,29 @@ import { createGenerationSettler, drawStreamGeneration } from "./stream-generati
 
 const connections = useScriptConnections();
 
+/** The rider's generation keys gone at once, as when Redis restarts empty. */
+const loseGenerationKeys = (connection: RedisConnection, riderId: string) =>
+  connection.client.del(
+    keys.riderStream(riderId),
+    keys.riderStreamOpened(riderId),
+    keys.riderStreamHolder(riderId),
+  );
+
+/** A live stream of a node whose session clock is `now`, opened `ageMs` ago, holding `generation`. */
+function liveStream(now: () => number, ageMs: number, generation: number): LiveStream {
+  return {
+    events: { offer: () => undefined, end: () => undefined },
+    city: "london",
+    id: uniqueId("stream"),
+    openedAtMs: now() - ageMs,
+    generation,
+    announced: Promise.resolve(),
+    highestSeen: 0,
+    lastOfferSeq: 0,
+    ended: false,
+  };
+}
+
 describe.each(["standalone", "cluster"] as const)("draw-stream-generation.lua on %s", (mode) => {
   const on = (): RedisConnection => {
     const connection = connections[mode];
@@ -22,32 +45,80 @@ describe.each(["standalone", "cluster"] as const)("draw-stream-generation.lua on
   test("a new stream always draws the next generation; a recheck keeps, supersedes or draws anew", async () => {
     const connection = on();
     const riderId = uniqueId("rider");
-    const draw = (openedAtMs: number, held?: number) =>
-      drawStreamGeneration(connection, riderId, { openedAtMs, held });
-    // A new stream draws even when a stream opened after it holds the counter.
-    expect(await draw(2_000)).toEqual({ status: "drawn", generation: 1 });
-    expect(await draw(1_000)).toEqual({ status: "drawn", generation: 2 });
-    expect(await connection.client.get(keys.riderStreamOpened(riderId))).toBe("1000");
-    expect(await draw(1_000, 2)).toEqual({ status: "kept", generation: 2 });
-    expect(await draw(2_000, 1)).toEqual({ status: "superseded", generation: 2 });
-    // Holding none (its draw failed): superseded by a stream opened after it, else it draws.
-    expect(await draw(999, 0)).toEqual({ status: "superseded", generation: 2 });
-    expect(await draw(1_000, 0)).toEqual({ status: "drawn", generation: 3 });
+    const draw = (id: string, ageMs: number, held?: number) =>
+      drawStreamGeneration(connection, riderId, { id, ageMs, held });
+    // A new stream draws even when the holder opened after it.
+    expect(await draw("a", 0)).toEqual({ status: "drawn", generation: 1 });
+    expect(await draw("b", 10_000)).toEqual({ status: "drawn", generation: 2 });
+    expect(await connection.client.get(keys.riderStreamHolder(riderId))).toBe("b");
+    expect(await draw("b", 10_000, 2)).toEqual({ status: "kept", generation: 2 });
+    expect(await draw("a", 0, 1)).toEqual({ status: "superseded", generation: 2 });
+    // Holding none (its draw failed): superseded by a holder opened after it, else it draws.
+    expect(await draw("c", 20_000, 0)).toEqual({ status: "superseded", generation: 2 });
+    expect(await draw("d", 0, 0)).toEqual({ status: "drawn", generation: 3 });
     // The counter was lost: the stream draws again from nothing.
-    await connection.client.del(keys.riderStream(riderId));
-    await connection.client.del(keys.riderStreamOpened(riderId));
-    expect(await draw(1_000, 3)).toEqual({ status: "drawn", generation: 1 });
-    expect(await connection.client.ttl(keys.riderStreamOpened(riderId))).toBeGreaterThan(0);
-    expect(await connection.client.ttl(keys.riderStream(riderId))).toBeGreaterThan(0);
+    await loseGenerationKeys(connection, riderId);
+    expect(await draw("d", 0, 3)).toEqual({ status: "drawn", generation: 1 });
+    for (const key of [
+      keys.riderStream(riderId),
+      keys.riderStreamOpened(riderId),
+      keys.riderStreamHolder(riderId),
+    ])
+      expect(await connection.client.ttl(key)).toBeGreaterThan(0);
+  });
+
+  test("the same generation drawn twice after Redis lost the counter: only the stream opened last keeps it", async () => {
+    const connection = on();
+    for (const s2OpenedFirst of [false, true]) {
+      const riderId = uniqueId("rider");
+      const s1 = { id: uniqueId("s1"), openedAt: Date.now() - 1_000 };
+      const ageOf = (stream: { openedAt: number }) => Date.now() - stream.openedAt;
+      expect(
+        await drawStreamGeneration(connection, riderId, { id: s1.id, ageMs: ageOf(s1) }),
+      ).toEqual({ status: "drawn", generation: 1 });
+      await loseGenerationKeys(connection, riderId);
+      // S2 opened after S1 and drew at once, or before it (its draw failed) and draws now, held 0.
+      const s2 = { id: uniqueId("s2"), openedAt: s2OpenedFirst ? s1.openedAt - 5_000 : Date.now() };
+      expect(
+        await drawStreamGeneration(connection, riderId, {
+          id: s2.id,
+          ageMs: ageOf(s2),
+          held: s2OpenedFirst ? 0 : undefined,
+        }),
+      ).toEqual({ status: "drawn", generation: 1 });
+      const s1Recheck = await drawStreamGeneration(connection, riderId, {
+        id: s1.id,
+        ageMs: ageOf(s1),
+        held: 1,
+      });
+      const s2Recheck = await drawStreamGeneration(connection, riderId, {
+        id: s2.id,
+        ageMs: ageOf(s2),
+        held: 1,
+      });
+      // Before the holder was recorded both rechecks answered "kept 1": two live streams.
+      expect([s1Recheck, s2Recheck]).toEqual(
+        s2OpenedFirst
+          ? [
+              { status: "drawn", generation: 2 },
+              { status: "superseded", generation: 2 },
+            ]
+          : [
+              { status: "superseded", generation: 1 },
+              { status: "kept", generation: 1 },
+            ],
+      );
+    }
   });
 
   test("streams that held no generation rechecking at once: the one opened last ends up holding the newest", async () => {
     const connection = on();
     const riderId = uniqueId("rider");
-    const openedAt = Array.from({ length: 30 }, (_, index) => 1_000 + ((index * 7) % 30));
+    // Seconds apart, so the few ms between the scripts' TIME readings cannot reorder them.
+    const ageMs = Array.from({ length: 30 }, (_, index) => 1_000 * (1 + ((index * 7) % 30)));
     const draws = await Promise.all(
-      openedAt.map((openedAtMs) =>
-        drawStreamGeneration(connection, riderId, { openedAtMs, held: 0 }),
+      ageMs.map((age, index) =>
+        drawStreamGeneration(connection, riderId, { id: `s${index}`, ageMs: age, held: 0 }),
       ),
     );
     const drawn = draws
@@ -57,12 +128,39 @@ describe.each(["standalone", "cluster"] as const)("draw-stream-generation.lua on
     // Drawn generations are distinct, and the newest went to the stream opened last.
     expect(new Set(drawn).size).toBe(drawn.length);
     expect(
-      openedAt[
+      ageMs[
         draws.findIndex(({ generation, status }) => status === "drawn" && generation === newest)
       ],
-    ).toBe(Math.max(...openedAt));
+    ).toBe(Math.min(...ageMs));
     expect(await connection.client.get(keys.riderStream(riderId))).toBe(String(newest));
   });
+});
+
+test("node clocks skewed by 5 s either way: the stream that really opened last keeps the rider, whatever each node's clock says", async () => {
+  const connection = connections.standalone;
+  if (!connection) throw new Error("no connection");
+  const logger = pino({ level: "silent" });
+  const inbox = createRiderInbox(connection, logger);
+  for (const skewMs of [-5_000, 5_000]) {
+    const riderId = uniqueId("rider");
+    const superseded: LiveStream[] = [];
+    const nodeSettler = (now: () => number) =>
+      createGenerationSettler({
+        connection,
+        inbox,
+        now,
+        logger,
+        supersede: (_riderId, stream) => superseded.push(stream),
+      });
+    const [nodeA, nodeB] = [() => Date.now(), () => Date.now() + skewMs];
+    // S1 opened on node A a second ago and S2 on node B just now; both draws failed (held 0).
+    const [s1, s2] = [liveStream(nodeA, 1_000, 0), liveStream(nodeB, 0, 0)];
+    await nodeSettler(nodeB)(riderId, s2, "recheck");
+    await nodeSettler(nodeA)(riderId, s1, "recheck");
+    // With opening times compared across nodes, B 5 s behind made S2 look older: S1 drew and ended it.
+    expect([superseded, s1.generation, s2.generation]).toEqual([[s1], 0, 1]);
+    expect(await connection.client.get(keys.riderStreamHolder(riderId))).toBe(s2.id);
+  }
 });
 
 test("a stream that ends while its recheck draws announces nothing: the rider closed it, so it ends no older stream elsewhere", async () => {
@@ -79,20 +177,12 @@ test("a stream that ends while its recheck draws announces nothing: the rider cl
   const settle = createGenerationSettler({
     connection,
     inbox: createRiderInbox(connection, logger),
+    now: Date.now,
     logger,
     supersede: (_riderId, stream) => superseded.push(stream),
   });
-  const stream: LiveStream = {
-    events: { offer: () => undefined, end: () => undefined },
-    city: "london",
-    openedAtMs: 1_000,
-    generation: 0,
-    announced: Promise.resolve(),
-    highestSeen: 0,
-    lastOfferSeq: 0,
-    ended: false,
-  };
   try {
+    const stream = liveStream(Date.now, 0, 0);
     const rechecked = settle(riderId, stream, "recheck");
     stream.ended = true; // released while the script is out
     await rechecked;

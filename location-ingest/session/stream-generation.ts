@@ -17,22 +17,25 @@ export interface GenerationDraw {
 }
 
 /**
- * Draws the next generation of the rider's StreamPings for a stream opened
- * at `openedAtMs`; with `held` (the generation it holds, 0 when its draw
- * failed), rechecks it after an inbox gap instead: "kept" while it holds
- * the newest, "superseded" once a newer stream holds it, "drawn" again when
- * it held none or the counter was lost and no stream opened after it has
- * drawn since (see the script's header). Throws when Redis fails.
+ * Draws the next generation of the rider's StreamPings for stream `id`,
+ * opened `ageMs` ago; with `held` (the generation it holds, 0 when its draw
+ * failed), rechecks it after an inbox gap instead: "kept" while it is the
+ * holder of the newest, "superseded" once a stream drew after it or the
+ * holder opened after it, "drawn" again when it held none or the counter
+ * was lost and the holder (if any) opened before it (see the script's
+ * header). Throws when Redis fails.
  */
 export async function drawStreamGeneration(
   connection: RedisConnection,
   riderId: string,
-  stream: { openedAtMs: number; held?: number },
+  stream: { id: string; ageMs: number; held?: number },
 ): Promise<GenerationDraw> {
   const [status, generation] = (await connection.client.drawStreamGeneration(
     keys.riderStream(riderId),
     keys.riderStreamOpened(riderId),
-    stream.openedAtMs,
+    keys.riderStreamHolder(riderId),
+    stream.id,
+    Math.max(0, Math.round(stream.ageMs)),
     STREAM_GENERATION_TTL_S,
     stream.held === undefined ? "" : stream.held,
   )) as [GenerationDraw["status"], number];
@@ -53,10 +56,12 @@ const SUBSCRIBE_WAIT_MS = 2_000;
 export function createGenerationSettler(deps: {
   connection: RedisConnection;
   inbox: RiderInbox;
+  /** The session clock, for the stream's age when it draws. */
+  now: () => number;
   logger: Logger;
   supersede(riderId: string, stream: LiveStream): void;
 }) {
-  const { connection, inbox, logger, supersede } = deps;
+  const { connection, inbox, now, logger, supersede } = deps;
   return async (riderId: string, stream: LiveStream, kind: "open" | "recheck"): Promise<void> => {
     const held = stream.generation === "pending" ? 0 : stream.generation;
     stream.generation = "pending";
@@ -66,7 +71,8 @@ export function createGenerationSettler(deps: {
       if (kind === "open")
         await settleWithin(inbox.subscribed(riderId), SUBSCRIBE_WAIT_MS, undefined);
       const draw = await drawStreamGeneration(connection, riderId, {
-        openedAtMs: stream.openedAtMs,
+        id: stream.id,
+        ageMs: now() - stream.openedAtMs,
         held: kind === "recheck" ? held : undefined,
       });
       if (draw.status === "superseded") {
