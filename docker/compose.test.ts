@@ -163,11 +163,13 @@ test("only the balancer is public; every tracking node's public URL is the balan
     ]);
 });
 
-test("the gateways trust the address nginx appends; nginx reaches every gateway and ingest", () => {
+test("the gateways and tracking nodes trust the address nginx appends; nginx reaches every gateway and ingest", () => {
   for (const name of ["gateway-1", "gateway-2"]) {
     expect(env(name).GATEWAY_CLIENT_ADDRESS_HEADER).toBe("X-Forwarded-For");
     expect(nginx).toContain(`server ${name}:8080 `);
   }
+  for (const name of ["tracking-1", "tracking-2", "tracking-3"])
+    expect(env(name).TRACKING_CLIENT_ADDRESS_HEADER).toBe("X-Forwarded-For");
   expect(nginx).toContain("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;");
   for (const name of ["ingest-1", "ingest-2"]) {
     expect(nginx).toContain(`server ${name}:8081 `);

@@ -1,15 +1,9 @@
-import {
-  ConfigError,
-  type Env,
-  readInt,
-  readOptionalString,
-  readPort,
-  readString,
-  readUrl,
-} from "../core/config/env";
+import { ConfigError, type Env, readInt, readPort, readString, readUrl } from "../core/config/env";
 import {
   type AuthConfig,
+  type AuthFailureConfig,
   loadAuthConfig,
+  loadAuthFailureConfig,
   loadKafkaBrokers,
   loadRedisConfig,
   type RedisConfig,
@@ -18,7 +12,7 @@ import {
 } from "../core/config/shared-config";
 import { DEFAULT_DRAIN_TIMEOUT_MS, DRAIN_STEP_WAIT_MS } from "../core/lifecycle/shutdown";
 
-export interface GatewayConfig {
+export interface GatewayConfig extends AuthFailureConfig {
   readonly redis: RedisConfig;
   /**
    * Order changes (status, assignment, a create and its stored answer) are
@@ -33,11 +27,6 @@ export interface GatewayConfig {
   /** Requests per identity per window before 429. */
   readonly rateLimit: number;
   readonly rateLimitWindowMs: number;
-  /** Failed authentications per client address per window before 429. */
-  readonly authFailureLimit: number;
-  readonly authFailureWindowMs: number;
-  /** Opt-in: the header a trusted balancer writes the client address into (rightmost entry). */
-  readonly clientAddressHeader?: string;
   readonly maxBodyBytes: number;
   /** Request line plus headers; over it 431. */
   readonly maxHeaderBytes: number;
@@ -77,14 +66,6 @@ export interface GatewayConfig {
   readonly candidateMaxCount: number;
   /** An order's tracking record expires this long after it is DELIVERED or CANCELLED. */
   readonly orderEndedTtlMs: number;
-}
-
-function readClientAddressHeader(env: Env): { clientAddressHeader?: string } {
-  const name = readOptionalString(env, "GATEWAY_CLIENT_ADDRESS_HEADER");
-  if (name === undefined) return {};
-  if (!/^[A-Za-z0-9-]{1,64}$/.test(name))
-    throw new ConfigError("GATEWAY_CLIENT_ADDRESS_HEADER", "must be a header name", name);
-  return { clientAddressHeader: name.toLowerCase() };
 }
 
 /**
@@ -160,9 +141,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     port: readPort(env, "GATEWAY_PORT", 8080),
     rateLimit: readInt(env, "RATE_LIMIT_REQUESTS", 600, { min: 1 }),
     rateLimitWindowMs: readInt(env, "RATE_LIMIT_WINDOW_MS", 60_000, { min: 100 }),
-    authFailureLimit: readInt(env, "AUTH_FAILURE_LIMIT", 30, { min: 1 }),
-    authFailureWindowMs: readInt(env, "AUTH_FAILURE_WINDOW_MS", 60_000, { min: 1_000 }),
-    ...readClientAddressHeader(env),
+    ...loadAuthFailureConfig(env, "GATEWAY_CLIENT_ADDRESS_HEADER"),
     maxBodyBytes: readInt(env, "GATEWAY_MAX_BODY_BYTES", 64 * 1024, { min: 1 }),
     maxHeaderBytes: readInt(env, "GATEWAY_MAX_HEADER_BYTES", 16 * 1024, {
       min: 1024,

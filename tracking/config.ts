@@ -1,7 +1,9 @@
 import { ConfigError, type Env, readInt, readPort, readString, readUrl } from "../core/config/env";
 import {
   type AuthConfig,
+  type AuthFailureConfig,
   loadAuthConfig,
+  loadAuthFailureConfig,
   loadRedisConfig,
   type RedisConfig,
   readBindHost,
@@ -9,7 +11,7 @@ import {
 } from "../core/config/shared-config";
 import { DEFAULT_DRAIN_TIMEOUT_MS, DRAIN_STEP_WAIT_MS } from "../core/lifecycle/shutdown";
 
-export interface TrackingConfig {
+export interface TrackingConfig extends AuthFailureConfig {
   readonly redis: RedisConfig;
   readonly auth: AuthConfig;
   readonly bindHost: string;
@@ -118,6 +120,7 @@ export function loadTrackingConfig(env: Env): TrackingConfig {
       max: PARSER_HEADER_LIMIT_BYTES - 1024,
     }),
     seqRestartAfterMs: readLiveAgeMs(env),
+    ...loadAuthFailureConfig(env, "TRACKING_CLIENT_ADDRESS_HEADER"),
   });
 }
 

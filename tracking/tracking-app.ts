@@ -4,6 +4,7 @@ import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/tok
 import { EdgeError } from "../core/errors/edge-error";
 import { raiseParserHeaderLimit } from "../core/http/request-head";
 import { stopServerWithin } from "../core/lifecycle/stop-server-within";
+import { clientAddress, createAuthFailureLimiter } from "../core/limits/auth-failure-limit";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import { connectRedis } from "../core/redis/client";
@@ -130,6 +131,18 @@ export async function startTracking(
     nodeId: self.id,
     maxHeaderBytes: config.maxHeaderBytes,
     verifier: createTokenVerifier(config.auth, options.verifier),
+    failures: {
+      limiter: createAuthFailureLimiter({
+        client: connection.client,
+        limit: config.authFailureLimit,
+        windowMs: config.authFailureWindowMs,
+      }),
+      clientAddress: (request, server) =>
+        clientAddress(
+          config.clientAddressHeader ? request.headers.get(config.clientAddressHeader) : undefined,
+          () => server.requestIP(request)?.address,
+        ),
+    },
     async loadOrder(orderId) {
       if (!connection.isReady()) throw new EdgeError("unavailable", "tracking store unavailable");
       const order = await readOrderRecord(connection.client, orderId);

@@ -1,10 +1,12 @@
 import type { Server } from "bun";
 import type { Logger } from "pino";
+import type { Identity } from "../core/auth/identity";
 import { requireWatcher } from "../core/auth/order-access";
-import type { TokenVerifier } from "../core/auth/token-verifier";
+import { isExpiredToken, type TokenVerifier } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import { errorResponse, requestIdOf } from "../core/errors/error-response";
 import { percentDecodes, requestHeadBytes } from "../core/http/request-head";
+import type { AuthFailureLimiter } from "../core/limits/auth-failure-limit";
 import type { OrderRecord } from "../core/redis/order-record";
 import type { TrackingMetrics } from "./metrics";
 import type { SocketQuota } from "./socket-quota";
@@ -25,7 +27,9 @@ const SOCKET_SHARE_RETRY_AFTER_SECONDS = 5;
  * a WebSocket, each refusal an HTTP status with the JSON error shape and
  * the request id, counted by code. In order: the request head's size (431),
  * the route (404), draining (503), percent-encoding and the request's own
- * fields (400), the token (401), the identity's watch requests in this
+ * fields (400), the client address's failed authentications (429
+ * rate_limited: a blocked address is refused before the signature check,
+ * but a token this node already verified still passes), the token (401), the identity's watch requests in this
  * window (429 rate_limited), the order and who may watch it (404 when the
  * caller is not one of its parties, as for a missing order; 403 its restaurant),
  * the identity's share of sockets (429 too_many_connections, Retry-After: 5).
@@ -37,6 +41,11 @@ export function createWatchUpgrade(options: {
   nodeId: string;
   maxHeaderBytes: number;
   verifier: TokenVerifier;
+  /** Failed token checks per client address (core/limits/auth-failure-limit.ts). */
+  failures: {
+    limiter: AuthFailureLimiter;
+    clientAddress: (request: Request, server: Server<WatcherData>) => string;
+  };
   loadOrder: (orderId: string) => Promise<OrderRecord>;
   quota: SocketQuota;
   /** Watch requests per identity and window, spent before the order is read. */
@@ -50,8 +59,47 @@ export function createWatchUpgrade(options: {
   isDraining: () => boolean;
   logger: Logger;
 }) {
-  const { maxHeaderBytes, verifier, loadOrder, quota, metrics, isDraining, logger } = options;
+  const { maxHeaderBytes, verifier, failures, loadOrder, quota, metrics, isDraining, logger } =
+    options;
   const matchTrack = trackRoute(options.publicPath);
+
+  const blockedAddress = (retryAfterSeconds: number) =>
+    new EdgeError("rate_limited", "too many failed authentications from this address", {
+      retryAfterSeconds,
+    });
+
+  /**
+   * The gateway's rule: a blocked address costs a Map lookup, no signature
+   * check; only a forged or invalid token counts (not an expired genuine one).
+   */
+  async function checkToken(
+    token: string,
+    request: Request,
+    server: Server<WatcherData>,
+  ): Promise<Identity> {
+    if (failures.limiter.anyBlocked()) {
+      const blocked = failures.limiter.blockedFor(failures.clientAddress(request, server));
+      if (blocked > 0) {
+        const identity = verifier.cached(token);
+        if (!identity) throw blockedAddress(blocked);
+        return identity;
+      }
+    }
+    try {
+      return await verifier.verify(token);
+    } catch (error) {
+      if (
+        error instanceof EdgeError &&
+        error.code === "unauthenticated" &&
+        !isExpiredToken(error)
+      ) {
+        const address = failures.clientAddress(request, server);
+        const blocked = await failures.limiter.recordFailure(address).catch(() => 0);
+        if (blocked > 0) throw blockedAddress(blocked);
+      }
+      throw error;
+    }
+  }
 
   async function admit(request: Request, server: Server<WatcherData>): Promise<void> {
     if (requestHeadBytes(request) > maxHeaderBytes)
@@ -63,7 +111,7 @@ export function createWatchUpgrade(options: {
     if (!percentDecodes(request.url))
       throw new EdgeError("bad_request", "malformed percent-encoding in the URL");
     const watch = parseWatchRequest(request, url, rawOrderId);
-    const identity = await verifier.verify(watch.token);
+    const identity = await checkToken(watch.token, request, server);
     const over = options.attempts.spend(identity);
     if (over) {
       // Who it is, once per window: what the operator needs to revoke a token or raise the budget.

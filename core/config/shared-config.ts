@@ -110,3 +110,27 @@ export function loadKafkaBrokers(env: Env): string[] | undefined {
 export function readLiveAgeMs(env: Env): number {
   return readInt(env, "PING_MAX_LIVE_AGE_MS", 120_000, { min: 1_000 });
 }
+
+/** The failed-authentication limit per client address (core/limits/auth-failure-limit.ts). */
+export interface AuthFailureConfig {
+  readonly authFailureLimit: number;
+  readonly authFailureWindowMs: number;
+  /** A header whose rightmost entry is the client address (set by the balancer); unset: the TCP peer. */
+  readonly clientAddressHeader?: string;
+}
+
+/**
+ * One count per client address across the gateway and the tracking nodes:
+ * set `AUTH_FAILURE_*` alike on both. `addressHeaderVariable` names the
+ * tier's own header variable (each tier sits behind its own balancer route).
+ */
+export function loadAuthFailureConfig(env: Env, addressHeaderVariable: string): AuthFailureConfig {
+  const header = readOptionalString(env, addressHeaderVariable);
+  if (header !== undefined && !/^[A-Za-z0-9-]{1,64}$/.test(header))
+    throw new ConfigError(addressHeaderVariable, "must be a header name", header);
+  return {
+    authFailureLimit: readInt(env, "AUTH_FAILURE_LIMIT", 30, { min: 1 }),
+    authFailureWindowMs: readInt(env, "AUTH_FAILURE_WINDOW_MS", 60_000, { min: 1_000 }),
+    ...(header === undefined ? {} : { clientAddressHeader: header.toLowerCase() }),
+  };
+}
