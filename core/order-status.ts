@@ -22,7 +22,10 @@ export function orderEnded(status: string): boolean {
   return status === "DELIVERED" || status === "CANCELLED";
 }
 
-/** From ASSIGNED until the order ends: the only time its watchers see the rider's position. */
-export function riderVisible(status: string): boolean {
-  return status === "ASSIGNED" || status === "READY" || status === "PICKED_UP";
+/** From ASSIGNED until the order ends: the order is its rider's, and only then do its watchers see the rider's position. */
+export const RIDER_VISIBLE_STATUSES = ["ASSIGNED", "READY", "PICKED_UP"] as const;
+export type RiderVisibleStatus = (typeof RIDER_VISIBLE_STATUSES)[number];
+
+export function riderVisible(status: string): status is RiderVisibleStatus {
+  return (RIDER_VISIBLE_STATUSES as readonly string[]).includes(status);
 }

@@ -1,6 +1,7 @@
 import { EdgeError } from "../errors/edge-error";
 import type { ErrorCode } from "../errors/error-codes";
 import type { GeofenceName } from "../messages/tracking-events";
+import type { RiderVisibleStatus } from "../order-status";
 import { notReplicated } from "./acked-writes";
 import type { RedisConnection } from "./client";
 import { keys } from "./keys";
@@ -80,8 +81,8 @@ export async function assignRider(
 
 /**
  * confirm-accepted-offer.lua, for an accept whose offer is spent: the
- * order's version while it is still ASSIGNED to this rider by this token
- * (the accept was this rider's, and this is its retry), once
+ * order's status and version while it is still this rider's by this token
+ * and not ended (the accept was this rider's, and this is its retry), once
  * the connection's required replicas have the assignment; else 409
  * offer_expired, or 503 when no replica confirms it (the first answer may
  * not survive a failover yet).
@@ -89,15 +90,16 @@ export async function assignRider(
 export async function confirmAcceptedOffer(
   connection: RedisConnection,
   accept: { orderId: string; riderId: string; token: string },
-): Promise<number> {
+): Promise<{ status: RiderVisibleStatus; version: number }> {
   const { orderId, riderId, token } = accept;
   const { result, replicated } = await connection.acked.run(keys.order(orderId), (target) =>
     target.confirmAcceptedOffer(keys.order(orderId), riderId, token),
   );
-  const [outcome, , version] = result as [string, string, number];
+  // The script answers "ok" only for ASSIGNED, READY or PICKED_UP.
+  const [outcome, status, version] = result as [string, RiderVisibleStatus, number];
   expectOk(outcome, { offer_expired: "the offer expired, was replaced or is not yours" });
   if (!replicated) throw notReplicated();
-  return version;
+  return { status, version };
 }
 
 /**

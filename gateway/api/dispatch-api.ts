@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { RIDER_VISIBLE_STATUSES } from "../../core/order-status";
 import {
   cityId,
   decimalQuery,
@@ -138,7 +139,10 @@ export const answeredOffer = z
     z
       .object({
         orderId: z.string(),
-        status: z.literal("ASSIGNED"),
+        status: z.enum(RIDER_VISIBLE_STATUSES).openapi({
+          description:
+            "ASSIGNED for an accept; a retried accept gets the order's status now (READY or PICKED_UP once it moved on)",
+        }),
         version: z.number().int(),
         riderId: z.string(),
       })
@@ -153,7 +157,7 @@ export const answerOfferRoute = createRoute({
   tags: ["dispatch"],
   summary: "A rider accepts or declines an offer",
   description:
-    "The rider and city come from the token. Both locks are released by the rider's own key and token; accept then assigns the order (CONFIRMED → ASSIGNED). An accept retried with the same token after its answer was lost is answered as the first was (200, the same version) while the order is still ASSIGNED to this rider. Riders only.",
+    "The rider and city come from the token. Both locks are released by the rider's own key and token; accept then assigns the order (CONFIRMED → ASSIGNED). An accept retried with the same token after its answer was lost (or a 5xx) is answered 200 with the order's status and version now while the order is still this rider's by that offer and not ended (ASSIGNED, READY or PICKED_UP), once a replica has the assignment (503 until then). Riders only.",
   security: BEARER,
   request: {
     params: z.object({ orderId: keyPartId("an order id", "ord-5f2c9e") }),
@@ -166,7 +170,7 @@ export const answerOfferRoute = createRoute({
         forbidden: "the caller is not a rider, or the rider's token has no city",
         not_found: "the order is gone",
         offer_expired:
-          "the offer expired, was replaced or is not this rider's (or, for a retried accept, the order has moved on since)",
+          "the offer expired, was replaced or is not this rider's (or, for a retried accept, the order is no longer this rider's or has ended)",
         illegal_transition: "the order is no longer waiting for a rider",
       },
       { body: true },

@@ -28,10 +28,12 @@ import { requireRole } from "../middleware/require-role";
  * offer reaches the assignment, which itself only moves a CONFIRMED order.
  * An accept whose offer is spent is the winner's retry (its answer lost,
  * or its gateway gone before the rider's active set was written) when the
- * order is still ASSIGNED to this rider by this token
- * (confirm-accepted-offer.lua): it is answered as the first was, once a
- * replica has the assignment (the first answer waited for one too), and
- * the active set written again.
+ * order is still this rider's by this token and not ended
+ * (confirm-accepted-offer.lua): it is answered with the order's status and
+ * version, once a replica has the assignment (the first answer waited for
+ * one too), and the active set written again. Not only while ASSIGNED: the
+ * restaurant may mark the order READY before the app retries, and an order
+ * missing from the set has its positions never published to the customer.
  */
 export function dispatchRoutes(options: {
   connection: RedisConnection;
@@ -125,7 +127,7 @@ export function dispatchRoutes(options: {
     if (!rider.city) throw new EdgeError("forbidden", "rider token without a city");
     const offer = { city: rider.city, riderId: rider.sub, orderId, token };
     const accept = { orderId, riderId: rider.sub, token };
-    // The version the order got from this rider's earlier accept of this offer, when this is its retry.
+    // When this is the retry of this rider's earlier accept of this offer: the order's status and version now.
     const acceptedBefore = await takeOffer(connection, offer).then(
       () => undefined,
       (error: unknown) => {
@@ -135,12 +137,15 @@ export function dispatchRoutes(options: {
       },
     );
     if (action === "decline") return c.json({ orderId, declined: true as const }, 200);
-    const version = acceptedBefore ?? (await assignRider(connection, accept));
+    const { status, version } = acceptedBefore ?? {
+      status: "ASSIGNED" as const,
+      version: await assignRider(connection, accept),
+    };
     await client.sadd(keys.riderOrders(rider.sub), orderId);
     await client[connection.publishCommand](
       keys.riderInbox(rider.sub),
       encodeRiderInboxMessage({ type: "orders-changed" }),
     );
-    return c.json({ orderId, status: "ASSIGNED" as const, version, riderId: rider.sub }, 200);
+    return c.json({ orderId, status, version, riderId: rider.sub }, 200);
   });
 }

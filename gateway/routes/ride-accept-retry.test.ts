@@ -9,7 +9,7 @@ import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 
 // A rider's accept retried after its answer was lost (PATCH /v1/rides/{orderId}, same token):
-// answered only once a replica has the assignment.
+// answered only once a replica has the assignment, and while the order is the rider's and not ended.
 
 /** Gateways by how long their order writes wait for the one replica (ORDER_WRITE_REPLICAS=1). */
 const gateways: { short?: TestGateway; patient?: TestGateway } = {};
@@ -76,6 +76,13 @@ const accept = (gateway: TestGateway, orderId: string, riderId: string, token: s
     as: { sub: riderId, role: "rider" },
   });
 
+const step = (gateway: TestGateway, orderId: string, to: string, expectedVersion: number) =>
+  gateway.call(`/v1/orders/${orderId}/status`, {
+    method: "POST",
+    ...json({ to, expectedVersion }),
+    as: { sub: "ops-1", role: "ops" },
+  });
+
 /** The error's code and message from an error answer. */
 const failure = async (response: Response) =>
   ((await response.json()) as { error: { code: string; message: string } }).error;
@@ -111,5 +118,36 @@ describe("a retried accept", () => {
     );
     expect(answer).toEqual([200, { orderId, status: "ASSIGNED", version: 2, riderId }]);
     expect(await inActiveSet(riderId, orderId)).toBe(true);
+  });
+
+  test("after the restaurant marked the order READY (and after PICKED_UP) gets the order's status and version and writes the active set again; after DELIVERED 409", async () => {
+    const gateway = gateways.patient as TestGateway;
+    const riderId = uniqueId("rider");
+    const { orderId, fencingToken } = await offeredOrder(gateway, riderId);
+    expect((await accept(gateway, orderId, riderId, fencingToken)).status).toBe(200);
+    // The first accept's gateway died after the assignment, before the rider's active set.
+    await fixture.db.srem(keys.riderOrders(riderId), orderId);
+    expect((await step(gateway, orderId, "READY", 2)).status).toBe(200);
+
+    const retry = await accept(gateway, orderId, riderId, fencingToken);
+    expect([retry.status, await retry.json()]).toEqual([
+      200,
+      { orderId, status: "READY", version: 3, riderId },
+    ]);
+    expect(await inActiveSet(riderId, orderId)).toBe(true);
+
+    expect((await step(gateway, orderId, "PICKED_UP", 3)).status).toBe(200);
+    const later = await accept(gateway, orderId, riderId, fencingToken);
+    expect([later.status, await later.json()]).toEqual([
+      200,
+      { orderId, status: "PICKED_UP", version: 4, riderId },
+    ]);
+    const thief = await accept(gateway, orderId, uniqueId("thief"), fencingToken);
+    expect(thief.status).toBe(409);
+
+    expect((await step(gateway, orderId, "DELIVERED", 4)).status).toBe(200);
+    const ended = await accept(gateway, orderId, riderId, fencingToken);
+    expect([ended.status, (await failure(ended)).code]).toEqual([409, "offer_expired"]);
+    expect(await inActiveSet(riderId, orderId)).toBe(false);
   });
 });

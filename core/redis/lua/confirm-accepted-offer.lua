@@ -1,6 +1,6 @@
 -- A rider's accept retried after its offer was spent: is the order still
 -- this rider's by this offer (the fencing token assign-rider.lua wrote)
--- and ASSIGNED? Then its status and version are the retry's answer.
+-- and not ended? Then its status and version are the retry's answer.
 --
 -- KEYS[1]  order:{order}   HASH tracking record
 -- ARGV[1]  rider id
@@ -13,12 +13,12 @@
 -- connection's own last write, which may predate the assignment.
 --
 -- Returns: { status, order status, version }
--- Statuses: "ok" (ASSIGNED to this rider by this token),
---           "offer_expired" (anything else: another rider or token, moved on, gone).
+-- Statuses: "ok" (ASSIGNED, READY or PICKED_UP for this rider by this token),
+--           "offer_expired" (anything else: another rider or token, ended, gone).
 
 local record = redis.call("HMGET", KEYS[1], "status", "riderId", "fencingToken", "version")
 local status = record[1]
-local held = status == "ASSIGNED"
+local held = status == "ASSIGNED" or status == "READY" or status == "PICKED_UP"
 if not held or record[2] ~= ARGV[1] or record[3] ~= ARGV[2] then
   return { "offer_expired", "", 0 }
 end
