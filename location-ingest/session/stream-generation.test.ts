@@ -163,7 +163,7 @@ test("node clocks skewed by 5 s either way: the stream that really opened last k
   }
 });
 
-test("a stream that ends while its recheck draws announces nothing: the rider closed it, so it ends no older stream elsewhere", async () => {
+test("a stream that ended before its draw (open or recheck) draws nothing, and one that ends while its recheck draws announces nothing", async () => {
   const connection = connections.standalone;
   if (!connection) throw new Error("no connection");
   const riderId = uniqueId("rider");
@@ -174,14 +174,23 @@ test("a stream that ends while its recheck draws announces nothing: the rider cl
   listener.on("message", (_channel: string, message: string) => heard.push(message));
   const logger = pino({ level: "silent" });
   const superseded: LiveStream[] = [];
+  const inbox = createRiderInbox(connection, logger);
+  const stopListening = inbox.listen(riderId, { message: () => undefined, gap: () => undefined });
   const settle = createGenerationSettler({
     connection,
-    inbox: createRiderInbox(connection, logger),
+    inbox,
     now: Date.now,
     logger,
     supersede: (_riderId, stream) => superseded.push(stream),
   });
   try {
+    // Released before its draw (an open waits for the inbox subscription first): no INCR.
+    for (const kind of ["open", "recheck"] as const) {
+      const ended = { ...liveStream(Date.now, 0, 0), ended: true };
+      await settle(riderId, ended, kind);
+      expect(ended.generation).toBe(0);
+    }
+    expect(await connection.client.get(keys.riderStream(riderId))).toBeNull();
     const stream = liveStream(Date.now, 0, 0);
     const rechecked = settle(riderId, stream, "recheck");
     stream.ended = true; // released while the script is out
@@ -192,6 +201,7 @@ test("a stream that ends while its recheck draws announces nothing: the rider cl
     expect([heard, superseded.length]).toEqual([["marker"], 0]);
     expect(await connection.client.get(keys.riderStream(riderId))).toBe("1");
   } finally {
+    stopListening();
     listener.disconnect();
   }
 });

@@ -70,6 +70,11 @@ export function createGenerationSettler(deps: {
     try {
       if (kind === "open")
         await settleWithin(inbox.subscribed(riderId), SUBSCRIBE_WAIT_MS, undefined);
+      // An ended stream draws nothing: its INCR would supersede the rider's live stream elsewhere.
+      if (stream.ended) {
+        stream.generation = held;
+        return;
+      }
       const draw = await drawStreamGeneration(connection, riderId, {
         id: stream.id,
         ageMs: now() - stream.openedAtMs,
