@@ -7,6 +7,7 @@
 // milliseconds: nothing is subscribed there, and nothing warned.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import pino from "pino";
+import { readingAnnouncements } from "../../test/support/channel-announcements";
 import { type RedisCluster, startRedisCluster } from "../../test/support/redis-server";
 import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
@@ -37,9 +38,7 @@ async function recordingSubscriber() {
   const warnings: string[] = [];
   const logger = pino({ level: "warn" }, { write: (line: string) => warnings.push(line) });
   const messages: string[] = [];
-  const announced: string[][] = [];
-  // What a user does on the announcement: read the channels' state (here, on their slots) at once.
-  const reads: Promise<string>[] = [];
+  const { announced, reads, onResubscribed } = readingAnnouncements(connection);
   let ready: Promise<unknown> | undefined;
   const channels = createChannelSubscriber(
     {
@@ -52,16 +51,7 @@ async function recordingSubscriber() {
     },
     logger,
     (channel, payload) => messages.push(`${channel} ${payload}`),
-    (list) => {
-      announced.push([...list]);
-      for (const channel of list)
-        reads.push(
-          connection.client.exists(channel).then(
-            (found) => `read ${found}`,
-            (error: Error) => error.message,
-          ),
-        );
-    },
+    onResubscribed,
   );
   await ready;
   return { channels, messages, announced, reads, warnings };

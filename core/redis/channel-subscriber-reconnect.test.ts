@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Cluster, Redis } from "ioredis";
 import pino from "pino";
+import { readingAnnouncements } from "../../test/support/channel-announcements";
 import {
   type RedisCluster,
   type RedisServer,
@@ -33,8 +34,7 @@ async function announcingSubscriber(config: RedisConfig) {
     pino({ level: "silent" }),
   );
   let subscriber: Redis | Cluster | undefined;
-  const announced: string[][] = [];
-  const reads: Promise<string>[] = [];
+  const { announced, reads, onResubscribed } = readingAnnouncements(connection);
   const channels = createChannelSubscriber(
     {
       ...connection,
@@ -45,16 +45,7 @@ async function announcingSubscriber(config: RedisConfig) {
     },
     pino({ level: "silent" }),
     () => {},
-    (list) => {
-      announced.push([...list]);
-      for (const channel of list)
-        reads.push(
-          connection.client.exists(channel).then(
-            (found) => `read ${found}`,
-            (error: Error) => error.message,
-          ),
-        );
-    },
+    onResubscribed,
   );
   if (!subscriber) throw new Error("no subscriber connection");
   if (subscriber.status !== "ready") await once(subscriber, "ready");
