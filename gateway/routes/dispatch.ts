@@ -2,9 +2,15 @@ import { Hono } from "hono";
 import { orderNotFound } from "../../core/auth/order-access";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage, offerMessage } from "../../core/messages/rider-inbox";
+import { orderEnded } from "../../core/order-status";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
-import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
+import {
+  ORDER_FIELDS,
+  type OrderRecord,
+  parseOrderRecord,
+  readOrderRecord,
+} from "../../core/redis/order-record";
 import {
   assignRider,
   confirmAcceptedOffer,
@@ -142,6 +148,13 @@ export function dispatchRoutes(options: {
       version: await assignRider(connection, accept),
     };
     await client.sadd(keys.riderOrders(rider.sub), orderId);
+    // The set is on the rider's slot, the record on the order's: no script holds both. A cancel
+    // between the assignment (or its confirmation) and the SADD took the order out of the set
+    // before this put it back. Its SREM follows its status change, so the record read after the
+    // SADD shows the cancel whenever the SADD came after that SREM.
+    const record = await readOrderRecord(client, orderId);
+    if (!record || record.riderId !== rider.sub || orderEnded(record.status))
+      await client.srem(keys.riderOrders(rider.sub), orderId);
     await client[connection.publishCommand](
       keys.riderInbox(rider.sub),
       encodeRiderInboxMessage({ type: "orders-changed" }),

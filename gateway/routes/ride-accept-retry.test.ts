@@ -9,7 +9,8 @@ import { uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
 
 // A rider's accept retried after its answer was lost (PATCH /v1/rides/{orderId}, same token):
-// answered only once a replica has the assignment, and while the order is the rider's and not ended.
+// answered only once a replica has the assignment, and while the order is the rider's and not ended;
+// an accept never leaves an order a cancel took away in the rider's active set.
 
 /** Gateways by how long their order writes wait for the one replica (ORDER_WRITE_REPLICAS=1). */
 const gateways: { short?: TestGateway; patient?: TestGateway } = {};
@@ -90,7 +91,7 @@ const failure = async (response: Response) =>
 const inActiveSet = async (riderId: string, orderId: string) =>
   (await fixture.db.sismember(keys.riderOrders(riderId), orderId)) === 1;
 
-describe("a retried accept", () => {
+describe("an accept and its retry", () => {
   test("is 503 while no replica has the assignment (the first accept's 503 stays the answer), then answered as the first once one has it", async () => {
     const gateway = gateways.short as TestGateway;
     const riderId = uniqueId("rider");
@@ -148,6 +149,39 @@ describe("a retried accept", () => {
     expect((await step(gateway, orderId, "DELIVERED", 4)).status).toBe(200);
     const ended = await accept(gateway, orderId, riderId, fencingToken);
     expect([ended.status, (await failure(ended)).code]).toEqual([409, "offer_expired"]);
+    expect(await inActiveSet(riderId, orderId)).toBe(false);
+  });
+
+  test("an order cancelled between the assignment and the active-set write does not stay in the rider's active set", async () => {
+    const gateway = gateways.patient as TestGateway;
+    const riderId = uniqueId("rider");
+    const { orderId, fencingToken } = await offeredOrder(gateway, riderId);
+    // The accept's WAIT holds it between the assignment and the SADD while the replica is frozen.
+    freezeReplica();
+    const accepting = accept(gateway, orderId, riderId, fencingToken);
+    await waitUntil(
+      async () => (await fixture.db.hget(keys.order(orderId), "status")) === "ASSIGNED",
+      5_000,
+      "the assignment on the master",
+    );
+    // A dispatcher's cancel through another gateway (its writes not held behind that WAIT).
+    const other = await startTestGateway({
+      REDIS_URL: fixture.redis.url,
+      RATE_LIMIT_REQUESTS: "100000",
+    });
+    try {
+      expect((await step(other, orderId, "CANCELLED", 2)).status).toBe(200);
+    } finally {
+      await other.stop();
+    }
+    expect(await inActiveSet(riderId, orderId)).toBe(false);
+    thawReplica();
+
+    const accepted = await accepting;
+    expect([accepted.status, await accepted.json()]).toEqual([
+      200,
+      { orderId, status: "ASSIGNED", version: 2, riderId },
+    ]);
     expect(await inActiveSet(riderId, orderId)).toBe(false);
   });
 });
