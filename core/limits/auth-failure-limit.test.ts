@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { addressBucket, clientAddress } from "./auth-failure-limit";
 
-test("addressBucket: IPv4 as it is, IPv6 by its /64 however it is spelled, IPv4-mapped as IPv4, a balancer's port dropped", () => {
+test("addressBucket: IPv4 as it is, IPv6 by its /64 however it is spelled, IPv4-mapped and NAT64 as IPv4, a balancer's port dropped", () => {
   expect(addressBucket("203.0.113.7")).toBe("203.0.113.7");
   for (const spelling of [
     "2001:db8:a:b::1",
@@ -18,6 +18,16 @@ test("addressBucket: IPv4 as it is, IPv6 by its /64 however it is spelled, IPv4-
   expect(addressBucket("::ffff:192.0.2.1")).toBe("192.0.2.1");
   expect(addressBucket("::ffff:c000:201")).toBe("192.0.2.1");
   expect(addressBucket("203.0.113.7:51000")).toBe("203.0.113.7");
+  expect(addressBucket("[203.0.113.7]:51000")).toBe("203.0.113.7");
+  // Unbracketed with a port: no address as it stands, one without its last part.
+  for (const spelling of ["2001:db8:a:b::1:51000", "2001:db8:a:b:3:4:5:6:51000"])
+    expect([spelling, addressBucket(spelling)]).toEqual([spelling, "2001:db8:a:b::/64"]);
+  // A NAT64 gateway's prefix holds the whole IPv4 internet: its clients are their IPv4 ones.
+  expect(addressBucket("64:ff9b::192.0.2.1")).toBe("192.0.2.1");
+  expect(addressBucket("64:ff9b::c000:202")).toBe("192.0.2.2");
+  expect(addressBucket("[64:ff9b::192.0.2.3]:443")).toBe("192.0.2.3");
+  // Not an address with a port either: counted as it is.
+  expect(addressBucket("host.example:51000")).toBe("host.example:51000");
   expect(addressBucket("unknown")).toBe("unknown");
 });
 

@@ -72,15 +72,17 @@ const PREFIX_GROUPS = 4;
  * handed a whole /64 and may send from any of its 2^64 addresses (one
  * budget per address would be no budget); an IPv4-mapped IPv6 address
  * (`::ffff:192.0.2.1`, a dual-stack listener's view of an IPv4 peer) as
- * its IPv4 address. A port some balancers append (`192.0.2.1:51000`,
- * `[2001:db8::1]:51000`) is dropped: a client picks a new one per
- * connection. Anything else (`unknown`) as it is.
+ * its IPv4 address, and so is one behind a NAT64 gateway's well-known
+ * prefix (`64:ff9b::192.0.2.1`: that /64 holds every IPv4 address). A port
+ * some balancers append (`192.0.2.1:51000`, `[2001:db8::1]:51000`, even
+ * `[192.0.2.1]:51000` or an unbracketed `2001:db8::1:51000` that is no
+ * address with it) is dropped: a client picks a new one per connection.
+ * Anything else (`unknown`) as it is.
  */
 export function addressBucket(address: string): string {
-  const v4WithPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d{1,5}$/.exec(address);
-  if (v4WithPort?.[1] && isIPv4(v4WithPort[1])) return v4WithPort[1];
-  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(address)?.[1];
-  const plain = (bracketed ?? address).split("%")[0] ?? address;
+  const host = withoutPort(address);
+  if (isIPv4(host)) return host;
+  const plain = withoutZone(host);
   if (!isIPv6(plain)) return address;
   // An embedded IPv4 tail (::ffff:192.0.2.1) is two groups.
   const tail = plain.slice(plain.lastIndexOf(":") + 1);
@@ -92,13 +94,28 @@ export function addressBucket(address: string): string {
   const groups = [...headGroups, ...Array<string>(zeros).fill("0"), ...restGroups].map((group) =>
     Number.parseInt(group, 16),
   );
-  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff)
-    return groups.slice(6).map(ipv4Pair).join(".");
+  const mapped = groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff;
+  const nat64 =
+    groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((group) => group === 0);
+  if (mapped || nat64) return groups.slice(6).map(ipv4Pair).join(".");
   return `${groups
     .slice(0, PREFIX_GROUPS)
     .map((group) => group.toString(16))
     .join(":")}::/64`;
 }
+
+/** The address without a port a balancer appended to it, if it has one. */
+function withoutPort(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(address)?.[1];
+  if (bracketed) return bracketed;
+  // A whole IPv6 address keeps its last group: `2001:db8::1:5100` is an address (and with a
+  // port or without, the same /64).
+  if (isIPv6(withoutZone(address))) return address;
+  const host = /^(.+):\d{1,5}$/.exec(address)?.[1];
+  return host && (isIPv4(host) || isIPv6(withoutZone(host))) ? host : address;
+}
+
+const withoutZone = (address: string): string => address.split("%")[0] ?? address;
 
 function ipv4Groups(ipv4: string): string {
   const [a = 0, b = 0, c = 0, d = 0] = ipv4.split(".").map(Number);
