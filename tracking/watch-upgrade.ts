@@ -1,12 +1,12 @@
 import type { Server } from "bun";
 import type { Logger } from "pino";
-import type { Identity } from "../core/auth/identity";
 import { requireWatcher } from "../core/auth/order-access";
-import { isExpiredToken, type TokenVerifier } from "../core/auth/token-verifier";
+import type { TokenVerifier } from "../core/auth/token-verifier";
 import { EdgeError } from "../core/errors/edge-error";
 import { errorResponse, requestIdOf } from "../core/errors/error-response";
 import { percentDecodes, requestHeadBytes } from "../core/http/request-head";
 import type { AuthFailureLimiter } from "../core/limits/auth-failure-limit";
+import { verifyWithinLimit } from "../core/limits/verify-within-limit";
 import type { OrderRecord } from "../core/redis/order-record";
 import type { TrackingMetrics } from "./metrics";
 import type { SocketQuota } from "./socket-quota";
@@ -63,44 +63,6 @@ export function createWatchUpgrade(options: {
     options;
   const matchTrack = trackRoute(options.publicPath);
 
-  const blockedAddress = (retryAfterSeconds: number) =>
-    new EdgeError("rate_limited", "too many failed authentications from this address", {
-      retryAfterSeconds,
-    });
-
-  /**
-   * The gateway's rule: a blocked address costs a Map lookup, no signature
-   * check; only a forged or invalid token counts (not an expired genuine one).
-   */
-  async function checkToken(
-    token: string,
-    request: Request,
-    server: Server<WatcherData>,
-  ): Promise<Identity> {
-    if (failures.limiter.anyBlocked()) {
-      const blocked = failures.limiter.blockedFor(failures.clientAddress(request, server));
-      if (blocked > 0) {
-        const identity = verifier.cached(token);
-        if (!identity) throw blockedAddress(blocked);
-        return identity;
-      }
-    }
-    try {
-      return await verifier.verify(token);
-    } catch (error) {
-      if (
-        error instanceof EdgeError &&
-        error.code === "unauthenticated" &&
-        !isExpiredToken(error)
-      ) {
-        const address = failures.clientAddress(request, server);
-        const blocked = await failures.limiter.recordFailure(address).catch(() => 0);
-        if (blocked > 0) throw blockedAddress(blocked);
-      }
-      throw error;
-    }
-  }
-
   async function admit(request: Request, server: Server<WatcherData>): Promise<void> {
     if (requestHeadBytes(request) > maxHeaderBytes)
       throw new EdgeError("headers_too_large", `request head over ${maxHeaderBytes} bytes`);
@@ -111,7 +73,10 @@ export function createWatchUpgrade(options: {
     if (!percentDecodes(request.url))
       throw new EdgeError("bad_request", "malformed percent-encoding in the URL");
     const watch = parseWatchRequest(request, url, rawOrderId);
-    const identity = await checkToken(watch.token, request, server);
+    const identity = await verifyWithinLimit(verifier, watch.token, {
+      limiter: failures.limiter,
+      address: () => failures.clientAddress(request, server),
+    });
     const over = options.attempts.spend(identity);
     if (over) {
       // Who it is, once per window: what the operator needs to revoke a token or raise the budget.
