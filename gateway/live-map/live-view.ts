@@ -3,7 +3,7 @@ import { type NodeStats, readNodeStats } from "../../core/observability/node-sta
 import { isOrderStatus, type OrderStatus } from "../../core/order-status";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
-import { ORDER_FIELDS, parseOrderRecord } from "../../core/redis/order-record";
+import { readOrderRecord } from "../../core/redis/order-record";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
 
 export interface LiveRider {
@@ -91,11 +91,7 @@ export async function readLiveView(options: {
   });
 
   const orderIds = riders.flatMap((rider) => rider.orderIds).slice(0, LIVE_VIEW_LIMITS.orders);
-  const records = await Promise.all(
-    orderIds.map(async (orderId) =>
-      parseOrderRecord(orderId, await client.hmget(keys.order(orderId), ...ORDER_FIELDS)),
-    ),
-  );
+  const records = await Promise.all(orderIds.map((orderId) => readOrderRecord(client, orderId)));
   const orders = records.flatMap((record): LiveOrder[] => {
     if (!record || !isOrderStatus(record.status)) return [];
     const owner = ring.ownerOf(record.orderId);

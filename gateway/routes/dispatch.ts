@@ -5,12 +5,7 @@ import { encodeRiderInboxMessage, offerMessage } from "../../core/messages/rider
 import { orderEnded } from "../../core/order-status";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
-import {
-  ORDER_FIELDS,
-  type OrderRecord,
-  parseOrderRecord,
-  readOrderRecord,
-} from "../../core/redis/order-record";
+import { type OrderRecord, readOrderRecord } from "../../core/redis/order-record";
 import {
   assignRider,
   confirmAcceptedOffer,
@@ -54,10 +49,7 @@ export function dispatchRoutes(options: {
   const { client } = connection;
 
   async function loadOrder(orderId: string): Promise<OrderRecord> {
-    const order = parseOrderRecord(
-      orderId,
-      await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
-    );
+    const order = await readOrderRecord(client, orderId);
     if (!order) throw orderNotFound();
     return order;
   }

@@ -6,7 +6,7 @@ import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import { isOrderStatus, type OrderStatus, orderEnded } from "../../core/order-status";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
-import { ORDER_FIELDS, type OrderRecord, parseOrderRecord } from "../../core/redis/order-record";
+import { type OrderRecord, readOrderRecord } from "../../core/redis/order-record";
 import { transitionOrder } from "../../core/redis/order-scripts";
 import type { TrackingRing } from "../../core/tracking-ring/tracking-ring";
 import { mountRoute } from "../api/api-router";
@@ -55,10 +55,7 @@ export function orderTrackingRoutes(options: {
     orderId: string,
     identity: Identity,
   ): Promise<OrderRecord & { status: OrderStatus }> {
-    const order = parseOrderRecord(
-      orderId,
-      await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
-    );
+    const order = await readOrderRecord(client, orderId);
     // The order's customer, assigned rider and restaurant, and staff; to anyone else it is not there.
     if (!order) throw orderNotFound();
     requireRelation(identity, order);
@@ -92,10 +89,7 @@ export function orderTrackingRoutes(options: {
   mountRoute(app, changeStatusRoute, async (c) => {
     const orderId = c.req.valid("param").id;
     const { to, expectedVersion } = c.req.valid("json");
-    const order = parseOrderRecord(
-      orderId,
-      await client.hmget(keys.order(orderId), ...ORDER_FIELDS),
-    );
+    const order = await readOrderRecord(client, orderId);
     if (!order) throw orderNotFound();
     // Unrelated callers first: a step's 403 or 409 would tell them the order exists.
     requireRelation(c.get("identity"), order);
