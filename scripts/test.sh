@@ -51,7 +51,12 @@ if [ -s "$report" ]; then
   )
   passed=$((passed + tests - failures - skipped))
   failed=$((failed + failures))
-  [ "$bun_status" -ne 0 ] && [ "$failures" -eq 0 ] && failed=$((failed + 1))
+  # bun's "(fail)" lines carry no path: name each failed test with its file where the summary is read.
+  [ "$failures" -gt 0 ] && bun scripts/test-failures.ts "$report"
+  if [ "$bun_status" -ne 0 ] && [ "$failures" -eq 0 ]; then
+    echo "bun test exited $bun_status with no failed test in its report (an error between tests: see above)"
+    failed=$((failed + 1))
+  fi
 else
   echo "bun test produced no report"
   failed=$((failed + 1))
