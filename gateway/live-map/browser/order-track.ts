@@ -18,14 +18,19 @@ export const ORDER_STEPS = ["CONFIRMED", "ASSIGNED", "READY", "PICKED_UP", "DELI
 
 const PATH_POINTS = 600;
 
-export interface OrderTrack {
+/** An order as the status and ops-view reads give it. */
+export interface OrderSummary {
   orderId: string;
   status: string;
   version: number;
   riderId?: string;
   pickup?: Point;
   dropoff?: Point;
+  /** The tracking node serving it, where the read says. */
   node?: { id: string; url: string };
+}
+
+export interface OrderTrack extends OrderSummary {
   /** The courier's positions, oldest first; kept across reconnects (?afterSeq= skips repeats). */
   path: Point[];
   lastFixAt?: number;
@@ -40,15 +45,7 @@ export interface OrderTrack {
   statusPoll?: { state: StatusPollState; dueAt?: number; checkedAt: number; reads: number };
 }
 
-export function createTrack(order: {
-  orderId: string;
-  status: string;
-  version: number;
-  riderId?: string;
-  pickup?: Point;
-  dropoff?: Point;
-  node?: { id: string; url: string };
-}): OrderTrack {
+export function createTrack(order: OrderSummary): OrderTrack {
   return {
     ...order,
     path: [],

@@ -6,21 +6,19 @@
 // routes a customer app does.
 import { orderEnded } from "../../../core/order-status";
 import { createPainter, extendBounds } from "./map-canvas";
-import { applyStatus, createTrack, ORDER_STEPS, type OrderTrack, type Point } from "./order-track";
+import {
+  applyStatus,
+  createTrack,
+  ORDER_STEPS,
+  type OrderSummary,
+  type OrderTrack,
+  type Point,
+} from "./order-track";
 import { planOrderView } from "./order-view-plan";
 import { $, colorOf, explainRefusal, roleOf, showNotice } from "./page";
 import { pollOrderStatus } from "./status-poll";
 import { STATUS_POLL_EVERY_MS } from "./status-poll-plan";
 import { followTrack } from "./track-socket";
-
-interface OrderStatus {
-  orderId: string;
-  status: string;
-  version: number;
-  riderId?: string;
-  pickup?: Point;
-  dropoff?: Point;
-}
 
 const STEP_NAMES: Record<string, string> = {
   CONFIRMED: "order confirmed",
@@ -53,7 +51,7 @@ export async function startOrderView(token: string, orderId: string, city?: stri
     showNotice(explainRefusal(`order ${orderId}`, failed.status, body.error?.message));
     return;
   }
-  const status = (await statusAnswer.json()) as OrderStatus;
+  const status = (await statusAnswer.json()) as OrderSummary;
   const track = createTrack(status);
   if (plan.show === "status only") {
     followStatus(track, `${path}/status`, headers);
