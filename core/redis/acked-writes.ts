@@ -14,6 +14,11 @@ export interface AckedWriteOptions {
 export interface AckedWrites {
   readonly replicas: number;
   /**
+   * The longest one run() waits for replicas in all (0 without replicas):
+   * a refused shard's probe, the write's WAIT and its resend after a MOVED.
+   */
+  readonly longestWaitMs: number;
+  /**
    * Runs the one script `call` calls (writing `key`'s slot) and,
    * when replicas are required, WAIT on the same connection right after it.
    * `replicated` is false when fewer replicas had it in time: the change is
@@ -29,6 +34,9 @@ export interface AckedWrites {
 }
 
 const REFUSE_AFTER_SHORT_WAIT_MS = 1_000;
+
+/** WAITs one run() may send: the probe, the write's and the write's again after a MOVED. */
+const WAITS_PER_RUN = 3;
 
 const unconfirmedShard = () =>
   new EdgeError("unavailable", "the order's Redis shard has no replica in step");
@@ -59,6 +67,7 @@ export function createAckedWrites(
 
   return {
     replicas,
+    longestWaitMs: replicas === 0 ? 0 : WAITS_PER_RUN * timeoutMs,
     async run(key, call) {
       if (replicas === 0) return { result: await call(client), replicated: true };
       const shard = shardOf(key);

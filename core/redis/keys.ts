@@ -71,6 +71,11 @@ export const keys = {
   orderTrack: (order: string) => `track:${partitionTag(order)}:${order}`,
   offerForRider: (city: string, rider: string) => `offer:{${city}}:rider:${rider}`,
   offerForOrder: (city: string, order: string) => `offer:{${city}}:order:${order}`,
+  /**
+   * STRING `<rider> <token>`, a short TTL: that accept took the order's offer and is assigning it;
+   * its retry meanwhile is told to wait (503), not that the offer is gone.
+   */
+  offerAccepting: (city: string, order: string) => `offer:{${city}}:accepting:${order}`,
   fence: (city: string) => `fence:{${city}}`,
   /** ZSET tracking node id → last heartbeat ms: the live members of the hash ring. */
   trackingNodes: () => "tracking:nodes",

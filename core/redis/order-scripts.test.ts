@@ -3,7 +3,13 @@ import type { Cluster } from "ioredis";
 import { useScriptConnections } from "../../test/support/script-connections";
 import { uniqueId } from "../../test/support/tokens";
 import { keys, ORDER_PARTITIONS, orderPartition } from "./keys";
-import { assignRider, createOffer, takeOffer, transitionOrder } from "./order-scripts";
+import {
+  assignRider,
+  createOffer,
+  releaseAcceptingMarker,
+  takeOffer,
+  transitionOrder,
+} from "./order-scripts";
 
 const connections = useScriptConnections();
 
@@ -47,6 +53,44 @@ describe.each(["standalone", "cluster"] as const)("dispatch scripts on %s", (mod
     expect(await connection.client.hget(keys.order(orderId), "riderId")).toBe(rider);
   });
 });
+
+describe.each(["standalone", "cluster"] as const)(
+  "take-offer.lua's accepting marker on %s",
+  (mode) => {
+    test("an accept that takes the offer marks it for its rider and token; only they are told it is under way, until the marker is released", async () => {
+      const connection = connections[mode];
+      if (!connection) throw new Error("no connection");
+      const city = uniqueId("city").toLowerCase();
+      const orderId = uniqueId("order");
+      const riderId = uniqueId("rider");
+      const token = await createOffer(connection, { city, riderId, orderId, ttlMs: 30_000 });
+      const offer = { city, riderId, orderId, token };
+      expect(await takeOffer(connection, offer, 10_000)).toBe("taken");
+      const marker = keys.offerAccepting(city, orderId);
+      expect(await connection.client.pttl(marker)).toBeGreaterThan(9_000);
+
+      expect(await takeOffer(connection, offer, 10_000)).toBe("accepting");
+      for (const other of [
+        { ...offer, riderId: uniqueId("thief") },
+        { ...offer, token: `${orderId}:0` },
+      ])
+        await expect(takeOffer(connection, other, 10_000)).rejects.toMatchObject({
+          code: "offer_expired",
+        });
+      // A decline (no marker asked for) is not told about the accept.
+      await expect(takeOffer(connection, offer)).rejects.toMatchObject({ code: "offer_expired" });
+
+      // Only its own accept releases it.
+      await releaseAcceptingMarker(connection, { ...offer, riderId: uniqueId("thief") });
+      expect(await connection.client.exists(marker)).toBe(1);
+      await releaseAcceptingMarker(connection, offer);
+      expect(await connection.client.exists(marker)).toBe(0);
+      await expect(takeOffer(connection, offer, 10_000)).rejects.toMatchObject({
+        code: "offer_expired",
+      });
+    });
+  },
+);
 
 describe.each(["standalone", "cluster"] as const)("transition-order.lua on %s", (mode) => {
   test("moves only from a legal status at the expected version, once under concurrency", async () => {

@@ -5,6 +5,7 @@ import type { RiderVisibleStatus } from "../order-status";
 import { notReplicated } from "./acked-writes";
 import type { RedisConnection } from "./client";
 import { keys } from "./keys";
+import { releaseLease } from "./leases";
 
 /** Turns a script's status into its result or the matching EdgeError. */
 function expectOk(status: string, messages: Partial<Record<ErrorCode, string>>): void {
@@ -36,18 +37,58 @@ export async function createOffer(
   return token;
 }
 
-/** take-offer.lua: compare-and-delete of both locks by the rider's own key, or 409 offer_expired. */
+/** An offer as its rider answers it: the rider from the caller's token, the city from it too. */
+export interface RiderOffer {
+  readonly city: string;
+  readonly riderId: string;
+  readonly orderId: string;
+  readonly token: string;
+}
+
+/** The accepting marker's value: which rider's accept, of which offer. */
+const acceptingHolder = (riderId: string, token: string) => `${riderId} ${token}`;
+
+/**
+ * take-offer.lua: compare-and-delete of both locks by the rider's own key,
+ * "taken", or 409 offer_expired. With `acceptingMs` (an accept) taking them
+ * also sets the accepting marker for that long, and an accept that finds
+ * them gone but the marker its own (same rider, same token: its first
+ * accept is under way) gets "accepting".
+ */
 export async function takeOffer(
   connection: RedisConnection,
-  offer: { city: string; riderId: string; orderId: string; token: string },
-): Promise<void> {
+  offer: RiderOffer,
+  acceptingMs = 0,
+): Promise<"taken" | "accepting"> {
   const { city, riderId, orderId, token } = offer;
   const status = (await connection.client.takeOffer(
     keys.offerForRider(city, riderId),
     keys.offerForOrder(city, orderId),
+    keys.offerAccepting(city, orderId),
     token,
+    acceptingHolder(riderId, token),
+    acceptingMs,
   )) as string;
+  if (status === "accepting") return status;
   expectOk(status, { offer_expired: "the offer expired, was replaced or is not yours" });
+  return "taken";
+}
+
+/**
+ * Deletes the accepting marker takeOffer set, once the accept's assignment
+ * settled (the order record tells its retries the rest); only this accept's
+ * (release-lease.lua): a later offer's accept of the order may have its own.
+ */
+export async function releaseAcceptingMarker(
+  connection: RedisConnection,
+  offer: RiderOffer,
+): Promise<void> {
+  const { city, riderId, orderId, token } = offer;
+  await releaseLease(
+    connection.client,
+    keys.offerAccepting(city, orderId),
+    acceptingHolder(riderId, token),
+  );
 }
 
 /**

@@ -15,7 +15,7 @@ const SCRIPTS = {
   storeRiderPositions: { file: "store-rider-positions.lua", keys: null },
   takeRateLimit: { file: "take-rate-limit.lua", keys: 1 },
   createOffer: { file: "create-offer.lua", keys: 3 },
-  takeOffer: { file: "take-offer.lua", keys: 2 },
+  takeOffer: { file: "take-offer.lua", keys: 3 },
   assignRider: { file: "assign-rider.lua", keys: 2 },
   confirmAcceptedOffer: { file: "confirm-accepted-offer.lua", keys: 1 },
   beginIdempotent: { file: "begin-idempotent.lua", keys: 1 },

@@ -157,7 +157,7 @@ export const answerOfferRoute = createRoute({
   tags: ["dispatch"],
   summary: "A rider accepts or declines an offer",
   description:
-    "The rider and city come from the token. Both locks are released by the rider's own key and token; accept then assigns the order (CONFIRMED → ASSIGNED). An accept retried with the same token after its answer was lost (or a 5xx) is answered 200 with the order's status and version now while the order is still this rider's by that offer and not ended (ASSIGNED, READY or PICKED_UP), once a replica has the assignment (503 until then). Riders only.",
+    "The rider and city come from the token. Both locks are released by the rider's own key and token; accept then assigns the order (CONFIRMED → ASSIGNED). An accept retried with the same token after its answer was lost (or a 5xx) is answered 200 with the order's status and version now while the order is still this rider's by that offer and not ended (ASSIGNED, READY or PICKED_UP), once a replica has the assignment (503 until then); one that comes while the first is still assigning the order (the offer taken, the assignment not yet made) is 503 with `Retry-After` until it is, then answered from the order as above. Riders only.",
   security: BEARER,
   request: {
     params: z.object({ orderId: keyPartId("an order id", "ord-5f2c9e") }),
@@ -172,6 +172,8 @@ export const answerOfferRoute = createRoute({
         offer_expired:
           "the offer expired, was replaced or is not this rider's (or, for a retried accept, the order is no longer this rider's or has ended)",
         illegal_transition: "the order is no longer waiting for a rider",
+        unavailable:
+          "Redis is unreachable, or an order change could not be confirmed on its replicas (`ORDER_WRITE_REPLICAS`); for a retried accept also: no replica has the assignment yet, or the first accept of this offer is still assigning the order; `Retry-After`",
       },
       { body: true },
     ),

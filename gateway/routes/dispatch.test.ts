@@ -204,13 +204,20 @@ describe("offers and fencing", () => {
     });
     const responses = await Promise.all(attempts);
     // One assignment; the rider's own accepts that came after it are answered as it was
-    // (a retry after a lost answer), every other attempt 409.
+    // (a retry after a lost answer), or 503 `unavailable` while it was still being made;
+    // every other attempt 409.
     const accepted = responses.filter((r) => r.status === 200);
     expect(accepted.length).toBeGreaterThanOrEqual(1);
     for (const body of await Promise.all(accepted.map((r) => r.json())))
       expect(body).toEqual({ orderId, status: "ASSIGNED", version: 2, riderId });
-    expect(responses.filter((r) => r.status === 409)).toHaveLength(200 - accepted.length);
-    expect(accepted.length).toBeLessThanOrEqual(50);
+    const ownAccepts = responses.filter((_, i) => i % 4 === 0);
+    const waiting = ownAccepts.filter((r) => r.status === 503);
+    for (const body of await Promise.all(waiting.map((r) => r.json())))
+      expect(body).toMatchObject({ error: { code: "unavailable" } });
+    expect(accepted.length + waiting.length).toBe(50);
+    expect(responses.filter((_, i) => i % 4 !== 0).map((r) => r.status)).toEqual(
+      Array(150).fill(409),
+    );
     const status = await gateway.call(`/v1/orders/${orderId}/status`, { as: dispatcher });
     expect(await status.json()).toMatchObject({ orderId, status: "ASSIGNED", version: 2, riderId });
     expect(await fixture.db.sismember(keys.riderOrders(riderId), orderId)).toBe(1);

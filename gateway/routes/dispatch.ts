@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { orderNotFound } from "../../core/auth/order-access";
 import { EdgeError } from "../../core/errors/edge-error";
 import { encodeRiderInboxMessage, offerMessage } from "../../core/messages/rider-inbox";
-import { orderEnded } from "../../core/order-status";
+import { orderEnded, type RiderVisibleStatus } from "../../core/order-status";
 import type { RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
 import { type OrderRecord, readOrderRecord } from "../../core/redis/order-record";
@@ -10,12 +10,17 @@ import {
   assignRider,
   confirmAcceptedOffer,
   createOffer,
+  type RiderOffer,
+  releaseAcceptingMarker,
   takeOffer,
 } from "../../core/redis/order-scripts";
 import { mountRoute } from "../api/api-router";
 import { answerOfferRoute, candidatesRoute, createOfferRoute } from "../api/dispatch-api";
 import type { GatewayEnv } from "../context";
 import { requireRole } from "../middleware/require-role";
+
+/** What an accept's assignment may take beyond its replicas' WAITs: its round trips to Redis. */
+const ACCEPT_ROUND_TRIPS_MS = 1_000;
 
 /**
  * Dispatch: nearest fresh riders without a pending offer; offers under a
@@ -35,6 +40,12 @@ import { requireRole } from "../middleware/require-role";
  * one too), and the active set written again. Not only while ASSIGNED: the
  * restaurant may mark the order READY before the app retries, and an order
  * missing from the set has its positions never published to the customer.
+ * A retry that comes while the first accept is still between the two
+ * scripts finds the offer spent and the order not yet the rider's: the
+ * accepting marker take-offer.lua leaves (same rider, same token) turns its
+ * 409 into 503 with Retry-After until the assignment settles, when the
+ * marker goes and the record answers (200 as the first, or the first's
+ * failure). A marker left by a gateway that died lapses on its own.
  */
 export function dispatchRoutes(options: {
   connection: RedisConnection;
@@ -47,11 +58,46 @@ export function dispatchRoutes(options: {
 }) {
   const { connection, freshForMs, maxRadiusM, maxCount, now = Date.now } = options;
   const { client } = connection;
+  // The accepting marker outlives the accept's assignment at its slowest (its replicas' WAITs
+  // and the round trips), so a retry is told to wait only while the first may still land.
+  const acceptingMs = connection.acked.longestWaitMs + ACCEPT_ROUND_TRIPS_MS;
 
   async function loadOrder(orderId: string): Promise<OrderRecord> {
     const order = await readOrderRecord(client, orderId);
     if (!order) throw orderNotFound();
     return order;
+  }
+
+  /** The assignment of an offer this accept took; its accepting marker goes once it settled. */
+  async function assignTaken(offer: RiderOffer): Promise<number> {
+    try {
+      return await assignRider(connection, offer);
+    } finally {
+      // Not deleted (Redis away): it lapses after acceptingMs, and retries read the record then.
+      await releaseAcceptingMarker(connection, offer).catch(() => undefined);
+    }
+  }
+
+  /**
+   * An accept whose offer is spent: answered as the first while the order is
+   * this rider's by this token (confirm-accepted-offer.lua); when it is not
+   * (yet) and the first accept was under way as the offer was found spent,
+   * 503: its assignment may still come, and a 409 would have the app drop it.
+   */
+  async function answerRetry(
+    offer: RiderOffer,
+    firstUnderWay: boolean,
+  ): Promise<{ status: RiderVisibleStatus; version: number }> {
+    try {
+      return await confirmAcceptedOffer(connection, offer);
+    } catch (error) {
+      if (!firstUnderWay || !(error instanceof EdgeError) || error.code !== "offer_expired")
+        throw error;
+      throw new EdgeError(
+        "unavailable",
+        "this offer's first accept is still under way: retry the same accept",
+      );
+    }
   }
 
   const dispatchOnly = requireRole("dispatcher", "ops");
@@ -124,21 +170,18 @@ export function dispatchRoutes(options: {
     const rider = c.get("identity");
     if (!rider.city) throw new EdgeError("forbidden", "rider token without a city");
     const offer = { city: rider.city, riderId: rider.sub, orderId, token };
-    const accept = { orderId, riderId: rider.sub, token };
-    // When this is the retry of this rider's earlier accept of this offer: the order's status and version now.
-    const acceptedBefore = await takeOffer(connection, offer).then(
-      () => undefined,
-      (error: unknown) => {
-        const spent = error instanceof EdgeError && error.code === "offer_expired";
-        if (!spent || action !== "accept") throw error;
-        return confirmAcceptedOffer(connection, accept);
-      },
-    );
-    if (action === "decline") return c.json({ orderId, declined: true as const }, 200);
-    const { status, version } = acceptedBefore ?? {
-      status: "ASSIGNED" as const,
-      version: await assignRider(connection, accept),
-    };
+    if (action === "decline") {
+      await takeOffer(connection, offer);
+      return c.json({ orderId, declined: true as const }, 200);
+    }
+    const taken = await takeOffer(connection, offer, acceptingMs).catch((error: unknown) => {
+      if (error instanceof EdgeError && error.code === "offer_expired") return "spent" as const;
+      throw error;
+    });
+    const { status, version } =
+      taken === "taken"
+        ? { status: "ASSIGNED" as const, version: await assignTaken(offer) }
+        : await answerRetry(offer, taken === "accepting");
     await client.sadd(keys.riderOrders(rider.sub), orderId);
     // The set is on the rider's slot, the record on the order's: no script holds both. A cancel
     // between the assignment (or its confirmation) and the SADD took the order out of the set

@@ -1,6 +1,7 @@
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Redis } from "ioredis";
 import { keys } from "../../core/redis/keys";
+import { type FreezingProxy, startFreezingProxy } from "../../test/support/freezing-proxy";
 import { startTestGateway, type TestGateway } from "../../test/support/gateway";
 import { seedOrder } from "../../test/support/orders";
 import { useRedisClient } from "../../test/support/redis-connection";
@@ -10,24 +11,36 @@ import { waitUntil } from "../../test/support/wait";
 
 // A rider's accept retried after its answer was lost (PATCH /v1/rides/{orderId}, same token):
 // answered only once a replica has the assignment, and while the order is the rider's and not ended;
-// an accept never leaves an order a cancel took away in the rider's active set.
+// told to wait (503) while the first accept is still assigning the order; an accept never leaves
+// an order a cancel took away in the rider's active set.
 
-/** Gateways by how long their order writes wait for the one replica (ORDER_WRITE_REPLICAS=1). */
-const gateways: { short?: TestGateway; patient?: TestGateway } = {};
+/**
+ * Gateways by how long their order writes wait for the one replica (ORDER_WRITE_REPLICAS=1);
+ * `behindProxy` (patient too) reaches Redis through `proxy`, which can hold its commands back.
+ */
+const gateways: { short?: TestGateway; patient?: TestGateway; behindProxy?: TestGateway } = {};
 let replica: RedisServer;
 let replicaDb: Redis;
+let proxy: FreezingProxy;
 
 const fixture = useRedisClient({
   stopFirst: async () => {
-    await Promise.all([gateways.short?.stop(), gateways.patient?.stop()]);
+    await Promise.all([
+      gateways.short?.stop(),
+      gateways.patient?.stop(),
+      gateways.behindProxy?.stop(),
+    ]);
+    await proxy?.close();
     replicaDb?.disconnect();
     await replica?.stop();
   },
 });
 
-const withReplica = (timeoutMs: number) =>
+const PATIENT_MS = 5_000;
+
+const withReplica = (timeoutMs: number, redisUrl = fixture.redis.url) =>
   startTestGateway({
-    REDIS_URL: fixture.redis.url,
+    REDIS_URL: redisUrl,
     RATE_LIMIT_REQUESTS: "100000",
     ORDER_WRITE_REPLICAS: "1",
     ORDER_WRITE_REPLICA_TIMEOUT_MS: String(timeoutMs),
@@ -44,7 +57,12 @@ beforeAll(async () => {
     5_000,
     "replica in sync",
   );
-  [gateways.short, gateways.patient] = await Promise.all([withReplica(50), withReplica(5_000)]);
+  proxy = await startFreezingProxy(fixture.redis.port);
+  [gateways.short, gateways.patient, gateways.behindProxy] = await Promise.all([
+    withReplica(50),
+    withReplica(PATIENT_MS),
+    withReplica(PATIENT_MS, `redis://127.0.0.1:${proxy.port}`),
+  ]);
 }, 15_000);
 
 /** Freezes the replica (SIGSTOP): the master's WAIT gets no acknowledgement until it is thawed. */
@@ -184,4 +202,88 @@ describe("an accept and its retry", () => {
     ]);
     expect(await inActiveSet(riderId, orderId)).toBe(false);
   });
+
+  test("while the first accept is between taking the offer and the assignment, its retry is 503 with Retry-After, then answered as the first", async () => {
+    const first = gateways.behindProxy as TestGateway;
+    const other = gateways.patient as TestGateway;
+    const riderId = uniqueId("rider");
+    const { orderId, fencingToken } = await offeredOrder(other, riderId);
+    const accepting = holdAfterTakingOffer(() => accept(first, orderId, riderId, fencingToken));
+    try {
+      await accepting.held;
+      // The offer is spent and the order not yet the rider's: the first accept is under way.
+      expect(await fixture.db.exists(keys.offerForOrder("london", orderId))).toBe(0);
+      expect(await fixture.db.hget(keys.order(orderId), "status")).toBe("CONFIRMED");
+      // The app's retry (through another gateway): wait, not "the offer is gone".
+      const retry = await accept(other, orderId, riderId, fencingToken);
+      expect([retry.status, retry.headers.get("retry-after"), (await failure(retry)).code]).toEqual(
+        [503, "1", "unavailable"],
+      );
+      // Another rider, another token and a decline get what they got before: 409.
+      const refused = [
+        await accept(other, orderId, uniqueId("thief"), fencingToken),
+        await accept(other, orderId, riderId, `${orderId}:999999`),
+        await other.call(`/v1/rides/${orderId}`, {
+          method: "PATCH",
+          ...json({ action: "decline", token: fencingToken }),
+          as: { sub: riderId, role: "rider" },
+        }),
+      ];
+      expect(
+        await Promise.all(refused.map(async (r) => [r.status, (await failure(r)).code])),
+      ).toEqual(Array(3).fill([409, "offer_expired"]));
+      // The marker saying so lasts no longer than the assignment may (three WAITs and a second of trips).
+      const markerMs = await fixture.db.pttl(keys.offerAccepting("london", orderId));
+      expect(markerMs).toBeGreaterThan(0);
+      expect(markerMs).toBeLessThanOrEqual(3 * PATIENT_MS + 1_000);
+    } finally {
+      accepting.release();
+    }
+
+    const answered = { orderId, status: "ASSIGNED", version: 2, riderId };
+    const firstAnswer = await accepting.answer;
+    expect([firstAnswer.status, await firstAnswer.json()]).toEqual([200, answered]);
+    expect(await fixture.db.exists(keys.offerAccepting("london", orderId))).toBe(0);
+    const retry = await accept(other, orderId, riderId, fencingToken);
+    expect([retry.status, await retry.json()]).toEqual([200, answered]);
+    expect(await inActiveSet(riderId, orderId)).toBe(true);
+  });
+
+  test("when the first accept fails after taking the offer (the order cancelled meanwhile), its retry gets 409 once it has, never 200", async () => {
+    const first = gateways.behindProxy as TestGateway;
+    const other = gateways.patient as TestGateway;
+    const riderId = uniqueId("rider");
+    const { orderId, fencingToken } = await offeredOrder(other, riderId);
+    const accepting = holdAfterTakingOffer(() => accept(first, orderId, riderId, fencingToken));
+    try {
+      await accepting.held;
+      expect((await step(other, orderId, "CANCELLED", 1)).status).toBe(200);
+      const retry = await accept(other, orderId, riderId, fencingToken);
+      expect([retry.status, (await failure(retry)).code]).toEqual([503, "unavailable"]);
+    } finally {
+      accepting.release();
+    }
+
+    const firstAnswer = await accepting.answer;
+    expect([firstAnswer.status, (await failure(firstAnswer)).code]).toEqual([
+      409,
+      "illegal_transition",
+    ]);
+    expect(await fixture.db.exists(keys.offerAccepting("london", orderId))).toBe(0);
+    const retry = await accept(other, orderId, riderId, fencingToken);
+    expect([retry.status, (await failure(retry)).code]).toEqual([409, "offer_expired"]);
+    expect(await inActiveSet(riderId, orderId)).toBe(false);
+  });
 });
+
+/**
+ * Sends `call` (an accept through `gateways.behindProxy`) and holds that gateway's Redis commands
+ * from take-offer.lua's "ok" on: the accept has taken the offer, its assignment is not sent.
+ */
+function holdAfterTakingOffer(call: () => Promise<Response>) {
+  const hold = proxy.holdRequestsAfter(TAKE_OFFER_OK);
+  return { held: hold.holding, release: hold.release, answer: call() };
+}
+
+/** take-offer.lua's "ok" as RESP (a bulk string; the gateway's other replies here never are one). */
+const TAKE_OFFER_OK = "$2\r\nok\r\n";
