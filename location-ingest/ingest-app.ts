@@ -78,12 +78,13 @@ export async function startIngest(
     logger,
   });
   const sendPing = createSendPing(sessions);
+  const verifier = createTokenVerifier(config.auth, options.verifier);
   const service = createConnectService({
     sessions,
+    revocations: verifier,
     sendPing,
     maxUploadPings: config.maxUploadPings,
   });
-  const verifier = createTokenVerifier(config.auth, options.verifier);
   const sweeper = startStaleRiderSweeper({
     connection,
     localCities: sessions.cities,
@@ -112,7 +113,11 @@ export async function startIngest(
     logger,
     bindHost: config.bindHost,
   };
-  const grpc = await startH2cServer(config.grpcPort, { ...transport, sessions });
+  const grpc = await startH2cServer(config.grpcPort, {
+    ...transport,
+    sessions,
+    revocations: verifier,
+  });
   const http = await startHttp1Server(config.httpPort, { ...transport, healthRoutes: health });
   const pingsPerSecond = ratePerSecond(() => metricTotal(metrics.pingsAccepted));
   const stats = startNodeStatsReporter({

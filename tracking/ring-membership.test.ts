@@ -2,10 +2,11 @@
 import { expect, test } from "bun:test";
 import pino from "pino";
 import { Registry } from "prom-client";
+import { createTokenVerifier } from "../core/auth/token-verifier";
 import { keys } from "../core/redis/keys";
 import { createTrackingRing } from "../core/tracking-ring/tracking-ring";
 import { useRedisConnection } from "../test/support/redis-connection";
-import { uniqueId } from "../test/support/tokens";
+import { TEST_JWT_SECRET, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
 import { createTrackingMetrics } from "./metrics";
 import { createRingMembership } from "./ring-membership";
@@ -32,6 +33,7 @@ test("a node whose last beat is older than the TTL leaves with that beat: no rin
       limits: { conflateAboveBytes: 65_536, closeAboveBytes: 1 << 20, closeAfterStuckMs: 60_000 },
       seqRestartAfterMs: 120_000,
       publish: () => undefined,
+      revocations: createTokenVerifier({ secret: TEST_JWT_SECRET }),
     }),
     onClaimLost: () => undefined,
     logger,

@@ -79,11 +79,13 @@ export async function startTracking(
     onResubscribed: (orderIds) => orderWatch.resync(orderIds),
   });
   const metrics = createTrackingMetrics(registry, subscriptions.subscriptionCount);
+  const verifier = createTokenVerifier(config.auth, options.verifier);
   const watchers = createWatchers({
     metrics,
     limits: config,
     seqRestartAfterMs: config.seqRestartAfterMs,
     publish: (topic, data) => server.publish(topic, data, false),
+    revocations: verifier,
   });
   const views = createOrderViews();
   const orderWatch = createOrderWatch({
@@ -130,7 +132,7 @@ export async function startTracking(
     publicPath: config.publicPath,
     nodeId: self.id,
     maxHeaderBytes: config.maxHeaderBytes,
-    verifier: createTokenVerifier(config.auth, options.verifier),
+    verifier,
     failures: {
       limiter: createAuthFailureLimiter({
         client: connection.client,

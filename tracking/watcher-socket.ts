@@ -37,8 +37,8 @@ export interface WatcherData {
    * positions reach it through the engine's own fan-out, not one send each.
    */
   inStep: boolean;
-  /** Stops the timer that closes the socket when its token expires. */
-  cancelExpiry?: () => void;
+  /** Stops watching for the end of its token (exp, or its signing key revoked), which closes the socket. */
+  cancelTokenEnd?: () => void;
 }
 
 export type WatcherSocket = ServerWebSocket<WatcherData>;

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { Registry } from "prom-client";
+import { createTokenVerifier } from "../core/auth/token-verifier";
 import { statusEventJson } from "../core/messages/tracking-events";
 import { CLOSE, type FrameFormat, TRACKING_SUBPROTOCOLS } from "../core/protocol/tracking-protocol";
 import { TrackingEventSchema } from "../proto/gen/delivery/tracking/v1/tracking_event_pb";
 import { positionEvent } from "../test/support/positions";
 import { openRawWebSocket } from "../test/support/raw-websocket";
+import { TEST_JWT_SECRET } from "../test/support/tokens";
 import { openWatcher, type TestWatcher } from "../test/support/tracking";
 import { eventFrame, type OutgoingFrame } from "./frames";
 import { createTrackingMetrics } from "./metrics";
@@ -32,6 +34,8 @@ beforeAll(() => {
     limits: LIMITS,
     seqRestartAfterMs: RESTART_AFTER_MS,
     publish: (topic, data) => server.publish(topic, data, false),
+    // Its tokens have no signing key to revoke (HS256): they end at exp only.
+    revocations: createTokenVerifier({ secret: TEST_JWT_SECRET }),
   });
   server = Bun.serve<WatcherData>({
     port: 0,

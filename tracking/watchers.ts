@@ -1,7 +1,7 @@
-import { whenTokenExpires } from "../core/auth/token-expiry";
+import { type KeyRevocations, whenTokenEnds } from "../core/auth/token-lifetime";
 import { movedEventJson } from "../core/messages/tracking-events";
 import { followsInOrder } from "../core/position/rider-position";
-import { CLOSE, type CloseCode } from "../core/protocol/tracking-protocol";
+import { CLOSE, type CloseCode, TOKEN_REVOKED } from "../core/protocol/tracking-protocol";
 import { eventFrame, type OutgoingFrame } from "./frames";
 import type { TrackingMetrics } from "./metrics";
 import {
@@ -39,9 +39,11 @@ export function createWatchers(options: {
   seqRestartAfterMs: number;
   /** The engine's fan-out: one frame to every subscriber of a topic. */
   publish: (topic: string, data: string | Uint8Array) => void;
+  /** The token verifier's: a socket ends when the key that signed its token is revoked. */
+  revocations: KeyRevocations;
   now?: () => number;
 }) {
-  const { metrics, limits, seqRestartAfterMs, publish, now = Date.now } = options;
+  const { metrics, limits, seqRestartAfterMs, publish, revocations, now = Date.now } = options;
   const byOrder = new Map<string, WatchedOrder>();
   const sentOf = {
     position: metrics.framesSent.labels({ type: "position" }),
@@ -105,11 +107,12 @@ export function createWatchers(options: {
     return true;
   }
 
-  function armExpiry(ws: WatcherSocket): void {
-    ws.data.cancelExpiry = whenTokenExpires(
-      ws.data.identity.exp,
-      () => {
-        if (!ws.data.closing) close(ws, CLOSE.tokenExpired);
+  function armTokenEnd(ws: WatcherSocket): void {
+    ws.data.cancelTokenEnd = whenTokenEnds(
+      ws.data.identity,
+      revocations,
+      (end) => {
+        if (!ws.data.closing) close(ws, end === "expired" ? CLOSE.tokenExpired : TOKEN_REVOKED);
       },
       now,
     );
@@ -129,7 +132,7 @@ export function createWatchers(options: {
       }
       order.sockets.add(ws);
       metrics.sockets.inc();
-      armExpiry(ws);
+      armTokenEnd(ws);
       joinTopic(ws, order);
     },
 
@@ -138,7 +141,7 @@ export function createWatchers(options: {
       const order = byOrder.get(ws.data.orderId);
       if (!order?.sockets.has(ws)) return false;
       leaveTopic(ws, order);
-      ws.data.cancelExpiry?.();
+      ws.data.cancelTokenEnd?.();
       order.sockets.delete(ws);
       metrics.sockets.dec();
       if (order.sockets.size === 0) {

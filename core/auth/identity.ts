@@ -1,3 +1,5 @@
+import type { KeyRef } from "./jwks-keys";
+
 export const ROLES = ["customer", "rider", "restaurant", "dispatcher", "ops"] as const;
 export type Role = (typeof ROLES)[number];
 
@@ -9,6 +11,11 @@ export interface Identity {
   readonly city?: string;
   /** Expiry, Unix seconds. */
   readonly exp: number;
+  /**
+   * With a fetched JWKS, the key that signed the token: sessions opened with
+   * it end when the identity provider revokes that key (core/auth/token-lifetime.ts).
+   */
+  readonly key?: KeyRef;
 }
 
 export function isRole(value: unknown): value is Role {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { waitUntil } from "../../test/support/wait";
 import { EdgeError } from "../errors/edge-error";
 import { createTokenVerifier } from "./token-verifier";
 
@@ -190,5 +191,57 @@ describe("a key the identity provider revokes (drops from its JWKS)", () => {
     await Bun.sleep(20);
     expect(verifier.cached(noKidToken)).toBeUndefined();
     expect(await outcome(verifier.verify(noKidToken))).toBe("unauthenticated");
+  });
+});
+
+describe("sessions open with a token whose key the identity provider revokes", () => {
+  test("a refresh that drops the key ends them, once; a failed refresh ends none; one opened after ends at once; without a key id, any change ends it", async () => {
+    state.mode = "ok";
+    const { publicKey, privateKey } = await generateKeyPair("EdDSA");
+    const noKid = { ...(await exportJWK(publicKey)), alg: "EdDSA" };
+    state.keys = [await addKey("s-revoked"), await addKey("s-kept"), noKid];
+    // Real time: open sessions refresh the set on a timer of their own, every refreshMs.
+    const verifier = createTokenVerifier({
+      jwks: { url, timeoutMs: 1_000, refetchMinMs: 10, refreshMs: 50 },
+    });
+    const revoked = await verifier.verify(await token("s-revoked"));
+    const kept = await verifier.verify(await token("s-kept"));
+    const withoutKid = await verifier.verify(
+      await new SignJWT({ role: "customer" })
+        .setProtectedHeader({ alg: "EdDSA" })
+        .setSubject("c8")
+        .setExpirationTime("1h")
+        .sign(privateKey),
+    );
+    const ended: string[] = [];
+    const open = (name: string, key = revoked.key) => {
+      if (!key) throw new Error(`${name}: verified without its key`);
+      return verifier.whenRevoked(key, () => ended.push(name));
+    };
+    open("revoked-1");
+    open("revoked-2");
+    const closedBefore = open("revoked-closed");
+    const keptOpen = open("kept", kept.key);
+    open("no-kid", withoutKid.key);
+    closedBefore();
+
+    // The provider fails: its last good set stands, and every session with it.
+    state.mode = "status-500";
+    const hits = state.hits;
+    await waitUntil(() => state.hits >= hits + 2, 5_000, "two refreshes");
+    expect(ended).toEqual([]);
+
+    state.mode = "ok";
+    state.keys = state.keys.filter((key) => key.kid !== "s-revoked");
+    await waitUntil(() => ended.length >= 3, 5_000, "the revoked sessions ended");
+    expect(ended.sort()).toEqual(["no-kid", "revoked-1", "revoked-2"]);
+
+    // Further refreshes end nothing more; a session opened with the revoked key now ends at once.
+    const after = state.hits;
+    await waitUntil(() => state.hits >= after + 2, 5_000, "two more refreshes");
+    open("revoked-late");
+    await Promise.resolve();
+    expect(ended.sort()).toEqual(["no-kid", "revoked-1", "revoked-2", "revoked-late"]);
+    keptOpen();
   });
 });

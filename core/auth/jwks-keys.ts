@@ -22,7 +22,16 @@ export interface JwksKeys {
   generation(): number;
   /** True while the key a token was verified with is still in the current set. */
   holds(ref: KeyRef): boolean;
+  /**
+   * Calls `onRevoked` once, when a refresh brings a set without the key (at
+   * once if the current set has lost it already); returns the cancel. While
+   * any is registered, the set is refreshed every `refreshMs` even with no
+   * token to verify: an open session checks none.
+   */
+  whenRevoked(ref: KeyRef, onRevoked: () => void): () => void;
 }
+
+type SessionEnds<K> = Map<K, Set<() => void>>;
 
 /**
  * The identity provider's signing keys for jose, kept through its outages:
@@ -33,7 +42,10 @@ export interface JwksKeys {
  * fetched, a token whose key is unknown gets 503 `auth_unavailable` (the
  * token may be fine) instead of 401, at once while fetches are held back.
  * A key the provider removes from its JWKS (revoked) is gone once a
- * refresh brings the new set: `holds` tells a cache of verified tokens.
+ * refresh brings the new set: `holds` tells a cache of verified tokens, and
+ * `whenRevoked` the sessions open with its tokens (a registry by key id,
+ * nothing per message). A token without a key id counts as revoked when the
+ * set changes at all: which of the keys verified it is not known.
  */
 export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
   const { url, timeoutMs, refetchMinMs, refreshMs, now = Date.now } = options;
@@ -45,6 +57,9 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
   let attemptedAt = Number.NEGATIVE_INFINITY;
   let lastFailure: unknown;
   let pending: Promise<void> | undefined;
+  const endsByKid: SessionEnds<string> = new Map();
+  const endsByGeneration: SessionEnds<number> = new Map();
+  let refreshTimer: ReturnType<typeof setInterval> | undefined;
 
   async function fetchKeySet(): Promise<void> {
     try {
@@ -65,7 +80,49 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
       lastFailure = undefined;
     } catch (error) {
       lastFailure = error;
+      return;
     }
+    endRevokedSessions();
+  }
+
+  function held(ref: KeyRef): boolean {
+    return "kid" in ref ? kids.has(ref.kid) : ref.generation === generation;
+  }
+
+  function endRevokedSessions(): void {
+    const ended: (() => void)[] = [];
+    const take = <K>(ends: SessionEnds<K>, revoked: (id: K) => boolean) => {
+      for (const [id, set] of ends)
+        if (revoked(id)) {
+          ends.delete(id);
+          ended.push(...set);
+        }
+    };
+    take(endsByKid, (kid) => !kids.has(kid));
+    take(endsByGeneration, (openedAt) => openedAt !== generation);
+    for (const end of ended) end();
+    stopRefreshingWhenIdle();
+  }
+
+  function stopRefreshingWhenIdle(): void {
+    if (endsByKid.size + endsByGeneration.size > 0 || !refreshTimer) return;
+    clearInterval(refreshTimer);
+    refreshTimer = undefined;
+  }
+
+  function register<K>(ends: SessionEnds<K>, id: K, onRevoked: () => void): () => void {
+    const set = ends.get(id) ?? new Set<() => void>();
+    ends.set(id, set);
+    // A function of its own: the same callback registered twice is two sessions.
+    const end = () => onRevoked();
+    set.add(end);
+    refreshTimer ??= setInterval(() => void refetch(), refreshMs);
+    refreshTimer.unref();
+    return () => {
+      set.delete(end);
+      if (set.size === 0 && ends.get(id) === set) ends.delete(id);
+      stopRefreshingWhenIdle();
+    };
   }
 
   /** Starts a fetch unless one runs or ran too recently; resolves when the running one ends. */
@@ -100,7 +157,19 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
     holds(ref) {
       // Cached tokens never reach getKey: they too must keep the set fresh, or a revoked key would never leave it.
       if (keySet && now() - fetchedAt > refreshMs) void refetch();
-      return "kid" in ref ? kids.has(ref.kid) : ref.generation === generation;
+      return held(ref);
+    },
+    whenRevoked(ref, onRevoked) {
+      if (!held(ref)) {
+        let cancelled = false;
+        queueMicrotask(() => cancelled || onRevoked());
+        return () => {
+          cancelled = true;
+        };
+      }
+      return "kid" in ref
+        ? register(endsByKid, ref.kid, onRevoked)
+        : register(endsByGeneration, ref.generation, onRevoked);
     },
   };
 }

@@ -3,13 +3,14 @@ import type { AuthConfig } from "../config/shared-config";
 import { EdgeError } from "../errors/edge-error";
 import { type Identity, isRole } from "./identity";
 import { createJwksKeys, type JwksKeys, type KeyRef } from "./jwks-keys";
+import type { KeyRevocations } from "./token-lifetime";
 
 const HMAC_ALGORITHMS = ["HS256"];
 const ASYMMETRIC_ALGORITHMS = ["RS256", "ES256", "EdDSA"];
 const CITY_PATTERN = /^[a-z0-9-]{1,40}$/;
 const ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
-export interface TokenVerifier {
+export interface TokenVerifier extends KeyRevocations {
   /** Resolves to the caller's identity or rejects with EdgeError `unauthenticated`. */
   verify(token: string): Promise<Identity>;
   /** The identity of a token already verified, not expired and whose key is still published, without verifying again. */
@@ -39,9 +40,9 @@ export function createTokenVerifier(
     ? createLocalJWKSet(options.localJwks)
     : jwks?.getKey;
   const secret = config.secret ? new TextEncoder().encode(config.secret) : undefined;
-  // With a fetched JWKS each entry remembers its key: a key the provider revokes
+  // With a fetched JWKS each identity remembers its key: a key the provider revokes
   // (drops from its JWKS) takes the tokens it signed out of the cache at the next refresh.
-  const cache = new Map<string, { identity: Identity; key?: KeyRef }>();
+  const cache = new Map<string, Identity>();
   // Tokens already found expired (signature good, exp past), with their exp in
   // seconds: one replayed again and again costs a Map lookup, not a signature check.
   const expired = new Map<string, number>();
@@ -53,13 +54,13 @@ export function createTokenVerifier(
     map.set(token, value);
   }
 
-  function usable(entry: { identity: Identity; key?: KeyRef } | undefined): Identity | undefined {
-    if (!entry || entry.identity.exp * 1000 <= now()) return undefined;
-    if (entry.key && jwks && !jwks.holds(entry.key)) return undefined;
-    return entry.identity;
+  function usable(identity: Identity | undefined): Identity | undefined {
+    if (!identity || identity.exp * 1000 <= now()) return undefined;
+    if (identity.key && jwks && !jwks.holds(identity.key)) return undefined;
+    return identity;
   }
 
-  async function verifyUncached(token: string): Promise<{ identity: Identity; key?: KeyRef }> {
+  async function verifyUncached(token: string): Promise<Identity> {
     // Taken before: a set changing during the check leaves the entry on the older generation
     // (checked again), never the reverse. Generation 0 (no set yet): the key came from the
     // fetch this check made (one fetch per JWT_JWKS_REFETCH_MIN_MS at most).
@@ -80,16 +81,19 @@ export function createTokenVerifier(
           algorithms: HMAC_ALGORITHMS,
         });
     const identity = identityFromClaims(payload);
-    if (before === undefined || !jwks) return { identity };
+    if (before === undefined || !jwks) return identity;
     const generation = before === 0 ? jwks.generation() : before;
     const { kid } = protectedHeader;
-    return { identity, key: kid === undefined ? { generation } : { kid } };
+    const key: KeyRef = kid === undefined ? { generation } : { kid };
+    return Object.freeze({ ...identity, key });
   }
 
   return {
     cached(token) {
       return usable(cache.get(token));
     },
+    // A shared secret or an inline JWKS is never revoked while the process runs.
+    whenRevoked: (key, onRevoked) => (jwks ? jwks.whenRevoked(key, onRevoked) : () => {}),
     async verify(token) {
       const entry = cache.get(token);
       const cached = usable(entry);
@@ -104,7 +108,7 @@ export function createTokenVerifier(
         }
         expired.delete(token);
       }
-      let verified: { identity: Identity; key?: KeyRef };
+      let verified: Identity;
       try {
         verified = await verifyUncached(token);
       } catch (error) {
@@ -117,7 +121,7 @@ export function createTokenVerifier(
         throw new EdgeError("unauthenticated", "invalid token", { cause: error });
       }
       keep(cache, token, verified);
-      return verified.identity;
+      return verified;
     },
   };
 }

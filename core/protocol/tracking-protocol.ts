@@ -113,6 +113,14 @@ export const CLOSE = {
   unavailable: { code: 1013, reason: "try again later", reconnect: "backoff" },
 } as const satisfies Record<string, CloseCode>;
 
+/**
+ * 4401 too, for a token whose signing key the identity provider revoked
+ * (dropped from its JWKS) while watching: the client's next step is the same
+ * as at exp (a fresh token, signed with a key still published); the reason
+ * tells the two apart in logs and in `edge_tracking_sockets_closed_total`.
+ */
+export const TOKEN_REVOKED: CloseCode = { ...CLOSE.tokenExpired, reason: "token revoked" };
+
 const BY_CODE = new Map<number, CloseCode>(
   Object.values(CLOSE).map((close) => [close.code, close]),
 );

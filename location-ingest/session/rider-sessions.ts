@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
+import type { KeyRef } from "../../core/auth/jwks-keys";
 import type { RiderInboxMessage } from "../../core/messages/rider-inbox";
 import { keys } from "../../core/redis/keys";
 import {
@@ -20,6 +21,8 @@ export interface RiderIdentity {
   readonly city: string;
   /** The token's expiry (Unix seconds): a live stream ends with it (wire/stream-pings.ts). */
   readonly exp: number;
+  /** With a JWKS, the key that signed the token: a live stream ends when it is revoked. */
+  readonly key?: KeyRef;
 }
 
 /** A rider's session borrowed by one call; give it back with `release`. */

@@ -1,4 +1,5 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { KeyRevocations } from "../../core/auth/token-lifetime";
 import { EdgeError } from "../../core/errors/edge-error";
 import type {
   LocationIngestService,
@@ -20,10 +21,12 @@ import { openStreamPings, type StreamPingsCall } from "./stream-pings";
  */
 export function createConnectService(deps: {
   sessions: RiderSessions;
+  /** The token verifier's: a StreamPings call ends when its token's signing key is revoked. */
+  revocations: KeyRevocations;
   sendPing: SendPing;
   maxUploadPings: number;
 }): ServiceImpl<typeof LocationIngestService> {
-  const { sessions, sendPing, maxUploadPings } = deps;
+  const { sessions, revocations, sendPing, maxUploadPings } = deps;
 
   function riderOf(context: HandlerContext): RiderIdentity {
     return admittedRider(sessions, context.values.get(callAdmission));
@@ -33,13 +36,13 @@ export function createConnectService(deps: {
     async *streamPings(requests, context) {
       let call: StreamPingsCall | undefined;
       // Every end of the call comes here once, whoever ends it: the request
-      // loop, the session (supersede, drain), the token's exp or the writer.
+      // loop, the session (supersede, drain), the token's end (exp, key revoked) or the writer.
       const stopRequest = context.values.get(stopReading);
       const responses = new ResponseQueue<StreamPingsResponse>(() => {
         stopRequest();
         call?.close();
       });
-      const opened = openStreamPings(sessions, riderOf(context), responses);
+      const opened = openStreamPings(sessions, riderOf(context), responses, revocations);
       call = opened;
       const reading = (async () => {
         for await (const request of requests) {

@@ -1,6 +1,7 @@
 import http2, { type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { KeyRevocations } from "../../core/auth/token-lifetime";
 import { EdgeError } from "../../core/errors/edge-error";
 import type { GeoPing } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import {
@@ -34,6 +35,7 @@ export function isGrpcStreamPings(request: Http2ServerRequest): boolean {
 
 export interface GrpcStreamPathDeps {
   sessions: RiderSessions;
+  revocations: KeyRevocations;
   /** Counts and logs a message limit hit on a stream. */
   reportLimit: LimitHit;
   /** A started ping frame must be complete within this, else the stream ends DeadlineExceeded. */
@@ -59,7 +61,7 @@ export function createGrpcStreamPath(deps: GrpcStreamPathDeps) {
     let call: StreamPingsCall | undefined;
     let stopReading: (() => void) | undefined;
     // Every end of the call comes here once, whoever ends it: the pump, the
-    // client, the session (supersede, drain) or the token's exp.
+    // client, the session (supersede, drain) or the token's end (exp, key revoked).
     const responses = grpcResponses(response, () => {
       stopReading?.();
       call?.close();
@@ -71,7 +73,7 @@ export function createGrpcStreamPath(deps: GrpcStreamPathDeps) {
       if (!admission.rider) throw admission.refusal;
       // Reset while the call was admitted: nothing will end it otherwise.
       if (request.stream.closed) return;
-      call = openStreamPings(deps.sessions, admission.rider, responses);
+      call = openStreamPings(deps.sessions, admission.rider, responses, deps.revocations);
     } catch (error) {
       responses.fail(error);
       return;

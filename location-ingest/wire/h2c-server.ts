@@ -15,6 +15,7 @@ import {
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
+import type { KeyRevocations } from "../../core/auth/token-lifetime";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { CALLS_CLOSE_GRACE_MS } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
@@ -40,6 +41,8 @@ export interface H2cServerDeps {
   service: ServiceImpl<typeof LocationIngestService>;
   sendPing: SendPing;
   sessions: RiderSessions;
+  /** The token verifier's: a StreamPings call ends when its token's signing key is revoked. */
+  revocations: KeyRevocations;
   riderCalls: RiderCalls;
   limits: TransportLimits;
   metrics: IngestMetrics;
@@ -67,6 +70,7 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
   const reportLimit = limitHitReporter(metrics, logger);
   const serveStreamPings = createGrpcStreamPath({
     sessions: deps.sessions,
+    revocations: deps.revocations,
     reportLimit,
     messageTimeoutMs: limits.messageTimeoutMs,
   });

@@ -59,7 +59,7 @@ export function createRiderCalls(deps: {
     // Both name Redis keys and their hash tags.
     if (!isKeyPart(identity.sub) || !identity.city || !isKeyPart(identity.city))
       throw new EdgeError("forbidden", "rider token lacks a usable id or city");
-    return { riderId: identity.sub, city: identity.city, exp: identity.exp };
+    return { riderId: identity.sub, city: identity.city, exp: identity.exp, key: identity.key };
   }
 
   return {

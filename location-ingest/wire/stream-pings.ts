@@ -1,5 +1,9 @@
 import { create } from "@bufbuild/protobuf";
-import { whenTokenExpires } from "../../core/auth/token-expiry";
+import {
+  type KeyRevocations,
+  TOKEN_END_MESSAGE,
+  whenTokenEnds,
+} from "../../core/auth/token-lifetime";
 import { EdgeError } from "../../core/errors/edge-error";
 import type { GeoPing } from "../../proto/gen/delivery/tracking/v1/geo_pb";
 import {
@@ -31,12 +35,15 @@ export interface StreamPingsCall {
  * checked once, when the call opened; a stream kept for a whole shift fails
  * with `unauthenticated` ("token expired") at the token's exp, so a rider
  * whose tokens stop being issued stops streaming (and getting offers) then,
- * and the app comes back with a fresh one (docs/mobile-apps.md).
+ * and the app comes back with a fresh one (docs/mobile-apps.md). It fails
+ * the same way ("token revoked: ...") once the identity provider revokes
+ * the key that signed the token (`revocations`, the token verifier's).
  */
 export function openStreamPings(
   sessions: RiderSessions,
   rider: RiderIdentity,
   responses: ResponseSink<StreamPingsResponse>,
+  revocations: KeyRevocations,
 ): StreamPingsCall {
   if (sessions.isDraining()) throw new EdgeError("draining", "server is draining");
   // Once superseded or drained, pings still in flight on this call are not the rider's to store.
@@ -67,10 +74,10 @@ export function openStreamPings(
       responses.end();
     },
   });
-  const cancelExpiry = whenTokenExpires(rider.exp, () => {
+  const cancelTokenEnd = whenTokenEnds(rider, revocations, (end) => {
     live = false;
     lease.release();
-    responses.fail(new EdgeError("unauthenticated", "token expired"));
+    responses.fail(new EdgeError("unauthenticated", TOKEN_END_MESSAGE[end]));
   });
   // One function per call, not a closure per ping; the response a typed literal
   // (create() would copy it and its oneof): a field missed is a compile error here.
@@ -84,7 +91,7 @@ export function openStreamPings(
     accept: (ping) => (live ? lease.session.accept(ping).then(pushAck) : SETTLED),
     close() {
       live = false;
-      cancelExpiry();
+      cancelTokenEnd();
       lease.release();
     },
   };
