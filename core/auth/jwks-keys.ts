@@ -100,7 +100,8 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
     };
     take(endsByKid, (kid) => !kids.has(kid));
     take(endsByGeneration, (openedAt) => openedAt !== generation);
-    for (const end of ended) end();
+    // Each in a task of its own, as each session's exp timer is: one that throws leaves the others to end.
+    for (const end of ended) queueMicrotask(end);
     stopRefreshingWhenIdle();
   }
 
