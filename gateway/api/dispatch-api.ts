@@ -95,7 +95,14 @@ export const offer = z
     fencingToken: z.string().openapi({
       description: "`{orderId}:{n}`, n increasing per city: the rider answers with it",
     }),
-    expiresAtMs: z.number().int(),
+    expiresAtMs: z.number().int().openapi({
+      description:
+        "when the offer expires (Unix ms, the server's clock): never later than its locks do",
+    }),
+    expiresInMs: z.number().int().min(0).openapi({
+      description:
+        "the time the offer had left when this answer was made (ms): count down from when you receive it; expiresAtMs is the server's clock",
+    }),
   })
   .openapi("Offer");
 

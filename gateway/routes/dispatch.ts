@@ -162,7 +162,9 @@ export function dispatchRoutes(options: {
       keys.riderInbox(riderId),
       encodeRiderInboxMessage(offerMessage(order, { fencingToken, expiresAtMs })),
     );
-    return c.json({ orderId, riderId, fencingToken, expiresAtMs }, 201);
+    // The time left as the answer goes, for a dispatcher whose clock is not the server's.
+    const expiresInMs = Math.max(0, expiresAtMs - now());
+    return c.json({ orderId, riderId, fencingToken, expiresAtMs, expiresInMs }, 201);
   });
   return mountRoute(app, { ...answerOfferRoute, middleware: requireRole("rider") }, async (c) => {
     const { orderId } = c.req.valid("param");

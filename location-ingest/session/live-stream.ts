@@ -9,7 +9,11 @@ export type StreamEnd =
 
 /** What a StreamPings call hears from the rider's session besides its acks. */
 export interface LiveStreamEvents {
-  offer(offer: OfferMessage): void;
+  /**
+   * An offer and the time it has left as it is sent (ms, at least 1): what
+   * the rider's app counts down from, as its clock may be off the server's.
+   */
+  offer(offer: OfferMessage, expiresInMs: number): void;
   end(reason: StreamEnd): void;
 }
 
@@ -40,14 +44,18 @@ export interface LiveStream {
 }
 
 /**
- * Sends an offer down the stream unless one with the same or a later token
- * was sent: an offer arrives by its push and, after an inbox gap, by the
- * catch-up's read of Redis, and a read that began before a newer offer was
- * pushed may return the older (dead) one after it. Token seqs rise per city.
+ * Sends an offer down the stream, with the time it has left at `nowMs`,
+ * unless one with the same or a later token was sent: an offer arrives by
+ * its push and, after an inbox gap, by the catch-up's read of Redis, and a
+ * read that began before a newer offer was pushed may return the older
+ * (dead) one after it. Token seqs rise per city. An offer with no time left
+ * (its push came late) is not sent: it could not be accepted, and a time
+ * left of 0 would read as unset on the wire.
  */
-export function offerToStream(stream: LiveStream, offer: OfferMessage): void {
+export function offerToStream(stream: LiveStream, offer: OfferMessage, nowMs: number): void {
   const seq = parseFencingToken(offer.fencingToken)?.seq;
-  if (stream.ended || seq === undefined || seq <= stream.lastOfferSeq) return;
+  const expiresInMs = offer.expiresAtMs - nowMs;
+  if (stream.ended || seq === undefined || seq <= stream.lastOfferSeq || expiresInMs <= 0) return;
   stream.lastOfferSeq = seq;
-  stream.events.offer(offer);
+  stream.events.offer(offer, expiresInMs);
 }

@@ -280,3 +280,31 @@ test("an offer older than one already sent is not sent, by its push or by a gap'
     lease.release();
   }
 });
+
+test("a pushed offer goes down the stream with the time it has left on the node's clock; one whose time is up when it arrives is not sent", async () => {
+  const { sessions, caughtUp } = sessionsWithCatchUps(connection, { now: () => clock });
+  const riderId = uniqueId("rider");
+  const { lease, offers } = await liveStream(sessions, riderId);
+  await firstCatchUp(caughtUp);
+  const push = (orderId: string, seq: number, expiresAtMs: number) =>
+    fixture.db.publish(
+      keys.riderInbox(riderId),
+      encodeRiderInboxMessage(
+        offerMessage(
+          { orderId, restaurantId: "rest-1", pickup: PICKUP, dropoff: DROPOFF },
+          { fencingToken: `${orderId}:${seq}`, expiresAtMs },
+        ),
+      ),
+    );
+  try {
+    // On the node's clock one expired as it arrived; the next has 12.5 s left.
+    await push("spent", 1, clock);
+    await push("live", 2, clock + 12_500);
+    await waitUntil(() => offers.length > 0, 4_000, "the live offer");
+    expect(offers.map(({ orderId, expiresInMs }) => [orderId, expiresInMs])).toEqual([
+      ["live", 12_500],
+    ]);
+  } finally {
+    lease.release();
+  }
+});

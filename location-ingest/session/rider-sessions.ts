@@ -105,7 +105,7 @@ export function createRiderSessions(deps: {
       (held.get(riderId)?.session ?? idle.get(riderId))?.ordersChanged();
     else if (message.type === "offer") {
       const stream = live.get(riderId);
-      if (stream) offerToStream(stream, message);
+      if (stream) offerToStream(stream, message, env.now());
     } else {
       const stream = live.get(riderId);
       if (!stream) return;

@@ -74,7 +74,7 @@ export function createStreamCatchUp(deps: {
     if (stream.ended) return;
     const offer = await readPendingOffer(connection, { riderId, city: stream.city }, now);
     const before = stream.lastOfferSeq;
-    if (offer) offerToStream(stream, offer);
+    if (offer) offerToStream(stream, offer, now());
     logger.debug(
       { riderId, offerSent: stream.lastOfferSeq !== before, catchUpsRunning: running.size },
       "live stream caught up after an inbox gap",

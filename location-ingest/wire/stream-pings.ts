@@ -49,10 +49,11 @@ export function openStreamPings(
   // Once superseded or drained, pings still in flight on this call are not the rider's to store.
   let live = true;
   const lease = sessions.openLiveStream(rider, {
-    offer(message) {
+    offer(message, expiresInMs) {
       const offer = create(RideOfferSchema, {
         ...message,
         expiresAtMs: BigInt(message.expiresAtMs),
+        expiresInMs,
       });
       responses.push(create(StreamPingsResponseSchema, { event: { case: "offer", value: offer } }));
     },

@@ -75,11 +75,15 @@ export async function openLiveStream(
   riderId: string,
   generation = "1",
 ) {
-  const offers: Parameters<LiveStreamEvents["offer"]>[0][] = [];
+  /** Each offer sent, with the time it had left as it was sent. */
+  const offers: (Parameters<LiveStreamEvents["offer"]>[0] & { expiresInMs: number })[] = [];
   const ends: StreamEnd[] = [];
   const lease = sessions.openLiveStream(
     { riderId, city: "london", exp: Date.now() / 1000 + 60 },
-    { offer: (offer) => offers.push(offer), end: (reason) => ends.push(reason) },
+    {
+      offer: (offer, expiresInMs) => offers.push({ ...offer, expiresInMs }),
+      end: (reason) => ends.push(reason),
+    },
   );
   await waitUntil(async () => (await inboxListeners(db, riderId)) >= 1, 5_000, "inbox subscribed");
   await waitUntil(
