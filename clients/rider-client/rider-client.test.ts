@@ -4,14 +4,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { encodeRiderInboxMessage } from "../../core/messages/rider-inbox";
 import { parseStoredPosition } from "../../core/position/position-forms";
 import { keys } from "../../core/redis/keys";
 import { DropReason, LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { type IngestProcess, spawnIngest } from "../../test/support/ingest-process";
+import { inboxListeners } from "../../test/support/live-streams";
+import { testOffer } from "../../test/support/orders";
 import { useRedisClient } from "../../test/support/redis-connection";
 import { freePort } from "../../test/support/redis-server";
 import { testToken, uniqueId } from "../../test/support/tokens";
 import { waitUntil } from "../../test/support/wait";
+import { offerCountdown } from "./offer-countdown";
 import { RiderClient as Rider, type RiderClient } from "./rider-client";
 import type { RiderClientEvents } from "./rider-client-api";
 import { FileSeqStore } from "./seq-file-store";
@@ -159,4 +163,28 @@ test("an outage (SIGKILL): retried with backoff, the backlog uploaded once back;
     "a newer stored seq",
   );
   await again.client.close();
+});
+
+test("an offer on the live stream comes with the time it had left as sent, and its countdown starts there", async () => {
+  const riderId = uniqueId("rider");
+  const { client, seen } = await rider(riderId, join(folder, `${riderId}.seq`));
+  const offers: { expiresInMs: number; timeLeftMs: () => number }[] = [];
+  client.on("offer", (offer) =>
+    offers.push({ expiresInMs: offer.expiresInMs, timeLeftMs: offerCountdown(offer) }),
+  );
+  try {
+    await waitUntil(() => seen.acks.length >= 1, 10_000, "an ack");
+    await waitUntil(async () => (await inboxListeners(fixture.db, riderId)) >= 1, 5_000, "inbox");
+    // 30 s to answer from when the gateway counted.
+    await fixture.db.publish(keys.riderInbox(riderId), encodeRiderInboxMessage(testOffer("o1")));
+    await waitUntil(() => offers.length === 1, 5_000, "the offer");
+    const expiresInMs = offers[0]?.expiresInMs ?? 0;
+    expect(expiresInMs).toBeGreaterThan(0);
+    expect(expiresInMs).toBeLessThanOrEqual(30_000);
+    const left = offers[0]?.timeLeftMs() ?? 0;
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThanOrEqual(expiresInMs);
+  } finally {
+    await client.close();
+  }
 });

@@ -26,7 +26,7 @@ declare const token: string;
 declare const myApp: { freshToken(): Promise<string> };
 declare function draw(event: object): void;
 declare function showWhy(reason: string): void;
-declare function askTheRider(offer: object): void;
+declare function askTheRider(offer: object, timeLeftMs: () => number): void;
 declare function sayAnotherDeviceIsLive(): void;
 declare const gps: {
   current(): { lat: number; lng: number; accuracyM: number; speedMps: number; headingDeg: number } | undefined;
