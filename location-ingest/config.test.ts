@@ -178,3 +178,14 @@ test("the config loads no package (no Redis client, no kafkajs): computing the d
   expect(loaded).toContain(join(import.meta.dir, "config.ts"));
   expect(loaded.filter((path) => path.includes("/node_modules/"))).toEqual([]);
 });
+
+describe("the failed-auth limit's client address", () => {
+  test("INGEST_CLIENT_ADDRESS_HEADER is opt-in, a header name (stored lower-case), anything else stops the start naming it", () => {
+    expect(loadIngestConfig(BASE).clientAddressHeader).toBeUndefined();
+    const header = loadIngestConfig({ ...BASE, INGEST_CLIENT_ADDRESS_HEADER: "X-Forwarded-For" });
+    expect(header.clientAddressHeader).toBe("x-forwarded-for");
+    expect(() => loadIngestConfig({ ...BASE, INGEST_CLIENT_ADDRESS_HEADER: "x: y" })).toThrow(
+      /INGEST_CLIENT_ADDRESS_HEADER: must be a header name/,
+    );
+  });
+});

@@ -1,7 +1,9 @@
 import { ConfigError, type Env, readBool, readInt, readPort } from "../core/config/env";
 import {
   type AuthConfig,
+  type AuthFailureConfig,
   loadAuthConfig,
+  loadAuthFailureConfig,
   loadKafkaBrokers,
   loadRedisConfig,
   type RedisConfig,
@@ -47,7 +49,7 @@ export interface GeofencePolicy {
   readonly autoStatus: boolean;
 }
 
-export interface IngestConfig {
+export interface IngestConfig extends AuthFailureConfig {
   readonly redis: RedisConfig;
   readonly auth: AuthConfig;
   readonly kafkaBrokers?: string[];
@@ -128,6 +130,7 @@ export function loadIngestConfig(env: Env, host: HostLimits = {}): IngestConfig 
     // rider told to wait longer than a minute is a gap on every customer's map.
     drainReconnectMs: readInt(env, "DRAIN_RECONNECT_MS", 1_000, { min: 1, max: 60_000 }),
     transport: loadTransportLimits(env, host),
+    ...loadAuthFailureConfig(env, "INGEST_CLIENT_ADDRESS_HEADER"),
   });
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { createTokenVerifier, type TokenVerifierOptions } from "../core/auth/token-verifier";
+import { createAuthFailureLimiter } from "../core/limits/auth-failure-limit";
 import { createHealthRoutes } from "../core/observability/health";
 import { createMetricsRegistry } from "../core/observability/metrics";
 import {
@@ -100,6 +101,12 @@ export async function startIngest(
   );
   const riderCalls = createRiderCalls({
     verifier,
+    // One count per client address with the gateway's and the tracking nodes' (same Redis key).
+    authFailures: createAuthFailureLimiter({
+      client: connection.client,
+      limit: config.authFailureLimit,
+      windowMs: config.authFailureWindowMs,
+    }),
     maxPerRider: config.transport.maxCallsPerRider,
     reportLimit: limitHitReporter(metrics, logger),
     logger,
@@ -112,6 +119,7 @@ export async function startIngest(
     metrics,
     logger,
     bindHost: config.bindHost,
+    clientAddressHeader: config.clientAddressHeader,
   };
   const grpc = await startH2cServer(config.grpcPort, {
     ...transport,

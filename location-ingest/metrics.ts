@@ -24,6 +24,7 @@ export const TRANSPORT_LIMITS = [
   "connection_evicted",
   "connection_refused",
   "rider_calls",
+  "failed_auth",
   "message_timeout",
   "message_too_large",
   "malformed_message",

@@ -120,9 +120,10 @@ export interface AuthFailureConfig {
 }
 
 /**
- * One count per client address across the gateway and the tracking nodes:
- * set `AUTH_FAILURE_*` alike on both. `addressHeaderVariable` names the
- * tier's own header variable (each tier sits behind its own balancer route).
+ * One count per client address across the gateway, the tracking nodes and
+ * the ingest: set `AUTH_FAILURE_*` alike on all three. `addressHeaderVariable`
+ * names the tier's own header variable (each tier sits behind its own
+ * balancer route).
  */
 export function loadAuthFailureConfig(env: Env, addressHeaderVariable: string): AuthFailureConfig {
   const header = readOptionalString(env, addressHeaderVariable);

@@ -16,6 +16,7 @@ import {
 } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import type { KeyRevocations } from "../../core/auth/token-lifetime";
+import { clientAddress } from "../../core/limits/auth-failure-limit";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { CALLS_CLOSE_GRACE_MS } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
@@ -48,6 +49,8 @@ export interface H2cServerDeps {
   metrics: IngestMetrics;
   logger: Logger;
   bindHost: string;
+  /** INGEST_CLIENT_ADDRESS_HEADER: its rightmost entry is the client's address (unset: the TCP peer). */
+  clientAddressHeader?: string;
 }
 
 /**
@@ -81,6 +84,16 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
   });
   const connections = createConnectionGuard({ limits, metrics, logger });
 
+  function clientAddressOf(request: Http2ServerRequest): string {
+    const { clientAddressHeader } = deps;
+    // Repeated header lines: the last one's rightmost entry is the balancer's.
+    const value = clientAddressHeader ? request.headers[clientAddressHeader] : undefined;
+    return clientAddress(
+      Array.isArray(value) ? value.join(",") : value,
+      () => request.socket?.remoteAddress,
+    );
+  }
+
   async function serveCall(request: Http2ServerRequest, response: Http2ServerResponse) {
     const { stream } = request;
     const connection = connections.of(stream.session);
@@ -105,7 +118,9 @@ export async function startH2cServer(port: number, deps: H2cServerDeps): Promise
     const lean = isGrpcStreamPings(request);
     // A rider's StreamPings are one at a time anyway (a new one ends the old): not counted.
     const counted = !request.url?.endsWith(STREAM_PINGS_METHOD);
-    const call = await riderCalls.admit(request.headers.authorization, counted);
+    const call = await riderCalls.admit(request.headers.authorization, counted, () =>
+      clientAddressOf(request),
+    );
     if (closed) return call.release();
     release = call.release;
     if (call.admission.rider) {

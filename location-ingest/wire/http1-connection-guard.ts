@@ -10,7 +10,10 @@ import { endAfterPending, flush, forward, type RelaySide, relaySide } from "./ht
 type Side = RelaySide<Http1Connection>;
 
 interface Http1Connection {
+  /** The client's "address:port", for the debug lines. */
   readonly peer: string;
+  /** The client's address: what the HTTP server, whose peer is the front, cannot see. */
+  readonly clientAddress: string;
   readonly client: Side;
   /** The front's own connection to the HTTP server. */
   readonly server: Side;
@@ -111,6 +114,7 @@ export function createHttp1ConnectionGuard(deps: {
     }
     const connection: Http1Connection = {
       peer,
+      clientAddress: client.remoteAddress,
       client: relaySide(client),
       server: relaySide(undefined),
       requests: 0,
@@ -224,23 +228,30 @@ export function createHttp1ConnectionGuard(deps: {
     },
     /**
      * The HTTP server started answering a request from `peer` (its
-     * requestIP); call the result once answered. Undefined for a request
-     * that did not come through the front: matched by address and port, as
-     * a local process can bind any of 127.0.0.0/8 with a live connection's
-     * port and reach the server on 127.0.0.1.
+     * requestIP): the address of the client the front relays it for (the
+     * server's own peer is the front, on loopback), and `answered`, to call
+     * once it is answered. Undefined for a request that did not come
+     * through the front: matched by address and port, as a local process
+     * can bind any of 127.0.0.0/8 with a live connection's port and reach
+     * the server on 127.0.0.1.
      */
-    requestStarted(peer: { address: string; port: number } | null): (() => void) | undefined {
+    requestStarted(
+      peer: { address: string; port: number } | null,
+    ): { clientAddress: string; answered: () => void } | undefined {
       const connection = peer ? byServerSide.get(`${peer.address}:${peer.port}`) : undefined;
       if (!connection) return undefined;
       connection.requests += 1;
       connection.headSince = undefined;
       open.started(connection);
       open.working(connection);
-      return () => {
-        connection.requests -= 1;
-        if (connection.requests > 0) return;
-        connection.idleSince = now();
-        open.idle(connection);
+      return {
+        clientAddress: connection.clientAddress,
+        answered() {
+          connection.requests -= 1;
+          if (connection.requests > 0) return;
+          connection.idleSince = now();
+          open.idle(connection);
+        },
       };
     },
     get size() {

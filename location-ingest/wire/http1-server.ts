@@ -11,6 +11,7 @@ import { errorResponse, requestIdOf } from "../../core/errors/error-response";
 import { raiseParserHeaderLimit, requestHeadBytes } from "../../core/http/request-head";
 import { settleWithin } from "../../core/lifecycle/settle-within";
 import { stopServerWithin } from "../../core/lifecycle/stop-server-within";
+import { clientAddress } from "../../core/limits/auth-failure-limit";
 import { LocationIngestService } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { CALLS_CLOSE_GRACE_MS } from "../config";
 import { type IngestMetrics, limitHitReporter } from "../metrics";
@@ -49,6 +50,8 @@ export interface Http1ServerDeps {
   metrics: IngestMetrics;
   logger: Logger;
   bindHost: string;
+  /** INGEST_CLIENT_ADDRESS_HEADER: its rightmost entry is the client's address (unset: the TCP peer). */
+  clientAddressHeader?: string;
 }
 
 /**
@@ -65,7 +68,7 @@ export async function startHttp1Server(
   port: number,
   deps: Http1ServerDeps,
 ): Promise<RunningServer> {
-  const { service, riderCalls, healthRoutes, limits, metrics, logger } = deps;
+  const { service, riderCalls, healthRoutes, limits, metrics, logger, clientAddressHeader } = deps;
   const reportLimit = limitHitReporter(metrics, logger);
   const router = createConnectRouter({
     grpc: false,
@@ -108,7 +111,12 @@ export async function startHttp1Server(
     });
   }
 
-  async function serve(request: Request, requestId: string): Promise<Response> {
+  /** `peerAddress`: the client's, as the front saw it (the server's own peer is the front). */
+  async function serve(
+    request: Request,
+    requestId: string,
+    peerAddress: string,
+  ): Promise<Response> {
     if (requestHeadBytes(request) > limits.httpMaxHeaderBytes) {
       reportLimit("headers_too_large", { requestId });
       throw new EdgeError(
@@ -128,7 +136,12 @@ export async function startHttp1Server(
       throw new EdgeError("payload_too_large", `bodies larger than ${MAX_BODY_BYTES} bytes`);
     }
     // Only unary calls work over HTTP/1.1 (no full duplex): each counts.
-    const call = await riderCalls.admit(request.headers.get("authorization"), true);
+    const call = await riderCalls.admit(request.headers.get("authorization"), true, () =>
+      clientAddress(
+        clientAddressHeader ? request.headers.get(clientAddressHeader) : undefined,
+        () => peerAddress,
+      ),
+    );
     const form =
       handler.method === SEND_PING
         ? leanUnaryForm(
@@ -194,11 +207,11 @@ export async function startHttp1Server(
     idleTimeout: Math.min(255, limits.httpIdleTimeoutS + 5),
     maxRequestBodySize: BUN_MAX_BODY_BYTES,
     async fetch(request, bun) {
-      const answered = guard.requestStarted(bun.requestIP(request));
+      const started = guard.requestStarted(bun.requestIP(request));
       const requestId = requestIdOf(request);
-      if (!answered) return outsideTheFront(requestId);
+      if (!started) return outsideTheFront(requestId);
       try {
-        return await serve(request, requestId);
+        return await serve(request, requestId, started.clientAddress);
       } catch (error) {
         const edgeError = EdgeError.from(error);
         // A fault of ours is an error line even when its client has also gone.
@@ -214,7 +227,7 @@ export async function startHttp1Server(
             { requestId, path: new URL(request.url).pathname },
             "http client gone before its answer",
           );
-        answered();
+        started.answered();
       }
     },
   });

@@ -2,6 +2,8 @@ import { createContextKey } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { bearerToken, type TokenVerifier } from "../../core/auth/token-verifier";
 import { EdgeError } from "../../core/errors/edge-error";
+import type { AuthFailureLimiter } from "../../core/limits/auth-failure-limit";
+import { verifyWithinLimit } from "../../core/limits/verify-within-limit";
 import { isKeyPart } from "../../core/redis/keys";
 import type { LimitHit } from "../metrics";
 import type { RiderIdentity } from "../session/rider-sessions";
@@ -36,25 +38,36 @@ export const RIDER_CALLS_RETRY_AFTER_SECONDS = 2;
  * Token handling for every call on both ports, once, when the call starts:
  * the rider from the bearer token (Unauthenticated without a good one,
  * PermissionDenied for any role but rider or without a usable id and
- * city), and a cap on the calls beside StreamPings one rider may have open
- * on this process (uploads, unary pings), so one token cannot hold
- * thousands of them. StreamPings needs no cap: a rider has one live
- * stream, and each new one ends the one before (session/rider-sessions.ts).
- * Each refusal is logged at debug with its code.
+ * city) under the edge's failed-auth limit per client address
+ * (core/limits/verify-within-limit.ts: a blocked address is
+ * ResourceExhausted `rate_limited` with `retry-after` before any signature
+ * check, unless its token was verified here before), and a cap on the calls
+ * beside StreamPings one rider may have open on this process (uploads,
+ * unary pings), so one token cannot hold thousands of them. StreamPings
+ * needs no cap: a rider has one live stream, and each new one ends the one
+ * before (session/rider-sessions.ts). Each refusal is logged at debug with
+ * its code.
  */
 export function createRiderCalls(deps: {
   verifier: TokenVerifier;
+  /** Failed token checks per client address, counted with the gateway's and tracking's. */
+  authFailures: AuthFailureLimiter;
   maxPerRider: number;
   reportLimit: LimitHit;
   logger: Logger;
 }) {
-  const { verifier, maxPerRider, reportLimit, logger } = deps;
+  const { verifier, authFailures, maxPerRider, reportLimit, logger } = deps;
   const open = new Map<string, number>();
 
-  async function riderOf(authorization: string | null | undefined): Promise<RiderIdentity> {
-    const token = bearerToken(authorization);
-    if (!token) throw new EdgeError("unauthenticated", "missing bearer token");
-    const identity = await verifier.verify(token);
+  async function riderOf(
+    authorization: string | null | undefined,
+    address: () => string,
+  ): Promise<RiderIdentity> {
+    const identity = await verifyWithinLimit(verifier, bearerToken(authorization), {
+      limiter: authFailures,
+      address,
+      onRefused: () => reportLimit("failed_auth", { address: address() }),
+    });
     if (identity.role !== "rider") throw new EdgeError("forbidden", "only riders may send pings");
     // Both name Redis keys and their hash tags.
     if (!isKeyPart(identity.sub) || !identity.city || !isKeyPart(identity.city))
@@ -63,11 +76,20 @@ export function createRiderCalls(deps: {
   }
 
   return {
-    /** Admits a call; `counted` calls take one of the rider's slots until released. */
-    async admit(authorization: string | null | undefined, counted: boolean): Promise<AdmittedCall> {
+    /**
+     * Admits a call; `counted` calls take one of the rider's slots until
+     * released. `address` reads the client's address (the TCP peer, on the
+     * HTTP/1.1 port the front's client, or INGEST_CLIENT_ADDRESS_HEADER's
+     * rightmost entry), called only when the failed-auth limit needs it.
+     */
+    async admit(
+      authorization: string | null | undefined,
+      counted: boolean,
+      address: () => string,
+    ): Promise<AdmittedCall> {
       let rider: RiderIdentity;
       try {
-        rider = await riderOf(authorization);
+        rider = await riderOf(authorization, address);
       } catch (error) {
         const code = error instanceof EdgeError ? error.code : "internal";
         logger.debug({ code }, "rider call refused");
