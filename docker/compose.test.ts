@@ -163,7 +163,7 @@ test("only the balancer is public; every tracking node's public URL is the balan
     ]);
 });
 
-test("the gateways and tracking nodes trust the address nginx appends; nginx reaches every gateway and ingest", () => {
+test("the gateways, tracking nodes and ingest nodes trust the address nginx appends on their routes; nginx reaches every gateway and ingest", () => {
   for (const name of ["gateway-1", "gateway-2"]) {
     expect(env(name).GATEWAY_CLIENT_ADDRESS_HEADER).toBe("X-Forwarded-For");
     expect(nginx).toContain(`server ${name}:8080 `);
@@ -171,7 +171,10 @@ test("the gateways and tracking nodes trust the address nginx appends; nginx rea
   for (const name of ["tracking-1", "tracking-2", "tracking-3"])
     expect(env(name).TRACKING_CLIENT_ADDRESS_HEADER).toBe("X-Forwarded-For");
   expect(nginx).toContain("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;");
+  // The ingest's gRPC route sets its own headers (it inherits none of proxy_set_header's).
+  expect(nginx).toContain("grpc_set_header X-Forwarded-For $proxy_add_x_forwarded_for;");
   for (const name of ["ingest-1", "ingest-2"]) {
+    expect(env(name).INGEST_CLIENT_ADDRESS_HEADER).toBe("X-Forwarded-For");
     expect(nginx).toContain(`server ${name}:8081 `);
     expect(nginx).toContain(`server ${name}:8082 `);
   }

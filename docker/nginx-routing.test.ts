@@ -4,8 +4,13 @@
 // nobody is bounced back and forth meanwhile; no token reaches nginx's
 // logs; riders reach the ingest over gRPC/TLS and Connect over HTTP/1.1.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import net, { type LookupFunction } from "node:net";
+import tls from "node:tls";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { keys } from "../core/redis/keys";
+import { LocationIngestService } from "../proto/gen/delivery/tracking/v1/ingest_pb";
 import { seedOrder } from "../test/support/orders";
 import { SHIPPED_NODE_IDS, useShippedEdge } from "../test/support/shipped-edge";
 import { openStockRider } from "../test/support/stock-rider";
@@ -18,6 +23,11 @@ import {
 import { waitUntil } from "../test/support/wait";
 
 const ORDERS = 300;
+/** `localhost` (the certificate's name) as 127.0.0.1, whatever the resolver says. */
+const loopback: LookupFunction = (_host, options, callback) => {
+  if (options.all) callback(null, [{ address: "127.0.0.1", family: 4 }]);
+  else callback(null, "127.0.0.1", 4);
+};
 const CARRIERS: TokenCarrier[] = ["subprotocol", "header", "query"];
 const edge = useShippedEdge();
 const orders: { orderId: string; token: string; carrier: TokenCarrier }[] = [];
@@ -244,6 +254,47 @@ describe("what the balancer tells and keeps", () => {
     const counted = await edge.db.keys(keys.rateLimit("authfail:127.0.0.1", 0).replace(/0$/, "*"));
     expect(counted.length).toBeGreaterThan(0);
     expect(await edge.db.keys("*203.0.113.9*")).toEqual([]);
+  });
+
+  test("the ingest behind it keys failed authentications on the address nginx appended, on the gRPC and the HTTP/1.1 route", async () => {
+    // Clients on their own loopback addresses: nginx's own (the ingest's TCP peer) is 127.0.0.1.
+    const port = edge.nginx.port;
+    const tlsTo = (localAddress: string) =>
+      tls.connect({
+        socket: net.connect({ host: "127.0.0.1", port, localAddress }),
+        ca: edge.certificate.pem,
+        servername: "localhost",
+        ALPNProtocols: ["h2"],
+      });
+    const grpcClient = createClient(
+      LocationIngestService,
+      createGrpcTransport({
+        baseUrl: `https://localhost:${port}`,
+        nodeOptions: { createConnection: () => tlsTo("127.0.0.61") },
+      }),
+    );
+    const http1Client = createClient(
+      LocationIngestService,
+      createConnectTransport({
+        baseUrl: `https://localhost:${port}`,
+        httpVersion: "1.1",
+        nodeOptions: { localAddress: "127.0.0.62", ca: edge.certificate.pem, lookup: loopback },
+      }),
+    );
+    const forged = {
+      headers: { authorization: "Bearer forged", "x-forwarded-for": "203.0.113.19" },
+    };
+    for (const client of [grpcClient, http1Client]) {
+      const refused = await client.sendPing({}, forged).catch((error: unknown) => error);
+      expect(ConnectError.from(refused).code).toBe(Code.Unauthenticated);
+    }
+    for (const address of ["127.0.0.61", "127.0.0.62"]) {
+      const counted = await edge.db.keys(
+        keys.rateLimit(`authfail:${address}`, 0).replace(/0$/, "*"),
+      );
+      expect(counted.length).toBeGreaterThan(0);
+    }
+    expect(await edge.db.keys("*203.0.113.19*")).toEqual([]);
   });
 
   test("refusals are the edge's JSON errors; the ring lookup, metrics and readiness are not public; plain HTTP redirects", async () => {

@@ -86,7 +86,11 @@ export function useShippedEdge(): ShippedEdge {
       GATEWAY_CLIENT_ADDRESS_HEADER: "X-Forwarded-For",
     };
     fixture.gateways = [await startTestGateway(gatewayEnv), await startTestGateway(gatewayEnv)];
-    fixture.ingest = await startTestIngest({ REDIS_URL: fixture.redis.url });
+    fixture.ingest = await startTestIngest({
+      REDIS_URL: fixture.redis.url,
+      // As docker/compose.yaml sets it: the balancer appends the client's address.
+      INGEST_CLIENT_ADDRESS_HEADER: "X-Forwarded-For",
+    });
     const local = (url: string) => `127.0.0.1:${new URL(url).port}`;
     const [gateway1, gateway2] = fixture.gateways.map((gateway) => local(gateway.url));
     fixture.nginx = await startShippedNginx({
