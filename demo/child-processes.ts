@@ -71,27 +71,3 @@ export async function waitForHttp(name: string, url: string, timeoutMs = 30_000)
   }
   throw new Error(`${name} did not become ready at ${url} within ${timeoutMs} ms (${last})`);
 }
-
-/** A port free right now on 127.0.0.1 (the OS picks it). */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Whether a listener could take `port` on 127.0.0.1 right now. */
-export async function canListen(port: number): Promise<boolean> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}

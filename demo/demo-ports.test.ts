@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "../test/support/redis-server";
+import { freePort } from "../test/support/free-port";
 
 // `./edge demo` with a port already taken (another demo still running) stops
 // at once naming the variable, before starting anything.

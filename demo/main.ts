@@ -6,9 +6,10 @@ import { mintToken } from "../core/auth/mint-token";
 import { parseCommandLine } from "../core/config/command-line";
 import { ConfigError, readInt, readOptionalString, readPort } from "../core/config/env";
 import { createLogger } from "../core/observability/logger";
-import { canListen, createSupervisor, freePort, waitForHttp } from "./child-processes";
+import { createSupervisor, waitForHttp } from "./child-processes";
 import { startDemoOrders } from "./city/demo-orders";
 import { startSimulatedCity } from "./city/simulated-city";
+import { canListen, ephemeralPort } from "./ports";
 
 parseCommandLine(
   {
@@ -108,7 +109,7 @@ process.on("SIGTERM", () => void stop(0));
 
 let redisUrl = readOptionalString(env, "REDIS_URL");
 if (!redisUrl && !readOptionalString(env, "REDIS_CLUSTER_NODES")) {
-  const port = await freePort();
+  const port = await ephemeralPort();
   supervisor.spawn(
     "redis",
     [

@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { freePort } from "../test/support/redis-server";
+import { freePort } from "../test/support/free-port";
 import { type ShippedNginx, startShippedNginx } from "../test/support/shipped-nginx";
 import { openStockRider } from "../test/support/stock-rider";
 import { makeSelfSignedCertificate, type TestCertificate } from "../test/support/tls-cert";

@@ -3,8 +3,8 @@
 // other process warning still reaches the log.
 import { expect, test } from "bun:test";
 import { join } from "node:path";
+import { freePort } from "../test/support/free-port";
 import { useOutboxRelay } from "../test/support/outbox-relay";
-import { freePort } from "../test/support/redis-server";
 import { TEST_JWT_SECRET, uniqueId } from "../test/support/tokens";
 import { waitUntil } from "../test/support/wait";
 

@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { keys } from "../core/redis/keys";
+import { freePort } from "../test/support/free-port";
 import { seedOrder } from "../test/support/orders";
 import { positionEvent } from "../test/support/positions";
 import { clientFrameHeader, openRawWebSocket } from "../test/support/raw-websocket";
 import { useRedisClient } from "../test/support/redis-connection";
-import { freePort } from "../test/support/redis-server";
 import { TEST_JWT_SECRET, testToken, uniqueId } from "../test/support/tokens";
 import {
   openWatcher,

@@ -3,7 +3,8 @@
 // then at its default, in the same run. Prints one JSON line per run.
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { freePort, startRedis } from "../../test/support/redis-server";
+import { freePort } from "../../test/support/free-port";
+import { startRedis } from "../../test/support/redis-server";
 import { waitForOk } from "../support/child";
 import { cpuSeconds } from "../support/process-stats";
 

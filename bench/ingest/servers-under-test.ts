@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { freePort } from "../../test/support/redis-server";
+import { freePort } from "../../test/support/free-port";
 import { lineReader, nodeExecutable, waitForOk } from "../support/child";
 import { type GcMeter, gcMeter } from "./gc-log";
 

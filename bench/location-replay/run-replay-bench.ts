@@ -8,9 +8,10 @@ import { keys } from "../../core/redis/keys";
 import { registerScripts } from "../../core/redis/scripts";
 import { LOCATION_TOPIC } from "../../location-ingest/writer/location-log/kafka-log";
 import { LocationRecordSchema } from "../../proto/gen/delivery/tracking/v1/location_record_pb";
+import { freePort } from "../../test/support/free-port";
 import { startKafkaBroker } from "../../test/support/kafka-broker";
 import { SOME_POSITION } from "../../test/support/positions";
-import { freePort, startRedis } from "../../test/support/redis-server";
+import { startRedis } from "../../test/support/redis-server";
 import { spawnBun, waitForOk } from "../support/child";
 import { cpuMeter } from "../support/process-stats";
 

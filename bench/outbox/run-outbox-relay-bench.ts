@@ -3,12 +3,13 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import { keys, ORDER_PARTITIONS } from "../../core/redis/keys";
 import { ENTRY_HEADER, ORDER_EVENTS_TOPIC } from "../../gateway/outbox-relay";
+import { freePort } from "../../test/support/free-port";
 import {
   type KafkaBroker,
   type ProducedRecord,
   startKafkaBroker,
 } from "../../test/support/kafka-broker";
-import { freePort, type RedisServer, startRedis } from "../../test/support/redis-server";
+import { type RedisServer, startRedis } from "../../test/support/redis-server";
 import { lineReader, spawnBun, waitForOk } from "../support/child";
 import { Reservoir } from "../support/percentiles";
 import { cpuMeter } from "../support/process-stats";

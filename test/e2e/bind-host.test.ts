@@ -5,9 +5,10 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createServer } from "node:net";
 import { ConfigError } from "../../core/config/env";
 import { readBindHost } from "../../core/config/shared-config";
+import { freePort } from "../support/free-port";
 import { startTestGateway, type TestGateway } from "../support/gateway";
 import { startTestIngest, type TestIngest } from "../support/ingest";
-import { freePort, type RedisServer, startRedis } from "../support/redis-server";
+import { type RedisServer, startRedis } from "../support/redis-server";
 import { startTestTracking, type TestTrackingNode } from "../support/tracking";
 
 const HOST = "127.0.0.1";

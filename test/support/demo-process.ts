@@ -2,8 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { canListen } from "../../demo/child-processes";
-import { freePort } from "./redis-server";
+import { freePort, freePortRun, PortTakenError, retryIfPortTaken } from "./free-port";
 
 export interface RunningDemo {
   process: Subprocess<"ignore", "pipe", "pipe">;
@@ -22,25 +21,22 @@ export interface RunningDemo {
   stop(): Promise<number>;
 }
 
-/** A free port whose next `count - 1` ports are free too (the demo's tracking nodes take +1, +2). */
-async function freePortRun(count: number): Promise<number> {
-  for (;;) {
-    const base = await freePort();
-    if (base + count > 65_536) continue;
-    const rest = await Promise.all(
-      Array.from({ length: count - 1 }, (_, n) => canListen(base + n + 1)),
-    );
-    if (rest.every(Boolean)) return base;
-  }
+/**
+ * Starts `demo/main.ts` on free ports with its own Redis and waits for its
+ * banner; on other free ports while the demo refuses one as taken (another
+ * process bound it after the pick).
+ */
+export function startDemo(env: Record<string, string> = {}): Promise<RunningDemo> {
+  return retryIfPortTaken(() => startDemoOnce(env));
 }
 
-/** Starts `demo/main.ts` on free ports with its own Redis and waits for its banner. */
-export async function startDemo(env: Record<string, string> = {}): Promise<RunningDemo> {
+async function startDemoOnce(env: Record<string, string>): Promise<RunningDemo> {
   const ports = {
     GATEWAY_PORT: await freePort(),
     UPSTREAM_PORT: await freePort(),
     INGEST_PORT: await freePort(),
     INGEST_HTTP_PORT: await freePort(),
+    // Its tracking nodes take +1 and +2.
     TRACKING_PORT: await freePortRun(3),
   };
   const secretFile = join(mkdtempSync(join(tmpdir(), "demo-secret-")), "dev-jwt-secret");
@@ -69,8 +65,13 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
   while (!printed.includes("Follow the first one")) {
     if (Date.now() > deadline) throw new Error(`demo did not start:\n${printed}`);
     const { value, done } = await reader.read();
-    if (done)
-      throw new Error(`demo exited:\n${printed}\n${await new Response(child.stderr).text()}`);
+    if (done) {
+      const stderr = await new Response(child.stderr).text();
+      // "error: GATEWAY_PORT 20123 is taken on 127.0.0.1 (...)": refused before it started anything.
+      const taken = /(\d+) is taken on 127\.0\.0\.1/.exec(stderr);
+      if (taken) throw new PortTakenError(Number(taken[1]), "demo");
+      throw new Error(`demo exited:\n${printed}\n${stderr}`);
+    }
     printed += new TextDecoder().decode(value);
   }
   // Keep draining its output so it never blocks on a full pipe.

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { freePort } from "./redis-server";
+import { exitedBeforeReady, freePort, retryIfPortTaken } from "./free-port";
 import { TEST_JWT_SECRET } from "./tokens";
 import { waitUntil } from "./wait";
 
@@ -20,11 +20,18 @@ process.once("exit", () => {
  * kill -9 it; resolves once it answers /readyz. Stop it with kill (9 or 15)
  * and await `child.exited`. `stdout: "pipe"` to read its log lines.
  */
-export async function startGatewayProcess(
+export function startGatewayProcess(
   env: Record<string, string>,
   options: { stdout?: "pipe" | "ignore" } = {},
 ): Promise<GatewayProcess> {
-  const port = await freePort();
+  return retryIfPortTaken(async () => startGatewayOn(await freePort(), env, options));
+}
+
+async function startGatewayOn(
+  port: number,
+  env: Record<string, string>,
+  options: { stdout?: "pipe" | "ignore" },
+): Promise<GatewayProcess> {
   const child = Bun.spawn([process.execPath, join(import.meta.dir, "../../gateway/main.ts")], {
     env: {
       ...process.env,
@@ -39,16 +46,23 @@ export async function startGatewayProcess(
     stderr: "inherit",
   });
   living.add(child);
-  child.exited.then(() => living.delete(child));
+  let exitCode: number | undefined;
+  void child.exited.then((code) => {
+    exitCode = code;
+    living.delete(child);
+  });
   const url = `http://127.0.0.1:${port}`;
+  // Not ready if it exited: a listener that is not this gateway may answer on its port.
   await waitUntil(
-    () =>
-      fetch(`${url}/readyz`).then(
+    async () =>
+      exitCode !== undefined ||
+      (await fetch(`${url}/readyz`).then(
         (r) => r.ok,
         () => false,
-      ),
+      )),
     15_000,
     "gateway ready",
   );
+  if (exitCode !== undefined) throw await exitedBeforeReady("gateway process", port, exitCode);
   return { url, child };
 }

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { canListen } from "../../demo/child-processes";
+import { freePort, PortTakenError, retryIfPortTaken } from "./free-port";
 
 export interface RedisServer {
   readonly host: string;
@@ -55,46 +55,11 @@ process.once("exit", () => {
   for (const child of living) child.kill("SIGKILL");
 });
 
-/** Linux's default start of the ephemeral range, for when /proc does not say. */
-const EPHEMERAL_LOW_DEFAULT = 32_768;
-/** freePort's picks: from here up to the ephemeral range. */
-const PICK_LOW = 16_384;
-const PICK_ATTEMPTS = 100;
-
 /**
- * A port free on 127.0.0.1 now, picked at random below the kernel's ephemeral
- * range (ip_local_port_range). The kernel hands out none of those ports by
- * itself, neither to a listener on port 0 nor as an outgoing connection's
- * local port: between this pick and its user's bind, another process takes
- * it only by asking for that very number. Picked by the kernel (port 0) it
- * came from that range, and on a loaded CI machine another process's
- * connection or port-0 listener sometimes had it first (EADDRINUSE, or that
- * process answering on it).
+ * Spawns redis-server and resolves once it accepts connections. Rejects with
+ * PortTakenError when it could not bind (its port, or a cluster node's bus
+ * port): another process had it first.
  */
-export async function freePort(): Promise<number> {
-  const high = ephemeralLow();
-  for (let attempt = 0; attempt < PICK_ATTEMPTS; attempt++) {
-    const port = PICK_LOW + Math.floor(Math.random() * (high - PICK_LOW));
-    if (await canListen(port)) return port;
-  }
-  throw new Error(`no free port found in ${PICK_LOW}-${high - 1}`);
-}
-
-function ephemeralLow(): number {
-  try {
-    const low = Number(
-      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0],
-    );
-    // A range reaching down near PICK_LOW leaves no room below it: picks may then be
-    // ephemeral ports, as every pick was before.
-    return low > PICK_LOW + 1_000 ? low : EPHEMERAL_LOW_DEFAULT;
-  } catch {
-    // Not Linux: below Linux's default range is below the IANA one (49152-) too.
-    return EPHEMERAL_LOW_DEFAULT;
-  }
-}
-
-/** Spawns redis-server and resolves once it accepts connections. */
 async function spawnRedis(port: number, dir: string, extra: string[]): Promise<ChildProcess> {
   const args = ["--port", String(port), "--bind", HOST, "--save", "", "--appendonly", "no"];
   args.push("--protected-mode", "no", "--dir", dir, "--daemonize", "no", ...extra);
@@ -103,10 +68,10 @@ async function spawnRedis(port: number, dir: string, extra: string[]): Promise<C
   child.once("exit", () => living.delete(child));
   let output = "";
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`redis-server on ${port} not ready:\n${output}`)),
-      START_TIMEOUT_MS,
-    );
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`redis-server on ${port} not ready:\n${output}`));
+    }, START_TIMEOUT_MS);
     child.stdout?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes("Ready to accept connections")) {
@@ -117,9 +82,16 @@ async function spawnRedis(port: number, dir: string, extra: string[]): Promise<C
     child.stderr?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
-    child.once("exit", (code) => {
+    // After its output is all read (exit may come first).
+    child.once("close", (code) => {
       clearTimeout(timer);
-      reject(new Error(`redis-server on ${port} exited (${code}):\n${output}`));
+      // "Could not create server TCP listening socket 127.0.0.1:<port>: bind: Address already in use"
+      const taken = /listening socket [^\s]+:(\d+): bind: Address already in use/.exec(output);
+      reject(
+        taken
+          ? new PortTakenError(Number(taken[1]), "redis-server")
+          : new Error(`redis-server on ${port} exited (${code}):\n${output}`),
+      );
     });
   });
   await ready;
@@ -135,19 +107,17 @@ async function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise
   clearTimeout(timer);
 }
 
-/** A standalone redis-server on a free port, with its own temporary directory. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * A standalone redis-server on `port`, or on a free port (picked again while
+ * the one picked turns out taken), with its own temporary directory.
+ */
+export async function startRedis(port?: number): Promise<RedisServer> {
+  if (port === undefined) return retryIfPortTaken(async () => startRedis(await freePort()));
   const dir = mkdtempSync(join(tmpdir(), "edge-redis-"));
-  let port = 0;
-  let child: ChildProcess | undefined;
-  // A port found free can be taken before redis binds it; try a few.
-  for (let attempt = 0; !child; attempt++) {
-    port = await freePort();
-    child = await spawnRedis(port, dir, []).catch((error: unknown) => {
-      if (attempt >= 3) throw error;
-      return undefined;
-    });
-  }
+  const child = await spawnRedis(port, dir, []).catch((error: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
   let current: ChildProcess = child;
   return {
     host: HOST,
@@ -179,40 +149,57 @@ export async function startRedisCluster(
   const { replicas = 0, nodeTimeoutMs = 2_000 } = options;
   const dir = mkdtempSync(join(tmpdir(), "edge-cluster-"));
   const children = new Map<number, ChildProcess>();
+  const busPorts = new Map<number, number>();
   const argsOf = (port: number) => [
     "--cluster-enabled",
     "yes",
     "--cluster-config-file",
     `nodes-${port}.conf`,
+    // Its own free port: the default, port + 10000, went unchecked and is often in the
+    // ephemeral range (any connection's or port-0 listener's): a node then failed to start.
+    "--cluster-port",
+    String(busPorts.get(port)),
     "--cluster-node-timeout",
     String(nodeTimeoutMs),
     // As in production (docker/): the other masters keep serving while one's slots fail over.
     "--cluster-require-full-coverage",
     "no",
   ];
-  const ports: number[] = [];
-  for (let i = 0; i < masters * (1 + replicas); i++) {
-    const port = await freePort();
-    children.set(port, await spawnRedis(port, dir, argsOf(port)));
-    ports.push(port);
-  }
-  const addresses = ports.map((port) => `${HOST}:${port}`);
-  const create = spawnSync(
-    "redis-cli",
-    ["--cluster", "create", ...addresses, "--cluster-replicas", String(replicas), "--cluster-yes"],
-    { encoding: "utf8", timeout: 30_000 },
-  );
-  if (create.status !== 0)
-    throw new Error(`redis-cli --cluster create failed:\n${create.stdout}${create.stderr}`);
+  const startNode = () =>
+    retryIfPortTaken(async () => {
+      const [port, busPort] = [await freePort(), await freePort()];
+      busPorts.set(port, busPort);
+      children.set(port, await spawnRedis(port, dir, argsOf(port)));
+      return port;
+    });
   const live = () =>
     [...children]
       .filter(([, child]) => child.exitCode === null && child.signalCode === null)
       .map(([port]) => port);
   const waitUntilOk = (timeoutMs = 15_000) => waitForClusterOk(live(), timeoutMs, replicas);
-  await waitUntilOk();
+  async function stop(): Promise<void> {
+    for (const child of children.values()) child.kill("SIGCONT");
+    await Promise.all([...children.values()].map((child) => stopProcess(child, "SIGTERM")));
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const address = (port: number) => `${HOST}:${port}`;
+  const ports: number[] = [];
+  try {
+    for (let i = 0; i < masters * (1 + replicas); i++) ports.push(await startNode());
+    const args = ["--cluster", "create", ...ports.map(address), "--cluster-yes"];
+    args.push("--cluster-replicas", String(replicas));
+    const create = spawnSync("redis-cli", args, { encoding: "utf8", timeout: 30_000 });
+    if (create.status !== 0)
+      throw new Error(`redis-cli --cluster create failed:\n${create.stdout}${create.stderr}`);
+    await waitUntilOk();
+  } catch (error) {
+    // No node of a cluster that never formed outlives the failed start.
+    await stop();
+    throw error;
+  }
   return {
     nodes: ports.map((port) => ({ host: HOST, port })),
-    nodesEnv: addresses.join(","),
+    nodesEnv: ports.map(address).join(","),
     async masterOf(key) {
       // Any live node may still have a stale view for a moment: ask each.
       for (const port of live()) {
@@ -246,11 +233,7 @@ export async function startRedisCluster(
     pause: (port) => children.get(port)?.kill("SIGSTOP"),
     resume: (port) => children.get(port)?.kill("SIGCONT"),
     waitUntilOk,
-    async stop() {
-      for (const child of children.values()) child.kill("SIGCONT");
-      await Promise.all([...children.values()].map((child) => stopProcess(child, "SIGTERM")));
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }
 

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { loadTrackingConfig } from "../../tracking/config";
 import { startTracking, type TrackingApp } from "../../tracking/tracking-app";
-import { freePort } from "./redis-server";
+import { exitedBeforeReady, freePort, retryIfPortTaken } from "./free-port";
 import { TEST_JWT_SECRET, uniqueId } from "./tokens";
 import { waitUntil } from "./wait";
 
@@ -196,9 +196,19 @@ export interface TrackingProcess {
   kill(): Promise<void>;
 }
 
-/** A node process on a free port, or on `env.TRACKING_PORT` (a restart on the same address). */
+/**
+ * A node process on a free port (another while the one picked turns out
+ * taken), or on `env.TRACKING_PORT` (a restart on the same address).
+ */
 export async function spawnTrackingProcess(env: Record<string, string>): Promise<TrackingProcess> {
-  const port = env.TRACKING_PORT ? Number(env.TRACKING_PORT) : await freePort();
+  if (env.TRACKING_PORT) return spawnTrackingOn(Number(env.TRACKING_PORT), env);
+  return retryIfPortTaken(async () => spawnTrackingOn(await freePort(), env));
+}
+
+async function spawnTrackingOn(
+  port: number,
+  env: Record<string, string>,
+): Promise<TrackingProcess> {
   const url = `ws://127.0.0.1:${port}`;
   const httpUrl = `http://127.0.0.1:${port}`;
   const child = Bun.spawn(
@@ -230,11 +240,19 @@ export async function spawnTrackingProcess(env: Record<string, string>): Promise
       for (const line of lines) if (line.trim()) logs.push(JSON.parse(line));
     }
   })();
+  let exitCode: number | undefined;
+  void child.exited.then((code) => {
+    exitCode = code;
+  });
+  // Not ready if it exited: a listener that is not this node may answer on its port.
   await waitUntil(
-    async () => (await fetch(`${httpUrl}/healthz`).catch(() => undefined))?.ok === true,
+    async () =>
+      exitCode !== undefined ||
+      (await fetch(`${httpUrl}/healthz`).catch(() => undefined))?.ok === true,
     10_000,
     "tracking process listening",
   );
+  if (exitCode !== undefined) throw await exitedBeforeReady("tracking process", port, exitCode);
   return {
     pid: child.pid,
     url,
