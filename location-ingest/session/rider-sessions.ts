@@ -227,7 +227,13 @@ export function createRiderSessions(deps: {
       const previous = live.get(rider.riderId);
       if (previous) end(rider.riderId, previous, { kind: "superseded" });
       const stream: LiveStream = {
-        events,
+        events: {
+          offer(offer, expiresInMs) {
+            env.metrics.offersDelivered.inc();
+            events.offer(offer, expiresInMs);
+          },
+          end: (reason) => events.end(reason),
+        },
         city: rider.city,
         id: randomUUID(),
         openedAtMs: env.now(),

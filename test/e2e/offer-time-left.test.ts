@@ -54,16 +54,22 @@ async function nextOffer(rider: PingStream): Promise<RideOffer> {
   return pushed.event.value;
 }
 
+/** Offers this ingest sent down a stream (edge_ingest_offers_delivered_total). */
+async function offersDelivered(): Promise<number> {
+  return (await fixture.ingest.app.metrics.offersDelivered.get()).values[0]?.value ?? 0;
+}
+
 /** When the rider's offer lock expires (ms, this machine's clock), from its PTTL. */
 async function lockExpiresAt(riderId: string): Promise<number> {
   const ttlMs = await fixture.db.pttl(keys.offerForRider("london", riderId));
   return Date.now() + ttlMs;
 }
 
-test("an offer pushed down a live stream, and the dispatcher's answer, carry the time left as sent: the TTL less what passed, never past the lock", async () => {
+test("an offer pushed down a live stream (counted as delivered), and the dispatcher's answer, carry the time left as sent: the TTL less what passed, never past the lock", async () => {
   const [orderId, riderId] = [uniqueId("order"), uniqueId("rider")];
   await seedOrder(fixture.db, { orderId, customerId: "c1" });
   const rider = await streamingRider(riderId);
+  const delivered = await offersDelivered();
   try {
     const before = Date.now();
     const answer = await offerThroughGateway(orderId, riderId);
@@ -73,6 +79,7 @@ test("an offer pushed down a live stream, and the dispatcher's answer, carry the
     const lockEnd = await lockExpiresAt(riderId);
 
     expect(offer.fencingToken).toBe(answer.fencingToken);
+    expect(await offersDelivered()).toBe(delivered + 1);
     const expiresAtMs = Number(offer.expiresAtMs);
     expect(expiresAtMs).toBe(answer.expiresAtMs);
     expect(expiresAtMs).toBeLessThanOrEqual(lockEnd);
@@ -91,7 +98,7 @@ test("an offer pushed down a live stream, and the dispatcher's answer, carry the
   }
 });
 
-test("a pending offer a stream missed, caught up after the ingest's inbox gap, carries the reduced time its lock has left", async () => {
+test("a pending offer a stream missed, caught up after the ingest's inbox gap (counted as delivered), carries the reduced time its lock has left", async () => {
   const [orderId, riderId] = [uniqueId("order"), uniqueId("rider")];
   await seedOrder(fixture.db, { orderId, customerId: "c1" });
   // Offered while the rider had no stream: its push reached no one.
@@ -101,6 +108,7 @@ test("a pending offer a stream missed, caught up after the ingest's inbox gap, c
   for (const key of [keys.offerForRider("london", riderId), keys.offerForOrder("london", orderId)])
     await fixture.db.pexpire(key, leftMs);
   const rider = await streamingRider(riderId);
+  const delivered = await offersDelivered();
   try {
     const gapAt = Date.now();
     await inGap(fixture.db);
@@ -109,6 +117,7 @@ test("a pending offer a stream missed, caught up after the ingest's inbox gap, c
     const lockEnd = await lockExpiresAt(riderId);
 
     expect(offer.fencingToken).toBe(fencingToken);
+    expect(await offersDelivered()).toBe(delivered + 1);
     const expiresAtMs = Number(offer.expiresAtMs);
     expect(expiresAtMs).toBeLessThanOrEqual(lockEnd);
     expect(offer.expiresInMs).toBeGreaterThan(0);
