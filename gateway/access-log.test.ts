@@ -68,7 +68,8 @@ beforeAll(async () => {
   redis = await startRedis();
 });
 afterAll(async () => {
-  await redis.stop();
+  // Unset when beforeAll failed: that failure is the one to read.
+  await redis?.stop();
 });
 
 test("a gateway process drained right after its last answer has written every access line, in answer order", async () => {

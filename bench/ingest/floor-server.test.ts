@@ -22,7 +22,8 @@ beforeAll(async () => {
   redis = await startRedis();
 });
 afterAll(async () => {
-  await redis.stop();
+  // Unset when beforeAll failed: that failure is the one to read.
+  await redis?.stop();
 });
 
 /** Sends PINGS pings in one write on one StreamPings, then half-closes; the acks' seqs and the grpc-status. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll } from "bun:test";
 import { Redis } from "ioredis";
+import { cleanUpAll } from "./clean-up";
 import { startTestGateway, type TestGateway } from "./gateway";
 import { type RedisServer, startRedis } from "./redis-server";
 import { startTestTracking, type TestTrackingNode } from "./tracking";
@@ -40,11 +41,13 @@ export function useGatewayAndTrackingNodes(
       });
     }
   });
-  afterAll(async () => {
-    await fixture.gateway?.stop();
-    for (const node of fixture.nodes ?? []) await node.stop();
-    fixture.db?.disconnect();
-    await fixture.redis?.stop();
-  });
+  afterAll(() =>
+    cleanUpAll(
+      () => fixture.gateway?.stop(),
+      ...(fixture.nodes ?? []).map((node) => () => node.stop()),
+      () => fixture.db?.disconnect(),
+      () => fixture.redis?.stop(),
+    ),
+  );
   return fixture;
 }

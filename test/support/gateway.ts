@@ -3,6 +3,7 @@ import pino, { type Logger } from "pino";
 import type { Role } from "../../core/auth/identity";
 import { loadGatewayConfig } from "../../gateway/config";
 import { type GatewayApp, startGateway } from "../../gateway/gateway-app";
+import { cleanUpAll } from "./clean-up";
 import { freePort } from "./free-port";
 import { type RedisServer, startRedis } from "./redis-server";
 import { TEST_JWT_SECRET, testToken } from "./tokens";
@@ -77,10 +78,12 @@ export function useGatewayWithUpstream(env: Record<string, string> = {}): Gatewa
       ...env,
     });
   });
-  afterAll(async () => {
-    await fixture.gateway?.stop();
-    await fixture.upstream?.stop();
-    await fixture.redis?.stop();
-  });
+  afterAll(() =>
+    cleanUpAll(
+      () => fixture.gateway?.stop(),
+      () => fixture.upstream?.stop(),
+      () => fixture.redis?.stop(),
+    ),
+  );
   return fixture;
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll } from "bun:test";
 import { Redis } from "ioredis";
 import pino from "pino";
 import { connectRedis, type RedisConnection } from "../../core/redis/client";
+import { cleanUpAll } from "./clean-up";
 import { type RedisServer, startRedis } from "./redis-server";
 
 export interface RedisConnectionFixture {
@@ -20,10 +21,12 @@ export function useRedisConnection(name: string): RedisConnectionFixture {
       pino({ level: "silent" }),
     );
   });
-  afterAll(async () => {
-    await fixture.connection?.close();
-    await fixture.redis?.stop();
-  });
+  afterAll(() =>
+    cleanUpAll(
+      () => fixture.connection?.close(),
+      () => fixture.redis?.stop(),
+    ),
+  );
   return fixture;
 }
 
@@ -56,15 +59,19 @@ export function useRedisClient(
     // each reconnect attempt would also print "Unhandled error event".
     fixture.db.on("error", () => undefined);
   });
-  afterAll(async () => {
-    await options.stopFirst?.();
-    if (fixture.db) {
-      const cut = setTimeout(() => fixture.db.disconnect(), QUIT_WAIT_MS);
-      await fixture.db.quit().catch(() => undefined);
-      clearTimeout(cut);
-      fixture.db.disconnect();
-    }
-    await fixture.redis?.stop();
-  });
+  afterAll(() =>
+    cleanUpAll(
+      () => options.stopFirst?.(),
+      async () => {
+        if (!fixture.db) return;
+        const cut = setTimeout(() => fixture.db.disconnect(), QUIT_WAIT_MS);
+        // Closed already (a test quit it, or the server is gone): nothing left to wait for.
+        await fixture.db.quit().catch(() => undefined);
+        clearTimeout(cut);
+        fixture.db.disconnect();
+      },
+      () => fixture.redis?.stop(),
+    ),
+  );
   return fixture;
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll } from "bun:test";
 import pino from "pino";
 import { connectRedis, type RedisConnection } from "../../core/redis/client";
+import { cleanUpAll } from "./clean-up";
 import { type RedisCluster, type RedisServer, startRedis, startRedisCluster } from "./redis-server";
 
 /**
@@ -26,10 +27,13 @@ export function useScriptConnections(): Record<
       connectRedis({ mode: "cluster", nodes: cluster.nodes }, "test", logger, { waitMs: 10_000 }),
     ]);
   });
-  afterAll(async () => {
-    await connections.standalone?.close();
-    await connections.cluster?.close();
-    await Promise.all([server?.stop(), cluster?.stop()]);
-  });
+  afterAll(() =>
+    cleanUpAll(
+      () => connections.standalone?.close(),
+      () => connections.cluster?.close(),
+      () => server?.stop(),
+      () => cluster?.stop(),
+    ),
+  );
   return connections;
 }

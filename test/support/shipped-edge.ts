@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { cleanUpAll } from "./clean-up";
 import { freePort } from "./free-port";
 import { startTestGateway, type TestGateway } from "./gateway";
 import { startTestIngest, type TestIngest } from "./ingest";
@@ -141,15 +142,17 @@ export function useShippedEdge(): ShippedEdge {
     await Bun.sleep(2 * TICK_MS);
   };
 
-  afterAll(async () => {
-    await fixture.nginx?.stop();
-    for (const node of fixture.tracking.values()) await node.kill();
-    for (const gateway of fixture.gateways ?? []) await gateway.stop();
-    await fixture.ingest?.stop();
-    await upstream?.stop();
-    fixture.db?.disconnect();
-    await fixture.redis?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() =>
+    cleanUpAll(
+      () => fixture.nginx?.stop(),
+      ...[...fixture.tracking.values()].map((node) => () => node.kill()),
+      ...(fixture.gateways ?? []).map((gateway) => () => gateway.stop()),
+      () => fixture.ingest?.stop(),
+      () => upstream?.stop(),
+      () => fixture.db?.disconnect(),
+      () => fixture.redis?.stop(),
+      () => dir && rmSync(dir, { recursive: true, force: true }),
+    ),
+  );
   return fixture;
 }
