@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import { freePort } from "../test/support/free-port";
+import { freePort, retryIfPortTaken } from "../test/support/free-port";
 import { type ShippedNginx, startShippedNginx } from "../test/support/shipped-nginx";
 import { openStockRider } from "../test/support/stock-rider";
 import { makeSelfSignedCertificate, type TestCertificate } from "../test/support/tls-cert";
@@ -27,13 +27,15 @@ beforeAll(async () => {
   const services = ["gateway-1:8080", "gateway-2:8080", "ingest-1:8081", "ingest-2:8081"];
   services.push("ingest-1:8082", "ingest-2:8082", "tracking-1:8090", "tracking-2:8090");
   services.push("tracking-3:8090");
-  nginx = await startShippedNginx({
-    dir,
-    certificate,
-    httpsPort: await freePort(),
-    httpPort: await freePort(),
-    upstreams: Object.fromEntries(services.map((service) => [service, `127.0.0.1:${closed}`])),
-  });
+  nginx = await retryIfPortTaken(async () =>
+    startShippedNginx({
+      dir,
+      certificate,
+      httpsPort: await freePort(),
+      httpPort: await freePort(),
+      upstreams: Object.fromEntries(services.map((service) => [service, `127.0.0.1:${closed}`])),
+    }),
+  );
 });
 
 afterAll(async () => {

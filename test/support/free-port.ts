@@ -72,15 +72,15 @@ export async function retryIfPortTaken<T>(start: () => Promise<T>): Promise<T> {
 
 /**
  * The failure of a server process that exited (with `code`) before it was
- * ready on `port`: PortTakenError when another listener holds the port now.
+ * ready on `ports`: PortTakenError when another listener holds one now.
  */
 export async function exitedBeforeReady(
   what: string,
-  port: number,
+  ports: number[],
   code: number | null,
 ): Promise<Error> {
-  if (!(await canListen(port))) return new PortTakenError(port, what);
-  return new Error(`${what} on port ${port} exited (${code}) before it was ready`);
+  for (const port of ports) if (!(await canListen(port))) return new PortTakenError(port, what);
+  return new Error(`${what} on port ${ports.join(", ")} exited (${code}) before it was ready`);
 }
 
 /** Remembers `port` as handed out, forgetting the oldest beyond a quarter of the pick range. */

@@ -63,6 +63,6 @@ async function startGatewayOn(
     15_000,
     "gateway ready",
   );
-  if (exitCode !== undefined) throw await exitedBeforeReady("gateway process", port, exitCode);
+  if (exitCode !== undefined) throw await exitedBeforeReady("gateway process", [port], exitCode);
   return { url, child };
 }

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { exitedBeforeReady } from "./free-port";
 import type { TestCertificate } from "./tls-cert";
 import { waitUntil } from "./wait";
 
@@ -27,7 +28,8 @@ export interface ShippedNginx {
  * test gives, the listen ports to loopback ports, and the file locations
  * (certificate, logs, temp files, pid) into `dir`. Every replacement must
  * match (a renamed service fails here, not silently), and no compose
- * address may remain. Resolves once nginx answers /healthz over TLS.
+ * address may remain. Resolves once nginx answers /healthz over TLS;
+ * rejects with PortTakenError when it exits on a port another process holds.
  */
 export async function startShippedNginx(options: {
   dir: string;
@@ -74,14 +76,22 @@ export async function startShippedNginx(options: {
     stdout: "ignore",
     stderr: "inherit",
   });
+  let exitCode: number | undefined;
+  void child.exited.then((code) => {
+    exitCode = code;
+  });
   const url = `https://127.0.0.1:${httpsPort}`;
+  // Not ready if it exited (a port taken: nginx tries its binds for ~2.5 s, then gives up).
   await waitUntil(
     async () =>
+      exitCode !== undefined ||
       (await fetch(`${url}/healthz`, { tls: { ca: certificate.pem } }).catch(() => undefined))
         ?.ok === true,
     10_000,
     "nginx answering over TLS",
   );
+  if (exitCode !== undefined)
+    throw await exitedBeforeReady("nginx", [httpsPort, httpPort], exitCode);
   return {
     url,
     wsUrl: `wss://127.0.0.1:${httpsPort}`,

@@ -252,7 +252,7 @@ async function spawnTrackingOn(
     10_000,
     "tracking process listening",
   );
-  if (exitCode !== undefined) throw await exitedBeforeReady("tracking process", port, exitCode);
+  if (exitCode !== undefined) throw await exitedBeforeReady("tracking process", [port], exitCode);
   return {
     pid: child.pid,
     url,
