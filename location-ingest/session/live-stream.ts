@@ -46,9 +46,9 @@ export interface LiveStream {
 /**
  * Sends an offer down the stream, with the time it has left at `nowMs`,
  * unless one with the same or a later token was sent: an offer arrives by
- * its push and, after an inbox gap, by the catch-up's read of Redis, and a
- * read that began before a newer offer was pushed may return the older
- * (dead) one after it. Token seqs rise per city. An offer with no time left
+ * its push and, as the stream opens or after an inbox gap, by a catch-up's
+ * read of Redis, and a read that began before a newer offer was pushed may
+ * return the older (dead) one after it. Token seqs rise per city. An offer with no time left
  * (its push came late) is not sent: it could not be accepted, and a time
  * left of 0 would read as unset on the wire.
  */

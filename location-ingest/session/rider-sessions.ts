@@ -64,7 +64,11 @@ interface Held {
  * (stream-catch-up.ts): its generation is rechecked, and one that holds
  * none (or whose counter was lost) draws it then, unless a stream opened
  * after it holds the counter (draw-stream-generation.lua records the
- * holder's id and its opening on Redis's clock: no node clocks compared).
+ * holder's id and its opening on Redis's clock: no node clocks compared),
+ * and a pending offer it was not sent is sent. A stream that opens is sent
+ * the rider's pending offer too, once its generation is drawn: one pushed
+ * while the rider had no stream reached no one (one Redis read per stream
+ * opened, in the catch-ups' line).
  */
 export function createRiderSessions(deps: {
   env: SessionEnvironment;
@@ -119,7 +123,7 @@ export function createRiderSessions(deps: {
   function onInboxGap(riderId: string): void {
     (held.get(riderId)?.session ?? idle.get(riderId))?.ordersChanged();
     const stream = live.get(riderId);
-    if (stream) catchUpStream(riderId, stream);
+    if (stream) catchUpStream(riderId, stream, "gap");
   }
 
   function end(riderId: string, stream: LiveStream, reason: StreamEnd): void {
@@ -219,8 +223,11 @@ export function createRiderSessions(deps: {
 
     /**
      * Opens the rider's live stream: the older one on this node ends at
-     * once, older ones elsewhere when the announcement reaches them. The
-     * session lease is the caller's to release when the call ends.
+     * once, older ones elsewhere when the announcement reaches them. Once
+     * its generation is drawn it is sent the rider's pending offer, if any
+     * (the app reconnected after a tunnel, or was killed and reopened,
+     * while it was pushed). The session lease is the caller's to release
+     * when the call ends.
      */
     openLiveStream(rider: RiderIdentity, events: LiveStreamEvents): SessionLease {
       const lease = acquire(rider);
@@ -246,6 +253,8 @@ export function createRiderSessions(deps: {
       live.set(rider.riderId, stream);
       env.metrics.streams.inc();
       stream.announced = settleGeneration(rider.riderId, stream, "open");
+      // After the draw, which waits for the inbox subscription: an offer made after the read is pushed.
+      catchUpStream(rider.riderId, stream, "open");
       let released = false;
       return {
         session: lease.session,

@@ -11,8 +11,10 @@ import { type LiveStream, offerToStream } from "./live-stream";
 
 /**
  * Catch-ups in flight at once: a standalone reconnect announces a gap on
- * every inbox channel, and each catch-up is up to three commands, so 10,000
- * streams would otherwise send ~30,000 commands the moment Redis is back.
+ * every inbox channel, and each gap's catch-up is up to three commands, so
+ * 10,000 streams would otherwise send ~30,000 commands the moment Redis is
+ * back; streams opening together (riders reconnecting after a node went
+ * away) each read their rider's pending offer, in the same line.
  */
 export const MAX_CATCH_UPS_IN_FLIGHT = 64;
 
@@ -24,11 +26,33 @@ export const MAX_CATCH_UPS_IN_FLIGHT = 64;
 export const OFFER_MIN_ANSWER_MS = 2_000;
 
 /**
- * Catches a live stream up after a gap in its rider's inbox subscription, on
- * what the messages missed would have said: its generation is rechecked
- * (`recheck`: superseded by a newer stream, or drawn now if it held none),
- * and a pending offer it was not sent is sent (offerToStream). A stream has
- * one catch-up at a time, and waits in line at most once.
+ * Why a live stream is caught up from Redis:
+ * - "open": it just opened, its generation drawn. An offer pushed while the
+ *   rider had no stream here (a tunnel, the app killed and reopened) reached
+ *   no one, and the rider stays locked as offered until it runs out: so the
+ *   pending offer is read and sent. One read per stream opened.
+ * - "gap": its rider's inbox subscription had a gap, and the messages sent
+ *   meanwhile were missed: its generation is rechecked too (`recheck`:
+ *   superseded by a newer stream, or drawn now if it held none). An open
+ *   needs no recheck: it drew its generation just now.
+ */
+export type CatchUpReason = "open" | "gap";
+
+/** A gap's catch-up does all an open's does, and more. */
+const widest = (a: CatchUpReason | undefined, b: CatchUpReason): CatchUpReason =>
+  a === "gap" ? a : b;
+
+interface Pending {
+  readonly riderId: string;
+  readonly reason: CatchUpReason;
+}
+
+/**
+ * Catches a live stream up from Redis on what the messages it missed would
+ * have said (CatchUpReason): a pending offer it was not sent is sent
+ * (offerToStream: never twice, so an offer pushed while the read is out is
+ * sent once). A stream has one catch-up at a time, and waits in line at
+ * most once: an open and a gap queued together make one gap's catch-up.
  */
 export function createStreamCatchUp(deps: {
   connection: RedisConnection;
@@ -37,53 +61,66 @@ export function createStreamCatchUp(deps: {
   recheck(riderId: string, stream: LiveStream): Promise<void>;
 }) {
   const { connection, now, logger, recheck } = deps;
-  /** Streams waiting for a slot, first come first served: a gap while one waits adds nothing. */
-  const waiting = new Map<LiveStream, string>();
+  /**
+   * Streams waiting for a slot, first come first served: a gap while one waits adds nothing
+   * (to an open waiting, its recheck).
+   */
+  const waiting = new Map<LiveStream, Pending>();
   const running = new Set<LiveStream>();
   /** Streams with a gap while their catch-up ran (its reads may predate it): they go again. */
-  const again = new Map<LiveStream, string>();
+  const again = new Map<LiveStream, Pending>();
 
-  function queue(riderId: string, stream: LiveStream): void {
-    if (running.has(stream)) again.set(stream, riderId);
-    else if (!stream.ended) waiting.set(stream, riderId);
+  function queue(riderId: string, stream: LiveStream, reason: CatchUpReason): void {
+    const line = running.has(stream) ? again : waiting;
+    if (line === again || !stream.ended)
+      line.set(stream, { riderId, reason: widest(line.get(stream)?.reason, reason) });
     next();
   }
 
   function next(): void {
-    for (const [stream, riderId] of waiting) {
+    for (const [stream, { riderId, reason }] of waiting) {
       if (running.size >= MAX_CATCH_UPS_IN_FLIGHT) return;
       waiting.delete(stream);
       running.add(stream);
-      catchUp(riderId, stream)
+      catchUp(riderId, stream, reason)
         .catch((error: unknown) =>
-          logger.warn({ err: error, riderId }, "live stream not checked after an inbox gap"),
+          logger.warn(
+            { err: error, riderId, reason },
+            reason === "open"
+              ? "new live stream not sent its pending offer"
+              : "live stream not checked after an inbox gap",
+          ),
         )
         .finally(() => {
           running.delete(stream);
-          const rider = again.get(stream);
+          const pending = again.get(stream);
           again.delete(stream);
-          if (rider === undefined) next();
-          else queue(rider, stream);
+          if (pending === undefined) next();
+          else queue(pending.riderId, stream, pending.reason);
         });
     }
   }
 
-  async function catchUp(riderId: string, stream: LiveStream): Promise<void> {
+  async function catchUp(
+    riderId: string,
+    stream: LiveStream,
+    reason: CatchUpReason,
+  ): Promise<void> {
     if (stream.ended) return;
-    await recheck(riderId, stream);
+    if (reason === "gap") await recheck(riderId, stream);
     if (stream.ended) return;
     const offer = await readPendingOffer(connection, { riderId, city: stream.city }, now);
     const before = stream.lastOfferSeq;
     if (offer) offerToStream(stream, offer, now());
     logger.debug(
-      { riderId, offerSent: stream.lastOfferSeq !== before, catchUpsRunning: running.size },
-      "live stream caught up after an inbox gap",
+      { riderId, reason, offerSent: stream.lastOfferSeq !== before, catchUpsRunning: running.size },
+      "live stream caught up",
     );
   }
 
   /** Queues the stream's catch-up once its first draw is done (no slot held while that is out). */
-  return (riderId: string, stream: LiveStream): void => {
-    stream.announced.then(() => queue(riderId, stream));
+  return (riderId: string, stream: LiveStream, reason: CatchUpReason): void => {
+    stream.announced.then(() => queue(riderId, stream, reason));
   };
 }
 

@@ -1,5 +1,8 @@
 import { beforeAll, expect, test } from "bun:test";
+import pino from "pino";
+import { connectRedis, type RedisConnection } from "../../core/redis/client";
 import { keys } from "../../core/redis/keys";
+import { createOffer } from "../../core/redis/order-scripts";
 import type { RideOffer } from "../../proto/gen/delivery/tracking/v1/ingest_pb";
 import { startTestGateway, type TestGateway } from "../support/gateway";
 import { pingTrack, useIngestOnRedis } from "../support/ingest";
@@ -14,11 +17,26 @@ import { waitUntil } from "../support/wait";
 // Every tier here runs on this machine's clock, so the server's clock can be
 // read around each step: the bounds below are what a right answer must meet
 // however long a step takes.
-const fixture = useIngestOnRedis({}, { stopFirst: async () => gateway?.stop() });
+const fixture = useIngestOnRedis(
+  {},
+  {
+    stopFirst: async () => {
+      await gateway?.stop();
+      await connection?.close();
+    },
+  },
+);
 let gateway: TestGateway;
+/** For an offer made as the gateway makes it, its push lost. */
+let connection: RedisConnection;
 
 beforeAll(async () => {
   gateway = await startTestGateway({ REDIS_URL: fixture.redis.url });
+  connection = await connectRedis(
+    { mode: "standalone", url: fixture.redis.url },
+    "offer-time-left-test",
+    pino({ level: "silent" }),
+  );
 });
 
 const TTL_MS = 30_000;
@@ -37,12 +55,18 @@ async function offerThroughGateway(orderId: string, riderId: string) {
   };
 }
 
-/** The rider's StreamPings, its first ping acked and its inbox subscribed on the ingest. */
-async function streamingRider(riderId: string): Promise<PingStream> {
+/** The rider's StreamPings, its first ping sent (seq `seq`). */
+async function openRiderStream(riderId: string, seq = 1n): Promise<PingStream> {
   const rider = openPingStream(fixture.ingest.grpc, await testToken(riderId, "rider", "london"));
-  const [ping] = pingTrack(1);
+  const [ping] = pingTrack(1, { startSeq: seq });
   if (!ping) throw new Error("unreachable");
   rider.send(ping);
+  return rider;
+}
+
+/** The rider's StreamPings, its first ping acked and its inbox subscribed on the ingest. */
+async function streamingRider(riderId: string): Promise<PingStream> {
+  const rider = await openRiderStream(riderId);
   expect((await rider.next()).event.case).toBe("ack");
   await waitUntil(async () => (await inboxListeners(fixture.db, riderId)) >= 1, 5_000, "inbox");
   return rider;
@@ -52,6 +76,28 @@ async function nextOffer(rider: PingStream): Promise<RideOffer> {
   const pushed = await rider.next();
   if (pushed.event.case !== "offer") throw new Error(`expected an offer, got ${pushed.event.case}`);
   return pushed.event.value;
+}
+
+/** The stream's first offer, past its acks (an offer sent as it opens may come before or after). */
+async function firstOffer(rider: PingStream): Promise<RideOffer> {
+  for (;;) {
+    const response = await rider.next();
+    if (response.event.case === "offer") return response.event.value;
+    expect(response.event.case).toBe("ack");
+  }
+}
+
+/** Open rider streams on the ingest (edge_ingest_streams). */
+async function openStreams(): Promise<number> {
+  return (await fixture.ingest.app.metrics.streams.get()).values[0]?.value ?? 0;
+}
+
+/** As if 20 s of the offer's 30 s went by before the rider is reached: 10 s left. */
+async function shortenOffer(riderId: string, orderId: string): Promise<number> {
+  const leftMs = 10_000;
+  for (const key of [keys.offerForRider("london", riderId), keys.offerForOrder("london", orderId)])
+    await fixture.db.pexpire(key, leftMs);
+  return leftMs;
 }
 
 /** Offers this ingest sent down a stream (edge_ingest_offers_delivered_total). */
@@ -98,16 +144,55 @@ test("an offer pushed down a live stream (counted as delivered), and the dispatc
   }
 });
 
+test.each(["had no session", "had its stream drop (its session idle)"])(
+  "an offer made while the rider %s goes down the stream it opens (counted as delivered), with the reduced time its lock has left",
+  async (before) => {
+    const [orderId, riderId] = [uniqueId("order"), uniqueId("rider")];
+    await seedOrder(fixture.db, { orderId, customerId: "c1" });
+    if (before !== "had no session") {
+      // A tunnel, or the app killed: the stream is gone, the session idles, its inbox listened to.
+      const streams = await openStreams();
+      (await streamingRider(riderId)).cancel();
+      await waitUntil(async () => (await openStreams()) === streams, 5_000, "the stream gone");
+      expect(await inboxListeners(fixture.db, riderId)).toBe(1);
+    }
+    // Its push reaches no stream.
+    const { fencingToken } = await offerThroughGateway(orderId, riderId);
+    const leftMs = await shortenOffer(riderId, orderId);
+    const delivered = await offersDelivered();
+    const openedAt = Date.now();
+    const rider = await openRiderStream(riderId, 2n);
+    try {
+      const offer = await firstOffer(rider);
+      const receivedAt = Date.now();
+      const lockEnd = await lockExpiresAt(riderId);
+
+      expect(offer.fencingToken).toBe(fencingToken);
+      expect(await offersDelivered()).toBe(delivered + 1);
+      const expiresAtMs = Number(offer.expiresAtMs);
+      expect(expiresAtMs).toBeLessThanOrEqual(lockEnd);
+      expect(offer.expiresInMs).toBeGreaterThan(0);
+      expect(offer.expiresInMs).toBeLessThanOrEqual(leftMs);
+      expect(offer.expiresInMs).toBeLessThanOrEqual(expiresAtMs - openedAt);
+      expect(offer.expiresInMs).toBeGreaterThanOrEqual(expiresAtMs - receivedAt);
+    } finally {
+      rider.cancel();
+    }
+  },
+);
+
 test("a pending offer a stream missed, caught up after the ingest's inbox gap (counted as delivered), carries the reduced time its lock has left", async () => {
   const [orderId, riderId] = [uniqueId("order"), uniqueId("rider")];
   await seedOrder(fixture.db, { orderId, customerId: "c1" });
-  // Offered while the rider had no stream: its push reached no one.
-  const { fencingToken } = await offerThroughGateway(orderId, riderId);
-  // As if 20 s of its 30 s went by before the rider is reached.
-  const leftMs = 10_000;
-  for (const key of [keys.offerForRider("london", riderId), keys.offerForOrder("london", orderId)])
-    await fixture.db.pexpire(key, leftMs);
   const rider = await streamingRider(riderId);
+  // Offered as the gateway offers, while the ingest's inbox subscription is down: its push is lost.
+  const fencingToken = await createOffer(connection, {
+    city: "london",
+    riderId,
+    orderId,
+    ttlMs: TTL_MS,
+  });
+  const leftMs = await shortenOffer(riderId, orderId);
   const delivered = await offersDelivered();
   try {
     const gapAt = Date.now();

@@ -11,6 +11,7 @@ import {
   type RiderSessions,
   type StreamEnd,
 } from "../../location-ingest/session/rider-sessions";
+import type { CatchUpReason } from "../../location-ingest/session/stream-catch-up";
 import { sessionEnvironment } from "./session-environment";
 import { waitUntil } from "./wait";
 
@@ -33,30 +34,37 @@ export function testRiderSessions(
   return createRiderSessions({ env, inbox, maxIdle, inboxLingerMs, logger });
 }
 
-/** A live stream's catch-up after an inbox gap, as its debug line tells it. */
+/** A live stream's catch-up, as its debug line tells it. */
 export interface CatchUpEntry {
   readonly riderId: string;
+  readonly reason: CatchUpReason;
   readonly offerSent: boolean;
   /** Catch-ups running when it finished, itself included. */
   readonly catchUpsRunning: number;
 }
 
-/** Rider sessions whose finished gap catch-ups are recorded, in order. */
+/**
+ * Rider sessions whose finished catch-ups are recorded, in order: after an
+ * inbox gap (`caughtUp`), and as a stream opened (`opened`; one queued
+ * while its stream's first gap waited is that gap's).
+ */
 export function sessionsWithCatchUps(
   connection: RedisConnection,
   options: { now?: () => number } = {},
-): { sessions: RiderSessions; caughtUp: CatchUpEntry[] } {
+): { sessions: RiderSessions; caughtUp: CatchUpEntry[]; opened: CatchUpEntry[] } {
   const caughtUp: CatchUpEntry[] = [];
+  const opened: CatchUpEntry[] = [];
   const logger = pino(
     { level: "debug" },
     {
       write(line: string) {
         const entry = JSON.parse(line) as CatchUpEntry & { msg?: string };
-        if (entry.msg === "live stream caught up after an inbox gap") caughtUp.push(entry);
+        if (entry.msg !== "live stream caught up") return;
+        (entry.reason === "gap" ? caughtUp : opened).push(entry);
       },
     },
   );
-  return { sessions: testRiderSessions(connection, { ...options, logger }), caughtUp };
+  return { sessions: testRiderSessions(connection, { ...options, logger }), caughtUp, opened };
 }
 
 /** How many connections listen to the rider's inbox. */
