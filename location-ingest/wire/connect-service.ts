@@ -1,5 +1,10 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import type { KeyRevocations } from "../../core/auth/token-lifetime";
+import {
+  type KeyRevocations,
+  TOKEN_END_MESSAGE,
+  type TokenEnd,
+  whenTokenEnds,
+} from "../../core/auth/token-lifetime";
 import { EdgeError } from "../../core/errors/edge-error";
 import type {
   LocationIngestService,
@@ -21,7 +26,7 @@ import { openStreamPings, type StreamPingsCall } from "./stream-pings";
  */
 export function createConnectService(deps: {
   sessions: RiderSessions;
-  /** The token verifier's: a StreamPings call ends when its token's signing key is revoked. */
+  /** The token verifier's: a StreamPings or UploadPings call ends when its token's signing key is revoked. */
   revocations: KeyRevocations;
   sendPing: SendPing;
   maxUploadPings: number;
@@ -65,13 +70,17 @@ export function createConnectService(deps: {
     async uploadPings(requests, context) {
       const rider = riderOf(context);
       const lease = sessions.acquire(rider);
+      // An upload held open past its token (exp, or its signing key revoked) would keep
+      // moving the rider's live position: the next message is refused, those before stay.
+      let tokenEnd: TokenEnd | undefined;
+      const cancelTokenEnd = whenTokenEnds(rider, revocations, (end) => {
+        tokenEnd = end;
+      });
       try {
         const upload = lease.session.backlog();
         let received = 0;
         for await (const request of requests) {
-          // An upload held open past its token would keep moving the rider's live position.
-          if (rider.exp * 1000 <= Date.now())
-            throw new EdgeError("unauthenticated", "token expired");
+          if (tokenEnd) throw new EdgeError("unauthenticated", TOKEN_END_MESSAGE[tokenEnd]);
           received += request.pings.length;
           if (received > maxUploadPings)
             throw new EdgeError(
@@ -82,6 +91,7 @@ export function createConnectService(deps: {
         }
         return upload.result();
       } finally {
+        cancelTokenEnd();
         lease.release();
       }
     },

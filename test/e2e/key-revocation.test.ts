@@ -2,12 +2,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
 import type { Role } from "../../core/auth/identity";
+import { parseStoredPosition } from "../../core/position/position-forms";
 import { CLOSE } from "../../core/protocol/tracking-protocol";
-import { pingTrack, useIngestOnRedis } from "../support/ingest";
+import { keys } from "../../core/redis/keys";
+import { bearer, pingTrack, useIngestOnRedis } from "../support/ingest";
 import { seedOrder } from "../support/orders";
 import { openPingStream, type PingStream } from "../support/ping-stream";
 import { uniqueId } from "../support/tokens";
 import { openWatcher, startTestTracking, type TestTrackingNode } from "../support/tracking";
+import { waitUntil } from "../support/wait";
 
 // A signing key the identity provider revokes (drops from its JWKS) ends the
 // sessions already open with its tokens, on the ingest and on tracking, at the
@@ -52,6 +55,7 @@ function token(kid: string, sub: string, role: Role): Promise<string> {
 beforeAll(async () => {
   await publishKey("k1");
   await publishKey("k2");
+  await publishKey("k3");
   node = await startTestTracking({ REDIS_URL: fixture.redis.url, ...AUTH_ENV });
 });
 
@@ -77,6 +81,9 @@ async function sessionsUnder(kid: string) {
   await expectAck(connect, 1n);
   return { stream, connect, watcher };
 }
+
+const storedSeq = async (riderId: string) =>
+  parseStoredPosition(await fixture.db.get(keys.riderPosition(riderId)))?.seq;
 
 async function expectAck(stream: PingStream, seq: bigint): Promise<void> {
   stream.send(pingTrack(1, { startSeq: seq })[0] as never);
@@ -115,5 +122,50 @@ describe("a signing key revoked from the JWKS", () => {
     await kept.stream.finish();
     await kept.connect.finish();
     kept.watcher.close();
+  }, 20_000);
+
+  test("refuses an open UploadPings' next message (UNAUTHENTICATED, as StreamPings) on gRPC and Connect; the pings before it stay", async () => {
+    const revoked = Promise.withResolvers<void>();
+    const uploads = await Promise.all(
+      [fixture.ingest.grpc, fixture.ingest.connect].map(async (client) => {
+        const riderId = uniqueId("rider-upload-k3");
+        async function* requests() {
+          yield { pings: pingTrack(1) };
+          // Held open across the revocation: the rest of the backlog would still move the live position.
+          await revoked.promise;
+          yield { pings: pingTrack(1, { startSeq: 2n }) };
+        }
+        const answer = client
+          .uploadPings(requests(), bearer(await token("k3", riderId, "rider")))
+          .catch((caught: unknown) => caught);
+        return { riderId, answer };
+      }),
+    );
+    for (const { riderId } of uploads)
+      await waitUntil(
+        async () => (await storedSeq(riderId)) === 1n,
+        5_000,
+        "the first message stored",
+      );
+    // The ingest's own StreamPings under k3 tells when its refresh has seen the revocation.
+    const stream = openPingStream(
+      fixture.ingest.grpc,
+      await token("k3", uniqueId("rider-k3"), "rider"),
+    );
+    await expectAck(stream, 1n);
+
+    published.keys = published.keys.filter((key) => key.kid !== "k3");
+    await stream.ended;
+    revoked.resolve();
+
+    for (const { riderId, answer } of uploads) {
+      const refused = (await answer) as ConnectError;
+      expect(refused).toBeInstanceOf(ConnectError);
+      expect([refused.code, refused.rawMessage]).toEqual([
+        Code.Unauthenticated,
+        "token revoked: its signing key is no longer in the identity provider's key set",
+      ]);
+      expect(await storedSeq(riderId)).toBe(1n);
+    }
   }, 20_000);
 });

@@ -386,8 +386,8 @@ export const LocationIngestService: GenService<{
   },
   /**
    * A backlog buffered while offline, oldest first, in one client stream.
-   * A message that arrives after the token's exp is refused UNAUTHENTICATED;
-   * the messages before it stay accepted.
+   * A message that arrives after the token's exp, or after the key that signed
+   * it is revoked, is refused UNAUTHENTICATED; the messages before it stay accepted.
    *
    * @generated from rpc delivery.tracking.v1.LocationIngestService.UploadPings
    */
