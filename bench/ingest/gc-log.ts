@@ -18,6 +18,12 @@ export interface GcSnapshot {
   readonly collections: number;
   readonly pauseMs: number;
   readonly maxPauseMs: number;
+  /** Bun only: collections of the whole heap (JavaScriptCore's FullCollection), not only the young objects. */
+  readonly fullCollections: number;
+  /** Bun only: bytes the collections marked (found live), MB, summed: their work, whatever the machine's load. */
+  readonly markedMb: number;
+  /** Bun only: the heap the window's last collection left, MB (NaN with none). */
+  readonly heapAfterMb: number;
 }
 
 export function gcMeter(
@@ -30,6 +36,9 @@ export function gcMeter(
   let pauseMs = 0;
   let maxPauseMs = 0;
   let lastAfterMb: number | undefined;
+  let fullCollections = 0;
+  let markedMb = 0;
+  let heapAfterMb = Number.NaN;
   const pause = (ms: number) => {
     pauseMs += ms;
     maxPauseMs = Math.max(maxPauseMs, ms);
@@ -39,7 +48,16 @@ export function gcMeter(
     if (runtime === "bun") {
       const allocated = /bytes allocated this cycle: (\d+)/.exec(line);
       if (allocated) allocatedBytes += Number(allocated[1]);
-      if (line.includes("START M ")) collections += 1;
+      if (line.includes("START M ")) {
+        collections += 1;
+        if (line.includes("=> FullCollection")) fullCollections += 1;
+      }
+      // A collection's last line: what it had visited (marked) by its end, and the heap it left.
+      const end = /.* v=(\d+)kb .* => (\d+)kb, p=/.exec(line);
+      if (end) {
+        markedMb += Number(end[1]) / 1024;
+        heapAfterMb = Number(end[2]) / 1024;
+      }
       for (const increment of line.matchAll(/ p=([\d.]+)ms/g)) pause(Number(increment[1]));
       return;
     }
@@ -77,14 +95,18 @@ export function gcMeter(
   return {
     /** Starts a measured window; its `close()` gives what the window saw. */
     open() {
-      const start = { allocatedBytes, collections, pauseMs };
+      const start = { allocatedBytes, collections, pauseMs, fullCollections, markedMb };
       maxPauseMs = 0;
+      heapAfterMb = Number.NaN;
       return {
         close: (): GcSnapshot => ({
           allocatedBytes: allocatedBytes - start.allocatedBytes,
           collections: collections - start.collections,
           pauseMs: pauseMs - start.pauseMs,
           maxPauseMs,
+          fullCollections: fullCollections - start.fullCollections,
+          markedMb: markedMb - start.markedMb,
+          heapAfterMb,
         }),
       };
     },

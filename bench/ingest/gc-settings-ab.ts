@@ -10,13 +10,16 @@
 // share of writes over 10 ms, CPU µs per ping, heap bytes per ping (all of
 // them only in a variant with the collection timers off, BUN_GC_TIMER_DISABLE=1
 // BUN_JSC_collectionTimerMaxPercentCPU=0: gc-log.ts), minor page faults per
-// ping (fresh heap pages) and resident memory at the window's end and at its peak.
+// ping (fresh heap pages) and resident memory at the window's end and at its peak;
+// of its collections, the full ones, the bytes each marked (its work, whatever the
+// machine's load) and the heap the window's last one left.
 //   bun bench/ingest/gc-settings-ab.ts --variant as-is \
 //     --variant 'heap256: BUN_JSC_largeHeapSize=268435456 BUN_JSC_collectionTimerMaxPercentCPU=0 BUN_GC_TIMER_DISABLE=1' \
 //     --rates 10000,20000 [--rounds 2 --seconds 8 --pinned]
 // With --baseline <another checkout's root> each variant runs on that
 // checkout's ingest too (rows "baseline"), alternating with this one's: a
-// same-run before/after of a change to the ingest's hot path.
+// same-run before/after of a change to the ingest's hot path. Given more than
+// once (a bisection), each is run, its rows named by its commit.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -37,12 +40,18 @@ const { values: args } = parseArgs({
     streams: { type: "string", default: "2000" },
     /** The ingest alone on core 0, Redis and the load process on core 1. */
     pinned: { type: "boolean", default: false },
-    baseline: { type: "string" },
+    baseline: { type: "string", multiple: true },
   },
 });
 const entryOf = (root: string) => join(root, "location-ingest", "main.ts");
+const baselines = args.baseline ?? [];
+const commitOf = (root: string) =>
+  Bun.spawnSync(["git", "-C", root, "rev-parse", "--short", "HEAD"]).stdout.toString().trim();
 const ENTRIES: [string, string][] = [
-  ...(args.baseline ? [["baseline", entryOf(args.baseline)] as [string, string]] : []),
+  ...baselines.map((root): [string, string] => [
+    baselines.length === 1 ? "baseline" : `baseline ${commitOf(root)}`,
+    entryOf(root),
+  ]),
   ["this", entryOf(join(import.meta.dir, "..", ".."))],
 ];
 
@@ -67,7 +76,7 @@ const secret = randomBytes(32).toString("hex");
 const cpus = args.pinned ? { ingest: "0", rest: "1" } : undefined;
 if (cpus) moveToCpus(redis.pid, cpus.rest);
 console.log(
-  "round | ingest | variant | rate | acked/s | collections/s | pause mean / longest stop ms | paused % | write p50 / p99 ms | writes > 10 ms | ingest µs/ping | heap bytes/ping | page faults/ping | RSS end / peak MB | load avg",
+  "round | ingest | variant | rate | acked/s | collections/s (full) | marked MB per collection | heap after last MB | pause mean / longest stop ms | paused % | write p50 / p99 ms | writes > 10 ms | ingest µs/ping | heap bytes/ping | page faults/ping | RSS end / peak MB | load avg",
 );
 try {
   for (let round = 1; round <= Number(args.rounds); round += 1) {
@@ -104,7 +113,9 @@ try {
               variant.label,
               rate,
               Math.round(run.ackedPerSecond),
-              (gc.collections / seconds).toFixed(1),
+              `${(gc.collections / seconds).toFixed(1)} (${gc.fullCollections})`,
+              (gc.markedMb / Math.max(1, gc.collections)).toFixed(2),
+              gc.heapAfterMb.toFixed(1),
               `${(gc.pauseMs / Math.max(1, gc.collections)).toFixed(1)} / ${gc.maxPauseMs.toFixed(1)}`,
               ((100 * gc.pauseMs) / (seconds * 1000)).toFixed(1),
               `${write?.p50.toFixed(2)} / ${write?.p99.toFixed(2)}`,
