@@ -68,3 +68,42 @@ test("every 5xx is logged with its cause; a 503 carries the error's Retry-After"
   ]);
   expect(JSON.stringify(lines[0])).toContain("database on fire");
 });
+
+test("a 503 with an exception under it (a store failing) is logged at error; one the edge chose without one (retry) at warn", async () => {
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(JSON.parse(chunk.toString()));
+      done();
+    },
+  });
+  const app = new Hono<GatewayEnv>();
+  app.onError(createErrorHandler(pino(sink)));
+  app.use(requestId());
+  app.get("/redis-down", () => {
+    throw new Error("Connection is closed.");
+  });
+  app.get("/store-failed", () => {
+    throw new EdgeError("unavailable", "the order store failed", {
+      cause: new Error("CLUSTERDOWN The cluster is down"),
+    });
+  });
+  app.get("/retry", () => {
+    throw new EdgeError("unavailable", "this offer's first accept is still under way: retry");
+  });
+  app.get("/bug", () => {
+    throw new TypeError("undefined is not a function");
+  });
+  for (const path of ["/redis-down", "/store-failed", "/retry", "/bug"]) {
+    const answer = await app.request(path);
+    expect(answer.status).toBe(path === "/bug" ? 500 : 503);
+  }
+  expect(lines.map((line) => [line.level, line.code])).toEqual([
+    [50, "unavailable"],
+    [50, "unavailable"],
+    [40, "unavailable"],
+    [50, "internal"],
+  ]);
+  // The designed answer's line still names what the client was told.
+  expect(lines[2]?.msg).toBe("this offer's first accept is still under way: retry");
+});

@@ -28,8 +28,7 @@ export function createErrorHandler(logger: Logger) {
           : EdgeError.from(error);
     // Every 5xx is logged with its cause (an upstream's status, timeout or bad body); 4xx are the caller's.
     if (edgeError.httpStatus >= 500) {
-      const level =
-        edgeError.code === "internal" || edgeError.code === "unavailable" ? "error" : "warn";
+      const level = logLevelOf(edgeError);
       logger[level](
         { requestId: c.get("requestId"), code: edgeError.code, err: edgeError.cause ?? error },
         edgeError.message,
@@ -37,6 +36,21 @@ export function createErrorHandler(logger: Logger) {
     }
     return errorResponse(c, edgeError);
   };
+}
+
+/**
+ * `error` for what someone must look at: a bug (`internal`), or `unavailable`
+ * caused by an exception (a Redis command that failed). An `unavailable`
+ * without one is an answer the edge chose for a passing state, telling the
+ * client to retry ("this offer's first accept is still under way", "no
+ * tracking node is available", a shard whose replicas lag, which
+ * acked-writes warns of once itself): `warn`, as every other 5xx here is
+ * (an upstream's failure, the identity provider's keys); their rate pages
+ * through the alerts (GatewayServerErrors), not through error lines.
+ */
+function logLevelOf(error: EdgeError): "error" | "warn" {
+  if (error.code === "internal") return "error";
+  return error.code === "unavailable" && error.cause !== undefined ? "error" : "warn";
 }
 
 /**
