@@ -49,7 +49,7 @@ export async function startGateway(
   const connection = await connectRedis(config.redis, "gateway", logger, {
     ackedWrites: config.orderWrites,
   });
-  const verifier = createTokenVerifier(config.auth, options.verifier);
+  const verifier = createTokenVerifier(config.auth, { ...options.verifier, registry });
   const ring = createTrackingRing({
     connection,
     ttlMs: config.trackingNodeTtlMs,

@@ -79,7 +79,7 @@ export async function startIngest(
     logger,
   });
   const sendPing = createSendPing(sessions);
-  const verifier = createTokenVerifier(config.auth, options.verifier);
+  const verifier = createTokenVerifier(config.auth, { ...options.verifier, registry });
   const service = createConnectService({
     sessions,
     revocations: verifier,

@@ -61,6 +61,8 @@ describe("a flood of forged tokens from one address", () => {
     expect(spoofed.status).toBe(429);
     // Another address: its own budget.
     expect((await watch(path, forged(), "203.0.113.11")).status).toBe(401);
+    // Both refusals counted apart from the per-token watch budget (an alert's series: FailedAuthFlood).
+    expect(await node.metric("edge_tracking_failed_auth_refused_total")).toMatch(/ 2$/m);
   });
 
   test("a genuine token from a blocked address passes only if this node verified it before the block (the gateway's rule)", async () => {

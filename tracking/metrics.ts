@@ -53,6 +53,11 @@ export function createTrackingMetrics(registry: Registry, subscriptions: () => n
       labelNames: ["code"] as const,
       registers,
     }),
+    failedAuthRefused: new Counter({
+      name: "edge_tracking_failed_auth_refused_total",
+      help: 'Watch requests refused with 429 by the failed-authentication limit of their client address (also in edge_tracking_upgrades_refused_total{code="rate_limited"}, beside the per-token watch budget)',
+      registers,
+    }),
     riderFramesWithheld: new Counter({
       name: "edge_tracking_rider_frames_withheld_total",
       help: "Positions and geofence events not sent: the order does not show that rider now",

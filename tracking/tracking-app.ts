@@ -79,7 +79,7 @@ export async function startTracking(
     onResubscribed: (orderIds) => orderWatch.resync(orderIds),
   });
   const metrics = createTrackingMetrics(registry, subscriptions.subscriptionCount);
-  const verifier = createTokenVerifier(config.auth, options.verifier);
+  const verifier = createTokenVerifier(config.auth, { ...options.verifier, registry });
   const watchers = createWatchers({
     metrics,
     limits: config,

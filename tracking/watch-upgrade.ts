@@ -76,6 +76,7 @@ export function createWatchUpgrade(options: {
     const identity = await verifyWithinLimit(verifier, watch.token, {
       limiter: failures.limiter,
       address: () => failures.clientAddress(request, server),
+      onRefused: () => metrics.failedAuthRefused.inc(),
     });
     const over = options.attempts.spend(identity);
     if (over) {

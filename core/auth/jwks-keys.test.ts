@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
+import { Registry } from "prom-client";
 import { waitUntil } from "../../test/support/wait";
 import { EdgeError } from "../errors/edge-error";
 import { createTokenVerifier } from "./token-verifier";
@@ -123,6 +124,112 @@ describe("JWKS through the identity provider's outages", () => {
     });
     expect(await outcome(verifier.verify(await token("k1")))).toBe("auth_unavailable");
     expect(await outcome(verifier.verify("not.a.jwt"))).toBe("unauthenticated");
+  });
+});
+
+describe("the JWKS's failures, as the tiers' metrics count them", () => {
+  test("each failed fetch by reason (malformed, status, timeout, unreachable) and each token refused 503 for want of keys", async () => {
+    let mode: "garbage" | "status-500" | "hang" | "ok" = "garbage";
+    const provider = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch() {
+        if (mode === "hang") await Bun.sleep(2_000);
+        if (mode === "garbage") return new Response("<html>sign in</html>");
+        if (mode === "status-500") return new Response("down", { status: 500 });
+        return Response.json({ keys: state.keys });
+      },
+    });
+    let now = Date.now();
+    const registry = new Registry();
+    const verifier = createTokenVerifier(
+      {
+        jwks: {
+          url: `http://127.0.0.1:${provider.port}/jwks`,
+          timeoutMs: 300,
+          refetchMinMs: 5_000,
+          refreshMs: 60_000,
+        },
+      },
+      { cacheSize: 0, now: () => now, registry },
+    );
+    const counts = async () => {
+      const text = await registry.metrics();
+      const value = (pattern: string) =>
+        Number(new RegExp(`^${pattern} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+      return {
+        malformed: value('edge_auth_jwks_fetch_failures_total\\{reason="malformed"\\}'),
+        status: value('edge_auth_jwks_fetch_failures_total\\{reason="status"\\}'),
+        timeout: value('edge_auth_jwks_fetch_failures_total\\{reason="timeout"\\}'),
+        unreachable: value('edge_auth_jwks_fetch_failures_total\\{reason="unreachable"\\}'),
+        refused: value("edge_auth_keys_unavailable_total"),
+      };
+    };
+    const k1 = await token("k1");
+    try {
+      // Listed before anything happens: a dashboard sees 0, not no data.
+      expect(await registry.metrics()).toContain("edge_auth_keys_unavailable_total 0");
+
+      expect(await outcome(verifier.verify(k1))).toBe("auth_unavailable");
+      expect(await counts()).toEqual({
+        malformed: 1,
+        status: 0,
+        timeout: 0,
+        unreachable: 0,
+        refused: 1,
+      });
+
+      mode = "status-500";
+      now += 5_001;
+      expect(await outcome(verifier.verify(k1))).toBe("auth_unavailable");
+      // At once again: refused without a fetch (held back), so no failure counted.
+      expect(await outcome(verifier.verify(k1))).toBe("auth_unavailable");
+      expect(await counts()).toEqual({
+        malformed: 1,
+        status: 1,
+        timeout: 0,
+        unreachable: 0,
+        refused: 3,
+      });
+
+      mode = "hang";
+      now += 5_001;
+      expect(await outcome(verifier.verify(k1))).toBe("auth_unavailable");
+      expect(await counts()).toEqual({
+        malformed: 1,
+        status: 1,
+        timeout: 1,
+        unreachable: 0,
+        refused: 4,
+      });
+
+      // Keys at last: verified, nothing more counted.
+      mode = "ok";
+      now += 5_001;
+      expect(await outcome(verifier.verify(k1))).toBe("ok");
+      expect(await counts()).toEqual({
+        malformed: 1,
+        status: 1,
+        timeout: 1,
+        unreachable: 0,
+        refused: 4,
+      });
+
+      // Gone, past the refresh age: the background refresh fails, the held key still verifies.
+      provider.stop(true);
+      now += 60_001;
+      expect(await outcome(verifier.verify(k1))).toBe("ok");
+      await waitUntil(async () => (await counts()).unreachable === 1);
+      expect(await counts()).toEqual({
+        malformed: 1,
+        status: 1,
+        timeout: 1,
+        unreachable: 1,
+        refused: 4,
+      });
+    } finally {
+      provider.stop(true);
+    }
   });
 });
 

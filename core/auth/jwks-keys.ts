@@ -1,5 +1,6 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
 import { EdgeError } from "../errors/edge-error";
+import type { AuthEvents, JwksFailureReason } from "./auth-metrics";
 
 export interface JwksKeysOptions {
   readonly url: string;
@@ -10,6 +11,8 @@ export interface JwksKeysOptions {
   /** Keys older than this are refreshed in the background (rotation), never dropped. */
   readonly refreshMs: number;
   readonly now?: () => number;
+  /** Told of each failed fetch and each token refused for want of keys (the tier's metrics). */
+  readonly events?: AuthEvents;
 }
 
 /** The key a token was verified with: its key id, or (a token without one) the key set as fetched then. */
@@ -48,7 +51,7 @@ type SessionEnds<K> = Map<K, Set<() => void>>;
  * set changes at all: which of the keys verified it is not known.
  */
 export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
-  const { url, timeoutMs, refetchMinMs, refreshMs, now = Date.now } = options;
+  const { url, timeoutMs, refetchMinMs, refreshMs, now = Date.now, events } = options;
   let keySet: JWTVerifyGetKey | undefined;
   let kids = new Set<string>();
   let keysJson = "";
@@ -67,9 +70,14 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
         headers: { accept: "application/json" },
         signal: AbortSignal.timeout(timeoutMs),
       });
-      if (!response.ok) throw new Error(`JWKS answered ${response.status}`);
-      const jwks = (await response.json()) as JSONWebKeySet;
-      if (!Array.isArray(jwks?.keys)) throw new Error("JWKS without a keys list");
+      if (!response.ok) throw new JwksFetchError("status", `JWKS answered ${response.status}`);
+      const jwks = (await response.json().catch((error: unknown) => {
+        // A body cut off by the timeout is a timeout, not a malformed set.
+        if (error instanceof DOMException && error.name === "TimeoutError") throw error;
+        throw new JwksFetchError("malformed", "JWKS body is not JSON", { cause: error });
+      })) as JSONWebKeySet;
+      if (!Array.isArray(jwks?.keys))
+        throw new JwksFetchError("malformed", "JWKS without a keys list");
       keySet = createLocalJWKSet(jwks);
       // A token without a key id was checked against whichever key matched: any change to the set re-checks it.
       const json = JSON.stringify(jwks.keys);
@@ -80,6 +88,7 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
       lastFailure = undefined;
     } catch (error) {
       lastFailure = error;
+      events?.jwksFetchFailed(failureReason(error));
       return;
     }
     endRevokedSessions();
@@ -144,6 +153,7 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
     } else {
       await refetch();
       if (!keySet || (header.kid !== undefined && !kids.has(header.kid) && lastFailure)) {
+        events?.keysUnavailable();
         throw new EdgeError("auth_unavailable", "the identity provider's keys are unavailable", {
           cause: lastFailure,
           retryAfterSeconds: Math.max(1, Math.ceil(refetchMinMs / 1000)),
@@ -173,4 +183,22 @@ export function createJwksKeys(options: JwksKeysOptions): JwksKeys {
         : register(endsByGeneration, ref.generation, onRevoked);
     },
   };
+}
+
+/** A fetch that reached the endpoint and got an answer that is no key set. */
+class JwksFetchError extends Error {
+  constructor(
+    readonly reason: "status" | "malformed",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A failed fetch's reason: its own, the timeout's (AbortSignal.timeout), else the network's. */
+function failureReason(error: unknown): JwksFailureReason {
+  if (error instanceof JwksFetchError) return error.reason;
+  if (error instanceof DOMException && error.name === "TimeoutError") return "timeout";
+  return "unreachable";
 }

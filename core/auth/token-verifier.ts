@@ -1,6 +1,8 @@
 import { createLocalJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from "jose";
+import type { Registry } from "prom-client";
 import type { AuthConfig } from "../config/shared-config";
 import { EdgeError } from "../errors/edge-error";
+import { createAuthMetrics } from "./auth-metrics";
 import { type Identity, isRole } from "./identity";
 import { createJwksKeys, type JwksKeys, type KeyRef } from "./jwks-keys";
 import type { KeyRevocations } from "./token-lifetime";
@@ -23,6 +25,8 @@ export interface TokenVerifierOptions {
   now?: () => number;
   /** A JWKS document given inline instead of fetched (tests, air-gapped setups). */
   localJwks?: Parameters<typeof createLocalJWKSet>[0];
+  /** The tier's registry: JWKS fetch failures and tokens refused for want of keys are counted on it. */
+  registry?: Registry;
 }
 
 /**
@@ -34,8 +38,10 @@ export function createTokenVerifier(
   options: TokenVerifierOptions = {},
 ): TokenVerifier {
   const { cacheSize = 10_000, now = Date.now } = options;
+  // Registered whatever the key source, so a tier's /metrics always lists them (0 with JWT_SECRET).
+  const events = options.registry && createAuthMetrics(options.registry);
   const jwks: JwksKeys | undefined =
-    !options.localJwks && config.jwks ? createJwksKeys({ ...config.jwks, now }) : undefined;
+    !options.localJwks && config.jwks ? createJwksKeys({ ...config.jwks, now, events }) : undefined;
   const asymmetricKeys: JWTVerifyGetKey | undefined = options.localJwks
     ? createLocalJWKSet(options.localJwks)
     : jwks?.getKey;

@@ -3,7 +3,8 @@ import { registerProcessMetrics } from "./process-metrics";
 
 /**
  * One registry per process, with the process metrics (`edge_process_*`).
- * Metric names follow `edge_<tier>_<what>_<unit|total>`; label values come
+ * Metric names follow `edge_<tier>_<what>_<unit|total>` (what every tier shares:
+ * `edge_process_*`, the token verifier's `edge_auth_*`); label values come
  * from fixed lists, never from ids.
  */
 export function createMetricsRegistry(tier: string): Registry {

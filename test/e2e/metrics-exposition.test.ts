@@ -117,7 +117,7 @@ describe.skipIf(!promtool)(
   },
 );
 
-test("every family carries one prefix, edge_<tier>_ or edge_process_, and the process metrics", async () => {
+test("every family carries one prefix, edge_<tier>_, edge_process_ or edge_auth_, and the process and auth metrics", async () => {
   for (const [tier, url] of Object.entries(metricsUrls())) {
     const families = [...(await scrape(url)).matchAll(/^# TYPE (\S+)/gm)].map(
       (m) => m[1] as string,
@@ -126,7 +126,9 @@ test("every family carries one prefix, edge_<tier>_ or edge_process_, and the pr
       expect({
         tier,
         name,
-        ok: name.startsWith(`edge_${tier}_`) || name.startsWith("edge_process_"),
+        ok: [`edge_${tier}_`, "edge_process_", "edge_auth_"].some((prefix) =>
+          name.startsWith(prefix),
+        ),
       }).toEqual({ tier, name, ok: true });
     for (const name of [
       "edge_process_cpu_seconds_total",
@@ -134,6 +136,8 @@ test("every family carries one prefix, edge_<tier>_ or edge_process_, and the pr
       "edge_process_js_heap_used_bytes",
       "edge_process_open_fds",
       "edge_process_event_loop_delay_seconds",
+      "edge_auth_jwks_fetch_failures_total",
+      "edge_auth_keys_unavailable_total",
     ])
       expect({ tier, name, present: families.includes(name) }).toEqual({
         tier,
