@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { exportJWK, generateKeyPair, type JWK, SignJWT } from "jose";
-import type { Role } from "../../core/auth/identity";
 import { parseStoredPosition } from "../../core/position/position-forms";
 import { CLOSE } from "../../core/protocol/tracking-protocol";
 import { keys } from "../../core/redis/keys";
 import { bearer, pingTrack, useIngestOnRedis } from "../support/ingest";
+import { startJwksServer } from "../support/jwks-server";
 import { seedOrder } from "../support/orders";
 import { openPingStream, type PingStream } from "../support/ping-stream";
 import { uniqueId } from "../support/tokens";
@@ -16,50 +15,18 @@ import { waitUntil } from "../support/wait";
 // sessions already open with its tokens, on the ingest and on tracking, at the
 // next refresh of the set; sessions under its other keys go on. The JWKS is a
 // real server this test controls; the refresh is the tiers' own timer.
-const ISSUER = "https://id.test";
-const AUDIENCE = "delivery-edge";
-const published: { keys: JWK[] } = { keys: [] };
-const signers = new Map<string, CryptoKey>();
-const jwks = Bun.serve({
-  port: 0,
-  hostname: "127.0.0.1",
-  fetch: () => Response.json(published),
-});
-const AUTH_ENV = {
-  JWT_JWKS_URL: `http://127.0.0.1:${jwks.port}/jwks.json`,
-  JWT_ISSUER: ISSUER,
-  JWT_AUDIENCE: AUDIENCE,
-  JWT_JWKS_REFRESH_MS: "1000",
-  JWT_JWKS_REFETCH_MIN_MS: "100",
-};
-
-const fixture = useIngestOnRedis(AUTH_ENV, { stopFirst: async () => node?.stop() });
+const idp = startJwksServer();
+const fixture = useIngestOnRedis(idp.env, { stopFirst: async () => node?.stop() });
 let node: TestTrackingNode;
 
-async function publishKey(kid: string): Promise<void> {
-  const { publicKey, privateKey } = await generateKeyPair("ES256");
-  signers.set(kid, privateKey);
-  published.keys.push({ ...(await exportJWK(publicKey)), kid, alg: "ES256" });
-}
-
-function token(kid: string, sub: string, role: Role): Promise<string> {
-  return new SignJWT({ role, ...(role === "rider" ? { city: "london" } : {}) })
-    .setProtectedHeader({ alg: "ES256", kid })
-    .setIssuer(ISSUER)
-    .setAudience(AUDIENCE)
-    .setSubject(sub)
-    .setExpirationTime("1h")
-    .sign(signers.get(kid) as CryptoKey);
-}
-
 beforeAll(async () => {
-  await publishKey("k1");
-  await publishKey("k2");
-  await publishKey("k3");
-  node = await startTestTracking({ REDIS_URL: fixture.redis.url, ...AUTH_ENV });
+  await idp.publish("k1");
+  await idp.publish("k2");
+  await idp.publish("k3");
+  node = await startTestTracking({ REDIS_URL: fixture.redis.url, ...idp.env });
 });
 
-afterAll(() => jwks.stop(true));
+afterAll(() => idp.stop());
 
 /**
  * Under tokens of `kid`: two riders streaming, on gRPC (the lean path) and on
@@ -70,11 +37,14 @@ async function sessionsUnder(kid: string) {
   const customerId = uniqueId(`cust-${kid}`);
   const riderId = uniqueId(`rider-${kid}`);
   await seedOrder(fixture.db, { orderId, customerId, riderId });
-  const stream = openPingStream(fixture.ingest.grpc, await token(kid, riderId, "rider"));
+  const stream = openPingStream(fixture.ingest.grpc, await idp.token(kid, riderId, "rider"));
   const connectRider = uniqueId(`rider-connect-${kid}`);
-  const connect = openPingStream(fixture.ingest.connect, await token(kid, connectRider, "rider"));
+  const connect = openPingStream(
+    fixture.ingest.connect,
+    await idp.token(kid, connectRider, "rider"),
+  );
   const watcher = await openWatcher(`${node.url}/v1/orders/${orderId}/track`, {
-    headers: { authorization: `Bearer ${await token(kid, customerId, "customer")}` },
+    headers: { authorization: `Bearer ${await idp.token(kid, customerId, "customer")}` },
   });
   await watcher.waitForFrames(1); // the status snapshot
   await expectAck(stream, 1n);
@@ -95,7 +65,7 @@ describe("a signing key revoked from the JWKS", () => {
     const revoked = await sessionsUnder("k1");
     const kept = await sessionsUnder("k2");
 
-    published.keys = published.keys.filter((key) => key.kid !== "k1");
+    idp.revoke("k1");
 
     for (const stream of [revoked.stream, revoked.connect]) {
       const ended = (await stream.ended) as ConnectError;
@@ -136,7 +106,7 @@ describe("a signing key revoked from the JWKS", () => {
           yield { pings: pingTrack(1, { startSeq: 2n }) };
         }
         const answer = client
-          .uploadPings(requests(), bearer(await token("k3", riderId, "rider")))
+          .uploadPings(requests(), bearer(await idp.token("k3", riderId, "rider")))
           .catch((caught: unknown) => caught);
         return { riderId, answer };
       }),
@@ -150,11 +120,11 @@ describe("a signing key revoked from the JWKS", () => {
     // The ingest's own StreamPings under k3 tells when its refresh has seen the revocation.
     const stream = openPingStream(
       fixture.ingest.grpc,
-      await token("k3", uniqueId("rider-k3"), "rider"),
+      await idp.token("k3", uniqueId("rider-k3"), "rider"),
     );
     await expectAck(stream, 1n);
 
-    published.keys = published.keys.filter((key) => key.kid !== "k3");
+    idp.revoke("k3");
     await stream.ended;
     revoked.resolve();
 

@@ -17,10 +17,12 @@ export interface EdgeNodesFixture {
 /**
  * For a test file: Redis, two tracking nodes and a gateway, started before
  * the tests with every ring already holding both nodes (rings converge
- * within one refresh; tests must not depend on that race).
+ * within one refresh; tests must not depend on that race). `env` goes to
+ * every node and the gateway (a JWKS they share), `gatewayEnv` to the gateway.
  */
 export function useGatewayAndTrackingNodes(
   gatewayEnv: Record<string, string> = {},
+  env: Record<string, string> = {},
 ): EdgeNodesFixture {
   const fixture = {} as {
     redis: RedisServer;
@@ -31,9 +33,9 @@ export function useGatewayAndTrackingNodes(
   beforeAll(async () => {
     fixture.redis = await startRedis();
     fixture.db = new Redis(fixture.redis.url);
-    const env = { REDIS_URL: fixture.redis.url };
-    fixture.nodes = [await startTestTracking(env), await startTestTracking(env)];
-    fixture.gateway = await startTestGateway({ ...env, ...gatewayEnv });
+    const nodeEnv = { ...env, REDIS_URL: fixture.redis.url };
+    fixture.nodes = [await startTestTracking(nodeEnv), await startTestTracking(nodeEnv)];
+    fixture.gateway = await startTestGateway({ ...nodeEnv, ...gatewayEnv });
     for (const app of [fixture.gateway.app, ...fixture.nodes.map((node) => node.app)]) {
       await waitUntil(async () => {
         await app.ring.refresh();
