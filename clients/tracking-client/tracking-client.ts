@@ -8,6 +8,7 @@ import {
   BEARER_SUBPROTOCOL_PREFIX,
   CLOSE,
   reconnectRule,
+  TOKEN_REVOKED,
   TRACKING_SUBPROTOCOLS,
 } from "../../core/protocol/tracking-protocol";
 import {
@@ -25,14 +26,22 @@ export type StopReason =
   | "closed"
   /** 4410: the order is DELIVERED or CANCELLED; its final status was the last event. */
   | "order ended"
-  /** The token expired (401, 4401) and there is no refreshToken, or it failed. */
+  /**
+   * The token expired (401, 4401) and there is no refreshToken, it failed,
+   * or the token it gave was refused too.
+   */
   | "token expired"
+  /** As "token expired", after a 4401 whose reason is `token revoked` (its signing key was revoked). */
+  | "token revoked"
   /** 403 or 4403: this token may not watch the order. */
   | "not allowed"
   /** 404: no such order. */
   | "not found"
   /** Another close whose rule is `never` (1008, 1009): a bug on one side. */
   | "refused";
+
+/** The stop reasons of a token the client could not renew. */
+type TokenStop = Extract<StopReason, "token expired" | "token revoked">;
 
 export interface TrackingClientEvents {
   /** Every frame, parsed with the generated type (moved frames too). */
@@ -49,7 +58,12 @@ export interface TrackingClientOptions {
   token: string;
   /** The gateway's base URL ("" in a page the gateway served: same origin). */
   gatewayUrl?: string;
-  /** Called on an expired token (4401, or 401 from the gateway); resolves to a fresh one. */
+  /**
+   * Called when the token is refused (4401 at its exp or when its signing key
+   * is revoked, 401 from the gateway); resolves to a newly issued one, not one
+   * kept until its exp: a revoked key's token is refused before then. One the
+   * gateway refuses as well stops the client rather than asking again.
+   */
   refreshToken?: () => Promise<string>;
   /** Binary `tracking.v1.proto` frames or text `tracking.v2.json` frames (default). */
   frames?: "proto" | "json";
@@ -97,6 +111,10 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
   let socket: WebSocket | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let movesInARow = 0;
+  /** Why the client last had to renew its token: the stop reason if the renewal does not take. */
+  let tokenEnd: TokenStop = "token expired";
+  /** The token refreshToken gave has not opened a socket yet. */
+  let tokenUntried = false;
 
   function setState(next: TrackingState): void {
     if (state === "stopped") return;
@@ -123,16 +141,18 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
     timer = setTimeout(() => void lookUp(), delayMs);
   }
 
-  async function renewToken(code?: number): Promise<boolean> {
+  async function renewToken(end: TokenStop, code?: number): Promise<boolean> {
+    tokenEnd = end;
     if (!refreshToken) {
-      stop("token expired", code);
+      stop(end, code);
       return false;
     }
     try {
       token = await refreshToken();
+      tokenUntried = true;
       return true;
     } catch {
-      stop("token expired", code);
+      stop(end, code);
       return false;
     }
   }
@@ -149,7 +169,10 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
     }
     if (state === "stopped") return;
     if (answer.status === 401) {
-      if (await renewToken()) return lookUp();
+      // The token just renewed is refused too (a provider that handed back its cached
+      // token after a revocation): asking again would loop as fast as the gateway answers.
+      if (tokenUntried) return stop(tokenEnd);
+      if (await renewToken("token expired")) return lookUp();
       return;
     }
     if (answer.status === 403) return stop("not allowed");
@@ -193,7 +216,9 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
     socket = current;
     let movedTo: string | undefined;
     current.onopen = () => {
-      if (socket === current) setState("open");
+      if (socket !== current) return;
+      tokenUntried = false;
+      setState("open");
     };
     current.onmessage = (message) => {
       if (socket !== current) return;
@@ -224,19 +249,25 @@ export function followOrder(options: TrackingClientOptions): TrackingClient {
     current.onclose = (closed) => {
       if (socket !== current) return;
       socket = undefined;
-      void afterClose(closed.code, movedTo);
+      void afterClose(closed, movedTo);
     };
   }
 
-  async function afterClose(code: number, movedTo: string | undefined): Promise<void> {
+  async function afterClose(
+    { code, reason }: { code: number; reason: string },
+    movedTo: string | undefined,
+  ): Promise<void> {
     switch (reconnectRule(code, movedTo)) {
       case "follow-moved":
         movesInARow += 1;
         if (movedTo !== undefined && movesInARow <= MOVES_FOLLOWED_AT_ONCE) return connect(movedTo);
         return retry({ code });
-      case "refresh-token":
-        if (await renewToken(code)) void lookUp();
+      case "refresh-token": {
+        // 4401 at exp or for a revoked signing key: a new token either way; the reason tells which.
+        const end = reason === TOKEN_REVOKED.reason ? "token revoked" : "token expired";
+        if (await renewToken(end, code)) void lookUp();
         return;
+      }
       case "never":
         if (code === CLOSE.orderEnded.code) return stop("order ended", code);
         return stop(code === CLOSE.notAllowed.code ? "not allowed" : "refused", code);

@@ -97,6 +97,7 @@ const CLIENTS = {
       closed: true,
       "order ended": true,
       "token expired": true,
+      "token revoked": true,
       "not allowed": true,
       "not found": true,
       refused: true,
