@@ -18,8 +18,10 @@ export type RiderStopReason =
   | "closed"
   /** A newer StreamPings of this rider (this app restarted, or another device) holds the live position. */
   | "superseded"
-  /** Unauthenticated, and no refreshToken (or it failed). */
+  /** Unauthenticated, and no refreshToken, it failed, or it gave the refused token back. */
   | "token expired"
+  /** As "token expired", when the stream ended `token revoked: ...` (its signing key was revoked). */
+  | "token revoked"
   /** PermissionDenied: the token is not a rider's. */
   | "refused";
 
@@ -45,7 +47,12 @@ export interface RiderClientOptions {
   /** A LocationIngestService client (connect-node's gRPC transport in Bun, connect-web in a browser). */
   ingest: Client<typeof LocationIngestService>;
   token: string;
-  /** Called on Unauthenticated; resolves to a fresh token. */
+  /**
+   * Called on Unauthenticated (at the token's exp, or when its signing key is
+   * revoked); resolves to a newly issued token, not one kept until its exp:
+   * a revoked key's token is refused before then. The refused token handed
+   * back stops the client rather than calling again.
+   */
   refreshToken?: () => Promise<string>;
   seqStore: SeqStore;
   /**

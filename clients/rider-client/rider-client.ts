@@ -6,6 +6,7 @@
 // and no reconnect once a newer stream of the rider superseded this one.
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { TOKEN_END_MESSAGE } from "../../core/auth/token-lifetime";
 import {
   DropReason,
   type PingAck,
@@ -196,16 +197,20 @@ export class RiderClient {
   }
 
   async #failure(error: unknown): Promise<Failure> {
-    const { code, metadata } = ConnectError.from(error);
+    const { code, metadata, rawMessage } = ConnectError.from(error);
     switch (code) {
       case Code.FailedPrecondition:
         return { stop: "superseded" };
       case Code.PermissionDenied:
         return { stop: "refused" };
       case Code.Unauthenticated: {
+        // At exp or for a revoked signing key (the message says which): a new token either way.
+        const end = rawMessage === TOKEN_END_MESSAGE.revoked ? "token revoked" : "token expired";
         const refresh = this.#options.refreshToken;
         const fresh = refresh ? await refresh().catch(() => undefined) : undefined;
-        if (fresh === undefined) return { stop: "token expired" };
+        // The refused token handed back (a provider caching tokens until their exp, after a
+        // revocation): calling again with it would be refused as fast as the ingest answers.
+        if (fresh === undefined || fresh === this.#token) return { stop: end };
         this.#token = fresh;
         return { retryAfterMs: 0 };
       }

@@ -139,6 +139,7 @@ const CLIENTS = {
       closed: true,
       superseded: true,
       "token expired": true,
+      "token revoked": true,
       refused: true,
     } satisfies Record<RiderStopReason, true>),
   },
