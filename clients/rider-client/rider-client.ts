@@ -33,6 +33,8 @@ export class RiderClient {
   readonly #fixes: FixSource;
   readonly #backlog: PingBacklog;
   #token: string;
+  /** A token was renewed and nothing acked since: a refusal of the new one backs off. */
+  #renewedSinceAck = false;
   #state: RiderState = "connecting";
   #intervalMs: number;
   #lastFixAt = Number.NEGATIVE_INFINITY;
@@ -162,6 +164,7 @@ export class RiderClient {
     this.#backlog.acked();
     this.#setState("streaming");
     this.#backoff.reset();
+    this.#renewedSinceAck = false;
     // The ack times the next fix (the sleep after this ping already began): wake it to re-time.
     if (ack.nextIntervalMs > 0 && ack.nextIntervalMs !== this.#intervalMs) {
       this.#intervalMs = ack.nextIntervalMs;
@@ -212,7 +215,13 @@ export class RiderClient {
         // revocation): calling again with it would be refused as fast as the ingest answers.
         if (fresh === undefined || fresh === this.#token) return { stop: end };
         this.#token = fresh;
-        return { retryAfterMs: 0 };
+        // The first renewal streams again at once. A renewed token refused too (a provider
+        // still signing with the revoked key) backs off: each refusal of a token of an unknown
+        // key counts against the address's failed-auth limit, shared with every rider behind
+        // the same carrier NAT.
+        const retryAfterMs = this.#renewedSinceAck ? this.#backoff.next() : 0;
+        this.#renewedSinceAck = true;
+        return { retryAfterMs };
       }
       default:
         // At least the server's retry-after (a Connect header or a gRPC trailer on every 503 and 429).

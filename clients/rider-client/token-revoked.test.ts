@@ -22,13 +22,18 @@ beforeAll(async () => {
 afterAll(() => idp.stop());
 
 /** A rider streaming with a token signed by the key to be revoked; `renew` is what its refreshToken gives. */
-async function streaming(renew: "none" | "new token" | "same token") {
+async function streaming(
+  renew: "none" | "new token" | "same token" | "revoked key again",
+  backoff = { firstMs: 50, maxMs: 100 },
+) {
   const riderId = uniqueId("rider");
   const token = await idp.token("revoked", riderId, "rider");
   const seen = { acks: 0, refreshed: 0, stopped: [] as RiderClientEvents["stopped"][] };
   const refreshToken = async () => {
     seen.refreshed += 1;
-    return renew === "new token" ? idp.token("kept", riderId, "rider") : token;
+    if (renew === "new token") return idp.token("kept", riderId, "rider");
+    // A provider still signing with the key it revoked: a new token each time, refused each time.
+    return renew === "revoked key again" ? idp.token("revoked", riderId, "rider") : token;
   };
   const client = new RiderClient({
     ingest: fixture.ingest.grpc,
@@ -37,7 +42,7 @@ async function streaming(renew: "none" | "new token" | "same token") {
     seqStore: new MemorySeqStore(),
     locate: () => ({ lat: 51.5, lng: -0.12, accuracyM: 5, speedMps: 0, headingDeg: 0 }),
     firstIntervalMs: 200,
-    backoff: { firstMs: 50, maxMs: 100 },
+    backoff,
   });
   client.on("ack", () => {
     seen.acks += 1;
@@ -79,4 +84,21 @@ test("a stream ended `token revoked`: a new token from refreshToken and the stre
     "streaming",
   ]);
   await renewed.client.close();
+}, 30_000);
+
+test("renewed tokens refused again (the provider still signs with the revoked key): the client keeps renewing, backing off, not as fast as the ingest answers", async () => {
+  await idp.publish("revoked");
+  // Delays after the first renewal: 200-400, 400-800, then 800-1,600 ms.
+  const looping = await streaming("revoked key again", { firstMs: 400, maxMs: 1_600 });
+  await waitUntil(() => looping.seen.acks >= 1, 10_000, "an ack");
+  idp.revoke("revoked");
+  await waitUntil(() => looping.seen.refreshed >= 1, 10_000, "the first renewal");
+  await Bun.sleep(4_000);
+  // Renewals at 0 and right after, then no sooner than 0.2, 0.6, 1.4, 2.2, 3.0 and 3.8 s:
+  // eight at most in these 4 s. Without the backoff they came as fast as the ingest
+  // refused them, each counted against the address's failed-auth limit.
+  expect(looping.seen.refreshed).toBeGreaterThanOrEqual(3);
+  expect(looping.seen.refreshed).toBeLessThanOrEqual(8);
+  expect(looping.seen.stopped).toEqual([]);
+  await looping.client.close();
 }, 30_000);
